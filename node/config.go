@@ -1,0 +1,198 @@
+package node
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/reflectmesh/reflect/pnet"
+	"github.com/reflectmesh/reflect/pubsub"
+)
+
+// Defaults for zero Config fields. They suit a LAN: failures are noticed in
+// seconds, and a peer that comes back is found again within about a second.
+const (
+	// DefaultDialTimeout bounds one dial, handshakes included. A peer with
+	// another key makes a dial hang until this timeout.
+	DefaultDialTimeout = 5 * time.Second
+	// DefaultReconnectMin and DefaultReconnectMax bound the jittered,
+	// doubling delay between redials of a lost peer.
+	DefaultReconnectMin = 250 * time.Millisecond
+	DefaultReconnectMax = 10 * time.Second
+	// DefaultForgetAfter is how long a lost peer found by mDNS is redialled
+	// before it is forgotten (bootstrap peers are never forgotten).
+	DefaultForgetAfter = time.Hour
+	// DefaultKeepAlive is the interval of the multiplexer's keepalive pings;
+	// a silent connection is declared dead about one interval plus
+	// DefaultWriteTimeout after the link goes.
+	DefaultKeepAlive = 5 * time.Second
+	// DefaultWriteTimeout bounds a multiplexer write (and a keepalive).
+	DefaultWriteTimeout = 3 * time.Second
+	// DefaultMaxPeers is the connection manager's high-water mark.
+	DefaultMaxPeers = 256
+)
+
+// DefaultListenAddrs are used when Config.ListenAddrs is empty: every
+// interface, any free port, on each transport the host has.
+var DefaultListenAddrs = []string{"/ip4/0.0.0.0/tcp/0", "/ip6/::/tcp/0"}
+
+// Config configures a Node. Only the secret is required:
+//
+//	n, err := node.New(node.Config{Key: "correct horse battery staple"})
+//
+// Every other zero field takes the default documented on it.
+type Config struct {
+	// Key is the shared secret. Every node started with the same Key forms
+	// one private mesh; nodes with other keys cannot connect to it. It is
+	// stretched with Argon2id (see package pnet). Required unless Network
+	// is set.
+	Key string
+
+	// Network, if set, is used instead of Key: for a raw 32-byte key
+	// (pnet.FromKey) or a libp2p swarm key file (pnet.ParseSwarmKey).
+	Network *pnet.Network
+
+	// ListenAddrs are the multiaddrs to listen on. Default: all interfaces,
+	// port 0, for each configured transport (DefaultListenAddrs for TCP).
+	ListenAddrs []string
+
+	// BootstrapPeers are full multiaddrs (with /p2p/<id>) of nodes to
+	// connect to and keep connected, for networks without multicast.
+	BootstrapPeers []string
+
+	// DisableMDNS turns LAN discovery off. By default nodes find each other
+	// with mDNS under a service name derived from the secret.
+	DisableMDNS bool
+
+	// IdentityFile keeps the node's private key in this file, created (mode
+	// 0600) if missing, so a restarted node keeps its peer id. Default: a
+	// new identity on every start.
+	IdentityFile string
+
+	// Identity is the node's private key; it takes precedence over
+	// IdentityFile. Default: see IdentityFile.
+	Identity crypto.PrivKey
+
+	// DialTimeout bounds one dial including handshakes. Default
+	// DefaultDialTimeout.
+	DialTimeout time.Duration
+
+	// ReconnectMin and ReconnectMax bound the delay between redials of a lost
+	// peer. Defaults DefaultReconnectMin and DefaultReconnectMax.
+	ReconnectMin, ReconnectMax time.Duration
+
+	// ForgetAfter is how long a lost, non-bootstrap peer is redialled.
+	// Default DefaultForgetAfter.
+	ForgetAfter time.Duration
+
+	// KeepAlive and WriteTimeout tune the yamux multiplexer's dead-link
+	// detection. Defaults DefaultKeepAlive and DefaultWriteTimeout.
+	KeepAlive, WriteTimeout time.Duration
+
+	// MaxPeers is the connection manager's high-water mark. Default
+	// DefaultMaxPeers.
+	MaxPeers int
+
+	// PubSub configures topics. TopicPrefix and Logger are set by the node.
+	PubSub pubsub.Config
+
+	// Libp2pOptions are appended to the host's options: add or swap
+	// transports (e.g. libp2p.Transport(websocket.New)), set a resource
+	// manager, enable relay or NAT traversal. Naming any transport replaces
+	// the default TCP transport. Transports that cannot use a private network
+	// key (QUIC, WebTransport, WebRTC) make New fail with ErrTransport.
+	Libp2pOptions []libp2p.Option
+
+	// Logger receives the node's logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	if c.DialTimeout == 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.ReconnectMin == 0 {
+		c.ReconnectMin = DefaultReconnectMin
+	}
+	if c.ReconnectMax == 0 {
+		c.ReconnectMax = DefaultReconnectMax
+	}
+	if c.ForgetAfter == 0 {
+		c.ForgetAfter = DefaultForgetAfter
+	}
+	if c.KeepAlive == 0 {
+		c.KeepAlive = DefaultKeepAlive
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.MaxPeers == 0 {
+		c.MaxPeers = DefaultMaxPeers
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports the first problem with c, wrapping ErrConfig.
+func (c Config) Validate() error {
+	if c.Key == "" && c.Network == nil {
+		return fmt.Errorf("%w: Key is empty (set Key, or Network): %w", ErrConfig, pnet.ErrEmptySecret)
+	}
+	for _, s := range c.ListenAddrs {
+		if _, err := ma.NewMultiaddr(s); err != nil {
+			return fmt.Errorf("%w: listen address %q: %w", ErrConfig, s, err)
+		}
+	}
+	if _, err := parseBootstrap(c.BootstrapPeers); err != nil {
+		return err
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"DialTimeout", c.DialTimeout}, {"ReconnectMin", c.ReconnectMin}, {"ReconnectMax", c.ReconnectMax},
+		{"ForgetAfter", c.ForgetAfter}, {"KeepAlive", c.KeepAlive}, {"WriteTimeout", c.WriteTimeout},
+	} {
+		if d.v < 0 {
+			return fmt.Errorf("%w: %s %v is negative", ErrConfig, d.name, d.v)
+		}
+	}
+	if c.ReconnectMin > 0 && c.ReconnectMax > 0 && c.ReconnectMin > c.ReconnectMax {
+		return fmt.Errorf("%w: ReconnectMin %v exceeds ReconnectMax %v", ErrConfig, c.ReconnectMin, c.ReconnectMax)
+	}
+	if c.MaxPeers < 0 {
+		return fmt.Errorf("%w: MaxPeers %d is negative", ErrConfig, c.MaxPeers)
+	}
+	if err := c.PubSub.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
+}
+
+// parseBootstrap parses full multiaddrs with /p2p/ into AddrInfos, merging
+// addresses of the same peer.
+func parseBootstrap(addrs []string) ([]peer.AddrInfo, error) {
+	var out []peer.AddrInfo
+	idx := map[peer.ID]int{}
+	for _, s := range addrs {
+		ai, err := peer.AddrInfoFromString(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: bootstrap peer %q (need a multiaddr ending in /p2p/<id>): %w", ErrConfig, s, err)
+		}
+		if i, ok := idx[ai.ID]; ok {
+			out[i].Addrs = append(out[i].Addrs, ai.Addrs...)
+			continue
+		}
+		idx[ai.ID] = len(out)
+		out = append(out, *ai)
+	}
+	return out, nil
+}

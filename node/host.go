@@ -1,0 +1,201 @@
+package node
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/config"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"github.com/libp2p/go-libp2p/x/rate"
+	ma "github.com/multiformats/go-multiaddr"
+	"go.uber.org/fx"
+
+	"github.com/reflectmesh/reflect/pnet"
+)
+
+// pskIncompatible lists transport packages that refuse a private network
+// key; their constructors fail deep inside libp2p.New otherwise.
+var pskIncompatible = []string{
+	"github.com/libp2p/go-libp2p/p2p/transport/quic.",
+	"github.com/libp2p/go-libp2p/p2p/transport/webtransport.",
+	"github.com/libp2p/go-libp2p/p2p/transport/webrtc.",
+}
+
+// userOptions is what the caller's libp2p options configure, found by
+// applying them to a scratch config.
+type userOptions struct {
+	transports, listen, rcmgr, connmgr bool
+}
+
+func inspectOptions(opts []libp2p.Option) (userOptions, error) {
+	var scratch config.Config
+	if err := scratch.Apply(opts...); err != nil {
+		return userOptions{}, fmt.Errorf("%w: libp2p option: %w", ErrConfig, err)
+	}
+	for _, t := range scratch.Transports {
+		if err := checkTransport(t); err != nil {
+			return userOptions{}, err
+		}
+	}
+	return userOptions{
+		transports: len(scratch.Transports) > 0,
+		listen:     len(scratch.ListenAddrs) > 0,
+		rcmgr:      scratch.ResourceManager != nil,
+		connmgr:    scratch.ConnManager != nil,
+	}, nil
+}
+
+// checkTransport refuses a transport constructor from a package that cannot
+// run under a PSK. fx describes a provided constructor by its full name.
+func checkTransport(o fx.Option) error {
+	desc := fmt.Sprint(o)
+	for _, bad := range pskIncompatible {
+		if strings.Contains(desc, bad) {
+			name := strings.TrimSuffix(bad[strings.LastIndex(strings.TrimSuffix(bad, "."), "/")+1:], ".")
+			return fmt.Errorf("%w: %s (use TCP or WebSocket)", ErrTransport, name)
+		}
+	}
+	return nil
+}
+
+// newHost builds the libp2p host: PSK, TCP (unless the caller names
+// transports), Noise, yamux with LAN keepalives, LAN-friendly resource
+// limits, no relay, no metrics. It does not listen yet.
+func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions) (host.Host, error) {
+	ymx := *yamux.DefaultTransport
+	ymx.KeepAliveInterval = cfg.KeepAlive
+	ymx.ConnectionWriteTimeout = cfg.WriteTimeout
+	opts := []libp2p.Option{
+		libp2p.PrivateNetwork(net.PSK()),
+		libp2p.Identity(key),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, &ymx),
+		libp2p.NoListenAddrs,
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+		libp2p.WithDialTimeout(cfg.DialTimeout),
+		libp2p.UserAgent("reflect"),
+	}
+	if !uo.transports {
+		// Port reuse lets two peers dialling each other at once end up on
+		// one TCP connection where both act as initiator (simultaneous
+		// open), and Noise fails on both sides. Separate ports avoid it.
+		opts = append(opts, libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()))
+	}
+	if !uo.rcmgr {
+		rm, err := newResourceManager()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, libp2p.ResourceManager(rm))
+	}
+	if !uo.connmgr {
+		cm, err := connmgr.NewConnManager(cfg.MaxPeers*3/4, cfg.MaxPeers)
+		if err != nil {
+			return nil, fmt.Errorf("node: connection manager: %w", err)
+		}
+		opts = append(opts, libp2p.ConnectionManager(cm))
+	}
+	opts = append(opts, cfg.Libp2pOptions...)
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("node: libp2p host: %w", err)
+	}
+	return h, nil
+}
+
+// privatePrefixes are LAN and loopback ranges: peers there are exempt from
+// libp2p's per-IP connection-rate limit and share a generous connection cap.
+var privatePrefixes = []netip.Prefix{
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("::1/128"),
+	netip.MustParsePrefix("fc00::/7"),
+	netip.MustParsePrefix("fe80::/10"),
+}
+
+// newResourceManager returns libp2p's default limits, except that private
+// addresses are not rate limited (a reconnect loop otherwise waits seconds
+// for its token) and each IP may hold 64 connections instead of 8 (many
+// instances on one host).
+func newResourceManager() (network.ResourceManager, error) {
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	var v4, v6 []rcmgr.NetworkPrefixLimit
+	var rl []rate.PrefixLimit
+	for _, p := range privatePrefixes {
+		l := rcmgr.NetworkPrefixLimit{Network: p, ConnCount: 4096}
+		if p.Addr().Is4() {
+			v4 = append(v4, l)
+		} else {
+			v6 = append(v6, l)
+		}
+		rl = append(rl, rate.PrefixLimit{Prefix: p, Limit: rate.Limit{}})
+	}
+	limiter := &rate.Limiter{
+		NetworkPrefixLimits: rl,
+		SubnetRateLimiter: rate.SubnetLimiter{
+			IPv4SubnetLimits: []rate.SubnetLimit{{PrefixLength: 32, Limit: rate.Limit{RPS: 1, Burst: 32}}},
+			IPv6SubnetLimits: []rate.SubnetLimit{{PrefixLength: 56, Limit: rate.Limit{RPS: 1, Burst: 32}}},
+			GracePeriod:      0,
+		},
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()),
+		rcmgr.WithNetworkPrefixLimit(v4, v6),
+		rcmgr.WithLimitPerSubnet(
+			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: 64}},
+			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 56, ConnCount: 64}}),
+		rcmgr.WithConnRateLimiters(limiter))
+	if err != nil {
+		return nil, fmt.Errorf("node: resource manager: %w", err)
+	}
+	return rm, nil
+}
+
+// defaultListenCandidates are tried, in order, when nobody chose listen
+// addresses: each is used if one of the host's transports can listen on it,
+// so swapping TCP for WebSocket still leaves the host reachable.
+var defaultListenCandidates = []string{
+	"/ip4/0.0.0.0/tcp/0", "/ip6/::/tcp/0",
+	"/ip4/0.0.0.0/tcp/0/ws", "/ip6/::/tcp/0/ws",
+}
+
+// listen starts listening on the configured addresses or, if none, on the
+// defaults the host's transports support.
+func listen(h host.Host, addrs []string) error {
+	var want []ma.Multiaddr
+	if len(addrs) > 0 {
+		for _, s := range addrs {
+			want = append(want, ma.StringCast(s))
+		}
+	} else {
+		sw, ok := h.Network().(*swarm.Swarm)
+		for _, s := range defaultListenCandidates {
+			a := ma.StringCast(s)
+			if !ok || sw.TransportForListening(a) != nil {
+				want = append(want, a)
+			}
+		}
+	}
+	if len(want) == 0 {
+		return fmt.Errorf("%w: no configured transport can listen on %v", ErrNoListen, defaultListenCandidates)
+	}
+	if err := h.Network().Listen(want...); err != nil {
+		return fmt.Errorf("%w: %w", ErrNoListen, err)
+	}
+	return nil
+}

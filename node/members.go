@@ -1,0 +1,377 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+const (
+	// maxCandidates bounds the table of known but unconnected peers, so
+	// forged mDNS adverts cannot grow it without end.
+	maxCandidates = 1024
+	// maxConcurrentDials bounds dials in flight.
+	maxConcurrentDials = 16
+)
+
+// source says how we learnt of a peer.
+type source int
+
+const (
+	fromMDNS source = iota
+	fromBootstrap
+	fromConnection
+)
+
+// member is what we remember of one peer.
+type member struct {
+	addrs     []ma.Multiaddr // last known dialable addresses
+	keep      bool           // bootstrap or explicitly connected: never forget
+	connected bool
+	dialing   bool
+	lostAt    time.Time // when it was last seen disconnected
+}
+
+// members keeps the membership table and the reconnect loop: libp2p never
+// redials a lost peer and mDNS reports a peer once, so we remember every
+// peer's addresses and redial with jittered exponential backoff, one dial
+// loop per peer at a time.
+type members struct {
+	h    host.Host
+	cfg  Config
+	log  *slog.Logger
+	self peer.ID
+
+	ctx  context.Context
+	wg   *sync.WaitGroup
+	sem  chan struct{}
+	subs event.Subscription
+
+	mu       sync.Mutex
+	peers    map[peer.ID]*member
+	watchers map[*watcher]struct{}
+	changed  chan struct{} // closed and replaced on every join or leave
+}
+
+func newMembers(ctx context.Context, wg *sync.WaitGroup, h host.Host, cfg Config) (*members, error) {
+	sub, err := h.EventBus().Subscribe([]any{
+		new(event.EvtPeerConnectednessChanged),
+		new(event.EvtPeerIdentificationCompleted),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &members{
+		h:        h,
+		cfg:      cfg,
+		log:      cfg.Logger,
+		self:     h.ID(),
+		ctx:      ctx,
+		wg:       wg,
+		sem:      make(chan struct{}, maxConcurrentDials),
+		subs:     sub,
+		peers:    make(map[peer.ID]*member),
+		watchers: make(map[*watcher]struct{}),
+		changed:  make(chan struct{}),
+	}, nil
+}
+
+// goOwned runs f on a goroutine the node waits for at Close.
+func (ms *members) goOwned(f func()) {
+	ms.wg.Add(1)
+	go func() {
+		defer ms.wg.Done()
+		f()
+	}()
+}
+
+// run consumes host events until ctx ends.
+func (ms *members) run() {
+	defer ms.subs.Close()
+	for {
+		select {
+		case <-ms.ctx.Done():
+			return
+		case e, ok := <-ms.subs.Out():
+			if !ok {
+				return
+			}
+			switch e := e.(type) {
+			case event.EvtPeerConnectednessChanged:
+				ms.connectedness(e.Peer, e.Connectedness)
+			case event.EvtPeerIdentificationCompleted:
+				ms.identified(e.Peer, e.Conn, e.ListenAddrs)
+			}
+		}
+	}
+}
+
+func (ms *members) connectedness(p peer.ID, c network.Connectedness) {
+	ms.mu.Lock()
+	m := ms.peers[p]
+	if m == nil {
+		m = &member{}
+		ms.peers[p] = m
+	}
+	var ev PeerEvent
+	switch {
+	case c == network.Connected && !m.connected:
+		m.connected = true
+		ev = PeerEvent{ID: p, State: PeerJoined}
+		if len(m.addrs) == 0 {
+			m.addrs = dialable(ms.h.Peerstore().Addrs(p), remoteIsLoopback(ms.h, p))
+		}
+	case c == network.NotConnected && m.connected:
+		m.connected = false
+		m.lostAt = time.Now()
+		ev = PeerEvent{ID: p, State: PeerLeft}
+	}
+	if ev.State != 0 {
+		ms.notifyLocked(ev)
+	}
+	startDial := ev.State == PeerLeft && ms.ctx.Err() == nil
+	ms.mu.Unlock()
+	if ev.State != 0 {
+		ms.log.Debug("node: peer "+ev.State.String(), "peer", p)
+	}
+	if startDial {
+		ms.dial(p, false)
+	}
+}
+
+// identified records the listen addresses a connected peer announced: they,
+// not the ephemeral port of an inbound connection, are what we redial.
+func (ms *members) identified(p peer.ID, conn network.Conn, addrs []ma.Multiaddr) {
+	loop := conn != nil && manet.IsIPLoopback(conn.RemoteMultiaddr())
+	d := dialable(addrs, loop)
+	if len(d) == 0 {
+		return
+	}
+	ms.mu.Lock()
+	if m := ms.peers[p]; m != nil {
+		m.addrs = d
+	}
+	ms.mu.Unlock()
+}
+
+// discovered handles a peer found by mDNS or given as a bootstrap peer.
+func (ms *members) discovered(ai peer.AddrInfo, src source) {
+	if ai.ID == ms.self || ai.ID == "" {
+		return
+	}
+	addrs := dialable(ai.Addrs, false)
+	if len(addrs) == 0 {
+		addrs = dialable(ai.Addrs, true) // only loopback: same host
+	}
+	if len(addrs) == 0 {
+		return
+	}
+	ms.mu.Lock()
+	m := ms.peers[ai.ID]
+	if m == nil {
+		if src == fromMDNS && len(ms.peers) >= maxCandidates {
+			ms.mu.Unlock()
+			ms.log.Warn("node: too many known peers, ignoring a discovery", "peer", ai.ID)
+			return
+		}
+		m = &member{lostAt: time.Now()}
+		ms.peers[ai.ID] = m
+	}
+	m.addrs = addrs
+	m.lostAt = time.Now()
+	if src == fromBootstrap {
+		m.keep = true
+	}
+	ms.mu.Unlock()
+	ms.dial(ai.ID, src == fromBootstrap)
+}
+
+// dial starts p's dial loop unless one is running or p is connected. Of two
+// peers that discover each other at once, the one with the smaller id dials
+// first and the other waits a little, so they usually share one connection.
+func (ms *members) dial(p peer.ID, now bool) {
+	ms.mu.Lock()
+	m := ms.peers[p]
+	if m == nil || m.dialing || ms.h.Network().Connectedness(p) == network.Connected || ms.ctx.Err() != nil {
+		ms.mu.Unlock()
+		return
+	}
+	m.dialing = true
+	ms.mu.Unlock()
+	delay := time.Duration(0)
+	if !now && bytes.Compare([]byte(ms.self), []byte(p)) > 0 {
+		delay = jitter(2 * ms.cfg.ReconnectMin)
+	}
+	ms.goOwned(func() { ms.dialLoop(p, delay) })
+}
+
+func (ms *members) dialLoop(p peer.ID, delay time.Duration) {
+	backoff := ms.cfg.ReconnectMin
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ms.ctx.Done():
+			return
+		case <-timer.C:
+		}
+		ms.mu.Lock()
+		m := ms.peers[p]
+		switch {
+		case m == nil:
+			ms.mu.Unlock()
+			return
+		case ms.h.Network().Connectedness(p) == network.Connected:
+			m.dialing = false
+			ms.mu.Unlock()
+			return
+		case !m.keep && time.Since(m.lostAt) > ms.cfg.ForgetAfter:
+			delete(ms.peers, p)
+			ms.mu.Unlock()
+			ms.log.Debug("node: forgetting unreachable peer", "peer", p)
+			return
+		}
+		addrs := m.addrs
+		ms.mu.Unlock()
+
+		err := ms.connect(ms.ctx, peer.AddrInfo{ID: p, Addrs: addrs})
+		if err == nil {
+			ms.mu.Lock()
+			if m := ms.peers[p]; m != nil {
+				m.dialing = false
+			}
+			ms.mu.Unlock()
+			return
+		}
+		ms.log.Debug("node: dial failed", "peer", p, "err", err, "retry", backoff)
+		timer.Reset(jitter(backoff))
+		backoff = min(2*backoff, ms.cfg.ReconnectMax)
+	}
+}
+
+// connect dials once, bounded by the dial timeout and the dial semaphore,
+// ignoring libp2p's dial backoff (which would fail a redial of a peer that
+// just came back without trying).
+func (ms *members) connect(ctx context.Context, ai peer.AddrInfo) error {
+	select {
+	case ms.sem <- struct{}{}:
+		defer func() { <-ms.sem }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if sw, ok := ms.h.Network().(*swarm.Swarm); ok {
+		sw.Backoff().Clear(ai.ID)
+	}
+	ms.h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
+	ctx, cancel := context.WithTimeout(ctx, ms.cfg.DialTimeout)
+	defer cancel()
+	return ms.h.Connect(network.WithForceDirectDial(ctx, "reflect reconnect"), ai)
+}
+
+// notifyLocked fans an event out to the watchers; ms.mu held.
+func (ms *members) notifyLocked(e PeerEvent) {
+	close(ms.changed)
+	ms.changed = make(chan struct{})
+	for w := range ms.watchers {
+		w.push(e)
+	}
+}
+
+// watch registers fn for membership events.
+func (ms *members) watch(fn func(PeerEvent)) (stop func()) {
+	w := newWatcher(fn)
+	ms.mu.Lock()
+	if ms.ctx.Err() != nil {
+		ms.mu.Unlock()
+		return func() {}
+	}
+	ms.watchers[w] = struct{}{}
+	ms.goOwned(w.run)
+	ms.mu.Unlock()
+	return func() {
+		ms.mu.Lock()
+		delete(ms.watchers, w)
+		ms.mu.Unlock()
+		w.halt()
+	}
+}
+
+// stopWatchers halts every watcher (at Close).
+func (ms *members) stopWatchers() {
+	ms.mu.Lock()
+	for w := range ms.watchers {
+		w.halt()
+	}
+	ms.watchers = map[*watcher]struct{}{}
+	ms.mu.Unlock()
+}
+
+// connectedCount returns how many peers are connected and a channel closed
+// at the next change.
+func (ms *members) connectedCount() (int, <-chan struct{}) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	n := 0
+	for _, m := range ms.peers {
+		if m.connected {
+			n++
+		}
+	}
+	return n, ms.changed
+}
+
+// jitter returns d scaled by a random factor in [0.75, 1.25).
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(float64(d) * (0.75 + rand.Float64()/2))
+}
+
+// remoteIsLoopback reports whether our connection to p runs over loopback.
+func remoteIsLoopback(h host.Host, p peer.ID) bool {
+	for _, c := range h.Network().ConnsToPeer(p) {
+		if manet.IsIPLoopback(c.RemoteMultiaddr()) {
+			return true
+		}
+	}
+	return false
+}
+
+// dialable keeps the addresses worth dialling: concrete IP addresses (no
+// unspecified or multicast), without /p2p-circuit, and loopback only when
+// the peer is on this host (loopbackOK).
+func dialable(addrs []ma.Multiaddr, loopbackOK bool) []ma.Multiaddr {
+	var out []ma.Multiaddr
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		if a == nil || seen[string(a.Bytes())] {
+			continue
+		}
+		ip, err := manet.ToIP(a)
+		if err != nil || ip.IsUnspecified() || ip.IsMulticast() {
+			continue
+		}
+		if ip.IsLoopback() && !loopbackOK {
+			continue
+		}
+		if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
+			continue
+		}
+		seen[string(a.Bytes())] = true
+		out = append(out, a)
+	}
+	return out
+}

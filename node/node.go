@@ -1,0 +1,256 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/reflectmesh/reflect/pnet"
+	"github.com/reflectmesh/reflect/pubsub"
+)
+
+// Node is one member of a mesh: a libp2p host on the private network
+// derived from the secret, LAN discovery, a reconnect loop, and pub/sub.
+// It is safe for concurrent use.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	net     *pnet.Network
+	host    host.Host
+	ps      *pubsub.PubSub
+	members *members
+	mdns    mdns.Service
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	closeMu sync.Mutex
+	closed  bool
+}
+
+// New starts a node: it derives the keys from the secret, starts the host,
+// listens, connects to the bootstrap peers and starts mDNS discovery. It
+// does not wait for peers (see WaitPeers).
+func New(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	log := cfg.Logger
+
+	network := cfg.Network
+	if network == nil {
+		var err error
+		if network, err = pnet.FromPassphrase(cfg.Key); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		if pnet.Weak(cfg.Key) {
+			log.Warn("node: the secret is short and could be guessed; use pnet.GenerateSecret for a strong one",
+				"min_length", pnet.MinSecretLength)
+		}
+	}
+	key, err := identity(cfg)
+	if err != nil {
+		return nil, err
+	}
+	uo, err := inspectOptions(cfg.Libp2pOptions)
+	if err != nil {
+		return nil, err
+	}
+	bootstrap, _ := parseBootstrap(cfg.BootstrapPeers) // validated above
+
+	h, err := newHost(cfg, network, key, uo)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &Node{cfg: cfg, log: log, net: network, host: h, ctx: ctx, cancel: cancel}
+	fail := func(err error) (*Node, error) {
+		cancel()
+		if n.ps != nil {
+			_ = n.ps.Close()
+		}
+		_ = h.Close()
+		n.wg.Wait()
+		return nil, err
+	}
+
+	// Watch membership before any connection can happen.
+	if n.members, err = newMembers(ctx, &n.wg, h, cfg); err != nil {
+		return fail(fmt.Errorf("node: event bus: %w", err))
+	}
+	n.members.goOwned(n.members.run)
+
+	pcfg := cfg.PubSub
+	pcfg.TopicPrefix = network.TopicPrefix()
+	pcfg.Logger = log
+	if n.ps, err = pubsub.New(h, pcfg); err != nil {
+		return fail(err)
+	}
+	if !uo.listen || len(cfg.ListenAddrs) > 0 {
+		if err := listen(h, cfg.ListenAddrs); err != nil {
+			return fail(err)
+		}
+	}
+	for _, ai := range bootstrap {
+		n.members.discovered(ai, fromBootstrap)
+	}
+	if !cfg.DisableMDNS {
+		n.startMDNS()
+	}
+	log.Info("node: started", "id", h.ID(), "addrs", h.Addrs(), "mesh", network.Fingerprint())
+	return n, nil
+}
+
+// identity returns the configured key, the one in IdentityFile, or a new one.
+func identity(cfg Config) (crypto.PrivKey, error) {
+	switch {
+	case cfg.Identity != nil:
+		return cfg.Identity, nil
+	case cfg.IdentityFile != "":
+		return LoadIdentity(cfg.IdentityFile)
+	default:
+		return nil, nil // libp2p generates an Ed25519 key
+	}
+}
+
+// Close leaves the mesh: it stops discovery and redials, closes pub/sub and
+// the host, and waits for every goroutine the node started. Peers see this
+// node leave. A second Close returns ErrClosed. Close must not be called
+// from a message handler or peer-event callback.
+func (n *Node) Close() error {
+	n.closeMu.Lock()
+	if n.closed {
+		n.closeMu.Unlock()
+		return ErrClosed
+	}
+	n.closed = true
+	n.closeMu.Unlock()
+
+	var errs []error
+	if n.mdns != nil {
+		errs = append(errs, n.mdns.Close())
+	}
+	n.cancel()
+	n.members.stopWatchers()
+	if err := n.ps.Close(); err != nil && !errors.Is(err, pubsub.ErrClosed) {
+		errs = append(errs, err)
+	}
+	errs = append(errs, n.host.Close())
+	n.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// ID returns this node's peer id.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// Addrs returns this node's full addresses (with /p2p/<id>), suitable as
+// another node's BootstrapPeers.
+func (n *Node) Addrs() []ma.Multiaddr {
+	addrs, _ := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()})
+	return addrs
+}
+
+// Host returns the libp2p host, for protocols of your own.
+func (n *Node) Host() host.Host { return n.host }
+
+// Network returns the keys and names derived from the secret.
+func (n *Node) Network() *pnet.Network { return n.net }
+
+// PubSub returns the node's pub/sub, for the calls Node does not forward.
+func (n *Node) PubSub() *pubsub.PubSub { return n.ps }
+
+// Logger returns the node's logger (for packages built on the node).
+func (n *Node) Logger() *slog.Logger { return n.log }
+
+// Subscribe calls handler with every message other nodes broadcast on
+// topic, decoded from JSON: the original library's call. See
+// pubsub.PubSub.Subscribe for delivery guarantees and SubscribeJSON for
+// typed messages.
+func (n *Node) Subscribe(topic string, handler func(map[string]any)) (*pubsub.Subscription, error) {
+	return n.ps.SubscribeMap(topic, handler)
+}
+
+// Broadcast sends msg as JSON to every other node subscribed to topic.
+func (n *Node) Broadcast(ctx context.Context, topic string, msg map[string]any) error {
+	return n.ps.Broadcast(ctx, topic, msg)
+}
+
+// Publish sends raw bytes on topic.
+func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
+	return n.ps.Publish(ctx, topic, data)
+}
+
+// Peers returns the connected peers, sorted.
+func (n *Node) Peers() []peer.ID {
+	ps := n.host.Network().Peers()
+	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+	return ps
+}
+
+// OnPeer calls fn for every peer that joins or leaves, in order, on a
+// goroutine of its own. It returns a function that stops the calls.
+func (n *Node) OnPeer(fn func(PeerEvent)) (stop func()) {
+	return n.members.watch(fn)
+}
+
+// Connect dials the peer at addr (a multiaddr with /p2p/<id>) and keeps it
+// connected from then on, like a bootstrap peer.
+func (n *Node) Connect(ctx context.Context, addr ma.Multiaddr) error {
+	ai, err := peer.AddrInfoFromP2pAddr(addr)
+	if err != nil {
+		return fmt.Errorf("%w: %q: %w", ErrConfig, addr, err)
+	}
+	return n.ConnectPeer(ctx, *ai)
+}
+
+// ConnectPeer is Connect for a peer.AddrInfo.
+func (n *Node) ConnectPeer(ctx context.Context, ai peer.AddrInfo) error {
+	if n.ctx.Err() != nil {
+		return ErrClosed
+	}
+	ms := n.members
+	ms.mu.Lock()
+	m := ms.peers[ai.ID]
+	if m == nil {
+		m = &member{}
+		ms.peers[ai.ID] = m
+	}
+	m.keep = true
+	if d := dialable(ai.Addrs, true); len(d) > 0 {
+		m.addrs = d
+	}
+	ms.mu.Unlock()
+	if err := ms.connect(ctx, ai); err != nil {
+		ms.dial(ai.ID, false) // keep trying in the background
+		return fmt.Errorf("node: connect %s: %w", ai.ID, err)
+	}
+	return nil
+}
+
+// WaitPeers blocks until at least count peers are connected or ctx ends.
+func (n *Node) WaitPeers(ctx context.Context, count int) error {
+	for {
+		have, changed := n.members.connectedCount()
+		if have >= count {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("node: waiting for %d peers, have %d: %w", count, have, ctx.Err())
+		case <-n.ctx.Done():
+			return ErrClosed
+		}
+	}
+}

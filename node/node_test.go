@@ -1,0 +1,240 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/transport/websocket"
+	ma "github.com/multiformats/go-multiaddr"
+	"go.uber.org/goleak"
+)
+
+func TestBroadcastReachesEveryNode(t *testing.T) {
+	const nodes, count = 5, 1000
+	ns := startMesh(t, nodes, testKey)
+	var mu sync.Mutex
+	got := make([][]float64, nodes)
+	done := make(chan int, nodes*count)
+	for i := 1; i < nodes; i++ {
+		if _, err := ns[i].Subscribe("chat", func(m map[string]any) {
+			mu.Lock()
+			got[i] = append(got[i], m["n"].(float64))
+			mu.Unlock()
+			done <- i
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "subscriptions", func() bool { return len(ns[0].PubSub().ListPeers("chat")) == nodes-1 })
+	start := time.Now()
+	for i := range count {
+		if err := ns[0].Broadcast(context.Background(), "chat", map[string]any{"n": i, "text": "hello"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	timeout := time.After(30 * time.Second)
+	for range (nodes - 1) * count {
+		select {
+		case <-done:
+		case <-timeout:
+			mu.Lock()
+			defer mu.Unlock()
+			for i := 1; i < nodes; i++ {
+				t.Logf("node %d: %d messages", i, len(got[i]))
+			}
+			t.Fatal("timed out")
+		}
+	}
+	t.Logf("%d messages to %d nodes in %v", count, nodes-1, time.Since(start))
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < nodes; i++ {
+		for j, v := range got[i] {
+			if int(v) != j {
+				t.Fatalf("node %d message %d is %v: out of order", i, j, v)
+			}
+		}
+	}
+}
+
+func TestWrongKeyNeverConnects(t *testing.T) {
+	ns := startMesh(t, 2, testKey)
+	cfg := localConfig("a-different-secret-entirely")
+	cfg.DialTimeout = time.Second
+	stranger := startNode(t, cfg)
+	got := make(chan map[string]any, 1)
+	if _, err := stranger.Subscribe("chat", func(m map[string]any) { got <- m }); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := stranger.Connect(ctx, ns[0].Addrs()[0]); err == nil {
+		t.Fatal("stranger connected to a member")
+	}
+	if err := ns[0].Connect(ctx, stranger.Addrs()[0]); err == nil {
+		t.Fatal("member connected to the stranger")
+	}
+	if d := time.Since(start); d > 2*cfg.DialTimeout+time.Second {
+		t.Fatalf("failed dials took %v", d)
+	}
+	if err := ns[1].Broadcast(ctx, "chat", map[string]any{"text": "members only"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, n := range ns {
+		for _, p := range n.Peers() {
+			if p == stranger.ID() {
+				t.Fatal("stranger in a member's peer list")
+			}
+		}
+	}
+	if len(stranger.Peers()) != 0 {
+		t.Fatalf("stranger has peers %v", stranger.Peers())
+	}
+	select {
+	case m := <-got:
+		t.Fatalf("stranger received %v", m)
+	default:
+	}
+}
+
+func TestReconnectAfterConnectionDies(t *testing.T) {
+	ns := startMesh(t, 2, testKey)
+	events := make(chan PeerEvent, 16)
+	stop := ns[0].OnPeer(func(e PeerEvent) { events <- e })
+	defer stop()
+	start := time.Now()
+	_ = ns[0].Host().Network().ClosePeer(ns[1].ID())
+	want := []PeerState{PeerLeft, PeerJoined}
+	for _, w := range want {
+		select {
+		case e := <-events:
+			if e.State != w || e.ID != ns[1].ID() {
+				t.Fatalf("got event %v %v, want %v", e.ID, e.State, w)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %v event", w)
+		}
+	}
+	t.Logf("reconnected after %v", time.Since(start))
+}
+
+func TestRestartWithPersistedIdentity(t *testing.T) {
+	dir := t.TempDir()
+	idFile := filepath.Join(dir, "id.key")
+	a := startNode(t, localConfig(testKey))
+
+	cfg := localConfig(testKey)
+	cfg.IdentityFile = idFile
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	addr := b.Addrs()[0]
+	if err := a.Connect(ctx, addr); err != nil {
+		t.Fatal(err)
+	}
+	id := b.ID()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "a to see b leave", func() bool { return len(a.Peers()) == 0 })
+
+	// Same identity file, same port: a's reconnect loop finds b again.
+	port, _ := addr.ValueForProtocol(ma.P_TCP)
+	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/" + port}
+	b2 := startNode(t, cfg)
+	if b2.ID() != id {
+		t.Fatalf("restarted with id %s, want %s", b2.ID(), id)
+	}
+	if err := a.WaitPeers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if a.Peers()[0] != id {
+		t.Fatalf("a is connected to %v", a.Peers())
+	}
+}
+
+func TestWebSocketOnly(t *testing.T) {
+	mk := func() *Node {
+		cfg := localConfig(testKey)
+		cfg.ListenAddrs = nil
+		cfg.Libp2pOptions = []libp2p.Option{libp2p.Transport(websocket.New)}
+		return startNode(t, cfg)
+	}
+	a, b := mk(), mk()
+	var wsAddr bool
+	for _, addr := range a.Addrs() {
+		if _, err := addr.ValueForProtocol(ma.P_WS); err == nil {
+			wsAddr = true
+		}
+	}
+	if !wsAddr {
+		t.Fatalf("no WebSocket listen address in %v", a.Addrs())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.ConnectPeer(ctx, peer.AddrInfo{ID: a.ID(), Addrs: a.Host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan map[string]any, 1)
+	if _, err := a.Subscribe("t", func(m map[string]any) { got <- m }); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "subscription", func() bool { return len(b.PubSub().ListPeers("t")) == 1 })
+	if err := b.Broadcast(ctx, "t", map[string]any{"via": "ws"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if m["via"] != "ws" {
+			t.Fatalf("got %v", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no message over WebSocket")
+	}
+}
+
+func TestCloseStopsEverything(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ns := make([]*Node, 3)
+	for i := range ns {
+		n, err := New(localConfig(testKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns[i] = n
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := 1; i < 3; i++ {
+		if err := ns[0].Connect(ctx, ns[i].Addrs()[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := ns[0].OnPeer(func(PeerEvent) {})
+	defer stop()
+	if _, err := ns[1].Subscribe("t", func(map[string]any) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ns[0].Broadcast(ctx, "t", map[string]any{"x": 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range ns {
+		if err := n.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Close(); !errors.Is(err, ErrClosed) {
+			t.Fatalf("second Close: %v", err)
+		}
+	}
+}

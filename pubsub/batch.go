@@ -1,0 +1,162 @@
+package pubsub
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Wire format of one GossipSub message (a batch):
+//
+//	version   byte  (batchVersion)
+//	flags     byte  (reserved, must be 0)
+//	author    uvarint length + bytes (the publisher's peer id)
+//	seq       uvarint (per-publisher sequence number)
+//	count     uvarint (number of messages, ≥ 1)
+//	count ×   uvarint length + bytes (one application message each)
+//
+// The bytes from version to the end of seq identify the batch: they are the
+// GossipSub message id, so no hash of the payload is needed.
+const (
+	batchVersion = 1
+
+	// maxAuthorLen bounds the author field: a libp2p peer id is an identity
+	// multihash of a public key (38 bytes for Ed25519) or a SHA-256 multihash.
+	maxAuthorLen = 128
+)
+
+// batch is a decoded batch. Messages alias the input buffer.
+type batch struct {
+	author []byte
+	seq    uint64
+	id     []byte // header bytes that identify the batch
+	msgs   [][]byte
+}
+
+// batchWriter accumulates messages into one encoded batch.
+type batchWriter struct {
+	count   int
+	bodyLen int
+	msgs    [][]byte
+}
+
+// reset empties the writer for the next batch.
+func (w *batchWriter) reset() {
+	w.msgs = w.msgs[:0]
+	w.count = 0
+	w.bodyLen = 0
+}
+
+// add appends one message.
+func (w *batchWriter) add(m []byte) {
+	w.msgs = append(w.msgs, m)
+	w.count++
+	w.bodyLen += uvarintLen(uint64(len(m))) + len(m)
+}
+
+// size is the encoded size of the messages added so far (without header).
+func (w *batchWriter) size() int { return w.bodyLen }
+
+// encode returns a freshly allocated encoded batch. The result is never
+// reused by the writer: GossipSub keeps it in its message cache.
+func (w *batchWriter) encode(author []byte, seq uint64) []byte {
+	n := 2 + uvarintLen(uint64(len(author))) + len(author) + uvarintLen(seq) +
+		uvarintLen(uint64(w.count)) + w.bodyLen
+	out := make([]byte, 0, n)
+	out = append(out, batchVersion, 0)
+	out = binary.AppendUvarint(out, uint64(len(author)))
+	out = append(out, author...)
+	out = binary.AppendUvarint(out, seq)
+	out = binary.AppendUvarint(out, uint64(w.count))
+	for _, m := range w.msgs {
+		out = binary.AppendUvarint(out, uint64(len(m)))
+		out = append(out, m...)
+	}
+	return out
+}
+
+// encodeBatch encodes msgs as one batch (used by tests and fuzzing).
+func encodeBatch(author []byte, seq uint64, msgs ...[]byte) []byte {
+	var w batchWriter
+	for _, m := range msgs {
+		w.add(m)
+	}
+	return w.encode(author, seq)
+}
+
+// batchHeader parses the header and returns the identifying bytes, the author,
+// the sequence number and the offset of the count field.
+func batchHeader(data []byte) (id, author []byte, seq uint64, off int, err error) {
+	if len(data) < 2 {
+		return nil, nil, 0, 0, fmt.Errorf("%w: %d bytes", ErrMalformed, len(data))
+	}
+	if data[0] != batchVersion {
+		return nil, nil, 0, 0, fmt.Errorf("%w: version %d", ErrVersion, data[0])
+	}
+	if data[1] != 0 {
+		return nil, nil, 0, 0, fmt.Errorf("%w: flags %#x", ErrMalformed, data[1])
+	}
+	off = 2
+	alen, n := binary.Uvarint(data[off:])
+	if n <= 0 || alen == 0 || alen > maxAuthorLen || alen > uint64(len(data)-off-n) {
+		return nil, nil, 0, 0, fmt.Errorf("%w: author length", ErrMalformed)
+	}
+	off += n
+	author = data[off : off+int(alen)]
+	off += int(alen)
+	seq, n = binary.Uvarint(data[off:])
+	if n <= 0 {
+		return nil, nil, 0, 0, fmt.Errorf("%w: sequence number", ErrMalformed)
+	}
+	off += n
+	return data[:off], author, seq, off, nil
+}
+
+// decodeBatch decodes a batch whose messages may each be at most maxMsg
+// bytes. It never allocates from a size the input declares: the message
+// count is bounded by the bytes that remain.
+func decodeBatch(data []byte, maxMsg int) (*batch, error) {
+	id, author, seq, off, err := batchHeader(data)
+	if err != nil {
+		return nil, err
+	}
+	count, n := binary.Uvarint(data[off:])
+	if n <= 0 || count == 0 {
+		return nil, fmt.Errorf("%w: message count", ErrMalformed)
+	}
+	off += n
+	rest := len(data) - off
+	// Every message takes at least one byte (its length), so a count
+	// larger than the remaining bytes is a lie.
+	if count > uint64(rest) {
+		return nil, fmt.Errorf("%w: count %d exceeds %d remaining bytes", ErrMalformed, count, rest)
+	}
+	b := &batch{author: author, seq: seq, id: id, msgs: make([][]byte, 0, count)}
+	for i := uint64(0); i < count; i++ {
+		l, n := binary.Uvarint(data[off:])
+		if n <= 0 {
+			return nil, fmt.Errorf("%w: message %d length", ErrMalformed, i)
+		}
+		off += n
+		if l > uint64(len(data)-off) {
+			return nil, fmt.Errorf("%w: message %d length %d exceeds remaining bytes", ErrMalformed, i, l)
+		}
+		if l > uint64(maxMsg) {
+			return nil, fmt.Errorf("%w: message %d is %d bytes, limit %d", ErrTooLarge, i, l, maxMsg)
+		}
+		b.msgs = append(b.msgs, data[off:off+int(l):off+int(l)])
+		off += int(l)
+	}
+	if off != len(data) {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(data)-off)
+	}
+	return b, nil
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}

@@ -1,0 +1,127 @@
+package pubsub
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Defaults used for zero Config fields.
+const (
+	// DefaultMaxMessageSize bounds one application message (1 MiB).
+	DefaultMaxMessageSize = 1 << 20
+	// DefaultQueueLength is the number of messages each subscription can hold
+	// while its handler is busy. When it is full, new messages for that
+	// subscription are dropped and counted.
+	DefaultQueueLength = 4096
+	// DefaultMaxBatchBytes bounds how many bytes of small messages are packed
+	// into one GossipSub message under load.
+	DefaultMaxBatchBytes = 128 << 10
+	// DefaultPublishQueue is how many messages a topic buffers between
+	// Publish and the network before Publish blocks (backpressure).
+	DefaultPublishQueue = 4096
+	// DefaultWindow is how many batches may be queued towards one peer before
+	// the publisher waits for them to be written (flow control).
+	DefaultWindow = 8
+	// DefaultWindowWait bounds how long a publisher waits for a slow peer's
+	// queue to drain before sending anyway.
+	DefaultWindowWait = 2 * time.Second
+)
+
+// ReservedPrefix starts topic names that Reflect uses internally (the store).
+const ReservedPrefix = "_reflect/"
+
+// maxTopicLen bounds a topic name in bytes.
+const maxTopicLen = 512
+
+// Config configures a PubSub. The zero value is usable: every zero field
+// takes the default documented on it.
+type Config struct {
+	// TopicPrefix is prepended to every topic name on the wire, so meshes
+	// with different secrets never share GossipSub topics. The node sets it
+	// from the secret (pnet.Network.TopicPrefix). Default: none.
+	TopicPrefix string
+
+	// MaxMessageSize bounds one application message in bytes. Publish of a
+	// larger message fails with ErrTooLarge; a received larger message is
+	// rejected. Default DefaultMaxMessageSize.
+	MaxMessageSize int
+
+	// Echo makes a node's own broadcasts reach its own subscribers. Default
+	// false: a broadcast goes to every other node, as in the original
+	// library ("sends that message to all the other apps").
+	Echo bool
+
+	// QueueLength is each subscription's queue length. Default
+	// DefaultQueueLength.
+	QueueLength int
+
+	// MaxBatchBytes bounds the bytes of small messages packed into one
+	// network message. Default DefaultMaxBatchBytes.
+	MaxBatchBytes int
+
+	// PublishQueue is the per-topic queue between Publish and the network.
+	// Default DefaultPublishQueue.
+	PublishQueue int
+
+	// Window is the per-peer flow-control window in batches. Default
+	// DefaultWindow. Negative disables flow control.
+	Window int
+
+	// WindowWait bounds one wait for the window. Default DefaultWindowWait.
+	WindowWait time.Duration
+
+	// Sign makes GossipSub sign every message with the node's key and verify
+	// signatures on receipt (StrictSign). Default false: membership is already
+	// proven by the private-network key and every hop is authenticated by
+	// Noise; see the package documentation for the measurements.
+	Sign bool
+
+	// Logger receives debug and warning logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.QueueLength == 0 {
+		c.QueueLength = DefaultQueueLength
+	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if c.PublishQueue == 0 {
+		c.PublishQueue = DefaultPublishQueue
+	}
+	if c.Window == 0 {
+		c.Window = DefaultWindow
+	}
+	if c.WindowWait == 0 {
+		c.WindowWait = DefaultWindowWait
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports the first invalid field, wrapping ErrConfig.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxMessageSize < 0 || c.MaxMessageSize > 64<<20:
+		return fmt.Errorf("%w: MaxMessageSize %d out of range [0, 64 MiB]", ErrConfig, c.MaxMessageSize)
+	case c.QueueLength < 0:
+		return fmt.Errorf("%w: QueueLength %d is negative", ErrConfig, c.QueueLength)
+	case c.MaxBatchBytes < 0 || c.MaxBatchBytes > 16<<20:
+		return fmt.Errorf("%w: MaxBatchBytes %d out of range [0, 16 MiB]", ErrConfig, c.MaxBatchBytes)
+	case c.PublishQueue < 0:
+		return fmt.Errorf("%w: PublishQueue %d is negative", ErrConfig, c.PublishQueue)
+	case c.WindowWait < 0:
+		return fmt.Errorf("%w: WindowWait %v is negative", ErrConfig, c.WindowWait)
+	case len(c.TopicPrefix) > maxTopicLen:
+		return fmt.Errorf("%w: TopicPrefix longer than %d bytes", ErrConfig, maxTopicLen)
+	}
+	return nil
+}

@@ -1,0 +1,107 @@
+package pubsub
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/reflectmesh/reflect/internal/netns"
+)
+
+func TestMain(m *testing.M) { os.Exit(netns.RunTests(m)) }
+
+// newHosts starts n hosts on loopback and connects every pair.
+func newHosts(t testing.TB, n int) []host.Host {
+	t.Helper()
+	hs := make([]host.Host, n)
+	for i := range hs {
+		h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(), libp2p.DisableMetrics())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		hs[i] = h
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range hs {
+		for j := i + 1; j < n; j++ {
+			if err := hs[i].Connect(ctx, peer.AddrInfo{ID: hs[j].ID(), Addrs: hs[j].Addrs()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return hs
+}
+
+// newMesh starts n connected hosts with a PubSub each.
+func newMesh(t testing.TB, n int, cfg Config) []*PubSub {
+	t.Helper()
+	hs := newHosts(t, n)
+	ps := make([]*PubSub, n)
+	for i, h := range hs {
+		p, err := New(h, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		ps[i] = p
+	}
+	return ps
+}
+
+// waitTopicPeers waits until p knows want peers subscribed to topic.
+func waitTopicPeers(t testing.TB, p *PubSub, topic string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(p.ListPeers(topic)) < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d peers subscribed to %q", len(p.ListPeers(topic)), want, topic)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// collector records messages delivered to a handler.
+type collector struct {
+	mu   sync.Mutex
+	msgs []Message
+	ch   chan struct{}
+}
+
+func newCollector() *collector { return &collector{ch: make(chan struct{}, 1)} }
+
+func (c *collector) handle(m Message) {
+	c.mu.Lock()
+	c.msgs = append(c.msgs, m)
+	c.mu.Unlock()
+	select {
+	case c.ch <- struct{}{}:
+	default:
+	}
+}
+
+func (c *collector) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.msgs)
+}
+
+// wait waits until at least n messages arrived or d passed.
+func (c *collector) wait(n int, d time.Duration) bool {
+	deadline := time.After(d)
+	for c.count() < n {
+		select {
+		case <-c.ch:
+		case <-deadline:
+			return false
+		}
+	}
+	return true
+}

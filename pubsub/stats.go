@@ -1,0 +1,60 @@
+package pubsub
+
+// TopicStats counts one topic's traffic on this node.
+type TopicStats struct {
+	// Published counts messages handed to GossipSub; Batches the network
+	// messages they travelled in.
+	Published, Batches uint64
+	// SendFailed counts messages GossipSub refused to publish (the node was
+	// closing, or an internal error); they were not sent.
+	SendFailed uint64
+	// Waits counts how often the publisher paused for a peer's queue to
+	// drain (flow control).
+	Waits uint64
+	// Received counts messages received from other nodes (and this one,
+	// with Echo), Delivered those handed to handlers, Dropped those lost
+	// because a subscription's queue was full.
+	Received, Delivered, Dropped uint64
+}
+
+// Stats is a snapshot of this node's counters.
+type Stats struct {
+	Topics map[string]TopicStats
+	// OutboundDropped counts batches GossipSub dropped because a peer's
+	// outbound queue was full; each was lost for that peer.
+	OutboundDropped uint64
+	// InboundThrottled counts received batches dropped before validation
+	// because the validation queue was full.
+	InboundThrottled uint64
+	// InboundUndeliverable counts received batches dropped because this
+	// node's reader fell behind.
+	InboundUndeliverable uint64
+	// Invalid counts received batches rejected by validation.
+	Invalid uint64
+}
+
+// Stats returns the current counters.
+func (p *PubSub) Stats() Stats {
+	s := Stats{
+		Topics:               make(map[string]TopicStats),
+		OutboundDropped:      p.tr.droppedRPC.Load(),
+		InboundThrottled:     p.tr.throttled.Load(),
+		InboundUndeliverable: p.tr.undeliverable.Load(),
+		Invalid:              p.tr.invalid.Load(),
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for name, t := range p.topics {
+		c := &t.stats
+		s.Topics[name] = TopicStats{
+			Published:  c.published.Load(),
+			Batches:    c.batches.Load(),
+			SendFailed: c.sendFailed.Load(),
+			Waits:      c.waits.Load(),
+			Received:   c.received.Load(),
+			Delivered:  c.delivered.Load(),
+			Dropped:    c.dropped.Load(),
+		}
+	}
+	return s
+}
