@@ -96,14 +96,14 @@ func batchHeader(data []byte) (id, author []byte, seq uint64, off int, err error
 		return nil, nil, 0, 0, fmt.Errorf("%w: flags %#x", ErrMalformed, data[1])
 	}
 	off = 2
-	alen, n := binary.Uvarint(data[off:])
+	alen, n := uvarint(data[off:])
 	if n <= 0 || alen == 0 || alen > maxAuthorLen || alen > uint64(len(data)-off-n) {
 		return nil, nil, 0, 0, fmt.Errorf("%w: author length", ErrMalformed)
 	}
 	off += n
 	author = data[off : off+int(alen)]
 	off += int(alen)
-	seq, n = binary.Uvarint(data[off:])
+	seq, n = uvarint(data[off:])
 	if n <= 0 {
 		return nil, nil, 0, 0, fmt.Errorf("%w: sequence number", ErrMalformed)
 	}
@@ -119,7 +119,7 @@ func decodeBatch(data []byte, maxMsg int) (*batch, error) {
 	if err != nil {
 		return nil, err
 	}
-	count, n := binary.Uvarint(data[off:])
+	count, n := uvarint(data[off:])
 	if n <= 0 || count == 0 {
 		return nil, fmt.Errorf("%w: message count", ErrMalformed)
 	}
@@ -132,7 +132,7 @@ func decodeBatch(data []byte, maxMsg int) (*batch, error) {
 	}
 	b := &batch{author: author, seq: seq, id: id, msgs: make([][]byte, 0, count)}
 	for i := uint64(0); i < count; i++ {
-		l, n := binary.Uvarint(data[off:])
+		l, n := uvarint(data[off:])
 		if n <= 0 {
 			return nil, fmt.Errorf("%w: message %d length", ErrMalformed, i)
 		}
@@ -150,6 +150,17 @@ func decodeBatch(data []byte, maxMsg int) (*batch, error) {
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(data)-off)
 	}
 	return b, nil
+}
+
+// uvarint reads a canonical (shortest-form) uvarint; n ≤ 0 on error. An
+// overlong encoding is refused so that every batch has exactly one encoding
+// and one message id.
+func uvarint(b []byte) (uint64, int) {
+	v, n := binary.Uvarint(b)
+	if n > 0 && n != uvarintLen(v) {
+		return 0, -1
+	}
+	return v, n
 }
 
 func uvarintLen(x uint64) int {

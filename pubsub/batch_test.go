@@ -72,6 +72,7 @@ func TestBatchDecodeRejects(t *testing.T) {
 		// count 2^31 with a few bytes left: must not allocate from it.
 		{"lying count", []byte{1, 0, 1, 'a', 1, 0x80, 0x80, 0x80, 0x80, 0x08, 1, 'x'}, ErrMalformed},
 		{"lying length", []byte{1, 0, 1, 'a', 1, 1, 0x80, 0x80, 0x80, 0x80, 0x08, 'x'}, ErrMalformed},
+		{"overlong varint", []byte{1, 0, 1, 'a', 1, 1, 0x81, 0x00, 'x'}, ErrMalformed},
 		{"bad varint", []byte{1, 0, 1, 'a', 1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, ErrMalformed},
 	}
 	for _, c := range cases {
