@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -124,7 +125,11 @@ func identity(cfg Config) (crypto.PrivKey, error) {
 	}
 }
 
-// Close leaves the mesh: it stops discovery and redials, closes pub/sub and
+// flushTimeout bounds how long Close waits for queued broadcasts to be sent.
+const flushTimeout = 2 * time.Second
+
+// Close leaves the mesh: it sends the broadcasts still queued (waiting at
+// most two seconds), stops discovery and redials, closes pub/sub and
 // the host, and waits for every goroutine the node started. Peers see this
 // node leave. A second Close returns ErrClosed. Close must not be called
 // from a message handler or peer-event callback.
@@ -136,6 +141,13 @@ func (n *Node) Close() error {
 	}
 	n.closed = true
 	n.closeMu.Unlock()
+
+	// Let the last broadcasts go out before the connections close.
+	fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	if err := n.ps.Flush(fctx); err != nil {
+		n.log.Warn("node: closing with messages not yet sent", "err", err)
+	}
+	cancel()
 
 	var errs []error
 	if n.mdns != nil {

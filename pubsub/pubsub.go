@@ -27,7 +27,12 @@ type PubSub struct {
 	gs     *lp2pps.PubSub
 	tr     *tracer
 	seq    atomic.Uint64
-	maxMsg int // largest application message accepted
+	maxMsg int          // largest application message accepted
+	queued atomic.Int64 // messages accepted by Publish, not yet handed to GossipSub
+
+	flushMu  sync.Mutex // one Flush at a time; guards flush and flushSub
+	flush    *lp2pps.Topic
+	flushSub *lp2pps.Subscription
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -276,6 +281,73 @@ func (p *PubSub) WaitSubscribers(ctx context.Context, topic string, n int) error
 		case <-p.ctx.Done():
 			return ErrClosed
 		case <-tick.C:
+		}
+	}
+}
+
+// flushTopic is a topic every node joins for Flush's barrier messages,
+// which are published locally only and never leave the node.
+const flushTopic = ReservedPrefix + "flush"
+
+// Flush waits until every message published so far has been handed to
+// GossipSub, routed, and written to the connections of the peers it was
+// routed to, or until ctx ends. Node.Close calls it (bounded) so that a
+// program that broadcasts and exits does not lose its last messages.
+func (p *PubSub) Flush(ctx context.Context) error {
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	wait := func(done func() bool) error {
+		for !done() {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("pubsub: flush: %w", ctx.Err())
+			case <-p.ctx.Done():
+				return ErrClosed
+			case <-tick.C:
+			}
+		}
+		return nil
+	}
+	// 1. Every publisher has handed its batches to GossipSub's queue.
+	if err := wait(func() bool { return p.queued.Load() == 0 }); err != nil {
+		return err
+	}
+	// 2. GossipSub's event loop has routed them: it takes messages from
+	// that queue in order, so once a local-only barrier message published
+	// now comes out, everything before it has been routed to peers.
+	if err := p.barrier(ctx); err != nil {
+		return err
+	}
+	// 3. The routed batches have been written to the connections.
+	return wait(func() bool { return p.tr.totalInflight() == 0 })
+}
+
+// barrier publishes a local-only message and waits until it is delivered.
+func (p *PubSub) barrier(ctx context.Context) error {
+	if p.flush == nil {
+		t, err := p.gs.Join(p.cfg.TopicPrefix + flushTopic)
+		if err != nil {
+			return fmt.Errorf("pubsub: flush: %w", err)
+		}
+		sub, err := t.Subscribe()
+		if err != nil {
+			return fmt.Errorf("pubsub: flush: %w", err)
+		}
+		p.flush, p.flushSub = t, sub
+	}
+	seq := p.seq.Add(1)
+	if err := p.flush.Publish(ctx, encodeBatch(p.author, seq, nil), lp2pps.WithLocalPublication(true)); err != nil {
+		return fmt.Errorf("pubsub: flush: %w", err)
+	}
+	for {
+		m, err := p.flushSub.Next(ctx)
+		if err != nil {
+			return fmt.Errorf("pubsub: flush: %w", err)
+		}
+		if _, _, s, _, err := batchHeader(m.GetData()); err == nil && s == seq {
+			return nil
 		}
 	}
 }

@@ -296,3 +296,32 @@ func TestCloseTwice(t *testing.T) {
 		t.Fatalf("Subscribe after Close: %v", err)
 	}
 }
+
+func TestFlushThenClose(t *testing.T) {
+	ps := newMesh(t, 2, Config{})
+	c := newCollector()
+	if _, err := ps[1].Subscribe("t", c.handle); err != nil {
+		t.Fatal(err)
+	}
+	waitTopicPeers(t, ps[0], "t", 1)
+	const count = 500
+	for i := range count {
+		if err := ps[0].Publish(context.Background(), "t", []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ps[0].Flush(ctx); err != nil {
+		t.Fatalf("%v: queued %d inflight %d", err, ps[0].queued.Load(), ps[0].tr.totalInflight())
+	}
+	if q, f := ps[0].queued.Load(), ps[0].tr.totalInflight(); q != 0 || f != 0 {
+		t.Fatalf("after Flush: queued %d inflight %d", q, f)
+	}
+	// Closing the sender right away loses nothing that was flushed.
+	ps[0].Close()
+	ps[0].host.Close()
+	if !c.wait(count, 5*time.Second) {
+		t.Fatalf("received %d of %d", c.count(), count)
+	}
+}

@@ -63,6 +63,7 @@ func (t *topic) enqueue(ctx context.Context, data []byte) error {
 		t.ps.goOwned(t.publishLoop)
 	}
 	t.mu.Unlock()
+	t.ps.queued.Add(1)
 	select {
 	case t.in <- data:
 		return nil
@@ -72,8 +73,10 @@ func (t *topic) enqueue(ctx context.Context, data []byte) error {
 	case t.in <- data:
 		return nil
 	case <-ctx.Done():
+		t.ps.queued.Add(-1)
 		return ctx.Err()
 	case <-t.stop:
+		t.ps.queued.Add(-1)
 		return ErrClosed
 	}
 }
@@ -117,7 +120,9 @@ func (t *topic) publishLoop() {
 		}
 		n := uint64(w.count)
 		data := w.encode(t.ps.author, t.ps.seq.Add(1))
-		if err := t.gt.Publish(t.ps.ctx, data); err != nil {
+		err := t.gt.Publish(t.ps.ctx, data)
+		t.ps.queued.Add(-int64(n))
+		if err != nil {
 			t.stats.sendFailed.Add(n)
 			t.ps.log.Warn("pubsub: publish failed", "topic", t.name, "messages", n, "err", err)
 			continue

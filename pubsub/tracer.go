@@ -33,6 +33,17 @@ func newTracer(window int) *tracer {
 	return &tracer{window: window, inflight: make(map[peer.ID]int), wake: make(chan struct{})}
 }
 
+// totalInflight returns the number of batches queued towards all peers.
+func (t *tracer) totalInflight() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, c := range t.inflight {
+		n += c
+	}
+	return n
+}
+
 // hasData reports whether an RPC carries published messages.
 func hasData(rpc *lp2pps.RPC) bool { return len(rpc.GetPublish()) > 0 }
 

@@ -56,7 +56,7 @@ func prepare() (code int, done bool) {
 		syscall.Exit(code)
 	}
 	reason = err.Error()
-	if required() {
+	if Required() {
 		notice("%s=1 but the tests cannot run in an isolated network namespace: %v", RequireEnv, err)
 		return 1, true
 	}

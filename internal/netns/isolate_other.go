@@ -25,7 +25,7 @@ func prepare() (code int, done bool) {
 		return 0, false
 	}
 	reason = "network namespaces need Linux (this is " + runtime.GOOS + ")"
-	if required() {
+	if Required() {
 		notice("%s=1 but the tests cannot run in an isolated network namespace: %s", RequireEnv, reason)
 		return 1, true
 	}

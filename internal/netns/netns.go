@@ -63,7 +63,7 @@ func Require(t testing.TB) {
 		return
 	}
 	msg := "netns: test needs an isolated network namespace: " + whyNot()
-	if deliberate || !required() {
+	if deliberate || !Required() {
 		t.Skip(msg)
 	}
 	t.Fatal(msg + " (" + RequireEnv + " is set)")
@@ -76,8 +76,9 @@ func whyNot() string {
 	return reason
 }
 
-// required reports whether RequireEnv asks for isolation.
-func required() bool {
+// Required reports whether REFLECT_REQUIRE_NETNS asks for isolation, so that
+// harnesses built on it fail instead of skipping.
+func Required() bool {
 	v, err := strconv.ParseBool(os.Getenv(RequireEnv))
 	return err == nil && v
 }

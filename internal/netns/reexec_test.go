@@ -1,3 +1,5 @@
+//go:build linux
+
 package netns_test
 
 import (
