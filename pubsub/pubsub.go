@@ -351,3 +351,6 @@ func (p *PubSub) barrier(ctx context.Context) error {
 		}
 	}
 }
+
+// MaxMessageSize returns the largest message Publish accepts.
+func (p *PubSub) MaxMessageSize() int { return p.maxMsg }

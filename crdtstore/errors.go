@@ -1,0 +1,23 @@
+package crdtstore
+
+import "errors"
+
+// Errors returned by the store. Match them with errors.Is; returned errors
+// wrap them with details.
+var (
+	// ErrClosed is returned once the store is closed (a second Close too).
+	ErrClosed = errors.New("crdtstore: closed")
+	// ErrTooLarge is returned by Set for a key or value larger than the
+	// limits every peer accepts (4 KiB keys; values up to the pub/sub
+	// message size minus framing, about 1 MiB by default).
+	ErrTooLarge = errors.New("crdtstore: key or value too large")
+	// ErrKey is returned for an empty or non-UTF-8 key.
+	ErrKey = errors.New("crdtstore: invalid key")
+	// ErrConfig reports invalid Options.
+	ErrConfig = errors.New("crdtstore: invalid options")
+	// ErrProtocol reports a sync peer that broke the protocol (bad frame,
+	// oversized frame, undecodable payload). The store is unchanged.
+	ErrProtocol = errors.New("crdtstore: sync protocol violation")
+	// ErrNoStore reports a peer that does not run this store.
+	ErrNoStore = errors.New("crdtstore: peer does not run this store")
+)

@@ -1,0 +1,96 @@
+package crdtstore
+
+import (
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+)
+
+// Defaults for zero Options fields.
+const (
+	// DefaultName is the store name when Options.Name is empty.
+	DefaultName = "default"
+	// DefaultSyncInterval is how often the store runs a background sync
+	// with a random peer (anti-entropy), repairing deltas lost in transit.
+	DefaultSyncInterval = 10 * time.Second
+	// DefaultSyncTimeout bounds one sync exchange, every read and write
+	// included.
+	DefaultSyncTimeout = 30 * time.Second
+	// DefaultMaxSyncFrame bounds one sync frame: a full snapshot for a new
+	// node must fit (about 400,000 keys of 100 bytes).
+	DefaultMaxSyncFrame = 64 << 20
+	// DefaultWatchBuffer is a watcher's channel capacity.
+	DefaultWatchBuffer = 1024
+	// DefaultDiscoveryGrace is how long a store with no peer waits for one
+	// before it calls itself synced: mDNS finds LAN peers in well under a
+	// second, so an app that calls WaitSynced right after starting sees
+	// the mesh's data rather than an empty store.
+	DefaultDiscoveryGrace = time.Second
+)
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// Options configures a store. The zero value is usable.
+type Options struct {
+	// Name selects one of several stores on a mesh (letters, digits, '.',
+	// '_', '-'; at most 64). Default DefaultName.
+	Name string
+	// SyncInterval is the anti-entropy period. Default DefaultSyncInterval;
+	// negative disables it (syncs still run on connect and on gaps).
+	SyncInterval time.Duration
+	// SyncTimeout bounds one sync exchange. Default DefaultSyncTimeout.
+	SyncTimeout time.Duration
+	// MaxSyncFrame bounds a sync frame in bytes. Default DefaultMaxSyncFrame.
+	MaxSyncFrame int
+	// WatchBuffer is each watcher's channel capacity. Default
+	// DefaultWatchBuffer.
+	WatchBuffer int
+	// DiscoveryGrace is how long after Open a store with no connected peer
+	// still waits for one before Synced reports true. Default
+	// DefaultDiscoveryGrace; negative means no wait.
+	DiscoveryGrace time.Duration
+	// Logger receives the store's logs. Default: the node's logger (silent
+	// by default).
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.Name == "" {
+		o.Name = DefaultName
+	}
+	if o.SyncInterval == 0 {
+		o.SyncInterval = DefaultSyncInterval
+	}
+	if o.SyncTimeout == 0 {
+		o.SyncTimeout = DefaultSyncTimeout
+	}
+	if o.MaxSyncFrame == 0 {
+		o.MaxSyncFrame = DefaultMaxSyncFrame
+	}
+	if o.WatchBuffer == 0 {
+		o.WatchBuffer = DefaultWatchBuffer
+	}
+	if o.DiscoveryGrace == 0 {
+		o.DiscoveryGrace = DefaultDiscoveryGrace
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Validate reports the first invalid field, wrapping ErrConfig.
+func (o Options) Validate() error {
+	switch {
+	case o.Name != "" && !nameRE.MatchString(o.Name):
+		return fmt.Errorf("%w: Name %q (want 1-64 of A-Z a-z 0-9 . _ -)", ErrConfig, o.Name)
+	case o.SyncTimeout < 0:
+		return fmt.Errorf("%w: SyncTimeout %v is negative", ErrConfig, o.SyncTimeout)
+	case o.MaxSyncFrame < 0:
+		return fmt.Errorf("%w: MaxSyncFrame %d is negative", ErrConfig, o.MaxSyncFrame)
+	case o.WatchBuffer < 0:
+		return fmt.Errorf("%w: WatchBuffer %d is negative", ErrConfig, o.WatchBuffer)
+	}
+	return nil
+}

@@ -1,0 +1,491 @@
+package ormap
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Wire format, version 1 (see the package documentation for the layout).
+const (
+	wireVersion  = 1
+	kindContext  = 1
+	kindDelta    = 2
+	flagGlobal   = 1 // delta is not keyed (from Diff)
+	minEntrySize = 5 // rep, counter, wall, logical, value length: 1 byte each at least
+)
+
+// Limits bound what a decoder accepts; a frame beyond any of them fails with
+// ErrTooLarge before anything is allocated for it. A zero field takes its
+// default, so Limits{} is the default set, sized for sync replies and
+// snapshots; a wrapper should pass tighter limits for pubsub deltas.
+type Limits struct {
+	MaxFrameBytes int // whole frame; default 64 MiB
+	MaxReplicas   int // replica ids in one frame; default 4,096
+	MaxIntervals  int // intervals in one frame's context; default 1,048,576
+	MaxKeys       int // keys in one delta; default 1,048,576
+	MaxEntries    int // entries in one delta, all keys; default 2,097,152
+	MaxKeyLen     int // bytes in one key; default 4,096
+	MaxValueLen   int // bytes in one value; default 1 MiB
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.MaxFrameBytes, 64<<20)
+	def(&l.MaxReplicas, 4096)
+	def(&l.MaxIntervals, 1<<20)
+	def(&l.MaxKeys, 1<<20)
+	def(&l.MaxEntries, 1<<21)
+	def(&l.MaxKeyLen, 4096)
+	def(&l.MaxValueLen, 1<<20)
+	return l
+}
+
+// CheckSet returns an error wrapping ErrTooLarge if peers decoding with l
+// would refuse a delta carrying key and value. Call it before Map.Set: a
+// write no peer accepts would never replicate.
+func (l Limits) CheckSet(key string, value []byte) error {
+	l = l.withDefaults()
+	if len(key) > l.MaxKeyLen {
+		return fmt.Errorf("%w: key of %d bytes (limit %d)", ErrTooLarge, len(key), l.MaxKeyLen)
+	}
+	if len(value) > l.MaxValueLen {
+		return fmt.Errorf("%w: value of %d bytes (limit %d)", ErrTooLarge, len(value), l.MaxValueLen)
+	}
+	return nil
+}
+
+// EncodeContext encodes c as a context frame: the sync request.
+func EncodeContext(c Context) []byte {
+	b := []byte{wireVersion, kindContext}
+	table := c.Replicas()
+	b = appendTable(b, table)
+	return appendContext(b, c, table)
+}
+
+// EncodeDelta encodes d as a delta frame.
+func EncodeDelta(d Delta) []byte {
+	table := d.ctx.Replicas()
+	if d.origin != "" {
+		if i, ok := slices.BinarySearch(table, d.origin); !ok {
+			table = slices.Insert(table, i, d.origin)
+		}
+	}
+	b := []byte{wireVersion, kindDelta}
+	b = appendTable(b, table)
+	flags := byte(0)
+	if d.global {
+		flags |= flagGlobal
+	}
+	b = append(b, flags)
+	origin := uint64(0)
+	if d.origin != "" {
+		i, _ := slices.BinarySearch(table, d.origin)
+		origin = uint64(i) + 1
+	}
+	b = binary.AppendUvarint(b, origin)
+	b = appendContext(b, d.ctx, table)
+	b = appendContext(b, d.deps, table)
+	b = binary.AppendUvarint(b, uint64(len(d.groups)))
+	prev := ""
+	for _, g := range d.groups {
+		shared := commonPrefix(prev, g.key)
+		b = binary.AppendUvarint(b, uint64(shared))
+		b = appendString(b, g.key[shared:])
+		prev = g.key
+		b = binary.AppendUvarint(b, uint64(len(g.ents)))
+		for _, e := range g.ents {
+			i, _ := slices.BinarySearch(table, e.rep)
+			b = binary.AppendUvarint(b, uint64(i))
+			b = binary.AppendUvarint(b, e.ctr)
+			b = binary.AppendVarint(b, e.ts.Wall)
+			b = binary.AppendUvarint(b, uint64(e.ts.Logical))
+			b = appendString(b, e.val)
+		}
+	}
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendTable(b []byte, table []ReplicaID) []byte {
+	b = binary.AppendUvarint(b, uint64(len(table)))
+	for _, r := range table {
+		b = appendString(b, string(r))
+	}
+	return b
+}
+
+// appendContext writes the rows of c; table is sorted and holds every
+// replica of c. Intervals are delta-encoded: the first as (Lo-1, Hi-Lo),
+// each next as (Lo-prevHi-2, Hi-Lo), so only valid lists can be written.
+func appendContext(b []byte, c Context, table []ReplicaID) []byte {
+	b = binary.AppendUvarint(b, uint64(len(c.rows)))
+	for _, row := range c.rows {
+		i, _ := slices.BinarySearch(table, row.r)
+		b = binary.AppendUvarint(b, uint64(i))
+		b = binary.AppendUvarint(b, uint64(len(row.iv)))
+		var prev uint64
+		for k, iv := range row.iv {
+			if k == 0 {
+				b = binary.AppendUvarint(b, iv.Lo-1)
+			} else {
+				b = binary.AppendUvarint(b, iv.Lo-prev-2)
+			}
+			b = binary.AppendUvarint(b, iv.Hi-iv.Lo)
+			prev = iv.Hi
+		}
+	}
+	return b
+}
+
+func commonPrefix(a, b string) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
+}
+
+// DecodeContext decodes a context frame within the limits l.
+func DecodeContext(b []byte, l Limits) (Context, error) {
+	r, err := newReader(b, l, kindContext)
+	if err != nil {
+		return Context{}, err
+	}
+	table := r.table()
+	used := make([]bool, len(table))
+	c, _ := r.context(table, used)
+	r.end(used)
+	if r.err != nil {
+		return Context{}, r.err
+	}
+	return c, nil
+}
+
+// DecodeDelta decodes a delta frame within the limits l. Whatever it
+// returns without error is a valid delta: joining it cannot break a Map.
+func DecodeDelta(b []byte, l Limits) (Delta, error) {
+	r, err := newReader(b, l, kindDelta)
+	if err != nil {
+		return Delta{}, err
+	}
+	table := r.table()
+	used := make([]bool, len(table))
+	var d Delta
+	flags := r.byte()
+	if flags&^flagGlobal != 0 {
+		r.fail(ErrMalformed, "unknown flags %#x", flags)
+	}
+	d.global = flags&flagGlobal != 0
+	if o := r.uv(); o > uint64(len(table)) {
+		r.fail(ErrMalformed, "origin index %d out of range", o)
+	} else if o > 0 {
+		d.origin = table[o-1]
+		used[o-1] = true
+	}
+	var byIdx []ivs
+	d.ctx, byIdx = r.context(table, used)
+	d.deps, _ = r.context(table, used)
+	if r.err == nil && !d.deps.SubsetOf(d.ctx) {
+		r.fail(ErrMalformed, "dependencies outside the context")
+	}
+
+	n := r.count(r.lim.MaxKeys, 3, "keys")
+	if n > 0 {
+		d.groups = make([]group, 0, n)
+	}
+	var dots []dotKey
+	var ents []dentry
+	var ends []int
+	prev := ""
+	for k := 0; k < n && r.err == nil; k++ {
+		key := r.key(prev, k == 0)
+		prev = key
+		ne := r.count(r.lim.MaxEntries-len(ents), minEntrySize, "entries")
+		if ne == 0 && d.global && r.err == nil {
+			r.fail(ErrMalformed, "empty key in a global delta")
+		}
+		for e := 0; e < ne && r.err == nil; e++ {
+			ri := r.uv()
+			ctr := r.uv()
+			wall := r.sv()
+			lg := r.uv()
+			val := r.str(r.lim.MaxValueLen, "value")
+			switch {
+			case r.err != nil:
+			case ri >= uint64(len(table)):
+				r.fail(ErrMalformed, "replica index %d out of range", ri)
+			case ctr == 0 || ctr > maxCounter:
+				r.fail(ErrMalformed, "counter %d out of range", ctr)
+			case lg > math.MaxUint32:
+				r.fail(ErrMalformed, "logical clock %d out of range", lg)
+			case !byIdx[ri].contains(ctr):
+				r.fail(ErrMalformed, "entry dot not covered by the frame's context")
+			}
+			if r.err != nil {
+				break
+			}
+			de := dentry{rep: table[ri], ctr: ctr, val: val, ts: Timestamp{wall, uint32(lg)}}
+			if e > 0 && !betterD(ents[len(ents)-1], de) {
+				r.fail(ErrMalformed, "entries out of order")
+				break
+			}
+			ents = append(ents, de)
+			dots = append(dots, dotKey{uint32(ri), ctr})
+		}
+		d.groups = append(d.groups, group{key: key})
+		ends = append(ends, len(ents))
+	}
+	r.end(used)
+	if r.err != nil {
+		return Delta{}, r.err
+	}
+	slices.SortFunc(dots, func(a, b dotKey) int {
+		if a.rep != b.rep {
+			return cmpU64(uint64(a.rep), uint64(b.rep))
+		}
+		return cmpU64(a.ctr, b.ctr)
+	})
+	for i := 1; i < len(dots); i++ {
+		if dots[i] == dots[i-1] {
+			return Delta{}, fmt.Errorf("%w: duplicate dot", ErrMalformed)
+		}
+	}
+	start := 0
+	for i := range d.groups {
+		if ends[i] > start {
+			d.groups[i].ents = ents[start:ends[i]:ends[i]]
+		}
+		start = ends[i]
+	}
+	return d, nil
+}
+
+// reader decodes one frame; the first error sticks and stops everything.
+type reader struct {
+	b   []byte
+	lim Limits
+	err error
+}
+
+func newReader(b []byte, l Limits, kind byte) (*reader, error) {
+	l = l.withDefaults()
+	switch {
+	case len(b) > l.MaxFrameBytes:
+		return nil, fmt.Errorf("%w: frame of %d bytes (limit %d)", ErrTooLarge, len(b), l.MaxFrameBytes)
+	case len(b) < 2:
+		return nil, fmt.Errorf("%w: short frame", ErrMalformed)
+	case b[0] != wireVersion:
+		return nil, fmt.Errorf("%w: %d", ErrVersion, b[0])
+	case b[1] != kind:
+		return nil, fmt.Errorf("%w: %d, want %d", ErrFrameKind, b[1], kind)
+	}
+	return &reader{b: b[2:], lim: l}, nil
+}
+
+func (r *reader) fail(sentinel error, format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: "+format, append([]any{sentinel}, args...)...)
+	}
+}
+
+func (r *reader) byte() byte {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b) == 0 {
+		r.fail(ErrMalformed, "truncated")
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+// uv reads a minimal unsigned varint.
+func (r *reader) uv() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	var x uint64
+	for i := 0; i < binary.MaxVarintLen64; i++ {
+		if i >= len(r.b) {
+			r.fail(ErrMalformed, "truncated")
+			return 0
+		}
+		c := r.b[i]
+		if i == binary.MaxVarintLen64-1 && c > 1 {
+			break
+		}
+		x |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			if c == 0 && i > 0 {
+				break // non-minimal
+			}
+			r.b = r.b[i+1:]
+			return x
+		}
+	}
+	r.fail(ErrMalformed, "bad varint")
+	return 0
+}
+
+// sv reads a zig-zag signed varint.
+func (r *reader) sv() int64 {
+	u := r.uv()
+	return int64(u>>1) ^ -int64(u&1)
+}
+
+// count reads a count bounded by limit (ErrTooLarge) and by the bytes left,
+// given that each counted item takes at least minSize bytes (ErrMalformed).
+func (r *reader) count(limit, minSize int, what string) int {
+	n := r.uv()
+	switch {
+	case r.err != nil:
+		return 0
+	case n > uint64(limit):
+		r.fail(ErrTooLarge, "%d %s (limit %d)", n, what, limit)
+		return 0
+	case n > uint64(len(r.b)/minSize):
+		r.fail(ErrMalformed, "%d %s in %d bytes", n, what, len(r.b))
+		return 0
+	}
+	return int(n)
+}
+
+func (r *reader) str(limit int, what string) string {
+	n := r.uv()
+	switch {
+	case r.err != nil:
+		return ""
+	case n > uint64(limit):
+		r.fail(ErrTooLarge, "%s of %d bytes (limit %d)", what, n, limit)
+		return ""
+	case n > uint64(len(r.b)):
+		r.fail(ErrMalformed, "truncated %s", what)
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+// key reads a prefix-compressed key that must sort after prev.
+func (r *reader) key(prev string, first bool) string {
+	shared := r.uv()
+	if r.err == nil && shared > uint64(len(prev)) {
+		r.fail(ErrMalformed, "key prefix longer than the previous key")
+	}
+	suffix := r.str(r.lim.MaxKeyLen, "key")
+	if r.err != nil {
+		return ""
+	}
+	if int(shared)+len(suffix) > r.lim.MaxKeyLen {
+		r.fail(ErrTooLarge, "key of %d bytes (limit %d)", int(shared)+len(suffix), r.lim.MaxKeyLen)
+		return ""
+	}
+	key := prev[:shared] + suffix
+	if !first && (commonPrefix(prev, key) != int(shared) || key <= prev) {
+		r.fail(ErrMalformed, "keys not strictly increasing or not canonically compressed")
+	}
+	return key
+}
+
+// table reads the replica table: sorted, distinct, non-empty ids.
+func (r *reader) table() []ReplicaID {
+	n := r.count(r.lim.MaxReplicas, 2, "replicas")
+	if n == 0 {
+		return nil
+	}
+	t := make([]ReplicaID, 0, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		id := ReplicaID(r.str(MaxReplicaIDLen, "replica id"))
+		switch {
+		case r.err != nil:
+		case id == "":
+			r.fail(ErrMalformed, "empty replica id")
+		case i > 0 && id <= t[i-1]:
+			r.fail(ErrMalformed, "replica ids not strictly increasing")
+		}
+		t = append(t, id)
+	}
+	return t
+}
+
+// context reads context rows; it marks the replicas it uses and returns the
+// intervals by table index too.
+func (r *reader) context(table []ReplicaID, used []bool) (Context, []ivs) {
+	n := r.count(r.lim.MaxReplicas, 3, "context rows")
+	if n > len(table) {
+		r.fail(ErrMalformed, "%d context rows for %d replicas", n, len(table))
+	}
+	var c Context
+	byIdx := make([]ivs, len(table))
+	if n > 0 {
+		c.rows = make([]ctxRow, 0, n)
+	}
+	total := 0
+	last := -1
+	for k := 0; k < n && r.err == nil; k++ {
+		ri := r.uv()
+		if r.err == nil && (ri >= uint64(len(table)) || int(ri) <= last) {
+			r.fail(ErrMalformed, "context row replica index %d out of order or range", ri)
+		}
+		m := r.count(r.lim.MaxIntervals-total, 2, "intervals")
+		if r.err == nil && m == 0 {
+			r.fail(ErrMalformed, "empty context row")
+		}
+		if r.err != nil {
+			break
+		}
+		total += m
+		iv := make(ivs, 0, m)
+		var prev uint64
+		for j := 0; j < m && r.err == nil; j++ {
+			gap, span := r.uv(), r.uv()
+			base := uint64(1)
+			if j > 0 {
+				base = prev + 2
+			}
+			if r.err == nil && (gap > maxCounter-base || span > maxCounter-(base+gap)) {
+				r.fail(ErrMalformed, "counter out of range")
+			}
+			lo := base + gap
+			prev = lo + span
+			iv = append(iv, Interval{lo, prev})
+		}
+		last = int(ri)
+		used[ri] = true
+		byIdx[ri] = iv
+		c.rows = append(c.rows, ctxRow{table[ri], iv})
+	}
+	return c, byIdx
+}
+
+// end checks that the frame is fully consumed and every replica used.
+func (r *reader) end(used []bool) {
+	if r.err != nil {
+		return
+	}
+	if len(r.b) > 0 {
+		r.fail(ErrMalformed, "%d trailing bytes", len(r.b))
+		return
+	}
+	for i, u := range used {
+		if !u {
+			r.fail(ErrMalformed, "replica %d in the table but unused", i)
+			return
+		}
+	}
+}

@@ -1,0 +1,198 @@
+package ormap
+
+import (
+	"slices"
+	"strings"
+)
+
+// Delta is a piece of replica state: entries grouped by key plus a causal
+// context that covers them. Set and Delete return one, Diff computes one for
+// a sync, DecodeDelta reads one, Merge combines two; Map.Join applies any of
+// them with the same rule. A Delta is an immutable value, safe to share.
+// The zero Delta is empty.
+//
+// A delta from Set, Delete or their Merge is keyed: every dot of its
+// context belongs to one of its keys, so joining it only visits those keys.
+// A delta from Diff is not: joining it visits every key of the receiver.
+//
+// A delta from Set or Delete also has dependencies: the dots it overwrote.
+// A replica applies it only once it has seen those (see Map.Join).
+type Delta struct {
+	origin ReplicaID
+	global bool    // not keyed: the context may remove entries of any key
+	ctx    Context // covers every entry
+	deps   Context // ⊆ ctx: dots the receiver must know before joining
+	groups []group // sorted by key; in a global delta never empty
+}
+
+type group struct {
+	key  string
+	ents []dentry // best first (Get order)
+}
+
+type dentry struct {
+	rep ReplicaID
+	ctr uint64
+	val string
+	ts  Timestamp
+}
+
+func (e dentry) dot() Dot { return Dot{e.rep, e.ctr} }
+
+// betterD is the sibling order on delta entries (see Map.Get).
+func betterD(a, b dentry) bool {
+	if c := a.ts.Compare(b.ts); c != 0 {
+		return c > 0
+	}
+	if a.rep != b.rep {
+		return a.rep > b.rep
+	}
+	return a.ctr > b.ctr
+}
+
+// Origin returns the replica that produced d ("" if it merges deltas of
+// several replicas). HasGap looks at the origin's dots.
+func (d Delta) Origin() ReplicaID { return d.origin }
+
+// Context returns d's causal context.
+func (d Delta) Context() Context { return d.ctx }
+
+// Deps returns the dots d overwrote: a replica joins d only once its own
+// context holds them all. Empty for a delta from Diff.
+func (d Delta) Deps() Context { return d.deps }
+
+// IsEmpty reports whether joining d would change nothing anywhere: no
+// entries and no dots.
+func (d Delta) IsEmpty() bool { return len(d.groups) == 0 && d.ctx.IsEmpty() }
+
+// Len returns the number of keys d carries entries or removals for.
+func (d Delta) Len() int { return len(d.groups) }
+
+// Keys returns the keys d carries entries or removals for, sorted.
+func (d Delta) Keys() []string {
+	out := make([]string, len(d.groups))
+	for i, g := range d.groups {
+		out[i] = g.key
+	}
+	return out
+}
+
+// Entries returns the entries d carries for key, in Get's order; nil if
+// none (for a keyed delta that means key is removed).
+func (d Delta) Entries(key string) []Entry {
+	i, ok := slices.BinarySearchFunc(d.groups, key, func(g group, k string) int { return strings.Compare(g.key, k) })
+	if !ok || len(d.groups[i].ents) == 0 {
+		return nil
+	}
+	out := make([]Entry, len(d.groups[i].ents))
+	for k, e := range d.groups[i].ents {
+		out[k] = Entry{Dot: e.dot(), Time: e.ts, Value: []byte(e.val)}
+	}
+	return out
+}
+
+// MaxTime returns the latest timestamp among d's entries (zero if none):
+// pass it to HLC.Observe when d arrives from a peer.
+func (d Delta) MaxTime() Timestamp {
+	var t Timestamp
+	for _, g := range d.groups {
+		for _, e := range g.ents {
+			if e.ts.Compare(t) > 0 {
+				t = e.ts
+			}
+		}
+	}
+	return t
+}
+
+// Merge returns the join of d and o: applying it equals applying both, in
+// either order. The wrapper uses it to coalesce a burst of local writes into
+// one delta.
+func (d Delta) Merge(o Delta) Delta {
+	out := Delta{global: d.global || o.global, ctx: d.ctx.Union(o.ctx)}
+	// What one side depends on, the other may have made: its own ops, whose
+	// removals it carries (ctx \ deps), satisfy the dependency.
+	out.deps = d.deps.Difference(o.ctx.Difference(o.deps)).Union(o.deps.Difference(d.ctx.Difference(d.deps)))
+	switch de, oe := d.IsEmpty(), o.IsEmpty(); {
+	case d.origin == o.origin || oe && !de:
+		out.origin = d.origin
+	case de && !oe:
+		out.origin = o.origin
+	}
+	i, j := 0, 0
+	for i < len(d.groups) || j < len(o.groups) {
+		var g group
+		switch {
+		case j >= len(o.groups) || (i < len(d.groups) && d.groups[i].key < o.groups[j].key):
+			g = group{d.groups[i].key, keepD(d.groups[i].ents, nil, o.ctx)}
+			i++
+		case i >= len(d.groups) || o.groups[j].key < d.groups[i].key:
+			g = group{o.groups[j].key, keepD(o.groups[j].ents, nil, d.ctx)}
+			j++
+		default:
+			a, b := d.groups[i].ents, o.groups[j].ents
+			g = group{d.groups[i].key, keepD(a, b, o.ctx)}
+			inA := newDDotSet(a)
+			for _, e := range b {
+				if !inA.has(e) && !d.ctx.Contains(e.dot()) {
+					g.ents = append(g.ents, e)
+				}
+			}
+			slices.SortFunc(g.ents, func(x, y dentry) int {
+				if betterD(x, y) {
+					return -1
+				}
+				return 1
+			})
+			i++
+			j++
+		}
+		if len(g.ents) > 0 || !out.global {
+			out.groups = append(out.groups, g)
+		}
+	}
+	return out
+}
+
+// keepD returns the entries of a that survive a join with the other side
+// (entries b, context c): those in b, or not in c. Order is kept.
+func keepD(a, b []dentry, c Context) []dentry {
+	var out []dentry
+	inB := newDDotSet(b)
+	for _, e := range a {
+		if inB.has(e) || !c.Contains(e.dot()) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// dDotSet is dotSet for delta entries.
+type dDotSet struct {
+	es []dentry
+	m  map[Dot]struct{}
+}
+
+func newDDotSet(es []dentry) dDotSet {
+	if len(es) <= 8 {
+		return dDotSet{es: es}
+	}
+	m := make(map[Dot]struct{}, len(es))
+	for _, e := range es {
+		m[e.dot()] = struct{}{}
+	}
+	return dDotSet{m: m}
+}
+
+func (s dDotSet) has(e dentry) bool {
+	if s.m != nil {
+		_, ok := s.m[e.dot()]
+		return ok
+	}
+	for _, x := range s.es {
+		if x.rep == e.rep && x.ctr == e.ctr {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,34 @@
+package ormap
+
+import "errors"
+
+// Sentinel errors. Every error returned by this package is, or wraps with %w,
+// exactly one of them: match with errors.Is, never by text.
+var (
+	// ErrMalformed is returned by the decoders for input that is not a
+	// well-formed frame of the kind asked for: truncated data, trailing
+	// bytes, a non-minimal varint, a replica index out of range, a counter of
+	// 0, unsorted or duplicate keys, replicas or dots, an entry whose dot the
+	// frame's own context does not cover, and the like.
+	ErrMalformed = errors.New("ormap: malformed frame")
+
+	// ErrTooLarge is returned by the decoders when a frame, or something it
+	// declares (a count, a key, a value, a replica id), exceeds the Limits
+	// given, and by Limits.CheckSet for a key or value the peers would refuse.
+	ErrTooLarge = errors.New("ormap: frame exceeds limits")
+
+	// ErrVersion is returned by the decoders for a frame of a wire-format
+	// version this package does not know.
+	ErrVersion = errors.New("ormap: unknown frame version")
+
+	// ErrFrameKind is returned by a decoder given a well-versioned frame of
+	// another kind (a context frame passed to DecodeDelta, say).
+	ErrFrameKind = errors.New("ormap: wrong frame kind")
+
+	// ErrForeignDot is returned by Map.Join for a delta that claims dots of
+	// the map's own replica that the map never minted. Honest peers cannot
+	// produce one: it means the replica id was reused by another incarnation
+	// (every Map must get a fresh id) or the peer is broken or hostile. The
+	// map is left unchanged.
+	ErrForeignDot = errors.New("ormap: delta holds dots of this replica it never minted")
+)

@@ -1,0 +1,458 @@
+package ormap
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// SimConfig configures Simulate. Start from DefaultSimConfig.
+type SimConfig struct {
+	Seed     uint64
+	Replicas int // replicas, at least 2
+	Keys     int // distinct keys written, at least 1
+	Ops      int // local Sets and (effective) Deletes, all replicas together
+
+	Drop     float64 // probability that one copy of a delta is lost
+	Dup      float64 // probability that a delivered delta arrives twice
+	MaxDelay int     // deliveries are delayed 0..MaxDelay steps (reordering)
+
+	// Partition is the probability, each step with no partition, that the
+	// replicas split in two groups for 10-60 steps. Nothing (deltas or sync
+	// messages) crosses a partition.
+	Partition float64
+
+	// Flush is the probability, each step, that a replica sends its
+	// coalesced local deltas (Delta.Merge) as one frame.
+	Flush float64
+
+	// AntiEntropy is the probability, each step, that a random pair of
+	// replicas starts a background sync.
+	AntiEntropy float64
+
+	// NaiveDiff replaces Diff in sync replies by the trap (missing entries
+	// plus the full context), to show that the checks catch it. Never set it
+	// outside such a test.
+	NaiveDiff bool
+}
+
+// DefaultSimConfig returns the configuration the package tests run: 5
+// replicas, 300 operations on 8 keys, 20 % loss, 10 % duplication,
+// reordering and partitions.
+func DefaultSimConfig(seed uint64) SimConfig {
+	return SimConfig{
+		Seed: seed, Replicas: 5, Keys: 8, Ops: 300,
+		Drop: 0.2, Dup: 0.1, MaxDelay: 8,
+		Partition: 0.02, Flush: 0.5, AntiEntropy: 0.02,
+	}
+}
+
+// SimReport counts what happened in one simulation.
+type SimReport struct {
+	Steps, Sets, Deletes               int
+	Sent, Dropped, Duplicated          int // delta copies
+	Gaps, Syncs, SyncsCut              int // gap detections; syncs started; syncs cut by a partition
+	FinalRounds, FinalSyncs, Roundtrip int // anti-entropy after the heal
+	Keys                               int // keys with a value at the end
+}
+
+// Simulate runs replicas of a Map through a lossy network, deterministically
+// for a seed: random Sets, Deletes and re-Sets on few keys; deltas coalesced,
+// encoded, dropped, duplicated, reordered and cut by partitions; gaps
+// detected and repaired by pull syncs, which run as real message exchanges
+// (request, reply, symmetric answer) while the replicas keep writing. Then
+// the network heals, in-flight messages arrive, and pairwise syncs run to a
+// fixed point.
+//
+// It returns an error naming the seed if any check fails: invariants of a
+// replica; all replicas equal (context and entries); every write that no
+// operation overwrote or deleted is visible, with its value (no write lost);
+// nothing else is (no unknown key, no deleted write resurrected).
+func Simulate(cfg SimConfig) (SimReport, error) {
+	s := &sim{cfg: cfg, rnd: simRand{cfg.Seed}}
+	rep, err := s.run()
+	if err != nil {
+		err = fmt.Errorf("ormap simulation seed %d: %w", cfg.Seed, err)
+	}
+	return rep, err
+}
+
+type simMsg struct {
+	at, from, to int
+	kind         int
+	frame, ctx   []byte
+}
+
+const (
+	msgDelta = iota
+	msgSyncReq
+	msgSyncReply
+	msgSyncAnswer
+)
+
+type simReplica struct {
+	m       *Map
+	clock   HLC
+	skew    int64
+	pending Delta
+	dirty   bool
+}
+
+type simWrite struct {
+	key string
+	val string
+}
+
+type sim struct {
+	cfg     SimConfig
+	rnd     simRand
+	rep     SimReport
+	t       int
+	rs      []*simReplica
+	queue   []simMsg
+	syncing map[[2]int]bool
+	side    []bool // partition side per replica, nil when healed
+	healAt  int
+
+	writes      map[Dot]simWrite // every Set ever made
+	overwritten map[Dot]bool     // dots some Set or Delete overwrote
+}
+
+func (s *sim) run() (SimReport, error) {
+	cfg := s.cfg
+	if cfg.Replicas < 2 || cfg.Keys < 1 || cfg.Ops < 0 {
+		return s.rep, fmt.Errorf("bad config %+v", cfg)
+	}
+	s.syncing = make(map[[2]int]bool)
+	s.writes = make(map[Dot]simWrite)
+	s.overwritten = make(map[Dot]bool)
+	for i := 0; i < cfg.Replicas; i++ {
+		// Ids of different lengths and orders exercise the tie-breaks.
+		id := ReplicaID(strconv.Itoa(int(s.rnd.next()%1000)) + "-" + strconv.Itoa(i))
+		s.rs = append(s.rs, &simReplica{m: New(id), skew: int64(s.rnd.intn(200)) - 100})
+	}
+	ops := 0
+	for ops < cfg.Ops {
+		s.t++
+		s.partition()
+		if err := s.deliver(false); err != nil {
+			return s.rep, err
+		}
+		if s.rnd.chance(0.5) && s.operate(s.rnd.intn(cfg.Replicas)) {
+			ops++
+		}
+		for i := range s.rs {
+			if s.rnd.chance(cfg.Flush) {
+				s.flush(i)
+			}
+		}
+		if s.rnd.chance(cfg.AntiEntropy) {
+			a := s.rnd.intn(cfg.Replicas)
+			s.startSync(a, (a+1+s.rnd.intn(cfg.Replicas-1))%cfg.Replicas)
+		}
+		if s.t%16 == 0 {
+			for _, r := range s.rs {
+				if err := r.m.verify(); err != nil {
+					return s.rep, fmt.Errorf("step %d, replica %s: %w", s.t, r.m.Replica(), err)
+				}
+			}
+		}
+	}
+	// Heal, flush, deliver everything in flight.
+	s.side = nil
+	for i := range s.rs {
+		s.flush(i)
+	}
+	for len(s.queue) > 0 {
+		s.t++
+		if err := s.deliver(true); err != nil {
+			return s.rep, err
+		}
+	}
+	if err := s.fixedPoint(); err != nil {
+		return s.rep, err
+	}
+	s.rep.Steps = s.t
+	s.rep.Keys = s.rs[0].m.Len()
+	return s.rep, s.check()
+}
+
+func (s *sim) wall(i int) int64 { return int64(s.t)*1000 + s.rs[i].skew }
+
+func (s *sim) partition() {
+	if s.side != nil && s.t >= s.healAt {
+		s.side = nil
+	}
+	if s.side == nil && s.rnd.chance(s.cfg.Partition) {
+		s.side = make([]bool, len(s.rs))
+		for i := range s.side {
+			s.side[i] = s.rnd.chance(0.5)
+		}
+		s.healAt = s.t + 10 + s.rnd.intn(51)
+	}
+}
+
+func (s *sim) cut(a, b int) bool { return s.side != nil && s.side[a] != s.side[b] }
+
+// operate makes replica i Set or Delete a random key; false if it tried to
+// delete a key it has no value for.
+func (s *sim) operate(i int) bool {
+	r := s.rs[i]
+	key := "k" + strconv.Itoa(s.rnd.intn(s.cfg.Keys))
+	var d Delta
+	var self Dot
+	if s.rnd.chance(0.3) {
+		var ok bool
+		if d, ok = r.m.Delete(key); !ok {
+			return false
+		}
+		s.rep.Deletes++
+		self = Dot{r.m.Replica(), d.ctx.Max(r.m.Replica())}
+	} else {
+		val := fmt.Sprintf("%s@%d", r.m.Replica(), s.t)
+		d = r.m.Set(key, []byte(val), r.clock.Now(s.wall(i)))
+		s.rep.Sets++
+		self = d.Entries(key)[0].Dot
+		s.writes[self] = simWrite{key, val}
+	}
+	for _, rid := range d.ctx.Replicas() {
+		for _, iv := range d.ctx.Ranges(rid) {
+			for c := iv.Lo; c <= iv.Hi; c++ {
+				if dot := (Dot{rid, c}); dot != self {
+					s.overwritten[dot] = true
+				}
+			}
+		}
+	}
+	r.pending = r.pending.Merge(d)
+	r.dirty = true
+	return true
+}
+
+func (s *sim) flush(i int) {
+	r := s.rs[i]
+	if !r.dirty {
+		return
+	}
+	frame := EncodeDelta(r.pending)
+	r.pending, r.dirty = Delta{}, false
+	for j := range s.rs {
+		if j == i {
+			continue
+		}
+		s.rep.Sent++
+		if s.rnd.chance(s.cfg.Drop) {
+			s.rep.Dropped++
+			continue
+		}
+		s.send(simMsg{from: i, to: j, kind: msgDelta, frame: frame})
+		if s.rnd.chance(s.cfg.Dup) {
+			s.rep.Duplicated++
+			s.send(simMsg{from: i, to: j, kind: msgDelta, frame: frame})
+		}
+	}
+}
+
+func (s *sim) send(m simMsg) {
+	m.at = s.t + 1 + s.rnd.intn(s.cfg.MaxDelay+1)
+	s.queue = append(s.queue, m)
+}
+
+// deliver handles the messages due now, in random order; with all set, every
+// message in flight.
+func (s *sim) deliver(all bool) error {
+	var due []simMsg
+	rest := s.queue[:0]
+	for _, m := range s.queue {
+		if all || m.at <= s.t {
+			due = append(due, m)
+		} else {
+			rest = append(rest, m)
+		}
+	}
+	s.queue = rest
+	for i := len(due) - 1; i > 0; i-- {
+		j := s.rnd.intn(i + 1)
+		due[i], due[j] = due[j], due[i]
+	}
+	for _, m := range due {
+		if err := s.handle(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *sim) handle(msg simMsg) error {
+	if s.cut(msg.from, msg.to) {
+		if msg.kind != msgDelta {
+			s.rep.SyncsCut++
+			delete(s.syncing, [2]int{min(msg.from, msg.to), max(msg.from, msg.to)})
+		}
+		return nil
+	}
+	to := s.rs[msg.to]
+	switch msg.kind {
+	case msgDelta:
+		d, err := s.join(msg.to, msg.frame)
+		if err != nil {
+			return err
+		}
+		if to.m.HasGap(d) {
+			s.rep.Gaps++
+			s.startSync(msg.to, msg.from)
+		}
+	case msgSyncReq: // at B: reply with what A lacks, and B's context
+		cA, err := DecodeContext(msg.frame, Limits{})
+		if err != nil {
+			return err
+		}
+		cB := to.m.Context()
+		if cB.Equal(cA) {
+			delete(s.syncing, [2]int{min(msg.from, msg.to), max(msg.from, msg.to)})
+			return nil
+		}
+		s.send(simMsg{from: msg.to, to: msg.from, kind: msgSyncReply,
+			frame: EncodeDelta(s.diff(to.m, cA)), ctx: EncodeContext(cB)})
+	case msgSyncReply: // at A: join, answer symmetrically against B's context
+		if _, err := s.join(msg.to, msg.frame); err != nil {
+			return err
+		}
+		cB, err := DecodeContext(msg.ctx, Limits{})
+		if err != nil {
+			return err
+		}
+		s.send(simMsg{from: msg.to, to: msg.from, kind: msgSyncAnswer, frame: EncodeDelta(s.diff(to.m, cB))})
+	case msgSyncAnswer: // at B
+		delete(s.syncing, [2]int{min(msg.from, msg.to), max(msg.from, msg.to)})
+		if _, err := s.join(msg.to, msg.frame); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startSync has replica a pull from b, unless a sync between them runs.
+func (s *sim) startSync(a, b int) {
+	k := [2]int{min(a, b), max(a, b)}
+	if s.syncing[k] {
+		return
+	}
+	s.syncing[k] = true
+	s.rep.Syncs++
+	s.send(simMsg{from: a, to: b, kind: msgSyncReq, frame: EncodeContext(s.rs[a].m.Context())})
+}
+
+func (s *sim) diff(m *Map, c Context) Delta {
+	d := m.Diff(c)
+	if s.cfg.NaiveDiff {
+		d.ctx = m.Context() // the trap
+	}
+	return d
+}
+
+func (s *sim) join(i int, frame []byte) (Delta, error) {
+	d, err := DecodeDelta(frame, Limits{})
+	if err != nil {
+		return d, fmt.Errorf("decoding our own frame: %w", err)
+	}
+	r := s.rs[i]
+	r.clock.Observe(d.MaxTime(), s.wall(i))
+	if _, err := r.m.Join(d); err != nil {
+		return d, fmt.Errorf("replica %s: %w", r.m.Replica(), err)
+	}
+	return d, nil
+}
+
+// syncNow runs the whole sync protocol between a and b at once, through the
+// codec; it returns the round trips used.
+func (s *sim) syncNow(a, b int) (int, error) {
+	A, B := s.rs[a].m, s.rs[b].m
+	cA, err := DecodeContext(EncodeContext(A.Context()), Limits{})
+	if err != nil {
+		return 0, err
+	}
+	cB := B.Context()
+	if cB.Equal(cA) {
+		return 1, nil
+	}
+	if _, err := s.join(a, EncodeDelta(s.diff(B, cA))); err != nil {
+		return 0, err
+	}
+	if _, err := s.join(b, EncodeDelta(s.diff(A, cB))); err != nil {
+		return 0, err
+	}
+	return 2, nil
+}
+
+// fixedPoint runs pairwise syncs around the ring until all contexts agree.
+func (s *sim) fixedPoint() error {
+	n := len(s.rs)
+	for round := 1; round <= n+1; round++ {
+		s.rep.FinalRounds = round
+		equal := true
+		c0 := s.rs[0].m.Context()
+		for _, r := range s.rs[1:] {
+			equal = equal && r.m.Context().Equal(c0)
+		}
+		if equal {
+			return nil
+		}
+		for i := 0; i < n; i++ {
+			rt, err := s.syncNow(i, (i+1)%n)
+			if err != nil {
+				return err
+			}
+			s.rep.FinalSyncs++
+			s.rep.Roundtrip += rt
+		}
+	}
+	return fmt.Errorf("no fixed point after %d rounds of anti-entropy", n+1)
+}
+
+func (s *sim) check() error {
+	for _, r := range s.rs {
+		if err := r.m.verify(); err != nil {
+			return fmt.Errorf("replica %s: %w", r.m.Replica(), err)
+		}
+	}
+	for _, r := range s.rs[1:] {
+		if err := sameState(s.rs[0].m, r.m); err != nil {
+			return fmt.Errorf("replicas %s and %s differ: %w", s.rs[0].m.Replica(), r.m.Replica(), err)
+		}
+	}
+	m := s.rs[0].m
+	visible := make(map[Dot]bool)
+	for key := range m.Scan("") {
+		for _, e := range m.GetAll(key) {
+			w, ok := s.writes[e.Dot]
+			switch {
+			case !ok || w.key != key || w.val != string(e.Value):
+				return fmt.Errorf("key %q holds %q (dot %v) that nobody wrote there", key, e.Value, e.Dot)
+			case s.overwritten[e.Dot]:
+				return fmt.Errorf("key %q: write %q (dot %v) was overwritten or deleted, yet is back", key, e.Value, e.Dot)
+			}
+			visible[e.Dot] = true
+		}
+	}
+	for dot, w := range s.writes {
+		if !s.overwritten[dot] && !visible[dot] {
+			return fmt.Errorf("write %q to %q (dot %v) lost", w.val, w.key, dot)
+		}
+	}
+	return nil
+}
+
+// simRand is SplitMix64: tiny, seeded, and the same on every platform.
+type simRand struct{ s uint64 }
+
+func (r *simRand) next() uint64 {
+	r.s += 0x9e3779b97f4a7c15
+	z := r.s
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
+}
+
+func (r *simRand) intn(n int) int { return int(r.next() % uint64(n)) }
+
+func (r *simRand) chance(p float64) bool { return float64(r.next()>>11)/(1<<53) < p }

@@ -1,0 +1,137 @@
+package crdtstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/reflectmesh/reflect/crdtstore/ormap"
+)
+
+// queueLocked adds a local delta to the ones waiting to be published; s.mu
+// held. If too much is waiting (the network is slower than the writers), the
+// oldest deltas are dropped: the peers detect the gap on the next delta and
+// repair it by sync.
+func (s *Store) queueLocked(d ormap.Delta, size int) {
+	s.pending = append(s.pending, queued{d, size})
+	s.pendSize += size
+	for s.pendSize > maxPendingBytes && len(s.pending) > 1 {
+		s.pendSize -= s.pending[0].size
+		s.pending = s.pending[1:]
+		s.stats.deltasDropped.Add(1)
+	}
+}
+
+// queued is a local delta waiting to be published, with its approximate
+// encoded size.
+type queued struct {
+	d    ormap.Delta
+	size int
+}
+
+func (s *Store) kickFlusher() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// flushLoop publishes local deltas. There is no timer: when the loop is
+// idle a write goes out at once, and writes made while it is publishing are
+// merged and sent together next (natural batching).
+func (s *Store) flushLoop() {
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.kick:
+			s.flush()
+		}
+	}
+}
+
+// flush publishes every pending delta, merged into chunks of about
+// deltaBudget bytes.
+func (s *Store) flush() {
+	s.mu.Lock()
+	pending := s.pending
+	s.pending, s.pendSize = nil, 0
+	s.mu.Unlock()
+	for len(pending) > 0 {
+		n, size := 0, 0
+		for n < len(pending) && (n == 0 || size < deltaBudget) {
+			size += pending[n].size
+			n++
+		}
+		ds := make([]ormap.Delta, n)
+		for i := range ds {
+			ds[i] = pending[i].d
+		}
+		d := mergeAll(ds)
+		pending = pending[n:]
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := s.tr.Publish(ctx, ormap.EncodeDelta(d))
+		cancel()
+		if err != nil {
+			s.stats.deltasDropped.Add(1)
+			s.log.Debug("crdtstore: publish delta failed; peers will sync", "err", err)
+			continue
+		}
+		s.stats.deltasSent.Add(1)
+	}
+}
+
+// mergeAll merges deltas pairwise, in O(n log n) rather than the O(n²) of
+// folding them one by one into a growing delta.
+func mergeAll(ds []ormap.Delta) ormap.Delta {
+	switch len(ds) {
+	case 0:
+		return ormap.Delta{}
+	case 1:
+		return ds[0]
+	}
+	mid := len(ds) / 2
+	return mergeAll(ds[:mid]).Merge(mergeAll(ds[mid:]))
+}
+
+// onDelta applies a delta published by peer from. Bad input changes
+// nothing. A delta that reveals missed ones triggers a sync with its sender.
+func (s *Store) onDelta(from string, data []byte) {
+	d, err := ormap.DecodeDelta(data, s.deltaLim)
+	if err != nil {
+		s.stats.deltasInvalid.Add(1)
+		s.log.Debug("crdtstore: ignoring undecodable delta", "from", from, "err", err)
+		return
+	}
+	s.stats.deltasReceived.Add(1)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	gap := s.m.HasGap(d)
+	if err := s.joinLocked(d, OriginRemote); err != nil {
+		s.mu.Unlock()
+		s.stats.deltasInvalid.Add(1)
+		s.log.Debug("crdtstore: refusing delta", "from", from, "err", err)
+		return
+	}
+	s.mu.Unlock()
+	if gap {
+		s.stats.gaps.Add(1)
+		s.requestSync(from)
+	}
+}
+
+// joinLocked joins d, moves the clock past it and tells the watchers; s.mu
+// held.
+func (s *Store) joinLocked(d ormap.Delta, origin Origin) error {
+	changes, err := s.m.Join(d)
+	if err != nil {
+		return err
+	}
+	s.clock.Observe(d.MaxTime(), time.Now().UnixNano())
+	for _, c := range changes {
+		s.notifyLocked(Change{Key: c.Key, Value: c.Entry.Value, Deleted: c.Deleted, Origin: origin})
+	}
+	return nil
+}

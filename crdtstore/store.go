@@ -1,0 +1,375 @@
+package crdtstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/reflectmesh/reflect/crdtstore/ormap"
+	"github.com/reflectmesh/reflect/node"
+)
+
+// Store is one replica of a named key-value store shared by every node of
+// the mesh. It is safe for concurrent use.
+type Store struct {
+	opts     Options
+	log      *slog.Logger
+	tr       Transport
+	ownNode  *node.Node // set by New: closed with the store
+	syncLim  ormap.Limits
+	deltaLim ormap.Limits
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	kick   chan struct{} // wakes the flusher
+	opened time.Time     // when Open ran (for DiscoveryGrace)
+	syncCh chan string   // peers to sync with now
+
+	mu       sync.Mutex
+	m        *ormap.Map
+	clock    ormap.HLC
+	pending  []queued // local deltas not yet published
+	pendSize int
+	watchers map[*Watcher]struct{}
+	peers    map[string]*peerState
+	changed  chan struct{} // closed and replaced when sync state changes
+	closed   bool
+
+	stats counters
+}
+
+// peerState is what the store knows of one connected peer.
+type peerState struct {
+	synced  bool // a sync completed since it connected (or it has no store)
+	syncing bool // a sync with it is running, in either direction
+}
+
+type counters struct {
+	deltasSent, deltasReceived, deltasInvalid, deltasDropped atomic.Uint64
+	gaps, syncs, syncFailures, syncServed                    atomic.Uint64
+}
+
+// Stats counts the store's replication traffic on this node.
+type Stats struct {
+	DeltasSent, DeltasReceived uint64
+	// DeltasInvalid counts received deltas that did not decode or were
+	// refused by Join; the store ignored them.
+	DeltasInvalid uint64
+	// DeltasDropped counts local deltas not published because too many were
+	// waiting; peers recover them by sync.
+	DeltasDropped uint64
+	// Gaps counts received deltas that revealed missed ones (each triggers
+	// a sync with the sender).
+	Gaps uint64
+	// Syncs counts completed sync exchanges this node started, SyncServed
+	// those it answered, SyncFailures those that failed.
+	Syncs, SyncServed, SyncFailures uint64
+	// Keys is the number of keys with a value.
+	Keys int
+}
+
+const (
+	// maxPendingBytes bounds local deltas waiting to be published; beyond
+	// it the oldest are dropped (peers repair by sync).
+	maxPendingBytes = 64 << 20
+	// deltaBudget is the target size of one published delta.
+	deltaBudget = 256 << 10
+	// perEntryOverhead approximates the encoded size of one entry besides
+	// its key and value.
+	perEntryOverhead = 48
+	// replicaIDLen is the size of a random replica id.
+	replicaIDLen = 16
+)
+
+// Open opens the store named opts.Name on n. Its state is in memory: it is
+// filled by syncing with the peers, at once and whenever a peer connects.
+func Open(n *node.Node, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = n.Logger()
+	}
+	opts = opts.withDefaults()
+	maxMsg := n.PubSub().MaxMessageSize()
+	return OpenTransport(newNodeTransport(n, opts.Name), opts, ormap.Limits{
+		MaxFrameBytes: maxMsg,
+		MaxValueLen:   maxMsg - 4096,
+	})
+}
+
+// New starts a node with cfg and opens the default store on it: the
+// one-call form. Close closes both.
+//
+//	kv, err := crdtstore.New(node.Config{Key: "SECRET"})
+func New(cfg node.Config) (*Store, error) {
+	n, err := node.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s, err := Open(n, Options{})
+	if err != nil {
+		_ = n.Close()
+		return nil, err
+	}
+	s.ownNode = n
+	return s, nil
+}
+
+// OpenTransport opens a store over any Transport (MemNetwork in tests).
+// deltaLimits bound the deltas accepted from the transport; zero fields
+// take ormap's defaults.
+func OpenTransport(tr Transport, opts Options, deltaLimits ormap.Limits) (*Store, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts = opts.withDefaults()
+	rid := make([]byte, replicaIDLen)
+	if _, err := rand.Read(rid); err != nil {
+		return nil, fmt.Errorf("crdtstore: replica id: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Store{
+		opts:     opts,
+		log:      opts.Logger.With("store", opts.Name),
+		tr:       tr,
+		syncLim:  ormap.Limits{MaxFrameBytes: opts.MaxSyncFrame},
+		deltaLim: deltaLimits,
+		ctx:      ctx,
+		cancel:   cancel,
+		kick:     make(chan struct{}, 1),
+		opened:   time.Now(),
+		syncCh:   make(chan string, 64),
+		m:        ormap.New(ormap.ReplicaID(rid)),
+		watchers: make(map[*Watcher]struct{}),
+		peers:    make(map[string]*peerState),
+		changed:  make(chan struct{}),
+	}
+	// A peer whose clock runs far ahead must not drag ours along.
+	s.clock.MaxOffset = int64(time.Hour)
+	s.goOwned(s.flushLoop)
+	s.goOwned(s.syncLoop)
+	if err := tr.Start(Handlers{Delta: s.onDelta, Sync: s.onSync, PeerUp: s.peerUp, PeerDown: s.peerDown}); err != nil {
+		cancel()
+		s.wg.Wait()
+		return nil, fmt.Errorf("crdtstore: start transport: %w", err)
+	}
+	return s, nil
+}
+
+func (s *Store) goOwned(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+// Close publishes the last local changes, stops replication and the
+// watchers, and waits for every goroutine of the store. A store made by New
+// also closes its node. A second Close returns ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.closed = true
+	for w := range s.watchers {
+		w.closeLocked()
+	}
+	s.watchers = nil
+	s.mu.Unlock()
+
+	s.flush() // the last writes
+	s.cancel()
+	err := s.tr.Close()
+	s.wg.Wait()
+	if s.ownNode != nil {
+		err = errors.Join(err, s.ownNode.Close())
+	}
+	return err
+}
+
+// Node returns the node the store runs on (nil for other transports).
+func (s *Store) Node() *node.Node {
+	if nt, ok := s.tr.(*nodeTransport); ok {
+		return nt.n
+	}
+	return nil
+}
+
+func checkKey(key string) error {
+	if key == "" || !utf8.ValidString(key) {
+		return fmt.Errorf("%w: %q", ErrKey, key)
+	}
+	return nil
+}
+
+// Set stores value under key on every node. It returns at once; the change
+// reaches the other nodes in the background. A concurrent Set of the same key
+// on another node leaves both values as siblings until one is overwritten;
+// Get picks the same one on every node (see GetAll).
+func (s *Store) Set(key string, value []byte) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if err := s.deltaLim.CheckSet(key, value); err != nil {
+		return fmt.Errorf("%w: %w", ErrTooLarge, err)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	d := s.m.Set(key, value, s.clock.Now(time.Now().UnixNano()))
+	s.queueLocked(d, len(key)+len(value)+perEntryOverhead)
+	if len(s.watchers) > 0 {
+		s.notifyLocked(Change{Key: key, Value: bytes.Clone(value), Origin: OriginLocal})
+	}
+	s.mu.Unlock()
+	s.kickFlusher()
+	return nil
+}
+
+// Delete removes key on every node. A Set of the same key made concurrently
+// on another node (before it saw this Delete) wins: the key keeps that value.
+// Deleting a missing key does nothing.
+func (s *Store) Delete(key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	d, ok := s.m.Delete(key)
+	if ok {
+		s.queueLocked(d, len(key)+perEntryOverhead)
+		s.notifyLocked(Change{Key: key, Deleted: true, Origin: OriginLocal})
+	}
+	s.mu.Unlock()
+	if ok {
+		s.kickFlusher()
+	}
+	return nil
+}
+
+// Get returns the value of key and whether it has one.
+func (s *Store) Get(key string) ([]byte, bool) {
+	s.mu.Lock()
+	e, ok := s.m.Get(key)
+	s.mu.Unlock()
+	return e.Value, ok
+}
+
+// GetAll returns every concurrent value of key (siblings), the one Get
+// returns first; nil if key has no value.
+func (s *Store) GetAll(key string) [][]byte {
+	s.mu.Lock()
+	es := s.m.GetAll(key)
+	s.mu.Unlock()
+	if es == nil {
+		return nil
+	}
+	out := make([][]byte, len(es))
+	for i, e := range es {
+		out[i] = e.Value
+	}
+	return out
+}
+
+// SetString stores a string value.
+func (s *Store) SetString(key, value string) error { return s.Set(key, []byte(value)) }
+
+// GetString returns key's value as a string.
+func (s *Store) GetString(key string) (string, bool) {
+	v, ok := s.Get(key)
+	return string(v), ok
+}
+
+// SetJSON stores v encoded as JSON.
+func (s *Store) SetJSON(key string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("crdtstore: encode %q: %w", key, err)
+	}
+	return s.Set(key, data)
+}
+
+// GetJSON decodes key's JSON value into v. It reports false if key has no
+// value, and an error if the value is not JSON for v.
+func (s *Store) GetJSON(key string, v any) (bool, error) {
+	data, ok := s.Get(key)
+	if !ok {
+		return false, nil
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return true, fmt.Errorf("crdtstore: decode %q: %w", key, err)
+	}
+	return true, nil
+}
+
+// KeyValue is one key and its value.
+type KeyValue struct {
+	Key   string
+	Value []byte
+}
+
+// Keys returns the keys starting with prefix, sorted.
+func (s *Store) Keys(prefix string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m.Keys(prefix)
+}
+
+// List returns the keys starting with prefix with their values, sorted by
+// key.
+func (s *Store) List(prefix string) []KeyValue {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []KeyValue
+	for k, e := range s.m.Scan(prefix) {
+		out = append(out, KeyValue{Key: k, Value: e.Value})
+	}
+	return out
+}
+
+// Len returns the number of keys with a value.
+func (s *Store) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m.Len()
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	c := &s.stats
+	return Stats{
+		DeltasSent:     c.deltasSent.Load(),
+		DeltasReceived: c.deltasReceived.Load(),
+		DeltasInvalid:  c.deltasInvalid.Load(),
+		DeltasDropped:  c.deltasDropped.Load(),
+		Gaps:           c.gaps.Load(),
+		Syncs:          c.syncs.Load(),
+		SyncServed:     c.syncServed.Load(),
+		SyncFailures:   c.syncFailures.Load(),
+		Keys:           s.Len(),
+	}
+}
+
+// String describes the store for logs.
+func (s *Store) String() string {
+	return fmt.Sprintf("crdtstore(%s, %d keys)", s.opts.Name, s.Len())
+}
+
+// hasPrefix is strings.HasPrefix, named for the watchers.
+func hasPrefix(key, prefix string) bool { return strings.HasPrefix(key, prefix) }

@@ -1,0 +1,377 @@
+package crdtstore
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/protocol"
+	msmux "github.com/multiformats/go-multistream"
+
+	"github.com/reflectmesh/reflect/crdtstore/ormap"
+)
+
+// Sync protocol, on a stream opened by A to B (see doc.go):
+//
+//	A → B  context C_A
+//	B → A  "equal"                          if C_B = C_A: done, one round trip
+//	B → A  delta B.Diff(C_A), context C_B   otherwise
+//	A → B  "equal" or delta A.Diff(C_B)     after A joined B's delta
+//
+// Each side joins what it receives; both end with the union of the two
+// states. Every read and write has the sync deadline; frames are bounded.
+
+// peerUp schedules a sync with a newly connected peer. Of two peers, the
+// one with the smaller id starts at once; the other starts only if no sync
+// has happened after a short delay, so a pair usually syncs once.
+func (s *Store) peerUp(p string) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if _, ok := s.peers[p]; ok {
+		s.mu.Unlock()
+		return
+	}
+	s.peers[p] = &peerState{}
+	s.changedLocked()
+	s.mu.Unlock()
+	if s.tr.Self() < p {
+		s.requestSync(p)
+		return
+	}
+	s.goOwned(func() {
+		t := time.NewTimer(300 * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		ps := s.peers[p]
+		need := ps != nil && !ps.synced && !ps.syncing
+		s.mu.Unlock()
+		if need {
+			s.requestSync(p)
+		}
+	})
+}
+
+func (s *Store) peerDown(p string) {
+	s.mu.Lock()
+	delete(s.peers, p)
+	s.changedLocked()
+	s.mu.Unlock()
+}
+
+// changedLocked wakes WaitSynced callers; s.mu held.
+func (s *Store) changedLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// requestSync asks the sync loop to sync with p soon.
+func (s *Store) requestSync(p string) {
+	select {
+	case s.syncCh <- p:
+	case <-s.ctx.Done():
+	default: // the loop is flooded: periodic syncs will catch up
+	}
+}
+
+// syncLoop starts requested syncs and, every SyncInterval (jittered), one
+// with a random peer.
+func (s *Store) syncLoop() {
+	var tick <-chan time.Time
+	var t *time.Timer
+	if s.opts.SyncInterval > 0 {
+		t = time.NewTimer(jitter(s.opts.SyncInterval))
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case p := <-s.syncCh:
+			s.startSync(p)
+		case <-tick:
+			if peers := s.tr.Peers(); len(peers) > 0 {
+				s.startSync(peers[rand.IntN(len(peers))])
+			}
+			t.Reset(jitter(s.opts.SyncInterval))
+		}
+	}
+}
+
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.75 + rand.Float64()/2))
+}
+
+// claim marks a sync with p as running; false if one already is.
+func (s *Store) claim(p string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps := s.peers[p]
+	if ps == nil {
+		ps = &peerState{}
+		s.peers[p] = ps
+	}
+	if ps.syncing || s.closed {
+		return false
+	}
+	ps.syncing = true
+	return true
+}
+
+// release ends a sync with p; ok marks p as synced.
+func (s *Store) release(p string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ps := s.peers[p]; ps != nil {
+		ps.syncing = false
+		if ok && !ps.synced {
+			ps.synced = true
+			s.changedLocked()
+		}
+	}
+}
+
+// startSync runs one sync with p on its own goroutine, unless one with p is
+// running already (in either direction).
+func (s *Store) startSync(p string) {
+	if !s.claim(p) {
+		return
+	}
+	s.goOwned(func() {
+		err := s.syncWith(p)
+		switch {
+		case err == nil:
+			s.stats.syncs.Add(1)
+		case errors.Is(err, ErrNoStore):
+			// Nothing to sync with a peer that has no such store.
+		default:
+			s.stats.syncFailures.Add(1)
+			if s.ctx.Err() == nil {
+				s.log.Debug("crdtstore: sync failed", "peer", p, "err", err)
+			}
+		}
+		s.release(p, err == nil || errors.Is(err, ErrNoStore))
+	})
+}
+
+// syncWith runs the initiator's side of the protocol with p.
+func (s *Store) syncWith(p string) (err error) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.SyncTimeout)
+	defer cancel()
+	st, err := s.tr.OpenSync(ctx, p)
+	if err != nil {
+		if errors.Is(err, msmux.ErrNotSupported[protocol.ID]{}) {
+			return fmt.Errorf("%w: %s", ErrNoStore, p)
+		}
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = st.Reset()
+		} else {
+			_ = st.Close()
+		}
+	}()
+	_ = st.SetDeadline(time.Now().Add(s.opts.SyncTimeout))
+	r := bufio.NewReader(st)
+
+	s.mu.Lock()
+	mine := s.m.Context()
+	s.mu.Unlock()
+	if err := writeFrame(st, frameContext, ormap.EncodeContext(mine)); err != nil {
+		return err
+	}
+	kind, payload, err := readFrame(r, s.opts.MaxSyncFrame)
+	if err != nil {
+		return err
+	}
+	switch kind {
+	case frameEqual:
+		return nil
+	case frameDelta:
+	default:
+		return fmt.Errorf("%w: frame kind %d in reply", ErrProtocol, kind)
+	}
+	d, err := ormap.DecodeDelta(payload, s.syncLim)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	theirs, err := s.readContext(r)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	err = s.joinLocked(d, OriginRemote)
+	var back ormap.Delta
+	if err == nil {
+		back = s.m.Diff(theirs)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	if back.IsEmpty() {
+		return writeFrame(st, frameEqual, nil)
+	}
+	return writeFrame(st, frameDelta, ormap.EncodeDelta(back))
+}
+
+// readContext reads a context frame.
+func (s *Store) readContext(r *bufio.Reader) (ormap.Context, error) {
+	kind, payload, err := readFrame(r, s.opts.MaxSyncFrame)
+	if err != nil {
+		return ormap.Context{}, err
+	}
+	if kind != frameContext {
+		return ormap.Context{}, fmt.Errorf("%w: frame kind %d, want a context", ErrProtocol, kind)
+	}
+	c, err := ormap.DecodeContext(payload, s.syncLim)
+	if err != nil {
+		return ormap.Context{}, fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	return c, nil
+}
+
+// onSync serves a sync stream opened by p.
+func (s *Store) onSync(p string, st Stream) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = st.Reset()
+		return
+	}
+	s.wg.Add(1) // Close waits for served syncs too
+	s.mu.Unlock()
+	defer s.wg.Done()
+	claimed := s.claim(p) // a sync the other way may run; serving anyway is harmless
+	err := s.serveSync(st)
+	if err != nil {
+		_ = st.Reset()
+		s.stats.syncFailures.Add(1)
+		if s.ctx.Err() == nil {
+			s.log.Debug("crdtstore: serving sync failed", "peer", p, "err", err)
+		}
+	} else {
+		_ = st.Close()
+		s.stats.syncServed.Add(1)
+	}
+	if claimed {
+		s.release(p, err == nil)
+	} else if err == nil {
+		s.markSynced(p)
+	}
+}
+
+func (s *Store) markSynced(p string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ps := s.peers[p]; ps != nil && !ps.synced {
+		ps.synced = true
+		s.changedLocked()
+	}
+}
+
+// serveSync runs the responder's side of the protocol.
+func (s *Store) serveSync(st Stream) error {
+	_ = st.SetDeadline(time.Now().Add(s.opts.SyncTimeout))
+	r := bufio.NewReader(st)
+	theirs, err := s.readContext(r)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	mine := s.m.Context()
+	equal := mine.Equal(theirs)
+	var d ormap.Delta
+	if !equal {
+		d = s.m.Diff(theirs)
+	}
+	s.mu.Unlock()
+	if equal {
+		return writeFrame(st, frameEqual, nil)
+	}
+	if err := writeFrame(st, frameDelta, ormap.EncodeDelta(d)); err != nil {
+		return err
+	}
+	if err := writeFrame(st, frameContext, ormap.EncodeContext(mine)); err != nil {
+		return err
+	}
+	kind, payload, err := readFrame(r, s.opts.MaxSyncFrame)
+	if err != nil {
+		return err
+	}
+	switch kind {
+	case frameEqual:
+		return nil
+	case frameDelta:
+	default:
+		return fmt.Errorf("%w: frame kind %d in answer", ErrProtocol, kind)
+	}
+	back, err := ormap.DecodeDelta(payload, s.syncLim)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	s.mu.Lock()
+	err = s.joinLocked(back, OriginRemote)
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	return nil
+}
+
+// Synced reports whether this replica has synced with every connected
+// peer since it connected. With no peer connected it is true once
+// Options.DiscoveryGrace has passed since Open.
+func (s *Store) Synced() bool {
+	ok, _ := s.syncedState()
+	return ok
+}
+
+func (s *Store) syncedState() (bool, <-chan struct{}) {
+	connected := s.tr.Peers()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(connected) == 0 && time.Since(s.opened) < s.opts.DiscoveryGrace {
+		return false, s.changed
+	}
+	for _, p := range connected {
+		if ps := s.peers[p]; ps == nil || !ps.synced {
+			return false, s.changed
+		}
+	}
+	return true, s.changed
+}
+
+// WaitSynced blocks until Synced is true or ctx ends. After it returns nil,
+// this replica holds at least everything its peers held when they
+// connected.
+func (s *Store) WaitSynced(ctx context.Context) error {
+	tick := time.NewTicker(50 * time.Millisecond) // peers can connect between events
+	defer tick.Stop()
+	for {
+		ok, changed := s.syncedState()
+		if ok {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-tick.C:
+		case <-ctx.Done():
+			return fmt.Errorf("crdtstore: waiting for sync: %w", ctx.Err())
+		case <-s.ctx.Done():
+			return ErrClosed
+		}
+	}
+}
