@@ -23,7 +23,7 @@ const (
 	// DefaultReconnectMin and DefaultReconnectMax bound the jittered,
 	// doubling delay between redials of a lost peer.
 	DefaultReconnectMin = 250 * time.Millisecond
-	DefaultReconnectMax = 10 * time.Second
+	DefaultReconnectMax = 3 * time.Second
 	// DefaultForgetAfter is how long a lost peer found by mDNS is redialled
 	// before it is forgotten (bootstrap peers are never forgotten).
 	DefaultForgetAfter = time.Hour
