@@ -52,6 +52,8 @@ func (s *Store) flushLoop() {
 // flush publishes every pending delta, merged into chunks of about
 // deltaBudget bytes.
 func (s *Store) flush() {
+	s.flushing.Add(1)
+	defer s.flushing.Add(-1)
 	s.mu.Lock()
 	pending := s.pending
 	s.pending, s.pendSize = nil, 0

@@ -32,8 +32,10 @@ type Store struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	kick   chan struct{} // wakes the flusher
-	opened time.Time     // when Open ran (for DiscoveryGrace)
-	syncCh chan string   // peers to sync with now
+	// flushing counts flush calls in progress (tests wait for 0).
+	flushing atomic.Int32
+	opened   time.Time   // when Open ran (for DiscoveryGrace)
+	syncCh   chan string // peers to sync with now
 
 	mu       sync.Mutex
 	m        *ormap.Map
@@ -57,6 +59,7 @@ type peerState struct {
 type counters struct {
 	deltasSent, deltasReceived, deltasInvalid, deltasDropped atomic.Uint64
 	gaps, syncs, syncFailures, syncServed                    atomic.Uint64
+	syncBytesIn, syncBytesOut                                atomic.Uint64
 }
 
 // Stats counts the store's replication traffic on this node.
@@ -74,6 +77,9 @@ type Stats struct {
 	// Syncs counts completed sync exchanges this node started, SyncServed
 	// those it answered, SyncFailures those that failed.
 	Syncs, SyncServed, SyncFailures uint64
+	// SyncBytesIn and SyncBytesOut count the bytes read and written by sync
+	// exchanges, both directions.
+	SyncBytesIn, SyncBytesOut uint64
 	// Keys is the number of keys with a value.
 	Keys int
 }
@@ -362,6 +368,8 @@ func (s *Store) Stats() Stats {
 		Syncs:          c.syncs.Load(),
 		SyncServed:     c.syncServed.Load(),
 		SyncFailures:   c.syncFailures.Load(),
+		SyncBytesIn:    c.syncBytesIn.Load(),
+		SyncBytesOut:   c.syncBytesOut.Load(),
 		Keys:           s.Len(),
 	}
 }

@@ -268,3 +268,36 @@ func TestOptionsValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An in-sync reconnect costs one round trip: our context out, "equal" back.
+func TestInSyncReconnectIsOneRoundTrip(t *testing.T) {
+	_, ss := memStores(t, 2)
+	for i := range 1000 {
+		_ = ss[i%2].SetString(fmt.Sprintf("k%04d", i), "value")
+	}
+	eventually(t, 5*time.Second, "convergence", func() bool { return converged(ss) && ss[0].Len() == 1000 })
+	eventually(t, 5*time.Second, "syncs to settle", func() bool {
+		ss[0].mu.Lock()
+		defer ss[0].mu.Unlock()
+		ps := ss[0].peers["s1"]
+		return ps != nil && !ps.syncing
+	})
+	before := ss[0].Stats()
+	if !ss[0].claim("s1") {
+		t.Fatal("a sync is running")
+	}
+	err := ss[0].syncWith("s1")
+	ss[0].release("s1", err == nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := ss[0].Stats()
+	in, out := after.SyncBytesIn-before.SyncBytesIn, after.SyncBytesOut-before.SyncBytesOut
+	t.Logf("in-sync reconnect: %d bytes out, %d bytes in", out, in)
+	if in != 2 {
+		t.Fatalf("read %d bytes, want one 2-byte 'equal' frame", in)
+	}
+	if out+in >= 1024 {
+		t.Fatalf("%d bytes for an in-sync reconnect", out+in)
+	}
+}

@@ -184,6 +184,9 @@ func (s *Store) syncWith(p string) (err error) {
 		}
 	}()
 	_ = st.SetDeadline(time.Now().Add(s.opts.SyncTimeout))
+	cs := &countingStream{Stream: st}
+	defer s.countSync(cs)
+	st = cs
 	r := bufio.NewReader(st)
 
 	s.mu.Lock()
@@ -255,7 +258,9 @@ func (s *Store) onSync(p string, st Stream) {
 	s.mu.Unlock()
 	defer s.wg.Done()
 	claimed := s.claim(p) // a sync the other way may run; serving anyway is harmless
-	err := s.serveSync(st)
+	cs := &countingStream{Stream: st}
+	err := s.serveSync(cs)
+	s.countSync(cs)
 	if err != nil {
 		_ = st.Reset()
 		s.stats.syncFailures.Add(1)
@@ -374,4 +379,29 @@ func (s *Store) WaitSynced(ctx context.Context) error {
 			return ErrClosed
 		}
 	}
+}
+
+// countingStream counts the bytes and frames a sync moves.
+type countingStream struct {
+	Stream
+	read, written int
+	writes        int
+}
+
+func (c *countingStream) Read(p []byte) (int, error) {
+	n, err := c.Stream.Read(p)
+	c.read += n
+	return n, err
+}
+
+func (c *countingStream) Write(p []byte) (int, error) {
+	n, err := c.Stream.Write(p)
+	c.written += n
+	c.writes++
+	return n, err
+}
+
+func (s *Store) countSync(c *countingStream) {
+	s.stats.syncBytesIn.Add(uint64(c.read))
+	s.stats.syncBytesOut.Add(uint64(c.written))
 }

@@ -1,0 +1,209 @@
+package crdtstore
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/reflectmesh/reflect/crdtstore/ormap"
+)
+
+func BenchmarkGet(b *testing.B) {
+	_, ss := memStores(b, 1)
+	for i := range 100000 {
+		_ = ss[0].SetString(fmt.Sprintf("key/%06d", i), "a hundred bytes of value, more or less, to look like a small JSON document....")
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if _, ok := ss[0].Get(fmt.Sprintf("key/%06d", i%100000)); !ok {
+			b.Fatal("missing")
+		}
+	}
+}
+
+func BenchmarkSetLocal(b *testing.B) {
+	_, ss := memStores(b, 1)
+	v := []byte("a hundred bytes of value, more or less, to look like a small JSON document....")
+	keys := make([]string, 10000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("key/%06d", i)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if err := ss[0].Set(keys[i%len(keys)], v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSetVisible5 times a Set on one of 5 loopback nodes until every
+// other node's watcher has it.
+func BenchmarkSetVisible5(b *testing.B) {
+	tn := make([]testNode, 5)
+	for i := range tn {
+		tn[i] = startStoreNode(b)
+	}
+	for i := range tn {
+		for j := i + 1; j < len(tn); j++ {
+			connect(b, tn[i], tn[j])
+		}
+	}
+	got := make(chan struct{}, 64)
+	for _, x := range tn[1:] {
+		w := x.s.Watch("", WithBuffer(1<<16))
+		b.Cleanup(w.Stop)
+		go func() {
+			for range w.Updates() {
+				got <- struct{}{}
+			}
+		}()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, x := range tn {
+		if err := x.n.PubSub().WaitSubscribers(ctx, "_reflect/store/"+DefaultName, 4); err != nil {
+			b.Fatal(err)
+		}
+	}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		_ = tn[0].s.SetString(fmt.Sprintf("k%d", i), "v")
+		for range 4 {
+			<-got
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// BenchmarkJoin100k times a new node's first sync with a store of 100,000
+// keys of 100 bytes, over loopback libp2p, until it reports synced.
+func BenchmarkJoin100k(b *testing.B) {
+	a := startStoreNode(b)
+	v := make([]byte, 100)
+	for i := range 100000 {
+		_ = a.s.Set(fmt.Sprintf("key/%06d", i), v)
+	}
+	var total time.Duration
+	var bytes uint64
+	for range b.N {
+		c := startStoreNode(b)
+		start := time.Now()
+		connect(b, c, a)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		err := c.s.WaitSynced(ctx)
+		cancel()
+		if err != nil || c.s.Len() != 100000 {
+			b.Fatalf("synced %v with %d keys", err, c.s.Len())
+		}
+		total += time.Since(start)
+		st := c.s.Stats()
+		bytes += st.SyncBytesIn + st.SyncBytesOut
+		_ = c.s.Close()
+		_ = c.n.Close()
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N)*1e3, "ms/join")
+	b.ReportMetric(float64(bytes)/float64(b.N)/1e6, "MB/join")
+}
+
+// BenchmarkReconnect10Changed measures the sync of two stores of 100,000
+// keys after 10 keys changed on one side: bytes and round trips should be
+// proportional to the difference, not the store.
+func BenchmarkReconnect10Changed(b *testing.B) {
+	net := NewMemNetwork()
+	opts := fastOptions()
+	opts.SyncInterval = -1
+	x, _ := OpenTransport(net.Transport("x"), opts, ormap.Limits{})
+	y, _ := OpenTransport(net.Transport("y"), opts, ormap.Limits{})
+	b.Cleanup(func() { x.Close(); y.Close() })
+	v := make([]byte, 100)
+	for i := range 100000 {
+		_ = x.Set(fmt.Sprintf("key/%06d", i), v)
+	}
+	ctx := context.Background()
+	if err := y.WaitSynced(ctx); err != nil {
+		b.Fatal(err)
+	}
+	for y.Len() != 100000 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	var bytes uint64
+	b.ResetTimer()
+	for i := range b.N {
+		net.Disconnect("x", "y")
+		for j := range 10 {
+			_ = x.Set(fmt.Sprintf("key/%06d", (i*10+j)%100000), []byte{byte(i)})
+		}
+		before := x.Stats()
+		if !y.claim("x") {
+			b.Fatal("busy")
+		}
+		net.Connect("x", "y")
+		err := y.syncWith("x")
+		y.release("x", err == nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		after := x.Stats()
+		bytes += after.SyncBytesIn + after.SyncBytesOut - before.SyncBytesIn - before.SyncBytesOut
+	}
+	b.ReportMetric(float64(bytes)/float64(b.N), "bytes/sync")
+}
+
+// BenchmarkMemoryPerKey reports the heap per live key after 1,000,000 Sets
+// of 10-byte keys and 16-byte values, and per deleted key after deleting
+// them all.
+func BenchmarkMemoryPerKey(b *testing.B) {
+	for range b.N {
+		b.StopTimer()
+		runtime.GC()
+		var m0, m1, m2 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		net := NewMemNetwork()
+		s, _ := OpenTransport(net.Transport("solo"), Options{SyncInterval: -1}, ormap.Limits{})
+		v := make([]byte, 16)
+		const n = 1000000
+		key := func(i int) string { return fmt.Sprintf("k%09d", i) } // 10 bytes, a 16-byte allocation
+		b.StartTimer()
+		for i := range n {
+			_ = s.Set(key(i), v)
+		}
+		b.StopTimer()
+		settle(s)
+		runtime.ReadMemStats(&m1)
+		for i := range n {
+			_ = s.Delete(key(i))
+		}
+		settle(s)
+		runtime.ReadMemStats(&m2)
+		// The key and value themselves take 16 bytes each (size classes).
+		b.ReportMetric((float64(m1.HeapAlloc)-float64(m0.HeapAlloc))/n-32, "B-overhead/live-key")
+		b.ReportMetric((float64(m2.HeapAlloc)-float64(m0.HeapAlloc))/n, "B/deleted-key")
+		_ = s.Close()
+	}
+}
+
+// settle waits until the flusher has published everything, then collects
+// garbage, so that the heap holds the store's state and nothing in flight.
+func settle(s *Store) {
+	for {
+		s.flush()
+		time.Sleep(100 * time.Millisecond)
+		s.mu.Lock()
+		n := len(s.pending)
+		s.mu.Unlock()
+		if n == 0 && s.flushing.Load() == 0 {
+			break
+		}
+	}
+	runtime.GC()
+	runtime.GC()
+}
