@@ -120,7 +120,10 @@ func (s *Store) onDelta(from string, data []byte) {
 	s.mu.Unlock()
 	if gap {
 		s.stats.gaps.Add(1)
-		s.requestSync(from)
+		select {
+		case s.gapCh <- from:
+		default: // flooded: periodic syncs will catch up
+		}
 	}
 }
 

@@ -36,6 +36,7 @@ type Store struct {
 	flushing atomic.Int32
 	opened   time.Time   // when Open ran (for DiscoveryGrace)
 	syncCh   chan string // peers to sync with now
+	gapCh    chan string // peers whose deltas revealed a gap
 
 	mu       sync.Mutex
 	m        *ormap.Map
@@ -153,6 +154,7 @@ func OpenTransport(tr Transport, opts Options, deltaLimits ormap.Limits) (*Store
 		kick:     make(chan struct{}, 1),
 		opened:   time.Now(),
 		syncCh:   make(chan string, 64),
+		gapCh:    make(chan string, 64),
 		m:        ormap.New(ormap.ReplicaID(rid)),
 		watchers: make(map[*Watcher]struct{}),
 		peers:    make(map[string]*peerState),

@@ -75,6 +75,9 @@ func (s *Store) changedLocked() {
 	s.changed = make(chan struct{})
 }
 
+// gapDelay is how long a gap may persist before a pull sync.
+const gapDelay = 150 * time.Millisecond
+
 // requestSync asks the sync loop to sync with p soon.
 func (s *Store) requestSync(p string) {
 	select {
@@ -94,12 +97,41 @@ func (s *Store) syncLoop() {
 		defer t.Stop()
 		tick = t.C
 	}
+	// Peers whose deltas revealed a gap, synced gapDelay later: the missing
+	// delta is often only overtaken, not lost (another writer's delta took a
+	// faster path), and Join holds the early one until it arrives.
+	gaps := map[string]time.Time{}
+	gapTimer := time.NewTimer(time.Hour)
+	gapTimer.Stop()
+	defer gapTimer.Stop()
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
 		case p := <-s.syncCh:
 			s.startSync(p)
+		case p := <-s.gapCh:
+			if _, ok := gaps[p]; !ok {
+				gaps[p] = time.Now().Add(gapDelay)
+				if len(gaps) == 1 {
+					gapTimer.Reset(gapDelay)
+				}
+			}
+		case now := <-gapTimer.C:
+			next := time.Duration(0)
+			for p, at := range gaps {
+				if wait := at.Sub(now); wait > 0 {
+					if next == 0 || wait < next {
+						next = wait
+					}
+					continue
+				}
+				delete(gaps, p)
+				s.startSync(p)
+			}
+			if len(gaps) > 0 {
+				gapTimer.Reset(max(next, time.Millisecond))
+			}
 		case <-tick:
 			if peers := s.tr.Peers(); len(peers) > 0 {
 				s.startSync(peers[rand.IntN(len(peers))])

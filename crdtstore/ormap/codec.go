@@ -76,7 +76,15 @@ func EncodeDelta(d Delta) []byte {
 			table = slices.Insert(table, i, d.origin)
 		}
 	}
-	b := []byte{wireVersion, kindDelta}
+	size := 64 + 16*len(table) + 8*d.ctx.Intervals() + 8*d.deps.Intervals()
+	for _, g := range d.groups {
+		size += len(g.key) + 4
+		for _, e := range g.ents {
+			size += len(e.val) + 24
+		}
+	}
+	b := make([]byte, 2, size)
+	b[0], b[1] = wireVersion, kindDelta
 	b = appendTable(b, table)
 	flags := byte(0)
 	if d.global {
@@ -205,9 +213,23 @@ func DecodeDelta(b []byte, l Limits) (Delta, error) {
 	if n > 0 {
 		d.groups = make([]group, 0, n)
 	}
+	// Duplicate dots: a bitmap per replica over its context span when that
+	// is small next to the bytes left (so its size is bounded by the input),
+	// else a list sorted at the end.
+	seen := make([]liveSet, len(table))
+	budget := uint64(len(r.b))/minEntrySize/64 + 1024
+	for i, iv := range byIdx {
+		if len(iv) > 0 {
+			seen[i].base = iv[0].Lo
+			if words := (iv.max()-iv[0].Lo)/64 + 1; words <= budget {
+				seen[i].bits = make([]uint64, words)
+				budget -= words
+			}
+		}
+	}
 	var dots []dotKey
-	var ents []dentry
-	var ends []int
+	ents := make([]dentry, 0, n)
+	ends := make([]int, 0, n)
 	prev := ""
 	for k := 0; k < n && r.err == nil; k++ {
 		key := r.key(prev, k == 0)
@@ -242,7 +264,11 @@ func DecodeDelta(b []byte, l Limits) (Delta, error) {
 				break
 			}
 			ents = append(ents, de)
-			dots = append(dots, dotKey{uint32(ri), ctr})
+			if seen[ri].bits == nil {
+				dots = append(dots, dotKey{uint32(ri), ctr})
+			} else if seen[ri].testAndSet(ctr) {
+				r.fail(ErrMalformed, "duplicate dot")
+			}
 		}
 		d.groups = append(d.groups, group{key: key})
 		ends = append(ends, len(ents))

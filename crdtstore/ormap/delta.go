@@ -14,6 +14,9 @@ import (
 // A delta from Set, Delete or their Merge is keyed: every dot of its
 // context belongs to one of its keys, so joining it only visits those keys.
 // A delta from Diff is not: joining it visits every key of the receiver.
+// Every delta this package makes keeps that promise; a frame from a broken
+// or hostile peer that breaks it (its context covering dots live under keys
+// it does not list) cannot corrupt a Map, but can make replicas diverge.
 //
 // A delta from Set or Delete also has dependencies: the dots it overwrote.
 // A replica applies it only once it has seen those (see Map.Join).
@@ -124,17 +127,28 @@ func (d Delta) Merge(o Delta) Delta {
 		var g group
 		switch {
 		case j >= len(o.groups) || (i < len(d.groups) && d.groups[i].key < o.groups[j].key):
-			g = group{d.groups[i].key, keepD(d.groups[i].ents, nil, o.ctx)}
+			g = group{d.groups[i].key, keepD(d.groups[i].ents, o.ctx)}
 			i++
 		case i >= len(d.groups) || o.groups[j].key < d.groups[i].key:
-			g = group{o.groups[j].key, keepD(o.groups[j].ents, nil, d.ctx)}
+			g = group{o.groups[j].key, keepD(o.groups[j].ents, d.ctx)}
 			j++
 		default:
 			a, b := d.groups[i].ents, o.groups[j].ents
-			g = group{d.groups[i].key, keepD(a, b, o.ctx)}
+			g = group{key: d.groups[i].key}
+			inB := newDDotSet(b)
+			for _, e := range a {
+				if x, both := inB.get(e); both {
+					if x.ts.Compare(e.ts) > 0 || x.ts == e.ts && x.val > e.val {
+						e = x // a broken peer: see Map.Join
+					}
+					g.ents = append(g.ents, e)
+				} else if !o.ctx.Contains(e.dot()) {
+					g.ents = append(g.ents, e)
+				}
+			}
 			inA := newDDotSet(a)
 			for _, e := range b {
-				if !inA.has(e) && !d.ctx.Contains(e.dot()) {
+				if _, both := inA.get(e); !both && !d.ctx.Contains(e.dot()) {
 					g.ents = append(g.ents, e)
 				}
 			}
@@ -154,13 +168,12 @@ func (d Delta) Merge(o Delta) Delta {
 	return out
 }
 
-// keepD returns the entries of a that survive a join with the other side
-// (entries b, context c): those in b, or not in c. Order is kept.
-func keepD(a, b []dentry, c Context) []dentry {
+// keepD returns the entries of a that survive a join with a side that has
+// no entries for their key and context c: those not in c. Order is kept.
+func keepD(a []dentry, c Context) []dentry {
 	var out []dentry
-	inB := newDDotSet(b)
 	for _, e := range a {
-		if inB.has(e) || !c.Contains(e.dot()) {
+		if !c.Contains(e.dot()) {
 			out = append(out, e)
 		}
 	}
@@ -170,29 +183,30 @@ func keepD(a, b []dentry, c Context) []dentry {
 // dDotSet is dotSet for delta entries.
 type dDotSet struct {
 	es []dentry
-	m  map[Dot]struct{}
+	m  map[Dot]dentry
 }
 
 func newDDotSet(es []dentry) dDotSet {
 	if len(es) <= 8 {
 		return dDotSet{es: es}
 	}
-	m := make(map[Dot]struct{}, len(es))
+	m := make(map[Dot]dentry, len(es))
 	for _, e := range es {
-		m[e.dot()] = struct{}{}
+		m[e.dot()] = e
 	}
 	return dDotSet{m: m}
 }
 
-func (s dDotSet) has(e dentry) bool {
+// get returns the entry with e's dot, if any.
+func (s dDotSet) get(e dentry) (dentry, bool) {
 	if s.m != nil {
-		_, ok := s.m[e.dot()]
-		return ok
+		x, ok := s.m[e.dot()]
+		return x, ok
 	}
 	for _, x := range s.es {
 		if x.rep == e.rep && x.ctr == e.ctr {
-			return true
+			return x, true
 		}
 	}
-	return false
+	return dentry{}, false
 }

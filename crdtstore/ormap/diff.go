@@ -1,6 +1,7 @@
 package ormap
 
 import (
+	"math/bits"
 	"slices"
 	"strings"
 )
@@ -46,29 +47,41 @@ func (m *Map) Diff(c Context) Delta {
 		return Delta{origin: m.reps[0], global: true}
 	}
 
-	live := make([][]uint64, len(m.reps)) // live dots the requester knows
+	// The live dots the requester knows, per replica: a bitmap over the
+	// replica's counter span when that is no bigger than a list would be,
+	// else a list, sorted afterwards.
+	live := make([]liveSet, len(m.reps))
+	budget := uint64(m.tree.len) + 1024 // words: 8 bytes per live key at most
+	for i, iv := range m.ctx {
+		if len(iv) > 0 {
+			live[i].base = iv[0].Lo
+			if words := (iv.max()-iv[0].Lo)/64 + 1; words <= budget {
+				live[i].bits = make([]uint64, words)
+			}
+		}
+	}
 	var ents []dentry
 	var keys []string
 	var ends []int
 	visit := func(e entry) {
 		r := e.rep &^ multiBit
 		if known[r].contains(e.ctr) {
-			live[r] = append(live[r], e.ctr)
+			live[r].add(e.ctr)
 		} else {
 			ents = append(ents, dentry{rep: m.reps[r], ctr: e.ctr, val: e.val, ts: e.ts()})
 		}
 	}
-	m.tree.ascend("", func(it *item) bool {
+	m.tree.ascend("", func(key string, cur *entry) bool {
 		n := len(ents)
-		if it.e.rep&multiBit == 0 {
-			visit(it.e)
+		if cur.rep&multiBit == 0 {
+			visit(*cur)
 		} else {
-			for _, e := range m.multi[it.key] {
+			for _, e := range m.multi[key] {
 				visit(e)
 			}
 		}
 		if len(ents) > n {
-			keys = append(keys, it.key)
+			keys = append(keys, key)
 			ends = append(ends, len(ents))
 		}
 		return true
@@ -80,20 +93,79 @@ func (m *Map) Diff(c Context) Delta {
 		start = ends[i]
 	}
 	for i, iv := range m.ctx {
-		if len(iv) == 0 {
-			continue
-		}
-		var row ivs
-		if len(live[i]) == 0 {
-			row = slices.Clone(iv)
-		} else {
-			slices.Sort(live[i])
-			row = diffIvs(iv, runs(live[i]))
-		}
-		if len(row) > 0 {
+		if row := live[i].subtractFrom(iv); len(row) > 0 {
 			d.ctx.rows = append(d.ctx.rows, ctxRow{m.reps[i], row})
 		}
 	}
 	slices.SortFunc(d.ctx.rows, func(a, b ctxRow) int { return strings.Compare(string(a.r), string(b.r)) })
 	return d
+}
+
+// liveSet collects counters of one replica: in bits (bit c-base) if set up,
+// else in list.
+type liveSet struct {
+	base uint64
+	bits []uint64
+	list []uint64
+}
+
+func (l *liveSet) add(c uint64) {
+	if l.bits != nil {
+		o := c - l.base
+		l.bits[o/64] |= 1 << (o % 64)
+	} else {
+		l.list = append(l.list, c)
+	}
+}
+
+// testAndSet adds c to a bitmap set and reports whether it was there.
+func (l *liveSet) testAndSet(c uint64) bool {
+	o := c - l.base
+	w, b := &l.bits[o/64], uint64(1)<<(o%64)
+	had := *w&b != 0
+	*w |= b
+	return had
+}
+
+// subtractFrom returns iv minus the collected counters, in a fresh slice.
+func (l *liveSet) subtractFrom(iv ivs) ivs {
+	switch {
+	case len(iv) == 0:
+		return nil
+	case l.bits == nil && len(l.list) == 0:
+		return slices.Clone(iv)
+	case l.bits == nil:
+		slices.Sort(l.list)
+		return diffIvs(iv, runs(l.list))
+	}
+	var out ivs
+	for _, x := range iv {
+		for c := x.Lo; c <= x.Hi; {
+			c = l.next(c, x.Hi, false) // skip live counters
+			if c > x.Hi {
+				break
+			}
+			e := l.next(c, x.Hi, true)
+			out = append(out, Interval{c, e - 1})
+			c = e
+		}
+	}
+	return out
+}
+
+// next returns the first counter in [from, hi] whose bit is set (want) or
+// clear (!want), or hi+1.
+func (l *liveSet) next(from, hi uint64, want bool) uint64 {
+	for c := from; c <= hi; {
+		o := c - l.base
+		w := l.bits[o/64]
+		if !want {
+			w = ^w
+		}
+		if w >>= o % 64; w != 0 {
+			return min(c+uint64(bits.TrailingZeros64(w)), hi+1)
+		}
+		c += 64 - o%64
+	}
+	return hi + 1
 }

@@ -39,8 +39,8 @@ func clone(m *Map) *Map {
 	for i, iv := range m.ctx {
 		c.ctx[i] = slices.Clone(iv)
 	}
-	m.tree.ascend("", func(it *item) bool {
-		c.tree.insert(*it)
+	m.tree.ascend("", func(key string, e *entry) bool {
+		c.tree.insert(item{key, *e})
 		return true
 	})
 	for k, v := range m.multi {

@@ -38,6 +38,11 @@ func (m *Map) Join(d Delta) ([]Change, error) {
 		return nil, ErrForeignDot
 	}
 	if !m.ready(d) {
+		for _, p := range m.pending {
+			if p.origin == d.origin && p.ctx.Equal(d.ctx) && p.deps.Equal(d.deps) && len(p.groups) == len(d.groups) {
+				return nil, nil // a duplicate of a held delta
+			}
+		}
 		if len(m.pending) == MaxPending {
 			m.pending[0] = Delta{}
 			m.pending = m.pending[1:]
@@ -91,16 +96,25 @@ func (m *Map) ready(d Delta) bool {
 
 // apply joins a ready delta, appending visible changes.
 func (m *Map) apply(d Delta, changes []Change) []Change {
+	if len(d.groups) > 64 && changes == nil {
+		changes = make([]Change, 0, len(d.groups))
+	}
 	// The delta's context by local replica index (interning what is new).
 	for _, r := range d.ctx.rows {
 		m.intern(r.r)
 	}
-	dctx := make([]ivs, len(m.reps))
+	var dctx localCtx
 	overlap := false
 	for _, r := range d.ctx.rows {
 		i := m.repIdx[r.r]
-		dctx[i] = r.iv
+		dctx.rows = append(dctx.rows, localRow{i, r.iv})
 		overlap = overlap || overlapIvs(r.iv, m.ctx[i])
+	}
+	if len(dctx.rows) > 8 {
+		dctx.dense = make([]ivs, len(m.reps))
+		for _, r := range dctx.rows {
+			dctx.dense[r.i] = r.iv
+		}
 	}
 
 	var buf, out [4]entry
@@ -113,21 +127,34 @@ func (m *Map) apply(d Delta, changes []Change) []Change {
 		it := m.tree.get(g.key)
 		var ours []entry
 		if it != nil {
-			ours = m.entries(it, buf[:0])
+			ours = m.entries(g.key, it, buf[:0])
 		}
 		kept := out[:0]
+		changed := false
 		inTheirs := newDotSet(theirs)
 		for _, o := range ours {
-			if !dctx[o.rep&^multiBit].contains(o.ctr) || inTheirs.has(o) {
+			if t, both := inTheirs.get(o); both {
+				// Same dot both sides: same write, unless a peer is broken;
+				// then keep the greater payload, so joins still commute.
+				if payloadLess(o, t) {
+					o, changed = t, true
+				}
 				kept = append(kept, o)
+			} else if !dctx.get(o.rep).contains(o.ctr) {
+				kept = append(kept, o)
+			} else {
+				changed = true // removed by the sender
 			}
 		}
 		for _, t := range theirs {
 			if !m.ctx[t.rep].contains(t.ctr) { // new to us (so not in ours)
 				kept = append(kept, t)
+				changed = true
 			}
 		}
-		changes = m.replace(changes, it, g.key, ours, kept)
+		if changed {
+			changes = m.replace(changes, it, g.key, ours, kept)
+		}
 	}
 
 	if d.global && overlap {
@@ -140,28 +167,28 @@ func (m *Map) apply(d Delta, changes []Change) []Change {
 		}
 		var updates []update
 		gi := 0
-		m.tree.ascend("", func(it *item) bool {
-			for gi < len(d.groups) && d.groups[gi].key < it.key {
+		m.tree.ascend("", func(key string, e *entry) bool {
+			for gi < len(d.groups) && d.groups[gi].key < key {
 				gi++
 			}
-			if gi < len(d.groups) && d.groups[gi].key == it.key {
+			if gi < len(d.groups) && d.groups[gi].key == key {
 				return true // joined above
 			}
-			if it.e.rep&multiBit == 0 {
-				if dctx[it.e.rep].contains(it.e.ctr) {
-					updates = append(updates, update{key: it.key, ours: []entry{it.e}})
+			if e.rep&multiBit == 0 {
+				if dctx.get(e.rep).contains(e.ctr) {
+					updates = append(updates, update{key: key, ours: []entry{*e}})
 				}
 				return true
 			}
-			ours := m.multi[it.key]
+			ours := m.multi[key]
 			var kept []entry
 			for _, o := range ours {
-				if !dctx[o.rep].contains(o.ctr) {
+				if !dctx.get(o.rep).contains(o.ctr) {
 					kept = append(kept, o)
 				}
 			}
 			if len(kept) < len(ours) {
-				updates = append(updates, update{it.key, ours, kept})
+				updates = append(updates, update{key, ours, kept})
 			}
 			return true
 		})
@@ -174,9 +201,9 @@ func (m *Map) apply(d Delta, changes []Change) []Change {
 		}
 	}
 
-	for i, iv := range dctx {
+	for _, r := range dctx.rows {
+		i, iv := r.i, r.iv
 		switch {
-		case len(iv) == 0:
 		case len(m.ctx[i]) == 0:
 			m.ctx[i] = slices.Clone(iv)
 		case len(iv) <= 4:
@@ -190,18 +217,16 @@ func (m *Map) apply(d Delta, changes []Change) []Change {
 	return changes
 }
 
-// replace makes kept the entries of key (it is its item or nil; ours its
-// entries before) and appends a Change if the visible entry changed.
-func (m *Map) replace(changes []Change, it *item, key string, ours, kept []entry) []Change {
-	if len(kept) == len(ours) && (len(ours) == 0 || sameDots(ours, kept)) {
-		return changes
-	}
+// replace makes kept the entries of key (it is key's entry in the tree or
+// nil; ours its entries before) and appends a Change if the visible entry
+// changed.
+func (m *Map) replace(changes []Change, it *entry, key string, ours, kept []entry) []Change {
 	if len(kept) == 0 {
-		m.remove(it)
+		m.remove(key, it)
 		return append(changes, Change{Key: key, Deleted: true})
 	}
 	m.sortEntries(kept)
-	if len(ours) > 0 && ours[0].rep&^multiBit == kept[0].rep&^multiBit && ours[0].ctr == kept[0].ctr {
+	if len(ours) > 0 && ours[0] == kept[0] {
 		m.store(it, key, kept) // the winner stays: no visible change
 		return changes
 	}
@@ -209,16 +234,12 @@ func (m *Map) replace(changes []Change, it *item, key string, ours, kept []entry
 	return append(changes, Change{Key: key, Entry: m.export(kept[0])})
 }
 
-// sameDots reports whether kept (a subset of ours plus new entries, of the
-// same length) holds exactly the dots of ours.
-func sameDots(ours, kept []entry) bool {
-	s := newDotSet(ours)
-	for _, k := range kept {
-		if !s.has(k) {
-			return false
-		}
+// payloadLess orders two entries of the same dot by timestamp, then value.
+func payloadLess(a, b entry) bool {
+	if c := a.ts().Compare(b.ts()); c != 0 {
+		return c < 0
 	}
-	return true
+	return a.val < b.val
 }
 
 // dotSet answers "is this dot among these entries" in O(1) for the rare key
@@ -226,7 +247,7 @@ func sameDots(ours, kept []entry) bool {
 // scan for the usual few.
 type dotSet struct {
 	es []entry
-	m  map[dotKey]struct{}
+	m  map[dotKey]entry
 }
 
 type dotKey struct {
@@ -238,24 +259,25 @@ func newDotSet(es []entry) dotSet {
 	if len(es) <= 8 {
 		return dotSet{es: es}
 	}
-	m := make(map[dotKey]struct{}, len(es))
+	m := make(map[dotKey]entry, len(es))
 	for _, e := range es {
-		m[dotKey{e.rep &^ multiBit, e.ctr}] = struct{}{}
+		m[dotKey{e.rep &^ multiBit, e.ctr}] = e
 	}
 	return dotSet{m: m}
 }
 
-func (s dotSet) has(e entry) bool {
+// get returns the entry with e's dot, if any.
+func (s dotSet) get(e entry) (entry, bool) {
 	if s.m != nil {
-		_, ok := s.m[dotKey{e.rep &^ multiBit, e.ctr}]
-		return ok
+		x, ok := s.m[dotKey{e.rep &^ multiBit, e.ctr}]
+		return x, ok
 	}
 	for _, x := range s.es {
 		if x.rep&^multiBit == e.rep&^multiBit && x.ctr == e.ctr {
-			return true
+			return x, true
 		}
 	}
-	return false
+	return entry{}, false
 }
 
 // HasGap reports whether d reveals that m is missing something: a dot of
@@ -291,4 +313,28 @@ func (m *Map) HasGap(d Delta) bool {
 		}
 		p = q
 	}
+}
+
+// localCtx is a delta's context by local replica index: a short list for
+// the usual few rows, a dense slice too when there are many.
+type localCtx struct {
+	rows  []localRow
+	dense []ivs
+}
+
+type localRow struct {
+	i  uint32
+	iv ivs
+}
+
+func (c *localCtx) get(i uint32) ivs {
+	if c.dense != nil {
+		return c.dense[i]
+	}
+	for _, r := range c.rows {
+		if r.i == i {
+			return r.iv
+		}
+	}
+	return nil
 }

@@ -96,37 +96,38 @@ func (m *Map) sortEntries(es []entry) {
 	})
 }
 
-// entries appends the entries of it (best first) to buf.
-func (m *Map) entries(it *item, buf []entry) []entry {
-	if it.e.rep&multiBit == 0 {
-		return append(buf, it.e)
+// entries appends the entries of key (best first) to buf; cur is key's
+// entry in the tree.
+func (m *Map) entries(key string, cur *entry, buf []entry) []entry {
+	if cur.rep&multiBit == 0 {
+		return append(buf, *cur)
 	}
-	return append(buf, m.multi[it.key]...)
+	return append(buf, m.multi[key]...)
 }
 
-// store makes es (sorted best first, non-empty) the entries of key; it is
-// the item for key, or nil to insert a new one.
-func (m *Map) store(it *item, key string, es []entry) {
+// store makes es (sorted best first, non-empty) the entries of key; cur is
+// key's entry in the tree, or nil to insert the key.
+func (m *Map) store(cur *entry, key string, es []entry) {
 	e := es[0]
 	if len(es) > 1 {
 		m.multi[key] = slices.Clone(es)
 		e.rep |= multiBit
-	} else if it != nil && it.e.rep&multiBit != 0 {
+	} else if cur != nil && cur.rep&multiBit != 0 {
 		delete(m.multi, key)
 	}
-	if it != nil {
-		it.e = e
+	if cur != nil {
+		*cur = e
 	} else {
 		m.tree.insert(item{key, e})
 	}
 }
 
-// remove deletes key and its entries.
-func (m *Map) remove(it *item) {
-	if it.e.rep&multiBit != 0 {
-		delete(m.multi, it.key)
+// remove deletes key and its entries; cur is key's entry in the tree.
+func (m *Map) remove(key string, cur *entry) {
+	if cur.rep&multiBit != 0 {
+		delete(m.multi, key)
 	}
-	m.tree.delete(it.key)
+	m.tree.delete(key)
 }
 
 func (m *Map) export(e entry) Entry {
@@ -160,7 +161,7 @@ func (m *Map) Set(key string, value []byte, ts Timestamp) Delta {
 	it := m.tree.get(key)
 	if it != nil {
 		var buf [4]entry
-		for _, o := range m.entries(it, buf[:0]) {
+		for _, o := range m.entries(key, it, buf[:0]) {
 			deps = append(deps, m.dot(o))
 		}
 	}
@@ -184,10 +185,10 @@ func (m *Map) Delete(key string) (d Delta, ok bool) {
 	c := m.mint()
 	var deps []Dot
 	var buf [4]entry
-	for _, o := range m.entries(it, buf[:0]) {
+	for _, o := range m.entries(key, it, buf[:0]) {
 		deps = append(deps, m.dot(o))
 	}
-	m.remove(it)
+	m.remove(key, it)
 	return Delta{
 		origin: m.reps[0],
 		ctx:    contextOf(append([]Dot{{m.reps[0], c}}, deps...)),
@@ -204,7 +205,7 @@ func (m *Map) Get(key string) (Entry, bool) {
 	if it == nil {
 		return Entry{}, false
 	}
-	return m.export(it.e), true
+	return m.export(*it), true
 }
 
 // GetAll returns every sibling of key in Get's order (the first is Get's
@@ -215,7 +216,7 @@ func (m *Map) GetAll(key string) []Entry {
 		return nil
 	}
 	var buf [4]entry
-	es := m.entries(it, buf[:0])
+	es := m.entries(key, it, buf[:0])
 	out := make([]Entry, len(es))
 	for i, e := range es {
 		out[i] = m.export(e)
@@ -226,11 +227,11 @@ func (m *Map) GetAll(key string) []Entry {
 // Keys returns the keys starting with prefix, sorted.
 func (m *Map) Keys(prefix string) []string {
 	var out []string
-	m.tree.ascend(prefix, func(it *item) bool {
-		if !strings.HasPrefix(it.key, prefix) {
+	m.tree.ascend(prefix, func(key string, _ *entry) bool {
+		if !strings.HasPrefix(key, prefix) {
 			return false
 		}
-		out = append(out, it.key)
+		out = append(out, key)
 		return true
 	})
 	return out
@@ -240,8 +241,8 @@ func (m *Map) Keys(prefix string) []string {
 // their visible entry. The map must not be modified during the iteration.
 func (m *Map) Scan(prefix string) iter.Seq2[string, Entry] {
 	return func(yield func(string, Entry) bool) {
-		m.tree.ascend(prefix, func(it *item) bool {
-			return strings.HasPrefix(it.key, prefix) && yield(it.key, m.export(it.e))
+		m.tree.ascend(prefix, func(key string, e *entry) bool {
+			return strings.HasPrefix(key, prefix) && yield(key, m.export(*e))
 		})
 	}
 }

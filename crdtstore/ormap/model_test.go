@@ -63,6 +63,11 @@ func (r *modelReplica) ready(ops []modelOp) bool {
 // deliver learns ops when ready, or holds them; then retries what it holds.
 func (r *modelReplica) deliver(ops []modelOp) {
 	if !r.ready(ops) {
+		for _, p := range r.pending {
+			if sameOps(p, ops) {
+				return // already held
+			}
+		}
 		r.pending = append(r.pending, ops)
 		return
 	}
@@ -241,4 +246,24 @@ func compareModel(t *testing.T, seed uint64, step int, m *Map, r *modelReplica, 
 	if m.Len() != n {
 		t.Fatalf("seed %d step %d %s: Len %d, model %d", seed, step, r.id, m.Len(), n)
 	}
+}
+
+func sameOps(a, b []modelOp) bool {
+	set := func(ops []modelOp) map[Dot]bool {
+		m := make(map[Dot]bool)
+		for _, op := range ops {
+			m[op.dot] = true
+		}
+		return m
+	}
+	x, y := set(a), set(b)
+	if len(x) != len(y) {
+		return false
+	}
+	for d := range x {
+		if !y[d] {
+			return false
+		}
+	}
+	return true
 }

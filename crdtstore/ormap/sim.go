@@ -48,11 +48,20 @@ func DefaultSimConfig(seed uint64) SimConfig {
 
 // SimReport counts what happened in one simulation.
 type SimReport struct {
-	Steps, Sets, Deletes               int
-	Sent, Dropped, Duplicated          int // delta copies
-	Gaps, Syncs, SyncsCut              int // gap detections; syncs started; syncs cut by a partition
-	FinalRounds, FinalSyncs, Roundtrip int // anti-entropy after the heal
-	Keys                               int // keys with a value at the end
+	Steps   int // simulated time steps, until the fixed point
+	Sets    int // local Sets
+	Deletes int // local Deletes that removed something
+	Keys    int // keys with a value at the end
+
+	Sent, Dropped, Duplicated int // delta frames, one per receiver
+
+	Gaps     int // deltas for which HasGap said to pull a sync
+	Syncs    int // sync exchanges started during the run
+	SyncsCut int // of those, cut by a partition
+
+	FinalRounds     int // rounds of ring-wise anti-entropy after the heal
+	FinalSyncs      int // syncs in those rounds
+	FinalRoundTrips int // their round trips (1 if already equal, else 2)
 }
 
 // Simulate runs replicas of a Map through a lossy network, deterministically
@@ -403,7 +412,7 @@ func (s *sim) fixedPoint() error {
 				return err
 			}
 			s.rep.FinalSyncs++
-			s.rep.Roundtrip += rt
+			s.rep.FinalRoundTrips += rt
 		}
 	}
 	return fmt.Errorf("no fixed point after %d rounds of anti-entropy", n+1)
@@ -413,6 +422,9 @@ func (s *sim) check() error {
 	for _, r := range s.rs {
 		if err := r.m.verify(); err != nil {
 			return fmt.Errorf("replica %s: %w", r.m.Replica(), err)
+		}
+		if n := r.m.Pending(); n > 0 {
+			return fmt.Errorf("replica %s: %d deltas still held after the heal", r.m.Replica(), n)
 		}
 	}
 	for _, r := range s.rs[1:] {

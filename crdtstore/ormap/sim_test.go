@@ -1,21 +1,99 @@
 package ormap
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"time"
+)
 
-func TestSimSmoke(t *testing.T) {
-	for seed := uint64(1); seed <= 20; seed++ {
-		rep, err := Simulate(DefaultSimConfig(seed))
+// simRegressions holds seeds (and configurations) that once failed; they
+// run first, always.
+var simRegressions = []SimConfig{
+	// Seed 1 with 2 replicas, 1 key: the smallest world with concurrency.
+	{Seed: 1, Replicas: 2, Keys: 1, Ops: 200, Drop: 0.5, Dup: 0.3, MaxDelay: 20, Partition: 0.1, Flush: 0.3, AntiEntropy: 0.01},
+}
+
+func TestSimulation(t *testing.T) {
+	seeds := uint64(500)
+	if raceEnabled {
+		seeds = 40
+	}
+	start := time.Now()
+	cfgs := append([]SimConfig(nil), simRegressions...)
+	for s := uint64(1); s <= seeds; s++ {
+		cfgs = append(cfgs, DefaultSimConfig(s))
+	}
+	var total SimReport
+	for _, cfg := range cfgs {
+		rep, err := Simulate(cfg)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatal(err) // the error names the seed
 		}
-		if seed == 1 {
-			t.Logf("%+v", rep)
+		total.Steps += rep.Steps
+		total.Sets += rep.Sets
+		total.Deletes += rep.Deletes
+		total.Sent += rep.Sent
+		total.Dropped += rep.Dropped
+		total.Duplicated += rep.Duplicated
+		total.Gaps += rep.Gaps
+		total.Syncs += rep.Syncs
+		total.SyncsCut += rep.SyncsCut
+		total.FinalSyncs += rep.FinalSyncs
+		total.FinalRoundTrips += rep.FinalRoundTrips
+		total.FinalRounds = max(total.FinalRounds, rep.FinalRounds)
+	}
+	if total.Dropped == 0 || total.Duplicated == 0 || total.Gaps == 0 || total.SyncsCut == 0 || total.Deletes == 0 {
+		t.Fatalf("the simulation did not exercise its faults: %+v", total)
+	}
+	t.Logf("%d runs in %v; totals (FinalRounds: max) %+v", len(cfgs), time.Since(start).Round(time.Millisecond), total)
+}
+
+// TestSimulationVariants: other shapes of the network.
+func TestSimulationVariants(t *testing.T) {
+	variants := map[string]func(*SimConfig){
+		"no loss":          func(c *SimConfig) { c.Drop, c.Dup, c.Partition = 0, 0, 0 },
+		"heavy loss":       func(c *SimConfig) { c.Drop = 0.6 },
+		"long partitions":  func(c *SimConfig) { c.Partition = 0.2 },
+		"no anti-entropy":  func(c *SimConfig) { c.AntiEntropy = 0 },
+		"one key, 8 nodes": func(c *SimConfig) { c.Keys, c.Replicas = 1, 8 },
+		"many keys":        func(c *SimConfig) { c.Keys, c.Ops = 200, 600 },
+		"no coalescing":    func(c *SimConfig) { c.Flush = 1 },
+	}
+	for name, mod := range variants {
+		for s := uint64(1); s <= uint64(cases(30)); s++ {
+			cfg := DefaultSimConfig(s)
+			mod(&cfg)
+			if _, err := Simulate(cfg); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
 		}
 	}
-	for seed := uint64(1); seed <= 5; seed++ {
-		cfg := DefaultSimConfig(seed)
+}
+
+// TestSimulationCatchesTheTrap: a simulator whose checks cannot fail proves
+// nothing. With the naive sync reply (missing entries plus the full
+// context) every run must report lost writes or diverged replicas.
+func TestSimulationCatchesTheTrap(t *testing.T) {
+	for s := uint64(1); s <= uint64(cases(50)); s++ {
+		cfg := DefaultSimConfig(s)
 		cfg.NaiveDiff = true
 		_, err := Simulate(cfg)
-		t.Logf("naive seed %d: %v", seed, err)
+		if err == nil {
+			t.Fatalf("seed %d: the naive diff went unnoticed", s)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "differ") && !strings.Contains(msg, "lost") {
+			t.Fatalf("seed %d: unexpected failure: %v", s, err)
+		}
+	}
+}
+
+func TestSimulationDeterministic(t *testing.T) {
+	a, errA := Simulate(DefaultSimConfig(42))
+	b, errB := Simulate(DefaultSimConfig(42))
+	if a != b || errA != nil || errB != nil {
+		t.Fatalf("two runs of seed 42 differ: %+v vs %+v", a, b)
+	}
+	if _, err := Simulate(SimConfig{Replicas: 1}); err == nil {
+		t.Fatal("a bad configuration was accepted")
 	}
 }

@@ -31,7 +31,8 @@ func (m *Map) verify() error {
 	count, multis := 0, 0
 	var prev string
 	var err error
-	m.tree.ascend("", func(it *item) bool {
+	m.tree.ascend("", func(key string, cur *entry) bool {
+		it := item{key, *cur}
 		if count > 0 && it.key <= prev {
 			err = fmt.Errorf("keys out of order: %q after %q", it.key, prev)
 			return false
@@ -88,8 +89,13 @@ func (n *node) verify(root bool) (int, error) {
 		return 0, fmt.Errorf("node with %d items", n.n)
 	}
 	for i := n.n; i < maxItems; i++ {
-		if n.items[i] != (item{}) {
+		if n.item(i) != (item{}) {
 			return 0, errors.New("stale item past the end of a node")
+		}
+	}
+	for i := 1; i < n.n; i++ {
+		if n.keys[i] <= n.keys[i-1] {
+			return 0, errors.New("keys out of order in a node")
 		}
 	}
 	if n.kids == nil {
@@ -112,7 +118,7 @@ func (n *node) verify(root bool) (int, error) {
 			return 0, errors.New("leaves at different depths")
 		}
 		h = kh
-		if i > 0 && k.items[0].key <= n.items[i-1].key || i < n.n && k.items[k.n-1].key >= n.items[i].key {
+		if i > 0 && k.keys[0] <= n.keys[i-1] || i < n.n && k.keys[k.n-1] >= n.keys[i] {
 			return 0, errors.New("child keys outside their separators")
 		}
 	}
@@ -165,15 +171,15 @@ func sameState(a, b *Map) error {
 		return fmt.Errorf("%d keys vs %d", a.Len(), b.Len())
 	}
 	var err error
-	a.tree.ascend("", func(it *item) bool {
-		x, y := a.GetAll(it.key), b.GetAll(it.key)
+	a.tree.ascend("", func(key string, _ *entry) bool {
+		x, y := a.GetAll(key), b.GetAll(key)
 		if len(x) != len(y) {
-			err = fmt.Errorf("key %q: %d vs %d siblings", it.key, len(x), len(y))
+			err = fmt.Errorf("key %q: %d vs %d siblings", key, len(x), len(y))
 			return false
 		}
 		for i := range x {
 			if x[i].Dot != y[i].Dot || x[i].Time != y[i].Time || string(x[i].Value) != string(y[i].Value) {
-				err = fmt.Errorf("key %q: sibling %d differs: %v vs %v", it.key, i, x[i], y[i])
+				err = fmt.Errorf("key %q: sibling %d differs: %v vs %v", key, i, x[i], y[i])
 				return false
 			}
 		}
