@@ -37,12 +37,20 @@ const (
 
 // member is what we remember of one peer.
 type member struct {
-	addrs     []ma.Multiaddr // last known dialable addresses
-	keep      bool           // bootstrap or explicitly connected: never forget
-	connected bool
-	dialing   bool
-	lostAt    time.Time // when it was last seen disconnected
+	addrs       []ma.Multiaddr // last known dialable addresses
+	keep        bool           // bootstrap or explicitly connected: never forget
+	connected   bool
+	connectedAt time.Time
+	ready       bool // its pub/sub hello arrived in this session
+	joined      bool // PeerJoined reported (connected and ready)
+	dialing     bool
+	lostAt      time.Time // when it was last seen disconnected
 }
+
+// readyGrace is how long a connected peer may stay without a pub/sub hello
+// before it is reported as joined anyway (a libp2p peer that is not a
+// Reflect node, or a hello lost in a race).
+const readyGrace = 3 * time.Second
 
 // members keeps the membership table and the reconnect loop: libp2p never
 // redials a lost peer and mDNS reports a peer once, so we remember every
@@ -100,10 +108,14 @@ func (ms *members) goOwned(f func()) {
 // run consumes host events until ctx ends.
 func (ms *members) run() {
 	defer ms.subs.Close()
+	sweep := time.NewTicker(readyGrace / 4)
+	defer sweep.Stop()
 	for {
 		select {
 		case <-ms.ctx.Done():
 			return
+		case <-sweep.C:
+			ms.sweep()
 		case e, ok := <-ms.subs.Out():
 			if !ok {
 				return
@@ -125,30 +137,69 @@ func (ms *members) connectedness(p peer.ID, c network.Connectedness) {
 		m = &member{}
 		ms.peers[p] = m
 	}
-	var ev PeerEvent
+	startDial := false
 	switch {
 	case c == network.Connected && !m.connected:
 		m.connected = true
-		ev = PeerEvent{ID: p, State: PeerJoined}
+		m.connectedAt = time.Now()
 		if len(m.addrs) == 0 {
 			m.addrs = dialable(ms.h.Peerstore().Addrs(p), remoteIsLoopback(ms.h, p))
 		}
+		if m.ready {
+			ms.joinLocked(p, m)
+		}
 	case c == network.NotConnected && m.connected:
 		m.connected = false
+		m.ready = false
 		m.lostAt = time.Now()
-		ev = PeerEvent{ID: p, State: PeerLeft}
+		if m.joined {
+			m.joined = false
+			ms.notifyLocked(PeerEvent{ID: p, State: PeerLeft})
+			ms.log.Debug("node: peer left", "peer", p)
+		}
+		startDial = ms.ctx.Err() == nil
 	}
-	if ev.State != 0 {
-		ms.notifyLocked(ev)
-	}
-	startDial := ev.State == PeerLeft && ms.ctx.Err() == nil
 	ms.mu.Unlock()
-	if ev.State != 0 {
-		ms.log.Debug("node: peer "+ev.State.String(), "peer", p)
-	}
 	if startDial {
 		ms.dial(p, false)
 	}
+}
+
+// pubsubReady records that p's pub/sub hello arrived: a connected peer is
+// reported as joined from then on, when a broadcast can reach it. It runs on
+// GossipSub's event loop, so it only takes the lock briefly.
+func (ms *members) pubsubReady(p peer.ID) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	m := ms.peers[p]
+	if m == nil {
+		m = &member{}
+		ms.peers[p] = m
+	}
+	m.ready = true
+	if m.connected && !m.joined {
+		ms.joinLocked(p, m)
+	}
+}
+
+// sweep reports as joined the peers connected for readyGrace without a
+// pub/sub hello.
+func (ms *members) sweep() {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	for p, m := range ms.peers {
+		if m.connected && !m.joined && time.Since(m.connectedAt) >= readyGrace {
+			ms.log.Debug("node: peer connected without a pub/sub hello", "peer", p)
+			ms.joinLocked(p, m)
+		}
+	}
+}
+
+// joinLocked reports p as joined; ms.mu held.
+func (ms *members) joinLocked(p peer.ID, m *member) {
+	m.joined = true
+	ms.notifyLocked(PeerEvent{ID: p, State: PeerJoined})
+	ms.log.Debug("node: peer joined", "peer", p)
 }
 
 // identified records the listen addresses a connected peer announced: they,
@@ -289,13 +340,19 @@ func (ms *members) notifyLocked(e PeerEvent) {
 	}
 }
 
-// watch registers fn for membership events.
+// watch registers fn for membership events, starting with a PeerJoined for
+// every peer already joined.
 func (ms *members) watch(fn func(PeerEvent)) (stop func()) {
 	w := newWatcher(fn)
 	ms.mu.Lock()
 	if ms.ctx.Err() != nil {
 		ms.mu.Unlock()
 		return func() {}
+	}
+	for p, m := range ms.peers {
+		if m.joined {
+			w.push(PeerEvent{ID: p, State: PeerJoined})
+		}
 	}
 	ms.watchers[w] = struct{}{}
 	ms.goOwned(w.run)
@@ -318,14 +375,14 @@ func (ms *members) stopWatchers() {
 	ms.mu.Unlock()
 }
 
-// connectedCount returns how many peers are connected and a channel closed
-// at the next change.
-func (ms *members) connectedCount() (int, <-chan struct{}) {
+// joinedCount returns how many peers are joined and a channel closed at
+// the next change.
+func (ms *members) joinedCount() (int, <-chan struct{}) {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	n := 0
 	for _, m := range ms.peers {
-		if m.connected {
+		if m.joined {
 			n++
 		}
 	}

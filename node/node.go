@@ -95,6 +95,7 @@ func New(cfg Config) (*Node, error) {
 	pcfg := cfg.PubSub
 	pcfg.TopicPrefix = network.TopicPrefix()
 	pcfg.Logger = log
+	pcfg.OnPeerReady = n.members.pubsubReady
 	if n.ps, err = pubsub.New(h, pcfg); err != nil {
 		return fail(err)
 	}
@@ -125,11 +126,15 @@ func identity(cfg Config) (crypto.PrivKey, error) {
 	}
 }
 
-// flushTimeout bounds how long Close waits for queued broadcasts to be sent.
-const flushTimeout = 2 * time.Second
+// flushTimeout bounds how long Close waits for queued broadcasts to be
+// written, drainTimeout how long it waits for the peers to receive them.
+const (
+	flushTimeout = 2 * time.Second
+	drainTimeout = time.Second
+)
 
-// Close leaves the mesh: it sends the broadcasts still queued (waiting at
-// most two seconds), stops discovery and redials, closes pub/sub and
+// Close leaves the mesh: it sends the broadcasts still queued and waits
+// until the peers have received them (at most three seconds), stops discovery and redials, closes pub/sub and
 // the host, and waits for every goroutine the node started. Peers see this
 // node leave. A second Close returns ErrClosed. Close must not be called
 // from a message handler or peer-event callback.
@@ -142,11 +147,15 @@ func (n *Node) Close() error {
 	n.closed = true
 	n.closeMu.Unlock()
 
-	// Let the last broadcasts go out before the connections close.
+	// Let the last broadcasts go out before the connections close: hand
+	// them to the connections, then make sure the connections sent them.
 	fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 	if err := n.ps.Flush(fctx); err != nil {
 		n.log.Warn("node: closing with messages not yet sent", "err", err)
 	}
+	cancel()
+	dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	n.drain(dctx)
 	cancel()
 
 	var errs []error
@@ -211,7 +220,10 @@ func (n *Node) Peers() []peer.ID {
 }
 
 // OnPeer calls fn for every peer that joins or leaves, in order, on a
-// goroutine of its own. It returns a function that stops the calls.
+// goroutine of its own, starting with a PeerJoined for each peer already
+// joined. A peer joins when it is connected and its pub/sub is ready (a
+// broadcast from then on reaches its subscriptions); it leaves when its
+// last connection closes. OnPeer returns a function that stops the calls.
 func (n *Node) OnPeer(fn func(PeerEvent)) (stop func()) {
 	return n.members.watch(fn)
 }
@@ -250,10 +262,12 @@ func (n *Node) ConnectPeer(ctx context.Context, ai peer.AddrInfo) error {
 	return nil
 }
 
-// WaitPeers blocks until at least count peers are connected or ctx ends.
+// WaitPeers blocks until at least count peers have joined (see OnPeer) or
+// ctx ends. A broadcast made after it returns reaches the subscriptions
+// those peers had when they joined.
 func (n *Node) WaitPeers(ctx context.Context, count int) error {
 	for {
-		have, changed := n.members.connectedCount()
+		have, changed := n.members.joinedCount()
 		if have >= count {
 			return nil
 		}

@@ -110,6 +110,14 @@ func TestReconnectAfterConnectionDies(t *testing.T) {
 	events := make(chan PeerEvent, 16)
 	stop := ns[0].OnPeer(func(e PeerEvent) { events <- e })
 	defer stop()
+	select {
+	case e := <-events: // the snapshot of peers already joined
+		if e.State != PeerJoined || e.ID != ns[1].ID() {
+			t.Fatalf("first event %v %v, want the snapshot's join", e.ID, e.State)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no snapshot event")
+	}
 	start := time.Now()
 	_ = ns[0].Host().Network().ClosePeer(ns[1].ID())
 	want := []PeerState{PeerLeft, PeerJoined}
@@ -236,5 +244,36 @@ func TestCloseStopsEverything(t *testing.T) {
 		if err := n.Close(); !errors.Is(err, ErrClosed) {
 			t.Fatalf("second Close: %v", err)
 		}
+	}
+}
+
+// A broadcast right after WaitPeers reaches the subscriptions the peer had
+// when it connected: a peer joins only once its pub/sub hello arrived.
+func TestBroadcastRightAfterWaitPeers(t *testing.T) {
+	for round := range 10 {
+		a := startNode(t, localConfig(testKey))
+		b := startNode(t, localConfig(testKey))
+		got := make(chan map[string]any, 1)
+		if _, err := b.Subscribe("chat", func(m map[string]any) { got <- m }); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := a.Connect(ctx, b.Addrs()[0]); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.WaitPeers(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Broadcast(ctx, "chat", map[string]any{"round": round}); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		select {
+		case <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: the broadcast right after WaitPeers was lost", round)
+		}
+		a.Close()
+		b.Close()
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Defaults used for zero Config fields.
@@ -79,6 +81,14 @@ type Config struct {
 
 	// Logger receives debug and warning logs. Default: discard.
 	Logger *slog.Logger
+
+	// OnPeerReady, if set, is called once per connection session when a
+	// connected peer's pub/sub hello (its list of subscriptions) has arrived
+	// and our own stream to it is open: from then on a Publish reaches that
+	// peer's existing subscriptions. It
+	// runs on GossipSub's event loop and must not block. The node uses it
+	// to report a peer as joined only once it can receive broadcasts.
+	OnPeerReady func(peer.ID)
 }
 
 // withDefaults returns c with zero fields set to their defaults.

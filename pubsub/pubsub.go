@@ -30,7 +30,7 @@ type PubSub struct {
 	maxMsg int          // largest application message accepted
 	queued atomic.Int64 // messages accepted by Publish, not yet handed to GossipSub
 
-	flushMu  sync.Mutex // one Flush at a time; guards flush and flushSub
+	flushMu  sync.Mutex // one Flush at a time
 	flush    *lp2pps.Topic
 	flushSub *lp2pps.Subscription
 
@@ -56,7 +56,7 @@ func New(h host.Host, cfg Config) (*PubSub, error) {
 		log:    cfg.Logger,
 		host:   h,
 		author: []byte(h.ID()),
-		tr:     newTracer(cfg.Window),
+		tr:     newTracer(cfg.Window, cfg.OnPeerReady),
 		maxMsg: cfg.MaxMessageSize,
 		ctx:    ctx,
 		cancel: cancel,
@@ -102,6 +102,13 @@ func New(h host.Host, cfg Config) (*PubSub, error) {
 		return nil, fmt.Errorf("pubsub: start gossipsub: %w", err)
 	}
 	p.gs = gs
+	// Every node subscribes to the flush topic from the start: besides
+	// serving Flush, it makes the hello a node sends each new peer non-empty,
+	// and that hello is what tells the peer (OnPeerReady) that we are ready.
+	if err := p.joinFlushTopic(); err != nil {
+		cancel()
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -324,19 +331,21 @@ func (p *PubSub) Flush(ctx context.Context) error {
 	return wait(func() bool { return p.tr.totalInflight() == 0 })
 }
 
+func (p *PubSub) joinFlushTopic() error {
+	t, err := p.gs.Join(p.cfg.TopicPrefix + flushTopic)
+	if err != nil {
+		return fmt.Errorf("pubsub: join %s: %w", flushTopic, err)
+	}
+	sub, err := t.Subscribe()
+	if err != nil {
+		return fmt.Errorf("pubsub: subscribe %s: %w", flushTopic, err)
+	}
+	p.flush, p.flushSub = t, sub
+	return nil
+}
+
 // barrier publishes a local-only message and waits until it is delivered.
 func (p *PubSub) barrier(ctx context.Context) error {
-	if p.flush == nil {
-		t, err := p.gs.Join(p.cfg.TopicPrefix + flushTopic)
-		if err != nil {
-			return fmt.Errorf("pubsub: flush: %w", err)
-		}
-		sub, err := t.Subscribe()
-		if err != nil {
-			return fmt.Errorf("pubsub: flush: %w", err)
-		}
-		p.flush, p.flushSub = t, sub
-	}
 	seq := p.seq.Add(1)
 	if err := p.flush.Publish(ctx, encodeBatch(p.author, seq, nil), lp2pps.WithLocalPublication(true)); err != nil {
 		return fmt.Errorf("pubsub: flush: %w", err)

@@ -18,6 +18,13 @@ import (
 type tracer struct {
 	window int
 
+	// onReady is called once per peer session when both the peer's first
+	// RPC (its subscriptions) has arrived and our outbound stream to it is
+	// open (before that, GossipSub drops what it routes to the peer).
+	onReady func(peer.ID)
+	ready   sync.Map   // peer.ID → readyHello|readyStream
+	readyMu sync.Mutex // serialises updates of ready
+
 	mu       sync.Mutex
 	inflight map[peer.ID]int
 	over     int           // peers whose inflight ≥ window
@@ -29,8 +36,8 @@ type tracer struct {
 	invalid       atomic.Uint64 // inbound batches that failed validation
 }
 
-func newTracer(window int) *tracer {
-	return &tracer{window: window, inflight: make(map[peer.ID]int), wake: make(chan struct{})}
+func newTracer(window int, onReady func(peer.ID)) *tracer {
+	return &tracer{window: window, onReady: onReady, inflight: make(map[peer.ID]int), wake: make(chan struct{})}
 }
 
 // totalInflight returns the number of batches queued towards all peers.
@@ -148,16 +155,53 @@ func (t *tracer) RejectMessage(_ *lp2pps.Message, reason string) {
 
 func (t *tracer) UndeliverableMessage(*lp2pps.Message) { t.undeliverable.Add(1) }
 
-func (t *tracer) OnNewOutboundStream(p peer.ID, _ protocol.ID) { t.reset(p) }
-func (t *tracer) OnClosedOutboundStream(p peer.ID)             { t.reset(p) }
-func (t *tracer) Join(string)                                  {}
-func (t *tracer) Leave(string)                                 {}
-func (t *tracer) Graft(peer.ID, string)                        {}
-func (t *tracer) Prune(peer.ID, string)                        {}
-func (t *tracer) ValidateMessage(*lp2pps.Message)              {}
-func (t *tracer) DeliverMessage(*lp2pps.Message)               {}
-func (t *tracer) DuplicateMessage(*lp2pps.Message)             {}
-func (t *tracer) ThrottlePeer(peer.ID)                         {}
-func (t *tracer) RecvRPC(*lp2pps.RPC)                          {}
+func (t *tracer) OnNewOutboundStream(p peer.ID, _ protocol.ID) {
+	t.reset(p)
+	t.markReady(p, readyStream)
+}
+func (t *tracer) OnClosedOutboundStream(p peer.ID) {
+	t.reset(p)
+	t.readyMu.Lock()
+	t.ready.Delete(p)
+	t.readyMu.Unlock()
+}
+func (t *tracer) Join(string)                      {}
+func (t *tracer) Leave(string)                     {}
+func (t *tracer) Graft(peer.ID, string)            {}
+func (t *tracer) Prune(peer.ID, string)            {}
+func (t *tracer) ValidateMessage(*lp2pps.Message)  {}
+func (t *tracer) DeliverMessage(*lp2pps.Message)   {}
+func (t *tracer) DuplicateMessage(*lp2pps.Message) {}
+func (t *tracer) ThrottlePeer(peer.ID)             {}
+
+// Readiness bits of a peer.
+const (
+	readyHello  = 1 << iota // its first RPC arrived
+	readyStream             // our outbound stream to it is open
+	readyBoth   = readyHello | readyStream
+)
+
+// RecvRPC runs on GossipSub's event loop just before it applies the RPC's
+// subscriptions, in the same step: anything published after onReady has
+// returned sees them.
+func (t *tracer) RecvRPC(rpc *lp2pps.RPC) { t.markReady(rpc.From(), readyHello) }
+
+// markReady records a readiness bit and calls onReady when both are set.
+func (t *tracer) markReady(p peer.ID, bit int) {
+	if t.onReady == nil {
+		return
+	}
+	if v, ok := t.ready.Load(p); ok && v.(int)&bit != 0 {
+		return // the fast path of every RPC
+	}
+	t.readyMu.Lock()
+	v, _ := t.ready.Load(p)
+	old, _ := v.(int)
+	t.ready.Store(p, old|bit)
+	t.readyMu.Unlock()
+	if old != readyBoth && old|bit == readyBoth {
+		t.onReady(p)
+	}
+}
 
 var _ lp2pps.RawTracer = (*tracer)(nil)
