@@ -81,6 +81,8 @@ func (d *demo) exec(ctx context.Context, c command) event {
 		err = d.store.Delete(c.key)
 	case "keys":
 		return keys(d.store.Keys(c.prefix))
+	case "dump":
+		return dump(d.store.List(c.prefix))
 	case "watch":
 		d.watch(c.prefix)
 	case "peers":
@@ -91,6 +93,12 @@ func (d *demo) exec(ctx context.Context, c command) event {
 		err = d.waitPeers(ctx, c.n, c.timeout)
 	case "wait-synced":
 		err = d.waitSynced(ctx, c.timeout)
+	case "wait-subscribers":
+		tctx, cancel := context.WithTimeout(ctx, c.timeout)
+		if err = d.node.PubSub().WaitSubscribers(tctx, c.topic, c.n); err != nil && tctx.Err() != nil && ctx.Err() == nil {
+			err = fmt.Errorf("%d of %d subscribers of %q after %v", len(d.node.PubSub().ListPeers(c.topic)), c.n, c.topic, c.timeout)
+		}
+		cancel()
 	case "stats":
 		return d.stats()
 	case "help":

@@ -15,6 +15,8 @@
 //	-identity FILE   keep the peer identity in FILE (created if missing)
 //	-json            machine-readable output: one JSON object per line
 //	-v               debug logs on standard error (default: warnings only)
+//	-fast-timers     test timers: dead links noticed in ~2 s, lost peers redialled
+//	                 at least every second, store anti-entropy every second
 //
 // # Commands
 //
@@ -29,11 +31,14 @@
 //	get KEY                  print KEY's value
 //	del KEY                  delete KEY
 //	keys [PREFIX]            list the keys (starting with PREFIX)
+//	dump [PREFIX]            list the keys (starting with PREFIX) with their values
 //	watch [PREFIX]           print every change of the keys (starting with PREFIX)
 //	peers                    list the connected peers
 //	id                       print this node's peer id and addresses
 //	wait-peers N [SECONDS]   wait until N peers are connected (default timeout 10 s)
 //	wait-synced [SECONDS]    wait until the store has synced with every peer (10 s)
+//	wait-subscribers TOPIC N [SECONDS]
+//	                         wait until N other nodes subscribe to TOPIC (10 s)
 //	stats                    goroutines, open files, peers, pub/sub and store counters
 //	help                     list the commands
 //	quit                     leave (like the end of input)
@@ -48,10 +53,11 @@
 // set name "alice") it shows "alice". In human mode values print verbatim.
 // Keys cannot contain spaces.
 //
-// wait-peers returns once N peers are connected and, for up to two more
-// seconds, once their pub/sub subscriptions have arrived, so that a pub right
-// after it reaches the peers that had subscribed before connecting. A timeout
-// (SECONDS may be fractional) is an error reply; the demo keeps running.
+// wait-peers returns once N peers have joined: connected, with their pub/sub
+// ready, so that a pub right after it reaches the peers that had subscribed
+// before connecting. To wait for subscriptions made later, use
+// wait-subscribers. A timeout (SECONDS may be fractional) is an error reply;
+// the demo keeps running.
 //
 // watch adds PREFIX to the watched prefixes (watching the same prefix twice
 // changes nothing); each change is printed once even if several prefixes
@@ -66,10 +72,11 @@
 //
 // Every command line gets exactly one reply, in command order:
 //
-//	{"event":"ok","cmd":NAME}                         sub unsub pub set del watch wait-peers wait-synced quit
+//	{"event":"ok","cmd":NAME}                         sub unsub pub set del watch wait-peers wait-synced wait-subscribers quit
 //	{"event":"ok","cmd":"help","help":TEXT}           help
 //	{"event":"value","key":K,"value":V,"found":BOOL}  get (V is null when not found)
 //	{"event":"keys","keys":[...]}                     keys
+//	{"event":"dump","entries":[{"key":K,"value":V}...]} dump (sorted by key)
 //	{"event":"peers","peers":[...]}                   peers (sorted)
 //	{"event":"id","id":PEER_ID,"addrs":[...]}         id
 //	{"event":"stats","goroutines":N,"fds":N,"peers":N,"pubsub":{...},"store":{...}}
@@ -92,10 +99,9 @@
 // # Ending
 //
 // At the end of input, after quit, and on SIGINT or SIGTERM the demo closes
-// the store (publishing its last writes), sends the messages still queued,
-// waits (at most a second) for a ping round trip on every connection so that
-// the peers have received them, then closes the node (peers see it leave)
-// and exits with status 0. A command still waiting when the signal arrives
+// the store (publishing its last writes) and the node, which sends the
+// messages still queued and waits (at most three seconds) until the peers
+// have received them; peers see it leave. Then it exits with status 0. A command still waiting when the signal arrives
 // gets an error reply ("interrupted"); a second signal during the shutdown
 // kills the demo at once. Exit status 2 means bad usage (flags, no secret,
 // invalid addresses), 1 a failure to start or to read standard input.

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/reflectmesh/reflect/crdtstore"
 	"github.com/reflectmesh/reflect/node"
@@ -39,6 +40,7 @@ type options struct {
 	identity string
 	json     bool
 	verbose  bool
+	fast     bool
 }
 
 // stringList is a repeatable string flag.
@@ -64,6 +66,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&o.identity, "identity", "", "keep the peer identity in `file` (created if missing)")
 	fs.BoolVar(&o.json, "json", false, "machine-readable output: one JSON object per line")
 	fs.BoolVar(&o.verbose, "v", false, "debug logs on stderr (default: warnings only)")
+	fs.BoolVar(&o.fast, "fast-timers", false, "test timers: notice dead links and redial within about a second, anti-entropy every second")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: reflect-demo [flags]; then commands on stdin (type help)\n")
 		fs.PrintDefaults()
@@ -105,14 +108,19 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	n, err := node.New(node.Config{
+	cfg := node.Config{
 		Key:            o.key,
 		ListenAddrs:    o.listen,
 		BootstrapPeers: o.peers,
 		DisableMDNS:    !o.mdns,
 		IdentityFile:   o.identity,
 		Logger:         log,
-	})
+	}
+	var sopts crdtstore.Options
+	if o.fast {
+		cfg, sopts = fastTimers(cfg, sopts)
+	}
+	n, err := node.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "reflect-demo: %v\n", err)
 		if errors.Is(err, node.ErrConfig) {
@@ -120,7 +128,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return exitFail
 	}
-	store, err := crdtstore.Open(n, crdtstore.Options{})
+	store, err := crdtstore.Open(n, sopts)
 	if err != nil {
 		fmt.Fprintf(stderr, "reflect-demo: %v\n", err)
 		_ = n.Close()
@@ -157,4 +165,19 @@ func isTerminal(r io.Reader) bool {
 	}
 	null, err := os.Stat(os.DevNull)
 	return err != nil || !os.SameFile(fi, null)
+}
+
+// fastTimers shortens the timers for tests and fault drills: dead links
+// are noticed in about two seconds, lost peers redialled at least every
+// second, and the store runs anti-entropy every second.
+func fastTimers(cfg node.Config, o crdtstore.Options) (node.Config, crdtstore.Options) {
+	cfg.DialTimeout = 2 * time.Second
+	cfg.ReconnectMin = 50 * time.Millisecond
+	cfg.ReconnectMax = time.Second
+	cfg.KeepAlive = time.Second
+	cfg.WriteTimeout = time.Second
+	o.SyncInterval = time.Second
+	o.SyncTimeout = 10 * time.Second
+	o.DiscoveryGrace = 300 * time.Millisecond
+	return cfg, o
 }

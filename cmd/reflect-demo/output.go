@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"sync"
+
+	"github.com/reflectmesh/reflect/crdtstore"
 )
 
 // An event is one thing the demo reports: a reply to a command or an
@@ -62,6 +64,14 @@ type (
 		Event string   `json:"event"`
 		Peers []string `json:"peers"`
 	}
+	dumpEntry struct {
+		Key   string          `json:"key"`
+		Value json.RawMessage `json:"value"`
+	}
+	dumpReply struct {
+		Event   string      `json:"event"`
+		Entries []dumpEntry `json:"entries"`
+	}
 	idReply struct {
 		Event string   `json:"event"`
 		ID    string   `json:"id"`
@@ -105,6 +115,14 @@ func value(key string, v []byte, found bool) valueReply {
 func keys(ks []string) keysReply { return keysReply{"keys", nonNil(ks)} }
 
 func peers(ps []string) peersReply { return peersReply{"peers", nonNil(ps)} }
+
+func dump(kvs []crdtstore.KeyValue) dumpReply {
+	es := make([]dumpEntry, len(kvs))
+	for i, kv := range kvs {
+		es[i] = dumpEntry{kv.Key, jsonValue(kv.Value)}
+	}
+	return dumpReply{"dump", es}
+}
 
 func identity(id string, addrs []string) idReply { return idReply{"id", id, nonNil(addrs)} }
 
@@ -213,6 +231,14 @@ func (e valueReply) human() string {
 func (e keysReply) human() string { return list(e.Keys, "(no keys)") }
 
 func (e peersReply) human() string { return list(e.Peers, "(no peers)") }
+
+func (e dumpReply) human() string {
+	lines := make([]string, len(e.Entries))
+	for i, kv := range e.Entries {
+		lines[i] = kv.Key + " = " + plain(kv.Value)
+	}
+	return list(lines, "(no keys)")
+}
 
 func list(items []string, empty string) string {
 	if len(items) == 0 {

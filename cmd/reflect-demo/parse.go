@@ -20,13 +20,13 @@ const (
 // A command is one parsed input line, its arguments checked.
 type command struct {
 	name    string
-	topic   string        // sub, unsub, pub
+	topic   string        // sub, unsub, pub, wait-subscribers
 	data    []byte        // pub: the JSON message
 	key     string        // set, get, del
 	value   []byte        // set
-	prefix  string        // keys, watch
-	n       int           // wait-peers
-	timeout time.Duration // wait-peers, wait-synced
+	prefix  string        // keys, watch, dump
+	n       int           // wait-peers, wait-subscribers
+	timeout time.Duration // wait-peers, wait-synced, wait-subscribers
 }
 
 // usage gives each command's synopsis, in help order.
@@ -38,11 +38,13 @@ var usage = []struct{ name, args, what string }{
 	{"get", "KEY", "print KEY's value"},
 	{"del", "KEY", "delete KEY"},
 	{"keys", "[PREFIX]", "list the keys (starting with PREFIX)"},
+	{"dump", "[PREFIX]", "list the keys (starting with PREFIX) with their values"},
 	{"watch", "[PREFIX]", "print every change of the keys (starting with PREFIX)"},
 	{"peers", "", "list the connected peers"},
 	{"id", "", "print this node's peer id and addresses"},
 	{"wait-peers", "N [SECONDS]", "wait until N peers are connected (default 10 s)"},
 	{"wait-synced", "[SECONDS]", "wait until the store has synced with every peer (default 10 s)"},
+	{"wait-subscribers", "TOPIC N [SECONDS]", "wait until N other nodes subscribe to TOPIC (default 10 s)"},
 	{"stats", "", "goroutines, open files, peers, pub/sub and store counters"},
 	{"help", "", "this list"},
 	{"quit", "", "leave (like the end of input)"},
@@ -93,7 +95,7 @@ func parseLine(line string) (command, error) {
 			return c, err
 		}
 		c.topic, c.key = args[0], args[0]
-	case "keys", "watch":
+	case "keys", "watch", "dump":
 		if err := nargs(0, 1); err != nil {
 			return c, err
 		}
@@ -131,6 +133,18 @@ func parseLine(line string) (command, error) {
 		}
 		c.n = n
 		if c.timeout, err = parseTimeout(args[1:]); err != nil {
+			return c, err
+		}
+	case "wait-subscribers":
+		if err := nargs(2, 3); err != nil {
+			return c, err
+		}
+		n, err := strconv.Atoi(args[1])
+		if err != nil || n < 0 {
+			return c, fmt.Errorf("the number of subscribers must be a whole number, not %q", args[1])
+		}
+		c.topic, c.n = args[0], n
+		if c.timeout, err = parseTimeout(args[2:]); err != nil {
 			return c, err
 		}
 	case "wait-synced":

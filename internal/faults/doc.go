@@ -1,0 +1,17 @@
+// Package faults holds Reflect's fault-injection suite: real reflect-demo
+// processes on virtual hosts (network namespaces cabled to a bridge, built
+// by internal/netlab), driven through their JSON command interface while
+// nftables partitions, cuts and drops their traffic and processes are
+// killed, Jepsen style. Every scenario prints a line of figures and checks
+// the guarantees: acknowledged writes survive, nodes reconnect by
+// themselves, outsiders never get in.
+//
+// The tests need root, iproute2 and nftables; without them they skip, or
+// fail when REFLECT_REQUIRE_NETNS=1 (CI). The whole suite runs inside its
+// own network namespace (internal/netns), so no packet can reach a real
+// interface. Run it with
+//
+//	go test ./internal/faults/ -v
+//
+// and -short to skip the long scenarios.
+package faults
