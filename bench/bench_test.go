@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reflectmesh/reflect/internal/netns"
+)
+
+// The smoke test opens sockets: like the library's tests it runs in a
+// network namespace of its own with only loopback (as root), and skips
+// otherwise.
+func TestMain(m *testing.M) { os.Exit(netns.RunTests(m)) }
+
+// tinyParams is the quick path scaled down further: the test checks that
+// the pipeline works end to end, never how fast anything is.
+func tinyParams() Params {
+	p := quickParams()
+	p.LatencyFor = 300 * time.Millisecond
+	p.ThroughputCount = map[int]int{small: 2000, large: 40}
+	p.ThroughputFor = 300 * time.Millisecond
+	p.SearchTrials = 1
+	p.SearchFor = 200 * time.Millisecond
+	p.BurstCount = map[int]int{small: 1000, large: 20}
+	p.BurstFor = 500 * time.Millisecond
+	p.Warmup = 20
+	return p
+}
+
+func TestQuickPath(t *testing.T) {
+	netns.Require(t)
+	for _, sys := range []System{&reflectSystem{}, &redisSystem{pipelined: true}} {
+		t.Run(sys.Name(), func(t *testing.T) {
+			if why := sys.Unavailable(); why != "" {
+				t.Skip(why)
+			}
+			dir := t.TempDir()
+			cfg := config{
+				ns: []int{3}, runs: 1, systems: []System{sys}, params: tinyParams(),
+				scenarios: map[string]bool{"latency": true, "throughput": true, "burst": true},
+				quiet:     !testing.Verbose(),
+			}
+			cfg.params.Sizes = []int{small, large}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			res := benchmark(ctx, cfg, os.Stderr)
+			if len(res.Samples) != 1 {
+				t.Fatalf("%d samples, want 1", len(res.Samples))
+			}
+			s := res.Samples[0]
+			if s.Error != "" {
+				t.Fatalf("error: %s", s.Error)
+			}
+			if s.Latency == nil || s.Latency.Sent == 0 || s.Latency.Delivered == 0 {
+				t.Errorf("latency scenario measured nothing: %+v", s.Latency)
+			}
+			if len(s.Throughput) != 2 || len(s.Burst) != 2 || s.Memory == nil {
+				t.Errorf("throughput %d, burst %d results, memory %v; want 2, 2, set", len(s.Throughput), len(s.Burst), s.Memory)
+			}
+			for _, b := range s.Burst {
+				if b.Sent == 0 {
+					t.Errorf("burst of %d B sent nothing", b.Size)
+				}
+			}
+
+			// Every output can be written and read back.
+			plots, err := writePlots(filepath.Join(dir, "plots"), res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			md := filepath.Join(dir, "BENCHMARKS.md")
+			if err := writeMarkdown(md, res, plots); err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := os.ReadFile(md); !strings.Contains(string(b), "plots/latency.png") {
+				t.Errorf("BENCHMARKS.md does not link the latency plot")
+			}
+			js := filepath.Join(dir, "results.json")
+			if err := writeJSON(js, res); err != nil {
+				t.Fatal(err)
+			}
+			var back Results
+			if b, err := os.ReadFile(js); err != nil || json.Unmarshal(b, &back) != nil {
+				t.Fatalf("results.json does not read back: %v", err)
+			}
+			var sb strings.Builder
+			printText(&sb, res)
+			if !strings.Contains(sb.String(), sys.Name()) {
+				t.Errorf("table lacks the system:\n%s", sb.String())
+			}
+		})
+	}
+}
+
+func TestStats(t *testing.T) {
+	for _, tc := range []struct {
+		in               []float64
+		median, min, max float64
+		runs             int
+	}{
+		{[]float64{3, 1, 2}, 2, 1, 3, 3},
+		{[]float64{4, 1, 2, 3}, 2.5, 1, 4, 4},
+		{[]float64{5}, 5, 5, 5, 1},
+	} {
+		s := statOf(tc.in)
+		if s.Median != tc.median || s.Min != tc.min || s.Max != tc.max || s.Runs != tc.runs {
+			t.Errorf("statOf(%v) = %+v", tc.in, s)
+		}
+	}
+	if statOf(nil).ok() {
+		t.Error("statOf(nil) claims a value")
+	}
+	lat := []int64{1000, 2000, 3000, 4000}
+	if got := quantileUS(lat, 0.5); got != 2 {
+		t.Errorf("p50 = %v µs, want 2", got)
+	}
+	if got := quantileUS(lat, 1); got != 4 {
+		t.Errorf("max = %v µs, want 4", got)
+	}
+}
+
+func TestRecorder(t *testing.T) {
+	r := newRecorder(2)
+	old := r.begin(4)
+	tr := r.begin(4)
+	msg := make([]byte, headerLen+8)
+	putHeader(msg, tr.id, 1, now())
+	r.deliver(1, msg)
+	r.deliver(1, msg) // duplicate: counted once
+	r.deliver(2, msg)
+	putHeader(msg, old.id, 0, now())
+	r.deliver(1, msg) // an earlier trial's
+	r.deliver(1, msg[:3])
+	if c := tr.counts(); c[0] != 1 || c[1] != 1 {
+		t.Errorf("counts %v, want [1 1]", c)
+	}
+	if r.stale.Load() != 1 || r.garbled.Load() != 1 {
+		t.Errorf("stale %d, garbled %d; want 1, 1", r.stale.Load(), r.garbled.Load())
+	}
+	if n := len(tr.latencies()); n != 2 {
+		t.Errorf("%d latencies, want 2", n)
+	}
+}
+
+func TestDrops(t *testing.T) {
+	a := newDrops("x", uint64(3), "y", uint64(1))
+	b := newDrops("x", uint64(5), "y", uint64(1))
+	d := b.sub(a)
+	if d.Events != 2 || d.String() != "x 2" {
+		t.Errorf("diff = %+v (%q), want 2 events, \"x 2\"", d, d.String())
+	}
+}

@@ -1,0 +1,57 @@
+// Command bench measures Reflect side by side with what a user would pick
+// instead — raw go-libp2p-pubsub with its defaults, NATS core pub/sub and
+// Redis pub/sub — in one run on one machine, and regenerates BENCHMARKS.md
+// (tables, machine, commands, plots in bench/plots) and results.json.
+//
+//	cd bench
+//	../../shared/tools/sandbox go run .   # full run: N = 5 and 20, 3 runs (~30–40 min)
+//	go run . -quick                       # CI smoke: N = 5, 1 run, < 1 min, writes no files
+//	go run . -systems reflect -n 5 -runs 1 -scenarios throughput -sizes 256 \
+//	        -search-trials 0 -cpuprofile cpu.pprof -out '' -md '' -plots ''
+//	go run . -from results.json           # re-render the reports, measure nothing''
+//
+// It is a module of its own (go.mod with a replace of the root module), so
+// the NATS server, the Redis client and gonum/plot never enter the
+// library's module graph. redis-server comes from Debian's package; the
+// benchmark starts one per cluster on 127.0.0.1 and a free port and stops
+// it (by its PID) when the cluster closes. NATS runs embedded.
+//
+// # Network safety
+//
+// Everything binds 127.0.0.1 and Reflect's mDNS is off. On top of that the
+// command runs only in a network namespace whose only interface is
+// loopback: it runs in place when it already is in one (the sandbox tool),
+// re-executes itself in a fresh one when it is root, and refuses otherwise
+// (isolate.go). The test uses internal/netns like the library's tests.
+//
+// # Layout
+//
+//   - system.go: the System interface (one per compared system) and its
+//     PubSubCluster; system_reflect.go, system_libp2p.go, system_nats.go,
+//     system_redis.go implement it.
+//   - suite.go: a Suite opens one cluster and runs its scenarios into a
+//     Sample; pubsubSuite is scenarios 1–3: scenario_latency.go,
+//     scenario_throughput.go, scenario_burst.go, with the publisher loop
+//     (publish.go), the delivery recorder (recorder.go) and memory sampling
+//     (memory.go).
+//   - summary.go (medians, ratios within runs, issue 6's targets),
+//     report.go (tables, JSON), markdown.go (BENCHMARKS.md), plot.go (PNG),
+//     machine.go (CPU, cores, Go, commit).
+//
+// # Adding the store scenarios (4–9 of benchmarks.md)
+//
+//  1. In system.go, a KVSystem interface next to System, with an
+//     OpenKV(ctx, n) (KVCluster, error); KVCluster with Put/Get/Delete on a
+//     given node, a Watch that reports changes on a node, Close, and the
+//     byte/round-trip counters scenarios 6–7 need.
+//  2. Implement it in the system files: Reflect crdtstore on node, NATS
+//     JetStream KV (enable JetStream in the embedded server, StoreDir in a
+//     temp dir), Redis SET/GET (+ keyspace notifications or pub/sub for
+//     "visible on all nodes").
+//  3. A storeSuite in suite_store.go whose Supports type-asserts KVSystem,
+//     Scenarios returns its ids, and Run fills new fields of Sample; add it
+//     to suites(). Summaries, tables and plots then get their sections.
+//
+// Scenario 9 (Get and local Set latency) is a go test -bench next to the
+// store's code, not part of this command.
+package main

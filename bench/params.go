@@ -1,0 +1,73 @@
+package main
+
+import "time"
+
+// Params sizes every scenario. fullParams is what BENCHMARKS.md reports;
+// quickParams is the CI smoke run (under a minute for four systems, N=5).
+type Params struct {
+	// Scenario 1: latency at a modest pace.
+	LatencySize int           `json:"latency_size"`
+	LatencyRate float64       `json:"latency_rate"`
+	LatencyFor  time.Duration `json:"latency_duration_ns"`
+
+	// Scenario 2: highest rate with 100 % delivery. First one unpaced run
+	// of up to ThroughputCount messages (at most ThroughputFor); if every
+	// subscriber got everything, the system's own flow control found the
+	// rate. Otherwise up to SearchTrials paced runs of SearchFor each
+	// search the offered rate between a lossless floor and the lossy rate.
+	Sizes           []int         `json:"sizes"`
+	ThroughputCount map[int]int   `json:"throughput_count"`
+	ThroughputFor   time.Duration `json:"throughput_limit_ns"`
+	SearchTrials    int           `json:"search_trials"`
+	SearchFor       time.Duration `json:"search_trial_ns"`
+
+	// Scenario 3: unpaced bursts, BurstCount messages per size, publishing
+	// stopped after BurstFor in any case.
+	BurstCount map[int]int   `json:"burst_count"`
+	BurstFor   time.Duration `json:"burst_limit_ns"`
+
+	// Waiting for deliveries after publishing: give up after DrainIdle
+	// without any delivery, or after DrainMax in all.
+	DrainIdle time.Duration `json:"drain_idle_ns"`
+	DrainMax  time.Duration `json:"drain_max_ns"`
+
+	// Warmup messages are sent (and awaited) after a cluster opens.
+	Warmup int `json:"warmup"`
+}
+
+const (
+	small = 256
+	large = 64 << 10
+)
+
+func fullParams() Params {
+	return Params{
+		LatencySize: small, LatencyRate: 1000, LatencyFor: 10 * time.Second,
+		Sizes:           []int{small, large},
+		ThroughputCount: map[int]int{small: 400_000, large: 6_000},
+		ThroughputFor:   4 * time.Second,
+		SearchTrials:    5,
+		SearchFor:       1500 * time.Millisecond,
+		BurstCount:      map[int]int{small: 100_000, large: 2_000},
+		BurstFor:        10 * time.Second,
+		DrainIdle:       time.Second,
+		DrainMax:        10 * time.Second,
+		Warmup:          200,
+	}
+}
+
+func quickParams() Params {
+	return Params{
+		LatencySize: small, LatencyRate: 1000, LatencyFor: 2 * time.Second,
+		Sizes:           []int{small, large},
+		ThroughputCount: map[int]int{small: 50_000, large: 600},
+		ThroughputFor:   time.Second,
+		SearchTrials:    2,
+		SearchFor:       400 * time.Millisecond,
+		BurstCount:      map[int]int{small: 20_000, large: 300},
+		BurstFor:        1500 * time.Millisecond,
+		DrainIdle:       300 * time.Millisecond,
+		DrainMax:        3 * time.Second,
+		Warmup:          50,
+	}
+}

@@ -1,0 +1,357 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Results is everything one invocation measured; it is the JSON output.
+type Results struct {
+	Machine   Machine       `json:"machine"`
+	Quick     bool          `json:"quick"`
+	Ns        []int         `json:"ns"`
+	Runs      int           `json:"runs"`
+	Topology  string        `json:"topology"`
+	Params    Params        `json:"params"`
+	Systems   []SystemInfo  `json:"systems"`
+	Samples   []Sample      `json:"samples"`
+	Summaries []Summary     `json:"summaries"`
+	Ratios    []Ratio       `json:"ratios"`
+	Targets   []TargetCheck `json:"targets"`
+	// ElapsedSecs is how long the whole invocation took.
+	ElapsedSecs float64 `json:"elapsed_secs"`
+}
+
+func (r *Results) elapsed() time.Duration { return time.Duration(r.ElapsedSecs * float64(time.Second)) }
+
+// SystemInfo says what a system name stands for.
+type SystemInfo struct {
+	Name        string `json:"name"`
+	Describe    string `json:"describe"`
+	Unavailable string `json:"unavailable,omitempty"`
+}
+
+// Summary is one system at one N over all runs.
+type Summary struct {
+	System string   `json:"system"`
+	N      int      `json:"n"`
+	Runs   int      `json:"runs"`
+	Errors []string `json:"errors,omitempty"`
+
+	P50          Stat `json:"p50_us"`
+	P99          Stat `json:"p99_us"`
+	P999         Stat `json:"p999_us"`
+	LatDelivered Stat `json:"latency_delivered_pct"`
+
+	Sizes []SizeSummary `json:"sizes"`
+
+	IdleHeapMB    Stat `json:"idle_heap_mb_per_node"`
+	IdleHeldMB    Stat `json:"idle_held_mb_per_node"`
+	BurstHeapMB   Stat `json:"burst_heap_mb_per_node"`
+	BurstHeldMB   Stat `json:"burst_held_mb_per_node"`
+	ServerIdleMB  Stat `json:"server_idle_mb"`
+	ServerBurstMB Stat `json:"server_burst_mb"`
+}
+
+// SizeSummary is scenarios 2 and 3 for one message size.
+type SizeSummary struct {
+	Size       int    `json:"size"`
+	MsgsPerSec Stat   `json:"msgs_per_sec"`
+	MBPerSec   Stat   `json:"mb_per_sec"`
+	Method     string `json:"method"`
+
+	BurstSent         Stat `json:"burst_sent"`
+	BurstDelivered    Stat `json:"burst_delivered_pct"`
+	BurstMinDelivered Stat `json:"burst_min_delivered_pct"`
+	BurstLost         Stat `json:"burst_lost"`
+	BurstDrops        Stat `json:"burst_drop_events"`
+	BurstMaxCallMS    Stat `json:"burst_max_publish_call_ms"`
+	// Runs in which the burst's publisher was blocked, got an error, or
+	// lost messages silently.
+	BlockedRuns int    `json:"blocked_runs"`
+	ErrorRuns   int    `json:"error_runs"`
+	SilentRuns  int    `json:"silent_runs"`
+	LateRuns    int    `json:"still_arriving_runs"`
+	FirstError  string `json:"first_error,omitempty"`
+	DropDetail  string `json:"drop_detail,omitempty"`
+}
+
+func summarize(samples []Sample, system string, n int, sizes []int) Summary {
+	var ss []Sample
+	for _, s := range samples {
+		if s.System == system && s.N == n {
+			ss = append(ss, s)
+		}
+	}
+	sum := Summary{System: system, N: n, Runs: len(ss)}
+	get := func(f func(Sample) float64) Stat {
+		v := make([]float64, 0, len(ss))
+		for _, s := range ss {
+			v = append(v, f(s))
+		}
+		return statOf(v)
+	}
+	for _, s := range ss {
+		if s.Error != "" {
+			sum.Errors = append(sum.Errors, fmt.Sprintf("run %d: %s", s.Run, s.Error))
+		}
+	}
+	lat := func(f func(*LatencyResult) float64) Stat {
+		return get(func(s Sample) float64 {
+			if s.Latency == nil {
+				return math.NaN()
+			}
+			return f(s.Latency)
+		})
+	}
+	sum.P50 = lat(func(l *LatencyResult) float64 { return l.P50 })
+	sum.P99 = lat(func(l *LatencyResult) float64 { return l.P99 })
+	sum.P999 = lat(func(l *LatencyResult) float64 { return l.P999 })
+	sum.LatDelivered = lat(func(l *LatencyResult) float64 { return l.Delivered })
+	mem := func(f func(*MemResult) float64) Stat {
+		return get(func(s Sample) float64 {
+			if s.Memory == nil {
+				return math.NaN()
+			}
+			return f(s.Memory)
+		})
+	}
+	sum.IdleHeapMB = mem(func(m *MemResult) float64 { return m.IdleHeapMB })
+	sum.IdleHeldMB = mem(func(m *MemResult) float64 { return m.IdleHeldMB })
+	sum.BurstHeapMB = mem(func(m *MemResult) float64 { return nanIfNoBurst(m, m.BurstHeapMB) })
+	sum.BurstHeldMB = mem(func(m *MemResult) float64 { return nanIfNoBurst(m, m.BurstHeldMB) })
+	sum.ServerIdleMB = mem(func(m *MemResult) float64 { return nanIfZero(m.ServerIdleMB) })
+	sum.ServerBurstMB = mem(func(m *MemResult) float64 { return nanIfZero(m.ServerBurstMB) })
+
+	for _, size := range sizes {
+		z := SizeSummary{Size: size}
+		tp := func(f func(ThroughputResult) float64) Stat {
+			return get(func(s Sample) float64 {
+				for _, t := range s.Throughput {
+					if t.Size == size {
+						return f(t)
+					}
+				}
+				return math.NaN()
+			})
+		}
+		z.MsgsPerSec = tp(func(t ThroughputResult) float64 { return t.MsgsPerSec })
+		z.MBPerSec = tp(func(t ThroughputResult) float64 { return t.MBPerSec })
+		var methods []string
+		for _, s := range ss {
+			for _, t := range s.Throughput {
+				if t.Size == size && !slices.Contains(methods, t.Method) {
+					methods = append(methods, t.Method)
+				}
+			}
+		}
+		z.Method = strings.Join(methods, "/")
+		bu := func(f func(BurstResult) float64) Stat {
+			return get(func(s Sample) float64 {
+				for _, b := range s.Burst {
+					if b.Size == size {
+						return f(b)
+					}
+				}
+				return math.NaN()
+			})
+		}
+		z.BurstSent = bu(func(b BurstResult) float64 { return float64(b.Sent) })
+		z.BurstDelivered = bu(func(b BurstResult) float64 { return b.Delivered })
+		z.BurstMinDelivered = bu(func(b BurstResult) float64 { return b.MinDelivered })
+		z.BurstLost = bu(func(b BurstResult) float64 { return float64(b.Lost) })
+		z.BurstDrops = bu(func(b BurstResult) float64 { return float64(b.Drops.Events) })
+		z.BurstMaxCallMS = bu(func(b BurstResult) float64 { return b.MaxCallMS })
+		for _, s := range ss {
+			for _, b := range s.Burst {
+				if b.Size != size {
+					continue
+				}
+				if b.Blocked {
+					z.BlockedRuns++
+				}
+				if b.Errors > 0 {
+					z.ErrorRuns++
+					if z.FirstError == "" {
+						z.FirstError = b.FirstError
+					}
+				}
+				if b.Silent {
+					z.SilentRuns++
+				}
+				if b.StillArriving {
+					z.LateRuns++
+				}
+				if b.Drops.Events > 0 && z.DropDetail == "" {
+					z.DropDetail = b.Drops.String()
+				}
+			}
+		}
+		sum.Sizes = append(sum.Sizes, z)
+	}
+	return sum
+}
+
+func nanIfZero(x float64) float64 {
+	if x == 0 {
+		return math.NaN()
+	}
+	return x
+}
+
+func nanIfNoBurst(m *MemResult, x float64) float64 {
+	if m.BurstSizeBytes == 0 {
+		return math.NaN()
+	}
+	return x
+}
+
+// size returns the summary of one message size (zero value if absent).
+func (s Summary) size(size int) SizeSummary {
+	for _, z := range s.Sizes {
+		if z.Size == size {
+			return z
+		}
+	}
+	return SizeSummary{Size: size}
+}
+
+// Ratio is Reflect's figures divided by a baseline's, run by run (both
+// measured in the same run), then summarised. Below 1 is better for
+// latency, above 1 for throughput.
+type Ratio struct {
+	Baseline string `json:"baseline"`
+	N        int    `json:"n"`
+	P50      Stat   `json:"p50"`
+	P99      Stat   `json:"p99"`
+	Small    Stat   `json:"msgs_per_sec_256"`
+	LargeMB  Stat   `json:"mb_per_sec_64k"`
+}
+
+func ratios(samples []Sample, subject, baseline string, n int) Ratio {
+	r := Ratio{Baseline: baseline, N: n}
+	byRun := map[int][2]*Sample{}
+	for i := range samples {
+		s := &samples[i]
+		if s.N != n {
+			continue
+		}
+		pair := byRun[s.Run]
+		switch s.System {
+		case subject:
+			pair[0] = s
+		case baseline:
+			pair[1] = s
+		default:
+			continue
+		}
+		byRun[s.Run] = pair
+	}
+	var p50, p99, sm, lg []float64
+	div := func(a, b float64) float64 {
+		if b == 0 || math.IsNaN(a) || math.IsNaN(b) {
+			return math.NaN()
+		}
+		return a / b
+	}
+	tput := func(s *Sample, size int, mbs bool) float64 {
+		for _, t := range s.Throughput {
+			if t.Size == size {
+				if mbs {
+					return t.MBPerSec
+				}
+				return t.MsgsPerSec
+			}
+		}
+		return math.NaN()
+	}
+	for _, pair := range byRun {
+		a, b := pair[0], pair[1]
+		if a == nil || b == nil {
+			continue
+		}
+		if a.Latency != nil && b.Latency != nil {
+			p50 = append(p50, div(a.Latency.P50, b.Latency.P50))
+			p99 = append(p99, div(a.Latency.P99, b.Latency.P99))
+		}
+		sm = append(sm, div(tput(a, small, false), tput(b, small, false)))
+		lg = append(lg, div(tput(a, large, true), tput(b, large, true)))
+	}
+	r.P50, r.P99, r.Small, r.LargeMB = statOf(p50), statOf(p99), statOf(sm), statOf(lg)
+	return r
+}
+
+// TargetCheck is one of issue 6's targets at one N.
+type TargetCheck struct {
+	Target   string `json:"target"`
+	N        int    `json:"n"`
+	Measured string `json:"measured"`
+	Met      string `json:"met"` // "yes", "no", or "n/a" (not measured)
+}
+
+func checkTargets(res *Results) []TargetCheck {
+	var out []TargetCheck
+	find := func(sys string, n int) (Summary, bool) {
+		for _, s := range res.Summaries {
+			if s.System == sys && s.N == n {
+				return s, true
+			}
+		}
+		return Summary{}, false
+	}
+	ratio := func(base string, n int) (Ratio, bool) {
+		for _, r := range res.Ratios {
+			if r.Baseline == base && r.N == n {
+				return r, true
+			}
+		}
+		return Ratio{}, false
+	}
+	verdict := func(s Stat, ok func(float64) bool) string {
+		if !s.ok() {
+			return "n/a"
+		}
+		if ok(s.Median) {
+			return "yes"
+		}
+		return "no"
+	}
+	for _, n := range res.Ns {
+		add := func(target string, s Stat, suffix string, ok func(float64) bool) {
+			out = append(out, TargetCheck{Target: target, N: n, Measured: s.format("%.2f") + suffix, Met: verdict(s, ok)})
+		}
+		if r, ok := ratio("nats", n); ok {
+			add("p50 latency ≤ 0.8× NATS", r.P50, "×", func(x float64) bool { return x <= 0.8 })
+			add("p99 latency ≤ 1.0× NATS", r.P99, "×", func(x float64) bool { return x <= 1.0 })
+		}
+		if r, ok := ratio("redis", n); ok {
+			add("p50 latency below Redis", r.P50, "×", func(x float64) bool { return x < 1 })
+			add("lossless 256 B msgs/s ≥ Redis pipelined", r.Small, "×", func(x float64) bool { return x >= 1 })
+		}
+		if r, ok := ratio("nats", n); ok {
+			add("(stretch) lossless 256 B msgs/s ≥ NATS", r.Small, "×", func(x float64) bool { return x >= 1 })
+			add("64 KiB MB/s ≥ NATS", r.LargeMB, "×", func(x float64) bool { return x >= 1 })
+		}
+		if s, ok := find("reflect", n); ok {
+			silent, runs := 0, 0
+			for _, z := range s.Sizes {
+				silent += z.SilentRuns
+				if z.BurstSent.ok() {
+					runs += z.BurstSent.Runs
+				}
+			}
+			met := "n/a"
+			if runs > 0 {
+				met = map[bool]string{true: "yes", false: "no"}[silent == 0]
+			}
+			out = append(out, TargetCheck{Target: "bursts: no silent loss", N: n,
+				Measured: fmt.Sprintf("%d of %d bursts lost messages silently", silent, runs), Met: met})
+			add("≤ 100 MB per node in a 64 KiB burst", s.BurstHeldMB, " MB", func(x float64) bool { return x <= 100 })
+			add("idle node ≤ 30 MiB", s.IdleHeldMB, " MB", func(x float64) bool { return x <= 30*(1<<20)/mb })
+		}
+	}
+	return out
+}
