@@ -12,16 +12,20 @@ import (
 const (
 	// DefaultMaxMessageSize bounds one application message (1 MiB).
 	DefaultMaxMessageSize = 1 << 20
-	// DefaultQueueLength is the number of messages each subscription can hold
-	// while its handler is busy. When it is full, new messages for that
-	// subscription are dropped and counted.
-	DefaultQueueLength = 4096
+	// DefaultQueueLength and DefaultQueueBytes bound what each subscription
+	// holds while its handler is busy (the queue grows only then). Beyond
+	// either bound, new messages for that subscription are dropped and
+	// counted.
+	DefaultQueueLength = 1 << 16
+	DefaultQueueBytes  = 32 << 20
 	// DefaultMaxBatchBytes bounds how many bytes of small messages are packed
 	// into one GossipSub message under load.
 	DefaultMaxBatchBytes = 128 << 10
-	// DefaultPublishQueue is how many messages a topic buffers between
-	// Publish and the network before Publish blocks (backpressure).
-	DefaultPublishQueue = 4096
+	// DefaultPublishQueue and DefaultPublishQueueBytes bound what a topic
+	// buffers between Publish and the network before Publish blocks
+	// (backpressure).
+	DefaultPublishQueue      = 4096
+	DefaultPublishQueueBytes = 8 << 20
 	// DefaultWindow is how many batches may be queued towards one peer before
 	// the publisher waits for them to be written (flow control).
 	DefaultWindow = 8
@@ -54,17 +58,18 @@ type Config struct {
 	// library ("sends that message to all the other apps").
 	Echo bool
 
-	// QueueLength is each subscription's queue length. Default
-	// DefaultQueueLength.
-	QueueLength int
+	// QueueLength and QueueBytes bound each subscription's queue, in
+	// messages and in bytes. Defaults DefaultQueueLength, DefaultQueueBytes.
+	QueueLength, QueueBytes int
 
 	// MaxBatchBytes bounds the bytes of small messages packed into one
 	// network message. Default DefaultMaxBatchBytes.
 	MaxBatchBytes int
 
-	// PublishQueue is the per-topic queue between Publish and the network.
-	// Default DefaultPublishQueue.
-	PublishQueue int
+	// PublishQueue and PublishQueueBytes bound the per-topic queue between
+	// Publish and the network, in messages and in bytes. Defaults
+	// DefaultPublishQueue, DefaultPublishQueueBytes.
+	PublishQueue, PublishQueueBytes int
 
 	// Window is the per-peer flow-control window in batches. Default
 	// DefaultWindow. Negative disables flow control.
@@ -99,6 +104,12 @@ func (c Config) withDefaults() Config {
 	if c.QueueLength == 0 {
 		c.QueueLength = DefaultQueueLength
 	}
+	if c.QueueBytes == 0 {
+		c.QueueBytes = DefaultQueueBytes
+	}
+	if c.PublishQueueBytes == 0 {
+		c.PublishQueueBytes = DefaultPublishQueueBytes
+	}
 	if c.MaxBatchBytes == 0 {
 		c.MaxBatchBytes = DefaultMaxBatchBytes
 	}
@@ -122,8 +133,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.MaxMessageSize < 0 || c.MaxMessageSize > 64<<20:
 		return fmt.Errorf("%w: MaxMessageSize %d out of range [0, 64 MiB]", ErrConfig, c.MaxMessageSize)
-	case c.QueueLength < 0:
-		return fmt.Errorf("%w: QueueLength %d is negative", ErrConfig, c.QueueLength)
+	case c.QueueLength < 0 || c.QueueBytes < 0:
+		return fmt.Errorf("%w: QueueLength %d or QueueBytes %d is negative", ErrConfig, c.QueueLength, c.QueueBytes)
+	case c.PublishQueueBytes < 0:
+		return fmt.Errorf("%w: PublishQueueBytes %d is negative", ErrConfig, c.PublishQueueBytes)
 	case c.MaxBatchBytes < 0 || c.MaxBatchBytes > 16<<20:
 		return fmt.Errorf("%w: MaxBatchBytes %d out of range [0, 16 MiB]", ErrConfig, c.MaxBatchBytes)
 	case c.PublishQueue < 0:

@@ -12,17 +12,20 @@
 //
 // # Delivery
 //
-//   - Best effort, in order per publisher on a healthy mesh; a message lost
-//     to a failed link is not re-sent. The store (package crdtstore) repairs
-//     its own losses; pub/sub does not.
-//   - No silent loss. Publish blocks while the topic's queue is full
-//     (backpressure) and fails with ErrTooLarge for oversized messages; the
-//     publisher waits for slow peers' queues (a window of Config.Window
-//     batches per peer) instead of overflowing them. Whatever is dropped
-//     anyway is counted in Stats: a slow handler's queue overflowing
-//     (Dropped, per subscription and per topic), GossipSub's outbound queue to
-//     a stuck peer (OutboundDropped), and its inbound queues (InboundThrottled,
-//     InboundUndeliverable).
+//   - Best effort: a message lost to a failed link is not re-sent. The store
+//     (package crdtstore) repairs its own losses; pub/sub does not.
+//   - In order per publisher and topic. Batches carry consecutive numbers;
+//     one that overtakes its predecessor (a relayed copy) waits up to 100 ms
+//     for it, then goes on without it (counted in SkippedBatches).
+//   - No silent loss. Publish blocks while the topic's queue is full (4,096
+//     messages or 8 MiB: backpressure) and fails with ErrTooLarge for
+//     oversized messages; the publisher waits for slow peers' queues (a
+//     window of Config.Window batches per peer) instead of overflowing them.
+//     Whatever is dropped anyway is counted in Stats: a slow handler's queue
+//     overflowing (Dropped, per subscription and per topic; the queue grows
+//     up to 65,536 messages or 32 MiB while the handler is behind),
+//     GossipSub's outbound queue to a stuck peer (OutboundDropped), and its
+//     inbound queues (InboundThrottled, InboundUndeliverable).
 //   - A node's own broadcasts do not reach its own subscribers unless
 //     Config.Echo is set.
 //   - Each subscription has its own goroutine and bounded queue: a slow
@@ -37,6 +40,20 @@
 // raises throughput under load by an order of magnitude. The batch header
 // (author, sequence number) is the GossipSub message id, so no payload hash
 // is computed.
+//
+// # Forwarding
+//
+// GossipSub relays every message to its mesh peers. With flood publishing,
+// in a mesh where every node is connected to every other (what mDNS
+// discovery builds), each subscriber already has the message from its
+// author, and every relayed copy is a duplicate: measured, 4.6 bytes sent
+// per byte delivered with 5 nodes, 11.7 with 20. So every node announces
+// whom it is connected to (on a reserved topic, when that changes), and a
+// node relays a message only if one of its peers has not announced a
+// connection to the message's author. A fully connected mesh relays
+// nothing; a partial one (bootstrap peers, a broken link) relays as
+// GossipSub does. Messages are delivered to this node's subscriptions by
+// the validator, in the order they pass it, whether relayed or not.
 //
 // # Signing
 //

@@ -26,6 +26,7 @@ type PubSub struct {
 	author []byte // our peer id, written into every batch
 	gs     *lp2pps.PubSub
 	tr     *tracer
+	topo   *topology
 	seq    atomic.Uint64
 	maxMsg int          // largest application message accepted
 	queued atomic.Int64 // messages accepted by Publish, not yet handed to GossipSub
@@ -56,12 +57,19 @@ func New(h host.Host, cfg Config) (*PubSub, error) {
 		log:    cfg.Logger,
 		host:   h,
 		author: []byte(h.ID()),
-		tr:     newTracer(cfg.Window, cfg.OnPeerReady),
+		topo:   newTopology(h.ID()),
 		maxMsg: cfg.MaxMessageSize,
 		ctx:    ctx,
 		cancel: cancel,
 		topics: make(map[string]*topic),
 	}
+	// A peer that becomes ready can receive our announcement: send it again.
+	p.tr = newTracer(cfg.Window, func(q peer.ID) {
+		p.topo.poke()
+		if cfg.OnPeerReady != nil {
+			cfg.OnPeerReady(q)
+		}
+	})
 	// Sequence numbers start at the clock so that a restarted node with a
 	// persisted identity does not reuse message ids peers still remember.
 	p.seq.Store(uint64(time.Now().UnixNano()))
@@ -109,6 +117,10 @@ func New(h host.Host, cfg Config) (*PubSub, error) {
 		cancel()
 		return nil, err
 	}
+	if err := p.startTopology(); err != nil {
+		_ = p.Close()
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -117,12 +129,13 @@ func maxWireSize(cfg Config) int {
 	return max(cfg.MaxMessageSize, cfg.MaxBatchBytes) + 4096
 }
 
-// messageID takes the id from the batch header (author and sequence number),
-// which saves hashing every message. Bytes that do not parse get a hash so
-// they can still be deduplicated before the validator rejects them.
+// messageID takes the id from the topic and the batch header (author and
+// the topic's sequence number), which saves hashing every message. Bytes
+// that do not parse get a hash so they can still be deduplicated before the
+// validator rejects them.
 func messageID(m *pb.Message) string {
 	if id, _, _, _, err := batchHeader(m.GetData()); err == nil {
-		return string(id)
+		return m.GetTopic() + "\x00" + string(id)
 	}
 	sum := sha256.Sum256(m.GetData())
 	return string(sum[:])
@@ -184,7 +197,8 @@ func (p *PubSub) topic(name string, reserved bool) (*topic, error) {
 		return t, nil
 	}
 	full := p.cfg.TopicPrefix + name
-	if err := p.gs.RegisterTopicValidator(full, p.validate, lp2pps.WithValidatorInline(true)); err != nil {
+	t := newTopic(p, name)
+	if err := p.gs.RegisterTopicValidator(full, t.validate, lp2pps.WithValidatorInline(true)); err != nil {
 		return nil, fmt.Errorf("pubsub: register validator for %q: %w", name, err)
 	}
 	gt, err := p.gs.Join(full)
@@ -192,26 +206,9 @@ func (p *PubSub) topic(name string, reserved bool) (*topic, error) {
 		_ = p.gs.UnregisterTopicValidator(full)
 		return nil, fmt.Errorf("pubsub: join %q: %w", name, err)
 	}
-	t := newTopic(p, name, gt)
+	t.gt = gt
 	p.topics[name] = t
 	return t, nil
-}
-
-// validate is GossipSub's validator for every topic: the batch must decode,
-// each message must fit MaxMessageSize, and with signing on, the author in
-// the batch must be the signer. The decoded batch rides along to the reader.
-func (p *PubSub) validate(_ context.Context, _ peer.ID, m *lp2pps.Message) lp2pps.ValidationResult {
-	b, err := decodeBatch(m.GetData(), p.maxMsg)
-	if err != nil {
-		p.log.Debug("pubsub: rejecting message", "topic", m.GetTopic(), "from", m.ReceivedFrom, "err", err)
-		return lp2pps.ValidationReject
-	}
-	if p.cfg.Sign && string(b.author) != string(m.GetFrom()) {
-		p.log.Debug("pubsub: rejecting message: author is not the signer", "topic", m.GetTopic(), "from", m.ReceivedFrom)
-		return lp2pps.ValidationReject
-	}
-	m.ValidatorData = b
-	return lp2pps.ValidationAccept
 }
 
 // Publish sends data to every subscriber of topic on the other nodes (and

@@ -257,7 +257,7 @@ func TestMalformedFromPeerIsRejected(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := ps[0].gs.RegisterTopicValidator("pfx/t", ps[0].validate, lp2pps.WithValidatorInline(true)); err != nil {
+	if err := ps[0].gs.RegisterTopicValidator("pfx/t", topic.validate, lp2pps.WithValidatorInline(true)); err != nil {
 		t.Fatal(err)
 	}
 	if err := ps[0].Publish(context.Background(), "t", []byte("good")); err != nil {
@@ -323,5 +323,54 @@ func TestFlushThenClose(t *testing.T) {
 	ps[0].host.Close()
 	if !c.wait(count, 5*time.Second) {
 		t.Fatalf("received %d of %d", c.count(), count)
+	}
+}
+
+func TestPublishQueueBoundInBytes(t *testing.T) {
+	p := &PubSub{cfg: Config{PublishQueueBytes: 100}.withDefaults()}
+	tp := newTopic(p, "t")
+	ctx := context.Background()
+	if err := tp.reserve(ctx, 60); err != nil {
+		t.Fatal(err)
+	}
+	if err := tp.reserve(ctx, 40); err != nil {
+		t.Fatal(err)
+	}
+	blocked := make(chan error, 1)
+	go func() { blocked <- tp.reserve(ctx, 50) }()
+	select {
+	case err := <-blocked:
+		t.Fatalf("reserve over the bound returned %v without waiting", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	tp.release(60)
+	if err := <-blocked; err != nil {
+		t.Fatal(err)
+	}
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := tp.reserve(tctx, 100); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want the context's deadline", err)
+	}
+	tp.release(90)
+	if err := tp.reserve(ctx, 1000); err != nil { // an empty queue takes anything
+		t.Fatal(err)
+	}
+}
+
+func TestEmptyMessages(t *testing.T) {
+	ps := newMesh(t, 2, Config{})
+	c := newCollector()
+	if _, err := ps[1].Subscribe("t", c.handle); err != nil {
+		t.Fatal(err)
+	}
+	waitTopicPeers(t, ps[0], "t", 1)
+	for range 50 {
+		if err := ps[0].Publish(context.Background(), "t", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !c.wait(50, 5*time.Second) {
+		t.Fatalf("got %d of 50 empty messages", c.count())
 	}
 }

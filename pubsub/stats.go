@@ -15,6 +15,13 @@ type TopicStats struct {
 	// with Echo), Delivered those handed to handlers, Dropped those lost
 	// because a subscription's queue was full.
 	Received, Delivered, Dropped uint64
+	// NotForwarded counts received batches this node did not relay because
+	// every peer of it had them from their author directly.
+	NotForwarded uint64
+	// SkippedBatches counts batches of other nodes never received here: a
+	// later batch of the same publisher waited for them in vain (about
+	// 100 ms) and was delivered without them.
+	SkippedBatches uint64
 }
 
 // Stats is a snapshot of this node's counters.
@@ -31,6 +38,9 @@ type Stats struct {
 	InboundUndeliverable uint64
 	// Invalid counts received batches rejected by validation.
 	Invalid uint64
+	// InboundDuplicates counts received copies of batches already seen
+	// (relayed copies; few in a fully connected mesh).
+	InboundDuplicates uint64
 }
 
 // Stats returns the current counters.
@@ -41,19 +51,22 @@ func (p *PubSub) Stats() Stats {
 		InboundThrottled:     p.tr.throttled.Load(),
 		InboundUndeliverable: p.tr.undeliverable.Load(),
 		Invalid:              p.tr.invalid.Load(),
+		InboundDuplicates:    p.tr.duplicates.Load(),
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for name, t := range p.topics {
 		c := &t.stats
 		s.Topics[name] = TopicStats{
-			Published:  c.published.Load(),
-			Batches:    c.batches.Load(),
-			SendFailed: c.sendFailed.Load(),
-			Waits:      c.waits.Load(),
-			Received:   c.received.Load(),
-			Delivered:  c.delivered.Load(),
-			Dropped:    c.dropped.Load(),
+			Published:      c.published.Load(),
+			Batches:        c.batches.Load(),
+			SendFailed:     c.sendFailed.Load(),
+			Waits:          c.waits.Load(),
+			Received:       c.received.Load(),
+			Delivered:      c.delivered.Load(),
+			Dropped:        c.dropped.Load(),
+			NotForwarded:   c.notForwarded.Load(),
+			SkippedBatches: t.order.skipped(),
 		}
 	}
 	return s

@@ -9,18 +9,26 @@ import (
 
 // Subscription is one handler's subscription to a topic.
 type Subscription struct {
-	t       *topic
-	handler func(Message)
-	q       chan Message
-	stop    chan struct{}
-	once    sync.Once
+	t        *topic
+	handler  func(Message)
+	maxLen   int // queue bound in messages
+	maxBytes int // queue bound in bytes of message data
+	wake     chan struct{}
+	stop     chan struct{}
+	once     sync.Once
+
+	mu    sync.Mutex
+	q     []Message // q[head:] waits for the handler
+	head  int
+	bytes int
 
 	delivered atomic.Uint64
 	dropped   atomic.Uint64
 }
 
-func newSubscription(t *topic, handler func(Message), qlen int) *Subscription {
-	return &Subscription{t: t, handler: handler, q: make(chan Message, qlen), stop: make(chan struct{})}
+func newSubscription(t *topic, handler func(Message), maxLen, maxBytes int) *Subscription {
+	return &Subscription{t: t, handler: handler, maxLen: maxLen, maxBytes: maxBytes,
+		wake: make(chan struct{}, 1), stop: make(chan struct{})}
 }
 
 // Topic returns the topic name.
@@ -30,7 +38,7 @@ func (s *Subscription) Topic() string { return s.t.name }
 func (s *Subscription) Delivered() uint64 { return s.delivered.Load() }
 
 // Dropped returns how many messages were dropped because the handler fell
-// behind by more than the queue length.
+// behind by more than the queue's bound.
 func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
 
 // Unsubscribe stops delivery. The handler is not called for any message
@@ -43,39 +51,72 @@ func (s *Subscription) Unsubscribe() {
 
 func (s *Subscription) halt() { s.once.Do(func() { close(s.stop) }) }
 
-// offer queues m without blocking; a full queue drops it, counted.
+// offer queues m without blocking; over the queue's bound it drops m,
+// counted. The queue grows only while the handler is behind.
 func (s *Subscription) offer(m Message) {
 	select {
 	case <-s.stop:
 		return
 	default:
 	}
-	select {
-	case s.q <- m:
-	default:
+	s.mu.Lock()
+	if len(s.q)-s.head >= s.maxLen || (s.bytes > 0 && s.bytes+len(m.Data) > s.maxBytes) {
+		s.mu.Unlock()
 		if s.dropped.Add(1) == 1 {
 			s.t.ps.log.Warn("pubsub: subscriber too slow, dropping messages", "topic", s.t.name)
 		}
 		s.t.stats.dropped.Add(1)
+		return
 	}
+	s.q = append(s.q, m)
+	s.bytes += len(m.Data)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// next takes the oldest queued message.
+func (s *Subscription) next() (Message, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.head == len(s.q) {
+		s.q, s.head = s.q[:0], 0
+		return Message{}, false
+	}
+	m := s.q[s.head]
+	s.q[s.head] = Message{}
+	s.head++
+	s.bytes -= len(m.Data)
+	if s.head > 1024 && s.head > len(s.q)/2 { // reclaim the consumed front
+		n := copy(s.q, s.q[s.head:])
+		clear(s.q[n:])
+		s.q, s.head = s.q[:n], 0
+	}
+	return m, true
 }
 
 // run calls the handler for each queued message until the subscription stops.
 func (s *Subscription) run() {
 	for {
-		select {
-		case <-s.stop:
-			return
-		case m := <-s.q:
+		m, ok := s.next()
+		if !ok {
 			select {
 			case <-s.stop:
 				return
-			default:
+			case <-s.wake:
 			}
-			s.handler(m)
-			s.delivered.Add(1)
-			s.t.stats.delivered.Add(1)
+			continue
 		}
+		select {
+		case <-s.stop:
+			return
+		default:
+		}
+		s.handler(m)
+		s.delivered.Add(1)
+		s.t.stats.delivered.Add(1)
 	}
 }
 

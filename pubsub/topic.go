@@ -4,8 +4,10 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	lp2pps "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // topic is one joined GossipSub topic: a publisher goroutine that packs
@@ -20,7 +22,19 @@ type topic struct {
 
 	stats counters
 
+	// seq numbers this node's batches on the topic, contiguously, so that
+	// receivers can put them back in order (order.go). It starts at the
+	// clock, so a restarted node does not reuse numbers.
+	seq   atomic.Uint64
+	order reorderer
+
 	subs atomic.Pointer[[]*Subscription] // copy on write
+
+	// qbytes counts the bytes waiting in in; room is closed (and replaced)
+	// whenever the publisher takes some, to wake blocked publishers.
+	qbytes atomic.Int64
+	roomMu sync.Mutex
+	room   chan struct{}
 
 	mu         sync.Mutex
 	publishing bool
@@ -29,24 +43,27 @@ type topic struct {
 }
 
 type counters struct {
-	published  atomic.Uint64 // messages handed to GossipSub
-	batches    atomic.Uint64 // GossipSub messages sent
-	sendFailed atomic.Uint64 // messages GossipSub refused
-	waits      atomic.Uint64 // times the publisher waited for the window
-	received   atomic.Uint64 // messages received from other nodes
-	delivered  atomic.Uint64 // messages handed to handlers
-	dropped    atomic.Uint64 // messages dropped because a subscription queue was full
+	published    atomic.Uint64 // messages handed to GossipSub
+	batches      atomic.Uint64 // GossipSub messages sent
+	sendFailed   atomic.Uint64 // messages GossipSub refused
+	waits        atomic.Uint64 // times the publisher waited for the window
+	received     atomic.Uint64 // messages received from other nodes
+	notForwarded atomic.Uint64 // batches every peer had from their author already
+	delivered    atomic.Uint64 // messages handed to handlers
+	dropped      atomic.Uint64 // messages dropped because a subscription queue was full
 }
 
-func newTopic(p *PubSub, name string, gt *lp2pps.Topic) *topic {
+func newTopic(p *PubSub, name string) *topic {
 	t := &topic{
 		ps:   p,
 		name: name,
-		gt:   gt,
 		in:   make(chan []byte, p.cfg.PublishQueue),
 		stop: make(chan struct{}),
+		room: make(chan struct{}),
 	}
 	t.subs.Store(&[]*Subscription{})
+	t.seq.Store(uint64(time.Now().UnixNano()))
+	t.order.init(t.deliver)
 	return t
 }
 
@@ -63,6 +80,9 @@ func (t *topic) enqueue(ctx context.Context, data []byte) error {
 		t.ps.goOwned(t.publishLoop)
 	}
 	t.mu.Unlock()
+	if err := t.reserve(ctx, int64(len(data))); err != nil {
+		return err
+	}
 	t.ps.queued.Add(1)
 	select {
 	case t.in <- data:
@@ -74,11 +94,50 @@ func (t *topic) enqueue(ctx context.Context, data []byte) error {
 		return nil
 	case <-ctx.Done():
 		t.ps.queued.Add(-1)
+		t.release(int64(len(data)))
 		return ctx.Err()
 	case <-t.stop:
 		t.ps.queued.Add(-1)
+		t.release(int64(len(data)))
 		return ErrClosed
 	}
+}
+
+// reserve waits until n more bytes fit the publish queue's byte bound (an
+// empty queue always takes one message, however large).
+func (t *topic) reserve(ctx context.Context, n int64) error {
+	limit := int64(t.ps.cfg.PublishQueueBytes)
+	for {
+		cur := t.qbytes.Load()
+		if cur == 0 || cur+n <= limit {
+			if t.qbytes.CompareAndSwap(cur, cur+n) {
+				return nil
+			}
+			continue
+		}
+		t.roomMu.Lock()
+		room := t.room
+		t.roomMu.Unlock()
+		if t.qbytes.Load() != cur {
+			continue // it changed meanwhile: look again
+		}
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.stop:
+			return ErrClosed
+		}
+	}
+}
+
+// release returns n bytes of the publish queue and wakes waiting publishers.
+func (t *topic) release(n int64) {
+	t.qbytes.Add(-n)
+	t.roomMu.Lock()
+	close(t.room)
+	t.room = make(chan struct{})
+	t.roomMu.Unlock()
 }
 
 // publishLoop packs whatever is queued into one batch ("natural batching":
@@ -86,31 +145,34 @@ func (t *topic) enqueue(ctx context.Context, data []byte) error {
 // arrive while a batch is being sent travel together in the next one).
 func (t *topic) publishLoop() {
 	var (
-		w        batchWriter
-		pending  []byte
-		maxBatch = t.ps.cfg.MaxBatchBytes
+		w          batchWriter
+		pending    []byte
+		hasPending bool
+		maxBatch   = t.ps.cfg.MaxBatchBytes
 	)
 	for {
 		m := pending
-		pending = nil
-		if m == nil {
+		if !hasPending {
 			select {
 			case m = <-t.in:
 			case <-t.stop:
 				return
 			}
 		}
+		pending, hasPending = nil, false
 		w.reset()
 		w.add(m)
+		taken := int64(len(m))
 	fill:
 		for w.size() < maxBatch {
 			select {
 			case m := <-t.in:
 				if w.size()+len(m)+uvarintLen(uint64(len(m))) > maxBatch {
-					pending = m
+					pending, hasPending = m, true
 					break fill
 				}
 				w.add(m)
+				taken += int64(len(m))
 			default:
 				break fill
 			}
@@ -119,9 +181,10 @@ func (t *topic) publishLoop() {
 			t.stats.waits.Add(1)
 		}
 		n := uint64(w.count)
-		data := w.encode(t.ps.author, t.ps.seq.Add(1))
+		data := w.encode(t.ps.author, t.seq.Add(1))
 		err := t.gt.Publish(t.ps.ctx, data)
 		t.ps.queued.Add(-int64(n))
+		t.release(taken)
 		if err != nil {
 			t.stats.sendFailed.Add(n)
 			t.ps.log.Warn("pubsub: publish failed", "topic", t.name, "messages", n, "err", err)
@@ -132,31 +195,46 @@ func (t *topic) publishLoop() {
 	}
 }
 
-// readLoop delivers the batches of one GossipSub subscription until it is
-// cancelled.
-func (t *topic) readLoop(ls *lp2pps.Subscription) {
-	echo := t.ps.cfg.Echo
-	for {
-		m, err := ls.Next(t.ps.ctx)
-		if err != nil {
-			return
+// validate is GossipSub's validator for the topic, called once per message
+// (duplicates are dropped before): the batch must decode, each message must
+// fit MaxMessageSize, and with signing on, the author must be the signer.
+// It also delivers the messages to this node's subscriptions, in the order
+// they pass (one validation worker), and decides whether GossipSub forwards
+// the batch (see topology.go): ValidationIgnore means "valid, delivered, do
+// not forward".
+func (t *topic) validate(_ context.Context, from peer.ID, m *lp2pps.Message) lp2pps.ValidationResult {
+	p := t.ps
+	b, err := decodeBatch(m.GetData(), p.maxMsg)
+	if err != nil {
+		p.log.Debug("pubsub: rejecting message", "topic", t.name, "from", m.ReceivedFrom, "err", err)
+		return lp2pps.ValidationReject
+	}
+	if p.cfg.Sign && string(b.author) != string(m.GetFrom()) {
+		p.log.Debug("pubsub: rejecting message: author is not the signer", "topic", t.name, "from", m.ReceivedFrom)
+		return lp2pps.ValidationReject
+	}
+	if from == p.host.ID() { // our own publish
+		if p.cfg.Echo {
+			t.deliver(b)
 		}
-		b, ok := m.ValidatorData.(*batch)
-		if !ok {
-			if b, err = decodeBatch(m.GetData(), t.ps.maxMsg); err != nil {
-				continue // cannot happen: the validator accepted it
-			}
-		}
-		if !echo && string(b.author) == string(t.ps.author) {
-			continue
-		}
-		subs := *t.subs.Load()
-		from := peerID(b.author)
-		t.stats.received.Add(uint64(len(b.msgs)))
-		for _, data := range b.msgs {
-			for _, s := range subs {
-				s.offer(Message{Topic: t.name, From: from, Data: data})
-			}
+		return lp2pps.ValidationAccept
+	}
+	t.order.add(b)
+	if p.topo.allConnectedTo(peerID(b.author)) {
+		t.stats.notForwarded.Add(1)
+		return lp2pps.ValidationIgnore
+	}
+	return lp2pps.ValidationAccept
+}
+
+// deliver hands a batch's messages to every subscription of the topic.
+func (t *topic) deliver(b *batch) {
+	subs := *t.subs.Load()
+	from := peerID(b.author)
+	t.stats.received.Add(uint64(len(b.msgs)))
+	for _, data := range b.msgs {
+		for _, s := range subs {
+			s.offer(Message{Topic: t.name, From: from, Data: data})
 		}
 	}
 }
@@ -169,18 +247,19 @@ func (t *topic) subscribe(handler func(Message), o options) (*Subscription, erro
 		return nil, ErrClosed
 	}
 	if t.lsub == nil {
-		ls, err := t.gt.Subscribe(lp2pps.WithBufferSize(1024))
+		// The subscription makes GossipSub route the topic to us; the
+		// validator delivers, so GossipSub's own delivery is filtered out.
+		ls, err := t.gt.Subscribe(lp2pps.WithBufferSize(1), lp2pps.WithMessageFilter(func(*lp2pps.Message) bool { return false }))
 		if err != nil {
 			return nil, err
 		}
 		t.lsub = ls
-		t.ps.goOwned(func() { t.readLoop(ls) })
 	}
 	qlen := o.queue
 	if qlen == 0 {
 		qlen = t.ps.cfg.QueueLength
 	}
-	s := newSubscription(t, handler, qlen)
+	s := newSubscription(t, handler, qlen, t.ps.cfg.QueueBytes)
 	old := *t.subs.Load()
 	subs := append(append(make([]*Subscription, 0, len(old)+1), old...), s)
 	t.subs.Store(&subs)
@@ -222,6 +301,7 @@ func (t *topic) shutdown() {
 	subs := *t.subs.Load()
 	t.subs.Store(&[]*Subscription{})
 	t.mu.Unlock()
+	t.order.stop()
 	for _, s := range subs {
 		s.halt()
 	}

@@ -34,6 +34,7 @@ type tracer struct {
 	throttled     atomic.Uint64 // inbound batches dropped before validation
 	undeliverable atomic.Uint64 // inbound batches our reader was too slow for
 	invalid       atomic.Uint64 // inbound batches that failed validation
+	duplicates    atomic.Uint64 // inbound copies of batches already seen
 }
 
 func newTracer(window int, onReady func(peer.ID)) *tracer {

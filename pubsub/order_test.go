@@ -1,0 +1,103 @@
+package pubsub
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+type orderSink struct {
+	mu  sync.Mutex
+	got []uint64
+}
+
+func (s *orderSink) deliver(b *batch) {
+	s.mu.Lock()
+	s.got = append(s.got, b.seq)
+	s.mu.Unlock()
+}
+
+func (s *orderSink) seqs() []uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]uint64(nil), s.got...)
+}
+
+func newOrderTest() (*reorderer, *orderSink) {
+	var r reorderer
+	s := &orderSink{}
+	r.init(s.deliver)
+	return &r, s
+}
+
+func bt(author string, seq uint64) *batch { return &batch{author: []byte(author), seq: seq} }
+
+func equalSeqs(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestReorderPutsBackInOrder(t *testing.T) {
+	r, s := newOrderTest()
+	for _, q := range []uint64{10, 12, 13, 11, 14, 16, 15} {
+		r.add(bt("a", q))
+	}
+	r.add(bt("b", 5)) // another author is independent
+	if got, want := s.seqs(), []uint64{10, 11, 12, 13, 14, 15, 16, 5}; !equalSeqs(got, want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+}
+
+func TestReorderSkipsAGapAfterTheWait(t *testing.T) {
+	r, s := newOrderTest()
+	r.add(bt("a", 1))
+	r.add(bt("a", 3)) // 2 is lost
+	r.add(bt("a", 4))
+	if got := s.seqs(); !equalSeqs(got, []uint64{1}) {
+		t.Fatalf("delivered %v before the wait", got)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(s.seqs()) < 3 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := s.seqs(); !equalSeqs(got, []uint64{1, 3, 4}) {
+		t.Fatalf("delivered %v after the wait", got)
+	}
+	r.add(bt("a", 2)) // late: delivered, not lost
+	r.add(bt("a", 5))
+	if got := s.seqs(); !equalSeqs(got, []uint64{1, 3, 4, 2, 5}) {
+		t.Fatalf("delivered %v", got)
+	}
+	if r.stats.skipped != 1 || r.stats.late != 1 {
+		t.Fatalf("stats %+v", r.stats)
+	}
+}
+
+func TestReorderBoundsWhatItHolds(t *testing.T) {
+	r, s := newOrderTest()
+	r.add(bt("a", 1))
+	for q := uint64(3); q < 3+reorderMaxHeld; q++ {
+		r.add(bt("a", q))
+	}
+	if got := s.seqs(); len(got) != 1+reorderMaxHeld || got[1] != 3 {
+		t.Fatalf("delivered %d batches, first after the gap %v", len(got), got[1:2])
+	}
+	r.stop()
+}
+
+func TestReorderRestartedPublisher(t *testing.T) {
+	r, s := newOrderTest()
+	r.add(bt("a", 100))
+	r.add(bt("a", 100+reorderRestart+5)) // new incarnation: its clock moved on
+	r.add(bt("a", 100+reorderRestart+6))
+	if got := s.seqs(); len(got) != 3 {
+		t.Fatalf("delivered %v", got)
+	}
+}
