@@ -227,20 +227,9 @@ func (s *Store) syncWith(p string) (err error) {
 	if err := writeFrame(st, frameContext, ormap.EncodeContext(mine)); err != nil {
 		return err
 	}
-	kind, payload, err := readFrame(r, s.opts.MaxSyncFrame)
-	if err != nil {
+	d, equal, err := s.readDelta(r)
+	if err != nil || equal {
 		return err
-	}
-	switch kind {
-	case frameEqual:
-		return nil
-	case frameDelta:
-	default:
-		return fmt.Errorf("%w: frame kind %d in reply", ErrProtocol, kind)
-	}
-	d, err := ormap.DecodeDelta(payload, s.syncLim)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	theirs, err := s.readContext(r)
 	if err != nil {
@@ -260,6 +249,25 @@ func (s *Store) syncWith(p string) (err error) {
 		return writeFrame(st, frameEqual, nil)
 	}
 	return writeFrame(st, frameDelta, ormap.EncodeDelta(back))
+}
+
+// readDelta reads a delta frame, or an "equal" frame (nothing to join).
+func (s *Store) readDelta(r *bufio.Reader) (d ormap.Delta, equal bool, err error) {
+	kind, payload, err := readFrame(r, s.opts.MaxSyncFrame)
+	if err != nil {
+		return d, false, err
+	}
+	switch kind {
+	case frameEqual:
+		return d, true, nil
+	case frameDelta:
+	default:
+		return d, false, fmt.Errorf("%w: frame kind %d, want a delta", ErrProtocol, kind)
+	}
+	if d, err = ormap.DecodeDelta(payload, s.syncLim); err != nil {
+		return d, false, fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	return d, false, nil
 }
 
 // readContext reads a context frame.
@@ -344,20 +352,9 @@ func (s *Store) serveSync(st Stream) error {
 	if err := writeFrame(st, frameContext, ormap.EncodeContext(mine)); err != nil {
 		return err
 	}
-	kind, payload, err := readFrame(r, s.opts.MaxSyncFrame)
-	if err != nil {
+	back, equal, err := s.readDelta(r)
+	if err != nil || equal {
 		return err
-	}
-	switch kind {
-	case frameEqual:
-		return nil
-	case frameDelta:
-	default:
-		return fmt.Errorf("%w: frame kind %d in answer", ErrProtocol, kind)
-	}
-	back, err := ormap.DecodeDelta(payload, s.syncLim)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	s.mu.Lock()
 	err = s.joinLocked(back, OriginRemote)
