@@ -97,6 +97,61 @@ func TestQuickPath(t *testing.T) {
 	}
 }
 
+// TestStorePath runs the store scenarios, tiny, for each system with a
+// store, and renders them.
+func TestStorePath(t *testing.T) {
+	netns.Require(t)
+	for _, sys := range []System{&reflectSystem{}, &natsSystem{}, &redisSystem{pipelined: true}} {
+		t.Run(sys.Name(), func(t *testing.T) {
+			if why := sys.Unavailable(); why != "" {
+				t.Skip(why)
+			}
+			p := tinyParams()
+			p.StoreN, p.VisibleKeys, p.VisibleWarmup, p.StoreKeys, p.MemKeys = 3, 50, 5, 500, 2000
+			p.StoreWait = 20 * time.Second
+			cfg := config{
+				ns: []int{3}, runs: 1, systems: []System{sys}, params: p,
+				scenarios: map[string]bool{scVisible: true, scRate: true, scJoin: true, scReconnect: true, scKeyMem: true},
+				quiet:     !testing.Verbose(),
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			res := benchmark(ctx, cfg, os.Stderr)
+			if len(res.Samples) != 1 || res.Samples[0].Error != "" {
+				t.Fatalf("samples %+v", res.Samples)
+			}
+			st := res.Samples[0].Store
+			if st == nil || st.Visible == nil || st.Rate == nil || st.Join == nil || st.Reconnect == nil || st.InSync == nil || st.KeyMemory == nil {
+				t.Fatalf("store scenarios missing: %+v", st)
+			}
+			if st.Visible.Lost > 0 || st.Rate.Applied != 100 {
+				t.Errorf("lost %d visible writes; %.1f%% of the load applied", st.Visible.Lost, st.Rate.Applied)
+			}
+			if st.Join.Keys != p.StoreKeys {
+				t.Errorf("join loaded %d keys, want %d", st.Join.Keys, p.StoreKeys)
+			}
+			if st.Reconnect.Bytes() == 0 {
+				t.Errorf("reconnect moved no bytes: %+v", st.Reconnect)
+			}
+			if len(res.StoreSummaries) != 1 {
+				t.Fatalf("%d store summaries, want 1", len(res.StoreSummaries))
+			}
+			dir := t.TempDir()
+			plots, err := writePlots(filepath.Join(dir, "plots"), res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			md := filepath.Join(dir, "BENCHMARKS.md")
+			if err := writeMarkdown(md, res, plots); err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := os.ReadFile(md); !strings.Contains(string(b), "plots/store.png") || !strings.Contains(string(b), "Store, N = 3") {
+				t.Errorf("BENCHMARKS.md lacks the store table or plot")
+			}
+		})
+	}
+}
+
 func TestStats(t *testing.T) {
 	for _, tc := range []struct {
 		in               []float64

@@ -1,11 +1,14 @@
 // Command bench measures Reflect side by side with what a user would pick
 // instead — raw go-libp2p-pubsub with its defaults, NATS core pub/sub and
-// Redis pub/sub — in one run on one machine, and regenerates BENCHMARKS.md
+// Redis pub/sub; for the store, NATS JetStream KV and Redis SET/GET — in one
+// run on one machine, and regenerates BENCHMARKS.md
 // (tables, machine, commands, plots in bench/plots) and results.json.
 //
 //	cd bench
 //	../../shared/tools/sandbox go run .   # full run: N = 5 and 20, 3 runs (~30–40 min)
 //	go run . -quick                       # CI smoke: N = 5, 1 run, < 1 min, writes no files
+//	go run . -n 5 -runs 1 -systems reflect,nats,redis \
+//	        -scenarios set-visible,set-rate,join,reconnect,key-memory -out '' -md '' -plots ''
 //	go run . -systems reflect -n 5 -runs 1 -scenarios throughput -sizes 256 \
 //	        -search-trials 0 -cpuprofile cpu.pprof -out '' -md '' -plots ''
 //	go run . -from results.json           # re-render the reports, measure nothing''
@@ -28,30 +31,24 @@
 //
 //   - system.go: the System interface (one per compared system) and its
 //     PubSubCluster; system_reflect.go, system_libp2p.go, system_nats.go,
-//     system_redis.go implement it.
+//     system_redis.go implement it. Next to it KVSystem and KVCluster, for
+//     the systems with a store: system_reflect_kv.go (crdtstore),
+//     system_nats_kv.go (JetStream KV, memory storage),
+//     system_redis_kv.go (SET/GET + keyspace notifications); countconn.go
+//     counts the baselines' bytes and round trips on the wire.
 //   - suite.go: a Suite opens one cluster and runs its scenarios into a
 //     Sample; pubsubSuite is scenarios 1–3: scenario_latency.go,
 //     scenario_throughput.go, scenario_burst.go, with the publisher loop
 //     (publish.go), the delivery recorder (recorder.go) and memory sampling
-//     (memory.go).
-//   - summary.go (medians, ratios within runs, issue 6's targets),
-//     report.go (tables, JSON), markdown.go (BENCHMARKS.md), plot.go (PNG),
+//     (memory.go). storeSuite (suite_store.go) is scenarios 4–8 at N =
+//     -store-n (5): set-rate (which also fills the store), set-visible,
+//     join, reconnect on one cluster, key-memory on a cluster of one.
+//   - summary.go (medians, ratios within runs, issue 6's and the store
+//     issue's targets), report.go (tables, JSON), markdown.go
+//     (BENCHMARKS.md, with how each figure is measured), plot.go (PNG),
 //     machine.go (CPU, cores, Go, commit).
 //
-// # Adding the store scenarios (4–9 of benchmarks.md)
-//
-//  1. In system.go, a KVSystem interface next to System, with an
-//     OpenKV(ctx, n) (KVCluster, error); KVCluster with Put/Get/Delete on a
-//     given node, a Watch that reports changes on a node, Close, and the
-//     byte/round-trip counters scenarios 6–7 need.
-//  2. Implement it in the system files: Reflect crdtstore on node, NATS
-//     JetStream KV (enable JetStream in the embedded server, StoreDir in a
-//     temp dir), Redis SET/GET (+ keyspace notifications or pub/sub for
-//     "visible on all nodes").
-//  3. A storeSuite in suite_store.go whose Supports type-asserts KVSystem,
-//     Scenarios returns its ids, and Run fills new fields of Sample; add it
-//     to suites(). Summaries, tables and plots then get their sections.
-//
-// Scenario 9 (Get and local Set latency) is a go test -bench next to the
-// store's code, not part of this command.
+// Scenario 9 of benchmarks.md (Get and local Set latency) is a go test
+// -bench next to the store's code (crdtstore/bench_test.go), not part of
+// this command.
 package main

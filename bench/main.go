@@ -123,14 +123,16 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		md        = fs.String("md", "../BENCHMARKS.md", "Markdown report to regenerate, '' for none (-quick: none)")
 		plots     = fs.String("plots", "plots", "directory for the PNG plots, '' for none (-quick: none)")
 		systems   = fs.String("systems", strings.Join(defaultSystems, ","), "systems to run: reflect, libp2p, nats, redis (pipelined), redis-rtt")
-		scenarios = fs.String("scenarios", "latency,throughput,burst", "scenarios to run")
-		sizes     = fs.String("sizes", "256,65536", "message sizes for throughput and burst (256 and/or 65536)")
-		topology  = fs.String("topology", "full", "peer-to-peer connections: full (every pair, as mDNS gives) or star (subscribers to the publisher)")
-		cpuprof   = fs.String("cpuprofile", "", "write a CPU profile of the scenarios (after open and warm-up); needs one system, one N, one run")
-		timeout   = fs.Duration("timeout", 0, "stop after this long (default 2h, -quick 5m)")
-		quiet     = fs.Bool("q", false, "no progress lines on stderr")
-		trials    = fs.Int("search-trials", -1, "paced trials of the throughput search (default 5, -quick 2); 0 reports the unpaced run only (e.g. for -cpuprofile)")
-		from      = fs.String("from", "", "measure nothing: regenerate the table, JSON, plots and Markdown from this results.json")
+		scenarios = fs.String("scenarios", "latency,throughput,burst,set-visible,set-rate,join,reconnect,key-memory",
+			"scenarios to run: pub/sub latency, throughput, burst; store (at N = -store-n only) set-visible, set-rate, join, reconnect, key-memory")
+		storeN   = fs.Int("store-n", 5, "N of the store scenarios (their cluster size; they run only if it is among -n)")
+		sizes    = fs.String("sizes", "256,65536", "message sizes for throughput and burst (256 and/or 65536)")
+		topology = fs.String("topology", "full", "peer-to-peer connections: full (every pair, as mDNS gives) or star (subscribers to the publisher)")
+		cpuprof  = fs.String("cpuprofile", "", "write a CPU profile of the scenarios (after open and warm-up); needs one system, one N, one run")
+		timeout  = fs.Duration("timeout", 0, "stop after this long (default 2h, -quick 5m)")
+		quiet    = fs.Bool("q", false, "no progress lines on stderr")
+		trials   = fs.Int("search-trials", -1, "paced trials of the throughput search (default 5, -quick 2); 0 reports the unpaced run only (e.g. for -cpuprofile)")
+		from     = fs.String("from", "", "measure nothing: regenerate the table, JSON, plots and Markdown from this results.json")
 	)
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -192,6 +194,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		}
 	}
 	cfg.params.Sizes = sz
+	cfg.params.StoreN = *storeN
 	if *trials >= 0 {
 		cfg.params.SearchTrials = min(*trials, 20)
 	}
@@ -244,6 +247,9 @@ func benchmark(ctx context.Context, cfg config, log io.Writer) *Results {
 	var systems []System
 	for _, s := range cfg.systems {
 		info := SystemInfo{Name: s.Name(), Describe: s.Describe(), Unavailable: s.Unavailable()}
+		if kv, ok := s.(KVSystem); ok {
+			info.DescribeKV = kv.DescribeKV()
+		}
 		res.Systems = append(res.Systems, info)
 		if info.Unavailable != "" {
 			logf("skipping %s: %s", s.Name(), info.Unavailable)
@@ -299,6 +305,7 @@ func analyze(res *Results) {
 		}
 	}
 	res.Summaries, res.Ratios, res.Targets = nil, nil, nil
+	res.StoreSummaries, res.StoreRatios = nil, nil
 	for _, n := range res.Ns {
 		for _, name := range names {
 			res.Summaries = append(res.Summaries, summarize(res.Samples, name, n, res.Params.Sizes))
@@ -313,6 +320,19 @@ func analyze(res *Results) {
 			}
 		}
 		res.Targets = checkTargets(res)
+	}
+	for _, name := range names {
+		if s, ok := summarizeStore(res.Samples, name, res.Params.StoreN); ok {
+			res.StoreSummaries = append(res.StoreSummaries, s)
+		}
+	}
+	if slices.ContainsFunc(res.StoreSummaries, func(s StoreSummary) bool { return s.System == "reflect" }) {
+		for _, s := range res.StoreSummaries {
+			if s.System != "reflect" {
+				res.StoreRatios = append(res.StoreRatios, storeRatios(res.Samples, "reflect", s.System, res.Params.StoreN))
+			}
+		}
+		res.Targets = append(res.Targets, checkStoreTargets(res)...)
 	}
 }
 

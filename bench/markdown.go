@@ -35,6 +35,9 @@ func writeMarkdown(path string, res *Results, plots []string) error {
 			continue
 		}
 		fmt.Fprintf(&b, "- **%s**: %s\n", s.Name, s.Describe)
+		if s.DescribeKV != "" && len(res.StoreSummaries) > 0 {
+			fmt.Fprintf(&b, "  - store scenarios: %s\n", s.DescribeKV)
+		}
 	}
 
 	fmt.Fprintf(&b, "\n## Results\n")
@@ -83,14 +86,52 @@ func writeMarkdown(path string, res *Results, plots []string) error {
 		"Before each trial the harness waits for the previous one's deliveries to stop; if they have not stopped after %v (a system that accepted far more than it can deliver), "+
 		"the cluster is closed and a fresh one opened (`reopened` in results.json).\n\n", p.DrainIdle, p.DrainMax, quiesceMax)
 
+	writeStoreMethod(&b, res)
+
 	fmt.Fprintf(&b, "## Reproduce\n\n```sh\n"+
 		"apt-get install -y redis-server        # Debian's package; the benchmark starts and stops it\n"+
 		"cd bench && go mod download\n"+
 		"../../shared/tools/sandbox go run .    # or as root: go run . (isolates itself)\n"+
 		"go run . -quick                        # CI smoke: < 1 min, N = 5, writes nothing unless asked\n"+
+		"# the store scenarios only, one run:\n"+
+		"go run . -n 5 -runs 1 -systems reflect,nats,redis -scenarios set-visible,set-rate,join,reconnect,key-memory -out '' -md '' -plots ''\n"+
 		"# CPU profile of Reflect's 256 B unpaced throughput path, N = 5:\n"+
 		"go run . -systems reflect -n 5 -runs 1 -scenarios throughput -sizes 256 -search-trials 0 -cpuprofile cpu.pprof -out '' -md '' -plots ''\n"+
 		"go tool pprof -top cpu.pprof\n```\n")
 	fmt.Fprintf(&b, "\n_Generated %s in %v._\n", m.Date, res.elapsed().Round(time.Second))
 	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+// writeStoreMethod explains how the store figures (scenarios 4–8) are
+// measured.
+func writeStoreMethod(b *bytes.Buffer, res *Results) {
+	if len(res.StoreSummaries) == 0 {
+		return
+	}
+	p := res.Params
+	fmt.Fprintf(b, "### Store scenarios (N = %d)\n\n", p.StoreN)
+	fmt.Fprintf(b, "One cluster of %d participants per run and system (Reflect: %d nodes, each with a replica, every pair connected; "+
+		"NATS and Redis: %d client connections to one server); participant 0 writes, participants 1–%d watch every change. Values are %d B.\n\n",
+		p.StoreN, p.StoreN, p.StoreN, p.StoreN-1, p.ValueSize)
+	fmt.Fprintf(b, "4. **Set → visible on all others**: %s keys (after %d unrecorded) of the store, each rewritten on participant 0 and awaited until every other participant's watch reported it, "+
+		"then the next; the time from the write call to the last report. Redis's keyspace notification carries no value: the change counts as visible when the notification arrives "+
+		"(a conservative choice for Redis, which would need one GET more to have the value; Reflect's and NATS's watches deliver it).\n", count(p.VisibleKeys), p.VisibleWarmup)
+	fmt.Fprintf(b, "5. **Sets/s with all replicas applied** (measured first: it fills the store for 4, 6 and 7): %s distinct keys written unpaced on participant 0 "+
+		"(as fast as the write call returns: Reflect's Set returns at once; NATS publishes asynchronously with ≤ 4,096 acks pending; Redis pipelines), "+
+		"then the figure is %s ÷ (time from the first write until the last of the %d other participants' watches reported the last of them). "+
+		"*Replica lag* is how long after the writer's last call returned that was. Nothing may be missing (a watch's reported drops count as applied, their keys having been).\n",
+		count(p.StoreKeys), count(p.StoreKeys), p.StoreN-1)
+	fmt.Fprintf(b, "6. **Join**: a new participant loads the whole store of %s keys. Reflect: a 6th node connects to all %d at once (as mDNS gives) and the time runs until "+
+		"`WaitSynced` returns (node start excluded); bytes are its `Stats().SyncBytesIn+Out` (sync stream payload). NATS: a new connection, `KeyValue`, `WatchAll` until the initial values are in. "+
+		"Redis: a new client, `SCAN COUNT 1000` + `MGET` per page. For NATS and Redis the bytes are all the client's TCP bytes, connection handshake included.\n", count(p.StoreKeys), p.StoreN)
+	fmt.Fprintf(b, "7. **Reconnect**: participant %d goes away (Reflect: a connection gater refuses its peers and the connections are closed), %d keys change on participant 0 "+
+		"and reach the others, then it comes back and catches up. Reflect: it reconnects to one peer at a time (as its redial loop does), each sync awaited; bytes are its sync counters; "+
+		"round trips are read from each sync's bytes (a 2-byte \"equal\" answer is one round trip, otherwise 1½: context → delta + context → last frame). "+
+		"NATS: a new connection resumes its watch after the last revision it saw (`ResumeFromRevision`); round trips are the turns on the wire after the handshake (JetStream API requests). "+
+		"Redis keeps no change log and drops notifications for absent subscribers: a client must reload everything (as for a join). *In sync*: the same with nothing changed; "+
+		"the B per exchange column is the largest single sync (Reflect) or the whole catch-up (the others).\n", p.StoreN-1, p.Changed)
+	fmt.Fprintf(b, "8. **Memory per key**: a cluster of one participant; %s keys of 10 B with %d B values written and acknowledged, then all deleted. Each reading is taken %v after the "+
+		"writes were acknowledged, after a GC, so that what is only in flight or cached for a moment (e.g. pub/sub messages kept for gossip) is gone; the reading at once is in results.json. "+
+		"Reflect: this process's Go heap (one node and its store); NATS: the same (the server runs embedded; memory storage); Redis: the server's `used_memory` (its RSS too, in results.json). "+
+		"*Beyond key+value* subtracts the 10 + %d raw bytes.\n\n", count(p.MemKeys), p.MemValueSize, p.MemIdle, p.MemValueSize)
 }

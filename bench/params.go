@@ -33,6 +33,29 @@ type Params struct {
 
 	// Warmup messages are sent (and awaited) after a cluster opens.
 	Warmup int `json:"warmup"`
+
+	// Store scenarios (4–8), run at N = StoreN only. ValueSize-byte values.
+	StoreN    int `json:"store_n"`
+	ValueSize int `json:"store_value_size"`
+	// 4: VisibleKeys Sets one after the other (each awaited on every
+	// other participant) after VisibleWarmup unrecorded ones.
+	VisibleKeys   int `json:"visible_keys"`
+	VisibleWarmup int `json:"visible_warmup"`
+	// 5–7: the store of StoreKeys keys, written unpaced on participant 0
+	// (scenario 5's Sets/s), then joined (6) and reconnected to after
+	// Changed keys changed (7).
+	StoreKeys int `json:"store_keys"`
+	Changed   int `json:"reconnect_changed"`
+	// 8: MemKeys keys of 10 bytes with MemValueSize-byte values on one
+	// participant, then all deleted.
+	MemKeys      int `json:"mem_keys"`
+	MemValueSize int `json:"mem_value_size"`
+	// MemIdle is how long the memory is left to settle before each
+	// reading (e.g. pub/sub messages kept a few heartbeats for gossip).
+	MemIdle time.Duration `json:"mem_idle_ns"`
+	// StoreWait bounds each wait of the store scenarios (replicas applying
+	// a load, a join, a reconnect).
+	StoreWait time.Duration `json:"store_wait_ns"`
 }
 
 const (
@@ -53,6 +76,16 @@ func fullParams() Params {
 		DrainIdle:       time.Second,
 		DrainMax:        10 * time.Second,
 		Warmup:          200,
+		StoreN:          5,
+		ValueSize:       100,
+		VisibleKeys:     10_000,
+		VisibleWarmup:   200,
+		StoreKeys:       100_000,
+		Changed:         10,
+		MemKeys:         1_000_000,
+		MemValueSize:    16,
+		MemIdle:         6 * time.Second,
+		StoreWait:       60 * time.Second,
 	}
 }
 
@@ -69,5 +102,14 @@ func quickParams() Params {
 		DrainIdle:       300 * time.Millisecond,
 		DrainMax:        3 * time.Second,
 		Warmup:          50,
+		StoreN:          5,
+		ValueSize:       100,
+		VisibleKeys:     1_000,
+		VisibleWarmup:   50,
+		StoreKeys:       20_000,
+		Changed:         10,
+		MemKeys:         100_000,
+		MemValueSize:    16,
+		StoreWait:       20 * time.Second,
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -29,21 +30,102 @@ func systemColor(name string) color.Color {
 	return color.Black
 }
 
-// writePlots saves latency.png and throughput.png in dir and returns their
-// paths.
+// writePlots saves latency.png and throughput.png (pub/sub) and store.png
+// in dir, for what was measured, and returns their paths.
 func writePlots(dir string, res *Results) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	lat := filepath.Join(dir, "latency.png")
-	if err := latencyPlot(lat, res); err != nil {
-		return nil, fmt.Errorf("latency plot: %w", err)
+	var out []string
+	if slices.ContainsFunc(res.Ns, func(n int) bool { return hasPubSub(res, n) }) {
+		lat := filepath.Join(dir, "latency.png")
+		if err := latencyPlot(lat, res); err != nil {
+			return nil, fmt.Errorf("latency plot: %w", err)
+		}
+		tp := filepath.Join(dir, "throughput.png")
+		if err := throughputPlot(tp, res); err != nil {
+			return nil, fmt.Errorf("throughput plot: %w", err)
+		}
+		out = append(out, lat, tp)
 	}
-	tp := filepath.Join(dir, "throughput.png")
-	if err := throughputPlot(tp, res); err != nil {
-		return nil, fmt.Errorf("throughput plot: %w", err)
+	if len(res.StoreSummaries) > 0 {
+		st := filepath.Join(dir, "store.png")
+		if err := storePlot(st, res); err != nil {
+			return nil, fmt.Errorf("store plot: %w", err)
+		}
+		out = append(out, st)
 	}
-	return []string{lat, tp}, nil
+	return out, nil
+}
+
+// storePlot draws the store scenarios, one panel per figure, one bar per
+// system (median, range as error bars).
+func storePlot(path string, res *Results) error {
+	p := res.Params
+	panel := func(title, ylabel string, log bool, value func(StoreSummary) Stat) (*plot.Plot, error) {
+		pl := plot.New()
+		if log {
+			pl.Y.Scale = plot.LogScale{}
+			pl.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		}
+		pl.Title.Text = title
+		pl.Y.Label.Text = ylabel
+		pl.Add(plotter.NewGrid())
+		var names []string
+		for _, s := range res.StoreSummaries {
+			names = append(names, s.System)
+		}
+		pl.NominalX(names...)
+		w := vg.Points(28)
+		for k, s := range res.StoreSummaries {
+			st := value(s)
+			if !st.ok() || (log && st.Min <= 0) {
+				continue
+			}
+			pts := plotter.XYs{{X: float64(k), Y: st.Median}}
+			eb := &plotter.YErrorBars{XYs: pts, YErrors: plotter.YErrors{{Low: st.Median - st.Min, High: st.Max - st.Median}},
+				LineStyle: draw.LineStyle{Color: color.Black, Width: vg.Points(1)}, CapWidth: vg.Points(4)}
+			if log { // bars from 0 have no place on a log scale
+				sc, err := plotter.NewScatter(pts)
+				if err != nil {
+					return nil, err
+				}
+				sc.GlyphStyle = draw.GlyphStyle{Color: systemColor(s.System), Radius: vg.Points(6), Shape: draw.CircleGlyph{}}
+				pl.Add(sc, eb)
+				continue
+			}
+			bars, err := plotter.NewBarChart(plotter.Values{st.Median}, w)
+			if err != nil {
+				return nil, err
+			}
+			bars.Color = systemColor(s.System)
+			bars.LineStyle.Width = 0
+			bars.XMin = float64(k)
+			pl.Add(bars, eb)
+		}
+		return pl, nil
+	}
+	specs := []struct {
+		title, ylabel string
+		log           bool
+		f             func(StoreSummary) Stat
+	}{
+		{"Set → visible on all others, p99", "µs", false, func(s StoreSummary) Stat { return s.VisibleP99 }},
+		{fmt.Sprintf("Sets/s with all replicas applied (%s × %d B)", count(p.StoreKeys), p.ValueSize), "writes/s", false, func(s StoreSummary) Stat { return s.SetsPerSec }},
+		{fmt.Sprintf("New participant loads %s keys × %d B", count(p.StoreKeys), p.ValueSize), "seconds", false, func(s StoreSummary) Stat { return s.JoinSecs }},
+		{"Join: bytes transferred", "MB", false, func(s StoreSummary) Stat { return mbStat(s.JoinBytes) }},
+		{fmt.Sprintf("Reconnect after %d keys changed: bytes", p.Changed), "bytes (log scale)", true, func(s StoreSummary) Stat { return s.ReconBytes }},
+		{fmt.Sprintf("Memory per live key (%s keys, 10 B key + %d B value)", count(p.MemKeys), p.MemValueSize), "bytes", false, func(s StoreSummary) Stat { return s.LivePerKey }},
+	}
+	var plots []*plot.Plot
+	for _, sp := range specs {
+		pl, err := panel(sp.title, sp.ylabel, sp.log, sp.f)
+		if err != nil {
+			return err
+		}
+		plots = append(plots, pl)
+	}
+	return saveTiles(path, [][]*plot.Plot{plots[:3], plots[3:]}, 4.5*vg.Inch)
 }
 
 // latencyPlot draws, for each N, every system's p50, p99 and p99.9 (medians

@@ -38,6 +38,9 @@ func (t table) markdown(w io.Writer) {
 func tables(res *Results) []table {
 	var out []table
 	for _, n := range res.Ns {
+		if !hasPubSub(res, n) {
+			continue
+		}
 		main := table{
 			title: fmt.Sprintf("N = %d (1 publisher, %d subscribers); medians of %d run(s), range in parentheses", n, n-1, res.Runs),
 			head: []string{"system", "p50 µs", "p99 µs", "p99.9 µs", "delivered %",
@@ -101,14 +104,84 @@ func tables(res *Results) []table {
 		}
 		out = append(out, rt)
 	}
+	out = append(out, storeTables(res)...)
 	if len(res.Targets) > 0 {
-		tt := table{title: "Targets (issue 6)", head: []string{"target", "N", "measured", "met"}}
+		tt := table{title: "Targets (issue 6; store: the store issue)", head: []string{"target", "N", "measured", "met"}}
 		for _, t := range res.Targets {
 			tt.rows = append(tt.rows, []string{t.Target, fmt.Sprint(t.N), t.Measured, t.Met})
 		}
 		out = append(out, tt)
 	}
 	return out
+}
+
+// hasPubSub reports whether any pub/sub figure was measured at N = n.
+func hasPubSub(res *Results, n int) bool {
+	for _, s := range res.Summaries {
+		if s.N != n {
+			continue
+		}
+		if s.P50.ok() || s.IdleHeldMB.ok() {
+			return true
+		}
+		for _, z := range s.Sizes {
+			if z.MsgsPerSec.ok() || z.BurstSent.ok() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// storeTables are the store scenarios (4–8) and their ratios.
+func storeTables(res *Results) []table {
+	if len(res.StoreSummaries) == 0 {
+		return nil
+	}
+	p := res.Params
+	runs := 0
+	for _, s := range res.StoreSummaries {
+		runs = max(runs, s.Runs)
+	}
+	st := table{
+		title: fmt.Sprintf("Store, N = %d (participant 0 writes, the others watch); medians of %d run(s), range in parentheses", p.StoreN, runs),
+		head: []string{"system", "Set→visible on all p50 µs", "p99 µs",
+			fmt.Sprintf("Sets/s, all applied (%s × %d B)", count(p.StoreKeys), p.ValueSize), "replica lag ms",
+			fmt.Sprintf("join %s keys: s", count(p.StoreKeys)), "join MB",
+			fmt.Sprintf("reconnect, %d changed: B", p.Changed), "round trips",
+			"in-sync reconnect: B per exchange", "round trips",
+			fmt.Sprintf("B per live key (%s keys)", count(p.MemKeys)), "beyond key+value", "B per deleted key"},
+	}
+	for _, s := range res.StoreSummaries {
+		st.rows = append(st.rows, []string{s.System,
+			s.VisibleP50.short(), s.VisibleP99.short(),
+			s.SetsPerSec.short(), s.LagMS.short(),
+			s.JoinSecs.format("%.3f"), mbStat(s.JoinBytes).format("%.1f"),
+			s.ReconBytes.short(), s.ReconRT.short(),
+			s.InSyncMaxBytes.short(), s.InSyncRT.short(),
+			s.LivePerKey.format("%.1f"), s.MetaPerKey.format("%.1f"), s.DeletedPerKey.format("%.1f"),
+		})
+	}
+	out := []table{st}
+	if len(res.StoreRatios) > 0 {
+		rt := table{
+			title: "Store: Reflect ÷ baseline, per run then median (latency, time, bytes, memory: < 1 is better; Sets/s: > 1 is better)",
+			head:  []string{"baseline", "Set→visible p50", "p99", "Sets/s", "join s", "join bytes", "reconnect bytes", "B per live key"},
+		}
+		for _, r := range res.StoreRatios {
+			rt.rows = append(rt.rows, []string{r.Baseline, r.VisibleP50.format("%.2f"), r.VisibleP99.format("%.2f"),
+				r.SetsPerSec.format("%.2f"), r.JoinSecs.format("%.2f"), r.JoinBytes.format("%.2f"), r.ReconBytes.format("%.3g"),
+				r.LivePerKey.format("%.2f")})
+		}
+		out = append(out, rt)
+	}
+	return out
+}
+
+// mbStat converts a Stat of bytes to MB.
+func mbStat(s Stat) Stat {
+	s.Median, s.Min, s.Max = s.Median/mb, s.Min/mb, s.Max/mb
+	return s
 }
 
 func silentCell(z SizeSummary) string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 )
 
 // Stat is a figure over several runs: the median and the range.
@@ -88,4 +89,15 @@ func (s Stat) MarshalJSON() ([]byte, error) {
 	}
 	type plain Stat
 	return json.Marshal(plain(s))
+}
+
+// count prints a count of keys: 1,000,000 as 1M, 100,000 as 100k.
+func count(n int) string {
+	switch {
+	case n >= 1_000_000 && n%100_000 == 0:
+		return strconv.FormatFloat(float64(n)/1e6, 'f', -1, 64) + "M"
+	case n >= 1_000 && n%100 == 0:
+		return strconv.FormatFloat(float64(n)/1e3, 'f', -1, 64) + "k"
+	}
+	return strconv.Itoa(n)
 }

@@ -10,11 +10,10 @@ import (
 	"time"
 )
 
-// A Suite runs a group of scenarios that share one cluster of a system.
-// The pub/sub suite (scenarios 1–3) is the only one so far; the store
-// scenarios (4–9) will be a second Suite that opens a KV cluster through a
-// KVSystem capability and fills its own fields of Sample. main runs every
-// selected suite for every system that Supports it.
+// A Suite runs a group of scenarios that share one cluster of a system:
+// pubsubSuite (scenarios 1–3, every system) and storeSuite (4–8, systems
+// that implement KVSystem; suite_store.go), each filling its own fields of
+// Sample. main runs every selected suite for every system that Supports it.
 type Suite interface {
 	Name() string
 	// Scenarios lists the scenario ids the suite can run (for -scenarios).
@@ -26,7 +25,7 @@ type Suite interface {
 }
 
 // suites lists every suite, in order.
-func suites() []Suite { return []Suite{pubsubSuite{}} }
+func suites() []Suite { return []Suite{pubsubSuite{}, storeSuite{}} }
 
 // Env is what every suite gets besides the system.
 type Env struct {
@@ -76,6 +75,8 @@ type Sample struct {
 	Throughput      []ThroughputResult `json:"throughput,omitempty"`
 	Burst           []BurstResult      `json:"burst,omitempty"`
 	Memory          *MemResult         `json:"memory,omitempty"`
+	// Store is scenarios 4–8 (at N = Params.StoreN only).
+	Store *StoreResult `json:"store,omitempty"`
 	// Stale counts deliveries that arrived after their trial had ended.
 	Stale uint64 `json:"stale_deliveries"`
 	// After Close: goroutines left over the count before the cluster

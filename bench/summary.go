@@ -10,17 +10,20 @@ import (
 
 // Results is everything one invocation measured; it is the JSON output.
 type Results struct {
-	Machine   Machine       `json:"machine"`
-	Quick     bool          `json:"quick"`
-	Ns        []int         `json:"ns"`
-	Runs      int           `json:"runs"`
-	Topology  string        `json:"topology"`
-	Params    Params        `json:"params"`
-	Systems   []SystemInfo  `json:"systems"`
-	Samples   []Sample      `json:"samples"`
-	Summaries []Summary     `json:"summaries"`
-	Ratios    []Ratio       `json:"ratios"`
-	Targets   []TargetCheck `json:"targets"`
+	Machine   Machine      `json:"machine"`
+	Quick     bool         `json:"quick"`
+	Ns        []int        `json:"ns"`
+	Runs      int          `json:"runs"`
+	Topology  string       `json:"topology"`
+	Params    Params       `json:"params"`
+	Systems   []SystemInfo `json:"systems"`
+	Samples   []Sample     `json:"samples"`
+	Summaries []Summary    `json:"summaries"`
+	Ratios    []Ratio      `json:"ratios"`
+	// Store scenarios (4–8), at N = Params.StoreN.
+	StoreSummaries []StoreSummary `json:"store_summaries,omitempty"`
+	StoreRatios    []StoreRatio   `json:"store_ratios,omitempty"`
+	Targets        []TargetCheck  `json:"targets"`
 	// ElapsedSecs is how long the whole invocation took.
 	ElapsedSecs float64 `json:"elapsed_secs"`
 }
@@ -31,6 +34,7 @@ func (r *Results) elapsed() time.Duration { return time.Duration(r.ElapsedSecs *
 type SystemInfo struct {
 	Name        string `json:"name"`
 	Describe    string `json:"describe"`
+	DescribeKV  string `json:"describe_store,omitempty"`
 	Unavailable string `json:"unavailable,omitempty"`
 }
 
@@ -284,7 +288,7 @@ func ratios(samples []Sample, subject, baseline string, n int) Ratio {
 	return r
 }
 
-// TargetCheck is one of issue 6's targets at one N.
+// TargetCheck is one of issue 6's (or the store issue's) targets at one N.
 type TargetCheck struct {
 	Target   string `json:"target"`
 	N        int    `json:"n"`
@@ -353,5 +357,245 @@ func checkTargets(res *Results) []TargetCheck {
 			add("idle node ≤ 30 MiB", s.IdleHeldMB, " MB", func(x float64) bool { return x <= 30*(1<<20)/mb })
 		}
 	}
+	return out
+}
+
+// StoreSummary is the store scenarios (4–8) of one system over all runs.
+type StoreSummary struct {
+	System string `json:"system"`
+	N      int    `json:"n"`
+	Runs   int    `json:"runs"`
+
+	VisibleP50  Stat `json:"set_visible_p50_us"`
+	VisibleP99  Stat `json:"set_visible_p99_us"`
+	VisibleP999 Stat `json:"set_visible_p999_us"`
+	VisibleLost Stat `json:"set_visible_lost"`
+
+	SetsPerSec   Stat `json:"sets_per_sec_all_applied"`
+	WriterPerSec Stat `json:"writer_sets_per_sec"`
+	LagMS        Stat `json:"lag_ms"`
+
+	JoinSecs  Stat   `json:"join_secs"`
+	JoinBytes Stat   `json:"join_bytes"`
+	JoinKeys  Stat   `json:"join_keys"`
+	JoinHow   string `json:"join_how,omitempty"`
+
+	ReconSecs  Stat   `json:"reconnect_secs"`
+	ReconBytes Stat   `json:"reconnect_bytes"`
+	ReconRT    Stat   `json:"reconnect_round_trips"`
+	ReconHow   string `json:"reconnect_how,omitempty"`
+
+	InSyncBytes    Stat `json:"in_sync_bytes"`
+	InSyncMaxBytes Stat `json:"in_sync_bytes_per_exchange"`
+	InSyncRT       Stat `json:"in_sync_round_trips"`
+	InSyncExch     Stat `json:"in_sync_exchanges"`
+
+	LivePerKey      Stat   `json:"live_bytes_per_key"`
+	MetaPerKey      Stat   `json:"metadata_bytes_per_live_key"`
+	DeletedPerKey   Stat   `json:"deleted_bytes_per_key"`
+	ServerRSSPerKey Stat   `json:"server_rss_bytes_per_key"`
+	MemWhat         string `json:"memory_measured,omitempty"`
+}
+
+func summarizeStore(samples []Sample, system string, n int) (StoreSummary, bool) {
+	var ss []*StoreResult
+	for i := range samples {
+		if s := &samples[i]; s.System == system && s.N == n && s.Store != nil {
+			ss = append(ss, s.Store)
+		}
+	}
+	sum := StoreSummary{System: system, N: n, Runs: len(ss)}
+	if len(ss) == 0 {
+		return sum, false
+	}
+	get := func(f func(*StoreResult) float64) Stat {
+		v := make([]float64, 0, len(ss))
+		for _, s := range ss {
+			v = append(v, f(s))
+		}
+		return statOf(v)
+	}
+	vis := func(f func(*VisibleResult) float64) Stat {
+		return get(func(s *StoreResult) float64 {
+			if s.Visible == nil {
+				return math.NaN()
+			}
+			return f(s.Visible)
+		})
+	}
+	sum.VisibleP50 = vis(func(v *VisibleResult) float64 { return v.P50 })
+	sum.VisibleP99 = vis(func(v *VisibleResult) float64 { return v.P99 })
+	sum.VisibleP999 = vis(func(v *VisibleResult) float64 { return v.P999 })
+	sum.VisibleLost = vis(func(v *VisibleResult) float64 { return float64(v.Lost) })
+	rate := func(f func(*RateResult) float64) Stat {
+		return get(func(s *StoreResult) float64 {
+			if s.Rate == nil {
+				return math.NaN()
+			}
+			return f(s.Rate)
+		})
+	}
+	sum.SetsPerSec = rate(func(r *RateResult) float64 { return r.SetsPerSec })
+	sum.WriterPerSec = rate(func(r *RateResult) float64 { return float64(r.Keys) / r.WriterSecs })
+	sum.LagMS = rate(func(r *RateResult) float64 { return r.LagMS })
+	sync := func(pick func(*StoreResult) *SyncFigures, f func(*SyncFigures) float64) Stat {
+		return get(func(s *StoreResult) float64 {
+			if x := pick(s); x != nil {
+				return f(x)
+			}
+			return math.NaN()
+		})
+	}
+	join := func(s *StoreResult) *SyncFigures { return s.Join }
+	recon := func(s *StoreResult) *SyncFigures { return s.Reconnect }
+	insync := func(s *StoreResult) *SyncFigures { return s.InSync }
+	sum.JoinSecs = sync(join, func(f *SyncFigures) float64 { return f.Secs })
+	sum.JoinBytes = sync(join, func(f *SyncFigures) float64 { return float64(f.Bytes()) })
+	sum.JoinKeys = sync(join, func(f *SyncFigures) float64 { return float64(f.Keys) })
+	sum.ReconSecs = sync(recon, func(f *SyncFigures) float64 { return f.Secs })
+	sum.ReconBytes = sync(recon, func(f *SyncFigures) float64 { return float64(f.Bytes()) })
+	sum.ReconRT = sync(recon, func(f *SyncFigures) float64 { return f.RoundTrips })
+	sum.InSyncBytes = sync(insync, func(f *SyncFigures) float64 { return float64(f.Bytes()) })
+	sum.InSyncMaxBytes = sync(insync, func(f *SyncFigures) float64 { return float64(f.MaxExchangeBytes) })
+	sum.InSyncRT = sync(insync, func(f *SyncFigures) float64 { return f.RoundTrips })
+	sum.InSyncExch = sync(insync, func(f *SyncFigures) float64 { return float64(f.Exchanges) })
+	mem := func(f func(*KeyMemoryResult) float64) Stat {
+		return get(func(s *StoreResult) float64 {
+			if s.KeyMemory == nil {
+				return math.NaN()
+			}
+			return f(s.KeyMemory)
+		})
+	}
+	sum.LivePerKey = mem(func(m *KeyMemoryResult) float64 { return m.LivePerKey })
+	sum.MetaPerKey = mem(func(m *KeyMemoryResult) float64 { return m.MetaPerKey })
+	sum.DeletedPerKey = mem(func(m *KeyMemoryResult) float64 { return m.DeletedPerKey })
+	sum.ServerRSSPerKey = mem(func(m *KeyMemoryResult) float64 { return nanIfZero(m.ServerRSSPerKey) })
+	for _, s := range ss {
+		if s.Join != nil && sum.JoinHow == "" {
+			sum.JoinHow = s.Join.How
+		}
+		if s.Reconnect != nil && sum.ReconHow == "" {
+			sum.ReconHow = s.Reconnect.How
+		}
+		if s.KeyMemory != nil && sum.MemWhat == "" {
+			sum.MemWhat = s.KeyMemory.What
+		}
+	}
+	return sum, true
+}
+
+// StoreRatio is Reflect's store figures divided by a baseline's, run by
+// run, then summarised.
+type StoreRatio struct {
+	Baseline   string `json:"baseline"`
+	VisibleP50 Stat   `json:"set_visible_p50"`
+	VisibleP99 Stat   `json:"set_visible_p99"`
+	SetsPerSec Stat   `json:"sets_per_sec"`
+	JoinSecs   Stat   `json:"join_secs"`
+	JoinBytes  Stat   `json:"join_bytes"`
+	ReconBytes Stat   `json:"reconnect_bytes"`
+	LivePerKey Stat   `json:"live_bytes_per_key"`
+}
+
+func storeRatios(samples []Sample, subject, baseline string, n int) StoreRatio {
+	r := StoreRatio{Baseline: baseline}
+	byRun := map[int][2]*StoreResult{}
+	for i := range samples {
+		s := &samples[i]
+		if s.N != n || s.Store == nil {
+			continue
+		}
+		pair := byRun[s.Run]
+		switch s.System {
+		case subject:
+			pair[0] = s.Store
+		case baseline:
+			pair[1] = s.Store
+		default:
+			continue
+		}
+		byRun[s.Run] = pair
+	}
+	div := func(a, b float64) float64 {
+		if b == 0 || math.IsNaN(a) || math.IsNaN(b) {
+			return math.NaN()
+		}
+		return a / b
+	}
+	var p50, p99, rate, js, jb, rb, live []float64
+	for _, pair := range byRun {
+		a, b := pair[0], pair[1]
+		if a == nil || b == nil {
+			continue
+		}
+		if a.Visible != nil && b.Visible != nil {
+			p50 = append(p50, div(a.Visible.P50, b.Visible.P50))
+			p99 = append(p99, div(a.Visible.P99, b.Visible.P99))
+		}
+		if a.Rate != nil && b.Rate != nil {
+			rate = append(rate, div(a.Rate.SetsPerSec, b.Rate.SetsPerSec))
+		}
+		if a.Join != nil && b.Join != nil {
+			js = append(js, div(a.Join.Secs, b.Join.Secs))
+			jb = append(jb, div(float64(a.Join.Bytes()), float64(b.Join.Bytes())))
+		}
+		if a.Reconnect != nil && b.Reconnect != nil {
+			rb = append(rb, div(float64(a.Reconnect.Bytes()), float64(b.Reconnect.Bytes())))
+		}
+		if a.KeyMemory != nil && b.KeyMemory != nil {
+			live = append(live, div(a.KeyMemory.LivePerKey, b.KeyMemory.LivePerKey))
+		}
+	}
+	r.VisibleP50, r.VisibleP99, r.SetsPerSec = statOf(p50), statOf(p99), statOf(rate)
+	r.JoinSecs, r.JoinBytes, r.ReconBytes, r.LivePerKey = statOf(js), statOf(jb), statOf(rb), statOf(live)
+	return r
+}
+
+// checkStoreTargets adds the store issue's targets (and issue 6's "at
+// least as fast as NATS KV").
+func checkStoreTargets(res *Results) []TargetCheck {
+	var out []TargetCheck
+	var s StoreSummary
+	found := false
+	for _, x := range res.StoreSummaries {
+		if x.System == "reflect" {
+			s, found = x, true
+		}
+	}
+	if !found {
+		return nil
+	}
+	n := s.N
+	verdict := func(st Stat, ok func(float64) bool) string {
+		if !st.ok() {
+			return "n/a"
+		}
+		if ok(st.Median) {
+			return "yes"
+		}
+		return "no"
+	}
+	add := func(target string, st Stat, measured string, ok func(float64) bool) {
+		out = append(out, TargetCheck{Target: target, N: n, Measured: measured, Met: verdict(st, ok)})
+	}
+	add("store: Set→visible on all p99 < 10 ms", s.VisibleP99, s.VisibleP99.format("%.0f")+" µs", func(x float64) bool { return x < 10_000 })
+	for _, r := range res.StoreRatios {
+		if r.Baseline == "nats" {
+			add("store: Set→visible p99 ≤ NATS KV Put→Watch", r.VisibleP99, r.VisibleP99.format("%.2f")+"×", func(x float64) bool { return x <= 1 })
+		}
+	}
+	keys := res.Params.StoreKeys
+	add(fmt.Sprintf("store: join %s keys × %d B < 1 s", count(keys), res.Params.ValueSize), s.JoinSecs,
+		s.JoinSecs.format("%.3f")+" s, "+mbStat(s.JoinBytes).format("%.1f")+" MB", func(x float64) bool { return x < 1 })
+	inSync := TargetCheck{Target: "store: in-sync reconnect, one round trip and < 1 KB", N: n,
+		Measured: fmt.Sprintf("%s round trip(s), %s B per sync (%s syncs)", s.InSyncRT.format("%.1f"), s.InSyncMaxBytes.format("%.0f"), s.InSyncExch.format("%.0f")),
+		Met:      "n/a"}
+	if s.InSyncRT.ok() && s.InSyncMaxBytes.ok() {
+		inSync.Met = map[bool]string{true: "yes", false: "no"}[s.InSyncRT.Max <= 1 && s.InSyncMaxBytes.Max < 1000]
+	}
+	out = append(out, inSync)
+	add("store: ≤ 64 B metadata per live key", s.MetaPerKey, s.MetaPerKey.format("%.1f")+" B", func(x float64) bool { return x <= 64 })
+	add("store: ~0 B per deleted key (< 1 B)", s.DeletedPerKey, s.DeletedPerKey.format("%.2f")+" B", func(x float64) bool { return x < 1 })
 	return out
 }

@@ -9,19 +9,8 @@ import (
 
 // System is one messaging system under test. Every implementation runs its
 // participants in this process (plus, for Redis, a server it starts itself)
-// on 127.0.0.1 only.
-//
-// The store scenarios (4–9 of benchmarks.md) will add a second capability
-// next to PubSub, e.g.
-//
-//	type KVSystem interface {
-//		System
-//		OpenKV(ctx context.Context, n int) (KVCluster, error)
-//	}
-//
-// implemented by the systems that have one (Reflect crdtstore, NATS
-// JetStream KV, Redis SET/GET), and a Suite that type-asserts it (see
-// suite.go).
+// on 127.0.0.1 only. Systems that also have a replicated key-value store
+// implement KVSystem (store scenarios 4–8, suite_store.go).
 type System interface {
 	// Name is the short name used in flags, tables and JSON.
 	Name() string
@@ -60,6 +49,79 @@ type PubSubCluster interface {
 	// Close stops every participant and server, waiting for them.
 	Close() error
 }
+
+// KVSystem is a System with a key-value store visible from every
+// participant: Reflect's crdtstore, NATS JetStream KV, Redis SET/GET.
+type KVSystem interface {
+	System
+	// DescribeKV says in one line what runs for the store scenarios.
+	DescribeKV() string
+	// OpenKV starts n participants sharing one store, each with its own
+	// connection (Reflect: its own node with a replica, every pair
+	// connected; NATS and Redis: one client connection each to one
+	// server). It returns once a write on any participant reaches every
+	// other one.
+	OpenKV(ctx context.Context, n int) (KVCluster, error)
+}
+
+// KVCluster is a running store of n participants.
+type KVCluster interface {
+	// Put writes key on participant i. It may return before the write
+	// left the participant (Reflect's Set; pipelined Redis, asynchronous
+	// JetStream publishes): Flush waits for that. value is only valid
+	// during the call.
+	Put(ctx context.Context, i int, key string, value []byte) error
+	// Delete removes key, from participant i, like Put.
+	Delete(ctx context.Context, i int, key string) error
+	// Flush waits until every Put and Delete of participant i so far was
+	// accepted (acknowledged by the server; Reflect: published), and
+	// returns the first error of those writes.
+	Flush(ctx context.Context, i int) error
+	// Watch makes participant i call fn for every change of a key made
+	// elsewhere that it sees, from the system's own goroutines, until
+	// Close. missed > 0 reports changes the system dropped on the way to
+	// the watcher (they are applied, but their keys are not known).
+	Watch(i int, fn func(key string, missed int)) error
+	// Join starts one more participant, lets it load the whole store of
+	// keys keys the way the system does it, and reports when it had
+	// everything and what it cost. The new participant is closed after.
+	Join(ctx context.Context, keys int) (SyncFigures, error)
+	// Reconnect disconnects participant i, runs change (which writes
+	// elsewhere the keys in changed, and waits until the participants
+	// still connected have them), reconnects i and waits until it caught
+	// up: every key of changed has its new value on i.
+	Reconnect(ctx context.Context, i int, change func(context.Context) error, changed []string) (SyncFigures, error)
+	// ServerMem returns the store server's own account of its memory
+	// (Redis INFO used_memory), or 0 when the server is this process.
+	ServerMem(ctx context.Context) uint64
+	// ServerPIDs lists out-of-process servers (Redis).
+	ServerPIDs() []int
+	// Close stops every participant and server, waiting for them.
+	Close() error
+}
+
+// SyncFigures is what bringing one participant up to date cost: how long
+// it took, the bytes both ways and the round trips.
+type SyncFigures struct {
+	Secs     float64 `json:"secs"`
+	BytesIn  uint64  `json:"bytes_in"`
+	BytesOut uint64  `json:"bytes_out"`
+	// RoundTrips is the longest chain of request → answer exchanges the
+	// catch-up waited for (a final one-way frame counts ½).
+	RoundTrips float64 `json:"round_trips"`
+	// Exchanges counts separate exchanges (Reflect: syncs with peers;
+	// Redis: pipelines; NATS: JetStream API requests).
+	Exchanges int `json:"exchanges"`
+	// MaxExchangeBytes is the largest exchange, both directions.
+	MaxExchangeBytes uint64 `json:"max_exchange_bytes"`
+	// Keys the participant holds afterwards.
+	Keys int `json:"keys"`
+	// How says what the participant did.
+	How string `json:"how,omitempty"`
+}
+
+// Bytes is the total both ways.
+func (f SyncFigures) Bytes() uint64 { return f.BytesIn + f.BytesOut }
 
 // Drops is what a system surfaced about messages it dropped: named
 // counters (cumulative from the system; differences in results).

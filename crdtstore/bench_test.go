@@ -143,7 +143,7 @@ func BenchmarkReconnect10Changed(b *testing.B) {
 			_ = x.Set(fmt.Sprintf("key/%06d", (i*10+j)%100000), []byte{byte(i)})
 		}
 		before := x.Stats()
-		if !y.claim("x") {
+		if ok, _ := y.claim("x", true); !ok {
 			b.Fatal("busy")
 		}
 		net.Connect("x", "y")

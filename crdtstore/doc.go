@@ -47,6 +47,11 @@
 //     (Options.MaxSyncFrame), every read has a deadline, one sync per peer
 //     runs at a time, and a peer's declared sizes are never trusted for
 //     allocation.
+//   - Joining: a replica that has not completed a sync since it opened
+//     syncs with one peer at a time and answers the others "busy" until
+//     then; afterwards their syncs find it up to date. So a node that
+//     connects to ten peers at once downloads the state once, not ten
+//     times.
 //   - Anti-entropy: every Options.SyncInterval a node syncs with a random
 //     peer, repairing whatever was lost.
 //

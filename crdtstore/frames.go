@@ -16,6 +16,7 @@ const (
 	frameContext byte = 1 // an ormap-encoded causal context
 	frameEqual   byte = 2 // "our contexts are equal" / "nothing to send"
 	frameDelta   byte = 3 // an ormap-encoded delta
+	frameBusy    byte = 4 // "catching up with another peer: ask again later"
 )
 
 // syncProtocolVersion is part of the stream protocol id.

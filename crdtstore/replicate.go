@@ -140,3 +140,22 @@ func (s *Store) joinLocked(d ormap.Delta, origin Origin) error {
 	}
 	return nil
 }
+
+// Flush publishes the local changes not yet sent and waits until the
+// transport has handed them to the network (for a node: written to every
+// peer's connection), or ctx ends. Set and Delete never wait; call Flush
+// when a program must know its writes left, e.g. before it exits (Close
+// flushes too).
+func (s *Store) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	s.flush()
+	if f, ok := s.tr.(interface{ Flush(context.Context) error }); ok {
+		return f.Flush(ctx)
+	}
+	return nil
+}

@@ -47,6 +47,9 @@ type Store struct {
 	peers    map[string]*peerState
 	changed  chan struct{} // closed and replaced when sync state changes
 	closed   bool
+	caughtUp bool            // a sync has succeeded since Open
+	running  int             // syncs in progress, either role
+	deferred map[string]bool // syncs put off while catching up
 
 	stats counters
 }
@@ -60,7 +63,7 @@ type peerState struct {
 type counters struct {
 	deltasSent, deltasReceived, deltasInvalid, deltasDropped atomic.Uint64
 	gaps, syncs, syncFailures, syncServed                    atomic.Uint64
-	syncBytesIn, syncBytesOut                                atomic.Uint64
+	syncBytesIn, syncBytesOut, syncBusy                      atomic.Uint64
 }
 
 // Stats counts the store's replication traffic on this node.
@@ -81,6 +84,9 @@ type Stats struct {
 	// SyncBytesIn and SyncBytesOut count the bytes read and written by sync
 	// exchanges, both directions.
 	SyncBytesIn, SyncBytesOut uint64
+	// SyncBusy counts syncs this replica put off while catching up with
+	// another peer (it downloads the state from one peer at a time).
+	SyncBusy uint64
 	// Keys is the number of keys with a value.
 	Keys int
 }
@@ -158,6 +164,7 @@ func OpenTransport(tr Transport, opts Options, deltaLimits ormap.Limits) (*Store
 		m:        ormap.New(ormap.ReplicaID(rid)),
 		watchers: make(map[*Watcher]struct{}),
 		peers:    make(map[string]*peerState),
+		deferred: make(map[string]bool),
 		changed:  make(chan struct{}),
 	}
 	// A peer whose clock runs far ahead must not drag ours along.
@@ -372,6 +379,7 @@ func (s *Store) Stats() Stats {
 		SyncFailures:   c.syncFailures.Load(),
 		SyncBytesIn:    c.syncBytesIn.Load(),
 		SyncBytesOut:   c.syncBytesOut.Load(),
+		SyncBusy:       c.syncBusy.Load(),
 		Keys:           s.Len(),
 	}
 }

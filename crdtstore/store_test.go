@@ -283,7 +283,7 @@ func TestInSyncReconnectIsOneRoundTrip(t *testing.T) {
 		return ps != nil && !ps.syncing
 	})
 	before := ss[0].Stats()
-	if !ss[0].claim("s1") {
+	if ok, _ := ss[0].claim("s1", true); !ok {
 		t.Fatal("a sync is running")
 	}
 	err := ss[0].syncWith("s1")
@@ -299,5 +299,69 @@ func TestInSyncReconnectIsOneRoundTrip(t *testing.T) {
 	}
 	if out+in >= 1024 {
 		t.Fatalf("%d bytes for an in-sync reconnect", out+in)
+	}
+}
+
+// A new replica that connects to several peers at once downloads the state
+// about once: it syncs with one peer first and answers the others "busy"
+// until then, after which their syncs find it up to date.
+func TestJoinerDownloadsOnce(t *testing.T) {
+	net := NewMemNetwork()
+	var ss []*Store
+	for i := range 4 {
+		s, err := OpenTransport(net.Transport(fmt.Sprintf("p%d", i)), fastOptions(), ormap.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		ss = append(ss, s)
+	}
+	v := strings.Repeat("v", 100)
+	for i := range 2000 {
+		_ = ss[i%4].SetString(fmt.Sprintf("key/%05d", i), v)
+	}
+	eventually(t, 10*time.Second, "convergence", func() bool { return converged(ss) && ss[0].Len() == 2000 })
+	ss[0].mu.Lock()
+	snapshot := len(ormap.EncodeDelta(ss[0].m.Diff(ormap.Context{})))
+	ss[0].mu.Unlock()
+
+	joiner, err := OpenTransport(net.Transport("zz-joiner"), fastOptions(), ormap.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer joiner.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := joiner.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := joiner.Stats()
+	in := st.SyncBytesIn + st.SyncBytesOut
+	t.Logf("joiner: %d bytes moved for a %d-byte snapshot; %d busy answers", in, snapshot, st.SyncBusy)
+	if joiner.Len() != 2000 {
+		t.Fatalf("joiner has %d keys", joiner.Len())
+	}
+	if in > uint64(snapshot)*3/2 {
+		t.Fatalf("joiner moved %d bytes, more than 1.5 snapshots of %d", in, snapshot)
+	}
+}
+
+func TestFlush(t *testing.T) {
+	_, ss := memStores(t, 2)
+	for i := range 100 {
+		_ = ss[0].SetString(fmt.Sprint(i), "v")
+	}
+	if err := ss[0].Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ss[0].mu.Lock()
+	pending := len(ss[0].pending)
+	ss[0].mu.Unlock()
+	if pending != 0 || ss[0].Stats().DeltasSent == 0 {
+		t.Fatalf("after Flush: %d pending, %d sent", pending, ss[0].Stats().DeltasSent)
+	}
+	_ = ss[0].Close()
+	if err := ss[0].Flush(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Flush after Close: %v", err)
 	}
 }

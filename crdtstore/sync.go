@@ -145,8 +145,11 @@ func jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (0.75 + rand.Float64()/2))
 }
 
-// claim marks a sync with p as running; false if one already is.
-func (s *Store) claim(p string) bool {
+// claim marks a sync with p as running; false if one with p already is,
+// or (deferred) if this replica is still catching up and another sync is
+// running: a new replica syncs with one peer at a time, so that it
+// downloads the state once, not once per peer.
+func (s *Store) claim(p string, initiator bool) (ok, deferred bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ps := s.peers[p]
@@ -154,17 +157,25 @@ func (s *Store) claim(p string) bool {
 		ps = &peerState{}
 		s.peers[p] = ps
 	}
-	if ps.syncing || s.closed {
-		return false
+	switch {
+	case ps.syncing || s.closed:
+		return false, false
+	case !s.caughtUp && s.running > 0:
+		if initiator {
+			s.deferred[p] = true
+		}
+		return false, true
 	}
 	ps.syncing = true
-	return true
+	s.running++
+	return true, false
 }
 
-// release ends a sync with p; ok marks p as synced.
+// release ends a sync with p; ok marks p as synced. The first successful
+// sync ends the catching up and starts the syncs deferred meanwhile.
 func (s *Store) release(p string, ok bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.running--
 	if ps := s.peers[p]; ps != nil {
 		ps.syncing = false
 		if ok && !ps.synced {
@@ -172,12 +183,26 @@ func (s *Store) release(p string, ok bool) {
 			s.changedLocked()
 		}
 	}
+	if ok {
+		s.caughtUp = true
+	}
+	var next []string
+	if s.running == 0 || s.caughtUp {
+		for q := range s.deferred {
+			next = append(next, q)
+		}
+		clear(s.deferred)
+	}
+	s.mu.Unlock()
+	for _, q := range next {
+		s.requestSync(q)
+	}
 }
 
 // startSync runs one sync with p on its own goroutine, unless one with p is
 // running already (in either direction).
 func (s *Store) startSync(p string) {
-	if !s.claim(p) {
+	if ok, _ := s.claim(p, true); !ok {
 		return
 	}
 	s.goOwned(func() {
@@ -187,6 +212,9 @@ func (s *Store) startSync(p string) {
 			s.stats.syncs.Add(1)
 		case errors.Is(err, ErrNoStore):
 			// Nothing to sync with a peer that has no such store.
+		case errors.Is(err, errBusy):
+			// The peer is catching up with another: try again shortly.
+			s.retryLater(p)
 		default:
 			s.stats.syncFailures.Add(1)
 			if s.ctx.Err() == nil {
@@ -194,6 +222,23 @@ func (s *Store) startSync(p string) {
 			}
 		}
 		s.release(p, err == nil || errors.Is(err, ErrNoStore))
+	})
+}
+
+// errBusy is a peer's answer while it is catching up with another peer.
+var errBusy = errors.New("crdtstore: peer busy catching up")
+
+// retryLater syncs with p after the gap delay (and a jitter, so that two
+// new replicas that refused each other do not collide again).
+func (s *Store) retryLater(p string) {
+	s.goOwned(func() {
+		t := time.NewTimer(gapDelay + time.Duration(rand.Int64N(int64(gapDelay))))
+		defer t.Stop()
+		select {
+		case <-s.ctx.Done():
+		case <-t.C:
+			s.requestSync(p)
+		}
 	})
 }
 
@@ -260,6 +305,8 @@ func (s *Store) readDelta(r *bufio.Reader) (d ormap.Delta, equal bool, err error
 	switch kind {
 	case frameEqual:
 		return d, true, nil
+	case frameBusy:
+		return d, false, errBusy
 	case frameDelta:
 	default:
 		return d, false, fmt.Errorf("%w: frame kind %d, want a delta", ErrProtocol, kind)
@@ -297,9 +344,33 @@ func (s *Store) onSync(p string, st Stream) {
 	s.wg.Add(1) // Close waits for served syncs too
 	s.mu.Unlock()
 	defer s.wg.Done()
-	claimed := s.claim(p) // a sync the other way may run; serving anyway is harmless
+	// A sync the other way may run; serving anyway is harmless. But a
+	// replica catching up with another peer answers "busy": the state it
+	// would answer from is about to change completely.
+	claimed, busy := s.claim(p, false)
+	if busy {
+		// Sync with it ourselves as soon as we are caught up.
+		s.mu.Lock()
+		s.deferred[p] = true
+		s.mu.Unlock()
+	}
 	cs := &countingStream{Stream: st}
-	err := s.serveSync(cs)
+	var err error
+	if busy {
+		_ = st.SetDeadline(time.Now().Add(s.opts.SyncTimeout))
+		if _, err = s.readContext(bufio.NewReader(cs)); err == nil {
+			err = writeFrame(cs, frameBusy, nil)
+		}
+		s.countSync(cs)
+		if err == nil {
+			_ = st.Close()
+			s.stats.syncBusy.Add(1)
+		} else {
+			_ = st.Reset()
+		}
+		return
+	}
+	err = s.serveSync(cs)
 	s.countSync(cs)
 	if err != nil {
 		_ = st.Reset()
@@ -410,11 +481,10 @@ func (s *Store) WaitSynced(ctx context.Context) error {
 	}
 }
 
-// countingStream counts the bytes and frames a sync moves.
+// countingStream counts the bytes a sync moves.
 type countingStream struct {
 	Stream
 	read, written int
-	writes        int
 }
 
 func (c *countingStream) Read(p []byte) (int, error) {
@@ -426,7 +496,6 @@ func (c *countingStream) Read(p []byte) (int, error) {
 func (c *countingStream) Write(p []byte) (int, error) {
 	n, err := c.Stream.Write(p)
 	c.written += n
-	c.writes++
 	return n, err
 }
 

@@ -94,3 +94,6 @@ func (t *nodeTransport) Close() error {
 	}
 	return nil
 }
+
+// Flush waits until the node has written every queued message.
+func (t *nodeTransport) Flush(ctx context.Context) error { return t.n.PubSub().Flush(ctx) }
