@@ -169,8 +169,18 @@ func TestLoopbackMalformedDeltasRefused(t *testing.T) {
 		if err := b.n.PubSub().Publish(ctx, topic, junk, pubsub.AllowReserved()); err != nil {
 			t.Fatal(err)
 		}
+		if err := b.n.PubSub().Flush(ctx); err != nil { // one batch each
+			t.Fatal(err)
+		}
 	}
-	eventually(t, 5*time.Second, "the junk to be refused", func() bool { return a.s.Stats().DeltasInvalid == 4 })
+	// The store's validator refuses each one in pub/sub, before delivery
+	// and before any relaying.
+	eventually(t, 5*time.Second, "the junk to be refused", func() bool {
+		return a.s.Stats().DeltasInvalid == 4 && a.n.PubSub().Stats().Invalid == 4
+	})
+	if r := a.s.Stats().DeltasReceived; r > 1 {
+		t.Fatalf("DeltasReceived = %d: junk reached the store", r)
+	}
 	after := a.s.List("")
 	if len(after) != len(before) || string(after[0].Value) != "v" {
 		t.Fatalf("store changed: %v -> %v", before, after)

@@ -95,6 +95,16 @@ func mergeAll(ds []ormap.Delta) ormap.Delta {
 	return mergeAll(ds[:mid]).Merge(mergeAll(ds[mid:]))
 }
 
+// checkDelta refuses a delta that does not decode, before it reaches
+// onDelta or is relayed to other peers.
+func (s *Store) checkDelta(data []byte) error {
+	if _, err := ormap.DecodeDelta(data, s.deltaLim); err != nil {
+		s.stats.deltasInvalid.Add(1)
+		return err
+	}
+	return nil
+}
+
 // onDelta applies a delta published by peer from. Bad input changes
 // nothing. A delta that reveals missed ones triggers a sync with its sender.
 func (s *Store) onDelta(from string, data []byte) {

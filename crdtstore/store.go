@@ -171,7 +171,7 @@ func OpenTransport(tr Transport, opts Options, deltaLimits ormap.Limits) (*Store
 	s.clock.MaxOffset = int64(time.Hour)
 	s.goOwned(s.flushLoop)
 	s.goOwned(s.syncLoop)
-	if err := tr.Start(Handlers{Delta: s.onDelta, Sync: s.onSync, PeerUp: s.peerUp, PeerDown: s.peerDown}); err != nil {
+	if err := tr.Start(Handlers{Delta: s.onDelta, CheckDelta: s.checkDelta, Sync: s.onSync, PeerUp: s.peerUp, PeerDown: s.peerDown}); err != nil {
 		cancel()
 		s.wg.Wait()
 		return nil, fmt.Errorf("crdtstore: start transport: %w", err)

@@ -29,6 +29,9 @@ type Transport interface {
 type Handlers struct {
 	// Delta receives a delta published by peer from.
 	Delta func(from string, data []byte)
+	// CheckDelta, if set, vets a received delta before it is delivered or
+	// relayed (a pub/sub validator): an error refuses it.
+	CheckDelta func(data []byte) error
 	// Sync serves a sync stream opened by peer; it closes s when done.
 	Sync func(peer string, s Stream)
 	// PeerUp and PeerDown report connections to peers.

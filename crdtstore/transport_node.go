@@ -38,7 +38,7 @@ func (t *nodeTransport) Self() string { return string(t.n.ID()) }
 func (t *nodeTransport) Start(h Handlers) error {
 	sub, err := t.n.PubSub().Subscribe(t.topic, func(m pubsub.Message) {
 		h.Delta(string(m.From), m.Data)
-	}, pubsub.AllowReserved())
+	}, pubsub.AllowReserved(), pubsub.WithValidator(h.CheckDelta))
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,15 @@
 // GossipSub does. Messages are delivered to this node's subscriptions by
 // the validator, in the order they pass it, whether relayed or not.
 //
+// # Validation
+//
+// Every received batch must decode, each message must fit MaxMessageSize,
+// and with signing on the author must be the signer. A topic may add its
+// own check (WithValidator): a batch holding a message that fails it is
+// rejected whole, neither delivered nor relayed, and counted in
+// Stats.Invalid. The store uses it so that a delta that does not decode
+// goes no further than the first node that receives it.
+//
 // # Signing
 //
 // Messages are not signed by default (GossipSub StrictNoSign). Only holders

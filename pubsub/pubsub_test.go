@@ -374,3 +374,42 @@ func TestEmptyMessages(t *testing.T) {
 		t.Fatalf("got %d of 50 empty messages", c.count())
 	}
 }
+
+// A topic's validator refuses what fails it: not delivered, counted.
+func TestWithValidator(t *testing.T) {
+	ps := newMesh(t, 2, Config{})
+	c := newCollector()
+	check := func(b []byte) error {
+		if string(b) == "bad" {
+			return errors.New("bad message")
+		}
+		return nil
+	}
+	if _, err := ps[1].Subscribe("v", c.handle, WithValidator(check)); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := ps[0].WaitSubscribers(ctx, "v", 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"good 1", "bad", "good 2"} {
+		if err := ps[0].Publish(ctx, "v", []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+		if err := ps[0].Flush(ctx); err != nil { // one batch each
+			t.Fatal(err)
+		}
+	}
+	if !c.wait(2, 5*time.Second) {
+		t.Fatalf("got %d of 2 good messages", c.count())
+	}
+	time.Sleep(50 * time.Millisecond)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.msgs) != 2 || string(c.msgs[0].Data) != "good 1" || string(c.msgs[1].Data) != "good 2" {
+		t.Fatalf("delivered %d messages: %q", len(c.msgs), c.msgs)
+	}
+	if inv := ps[1].Stats().Invalid; inv != 1 {
+		t.Fatalf("Invalid = %d, want 1", inv)
+	}
+}

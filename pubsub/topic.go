@@ -28,7 +28,8 @@ type topic struct {
 	seq   atomic.Uint64
 	order reorderer
 
-	subs atomic.Pointer[[]*Subscription] // copy on write
+	subs  atomic.Pointer[[]*Subscription]    // copy on write
+	check atomic.Pointer[func([]byte) error] // WithValidator's, if any
 
 	// qbytes counts the bytes waiting in in; room is closed (and replaced)
 	// whenever the publisher takes some, to wake blocked publishers.
@@ -213,6 +214,14 @@ func (t *topic) validate(_ context.Context, from peer.ID, m *lp2pps.Message) lp2
 		p.log.Debug("pubsub: rejecting message: author is not the signer", "topic", t.name, "from", m.ReceivedFrom)
 		return lp2pps.ValidationReject
 	}
+	if check := t.check.Load(); check != nil && from != p.host.ID() {
+		for _, data := range b.msgs {
+			if err := (*check)(data); err != nil {
+				p.log.Debug("pubsub: rejecting message", "topic", t.name, "from", m.ReceivedFrom, "err", err)
+				return lp2pps.ValidationReject
+			}
+		}
+	}
 	if from == p.host.ID() { // our own publish
 		if p.cfg.Echo {
 			t.deliver(b)
@@ -245,6 +254,9 @@ func (t *topic) subscribe(handler func(Message), o options) (*Subscription, erro
 	defer t.mu.Unlock()
 	if t.closed {
 		return nil, ErrClosed
+	}
+	if o.validate != nil {
+		t.check.Store(&o.validate)
 	}
 	if t.lsub == nil {
 		// The subscription makes GossipSub route the topic to us; the

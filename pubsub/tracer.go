@@ -29,6 +29,14 @@ type tracer struct {
 	inflight map[peer.ID]int
 	over     int           // peers whose inflight ≥ window
 	wake     chan struct{} // closed and replaced when over drops to 0
+	// GossipSub pushes an RPC on a peer's queue before it reports it
+	// (SendRPC), so the peer's writer may report it written
+	// (SendRPCCompleted) first. queued holds the RPCs reported and not yet
+	// written, early those written before they were reported. (Counting
+	// alone lost such an RPC's completion and left the peer one batch
+	// short for ever: Flush then hung, the window shrank.)
+	queued map[sentRPC]struct{}
+	early  map[sentRPC]struct{}
 
 	droppedRPC    atomic.Uint64 // outbound batches GossipSub dropped (queue full)
 	throttled     atomic.Uint64 // inbound batches dropped before validation
@@ -37,8 +45,21 @@ type tracer struct {
 	duplicates    atomic.Uint64 // inbound copies of batches already seen
 }
 
+// sentRPC is one RPC towards one peer (GossipSub sends the same RPC to
+// several peers).
+type sentRPC struct {
+	rpc *lp2pps.RPC
+	p   peer.ID
+}
+
+// maxEarly bounds the RPCs remembered as written before they were
+// reported. An RPC of a closed queue that was being written when the queue
+// closed is reported written but never sent again: it would stay for ever.
+const maxEarly = 1024
+
 func newTracer(window int, onReady func(peer.ID)) *tracer {
-	return &tracer{window: window, onReady: onReady, inflight: make(map[peer.ID]int), wake: make(chan struct{})}
+	return &tracer{window: window, onReady: onReady, inflight: make(map[peer.ID]int), wake: make(chan struct{}),
+		queued: map[sentRPC]struct{}{}, early: map[sentRPC]struct{}{}}
 }
 
 // totalInflight returns the number of batches queued towards all peers.
@@ -55,8 +76,8 @@ func (t *tracer) totalInflight() int {
 // hasData reports whether an RPC carries published messages.
 func hasData(rpc *lp2pps.RPC) bool { return len(rpc.GetPublish()) > 0 }
 
-func (t *tracer) add(p peer.ID, d int) {
-	t.mu.Lock()
+// addLocked changes p's count of queued batches by d; t.mu held.
+func (t *tracer) addLocked(p peer.ID, d int) {
 	before := t.inflight[p]
 	after := max(before+d, 0)
 	if after == 0 {
@@ -65,7 +86,6 @@ func (t *tracer) add(p peer.ID, d int) {
 		t.inflight[p] = after
 	}
 	t.account(before, after)
-	t.mu.Unlock()
 }
 
 // account updates over for one peer's change from before to after; t.mu held.
@@ -86,11 +106,22 @@ func (t *tracer) account(before, after int) {
 	}
 }
 
+// reset forgets what is queued towards p (its queue is gone).
 func (t *tracer) reset(p peer.ID) {
 	t.mu.Lock()
 	before := t.inflight[p]
 	delete(t.inflight, p)
 	t.account(before, 0)
+	for k := range t.queued {
+		if k.p == p {
+			delete(t.queued, k)
+		}
+	}
+	for k := range t.early {
+		if k.p == p {
+			delete(t.early, k)
+		}
+	}
 	t.mu.Unlock()
 }
 
@@ -128,15 +159,36 @@ func (t *tracer) wait(done <-chan struct{}, d time.Duration) bool {
 }
 
 func (t *tracer) SendRPC(rpc *lp2pps.RPC, p peer.ID) {
-	if hasData(rpc) {
-		t.add(p, 1)
+	if !hasData(rpc) {
+		return
 	}
+	k := sentRPC{rpc, p}
+	t.mu.Lock()
+	if _, ok := t.early[k]; ok {
+		delete(t.early, k)
+	} else {
+		t.queued[k] = struct{}{}
+		t.addLocked(p, 1)
+	}
+	t.mu.Unlock()
 }
 
 func (t *tracer) SendRPCCompleted(rpc *lp2pps.RPC, p peer.ID, _ time.Duration) {
-	if hasData(rpc) {
-		t.add(p, -1)
+	if !hasData(rpc) {
+		return
 	}
+	k := sentRPC{rpc, p}
+	t.mu.Lock()
+	if _, ok := t.queued[k]; ok {
+		delete(t.queued, k)
+		t.addLocked(p, -1)
+	} else {
+		if len(t.early) >= maxEarly { // completions of RPCs of closed queues
+			clear(t.early)
+		}
+		t.early[k] = struct{}{}
+	}
+	t.mu.Unlock()
 }
 
 func (t *tracer) DropRPC(rpc *lp2pps.RPC, p peer.ID) {
