@@ -14,6 +14,7 @@ import (
 	lp2pps "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -42,6 +43,9 @@ type PubSub struct {
 	mu     sync.Mutex
 	topics map[string]*topic
 	closed bool
+	resets map[peer.ID]time.Time // streamLost's last reset per peer
+
+	connResets atomic.Uint64
 }
 
 // New starts GossipSub on h. The host should already be configured with the
@@ -62,6 +66,7 @@ func New(h host.Host, cfg Config) (*PubSub, error) {
 		ctx:    ctx,
 		cancel: cancel,
 		topics: make(map[string]*topic),
+		resets: make(map[peer.ID]time.Time),
 	}
 	// A peer that becomes ready can receive our announcement: send it again.
 	p.tr = newTracer(cfg.Window, func(q peer.ID) {
@@ -70,6 +75,7 @@ func New(h host.Host, cfg Config) (*PubSub, error) {
 			cfg.OnPeerReady(q)
 		}
 	})
+	p.tr.onLost = p.streamLost
 	// Sequence numbers start at the clock so that a restarted node with a
 	// persisted identity does not reuse message ids peers still remember.
 	p.seq.Store(uint64(time.Now().UnixNano()))
@@ -360,3 +366,37 @@ func (p *PubSub) barrier(ctx context.Context) error {
 
 // MaxMessageSize returns the largest message Publish accepts.
 func (p *PubSub) MaxMessageSize() int { return p.maxMsg }
+
+// resetCooldown spaces the connection resets of streamLost per peer.
+const resetCooldown = 2 * time.Second
+
+// streamLost handles the end of GossipSub's outbound stream to q. If a
+// connection to q remains (a duplicate connection died, or the stream was
+// reset), GossipSub forgets q's topics and opens a new stream; but q, whose
+// own stream to us may be fine, never repeats its subscriptions, so nothing
+// would be sent to q until it reconnects, possibly for a long time (seen
+// under packet loss: 40 s without a message). So close the connections to
+// q: both sides see it leave, the node's reconnect loop dials again, and
+// both say hello afresh. Called on GossipSub's event loop, as GossipSub's
+// own check of the connection is.
+func (p *PubSub) streamLost(q peer.ID) {
+	if p.host.Network().Connectedness(q) != network.Connected {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || time.Since(p.resets[q]) < resetCooldown {
+		return
+	}
+	if len(p.resets) > 1024 {
+		clear(p.resets)
+	}
+	p.resets[q] = time.Now()
+	p.connResets.Add(1)
+	p.log.Debug("pubsub: stream to a connected peer lost; resetting its connections", "peer", q)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		_ = p.host.Network().ClosePeer(q)
+	}()
+}

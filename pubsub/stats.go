@@ -41,6 +41,10 @@ type Stats struct {
 	// InboundDuplicates counts received copies of batches already seen
 	// (relayed copies; few in a fully connected mesh).
 	InboundDuplicates uint64
+	// ConnectionResets counts the times this node closed its connections
+	// to a peer because GossipSub lost its stream to the peer while still
+	// connected (the peer's subscriptions would have been forgotten).
+	ConnectionResets uint64
 }
 
 // Stats returns the current counters.
@@ -52,6 +56,7 @@ func (p *PubSub) Stats() Stats {
 		InboundUndeliverable: p.tr.undeliverable.Load(),
 		Invalid:              p.tr.invalid.Load(),
 		InboundDuplicates:    p.tr.duplicates.Load(),
+		ConnectionResets:     p.connResets.Load(),
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

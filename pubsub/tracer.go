@@ -22,6 +22,10 @@ type tracer struct {
 	// RPC (its subscriptions) has arrived and our outbound stream to it is
 	// open (before that, GossipSub drops what it routes to the peer).
 	onReady func(peer.ID)
+	// onLost, if set, is called when GossipSub's outbound stream to a peer
+	// closes (on GossipSub's event loop, before it decides whether the
+	// peer is gone or the stream is to be reopened).
+	onLost  func(peer.ID)
 	ready   sync.Map   // peer.ID → readyHello|readyStream
 	readyMu sync.Mutex // serialises updates of ready
 
@@ -214,6 +218,9 @@ func (t *tracer) OnNewOutboundStream(p peer.ID, _ protocol.ID) {
 }
 func (t *tracer) OnClosedOutboundStream(p peer.ID) {
 	t.reset(p)
+	if t.onLost != nil {
+		t.onLost(p)
+	}
 	t.readyMu.Lock()
 	t.ready.Delete(p)
 	t.readyMu.Unlock()
