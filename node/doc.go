@@ -31,7 +31,8 @@
 //   - Resource limits for a LAN: private and loopback addresses are exempt
 //     from libp2p's per-IP connection-rate limit, and each IP may hold 64
 //     connections (many instances per host).
-//   - Pub/sub on GossipSub (package pubsub).
+//   - Pub/sub (package pubsub): GossipSub, and a direct stream to each
+//     connected peer, used while no peer needs a relay (a full mesh).
 //
 // # Membership
 //

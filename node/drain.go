@@ -13,6 +13,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	msmux "github.com/multiformats/go-multistream"
+
+	"github.com/reflectmesh/reflect/pubsub"
 )
 
 // drain makes sure the peers receive what pub/sub has written before the
@@ -44,9 +46,11 @@ func (n *Node) drain(ctx context.Context) {
 	wg.Wait()
 }
 
-// isPubsubProtocol reports whether id is a GossipSub or FloodSub protocol.
+// isPubsubProtocol reports whether id is a GossipSub or FloodSub protocol
+// or pub/sub's direct streams.
 func isPubsubProtocol(id protocol.ID) bool {
-	return strings.HasPrefix(string(id), "/meshsub/") || strings.HasPrefix(string(id), "/floodsub/")
+	return strings.HasPrefix(string(id), "/meshsub/") || strings.HasPrefix(string(id), "/floodsub/") ||
+		id == pubsub.DirectProtocol
 }
 
 // pingConn runs one exchange of libp2p's ping protocol on c itself (not on

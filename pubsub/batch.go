@@ -59,9 +59,17 @@ func (w *batchWriter) size() int { return w.bodyLen }
 // encode returns a freshly allocated encoded batch. The result is never
 // reused by the writer: GossipSub keeps it in its message cache.
 func (w *batchWriter) encode(author []byte, seq uint64) []byte {
-	n := 2 + uvarintLen(uint64(len(author))) + len(author) + uvarintLen(seq) +
+	return w.appendBatch(make([]byte, 0, w.encodedLen(author, seq)), author, seq)
+}
+
+// encodedLen is the size of the encoded batch.
+func (w *batchWriter) encodedLen(author []byte, seq uint64) int {
+	return 2 + uvarintLen(uint64(len(author))) + len(author) + uvarintLen(seq) +
 		uvarintLen(uint64(w.count)) + w.bodyLen
-	out := make([]byte, 0, n)
+}
+
+// appendBatch appends the encoded batch to out.
+func (w *batchWriter) appendBatch(out, author []byte, seq uint64) []byte {
 	out = append(out, batchVersion, 0)
 	out = binary.AppendUvarint(out, uint64(len(author)))
 	out = append(out, author...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,6 +96,37 @@ func (c *collector) count() int {
 
 // wait waits until at least n messages arrived or d passed.
 func (c *collector) wait(n int, d time.Duration) bool {
+	deadline := time.After(d)
+	for c.count() < n {
+		select {
+		case <-c.ch:
+		case <-deadline:
+			return false
+		}
+	}
+	return true
+}
+
+// counter counts the messages delivered to a handler.
+type counter struct {
+	n  atomic.Int64
+	ch chan struct{}
+}
+
+func newCounter() *counter { return &counter{ch: make(chan struct{}, 1)} }
+
+func (c *counter) handle(Message) {
+	c.n.Add(1)
+	select {
+	case c.ch <- struct{}{}:
+	default:
+	}
+}
+
+func (c *counter) count() int { return int(c.n.Load()) }
+
+// wait waits until at least n messages arrived or d passed.
+func (c *counter) wait(n int, d time.Duration) bool {
 	deadline := time.After(d)
 	for c.count() < n {
 		select {

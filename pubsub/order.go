@@ -33,6 +33,7 @@ type reorderer struct {
 
 type authorOrder struct {
 	next  uint64   // the sequence number expected next
+	loose bool     // next came from follow: earlier batches may still come
 	held  []*batch // batches ahead of next, sorted by seq
 	timer *time.Timer
 }
@@ -55,6 +56,7 @@ func (r *reorderer) add(b *batch) {
 	case b.seq == a.next:
 		r.deliver(b)
 		a.next++
+		a.loose = false
 		r.drainLocked(a)
 	case b.seq > a.next && b.seq-a.next < reorderRestart:
 		i, found := slices.BinarySearchFunc(a.held, b.seq, func(x *batch, s uint64) int { return cmpU64(x.seq, s) })
@@ -75,9 +77,23 @@ func (r *reorderer) add(b *batch) {
 		r.skipLocked(a)
 		a.next = b.seq + 1
 		r.deliver(b)
+	case a.loose: // sent the other way before the batch next follows
+		r.deliver(b)
 	default: // after its gap was skipped: late, but not lost
 		r.stats.late++
 		r.deliver(b)
+	}
+}
+
+// follow records that the next batch of author to arrive follows batch
+// seq, which was sent another way (direct.go). If nothing of author has
+// been seen yet, batches up to seq may still arrive: they are delivered as
+// they come, and later ones wait for seq as for any gap.
+func (r *reorderer) follow(author []byte, seq uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.authors[string(author)] == nil {
+		r.authors[string(author)] = &authorOrder{next: seq, loose: true}
 	}
 }
 
@@ -101,6 +117,7 @@ func (r *reorderer) skipLocked(a *authorOrder) {
 	}
 	r.stats.skipped += a.held[0].seq - a.next
 	a.next = a.held[0].seq
+	a.loose = false
 	r.drainLocked(a)
 	if len(a.held) > 0 {
 		r.skipLocked(a)

@@ -101,3 +101,27 @@ func TestReorderRestartedPublisher(t *testing.T) {
 		t.Fatalf("delivered %v", got)
 	}
 }
+
+// A batch that follows one sent another way waits for it even when it is
+// the first of its author to arrive; earlier batches of the other way are
+// delivered as they come.
+func TestReorderFollow(t *testing.T) {
+	r, s := newOrderTest()
+	defer r.stop()
+	r.follow([]byte("a"), 12)
+	r.add(bt("a", 13))
+	if got := s.seqs(); len(got) != 0 {
+		t.Fatalf("delivered %v before 12", got)
+	}
+	r.add(bt("a", 11))
+	r.add(bt("a", 12))
+	r.add(bt("a", 14))
+	if got, want := s.seqs(), []uint64{11, 12, 13, 14}; !equalSeqs(got, want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+	r.follow([]byte("a"), 20) // a known author: nothing changes
+	r.add(bt("a", 15))
+	if got := s.seqs(); r.skipped() != 0 || len(got) != 5 {
+		t.Fatalf("delivered %v, skipped %d", got, r.skipped())
+	}
+}

@@ -28,9 +28,10 @@ type PubSub struct {
 	gs     *lp2pps.PubSub
 	tr     *tracer
 	topo   *topology
+	dir    *direct
 	seq    atomic.Uint64
 	maxMsg int          // largest application message accepted
-	queued atomic.Int64 // messages accepted by Publish, not yet handed to GossipSub
+	queued atomic.Int64 // messages accepted by Publish, not yet handed to GossipSub or a direct stream
 
 	flushMu  sync.Mutex // one Flush at a time
 	flush    *lp2pps.Topic
@@ -71,11 +72,14 @@ func New(h host.Host, cfg Config) (*PubSub, error) {
 	// A peer that becomes ready can receive our announcement: send it again.
 	p.tr = newTracer(cfg.Window, func(q peer.ID) {
 		p.topo.poke()
+		p.dir.ready(q)
 		if cfg.OnPeerReady != nil {
 			cfg.OnPeerReady(q)
 		}
 	})
 	p.tr.onLost = p.streamLost
+	p.dir = newDirect(p)
+	p.tr.subs, p.tr.gone = p.dir.learnSubs, p.dir.forgetSubs
 	// Sequence numbers start at the clock so that a restarted node with a
 	// persisted identity does not reuse message ids peers still remember.
 	p.seq.Store(uint64(time.Now().UnixNano()))
@@ -116,6 +120,7 @@ func New(h host.Host, cfg Config) (*PubSub, error) {
 		return nil, fmt.Errorf("pubsub: start gossipsub: %w", err)
 	}
 	p.gs = gs
+	p.dir.start()
 	// Every node subscribes to the flush topic from the start: besides
 	// serving Flush, it makes the hello a node sends each new peer non-empty,
 	// and that hello is what tells the peer (OnPeerReady) that we are ready.
@@ -164,6 +169,7 @@ func (p *PubSub) Close() error {
 	for _, t := range topics {
 		t.shutdown()
 	}
+	p.dir.close()
 	p.cancel()
 	p.wg.Wait()
 	return nil
@@ -202,8 +208,8 @@ func (p *PubSub) topic(name string, reserved bool) (*topic, error) {
 	if t, ok := p.topics[name]; ok {
 		return t, nil
 	}
-	full := p.cfg.TopicPrefix + name
 	t := newTopic(p, name)
+	full := t.wire
 	if err := p.gs.RegisterTopicValidator(full, t.validate, lp2pps.WithValidatorInline(true)); err != nil {
 		return nil, fmt.Errorf("pubsub: register validator for %q: %w", name, err)
 	}
@@ -300,9 +306,10 @@ func (p *PubSub) WaitSubscribers(ctx context.Context, topic string, n int) error
 const flushTopic = ReservedPrefix + "flush"
 
 // Flush waits until every message published so far has been handed to
-// GossipSub, routed, and written to the connections of the peers it was
-// routed to, or until ctx ends. Node.Close calls it (bounded) so that a
-// program that broadcasts and exits does not lose its last messages.
+// GossipSub or the direct streams, routed, and written to the connections
+// of the peers it was routed to, or until ctx ends. Node.Close calls it
+// (bounded) so that a program that broadcasts and exits does not lose its
+// last messages.
 func (p *PubSub) Flush(ctx context.Context) error {
 	p.flushMu.Lock()
 	defer p.flushMu.Unlock()
@@ -320,7 +327,8 @@ func (p *PubSub) Flush(ctx context.Context) error {
 		}
 		return nil
 	}
-	// 1. Every publisher has handed its batches to GossipSub's queue.
+	// 1. Every publisher has handed its batches to GossipSub's queue or
+	// to the direct streams' queues.
 	if err := wait(func() bool { return p.queued.Load() == 0 }); err != nil {
 		return err
 	}
@@ -330,7 +338,8 @@ func (p *PubSub) Flush(ctx context.Context) error {
 	if err := p.barrier(ctx); err != nil {
 		return err
 	}
-	// 3. The routed batches have been written to the connections.
+	// 3. The routed batches have been written to the connections (the
+	// tracer counts both ways).
 	return wait(func() bool { return p.tr.totalInflight() == 0 })
 }
 

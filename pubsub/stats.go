@@ -2,9 +2,10 @@ package pubsub
 
 // TopicStats counts one topic's traffic on this node.
 type TopicStats struct {
-	// Published counts messages handed to GossipSub; Batches the network
-	// messages they travelled in.
-	Published, Batches uint64
+	// Published counts messages sent; Batches the network messages they
+	// travelled in, DirectBatches those of them sent on direct streams
+	// rather than through GossipSub (see the package documentation).
+	Published, Batches, DirectBatches uint64
 	// SendFailed counts messages GossipSub refused to publish (the node was
 	// closing, or an internal error); they were not sent.
 	SendFailed uint64
@@ -27,8 +28,9 @@ type TopicStats struct {
 // Stats is a snapshot of this node's counters.
 type Stats struct {
 	Topics map[string]TopicStats
-	// OutboundDropped counts batches GossipSub dropped because a peer's
-	// outbound queue was full; each was lost for that peer.
+	// OutboundDropped counts batches dropped because a peer's outbound
+	// queue (GossipSub's or the direct stream's) was full; each was lost
+	// for that peer.
 	OutboundDropped uint64
 	// InboundThrottled counts received batches dropped before validation
 	// because the validation queue was full.
@@ -36,7 +38,8 @@ type Stats struct {
 	// InboundUndeliverable counts received batches dropped because this
 	// node's reader fell behind.
 	InboundUndeliverable uint64
-	// Invalid counts received batches rejected by validation.
+	// Invalid counts received batches rejected by validation (a bad
+	// batch on a direct stream also closes that stream).
 	Invalid uint64
 	// InboundDuplicates counts received copies of batches already seen
 	// (relayed copies; few in a fully connected mesh).
@@ -65,6 +68,7 @@ func (p *PubSub) Stats() Stats {
 		s.Topics[name] = TopicStats{
 			Published:      c.published.Load(),
 			Batches:        c.batches.Load(),
+			DirectBatches:  c.direct.Load(),
 			SendFailed:     c.sendFailed.Load(),
 			Waits:          c.waits.Load(),
 			Received:       c.received.Load(),

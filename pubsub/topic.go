@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,7 @@ import (
 type topic struct {
 	ps   *PubSub
 	name string
+	wire string // name with Config.TopicPrefix
 	gt   *lp2pps.Topic
 	in   chan []byte   // messages waiting to be published
 	stop chan struct{} // closed by shutdown
@@ -27,6 +29,12 @@ type topic struct {
 	// clock, so a restarted node does not reuse numbers.
 	seq   atomic.Uint64
 	order reorderer
+
+	// Only the publisher goroutine uses these: whether the last batch went
+	// on direct streams, and for each subscribed peer the last batch sent
+	// to it through GossipSub that no direct batch has followed yet.
+	lastDirect bool
+	gossipTo   map[peer.ID]uint64
 
 	subs  atomic.Pointer[[]*Subscription]    // copy on write
 	check atomic.Pointer[func([]byte) error] // WithValidator's, if any
@@ -44,8 +52,9 @@ type topic struct {
 }
 
 type counters struct {
-	published    atomic.Uint64 // messages handed to GossipSub
-	batches      atomic.Uint64 // GossipSub messages sent
+	published    atomic.Uint64 // messages sent
+	batches      atomic.Uint64 // batches sent
+	direct       atomic.Uint64 // batches sent on direct streams
 	sendFailed   atomic.Uint64 // messages GossipSub refused
 	waits        atomic.Uint64 // times the publisher waited for the window
 	received     atomic.Uint64 // messages received from other nodes
@@ -56,11 +65,13 @@ type counters struct {
 
 func newTopic(p *PubSub, name string) *topic {
 	t := &topic{
-		ps:   p,
-		name: name,
-		in:   make(chan []byte, p.cfg.PublishQueue),
-		stop: make(chan struct{}),
-		room: make(chan struct{}),
+		ps:       p,
+		name:     name,
+		wire:     p.cfg.TopicPrefix + name,
+		gossipTo: map[peer.ID]uint64{},
+		in:       make(chan []byte, p.cfg.PublishQueue),
+		stop:     make(chan struct{}),
+		room:     make(chan struct{}),
 	}
 	t.subs.Store(&[]*Subscription{})
 	t.seq.Store(uint64(time.Now().UnixNano()))
@@ -149,6 +160,8 @@ func (t *topic) publishLoop() {
 		w          batchWriter
 		pending    []byte
 		hasPending bool
+		targets    []*directPeer
+		ok         bool
 		maxBatch   = t.ps.cfg.MaxBatchBytes
 	)
 	for {
@@ -182,8 +195,13 @@ func (t *topic) publishLoop() {
 			t.stats.waits.Add(1)
 		}
 		n := uint64(w.count)
-		data := w.encode(t.ps.author, t.seq.Add(1))
-		err := t.gt.Publish(t.ps.ctx, data)
+		seq := t.seq.Add(1)
+		var err error
+		if targets, ok = t.ps.dir.route(t.wire, targets); ok {
+			t.sendDirect(&w, seq, targets)
+		} else {
+			err = t.sendGossip(&w, seq)
+		}
 		t.ps.queued.Add(-int64(n))
 		t.release(taken)
 		if err != nil {
@@ -194,6 +212,42 @@ func (t *topic) publishLoop() {
 		t.stats.published.Add(n)
 		t.stats.batches.Add(1)
 	}
+}
+
+// sendDirect queues the writer's batch on the direct streams of targets,
+// every subscribed peer (direct.go), and delivers it here with Echo.
+func (t *topic) sendDirect(w *batchWriter, seq uint64, targets []*directPeer) {
+	author := t.ps.author
+	var frame []byte
+	if len(targets) > 0 {
+		frame, _ = w.encodeFrame(t.wire, author, seq)
+	}
+	for _, d := range targets {
+		if g, ok := t.gossipTo[d.id]; ok && d.enqueue(encodeAfter(t.wire, g)) {
+			delete(t.gossipTo, d.id)
+		}
+		d.enqueue(frame)
+	}
+	t.lastDirect = true
+	t.stats.direct.Add(1)
+	if t.ps.cfg.Echo {
+		t.deliver(&batch{author: author, seq: seq, msgs: slices.Clone(w.msgs)})
+	}
+}
+
+// sendGossip publishes the writer's batch through GossipSub.
+func (t *topic) sendGossip(w *batchWriter, seq uint64) error {
+	if t.lastDirect {
+		// Let the direct batches reach the connections first: behind them
+		// on the same connection, this one does not overtake them.
+		t.lastDirect = false
+		t.ps.tr.waitDirect(t.stop, t.ps.cfg.WindowWait)
+	}
+	if t.ps.dir.enabled {
+		clear(t.gossipTo) // peers no longer subscribed need no hint
+		t.ps.dir.subscribers(t.wire, func(p peer.ID) { t.gossipTo[p] = seq })
+	}
+	return t.gt.Publish(t.ps.ctx, w.encode(t.ps.author, seq))
 }
 
 // validate is GossipSub's validator for the topic, called once per message

@@ -49,6 +49,7 @@ type topology struct {
 	mine    map[peer.ID]struct{}             // our connected peers
 	theirs  map[peer.ID]map[peer.ID]struct{} // each peer's last announcement
 	covered map[peer.ID]bool                 // cache: author → all our peers connect to it
+	closure int8                             // cache of closed(): 0 unknown, 1 yes, -1 no
 	changed chan struct{}                    // signalled when mine changes
 }
 
@@ -70,9 +71,15 @@ func (t *topology) setConnected(p peer.ID, connected bool) {
 	} else {
 		delete(t.mine, p)
 	}
-	clear(t.covered)
+	t.invalidateLocked()
 	t.mu.Unlock()
 	t.poke()
+}
+
+// invalidateLocked drops the cached answers; t.mu held.
+func (t *topology) invalidateLocked() {
+	clear(t.covered)
+	t.closure = 0
 }
 
 // poke schedules an announcement.
@@ -91,7 +98,7 @@ func (t *topology) learn(p peer.ID, peers []peer.ID) {
 	}
 	t.mu.Lock()
 	t.theirs[p] = set
-	clear(t.covered)
+	t.invalidateLocked()
 	t.mu.Unlock()
 }
 
@@ -100,7 +107,7 @@ func (t *topology) learn(p peer.ID, peers []peer.ID) {
 func (t *topology) forget(p peer.ID) {
 	t.mu.Lock()
 	delete(t.theirs, p)
-	clear(t.covered)
+	t.invalidateLocked()
 	t.mu.Unlock()
 }
 
@@ -124,6 +131,39 @@ func (t *topology) allConnectedTo(author peer.ID) bool {
 		}
 	}
 	t.covered[author] = c
+	return c
+}
+
+// closed reports whether every peer we are connected to has announced its
+// connections, and each of them is connected only to us and to our other
+// peers. Then the nodes we can reach are exactly our peers (a node further
+// away would be connected to one of them), and a message we send to each of
+// them directly reaches everyone: nobody needs a relay.
+func (t *topology) closed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closure != 0 {
+		return t.closure > 0
+	}
+	c := true
+peers:
+	for p := range t.mine {
+		theirs, ok := t.theirs[p]
+		if !ok {
+			c = false
+			break
+		}
+		for q := range theirs {
+			if _, mine := t.mine[q]; !mine && q != t.self {
+				c = false
+				break peers
+			}
+		}
+	}
+	t.closure = -1
+	if c {
+		t.closure = 1
+	}
 	return c
 }
 
@@ -207,6 +247,7 @@ func (p *PubSub) startTopology() error {
 				p.topo.setConnected(ev.Peer, up)
 				if !up {
 					p.topo.forget(ev.Peer)
+					p.dir.disconnected(ev.Peer)
 				}
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -70,9 +71,10 @@ func TestAllConnectedTo(t *testing.T) {
 	}
 }
 
-// In a fully connected mesh, once the announcements are in, receivers do
-// not relay: every message arrives once per subscriber.
-func TestFullMeshDoesNotRelay(t *testing.T) {
+// In a fully connected mesh, once the announcements are in and the direct
+// streams are open, every batch goes straight to each subscriber: nothing
+// goes through GossipSub, nothing is relayed, nothing arrives twice.
+func TestFullMeshSendsDirect(t *testing.T) {
 	ps := newMesh(t, 4, Config{})
 	cols := make([]*collector, 4)
 	for i := 1; i < 4; i++ {
@@ -82,26 +84,10 @@ func TestFullMeshDoesNotRelay(t *testing.T) {
 		}
 	}
 	waitTopicPeers(t, ps[0], "t", 3)
-	// Wait for every node to know that every other node is connected to all.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		done := true
-		for _, p := range ps {
-			if !p.topo.allConnectedTo(ps[0].host.ID()) {
-				done = false
-			}
-		}
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("announcements did not arrive")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	before := make([]uint64, 4)
+	waitDirect(t, ps[0], "t", 3)
+	before := make([]Stats, 4)
 	for i, p := range ps {
-		before[i] = p.Stats().InboundDuplicates
+		before[i] = p.Stats()
 	}
 	for i := range 200 {
 		if err := ps[0].Publish(context.Background(), "t", []byte{byte(i)}); err != nil {
@@ -113,16 +99,83 @@ func TestFullMeshDoesNotRelay(t *testing.T) {
 		if !cols[i].wait(200, 10*time.Second) {
 			t.Fatalf("node %d got %d of 200", i, cols[i].count())
 		}
+		for j, m := range cols[i].msgs {
+			if m.Data[0] != byte(j) || m.From != ps[0].host.ID() {
+				t.Fatalf("node %d message %d: %v from %s", i, j, m.Data, m.From)
+			}
+		}
+	}
+	pub, pub0 := ps[0].Stats().Topics["t"], before[0].Topics["t"]
+	if b, d := pub.Batches-pub0.Batches, pub.DirectBatches-pub0.DirectBatches; b == 0 || d != b {
+		t.Errorf("%d batches, %d of them direct", b, d)
 	}
 	time.Sleep(100 * time.Millisecond)
 	for i := 1; i < 4; i++ {
 		st := ps[i].Stats()
-		if dup := st.InboundDuplicates - before[i]; dup != 0 {
+		if dup := st.InboundDuplicates - before[i].InboundDuplicates; dup != 0 {
 			t.Errorf("node %d received %d duplicate batches", i, dup)
 		}
-		if st.Topics["t"].NotForwarded == 0 {
-			t.Errorf("node %d relayed everything", i)
+		if c := cols[i].count(); c != 200 {
+			t.Errorf("node %d got %d messages, want 200", i, c)
 		}
+	}
+}
+
+// waitDirect waits until p would send a batch on topic directly to n
+// subscribed peers.
+func waitDirect(t testing.TB, p *PubSub, topic string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if targets, ok := p.dir.route(p.cfg.TopicPrefix+topic, nil); ok && len(targets) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			targets, ok := p.dir.route(p.cfg.TopicPrefix+topic, nil)
+			p.dir.mu.Lock()
+			var states []string
+			for q := range p.dir.subs[p.cfg.TopicPrefix+topic] {
+				w := p.dir.out[q]
+				states = append(states, fmt.Sprintf("%s:%v/%v", q.ShortString(), w != nil, w != nil && w.open))
+			}
+			p.dir.mu.Unlock()
+			t.Fatalf("no direct streams to %d subscribers of %q (neighbourhood closed: %v; %d targets ok=%v; %v; resets %d; conns %d)", n, topic, p.topo.closed(), len(targets), ok, states, p.Stats().ConnectionResets, len(p.host.Network().Conns()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestTopologyClosed(t *testing.T) {
+	topo := newTopology("me")
+	if !topo.closed() {
+		t.Fatal("alone: nobody is further away")
+	}
+	topo.setConnected("a", true)
+	topo.setConnected("b", true)
+	if topo.closed() {
+		t.Fatal("a and b have not announced")
+	}
+	topo.learn("a", []peer.ID{"me", "b"})
+	topo.learn("b", []peer.ID{"me"})
+	if !topo.closed() {
+		t.Fatal("a, b and me are all we can reach")
+	}
+	topo.learn("b", []peer.ID{"me", "a", "c"})
+	if topo.closed() {
+		t.Fatal("c is reachable through b only")
+	}
+	topo.setConnected("c", true)
+	if topo.closed() {
+		t.Fatal("c has not announced")
+	}
+	topo.learn("c", []peer.ID{"b", "me"})
+	if !topo.closed() {
+		t.Fatal("connected to c as well")
+	}
+	topo.setConnected("c", false)
+	topo.forget("c")
+	if topo.closed() {
+		t.Fatal("c left but b still reaches it")
 	}
 }
 
@@ -161,5 +214,8 @@ func TestPartialMeshRelays(t *testing.T) {
 	}
 	if !c.wait(20, 10*time.Second) {
 		t.Fatalf("c got %d of 20 messages through b", c.count())
+	}
+	if d := hs[0].Stats().Topics["t"].DirectBatches; d != 0 {
+		t.Fatalf("a sent %d batches directly although c needs b to relay them", d)
 	}
 }

@@ -6,11 +6,13 @@ import (
 	"time"
 
 	lp2pps "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
-// tracer watches GossipSub's outbound queues. It bounds how many batches
+// tracer watches the outbound queues, GossipSub's (through its tracer
+// hooks) and the direct streams' (direct.go). It bounds how many batches
 // are queued towards each peer (flow control: the publisher waits instead of
 // overflowing a queue) and counts every message GossipSub drops, so no loss
 // is silent. Its methods are called synchronously by GossipSub and only take
@@ -22,22 +24,28 @@ type tracer struct {
 	// RPC (its subscriptions) has arrived and our outbound stream to it is
 	// open (before that, GossipSub drops what it routes to the peer).
 	onReady func(peer.ID)
-	// onLost, if set, is called when GossipSub's outbound stream to a peer
-	// closes (on GossipSub's event loop, before it decides whether the
-	// peer is gone or the stream is to be reopened).
-	onLost  func(peer.ID)
 	ready   sync.Map   // peer.ID → readyHello|readyStream
 	readyMu sync.Mutex // serialises updates of ready
 
+	// subs and gone, if set, see peers' subscription changes and the
+	// end of GossipSub's stream to a peer (which forgets its
+	// subscriptions), on the event loop.
+	subs func(peer.ID, []*pb.RPC_SubOpts)
+	gone func(peer.ID)
+	// onLost, if set, is called when GossipSub's outbound stream to a peer
+	// closes (on GossipSub's event loop, before it decides whether the
+	// peer is gone or the stream is to be reopened).
+	onLost func(peer.ID)
+
 	mu       sync.Mutex
-	inflight map[peer.ID]int
-	over     int           // peers whose inflight ≥ window
+	inflight map[flow]int
+	over     int           // flows whose inflight ≥ window
 	wake     chan struct{} // closed and replaced when over drops to 0
 	// GossipSub pushes an RPC on a peer's queue before it reports it
 	// (SendRPC), so the peer's writer may report it written
 	// (SendRPCCompleted) first. queued holds the RPCs reported and not yet
 	// written, early those written before they were reported. (Counting
-	// alone lost such an RPC's completion and left the peer one batch
+	// alone lost such an RPC's completion and left the flow one batch
 	// short for ever: Flush then hung, the window shrank.)
 	queued map[sentRPC]struct{}
 	early  map[sentRPC]struct{}
@@ -49,6 +57,12 @@ type tracer struct {
 	duplicates    atomic.Uint64 // inbound copies of batches already seen
 }
 
+// flow is one queue towards a peer: GossipSub's or the direct stream's.
+type flow struct {
+	p      peer.ID
+	direct bool
+}
+
 // sentRPC is one RPC towards one peer (GossipSub sends the same RPC to
 // several peers).
 type sentRPC struct {
@@ -56,13 +70,8 @@ type sentRPC struct {
 	p   peer.ID
 }
 
-// maxEarly bounds the RPCs remembered as written before they were
-// reported. An RPC of a closed queue that was being written when the queue
-// closed is reported written but never sent again: it would stay for ever.
-const maxEarly = 1024
-
 func newTracer(window int, onReady func(peer.ID)) *tracer {
-	return &tracer{window: window, onReady: onReady, inflight: make(map[peer.ID]int), wake: make(chan struct{}),
+	return &tracer{window: window, onReady: onReady, inflight: make(map[flow]int), wake: make(chan struct{}),
 		queued: map[sentRPC]struct{}{}, early: map[sentRPC]struct{}{}}
 }
 
@@ -77,11 +86,43 @@ func (t *tracer) totalInflight() int {
 	return n
 }
 
+// waitDirect waits until nothing is queued towards any direct stream, at
+// most d or until done is closed. It polls: it is rare.
+func (t *tracer) waitDirect(done <-chan struct{}, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for {
+		t.mu.Lock()
+		n := 0
+		for f, c := range t.inflight {
+			if f.direct {
+				n += c
+			}
+		}
+		t.mu.Unlock()
+		if n == 0 || time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-done:
+			return
+		case <-time.After(100 * time.Microsecond):
+		}
+	}
+}
+
 // hasData reports whether an RPC carries published messages.
 func hasData(rpc *lp2pps.RPC) bool { return len(rpc.GetPublish()) > 0 }
 
-// addLocked changes p's count of queued batches by d; t.mu held.
-func (t *tracer) addLocked(p peer.ID, d int) {
+func (t *tracer) add(p flow, d int) {
+	if d == 0 {
+		return
+	}
+	t.mu.Lock()
+	t.addLocked(p, d)
+	t.mu.Unlock()
+}
+
+func (t *tracer) addLocked(p flow, d int) {
 	before := t.inflight[p]
 	after := max(before+d, 0)
 	if after == 0 {
@@ -110,26 +151,28 @@ func (t *tracer) account(before, after int) {
 	}
 }
 
-// reset forgets what is queued towards p (its queue is gone).
-func (t *tracer) reset(p peer.ID) {
+// reset forgets what is queued in flow p (its queue is gone).
+func (t *tracer) reset(p flow) {
 	t.mu.Lock()
 	before := t.inflight[p]
 	delete(t.inflight, p)
 	t.account(before, 0)
-	for k := range t.queued {
-		if k.p == p {
-			delete(t.queued, k)
+	if !p.direct {
+		for k := range t.queued {
+			if k.p == p.p {
+				delete(t.queued, k)
+			}
 		}
-	}
-	for k := range t.early {
-		if k.p == p {
-			delete(t.early, k)
+		for k := range t.early {
+			if k.p == p.p {
+				delete(t.early, k)
+			}
 		}
 	}
 	t.mu.Unlock()
 }
 
-// wait blocks while some peer's queue is at the window, at most d, or until
+// wait blocks while some flow's queue is at the window, at most d, or until
 // done is closed. It reports whether it had to wait.
 func (t *tracer) wait(done <-chan struct{}, d time.Duration) bool {
 	if t.window <= 0 {
@@ -172,7 +215,7 @@ func (t *tracer) SendRPC(rpc *lp2pps.RPC, p peer.ID) {
 		delete(t.early, k)
 	} else {
 		t.queued[k] = struct{}{}
-		t.addLocked(p, 1)
+		t.addLocked(flow{p: p}, 1)
 	}
 	t.mu.Unlock()
 }
@@ -185,7 +228,7 @@ func (t *tracer) SendRPCCompleted(rpc *lp2pps.RPC, p peer.ID, _ time.Duration) {
 	t.mu.Lock()
 	if _, ok := t.queued[k]; ok {
 		delete(t.queued, k)
-		t.addLocked(p, -1)
+		t.addLocked(flow{p: p}, -1)
 	} else {
 		if len(t.early) >= maxEarly { // completions of RPCs of closed queues
 			clear(t.early)
@@ -194,6 +237,11 @@ func (t *tracer) SendRPCCompleted(rpc *lp2pps.RPC, p peer.ID, _ time.Duration) {
 	}
 	t.mu.Unlock()
 }
+
+// maxEarly bounds the RPCs remembered as written before they were
+// reported. An RPC of a closed queue that was being written when the queue
+// closed is reported written but never sent again: it would stay for ever.
+const maxEarly = 1024
 
 func (t *tracer) DropRPC(rpc *lp2pps.RPC, p peer.ID) {
 	if n := len(rpc.GetPublish()); n > 0 {
@@ -213,11 +261,13 @@ func (t *tracer) RejectMessage(_ *lp2pps.Message, reason string) {
 func (t *tracer) UndeliverableMessage(*lp2pps.Message) { t.undeliverable.Add(1) }
 
 func (t *tracer) OnNewOutboundStream(p peer.ID, _ protocol.ID) {
-	t.reset(p)
 	t.markReady(p, readyStream)
 }
 func (t *tracer) OnClosedOutboundStream(p peer.ID) {
-	t.reset(p)
+	t.reset(flow{p: p})
+	if t.gone != nil {
+		t.gone(p)
+	}
 	if t.onLost != nil {
 		t.onLost(p)
 	}
@@ -244,7 +294,12 @@ const (
 // RecvRPC runs on GossipSub's event loop just before it applies the RPC's
 // subscriptions, in the same step: anything published after onReady has
 // returned sees them.
-func (t *tracer) RecvRPC(rpc *lp2pps.RPC) { t.markReady(rpc.From(), readyHello) }
+func (t *tracer) RecvRPC(rpc *lp2pps.RPC) {
+	if subs := rpc.GetSubscriptions(); len(subs) > 0 && t.subs != nil {
+		t.subs(rpc.From(), subs)
+	}
+	t.markReady(rpc.From(), readyHello)
+}
 
 // markReady records a readiness bit and calls onReady when both are set.
 func (t *tracer) markReady(p peer.ID, bit int) {

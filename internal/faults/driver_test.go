@@ -95,15 +95,17 @@ func startDemo(t testing.TB, h *netlab.Host, key string, extra ...string) *demo 
 	return d
 }
 
-// send writes command lines without waiting for their replies.
-func (d *demo) send(lines ...string) {
+// send writes command lines without waiting for their replies. It fails
+// once the process is gone (a crash scenario kills it on purpose).
+func (d *demo) send(lines ...string) error {
 	for _, l := range lines {
 		d.in.WriteString(l)
 		d.in.WriteByte('\n')
 	}
 	if err := d.in.Flush(); err != nil {
-		d.t.Fatalf("%s: writing commands: %v", d.h, err)
+		return fmt.Errorf("%s: writing commands: %w", d.h, err)
 	}
+	return nil
 }
 
 // reply waits for the next command reply.
@@ -125,7 +127,9 @@ func (d *demo) reply(timeout time.Duration) (event, error) {
 func (d *demo) do(line string, timeout time.Duration) (event, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.send(line)
+	if err := d.send(line); err != nil {
+		return nil, err
+	}
 	e, err := d.reply(timeout)
 	if err != nil {
 		return nil, err
@@ -159,7 +163,9 @@ func (d *demo) setMany(kv [][2]string) []string {
 		for j, p := range chunk {
 			lines[j] = "set " + p[0] + " " + p[1]
 		}
-		d.send(lines...)
+		if d.send(lines...) != nil {
+			return acked // the process died: what was acked so far counts
+		}
 		for _, p := range chunk {
 			e, err := d.reply(30 * time.Second)
 			if err != nil {
