@@ -88,19 +88,7 @@ func TestDirectRejectsBadFrames(t *testing.T) {
 		_ = s.Reset()
 		eventually(t, func() bool { return ps[1].Stats().Invalid == uint64(i+1) })
 	}
-	if err := ps[0].Publish(context.Background(), "t", []byte("good")); err != nil {
-		t.Fatal(err)
-	}
-	if !c.wait(1, 5*time.Second) {
-		t.Fatal("good message not delivered")
-	}
-	time.Sleep(50 * time.Millisecond)
-	if c.count() != 1 || string(c.msgs[0].Data) != "good" {
-		t.Fatalf("delivered %d messages, first %q", c.count(), c.msgs[0].Data)
-	}
-	if inv := ps[1].Stats().Invalid; inv != 5 {
-		t.Fatalf("Invalid = %d, want 5", inv)
-	}
+	publishGood(t, ps[0], c, ps[1], 5)
 }
 
 // A direct stream is negotiated as soon as it opens (its hello frame), not

@@ -95,16 +95,41 @@ func (c *collector) count() int {
 }
 
 // wait waits until at least n messages arrived or d passed.
-func (c *collector) wait(n int, d time.Duration) bool {
+func (c *collector) wait(n int, d time.Duration) bool { return waitCount(c.count, c.ch, n, d) }
+
+// waitCount waits until count() ≥ n, woken by ch, or until d passed.
+func waitCount(count func() int, ch <-chan struct{}, n int, d time.Duration) bool {
 	deadline := time.After(d)
-	for c.count() < n {
+	for count() < n {
 		select {
-		case <-c.ch:
+		case <-ch:
 		case <-deadline:
 			return false
 		}
 	}
 	return true
+}
+
+// publishGood publishes "good" from p to the topic "t" that c collects on
+// receiver, and checks that it is the only message c got and that receiver
+// counted wantInvalid invalid batches (those sent before).
+func publishGood(t *testing.T, p *PubSub, c *collector, receiver *PubSub, wantInvalid uint64) {
+	t.Helper()
+	if err := p.Publish(context.Background(), "t", []byte("good")); err != nil {
+		t.Fatal(err)
+	}
+	if !c.wait(1, 5*time.Second) {
+		t.Fatal("good message not delivered")
+	}
+	time.Sleep(50 * time.Millisecond)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.msgs) != 1 || string(c.msgs[0].Data) != "good" {
+		t.Fatalf("delivered %d messages: %q", len(c.msgs), c.msgs)
+	}
+	if inv := receiver.Stats().Invalid; inv != wantInvalid {
+		t.Fatalf("Invalid = %d, want %d", inv, wantInvalid)
+	}
 }
 
 // counter counts the messages delivered to a handler.
@@ -126,14 +151,4 @@ func (c *counter) handle(Message) {
 func (c *counter) count() int { return int(c.n.Load()) }
 
 // wait waits until at least n messages arrived or d passed.
-func (c *counter) wait(n int, d time.Duration) bool {
-	deadline := time.After(d)
-	for c.count() < n {
-		select {
-		case <-c.ch:
-		case <-deadline:
-			return false
-		}
-	}
-	return true
-}
+func (c *counter) wait(n int, d time.Duration) bool { return waitCount(c.count, c.ch, n, d) }

@@ -260,19 +260,7 @@ func TestMalformedFromPeerIsRejected(t *testing.T) {
 	if err := ps[0].gs.RegisterTopicValidator("pfx/t", topic.validate, lp2pps.WithValidatorInline(true)); err != nil {
 		t.Fatal(err)
 	}
-	if err := ps[0].Publish(context.Background(), "t", []byte("good")); err != nil {
-		t.Fatal(err)
-	}
-	if !c.wait(1, 5*time.Second) {
-		t.Fatal("good message not delivered")
-	}
-	time.Sleep(50 * time.Millisecond)
-	if c.count() != 1 || string(c.msgs[0].Data) != "good" {
-		t.Fatalf("delivered %d messages, first %q", c.count(), c.msgs[0].Data)
-	}
-	if inv := ps[1].Stats().Invalid; inv != 2 {
-		t.Fatalf("Invalid = %d, want 2", inv)
-	}
+	publishGood(t, ps[0], c, ps[1], 2)
 }
 
 func TestCloseTwice(t *testing.T) {
