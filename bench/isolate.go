@@ -5,12 +5,8 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"os/signal"
-	"runtime"
-	"syscall"
 
-	"golang.org/x/sys/unix"
+	"github.com/reflectmesh/reflect/internal/netns"
 )
 
 // The benchmark must never put a packet on a real network. Everything binds
@@ -35,7 +31,7 @@ var errNotIsolated = errors.New("bench: refusing to run outside an isolated netw
 // in a child (exit with code); otherwise the caller runs the benchmark.
 func isolate() (code int, done bool, err error) {
 	if onlyLoopback() {
-		if err := loopbackUp(); err != nil {
+		if err := netns.SetupLoopback(); err != nil {
 			return 0, false, fmt.Errorf("bench: bringing lo up: %w", err)
 		}
 		return 0, false, nil
@@ -47,7 +43,7 @@ func isolate() (code int, done bool, err error) {
 		return 0, false, fmt.Errorf("%w: this one has interfaces besides lo and this user cannot create one; "+
 			"run as root, or under a loopback-only namespace (e.g. /work/shared/tools/sandbox go run .)", errNotIsolated)
 	}
-	code, err = runIsolatedChild()
+	code, err = netns.Reexec(childEnv + "=1")
 	if err != nil {
 		return 0, false, fmt.Errorf("%w: %w", errNotIsolated, err)
 	}
@@ -66,75 +62,4 @@ func onlyLoopback() bool {
 		}
 	}
 	return true
-}
-
-// loopbackUp sets lo up (a fresh namespace starts with it down).
-func loopbackUp() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return err
-	}
-	if ifr.Uint16()&unix.IFF_UP != 0 {
-		return nil
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
-}
-
-// runIsolatedChild runs this program again in a new network namespace and
-// returns its exit code.
-func runIsolatedChild() (int, error) {
-	cmd := &exec.Cmd{
-		Path:   "/proc/self/exe",
-		Args:   os.Args,
-		Env:    append(os.Environ(), childEnv+"=1"),
-		Stdin:  os.Stdin,
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: syscall.CLONE_NEWNET,
-			Pdeathsig:  syscall.SIGKILL,
-		},
-	}
-	// Pdeathsig follows the forking thread: keep it alive until the end.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
-	defer signal.Stop(sigs)
-	if err := cmd.Start(); err != nil {
-		return 0, err
-	}
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-sigs:
-				_ = cmd.Process.Signal(s)
-			case <-done:
-				return
-			}
-		}
-	}()
-	err := cmd.Wait()
-	close(done)
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal()), nil
-		}
-		return ee.ExitCode(), nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	return 0, nil
 }

@@ -99,10 +99,25 @@ func runChild() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("cannot read this process's network namespace: %w", err)
 	}
+	code, err := Reexec(childEnv + "=" + markerFor(os.Getpid(), ns))
+	if err != nil {
+		return 0, explainStart(err)
+	}
+	return code, nil
+}
+
+// Reexec runs this program again, with the same arguments and standard
+// streams and env added to its environment, in a new network namespace
+// (which starts with lo down: the child calls SetupLoopback), forwards the
+// usual termination signals to it and returns its exit code (128 + the
+// signal if one killed it). The child dies with this process. An error means
+// the child could not be started or waited for. Creating the namespace needs
+// root or CAP_SYS_ADMIN.
+func Reexec(env string) (int, error) {
 	cmd := &exec.Cmd{
 		Path:   "/proc/self/exe",
 		Args:   os.Args,
-		Env:    append(os.Environ(), childEnv+"="+markerFor(os.Getpid(), ns)),
+		Env:    append(os.Environ(), env),
 		Stdin:  os.Stdin,
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
@@ -121,7 +136,7 @@ func runChild() (int, error) {
 	signal.Notify(sigs, forwarded...)
 	defer signal.Stop(sigs)
 	if err := cmd.Start(); err != nil {
-		return 0, explainStart(err)
+		return 0, err
 	}
 	done := make(chan struct{})
 	forwarderDone := make(chan struct{})
@@ -136,24 +151,28 @@ func runChild() (int, error) {
 			}
 		}
 	}()
-	err = cmd.Wait()
+	err := cmd.Wait()
 	close(done)
 	<-forwarderDone
 
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			notice("test process %d killed by signal: %v", cmd.Process.Pid, ws.Signal())
+			notice("process %d killed by signal: %v", cmd.Process.Pid, ws.Signal())
 			return 128 + int(ws.Signal()), nil
 		}
 		return ee.ExitCode(), nil
 	}
 	if err != nil {
-		notice("waiting for the test process: %v", err)
+		notice("waiting for process %d: %v", cmd.Process.Pid, err)
 		return 1, nil
 	}
 	return 0, nil
 }
+
+// SetupLoopback brings lo up with multicast in a fresh network namespace
+// (see setupLoopback).
+func SetupLoopback() error { return setupLoopback() }
 
 func explainStart(err error) error {
 	uid := os.Geteuid()

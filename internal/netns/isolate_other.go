@@ -3,9 +3,18 @@
 package netns
 
 import (
+	"errors"
 	"flag"
 	"runtime"
 )
+
+var errNotLinux = errors.New("network namespaces need Linux (this is " + runtime.GOOS + ")")
+
+// Reexec is not available: network namespaces need Linux.
+func Reexec(string) (int, error) { return 0, errNotLinux }
+
+// SetupLoopback is not available: network namespaces need Linux.
+func SetupLoopback() error { return errNotLinux }
 
 func prepare() (code int, done bool) {
 	if !flag.Parsed() {
