@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 	"time"
@@ -59,7 +60,7 @@ func (r *reorderer) add(b *batch) {
 		a.loose = false
 		r.drainLocked(a)
 	case b.seq > a.next && b.seq-a.next < reorderRestart:
-		i, found := slices.BinarySearchFunc(a.held, b.seq, func(x *batch, s uint64) int { return cmpU64(x.seq, s) })
+		i, found := slices.BinarySearchFunc(a.held, b.seq, func(x *batch, s uint64) int { return cmp.Compare(x.seq, s) })
 		if found {
 			return
 		}
@@ -150,14 +151,4 @@ func (r *reorderer) stop() {
 			a.timer = nil
 		}
 	}
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

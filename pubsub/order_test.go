@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -32,25 +33,13 @@ func newOrderTest() (*reorderer, *orderSink) {
 
 func bt(author string, seq uint64) *batch { return &batch{author: []byte(author), seq: seq} }
 
-func equalSeqs(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestReorderPutsBackInOrder(t *testing.T) {
 	r, s := newOrderTest()
 	for _, q := range []uint64{10, 12, 13, 11, 14, 16, 15} {
 		r.add(bt("a", q))
 	}
 	r.add(bt("b", 5)) // another author is independent
-	if got, want := s.seqs(), []uint64{10, 11, 12, 13, 14, 15, 16, 5}; !equalSeqs(got, want) {
+	if got, want := s.seqs(), []uint64{10, 11, 12, 13, 14, 15, 16, 5}; !slices.Equal(got, want) {
 		t.Fatalf("delivered %v, want %v", got, want)
 	}
 }
@@ -60,19 +49,19 @@ func TestReorderSkipsAGapAfterTheWait(t *testing.T) {
 	r.add(bt("a", 1))
 	r.add(bt("a", 3)) // 2 is lost
 	r.add(bt("a", 4))
-	if got := s.seqs(); !equalSeqs(got, []uint64{1}) {
+	if got := s.seqs(); !slices.Equal(got, []uint64{1}) {
 		t.Fatalf("delivered %v before the wait", got)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for len(s.seqs()) < 3 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if got := s.seqs(); !equalSeqs(got, []uint64{1, 3, 4}) {
+	if got := s.seqs(); !slices.Equal(got, []uint64{1, 3, 4}) {
 		t.Fatalf("delivered %v after the wait", got)
 	}
 	r.add(bt("a", 2)) // late: delivered, not lost
 	r.add(bt("a", 5))
-	if got := s.seqs(); !equalSeqs(got, []uint64{1, 3, 4, 2, 5}) {
+	if got := s.seqs(); !slices.Equal(got, []uint64{1, 3, 4, 2, 5}) {
 		t.Fatalf("delivered %v", got)
 	}
 	if r.stats.skipped != 1 || r.stats.late != 1 {
@@ -116,7 +105,7 @@ func TestReorderFollow(t *testing.T) {
 	r.add(bt("a", 11))
 	r.add(bt("a", 12))
 	r.add(bt("a", 14))
-	if got, want := s.seqs(), []uint64{11, 12, 13, 14}; !equalSeqs(got, want) {
+	if got, want := s.seqs(), []uint64{11, 12, 13, 14}; !slices.Equal(got, want) {
 		t.Fatalf("delivered %v, want %v", got, want)
 	}
 	r.follow([]byte("a"), 20) // a known author: nothing changes

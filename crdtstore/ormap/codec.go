@@ -1,6 +1,7 @@
 package ormap
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -279,9 +280,9 @@ func DecodeDelta(b []byte, l Limits) (Delta, error) {
 	}
 	slices.SortFunc(dots, func(a, b dotKey) int {
 		if a.rep != b.rep {
-			return cmpU64(uint64(a.rep), uint64(b.rep))
+			return cmp.Compare(uint64(a.rep), uint64(b.rep))
 		}
-		return cmpU64(a.ctr, b.ctr)
+		return cmp.Compare(a.ctr, b.ctr)
 	})
 	for i := 1; i < len(dots); i++ {
 		if dots[i] == dots[i-1] {

@@ -1,6 +1,7 @@
 package ormap
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,7 +28,7 @@ func contextOf(dots []Dot) Context {
 		if c := strings.Compare(string(a.Replica), string(b.Replica)); c != 0 {
 			return c
 		}
-		return cmpU64(a.Counter, b.Counter)
+		return cmp.Compare(a.Counter, b.Counter)
 	})
 	var c Context
 	for i, d := range dots {
@@ -38,16 +39,6 @@ func contextOf(dots []Dot) Context {
 		row.iv.add(d.Counter, d.Counter)
 	}
 	return c
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // row returns the intervals of replica r (nil if none).
@@ -116,7 +107,7 @@ func (c Context) Equal(o Context) bool {
 		return false
 	}
 	for i := range c.rows {
-		if c.rows[i].r != o.rows[i].r || !equalIvs(c.rows[i].iv, o.rows[i].iv) {
+		if c.rows[i].r != o.rows[i].r || !slices.Equal(c.rows[i].iv, o.rows[i].iv) {
 			return false
 		}
 	}

@@ -175,18 +175,6 @@ func overlapIvs(a, b ivs) bool {
 	return false
 }
 
-func equalIvs(a, b ivs) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // runs compacts sorted, distinct counters into intervals.
 func runs(cs []uint64) ivs {
 	var out ivs

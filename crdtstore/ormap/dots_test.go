@@ -3,6 +3,7 @@ package ormap
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -35,7 +36,7 @@ func TestIvsAdd(t *testing.T) {
 	for _, tt := range tests {
 		got := append(ivs(nil), tt.in...)
 		got.add(tt.lo, tt.hi)
-		if !equalIvs(got, tt.want) || !got.valid() {
+		if !slices.Equal(got, tt.want) || !got.valid() {
 			t.Errorf("%v + [%d,%d] = %v, want %v", tt.in, tt.lo, tt.hi, got, tt.want)
 		}
 	}
@@ -58,10 +59,10 @@ func TestIvsSetOps(t *testing.T) {
 		{iv(5, 9), iv(1, 5, 9, 20), iv(1, 20), iv(6, 8), false, true},
 	}
 	for _, tt := range tests {
-		if got := unionIvs(tt.a, tt.b); !equalIvs(got, tt.union) {
+		if got := unionIvs(tt.a, tt.b); !slices.Equal(got, tt.union) {
 			t.Errorf("%v ∪ %v = %v, want %v", tt.a, tt.b, got, tt.union)
 		}
-		if got := diffIvs(tt.a, tt.b); !equalIvs(got, tt.diff) {
+		if got := diffIvs(tt.a, tt.b); !slices.Equal(got, tt.diff) {
 			t.Errorf("%v \\ %v = %v, want %v", tt.a, tt.b, got, tt.diff)
 		}
 		if got := subsetIvs(tt.a, tt.b); got != tt.subset {
@@ -192,7 +193,7 @@ func TestLiveSetPaths(t *testing.T) {
 			}
 		}
 		want := diffIvs(iv, runs(cs))
-		if a, b := bitmap.subtractFrom(iv), list.subtractFrom(iv); !equalIvs(a, want) || !equalIvs(b, want) {
+		if a, b := bitmap.subtractFrom(iv), list.subtractFrom(iv); !slices.Equal(a, want) || !slices.Equal(b, want) {
 			t.Fatalf("seed %d: %v minus %d counters: bitmap %v, list %v, want %v", seed, iv, len(cs), a, b, want)
 		}
 	}

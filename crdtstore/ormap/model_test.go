@@ -1,6 +1,7 @@
 package ormap
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -112,7 +113,7 @@ func (r *modelReplica) visible(key string, rm map[Dot]bool) []Entry {
 		if c := strings.Compare(string(b.Dot.Replica), string(a.Dot.Replica)); c != 0 {
 			return c
 		}
-		return cmpU64(b.Dot.Counter, a.Dot.Counter)
+		return cmp.Compare(b.Dot.Counter, a.Dot.Counter)
 	})
 	return out
 }
