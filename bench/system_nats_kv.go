@@ -164,6 +164,23 @@ func (c *natsKV) Watch(i int, fn func(key string, missed int)) error {
 	return nil
 }
 
+// watchInitial starts watching every key with opts and waits until the
+// initial values are in.
+func (p *natsParticipant) watchInitial(ctx context.Context, opts ...jetstream.WatchOpt) error {
+	w, err := p.kv.WatchAll(ctx, opts...)
+	if err != nil {
+		return err
+	}
+	ready := make(chan struct{})
+	p.startWatch(w, ready)
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // startWatch runs p's watch loop on w: fn for every entry; the first nil
 // (initial values delivered) is sent on ready.
 func (p *natsParticipant) startWatch(w jetstream.KeyWatcher, ready chan<- struct{}) {
@@ -209,16 +226,8 @@ func (c *natsKV) Join(ctx context.Context, keys int) (SyncFigures, error) {
 	defer p.close()
 	var count atomic.Int64
 	p.fn = func(string, int) { count.Add(1) }
-	ready := make(chan struct{})
-	w, err := p.kv.WatchAll(ctx)
-	if err != nil {
+	if err := p.watchInitial(ctx); err != nil {
 		return SyncFigures{}, err
-	}
-	p.startWatch(w, ready)
-	select {
-	case <-ready:
-	case <-ctx.Done():
-		return SyncFigures{}, ctx.Err()
 	}
 	f := SyncFigures{Secs: time.Since(t0).Seconds(), Keys: int(count.Load())}
 	d := p.counter.read()
@@ -263,16 +272,8 @@ func (c *natsKV) Reconnect(ctx context.Context, i int, change func(context.Conte
 		}
 	}
 	p.lastRev.Store(old.lastRev.Load())
-	ready := make(chan struct{})
-	w, err := p.kv.WatchAll(ctx, jetstream.ResumeFromRevision(old.lastRev.Load()+1))
-	if err != nil {
+	if err := p.watchInitial(ctx, jetstream.ResumeFromRevision(old.lastRev.Load()+1)); err != nil {
 		return SyncFigures{}, err
-	}
-	p.startWatch(w, ready)
-	select {
-	case <-ready:
-	case <-ctx.Done():
-		return SyncFigures{}, ctx.Err()
 	}
 	f := SyncFigures{Secs: time.Since(t0).Seconds()}
 	d := p.counter.read().sub(before)
