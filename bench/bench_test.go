@@ -69,15 +69,7 @@ func TestQuickPath(t *testing.T) {
 			}
 
 			// Every output can be written and read back.
-			plots, err := writePlots(filepath.Join(dir, "plots"), res)
-			if err != nil {
-				t.Fatal(err)
-			}
-			md := filepath.Join(dir, "BENCHMARKS.md")
-			if err := writeMarkdown(md, res, plots); err != nil {
-				t.Fatal(err)
-			}
-			if b, _ := os.ReadFile(md); !strings.Contains(string(b), "plots/latency.png") {
+			if md := writeReport(t, dir, res); !strings.Contains(md, "plots/latency.png") {
 				t.Errorf("BENCHMARKS.md does not link the latency plot")
 			}
 			js := filepath.Join(dir, "results.json")
@@ -136,16 +128,7 @@ func TestStorePath(t *testing.T) {
 			if len(res.StoreSummaries) != 1 {
 				t.Fatalf("%d store summaries, want 1", len(res.StoreSummaries))
 			}
-			dir := t.TempDir()
-			plots, err := writePlots(filepath.Join(dir, "plots"), res)
-			if err != nil {
-				t.Fatal(err)
-			}
-			md := filepath.Join(dir, "BENCHMARKS.md")
-			if err := writeMarkdown(md, res, plots); err != nil {
-				t.Fatal(err)
-			}
-			if b, _ := os.ReadFile(md); !strings.Contains(string(b), "plots/store.png") || !strings.Contains(string(b), "Store, N = 3") {
+			if md := writeReport(t, t.TempDir(), res); !strings.Contains(md, "plots/store.png") || !strings.Contains(md, "Store, N = 3") {
 				t.Errorf("BENCHMARKS.md lacks the store table or plot")
 			}
 		})
@@ -209,4 +192,23 @@ func TestDrops(t *testing.T) {
 	if d.Events != 2 || d.String() != "x 2" {
 		t.Errorf("diff = %+v (%q), want 2 events, \"x 2\"", d, d.String())
 	}
+}
+
+// writeReport writes the plots and BENCHMARKS.md of res under dir and
+// returns the Markdown.
+func writeReport(t *testing.T, dir string, res *Results) string {
+	t.Helper()
+	plots, err := writePlots(filepath.Join(dir, "plots"), res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := filepath.Join(dir, "BENCHMARKS.md")
+	if err := writeMarkdown(md, res, plots); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
