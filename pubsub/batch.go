@@ -30,6 +30,7 @@ type batch struct {
 	seq    uint64
 	id     []byte // header bytes that identify the batch
 	msgs   [][]byte
+	vals   []any // the topic's decoder's results, one per message (nil without one)
 }
 
 // batchWriter accumulates messages into one encoded batch.

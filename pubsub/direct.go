@@ -521,12 +521,8 @@ func (d *direct) receive(from peer.ID, frame []byte, topics map[string]*topic, a
 	if string(b.author) != string(from) {
 		return errDirectAuthor
 	}
-	if check := t.check.Load(); check != nil {
-		for _, data := range b.msgs {
-			if err := (*check)(data); err != nil {
-				return fmt.Errorf("%w: %w", ErrMalformed, err)
-			}
-		}
+	if err := t.vet(b); err != nil {
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if seq, ok := after[t]; ok {
 		delete(after, t)

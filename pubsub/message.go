@@ -17,6 +17,9 @@ type Message struct {
 	// Data is the message body. It is shared with other subscriptions of
 	// the same topic: treat it as read-only.
 	Data []byte
+	// Decoded is what the topic's WithDecoder function made of Data (nil
+	// without one). It is shared like Data.
+	Decoded any
 }
 
 // Decode unmarshals the JSON body into v.

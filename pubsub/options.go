@@ -6,7 +6,7 @@ type Option func(*options)
 type options struct {
 	reserved bool
 	queue    int
-	validate func([]byte) error
+	decode   func([]byte) (any, error)
 }
 
 func applyOptions(opts []Option) options {
@@ -37,9 +37,23 @@ func WithQueueLength(n int) Option {
 // node pass check before it is delivered or relayed (Subscribe only). A
 // batch holding a message that fails is rejected as a whole: not delivered
 // to any subscription, not forwarded, and counted in Stats.Invalid (its
-// author is a member that sent garbage). The last validator given for a
-// topic applies to all its subscriptions. check runs on GossipSub's
-// validation path: keep it fast and free of blocking calls.
+// author is a member that sent garbage). The last validator or decoder
+// given for a topic applies to all its subscriptions. check runs on the
+// receiving path of every message: keep it fast and free of blocking calls.
 func WithValidator(check func(data []byte) error) Option {
-	return func(o *options) { o.validate = check }
+	if check == nil {
+		return nil
+	}
+	return WithDecoder(func(data []byte) (any, error) { return nil, check(data) })
+}
+
+// WithDecoder is WithValidator for messages the handlers would decode
+// anyway (Subscribe only): decode runs once per message this node
+// receives (and per message it delivers to itself with Config.Echo), before
+// delivery or relaying; an error refuses the message's batch as
+// WithValidator's check does; what it returns reaches every handler of the
+// topic as Message.Decoded, so a message is decoded once, not once for
+// validation and again in each handler.
+func WithDecoder(decode func(data []byte) (any, error)) Option {
+	return func(o *options) { o.decode = decode }
 }

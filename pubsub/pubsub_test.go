@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"reflect"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -399,5 +402,63 @@ func TestWithValidator(t *testing.T) {
 	}
 	if inv := ps[1].Stats().Invalid; inv != 1 {
 		t.Fatalf("Invalid = %d, want 1", inv)
+	}
+}
+
+// A topic's decoder runs once per received message: handlers get its
+// result in Message.Decoded, and what it refuses is not delivered.
+func TestWithDecoder(t *testing.T) {
+	ps := newMesh(t, 2, Config{Echo: true})
+	var calls atomic.Int64
+	decode := func(b []byte) (any, error) {
+		calls.Add(1)
+		return strconv.Atoi(string(b))
+	}
+	cols := []*collector{newCollector(), newCollector(), newCollector()}
+	if _, err := ps[1].Subscribe("d", cols[0].handle, WithDecoder(decode)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ps[1].Subscribe("d", cols[1].handle); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ps[0].Subscribe("d", cols[2].handle, WithDecoder(decode)); err != nil { // echo
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := ps[0].WaitSubscribers(ctx, "d", 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"1", "x", "2"} {
+		if err := ps[0].Publish(ctx, "d", []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+		if err := ps[0].Flush(ctx); err != nil { // one batch each
+			t.Fatal(err)
+		}
+	}
+	if err := ps[0].Publish(ctx, "d", []byte("3")); err != nil { // the barrier
+		t.Fatal(err)
+	}
+	for i, c := range cols {
+		if !c.wait(3, 5*time.Second) {
+			t.Fatalf("subscription %d got %d of 3 messages", i, c.count())
+		}
+		c.mu.Lock()
+		var got []any
+		for _, m := range c.msgs {
+			got = append(got, m.Decoded)
+		}
+		c.mu.Unlock()
+		if want := []any{1, 2, 3}; !reflect.DeepEqual(got, want) {
+			t.Errorf("subscription %d: decoded %v, want %v", i, got, want)
+		}
+	}
+	if inv := ps[1].Stats().Invalid; inv != 1 {
+		t.Errorf("Invalid = %d, want 1", inv)
+	}
+	// Once per message and node, not once per subscription: node 1
+	// decoded the 4 it received, node 0 the 4 it echoed to itself.
+	if n := calls.Load(); n != 8 {
+		t.Errorf("decoder ran %d times, want 8 (4 received + 4 echoed)", n)
 	}
 }

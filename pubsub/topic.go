@@ -37,7 +37,7 @@ type topic struct {
 	gossipTo   map[peer.ID]uint64
 
 	subs  atomic.Pointer[[]*Subscription]    // copy on write
-	check atomic.Pointer[func([]byte) error] // WithValidator's, if any
+	decode atomic.Pointer[func([]byte) (any, error)] // WithValidator's or WithDecoder's, if any
 
 	// qbytes counts the bytes waiting in in; room is closed (and replaced)
 	// whenever the publisher takes some, to wake blocked publishers.
@@ -231,7 +231,9 @@ func (t *topic) sendDirect(w *batchWriter, seq uint64, targets []*directPeer) {
 	t.lastDirect = true
 	t.stats.direct.Add(1)
 	if t.ps.cfg.Echo {
-		t.deliver(&batch{author: author, seq: seq, msgs: slices.Clone(w.msgs)})
+		if b := (&batch{author: author, seq: seq, msgs: slices.Clone(w.msgs)}); t.vet(b) == nil {
+			t.deliver(b)
+		}
 	}
 }
 
@@ -268,19 +270,15 @@ func (t *topic) validate(_ context.Context, from peer.ID, m *lp2pps.Message) lp2
 		p.log.Debug("pubsub: rejecting message: author is not the signer", "topic", t.name, "from", m.ReceivedFrom)
 		return lp2pps.ValidationReject
 	}
-	if check := t.check.Load(); check != nil && from != p.host.ID() {
-		for _, data := range b.msgs {
-			if err := (*check)(data); err != nil {
-				p.log.Debug("pubsub: rejecting message", "topic", t.name, "from", m.ReceivedFrom, "err", err)
-				return lp2pps.ValidationReject
-			}
-		}
-	}
 	if from == p.host.ID() { // our own publish
-		if p.cfg.Echo {
+		if p.cfg.Echo && t.vet(b) == nil {
 			t.deliver(b)
 		}
 		return lp2pps.ValidationAccept
+	}
+	if err := t.vet(b); err != nil {
+		p.log.Debug("pubsub: rejecting message", "topic", t.name, "from", m.ReceivedFrom, "err", err)
+		return lp2pps.ValidationReject
 	}
 	t.order.add(b)
 	if p.topo.allConnectedTo(peerID(b.author)) {
@@ -290,14 +288,36 @@ func (t *topic) validate(_ context.Context, from peer.ID, m *lp2pps.Message) lp2
 	return lp2pps.ValidationAccept
 }
 
+// vet runs the topic's decoder, if any, on every message of b and keeps
+// the results in b.vals; it fails on the first message the decoder refuses.
+func (t *topic) vet(b *batch) error {
+	decode := t.decode.Load()
+	if decode == nil {
+		return nil
+	}
+	b.vals = make([]any, len(b.msgs))
+	for i, data := range b.msgs {
+		v, err := (*decode)(data)
+		if err != nil {
+			return err
+		}
+		b.vals[i] = v
+	}
+	return nil
+}
+
 // deliver hands a batch's messages to every subscription of the topic.
 func (t *topic) deliver(b *batch) {
 	subs := *t.subs.Load()
 	from := peerID(b.author)
 	t.stats.received.Add(uint64(len(b.msgs)))
-	for _, data := range b.msgs {
+	for i, data := range b.msgs {
+		m := Message{Topic: t.name, From: from, Data: data}
+		if b.vals != nil {
+			m.Decoded = b.vals[i]
+		}
 		for _, s := range subs {
-			s.offer(Message{Topic: t.name, From: from, Data: data})
+			s.offer(m)
 		}
 	}
 }
@@ -309,8 +329,8 @@ func (t *topic) subscribe(handler func(Message), o options) (*Subscription, erro
 	if t.closed {
 		return nil, ErrClosed
 	}
-	if o.validate != nil {
-		t.check.Store(&o.validate)
+	if o.decode != nil {
+		t.decode.Store(&o.decode)
 	}
 	if t.lsub == nil {
 		// The subscription makes GossipSub route the topic to us; the
