@@ -36,7 +36,7 @@ type topic struct {
 	lastDirect bool
 	gossipTo   map[peer.ID]uint64
 
-	subs  atomic.Pointer[[]*Subscription]    // copy on write
+	subs   atomic.Pointer[[]*Subscription]           // copy on write
 	decode atomic.Pointer[func([]byte) (any, error)] // WithValidator's or WithDecoder's, if any
 
 	// qbytes counts the bytes waiting in in; room is closed (and replaced)
