@@ -85,7 +85,7 @@ func BenchmarkFanout5(b *testing.B) {
 			want = int64(b.N * (nodes - 1))
 			msg := make([]byte, size)
 			b.SetBytes(int64(size))
-			cpu0 := cpuTime()
+			cpu0 := cpuTime(b)
 			b.ResetTimer()
 			for range b.N {
 				if err := ns[0].Publish(ctx, "fan", msg); err != nil {
@@ -98,7 +98,7 @@ func BenchmarkFanout5(b *testing.B) {
 				b.Fatalf("delivered %d of %d", got.Load(), want)
 			}
 			b.StopTimer()
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/msg")
+			b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/msg")
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 			st := ns[0].PubSub().Stats().Topics["fan"]
 			b.ReportMetric(float64(st.Published)/float64(st.Batches), "msgs/batch")
@@ -107,8 +107,10 @@ func BenchmarkFanout5(b *testing.B) {
 }
 
 // cpuTime returns the process's user and system CPU time.
-func cpuTime() time.Duration {
+func cpuTime(b *testing.B) time.Duration {
 	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

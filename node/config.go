@@ -37,10 +37,6 @@ const (
 	DefaultMaxPeers = 256
 )
 
-// DefaultListenAddrs are used when Config.ListenAddrs is empty: every
-// interface, any free port, on each transport the host has.
-var DefaultListenAddrs = []string{"/ip4/0.0.0.0/tcp/0", "/ip6/::/tcp/0"}
-
 // Config configures a Node. Only the secret is required:
 //
 //	n, err := node.New(node.Config{Key: "correct horse battery staple"})
@@ -57,8 +53,9 @@ type Config struct {
 	// (pnet.FromKey) or a libp2p swarm key file (pnet.ParseSwarmKey).
 	Network *pnet.Network
 
-	// ListenAddrs are the multiaddrs to listen on. Default: all interfaces,
-	// port 0, for each configured transport (DefaultListenAddrs for TCP).
+	// ListenAddrs are the multiaddrs to listen on. Default: every
+	// interface, IPv4 and IPv6, any free port, on each of TCP and WebSocket
+	// that the host's transports can listen on.
 	ListenAddrs []string
 
 	// BootstrapPeers are full multiaddrs (with /p2p/<id>) of nodes to

@@ -63,7 +63,7 @@ func TestTransportsThatRefuseAPSK(t *testing.T) {
 			cfg.Libp2pOptions = []libp2p.Option{opt}
 			n, err := New(cfg)
 			if err == nil {
-				n.Close()
+				closeNode(t, n)
 				t.Fatal("New succeeded")
 			}
 			if !errors.Is(err, ErrTransport) {

@@ -45,7 +45,7 @@ func exchange(t *testing.T, ns []*Node, topic string) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, "subscriptions", func() bool { return len(ns[0].PubSub().ListPeers(topic)) == len(ns)-1 })
+	waitSubscribers(t, ns[0], topic, len(ns)-1)
 	if err := ns[0].Broadcast(context.Background(), topic, map[string]any{"hello": true}); err != nil {
 		t.Fatal(err)
 	}

@@ -36,10 +36,13 @@
 //
 // # Membership
 //
-// Peers lists the connected peers; OnPeer reports joins and leaves;
-// WaitPeers blocks until enough peers are connected. A peer that left is
-// redialled for Config.ForgetAfter (bootstrap peers and peers given to
-// Connect forever).
+// The node owns the membership: Peers lists the peers that have joined,
+// OnPeer reports joins and leaves, WaitPeers blocks until enough peers have
+// joined. A peer joins once it is connected and its pub/sub is ready, so a
+// broadcast made after WaitPeers returns reaches the subscriptions those
+// peers had; pub/sub and the store follow the same membership. A peer that
+// left is redialled for Config.ForgetAfter (bootstrap peers and peers given
+// to Connect forever).
 //
 // # Identity
 //
@@ -49,6 +52,7 @@
 // # Lifecycle
 //
 // New starts everything; Close stops discovery and redials, closes pub/sub
-// and the host in that order, and waits for every goroutine. Logs go to
-// Config.Logger (silent by default).
+// (which sends what is still queued and waits, a few seconds at most, until
+// the peers have it) and the host, in that order, and waits for every
+// goroutine. Logs go to Config.Logger (silent by default).
 package node

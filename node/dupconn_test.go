@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/reflectmesh/reflect/internal/testutil"
 )
 
 // When GossipSub's stream to a peer dies while a connection to the peer
@@ -35,8 +37,10 @@ func TestPubsubSurvivesLosingItsStream(t *testing.T) {
 	if s == nil {
 		t.Fatal("no GossipSub stream from pub to sub")
 	}
-	_ = s.Reset()
-	eventually(t, 5*time.Second, "a new GossipSub stream", func() bool {
+	if err := s.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, "a new GossipSub stream", func() bool {
 		s2 := meshStream(pub, sub)
 		return s2 != nil && s2 != s
 	})

@@ -11,10 +11,12 @@ import (
 type PeerState int
 
 const (
-	// PeerJoined: the first connection to a peer was established.
+	// PeerJoined: the peer joined this node's view of the mesh: it is
+	// connected and can receive this node's broadcasts (see Node.OnPeer for
+	// the exact rule).
 	PeerJoined PeerState = iota + 1
-	// PeerLeft: the last connection to a peer closed (it left, crashed, or
-	// the network failed; the node keeps redialling it).
+	// PeerLeft: the last connection to a joined peer closed (it left,
+	// crashed, or the network failed; the node keeps redialling it).
 	PeerLeft
 )
 
@@ -37,20 +39,21 @@ type PeerEvent struct {
 // watcher delivers events to one callback, in order, on its own goroutine,
 // so a slow callback delays nobody else. Membership changes are rare, so the
 // queue is unbounded rather than lossy.
-type watcher struct {
-	fn   func(PeerEvent)
+type watcher[E any] struct {
+	fn   func(E)
 	mu   sync.Mutex
-	q    []PeerEvent
+	q    []E
 	wake chan struct{}
 	stop chan struct{}
+	done chan struct{} // closed when run returns
 	once sync.Once
 }
 
-func newWatcher(fn func(PeerEvent)) *watcher {
-	return &watcher{fn: fn, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+func newWatcher[E any](fn func(E)) *watcher[E] {
+	return &watcher[E]{fn: fn, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 }
 
-func (w *watcher) push(e PeerEvent) {
+func (w *watcher[E]) push(e E) {
 	w.mu.Lock()
 	w.q = append(w.q, e)
 	w.mu.Unlock()
@@ -60,9 +63,10 @@ func (w *watcher) push(e PeerEvent) {
 	}
 }
 
-func (w *watcher) halt() { w.once.Do(func() { close(w.stop) }) }
+func (w *watcher[E]) halt() { w.once.Do(func() { close(w.stop) }) }
 
-func (w *watcher) run() {
+func (w *watcher[E]) run() {
+	defer close(w.done)
 	for {
 		select {
 		case <-w.stop:

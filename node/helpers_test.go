@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"os"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func startNode(t testing.TB, cfg Config) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = n.Close() })
+	t.Cleanup(func() { closeNode(t, n) })
 	return n
 }
 
@@ -59,14 +60,19 @@ func startMesh(t testing.TB, count int, key string) []*Node {
 	return ns
 }
 
-// eventually polls cond every 10 ms until it holds or d passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+// closeNode closes n at the end of a test; the test may have closed it.
+func closeNode(t testing.TB, n *Node) {
+	if err := n.Close(); err != nil && !errors.Is(err, ErrClosed) {
+		t.Errorf("close %s: %v", n.ID(), err)
+	}
+}
+
+// waitSubscribers waits until n knows want ready subscribers of topic.
+func waitSubscribers(t testing.TB, n *Node, topic string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.PubSub().WaitSubscribers(ctx, topic, want); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -52,10 +53,24 @@ type member struct {
 // Reflect node, or a hello lost in a race).
 const readyGrace = 3 * time.Second
 
-// members keeps the membership table and the reconnect loop: libp2p never
-// redials a lost peer and mDNS reports a peer once, so we remember every
-// peer's addresses and redial with jittered exponential backoff, one dial
-// loop per peer at a time.
+// Membership.
+//
+// members is the one owner of this node's view of its peers: whom it is
+// connected to (from the host's events), and who has joined. Pub/sub follows
+// the connections from it (pubsub.Membership: FollowConnections) and tells
+// it when a peer's pub/sub is ready (PubSubReady); the store follows the
+// joins (Node.OnPeer).
+//
+// A peer has joined when it is connected and its pub/sub is ready, so that
+// a broadcast from then on reaches the subscriptions it has; or when it has
+// been connected for readyGrace without that (a libp2p peer that is not a
+// Reflect node). It leaves when its last connection closes. Node.Peers,
+// Node.WaitPeers and Node.OnPeer all count joined peers.
+//
+// members also keeps the reconnect loop: libp2p never redials a lost peer
+// and mDNS reports a peer once, so we remember every peer's addresses and
+// redial with jittered exponential backoff, one dial loop per peer at a
+// time.
 type members struct {
 	h    host.Host
 	cfg  Config
@@ -67,10 +82,17 @@ type members struct {
 	sem  chan struct{}
 	subs event.Subscription
 
-	mu       sync.Mutex
-	peers    map[peer.ID]*member
-	watchers map[*watcher]struct{}
-	changed  chan struct{} // closed and replaced on every join or leave
+	mu        sync.Mutex
+	peers     map[peer.ID]*member
+	watchers  map[*watcher[PeerEvent]]struct{}  // OnPeer: joins and leaves
+	followers map[*watcher[connChange]]struct{} // FollowConnections: connections
+	changed   chan struct{}                     // closed and replaced on every join or leave
+}
+
+// connChange is a change of a peer's connectedness, for FollowConnections.
+type connChange struct {
+	p  peer.ID
+	up bool
 }
 
 func newMembers(ctx context.Context, wg *sync.WaitGroup, h host.Host, cfg Config) (*members, error) {
@@ -82,17 +104,18 @@ func newMembers(ctx context.Context, wg *sync.WaitGroup, h host.Host, cfg Config
 		return nil, err
 	}
 	return &members{
-		h:        h,
-		cfg:      cfg,
-		log:      cfg.Logger,
-		self:     h.ID(),
-		ctx:      ctx,
-		wg:       wg,
-		sem:      make(chan struct{}, maxConcurrentDials),
-		subs:     sub,
-		peers:    make(map[peer.ID]*member),
-		watchers: make(map[*watcher]struct{}),
-		changed:  make(chan struct{}),
+		h:         h,
+		cfg:       cfg,
+		log:       cfg.Logger,
+		self:      h.ID(),
+		ctx:       ctx,
+		wg:        wg,
+		sem:       make(chan struct{}, maxConcurrentDials),
+		subs:      sub,
+		peers:     make(map[peer.ID]*member),
+		watchers:  make(map[*watcher[PeerEvent]]struct{}),
+		followers: make(map[*watcher[connChange]]struct{}),
+		changed:   make(chan struct{}),
 	}, nil
 }
 
@@ -142,6 +165,7 @@ func (ms *members) connectedness(p peer.ID, c network.Connectedness) {
 	case c == network.Connected && !m.connected:
 		m.connected = true
 		m.connectedAt = time.Now()
+		ms.followLocked(connChange{p, true})
 		if len(m.addrs) == 0 {
 			m.addrs = dialable(ms.h.Peerstore().Addrs(p), remoteIsLoopback(ms.h, p))
 		}
@@ -152,6 +176,7 @@ func (ms *members) connectedness(p peer.ID, c network.Connectedness) {
 		m.connected = false
 		m.ready = false
 		m.lostAt = time.Now()
+		ms.followLocked(connChange{p, false})
 		if m.joined {
 			m.joined = false
 			ms.notifyLocked(PeerEvent{ID: p, State: PeerLeft})
@@ -165,10 +190,11 @@ func (ms *members) connectedness(p peer.ID, c network.Connectedness) {
 	}
 }
 
-// pubsubReady records that p's pub/sub hello arrived: a connected peer is
-// reported as joined from then on, when a broadcast can reach it. It runs on
-// GossipSub's event loop, so it only takes the lock briefly.
-func (ms *members) pubsubReady(p peer.ID) {
+// PubSubReady records that p's pub/sub is ready (pubsub.Membership): a
+// connected peer is reported as joined from then on, when a broadcast can
+// reach it. It runs on GossipSub's event loop, so it only takes the lock
+// briefly.
+func (ms *members) PubSubReady(p peer.ID) {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	m := ms.peers[p]
@@ -340,6 +366,39 @@ func (ms *members) notifyLocked(e PeerEvent) {
 	}
 }
 
+// FollowConnections calls fn for every connected peer, then for every
+// change of a peer's connectedness (pubsub.Membership).
+func (ms *members) FollowConnections(fn func(p peer.ID, up bool)) (stop func()) {
+	w := newWatcher(func(c connChange) { fn(c.p, c.up) })
+	ms.mu.Lock()
+	if ms.ctx.Err() != nil {
+		ms.mu.Unlock()
+		return func() {}
+	}
+	for p, m := range ms.peers {
+		if m.connected {
+			w.push(connChange{p, true})
+		}
+	}
+	ms.followers[w] = struct{}{}
+	ms.goOwned(w.run)
+	ms.mu.Unlock()
+	return func() {
+		ms.mu.Lock()
+		delete(ms.followers, w)
+		ms.mu.Unlock()
+		w.halt()
+		<-w.done
+	}
+}
+
+// followLocked tells the connection followers of c; ms.mu held.
+func (ms *members) followLocked(c connChange) {
+	for w := range ms.followers {
+		w.push(c)
+	}
+}
+
 // watch registers fn for membership events, starting with a PeerJoined for
 // every peer already joined.
 func (ms *members) watch(fn func(PeerEvent)) (stop func()) {
@@ -365,28 +424,33 @@ func (ms *members) watch(fn func(PeerEvent)) (stop func()) {
 	}
 }
 
-// stopWatchers halts every watcher (at Close).
+// stopWatchers halts every watcher and follower (at Close).
 func (ms *members) stopWatchers() {
 	ms.mu.Lock()
 	for w := range ms.watchers {
 		w.halt()
 	}
-	ms.watchers = map[*watcher]struct{}{}
+	for w := range ms.followers {
+		w.halt()
+	}
+	ms.watchers = map[*watcher[PeerEvent]]struct{}{}
+	ms.followers = map[*watcher[connChange]]struct{}{}
 	ms.mu.Unlock()
 }
 
-// joinedCount returns how many peers are joined and a channel closed at
-// the next change.
-func (ms *members) joinedCount() (int, <-chan struct{}) {
+// joined returns the joined peers, sorted, and a channel closed at the next
+// join or leave.
+func (ms *members) joined() ([]peer.ID, <-chan struct{}) {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
-	n := 0
-	for _, m := range ms.peers {
+	var out []peer.ID
+	for p, m := range ms.peers {
 		if m.joined {
-			n++
+			out = append(out, p)
 		}
 	}
-	return n, ms.changed
+	slices.Sort(out)
+	return out, ms.changed
 }
 
 // jitter returns d scaled by a random factor in [0.75, 1.25).

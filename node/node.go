@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -95,8 +93,7 @@ func New(cfg Config) (*Node, error) {
 	pcfg := cfg.PubSub
 	pcfg.TopicPrefix = network.TopicPrefix()
 	pcfg.Logger = log
-	pcfg.OnPeerReady = n.members.pubsubReady
-	if n.ps, err = pubsub.New(h, pcfg); err != nil {
+	if n.ps, err = pubsub.New(h, n.members, pcfg); err != nil {
 		return fail(err)
 	}
 	if !uo.listen || len(cfg.ListenAddrs) > 0 {
@@ -126,18 +123,12 @@ func identity(cfg Config) (crypto.PrivKey, error) {
 	}
 }
 
-// flushTimeout bounds how long Close waits for queued broadcasts to be
-// written, drainTimeout how long it waits for the peers to receive them.
-const (
-	flushTimeout = 2 * time.Second
-	drainTimeout = time.Second
-)
-
-// Close leaves the mesh: it sends the broadcasts still queued and waits
-// until the peers have received them (at most three seconds), stops discovery and redials, closes pub/sub and
-// the host, and waits for every goroutine the node started. Peers see this
-// node leave. A second Close returns ErrClosed. Close must not be called
-// from a message handler or peer-event callback.
+// Close leaves the mesh: it stops discovery and redials, closes pub/sub
+// (which first sends the broadcasts still queued and waits, for a few
+// seconds at most, until the peers have received them), waits for every
+// goroutine the node started, and closes the host. Peers see this node
+// leave. A second Close returns ErrClosed. Close must not be called from a
+// message handler or peer-event callback.
 func (n *Node) Close() error {
 	n.closeMu.Lock()
 	if n.closed {
@@ -147,28 +138,19 @@ func (n *Node) Close() error {
 	n.closed = true
 	n.closeMu.Unlock()
 
-	// Let the last broadcasts go out before the connections close: hand
-	// them to the connections, then make sure the connections sent them.
-	fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
-	if err := n.ps.Flush(fctx); err != nil {
-		n.log.Warn("node: closing with messages not yet sent", "err", err)
-	}
-	cancel()
-	dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
-	n.drain(dctx)
-	cancel()
-
 	var errs []error
 	if n.mdns != nil {
 		errs = append(errs, n.mdns.Close())
 	}
 	n.cancel()
-	n.members.stopWatchers()
 	if err := n.ps.Close(); err != nil && !errors.Is(err, pubsub.ErrClosed) {
 		errs = append(errs, err)
 	}
-	errs = append(errs, n.host.Close())
+	n.members.stopWatchers()
+	// Our goroutines end before the host closes: a dial still running
+	// inside a closing host can crash libp2p (libp2p/go-libp2p#1545).
 	n.wg.Wait()
+	errs = append(errs, n.host.Close())
 	return errors.Join(errs...)
 }
 
@@ -195,9 +177,9 @@ func (n *Node) PubSub() *pubsub.PubSub { return n.ps }
 func (n *Node) Logger() *slog.Logger { return n.log }
 
 // Subscribe calls handler with every message other nodes broadcast on
-// topic, decoded from JSON: the original library's call. See
-// pubsub.PubSub.Subscribe for delivery guarantees and SubscribeJSON for
-// typed messages.
+// topic, decoded from JSON into a map: the simplest form, the pair of
+// Broadcast. See pubsub.PubSub.Subscribe for delivery guarantees and
+// pubsub.SubscribeJSON for typed messages.
 func (n *Node) Subscribe(topic string, handler func(map[string]any)) (*pubsub.Subscription, error) {
 	return n.ps.SubscribeMap(topic, handler)
 }
@@ -212,18 +194,19 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 	return n.ps.Publish(ctx, topic, data)
 }
 
-// Peers returns the connected peers, sorted.
+// Peers returns the peers that have joined (see OnPeer), sorted.
 func (n *Node) Peers() []peer.ID {
-	ps := n.host.Network().Peers()
-	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+	ps, _ := n.members.joined()
 	return ps
 }
 
 // OnPeer calls fn for every peer that joins or leaves, in order, on a
 // goroutine of its own, starting with a PeerJoined for each peer already
 // joined. A peer joins when it is connected and its pub/sub is ready (a
-// broadcast from then on reaches its subscriptions); it leaves when its
-// last connection closes. OnPeer returns a function that stops the calls.
+// broadcast from then on reaches its subscriptions), or after it has been
+// connected for three seconds without that (a libp2p peer that runs no
+// Reflect pub/sub); it leaves when its last connection closes. OnPeer
+// returns a function that stops the calls.
 func (n *Node) OnPeer(fn func(PeerEvent)) (stop func()) {
 	return n.members.watch(fn)
 }
@@ -267,14 +250,14 @@ func (n *Node) ConnectPeer(ctx context.Context, ai peer.AddrInfo) error {
 // those peers had when they joined.
 func (n *Node) WaitPeers(ctx context.Context, count int) error {
 	for {
-		have, changed := n.members.joinedCount()
-		if have >= count {
+		joined, changed := n.members.joined()
+		if len(joined) >= count {
 			return nil
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return fmt.Errorf("node: waiting for %d peers, have %d: %w", count, have, ctx.Err())
+			return fmt.Errorf("node: waiting for %d peers, have %d: %w", count, len(joined), ctx.Err())
 		case <-n.ctx.Done():
 			return ErrClosed
 		}

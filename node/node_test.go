@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,8 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/websocket"
 	ma "github.com/multiformats/go-multiaddr"
 	"go.uber.org/goleak"
+
+	"github.com/reflectmesh/reflect/internal/testutil"
 )
 
 func TestBroadcastReachesEveryNode(t *testing.T) {
@@ -31,7 +34,7 @@ func TestBroadcastReachesEveryNode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, "subscriptions", func() bool { return len(ns[0].PubSub().ListPeers("chat")) == nodes-1 })
+	waitSubscribers(t, ns[0], "chat", nodes-1)
 	start := time.Now()
 	for i := range count {
 		if err := ns[0].Broadcast(context.Background(), "chat", map[string]any{"n": i, "text": "hello"}); err != nil {
@@ -88,19 +91,28 @@ func TestWrongKeyNeverConnects(t *testing.T) {
 			t.Fatalf("a failed dial took %v, timeout %v", d, dial.limit)
 		}
 	}
+	// A member's broadcast reaches the other member (the barrier), never
+	// the stranger, which has no connection at all to receive it on.
+	member := make(chan map[string]any, 1)
+	if _, err := ns[0].Subscribe("chat", func(m map[string]any) { member <- m }); err != nil {
+		t.Fatal(err)
+	}
+	waitSubscribers(t, ns[1], "chat", 1)
 	if err := ns[1].Broadcast(ctx, "chat", map[string]any{"text": "members only"}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	select {
+	case <-member:
+	case <-ctx.Done():
+		t.Fatal("the other member got nothing")
+	}
 	for _, n := range ns {
-		for _, p := range n.Peers() {
-			if p == stranger.ID() {
-				t.Fatal("stranger in a member's peer list")
-			}
+		if slices.Contains(n.Peers(), stranger.ID()) || len(n.Host().Network().ConnsToPeer(stranger.ID())) != 0 {
+			t.Fatal("the stranger is connected to a member")
 		}
 	}
-	if len(stranger.Peers()) != 0 {
-		t.Fatalf("stranger has peers %v", stranger.Peers())
+	if ps, conns := stranger.Peers(), stranger.Host().Network().Conns(); len(ps) != 0 || len(conns) != 0 {
+		t.Fatalf("the stranger has peers %v and %d connections", ps, len(conns))
 	}
 	select {
 	case m := <-got:
@@ -123,7 +135,9 @@ func TestReconnectAfterConnectionDies(t *testing.T) {
 		t.Fatal("no snapshot event")
 	}
 	start := time.Now()
-	_ = ns[0].Host().Network().ClosePeer(ns[1].ID())
+	if err := ns[0].Host().Network().ClosePeer(ns[1].ID()); err != nil {
+		t.Fatal(err)
+	}
 	want := []PeerState{PeerLeft, PeerJoined}
 	for _, w := range want {
 		select {
@@ -159,7 +173,7 @@ func TestRestartWithPersistedIdentity(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "a to see b leave", func() bool { return len(a.Peers()) == 0 })
+	testutil.Eventually(t, 5*time.Second, "a to see b leave", func() bool { return len(a.Peers()) == 0 })
 
 	// Same identity file, same port: a's reconnect loop finds b again.
 	port, _ := addr.ValueForProtocol(ma.P_TCP)
@@ -202,7 +216,7 @@ func TestWebSocketOnly(t *testing.T) {
 	if _, err := a.Subscribe("t", func(m map[string]any) { got <- m }); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "subscription", func() bool { return len(b.PubSub().ListPeers("t")) == 1 })
+	testutil.Eventually(t, 10*time.Second, "subscription", func() bool { return len(b.PubSub().ListPeers("t")) == 1 })
 	if err := b.Broadcast(ctx, "t", map[string]any{"via": "ws"}); err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +291,7 @@ func TestBroadcastRightAfterWaitPeers(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("round %d: the broadcast right after WaitPeers was lost", round)
 		}
-		a.Close()
-		b.Close()
+		closeNode(t, a)
+		closeNode(t, b)
 	}
 }

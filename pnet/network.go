@@ -60,7 +60,8 @@ func (n *Network) ServiceTag() string { return n.serviceTag }
 func (n *Network) TopicPrefix() string { return n.topicPrefix }
 
 // ProtocolPrefix returns "/rfl/<16 hex>", the base of this mesh's stream
-// protocol IDs (for example ProtocolPrefix()+"/store/sync/1.0.0").
+// protocol IDs (the store's sync protocol is
+// ProtocolPrefix()+"/store/<store name>/sync/1.0.0").
 func (n *Network) ProtocolPrefix() string { return n.protoPrefix }
 
 // Fingerprint returns a short non-secret identifier (16 hex) for logs. It is

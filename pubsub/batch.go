@@ -5,12 +5,13 @@ import (
 	"fmt"
 )
 
-// Wire format of one GossipSub message (a batch):
+// Wire format of one batch, the unit both ways carry (a GossipSub message,
+// or the body of a direct frame):
 //
 //	version   byte  (batchVersion)
-//	flags     byte  (reserved, must be 0)
+//	flags     byte  (flagSwitched; other bits must be 0)
 //	author    uvarint length + bytes (the publisher's peer id)
-//	seq       uvarint (per-publisher sequence number)
+//	seq       uvarint (the publisher's sequence number on the topic)
 //	count     uvarint (number of messages, ≥ 1)
 //	count ×   uvarint length + bytes (one application message each)
 //
@@ -19,6 +20,13 @@ import (
 const (
 	batchVersion = 1
 
+	// flagSwitched marks a batch whose predecessor (seq-1) was sent the
+	// other way and may reach the receiver after it (router.go): a
+	// receiver that has nothing of the author yet waits for that
+	// predecessor rather than starting its sequence here (order.go).
+	flagSwitched = 1 << 0
+	knownFlags   = flagSwitched
+
 	// maxAuthorLen bounds the author field: a libp2p peer id is an identity
 	// multihash of a public key (38 bytes for Ed25519) or a SHA-256 multihash.
 	maxAuthorLen = 128
@@ -26,11 +34,12 @@ const (
 
 // batch is a decoded batch. Messages alias the input buffer.
 type batch struct {
-	author []byte
-	seq    uint64
-	id     []byte // header bytes that identify the batch
-	msgs   [][]byte
-	vals   []any // the topic's decoder's results, one per message (nil without one)
+	author   []byte
+	seq      uint64
+	switched bool   // flagSwitched
+	id       []byte // header bytes that identify the batch
+	msgs     [][]byte
+	vals     []any // the topic's decoder's results, one per message (nil without one)
 }
 
 // batchWriter accumulates messages into one encoded batch.
@@ -59,8 +68,8 @@ func (w *batchWriter) size() int { return w.bodyLen }
 
 // encode returns a freshly allocated encoded batch. The result is never
 // reused by the writer: GossipSub keeps it in its message cache.
-func (w *batchWriter) encode(author []byte, seq uint64) []byte {
-	return w.appendBatch(make([]byte, 0, w.encodedLen(author, seq)), author, seq)
+func (w *batchWriter) encode(author []byte, seq uint64, flags byte) []byte {
+	return w.appendBatch(make([]byte, 0, w.encodedLen(author, seq)), author, seq, flags)
 }
 
 // encodedLen is the size of the encoded batch.
@@ -70,8 +79,8 @@ func (w *batchWriter) encodedLen(author []byte, seq uint64) int {
 }
 
 // appendBatch appends the encoded batch to out.
-func (w *batchWriter) appendBatch(out, author []byte, seq uint64) []byte {
-	out = append(out, batchVersion, 0)
+func (w *batchWriter) appendBatch(out, author []byte, seq uint64, flags byte) []byte {
+	out = append(out, batchVersion, flags)
 	out = binary.AppendUvarint(out, uint64(len(author)))
 	out = append(out, author...)
 	out = binary.AppendUvarint(out, seq)
@@ -89,42 +98,45 @@ func encodeBatch(author []byte, seq uint64, msgs ...[]byte) []byte {
 	for _, m := range msgs {
 		w.add(m)
 	}
-	return w.encode(author, seq)
+	return w.encode(author, seq, 0)
 }
 
-// batchHeader parses the header and returns the identifying bytes, the author,
-// the sequence number and the offset of the count field.
-func batchHeader(data []byte) (id, author []byte, seq uint64, off int, err error) {
+// batchHeader parses the header into b (author, seq, switched, id) and
+// returns the offset of the count field.
+func batchHeader(data []byte, b *batch) (off int, err error) {
 	if len(data) < 2 {
-		return nil, nil, 0, 0, fmt.Errorf("%w: %d bytes", ErrMalformed, len(data))
+		return 0, fmt.Errorf("%w: %d bytes", ErrMalformed, len(data))
 	}
 	if data[0] != batchVersion {
-		return nil, nil, 0, 0, fmt.Errorf("%w: version %d", ErrVersion, data[0])
+		return 0, fmt.Errorf("%w: version %d", ErrVersion, data[0])
 	}
-	if data[1] != 0 {
-		return nil, nil, 0, 0, fmt.Errorf("%w: flags %#x", ErrMalformed, data[1])
+	if data[1]&^knownFlags != 0 {
+		return 0, fmt.Errorf("%w: flags %#x", ErrMalformed, data[1])
 	}
+	b.switched = data[1]&flagSwitched != 0
 	off = 2
 	alen, n := uvarint(data[off:])
 	if n <= 0 || alen == 0 || alen > maxAuthorLen || alen > uint64(len(data)-off-n) {
-		return nil, nil, 0, 0, fmt.Errorf("%w: author length", ErrMalformed)
+		return 0, fmt.Errorf("%w: author length", ErrMalformed)
 	}
 	off += n
-	author = data[off : off+int(alen)]
+	b.author = data[off : off+int(alen)]
 	off += int(alen)
-	seq, n = uvarint(data[off:])
+	b.seq, n = uvarint(data[off:])
 	if n <= 0 {
-		return nil, nil, 0, 0, fmt.Errorf("%w: sequence number", ErrMalformed)
+		return 0, fmt.Errorf("%w: sequence number", ErrMalformed)
 	}
 	off += n
-	return data[:off], author, seq, off, nil
+	b.id = data[:off]
+	return off, nil
 }
 
 // decodeBatch decodes a batch whose messages may each be at most maxMsg
 // bytes. It never allocates from a size the input declares: the message
 // count is bounded by the bytes that remain.
 func decodeBatch(data []byte, maxMsg int) (*batch, error) {
-	id, author, seq, off, err := batchHeader(data)
+	b := &batch{}
+	off, err := batchHeader(data, b)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +151,7 @@ func decodeBatch(data []byte, maxMsg int) (*batch, error) {
 	if count > uint64(rest) {
 		return nil, fmt.Errorf("%w: count %d exceeds %d remaining bytes", ErrMalformed, count, rest)
 	}
-	b := &batch{author: author, seq: seq, id: id, msgs: make([][]byte, 0, count)}
+	b.msgs = make([][]byte, 0, count)
 	for i := uint64(0); i < count; i++ {
 		l, n := uvarint(data[off:])
 		if n <= 0 {

@@ -29,9 +29,9 @@ func TestBatchRoundTrip(t *testing.T) {
 				t.Fatalf("case %d msg %d differs", i, j)
 			}
 		}
-		id, _, _, _, err := batchHeader(data)
-		if err != nil || !bytes.Equal(id, b.id) {
-			t.Fatalf("case %d: header id %x vs %x (%v)", i, id, b.id, err)
+		var h batch
+		if _, err := batchHeader(data, &h); err != nil || !bytes.Equal(h.id, b.id) || h.switched {
+			t.Fatalf("case %d: header id %x vs %x, switched %v (%v)", i, h.id, b.id, h.switched, err)
 		}
 	}
 }
@@ -42,14 +42,35 @@ func TestBatchIDsDiffer(t *testing.T) {
 	c := encodeBatch([]byte("peerB"), 1, []byte("m"))
 	ids := map[string]bool{}
 	for _, d := range [][]byte{a, b, c} {
-		id, _, _, _, err := batchHeader(d)
-		if err != nil {
+		var h batch
+		if _, err := batchHeader(d, &h); err != nil {
 			t.Fatal(err)
 		}
-		ids[string(id)] = true
+		ids[string(h.id)] = true
 	}
 	if len(ids) != 3 {
 		t.Fatalf("want 3 distinct ids, got %d", len(ids))
+	}
+}
+
+// The switched flag survives encoding, is part of the header, and is the
+// only flag: a batch with another bit set is refused.
+func TestBatchSwitchedFlag(t *testing.T) {
+	var w batchWriter
+	w.add([]byte("m"))
+	data := w.encode([]byte("author"), 9, flagSwitched)
+	b, err := decodeBatch(data, 10)
+	if err != nil || !b.switched || b.seq != 9 {
+		t.Fatalf("decoded %+v, %v", b, err)
+	}
+	plain := w.encode([]byte("author"), 9, 0)
+	if b, err := decodeBatch(plain, 10); err != nil || b.switched {
+		t.Fatalf("decoded %+v, %v", b, err)
+	}
+	for _, flags := range []byte{2, 0x80, flagSwitched | 4} {
+		if _, err := decodeBatch(w.encode([]byte("author"), 9, flags), 10); !errors.Is(err, ErrMalformed) {
+			t.Errorf("flags %#x: got %v, want ErrMalformed", flags, err)
+		}
 	}
 }
 
@@ -63,7 +84,7 @@ func TestBatchDecodeRejects(t *testing.T) {
 		{"empty", nil, ErrMalformed},
 		{"one byte", []byte{1}, ErrMalformed},
 		{"version", append([]byte{2}, good[1:]...), ErrVersion},
-		{"flags", append([]byte{1, 1}, good[2:]...), ErrMalformed},
+		{"flags", append([]byte{1, 2}, good[2:]...), ErrMalformed},
 		{"truncated", good[:len(good)-1], ErrMalformed},
 		{"trailing", append(append([]byte(nil), good...), 0), ErrMalformed},
 		{"zero author", []byte{1, 0, 0, 1, 1, 0}, ErrMalformed},
@@ -105,17 +126,25 @@ func FuzzDecodeBatch(f *testing.F) {
 	f.Add(encodeBatch([]byte("12D3KooW"), 1<<62, []byte(""), []byte(`{"a":1}`)))
 	f.Add([]byte{1, 0, 1, 'a', 1, 0x80, 0x80, 0x80, 0x80, 0x08, 1, 'x'})
 	f.Add([]byte{})
+	f.Add([]byte{1, flagSwitched, 1, 'a', 7, 1, 1, 'x'})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		b, err := decodeBatch(data, 1<<16)
 		if err != nil {
 			return
 		}
-		again := encodeBatch(b.author, b.seq, b.msgs...)
-		if !bytes.Equal(again, data) {
+		var w batchWriter
+		for _, m := range b.msgs {
+			w.add(m)
+		}
+		var flags byte
+		if b.switched {
+			flags = flagSwitched
+		}
+		if again := w.encode(b.author, b.seq, flags); !bytes.Equal(again, data) {
 			t.Fatalf("re-encoding differs:\n%x\n%x", data, again)
 		}
-		id, author, seq, _, err := batchHeader(data)
-		if err != nil || !bytes.Equal(id, b.id) || !bytes.Equal(author, b.author) || seq != b.seq {
+		var h batch
+		if _, err := batchHeader(data, &h); err != nil || !bytes.Equal(h.id, b.id) || !bytes.Equal(h.author, b.author) || h.seq != b.seq || h.switched != b.switched {
 			t.Fatalf("header disagrees with decode: %v", err)
 		}
 	})

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
-
-	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Defaults used for zero Config fields.
@@ -19,15 +17,16 @@ const (
 	DefaultQueueLength = 1 << 16
 	DefaultQueueBytes  = 32 << 20
 	// DefaultMaxBatchBytes bounds how many bytes of small messages are packed
-	// into one GossipSub message under load.
+	// into one batch under load.
 	DefaultMaxBatchBytes = 128 << 10
 	// DefaultPublishQueue and DefaultPublishQueueBytes bound what a topic
 	// buffers between Publish and the network before Publish blocks
 	// (backpressure).
 	DefaultPublishQueue      = 4096
 	DefaultPublishQueueBytes = 8 << 20
-	// DefaultWindow is how many batches may be queued towards one peer before
-	// the publisher waits for them to be written (flow control).
+	// DefaultWindow is how many batches of one topic may be queued towards
+	// one peer before the topic's publisher waits for them to be written
+	// (flow control, flow.go).
 	DefaultWindow = 8
 	// DefaultWindowWait bounds how long a publisher waits for a slow peer's
 	// queue to drain before sending anyway.
@@ -63,7 +62,7 @@ type Config struct {
 	QueueLength, QueueBytes int
 
 	// MaxBatchBytes bounds the bytes of small messages packed into one
-	// network message. Default DefaultMaxBatchBytes.
+	// batch. Default DefaultMaxBatchBytes.
 	MaxBatchBytes int
 
 	// PublishQueue and PublishQueueBytes bound the per-topic queue between
@@ -71,8 +70,8 @@ type Config struct {
 	// DefaultPublishQueue, DefaultPublishQueueBytes.
 	PublishQueue, PublishQueueBytes int
 
-	// Window is the per-peer flow-control window in batches. Default
-	// DefaultWindow. Negative disables flow control.
+	// Window is the flow-control window in batches, per peer and topic.
+	// Default DefaultWindow. Negative disables flow control.
 	Window int
 
 	// WindowWait bounds one wait for the window. Default DefaultWindowWait.
@@ -86,14 +85,6 @@ type Config struct {
 
 	// Logger receives debug and warning logs. Default: discard.
 	Logger *slog.Logger
-
-	// OnPeerReady, if set, is called once per connection session when a
-	// connected peer's pub/sub hello (its list of subscriptions) has arrived
-	// and our own stream to it is open: from then on a Publish reaches that
-	// peer's existing subscriptions. It
-	// runs on GossipSub's event loop and must not block. The node uses it
-	// to report a peer as joined only once it can receive broadcasts.
-	OnPeerReady func(peer.ID)
 }
 
 // withDefaults returns c with zero fields set to their defaults.

@@ -7,11 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -23,42 +24,30 @@ import (
 // and protobuf on both sides. Where every node is connected to every other
 // (what mDNS discovery builds), none of that is needed: each subscriber gets
 // each batch from its author anyway, and nothing is relayed (topology.go).
-// So when this node's neighbourhood is closed (every connected peer has
-// announced its connections, and all of those are connected to this node
-// too: nobody is further away), a topic's publisher writes each batch
-// straight to every subscribed peer on a stream of its own (one per peer,
-// for all topics), and the receiver delivers it from the stream's reading
-// goroutine. In a partial mesh, with signing on, or while one subscribed
-// peer's direct stream is not open yet, a batch goes through GossipSub as
-// before. Each batch takes exactly one of the two ways, so nothing is
-// duplicated; both carry the same per-publisher sequence numbers, so the
-// reorderer keeps them in order when the way changes. A receiver that holds
-// no state for the publisher yet cannot tell that a direct batch overtook
-// the last one sent through GossipSub, so the first batch on a direct
-// stream after some went to that peer through GossipSub is preceded by an
-// "after" frame naming the last of those; the receiver then holds the
-// direct batch until that one arrived (at most the reorderer's wait).
-// Streams are opened as soon as a peer is ready, so that is rare. Which
-// peers subscribe to what is GossipSub's own view (their subscription RPCs,
-// seen by the tracer), so both ways reach the same peers.
+// So the router (router.go) may send a topic's batch straight to every
+// subscribed peer on a stream of its own (one per peer, for all topics);
+// the receiver checks it as GossipSub's validator would and hands it to the
+// topic's reorderer (order.go). This file keeps the streams: one writer
+// goroutine per peer with a bounded queue, opened as soon as the peer is
+// ready (so that batches can take it from the start) and retried every
+// directRetry after a failure; and one reader goroutine per inbound stream.
 //
 // A frame on a direct stream:
 //
 //	length  uvarint (of what follows)
-//	kind    byte: frameBatch, frameAfter or frameHello (the first frame of
-//	        every stream, so that the stream is negotiated at once)
+//	kind    byte: frameBatch, or frameHello (the first frame of every
+//	        stream, so that the stream is negotiated at once)
 //	topic   uvarint length + bytes (with Config.TopicPrefix; empty in hello)
 //	then    frameBatch: one batch (batch.go), whose author must be the
-//	        stream's peer; frameAfter: uvarint sequence number of the last
-//	        batch of the topic sent to this peer through GossipSub
+//	        stream's peer
 
-// DirectProtocol is the stream protocol of direct batches.
-const DirectProtocol = protocol.ID("/reflect/pubsub/direct/1.0.0")
+// directProtocol is the stream protocol of direct batches.
+const directProtocol = protocol.ID("/reflect/pubsub/direct/1.0.0")
 
 const (
 	// directQueue bounds the frames queued towards one peer, like
 	// GossipSub's outbound queue: beyond it, frames are dropped and
-	// counted (OutboundDropped). The window keeps the publisher from
+	// counted (OutboundDropped). Flow control keeps publishers from
 	// getting there.
 	directQueue = 256
 	// directCoalesce bounds the bytes of queued frames written with one
@@ -73,10 +62,10 @@ const (
 	directWriteTimeout = 30 * time.Second
 )
 
-// Frame kinds.
+// Frame kinds. (Kind 1 announced, in earlier versions, which batch the next
+// one followed; the batch header's flagSwitched says it now.)
 const (
 	frameBatch = 0
-	frameAfter = 1
 	frameHello = 2 // the first frame of a stream; carries nothing
 )
 
@@ -87,25 +76,42 @@ var errDirectAuthor = errors.New("batch author is not the stream's peer")
 
 // direct keeps this node's direct streams.
 type direct struct {
-	ps       *PubSub
-	enabled  bool // off with signing: GossipSub signs and verifies
+	host     host.Host
+	log      *slog.Logger
+	flows    *flows
+	count    *netCounters
+	lookup   func(wire string) *topic // a joined topic, or nil
+	goOwned  func(func())             // runs a goroutine that Close waits for
+	ctx      context.Context          // ends at Close
+	enabled  bool                     // off with signing: GossipSub signs and verifies
+	maxMsg   int
 	maxFrame uint64
 
+	// testHookReceive, set by tests only, runs before each received batch
+	// goes to its reorderer, with its wire topic and way (direct: true
+	// here, false from GossipSub).
+	testHookReceive atomic.Pointer[func(topic string, direct bool)]
+
 	mu      sync.Mutex
-	subs    map[string]map[peer.ID]struct{} // wire topic → subscribed peers
-	out     map[peer.ID]*directPeer         // outbound streams, open or opening
-	retry   map[peer.ID]time.Time           // no new attempt before
-	in      map[network.Stream]struct{}     // inbound streams being read
-	inWG    sync.WaitGroup                  // their readers
+	out     map[peer.ID]*directPeer     // outbound streams, open or opening
+	retry   map[peer.ID]time.Time       // no new attempt before
+	in      map[network.Stream]struct{} // inbound streams being read
+	inWG    sync.WaitGroup              // their readers
 	closing bool
 }
 
 func newDirect(p *PubSub) *direct {
 	return &direct{
-		ps:       p,
+		host:     p.host,
+		log:      p.log,
+		flows:    p.flows,
+		count:    &p.count,
+		lookup:   p.joinedWire,
+		goOwned:  p.goOwned,
+		ctx:      p.ctx,
 		enabled:  !p.cfg.Sign,
+		maxMsg:   p.cfg.MaxMessageSize,
 		maxFrame: uint64(maxWireSize(p.cfg) + 2*maxTopicLen + 16),
-		subs:     map[string]map[peer.ID]struct{}{},
 		out:      map[peer.ID]*directPeer{},
 		retry:    map[peer.ID]time.Time{},
 		in:       map[network.Stream]struct{}{},
@@ -115,52 +121,7 @@ func newDirect(p *PubSub) *direct {
 // start accepts the peers' direct streams.
 func (d *direct) start() {
 	if d.enabled {
-		d.ps.host.SetStreamHandler(DirectProtocol, d.handle)
-	}
-}
-
-// learnSubs mirrors a peer's subscription changes (GossipSub's event loop,
-// just before GossipSub applies them).
-func (d *direct) learnSubs(p peer.ID, subs []*pb.RPC_SubOpts) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, so := range subs {
-		t := so.GetTopicid()
-		if so.GetSubscribe() {
-			m := d.subs[t]
-			if m == nil {
-				m = map[peer.ID]struct{}{}
-				d.subs[t] = m
-			}
-			m[p] = struct{}{}
-		} else if m := d.subs[t]; m != nil {
-			delete(m, p)
-			if len(m) == 0 {
-				delete(d.subs, t)
-			}
-		}
-	}
-}
-
-// subscribers calls fn for each peer subscribed to the wire topic.
-func (d *direct) subscribers(topic string, fn func(peer.ID)) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for p := range d.subs[topic] {
-		fn(p)
-	}
-}
-
-// forgetSubs drops a peer's subscriptions, as GossipSub does when its
-// stream to the peer closes.
-func (d *direct) forgetSubs(p peer.ID) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for t, m := range d.subs {
-		delete(m, p)
-		if len(m) == 0 {
-			delete(d.subs, t)
-		}
+		d.host.SetStreamHandler(directProtocol, d.handle)
 	}
 }
 
@@ -189,17 +150,16 @@ func (d *direct) disconnected(p peer.ID) {
 	}
 }
 
-// route returns the direct streams to every peer subscribed to the wire
-// topic, reusing buf, and whether the batch may take them: the
-// neighbourhood is closed and every one of those streams is open.
-func (d *direct) route(topic string, buf []*directPeer) ([]*directPeer, bool) {
-	if !d.enabled || !d.ps.topo.closed() {
-		return buf[:0], false
+// streams appends to buf the open direct streams of peers and reports
+// whether every one of them has one (it starts opening the missing ones).
+func (d *direct) streams(peers []peer.ID, buf []*directPeer) ([]*directPeer, bool) {
+	if !d.enabled {
+		return buf, false
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out, ok := buf[:0], !d.closing
-	for p := range d.subs[topic] {
+	ok := !d.closing
+	for _, p := range peers {
 		w := d.out[p]
 		if w == nil {
 			d.openLocked(p)
@@ -210,9 +170,9 @@ func (d *direct) route(topic string, buf []*directPeer) ([]*directPeer, bool) {
 			ok = false
 			continue
 		}
-		out = append(out, w)
+		buf = append(buf, w)
 	}
-	return out, ok
+	return buf, ok
 }
 
 // openLocked starts opening a direct stream to p unless an attempt failed
@@ -221,9 +181,9 @@ func (d *direct) openLocked(p peer.ID) {
 	if d.closing || time.Now().Before(d.retry[p]) {
 		return
 	}
-	w := &directPeer{d: d, id: p, key: flow{p: p, direct: true}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	w := &directPeer{d: d, id: p, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	d.out[p] = w
-	d.ps.goOwned(w.run)
+	d.goOwned(w.run)
 }
 
 // opened marks w usable; it reports false if w was replaced or stopped.
@@ -258,7 +218,7 @@ func (d *direct) close() {
 	}
 	d.mu.Unlock()
 	if d.enabled {
-		d.ps.host.RemoveStreamHandler(DirectProtocol)
+		d.host.RemoveStreamHandler(directProtocol)
 	}
 	for _, w := range out {
 		w.stop()
@@ -266,11 +226,17 @@ func (d *direct) close() {
 	d.inWG.Wait()
 }
 
+// directFrame is one frame queued towards a peer, with its wire topic for
+// flow control.
+type directFrame struct {
+	b     []byte
+	topic string
+}
+
 // directPeer writes frames to one peer's direct stream.
 type directPeer struct {
 	d    *direct
 	id   peer.ID
-	key  flow
 	open bool // under d.mu: the stream is open and w takes frames
 
 	wake     chan struct{}
@@ -278,17 +244,16 @@ type directPeer struct {
 	stopOnce sync.Once
 
 	mu      sync.Mutex
-	q       [][]byte
+	q       []directFrame
 	dead    bool
 	stream  network.Stream
 	scratch []byte
 }
 
-// enqueue queues a frame. It reports false if the frame was not queued:
-// the stream is gone (the frame is lost with the link) or its queue is
-// full (dropped, counted).
-func (w *directPeer) enqueue(frame []byte) bool {
-	tr := w.d.ps.tr
+// enqueue queues a frame of the wire topic. It reports false if the frame
+// was not queued: the stream is gone (the frame is lost with the link) or
+// its queue is full (dropped, counted).
+func (w *directPeer) enqueue(frame []byte, topic string) bool {
 	w.mu.Lock()
 	if w.dead {
 		w.mu.Unlock()
@@ -296,17 +261,24 @@ func (w *directPeer) enqueue(frame []byte) bool {
 	}
 	if len(w.q) >= directQueue {
 		w.mu.Unlock()
-		tr.droppedRPC.Add(1)
+		w.d.count.outboundDropped.Add(1)
 		return false
 	}
-	tr.add(w.key, 1)
-	w.q = append(w.q, frame)
+	w.d.flows.add(flowKey{p: w.id, topic: topic, direct: true}, 1)
+	w.q = append(w.q, directFrame{frame, topic})
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
 	return true
+}
+
+// unqueued takes frames out of the flows: written or lost.
+func (w *directPeer) unqueued(frames []directFrame) {
+	for _, f := range frames {
+		w.d.flows.add(flowKey{p: w.id, topic: f.topic, direct: true}, -1)
+	}
 }
 
 // stop ends the writer: it writes nothing more and closes the stream.
@@ -325,13 +297,13 @@ func (w *directPeer) stop() {
 // run opens the stream, then writes what is queued until stopped or the
 // stream fails.
 func (w *directPeer) run() {
-	ps := w.d.ps
-	ctx, cancel := context.WithTimeout(ps.ctx, directOpenTimeout)
-	s, err := ps.host.NewStream(network.WithNoDial(ctx, "pubsub direct"), w.id, DirectProtocol)
+	d := w.d
+	ctx, cancel := context.WithTimeout(d.ctx, directOpenTimeout)
+	s, err := d.host.NewStream(network.WithNoDial(ctx, "pubsub direct"), w.id, directProtocol)
 	cancel()
 	if err != nil {
-		ps.log.Debug("pubsub: no direct stream", "peer", w.id, "err", err)
-		w.d.failed(w)
+		d.log.Debug("pubsub: no direct stream", "peer", w.id, "err", err)
+		d.failed(w)
 		w.finish(nil)
 		return
 	}
@@ -341,16 +313,16 @@ func (w *directPeer) run() {
 	// that, and a batch must not be the first to find out that it is dead.
 	_ = s.SetWriteDeadline(time.Now().Add(directOpenTimeout))
 	if _, err := s.Write(helloFrame); err != nil {
-		ps.log.Debug("pubsub: direct stream refused", "peer", w.id, "err", err)
+		d.log.Debug("pubsub: direct stream refused", "peer", w.id, "err", err)
 		_ = s.Reset()
-		w.d.failed(w)
+		d.failed(w)
 		w.finish(nil)
 		return
 	}
 	w.mu.Lock()
 	w.stream = s
 	w.mu.Unlock()
-	if !w.d.opened(w) {
+	if !d.opened(w) {
 		w.finish(s)
 		return
 	}
@@ -373,40 +345,40 @@ func (w *directPeer) run() {
 				_ = s.SetWriteDeadline(deadline)
 				select {
 				case <-w.done: // stop's deadline may have been overwritten
-					ps.tr.add(w.key, -len(frames))
+					w.unqueued(frames)
 					w.finish(s)
 					return
 				default:
 				}
 			}
 			_, err := s.Write(buf)
-			ps.tr.add(w.key, -n)
-			frames = frames[n:]
+			w.unqueued(frames[:n])
 			if err != nil {
 				// What was not written is lost for this peer: count it
 				// like GossipSub's drops.
-				ps.tr.add(w.key, -len(frames))
-				ps.tr.droppedRPC.Add(uint64(n + len(frames)))
-				ps.log.Debug("pubsub: direct stream failed", "peer", w.id, "err", err)
-				w.d.failed(w)
+				w.unqueued(frames[n:])
+				d.count.outboundDropped.Add(uint64(len(frames)))
+				d.log.Debug("pubsub: direct stream failed", "peer", w.id, "err", err)
+				d.failed(w)
 				_ = s.Reset()
 				w.finish(nil)
 				return
 			}
+			frames = frames[n:]
 		}
 	}
 }
 
 // coalesce returns the bytes of the first frames, up to directCoalesce
 // (at least one frame), and how many frames they hold.
-func (w *directPeer) coalesce(frames [][]byte) ([]byte, int) {
-	if len(frames) == 1 || len(frames[0])+len(frames[1]) > directCoalesce {
-		return frames[0], 1
+func (w *directPeer) coalesce(frames []directFrame) ([]byte, int) {
+	if len(frames) == 1 || len(frames[0].b)+len(frames[1].b) > directCoalesce {
+		return frames[0].b, 1
 	}
-	buf := append(w.scratch[:0], frames[0]...)
+	buf := append(w.scratch[:0], frames[0].b...)
 	n := 1
-	for n < len(frames) && len(buf)+len(frames[n]) <= directCoalesce {
-		buf = append(buf, frames[n]...)
+	for n < len(frames) && len(buf)+len(frames[n].b) <= directCoalesce {
+		buf = append(buf, frames[n].b...)
 		n++
 	}
 	w.scratch = buf
@@ -418,17 +390,17 @@ func (w *directPeer) coalesce(frames [][]byte) ([]byte, int) {
 func (w *directPeer) finish(s network.Stream) {
 	w.mu.Lock()
 	w.dead = true
-	n := len(w.q)
+	q := w.q
 	w.q = nil
 	w.mu.Unlock()
-	w.d.ps.tr.add(w.key, -n)
+	w.unqueued(q)
 	if s != nil {
 		_ = s.CloseWrite()
 		_ = s.CloseRead()
 	}
 }
 
-// handle reads a peer's direct stream and delivers its batches.
+// handle reads a peer's direct stream and hands its batches on.
 func (d *direct) handle(s network.Stream) {
 	d.mu.Lock()
 	if d.closing {
@@ -448,7 +420,6 @@ func (d *direct) handle(s network.Stream) {
 	from := s.Conn().RemotePeer()
 	r := bufio.NewReaderSize(s, 16<<10)
 	topics := map[string]*topic{}
-	after := map[*topic]uint64{}
 	for {
 		n, err := binary.ReadUvarint(r)
 		if err == nil && (n == 0 || n > d.maxFrame) {
@@ -460,7 +431,7 @@ func (d *direct) handle(s network.Stream) {
 			_, err = io.ReadFull(r, frame)
 		}
 		if err == nil {
-			err = d.receive(from, frame, topics, after)
+			err = d.receive(from, frame, topics)
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -468,8 +439,8 @@ func (d *direct) handle(s network.Stream) {
 				return
 			}
 			if errors.Is(err, ErrMalformed) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrVersion) || errors.Is(err, errDirectAuthor) {
-				d.ps.tr.invalid.Add(1)
-				d.ps.log.Debug("pubsub: bad direct frame", "from", from, "err", err)
+				d.count.invalid.Add(1)
+				d.log.Debug("pubsub: bad direct frame", "from", from, "err", err)
 			}
 			_ = s.Reset()
 			return
@@ -477,10 +448,10 @@ func (d *direct) handle(s network.Stream) {
 	}
 }
 
-// receive handles one frame: it delivers a batch to the topic's
-// subscriptions, or records which batch the next one follows.
-func (d *direct) receive(from peer.ID, frame []byte, topics map[string]*topic, after map[*topic]uint64) error {
-	if len(frame) < 1 || frame[0] > frameHello {
+// receive handles one frame: a batch is checked as GossipSub's validator
+// checks it (topic.go) and goes to the topic's reorderer.
+func (d *direct) receive(from peer.ID, frame []byte, topics map[string]*topic) error {
+	if len(frame) < 1 || (frame[0] != frameBatch && frame[0] != frameHello) {
 		return fmt.Errorf("%w: direct frame kind", ErrMalformed)
 	}
 	kind, frame := frame[0], frame[1:]
@@ -494,27 +465,12 @@ func (d *direct) receive(from peer.ID, frame []byte, topics map[string]*topic, a
 	wire, rest := frame[k:k+int(tl)], frame[k+int(tl):]
 	t := topics[string(wire)]
 	if t == nil {
-		name, ok := strings.CutPrefix(string(wire), d.ps.cfg.TopicPrefix)
-		if !ok {
-			return nil // not this mesh's topic
-		}
-		d.ps.mu.Lock()
-		t = d.ps.topics[name]
-		d.ps.mu.Unlock()
-		if t == nil {
-			return nil // not joined here (any more)
+		if t = d.lookup(string(wire)); t == nil {
+			return nil // not joined here (any more), or not this mesh's
 		}
 		topics[t.wire] = t
 	}
-	if kind == frameAfter {
-		seq, n := uvarint(rest)
-		if n <= 0 || n != len(rest) {
-			return fmt.Errorf("%w: direct frame sequence number", ErrMalformed)
-		}
-		after[t] = seq
-		return nil
-	}
-	b, err := decodeBatch(rest, d.ps.maxMsg)
+	b, err := decodeBatch(rest, d.maxMsg)
 	if err != nil {
 		return err
 	}
@@ -524,29 +480,16 @@ func (d *direct) receive(from peer.ID, frame []byte, topics map[string]*topic, a
 	if err := t.vet(b); err != nil {
 		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	if seq, ok := after[t]; ok {
-		delete(after, t)
-		t.order.follow(b.author, seq)
+	if h := d.testHookReceive.Load(); h != nil {
+		(*h)(t.wire, true)
 	}
 	t.order.add(b)
 	return nil
 }
 
-// encodeAfter encodes a frame saying that the next batch on the wire
-// topic follows batch seq.
-func encodeAfter(topic string, seq uint64) []byte {
-	inner := 1 + uvarintLen(uint64(len(topic))) + len(topic) + uvarintLen(seq)
-	out := make([]byte, 0, uvarintLen(uint64(inner))+inner)
-	out = binary.AppendUvarint(out, uint64(inner))
-	out = append(out, frameAfter)
-	out = binary.AppendUvarint(out, uint64(len(topic)))
-	out = append(out, topic...)
-	return binary.AppendUvarint(out, seq)
-}
-
 // encodeFrame encodes the writer's messages as one direct frame on the
 // wire topic and returns it with the offset of the batch inside it.
-func (w *batchWriter) encodeFrame(topic string, author []byte, seq uint64) ([]byte, int) {
+func (w *batchWriter) encodeFrame(topic string, author []byte, seq uint64, flags byte) ([]byte, int) {
 	inner := 1 + uvarintLen(uint64(len(topic))) + len(topic) + w.encodedLen(author, seq)
 	out := make([]byte, 0, uvarintLen(uint64(inner))+inner)
 	out = binary.AppendUvarint(out, uint64(inner))
@@ -554,5 +497,5 @@ func (w *batchWriter) encodeFrame(topic string, author []byte, seq uint64) ([]by
 	out = binary.AppendUvarint(out, uint64(len(topic)))
 	out = append(out, topic...)
 	off := len(out)
-	return w.appendBatch(out, author, seq), off
+	return w.appendBatch(out, author, seq, flags), off
 }

@@ -3,52 +3,42 @@ package pubsub
 import (
 	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/reflectmesh/reflect/internal/testutil"
 )
 
 func TestFrameRoundTrip(t *testing.T) {
 	var w batchWriter
 	w.add([]byte("one"))
 	w.add(nil)
-	frame, off := w.encodeFrame("pfx/t", []byte("author"), 7)
-	n, k := binary.Uvarint(frame)
-	if k <= 0 || int(n) != len(frame)-k {
-		t.Fatalf("length %d of %d bytes", n, len(frame)-k)
-	}
-	if frame[k] != frameBatch {
-		t.Fatalf("kind %d", frame[k])
-	}
-	k++
-	tl, k2 := binary.Uvarint(frame[k:])
-	if string(frame[k+k2:k+k2+int(tl)]) != "pfx/t" || off != k+k2+int(tl) {
-		t.Fatalf("topic %q, batch at %d", frame[k+k2:k+k2+int(tl)], off)
-	}
-	b, err := decodeBatch(frame[off:], 10)
-	if err != nil || string(b.author) != "author" || b.seq != 7 || len(b.msgs) != 2 || string(b.msgs[0]) != "one" {
-		t.Fatalf("%+v %v", b, err)
-	}
-	if want := w.encode([]byte("author"), 7); string(frame[off:]) != string(want) {
-		t.Fatal("the frame's batch differs from the GossipSub encoding")
-	}
-	after := encodeAfter("pfx/t", 1<<40)
-	n, k = binary.Uvarint(after)
-	if k <= 0 || int(n) != len(after)-k || after[k] != frameAfter {
-		t.Fatalf("after frame %x", after)
-	}
-}
-
-// eventually waits up to 10 s for cond.
-func eventually(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10 s")
+	for _, flags := range []byte{0, flagSwitched} {
+		frame, off := w.encodeFrame("pfx/t", []byte("author"), 7, flags)
+		n, k := binary.Uvarint(frame)
+		if k <= 0 || int(n) != len(frame)-k {
+			t.Fatalf("length %d of %d bytes", n, len(frame)-k)
 		}
-		time.Sleep(10 * time.Millisecond)
+		if frame[k] != frameBatch {
+			t.Fatalf("kind %d", frame[k])
+		}
+		k++
+		tl, k2 := binary.Uvarint(frame[k:])
+		if string(frame[k+k2:k+k2+int(tl)]) != "pfx/t" || off != k+k2+int(tl) {
+			t.Fatalf("topic %q, batch at %d", frame[k+k2:k+k2+int(tl)], off)
+		}
+		b, err := decodeBatch(frame[off:], 10)
+		if err != nil || string(b.author) != "author" || b.seq != 7 || len(b.msgs) != 2 || string(b.msgs[0]) != "one" || b.switched != (flags != 0) {
+			t.Fatalf("%+v %v", b, err)
+		}
+		if want := w.encode([]byte("author"), 7, flags); string(frame[off:]) != string(want) {
+			t.Fatal("the frame's batch differs from the GossipSub encoding")
+		}
 	}
 }
 
@@ -64,29 +54,34 @@ func TestDirectRejectsBadFrames(t *testing.T) {
 	forged := func() []byte { // claims to be from node 1 itself
 		var w batchWriter
 		w.add([]byte("forged"))
-		f, _ := w.encodeFrame("t", []byte(ps[1].host.ID()), 1)
+		f, _ := w.encodeFrame("t", []byte(ps[1].host.ID()), 1, 0)
 		return f
 	}
 	for i, frame := range [][]byte{
 		forged(),
 		{6, frameBatch, 1, 't', 1, 0, 0},  // not a batch
 		{4, 7, 1, 't', 0},                 // an unknown kind
-		{4, frameAfter, 1, 't', 0x80},     // a broken sequence number
+		{4, 1, 1, 't', 5},                 // the retired "after" kind
 		{0x80, 0x80, 0x80, 0x80, 0x7f, 0}, // a frame far too long
 	} {
-		s, err := ps[0].host.NewStream(context.Background(), ps[1].host.ID(), DirectProtocol)
+		s, err := ps[0].host.NewStream(context.Background(), ps[1].host.ID(), directProtocol)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.Write(frame); err != nil {
 			t.Fatal(err)
 		}
-		_ = s.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := s.Read(make([]byte, 1)); err == nil {
-			t.Fatalf("frame %d: the stream stayed open", i)
+		if err := s.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			t.Fatal(err)
 		}
-		_ = s.Reset()
-		eventually(t, func() bool { return ps[1].Stats().Invalid == uint64(i+1) })
+		var timeout interface{ Timeout() bool }
+		if _, err := s.Read(make([]byte, 1)); err == nil || errors.As(err, &timeout) && timeout.Timeout() {
+			t.Fatalf("frame %d: the stream stayed open (%v)", i, err)
+		}
+		if err := s.Reset(); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, 10*time.Second, fmt.Sprintf("frame %d counted invalid", i), func() bool { return ps[1].Stats().Invalid == uint64(i+1) })
 	}
 	publishGood(t, ps[0], c, ps[1], 5)
 }
@@ -103,7 +98,7 @@ func TestDirectStreamNegotiatedWhenOpened(t *testing.T) {
 	waitTopicPeers(t, ps[0], "t", 1)
 	waitDirect(t, ps[0], "t", 1)
 	// The receiver runs its handler only once the protocol is negotiated.
-	eventually(t, func() bool {
+	testutil.Eventually(t, 10*time.Second, "the inbound direct stream", func() bool {
 		ps[1].dir.mu.Lock()
 		defer ps[1].dir.mu.Unlock()
 		return len(ps[1].dir.in) == 1
@@ -113,67 +108,233 @@ func TestDirectStreamNegotiatedWhenOpened(t *testing.T) {
 	}
 }
 
-// When a publisher's batches change way, from GossipSub to direct streams,
-// subscribers still get every message once and in order.
-func TestDirectSwitchKeepsOrder(t *testing.T) {
-	hosts := newHosts(t, 3) // fully connected; a–c is cut and restored below
-	ps := make([]*PubSub, 3)
-	for i, h := range hosts {
-		p, err := New(h, Config{})
-		if err != nil {
+// probeBase numbers the probes of waitRelay: numbered messages below it
+// are the tests' own.
+const probeBase = 1 << 40
+
+// numbered returns a handler that collects numbered messages in c and
+// counts probes in probes.
+func numbered(c *collector, probes *counter) func(Message) {
+	return func(m Message) {
+		if v, _ := binary.Uvarint(m.Data); v >= probeBase {
+			probes.handle(m)
+			return
+		}
+		c.handle(m)
+	}
+}
+
+// waitRelay publishes probes from p on "t" until probes counts three in a
+// row, each within 200 ms: a subscriber beyond a relay gets p's messages
+// at once when GossipSub's heartbeat has put it in the relay's mesh for
+// the topic. (Before that, a probe can still come, up to a second late,
+// through GossipSub's lazy gossip; the messages that follow it do not.)
+func waitRelay(t *testing.T, p *PubSub, probes *counter) {
+	t.Helper()
+	inARow := 0
+	for i := range 200 {
+		before := probes.count()
+		if err := p.Publish(context.Background(), "t", binary.AppendUvarint(nil, probeBase+uint64(i))); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { p.Close() })
-		ps[i] = p
-	}
-	cAddrs := hosts[2].Addrs()
-	hosts[0].ConnManager().Protect(hosts[1].ID(), "test")
-	hosts[0].Peerstore().ClearAddrs(hosts[2].ID())
-	hosts[2].Peerstore().ClearAddrs(hosts[0].ID())
-	_ = hosts[0].Network().ClosePeer(hosts[2].ID())
-	cols := []*collector{newCollector(), newCollector()}
-	for i, c := range cols {
-		if _, err := ps[i+1].Subscribe("t", c.handle); err != nil {
-			t.Fatal(err)
+		if probes.wait(before+1, 200*time.Millisecond) {
+			if inARow++; inARow == 3 {
+				return
+			}
+		} else {
+			inARow = 0
 		}
 	}
-	waitTopicPeers(t, ps[0], "t", 1)
-	eventually(t, func() bool { return !ps[0].topo.closed() && ps[0].topo.allConnectedTo(ps[0].host.ID()) == false })
-	time.Sleep(time.Second) // heartbeats build the mesh a–b–c
-	const total = 400
+	t.Fatal("probes did not get through the relay promptly")
+}
+
+// checkSequence checks that a subscriber got a publisher's numbered
+// messages 0 … total-1 once each and in order.
+func checkSequence(t *testing.T, name string, c *collector, total int) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.msgs) != total {
+		t.Errorf("%s got %d messages, want %d", name, len(c.msgs), total)
+	}
+	for j, m := range c.msgs {
+		if v, _ := binary.Uvarint(m.Data); v != uint64(j) {
+			t.Errorf("%s: message %d is %d", name, j, v)
+			return
+		}
+	}
+}
+
+// wayGate holds back the batches a receiver gets one way, from the moment
+// the test closes it until the first batch arrives the other way: that
+// batch, sent after them, overtakes them for certain.
+type wayGate struct {
+	held bool // the way held back: direct streams, or GossipSub
+
+	mu     sync.Mutex
+	closed bool
+	open   chan struct{}
+}
+
+func newWayGate(held bool) *wayGate { return &wayGate{held: held, open: make(chan struct{})} }
+
+// close starts holding batches back.
+func (g *wayGate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+}
+
+// hook is the receiver's testHookReceive: it acts on topic "t" only.
+func (g *wayGate) hook() *func(string, bool) {
+	f := func(topic string, direct bool) {
+		if topic != "t" {
+			return
+		}
+		g.mu.Lock()
+		closed, open := g.closed, g.open
+		g.mu.Unlock()
+		if !closed {
+			return
+		}
+		if direct == g.held {
+			<-open
+			return
+		}
+		g.mu.Lock()
+		select {
+		case <-g.open:
+		default:
+			close(g.open)
+		}
+		g.mu.Unlock()
+	}
+	return &f
+}
+
+// held returns how many batches p's topic "t" held back for a predecessor.
+func heldBatches(p *PubSub) uint64 {
+	t := p.joinedWire(p.cfg.TopicPrefix + "t")
+	t.order.mu.Lock()
+	defer t.order.mu.Unlock()
+	return t.order.stats.held
+}
+
+// publishNumbered publishes total numbered messages from p on "t", in
+// several batches, calling at(i) before message i.
+func publishNumbered(t *testing.T, p *PubSub, total int, at func(i int)) {
+	t.Helper()
 	ctx := context.Background()
 	for i := range total {
-		if i == 100 {
-			// a and c connect: a's neighbourhood closes, batches go direct.
-			if err := hosts[0].Connect(ctx, peer.AddrInfo{ID: hosts[2].ID(), Addrs: cAddrs}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := ps[0].Publish(ctx, "t", binary.AppendUvarint(nil, uint64(i))); err != nil {
+		at(i)
+		if err := p.Publish(ctx, "t", binary.AppendUvarint(nil, uint64(i))); err != nil {
 			t.Fatal(err)
 		}
 		if i%10 == 0 {
 			time.Sleep(5 * time.Millisecond) // several batches, spread over the switch
 		}
 	}
+}
+
+// When a publisher's batches change way, from GossipSub to direct streams,
+// subscribers still get every message once and in order.
+func TestSwitchGossipToDirectKeepsOrder(t *testing.T) {
+	hosts := newHosts(t, 3) // fully connected; a–c is cut and restored below
+	ps := make([]*PubSub, 3)
+	for i, h := range hosts {
+		p, err := New(h, nil, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { closePubSub(t, p) })
+		ps[i] = p
+	}
+	cAddrs := hosts[2].Addrs()
+	hosts[0].ConnManager().Protect(hosts[1].ID(), "test")
+	cutLink(t, hosts[0], hosts[2])
+	cols := []*collector{newCollector(), newCollector()}
+	probes := []*counter{newCounter(), newCounter()}
 	for i, c := range cols {
-		if !c.wait(total, 10*time.Second) {
-			t.Fatalf("node %d got %d of %d", i+1, c.count(), total)
+		if _, err := ps[i+1].Subscribe("t", numbered(c, probes[i])); err != nil {
+			t.Fatal(err)
 		}
 	}
-	time.Sleep(100 * time.Millisecond)
-	for i, c := range cols {
-		c.mu.Lock()
-		if len(c.msgs) != total {
-			t.Errorf("node %d got %d messages, want %d", i+1, len(c.msgs), total)
-		}
-		for j, m := range c.msgs {
-			if v, _ := binary.Uvarint(m.Data); v != uint64(j) {
-				t.Errorf("node %d: message %d is %d", i+1, j, v)
-				break
+	// c is the receiver that changes way: through b's relay, then
+	// straight from a. (Holding b back as well would hold the relay, and
+	// with it c's GossipSub batches, for longer than c waits for them.)
+	gate := newWayGate(false)
+	ps[2].dir.testHookReceive.Store(gate.hook())
+	waitTopicPeers(t, ps[0], "t", 1)
+	testutil.Eventually(t, 10*time.Second, "a sees that c is beyond b", func() bool { return !ps[0].topo.closed() })
+	waitRelay(t, ps[0], probes[1]) // b relays to c
+	const total = 400
+	publishNumbered(t, ps[0], total, func(i int) {
+		if i == 100 {
+			// The GossipSub batches from now until the switch reach c
+			// after the first direct one.
+			gate.close()
+			// a and c connect: a's neighbourhood closes, batches go direct.
+			if err := hosts[0].Connect(context.Background(), peer.AddrInfo{ID: hosts[2].ID(), Addrs: cAddrs}); err != nil {
+				t.Fatal(err)
 			}
 		}
-		c.mu.Unlock()
+	})
+	barrier(t, ps[0], cols, total)
+	for i, c := range cols {
+		checkSequence(t, fmt.Sprintf("node %d", i+1), c, total+1)
+	}
+	if heldBatches(ps[2]) == 0 {
+		t.Error("no batch overtook another at c; the test did not test the switch")
+	}
+	st := ps[0].Stats().Topics["t"]
+	if st.DirectBatches == 0 || st.DirectBatches == st.Batches {
+		t.Errorf("%d of %d batches direct: the way did not change", st.DirectBatches, st.Batches)
+	}
+}
+
+// When a publisher's batches change way, from direct streams to GossipSub
+// (a peer of a peer appears: the neighbourhood is no longer closed),
+// subscribers still get every message once and in order.
+func TestSwitchDirectToGossipKeepsOrder(t *testing.T) {
+	ps := newMesh(t, 3, Config{})
+	cols := []*collector{newCollector(), newCollector()}
+	for i, c := range cols {
+		if _, err := ps[i+1].Subscribe("t", c.handle); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitTopicPeers(t, ps[0], "t", 2)
+	waitDirect(t, ps[0], "t", 2)
+	gates := []*wayGate{newWayGate(true), newWayGate(true)}
+	for i, p := range ps[1:] {
+		p.dir.testHookReceive.Store(gates[i].hook())
+	}
+	// d will connect to b only, so a can no longer reach everyone directly.
+	dh := newHosts(t, 1)[0]
+	d, err := New(dh, nil, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closePubSub(t, d) })
+	const total = 400
+	publishNumbered(t, ps[0], total, func(i int) {
+		if i == 100 {
+			// The direct batches from now until the switch reach b and c
+			// after the first GossipSub one.
+			for _, g := range gates {
+				g.close()
+			}
+			if err := dh.Connect(context.Background(), peer.AddrInfo{ID: ps[1].host.ID(), Addrs: ps[1].host.Addrs()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	barrier(t, ps[0], cols, total)
+	for i, c := range cols {
+		checkSequence(t, fmt.Sprintf("node %d", i+1), c, total+1)
+		if heldBatches(ps[i+1]) == 0 {
+			t.Errorf("node %d: no batch overtook another; the test did not test the switch", i+1)
+		}
 	}
 	st := ps[0].Stats().Topics["t"]
 	if st.DirectBatches == 0 || st.DirectBatches == st.Batches {

@@ -1,88 +1,86 @@
 // Package pubsub carries application messages between the nodes of a mesh
-// on topics: over GossipSub, and over direct streams between peers that are
-// connected to each other.
+// on topics: over direct streams between peers that are connected to each
+// other, and over GossipSub where a message needs relaying.
 //
 // # API
 //
 // Subscribe delivers raw messages (Message: topic, sender, bytes);
-// SubscribeMap and Broadcast are the original library's JSON-object calls;
+// SubscribeMap and Broadcast carry JSON objects as maps (the simplest form);
 // SubscribeJSON and PublishJSON do the same for any Go type. Topic names are
 // prefixed on the wire with Config.TopicPrefix, which the node derives from
 // the secret, so different meshes never share a topic. Names starting with
-// ReservedPrefix belong to Reflect itself (the store).
+// ReservedPrefix belong to Reflect itself (the store). New takes the
+// Membership it routes by: package node passes its own; without one,
+// pub/sub follows the host's connections itself.
 //
 // # Delivery
 //
 //   - Best effort: a message lost to a failed link is not re-sent. The store
 //     (package crdtstore) repairs its own losses; pub/sub does not.
 //   - In order per publisher and topic. Batches carry consecutive numbers;
-//     one that overtakes its predecessor (a relayed copy) waits up to 100 ms
-//     for it, then goes on without it (counted in SkippedBatches).
+//     one that overtakes its predecessor (a relayed copy, or one sent the
+//     other way) waits up to 100 ms for it, then goes on without it
+//     (counted in SkippedBatches).
 //   - No silent loss. Publish blocks while the topic's queue is full (4,096
 //     messages or 8 MiB: backpressure) and fails with ErrTooLarge for
 //     oversized messages; the publisher waits for slow peers' queues (a
-//     window of Config.Window batches per peer) instead of overflowing them.
-//     Whatever is dropped anyway is counted in Stats: a slow handler's queue
-//     overflowing (Dropped, per subscription and per topic; the queue grows
-//     up to 65,536 messages or 32 MiB while the handler is behind), the
-//     outbound queue to a stuck peer, GossipSub's or the direct stream's
-//     (OutboundDropped), and GossipSub's inbound queues (InboundThrottled,
-//     InboundUndeliverable).
+//     window of Config.Window batches per peer and topic) instead of
+//     overflowing them. Whatever is dropped anyway is counted in Stats: a
+//     slow handler's queue overflowing (Dropped, per subscription and per
+//     topic; the queue grows up to 65,536 messages or 32 MiB while the
+//     handler is behind), the outbound queue to a stuck peer, GossipSub's
+//     or the direct stream's (OutboundDropped), and GossipSub's inbound
+//     queues (InboundThrottled, InboundUndeliverable).
 //   - A node's own broadcasts do not reach its own subscribers unless
 //     Config.Echo is set.
 //   - Each subscription has its own goroutine and bounded queue: a slow
 //     handler delays nobody else.
+//   - Close sends what is still queued and waits (a few seconds at most)
+//     until the peers have received it.
+//
+// # The path of a message
+//
+// Publish (pubsub.go) queues the message on its topic (topic.go). The
+// topic's publisher goroutine packs what is queued into one batch and hands
+// it to the router (router.go), which waits until every subscribed peer
+// has room in its flow-control window for the topic (flow.go), then sends
+// the batch one way: on the direct streams (direct.go) when this node
+// reaches every peer without a relay (topology.go), otherwise through
+// GossipSub. On the receiving node, the direct stream's reader or
+// GossipSub's validator (topic.go) checks the batch, runs the topic's
+// decoder if it has one (WithDecoder), and hands it to the topic's
+// reorderer (order.go), which delivers each publisher's batches in
+// sequence to the queue of every subscription (subscription.go); each
+// subscription's goroutine calls its handler. GossipSub tells pub/sub
+// through its tracer (gstracer.go) what it queued and wrote (flow control),
+// which peers subscribe to what (peertopics.go), and when a peer is ready
+// to receive (ready.go).
 //
 // # Batching
 //
 // Each topic has one publisher goroutine. It sends a message at once when it
 // is idle; messages queued while it is busy sending travel together in the
-// next GossipSub message (up to Config.MaxBatchBytes), which the receiver
-// unpacks. There is no timer, so batching adds no latency when idle and
-// raises throughput under load by an order of magnitude. The batch header
-// (author, sequence number) is the GossipSub message id, so no payload hash
-// is computed.
+// next batch (up to Config.MaxBatchBytes), which the receiver unpacks. There
+// is no timer, so batching adds no latency when idle and raises throughput
+// under load by an order of magnitude. The batch header (author, sequence
+// number) is the GossipSub message id, so no payload hash is computed.
 //
-// # Forwarding
+// # Routing
 //
-// GossipSub relays every message to its mesh peers. With flood publishing,
-// in a mesh where every node is connected to every other (what mDNS
-// discovery builds), each subscriber already has the message from its
-// author, and every relayed copy is a duplicate: measured, 4.6 bytes sent
-// per byte delivered with 5 nodes, 11.7 with 20. So every node announces
-// whom it is connected to (on a reserved topic, when that changes), and a
-// node relays a message only if one of its peers has not announced a
-// connection to the message's author. A fully connected mesh relays
-// nothing; a partial one (bootstrap peers, a broken link) relays as
-// GossipSub does. Messages are delivered to this node's subscriptions by
-// the validator, in the order they pass it, whether relayed or not.
-//
-// # Validation
-//
-// Every received batch must decode, each message must fit MaxMessageSize,
-// and with signing on the author must be the signer. A topic may add its
-// own check (WithValidator): a batch holding a message that fails it is
-// rejected whole, neither delivered nor relayed, and counted in
-// Stats.Invalid. The store uses it so that a delta that does not decode
-// goes no further than the first node that receives it.
-//
-// # Direct streams
-//
-// When nothing needs relaying, GossipSub's machinery is pure overhead: its
-// event loop, a validation worker and protobuf on both sides of every
-// batch. So when this node's neighbourhood is closed (every peer it is
-// connected to has announced its connections, and those are all connected
-// to this node too: nobody is further away, as in a full mesh or a star
-// around the publisher), a topic's publisher writes each batch straight to
-// every subscribed peer on a direct stream (DirectProtocol, one per peer
-// for all topics, over the same private-network and Noise connection), and
-// the receiver delivers it from the stream's reader. The batch's author
-// must be the stream's authenticated peer. In a partial mesh, with Sign
-// set, or while a subscribed peer's direct stream is not open yet, batches
-// go through GossipSub as above; each batch takes one way only, both carry
-// the same sequence numbers, and a batch that follows others sent the
-// other way waits for them, so order per publisher holds across a change
-// (see direct.go). Which peers subscribe to what is GossipSub's view either
+// GossipSub's machinery (its event loop, a validation worker, protobuf on
+// both sides of every batch) is pure overhead where nothing needs relaying.
+// So when this node's neighbourhood is closed (every peer it is connected to
+// is ready and has announced whom it sends to, and those are all its peers
+// too: nobody is further away, as in a full mesh or a star around the
+// publisher), a topic's batch goes straight to every subscribed peer on a
+// direct stream (one per peer for all topics, over the same private-network
+// and Noise connection), and the receiver delivers it from the stream's
+// reader; the batch's author must be the stream's authenticated peer. In a
+// partial mesh, with Sign set, or while a subscribed peer's direct stream is
+// not open yet, batches go through GossipSub. Each batch takes one way only;
+// both carry the same sequence numbers, so the reorderer keeps a
+// publisher's order across a change of way (see router.go for why that
+// holds both ways). Which peers subscribe to what is GossipSub's view either
 // way. TopicStats.DirectBatches counts the batches sent directly.
 //
 // Measured with the bench command (-quick -runs 3, N = 5, 2 shared cores,
@@ -94,10 +92,33 @@
 // ChaCha20-Poly1305 of Noise take about two thirds of the CPU time of a
 // 64 KiB fan-out (BenchmarkFanout5 in package node).
 //
+// # Forwarding
+//
+// GossipSub relays every message to its mesh peers. With flood publishing,
+// in a mesh where every node is connected to every other, each subscriber
+// already has the message from its author, and every relayed copy is a
+// duplicate: measured, 4.6 bytes sent per byte delivered with 5 nodes, 11.7
+// with 20. So every node announces whom it sends to (on a reserved topic,
+// when that changes), and a node relays a message only if one of its peers
+// does not get it from the author directly (topology.go). A fully connected
+// mesh relays nothing; a partial one (bootstrap peers, a broken link)
+// relays as GossipSub does. Copies that arrive anyway are counted in
+// Stats.InboundDuplicates.
+//
 // A stream can die while a connection to the peer remains (a duplicate
 // connection, under loss). GossipSub then forgets the peer's topics and
 // the peer never repeats them, for both ways; so pub/sub closes the
 // peer's connections and both sides start afresh (Stats.ConnectionResets).
+//
+// # Validation
+//
+// Every received batch must decode, each message must fit MaxMessageSize,
+// and with signing on the author must be the signer. A topic may add its
+// own check (WithValidator) or decoder (WithDecoder): a batch holding a
+// message that fails it is rejected whole, neither delivered nor relayed,
+// and counted in Stats.Invalid. The store uses a decoder, so that a delta
+// is decoded once and goes no further than the first node that receives it
+// if it does not decode.
 //
 // # Signing
 //
@@ -114,9 +135,10 @@
 //
 // # Wire format
 //
-// One GossipSub message is a batch: version byte, flags byte, author
-// (length-prefixed peer id), sequence number (uvarint), message count, then
-// each message length-prefixed. Decoding never trusts a declared size beyond
-// the bytes present; see batch.go. On a direct stream each batch is framed
-// with its length and wire topic name (direct.go).
+// One GossipSub message is a batch: version byte, flags byte (one flag: the
+// batch's predecessor went the other way), author (length-prefixed peer
+// id), sequence number (uvarint), message count, then each message
+// length-prefixed. Decoding never trusts a declared size beyond the bytes
+// present; see batch.go. On a direct stream each batch is framed with its
+// length and wire topic name (direct.go).
 package pubsub

@@ -38,13 +38,15 @@ func Example() {
 	if err := shop.Connect(ctx, peer.AddrInfo{ID: warehouse.ID(), Addrs: warehouse.Addrs()}); err != nil {
 		panic(err)
 	}
+	// Without a node, there is no Membership to pass: pub/sub follows
+	// each host's connections itself.
 	cfg := pubsub.Config{TopicPrefix: "example/"}
-	sps, err := pubsub.New(shop, cfg)
+	sps, err := pubsub.New(shop, nil, cfg)
 	if err != nil {
 		panic(err)
 	}
 	defer sps.Close()
-	wps, err := pubsub.New(warehouse, cfg)
+	wps, err := pubsub.New(warehouse, nil, cfg)
 	if err != nil {
 		panic(err)
 	}

@@ -2,6 +2,9 @@ package pubsub
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -13,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/reflectmesh/reflect/internal/netns"
+	"github.com/reflectmesh/reflect/internal/testutil"
 )
 
 func TestMain(m *testing.M) { os.Exit(netns.RunTests(m)) }
@@ -47,11 +51,11 @@ func newMesh(t testing.TB, n int, cfg Config) []*PubSub {
 	hs := newHosts(t, n)
 	ps := make([]*PubSub, n)
 	for i, h := range hs {
-		p, err := New(h, cfg)
+		p, err := New(h, nil, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { p.Close() })
+		t.Cleanup(func() { closePubSub(t, p) })
 		ps[i] = p
 	}
 	return ps
@@ -60,12 +64,10 @@ func newMesh(t testing.TB, n int, cfg Config) []*PubSub {
 // waitTopicPeers waits until p knows want peers subscribed to topic.
 func waitTopicPeers(t testing.TB, p *PubSub, topic string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(p.ListPeers(topic)) < want {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d peers subscribed to %q", len(p.ListPeers(topic)), want, topic)
-		}
-		time.Sleep(10 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.WaitSubscribers(ctx, topic, want); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -111,20 +113,23 @@ func waitCount(count func() int, ch <-chan struct{}, n int, d time.Duration) boo
 }
 
 // publishGood publishes "good" from p to the topic "t" that c collects on
-// receiver, and checks that it is the only message c got and that receiver
-// counted wantInvalid invalid batches (those sent before).
+// receiver, and checks that it is the only message c got before a barrier,
+// and that receiver counted wantInvalid invalid batches (those sent before).
 func publishGood(t *testing.T, p *PubSub, c *collector, receiver *PubSub, wantInvalid uint64) {
 	t.Helper()
-	if err := p.Publish(context.Background(), "t", []byte("good")); err != nil {
-		t.Fatal(err)
+	// A second message is the barrier: anything delivered to c before it
+	// would be in the list.
+	for _, m := range []string{"good", "barrier"} {
+		if err := p.Publish(context.Background(), "t", []byte(m)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if !c.wait(1, 5*time.Second) {
-		t.Fatal("good message not delivered")
+	if !c.wait(2, 5*time.Second) {
+		t.Fatalf("good messages not delivered: %d", c.count())
 	}
-	time.Sleep(50 * time.Millisecond)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.msgs) != 1 || string(c.msgs[0].Data) != "good" {
+	if len(c.msgs) != 2 || string(c.msgs[0].Data) != "good" || string(c.msgs[1].Data) != "barrier" {
 		t.Fatalf("delivered %d messages: %q", len(c.msgs), c.msgs)
 	}
 	if inv := receiver.Stats().Invalid; inv != wantInvalid {
@@ -152,3 +157,64 @@ func (c *counter) count() int { return int(c.n.Load()) }
 
 // wait waits until at least n messages arrived or d passed.
 func (c *counter) wait(n int, d time.Duration) bool { return waitCount(c.count, c.ch, n, d) }
+
+// closePubSub closes p at the end of a test; the test may have closed it.
+func closePubSub(t testing.TB, p *PubSub) {
+	if err := p.Close(); err != nil && !errors.Is(err, ErrClosed) {
+		t.Errorf("close: %v", err)
+	}
+}
+
+// cutLink closes the connection between a and b and keeps them apart:
+// neither has the other's addresses any more, and nothing here redials.
+func cutLink(t testing.TB, a, b host.Host) {
+	t.Helper()
+	a.Peerstore().ClearAddrs(b.ID())
+	b.Peerstore().ClearAddrs(a.ID())
+	if err := a.Network().ClosePeer(b.ID()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// barrier publishes the numbered message n from p on "t" and waits until
+// every collector has it. Messages p published before it, on the same way
+// or another, are delivered before it (per-publisher order), so whatever a
+// collector has not got by then it never gets (checkSequence tells).
+func barrier(t *testing.T, p *PubSub, cols []*collector, n int) {
+	t.Helper()
+	if err := p.Publish(context.Background(), "t", binary.AppendUvarint(nil, uint64(n))); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cols {
+		testutil.Eventually(t, 10*time.Second, fmt.Sprintf("the barrier at collector %d", i), func() bool {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			for _, m := range c.msgs {
+				if v, _ := binary.Uvarint(m.Data); v == uint64(n) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+}
+
+// directTargets returns how many subscribers of topic p would send a batch
+// to directly now, and whether it would send it directly at all.
+func directTargets(p *PubSub, topic string) (int, bool) {
+	if !p.topo.closed() {
+		return 0, false
+	}
+	streams, ok := p.dir.streams(p.topics.of(p.cfg.TopicPrefix+topic, nil), nil)
+	return len(streams), ok
+}
+
+// waitDirect waits until p would send a batch on topic directly to n
+// subscribed peers.
+func waitDirect(t testing.TB, p *PubSub, topic string, n int) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, fmt.Sprintf("direct streams to %d subscribers of %q", n, topic), func() bool {
+		got, ok := directTargets(p, topic)
+		return ok && got == n
+	})
+}

@@ -7,14 +7,15 @@ import (
 )
 
 // Broadcast sends msg, encoded as JSON, to every other node subscribed to
-// topic. It is the original library's call; see Publish for the semantics.
+// topic: the map form of PublishJSON, for programs that pass JSON objects
+// around. See Publish for the semantics.
 func (p *PubSub) Broadcast(ctx context.Context, topic string, msg map[string]any) error {
 	return PublishJSON(ctx, p, topic, msg)
 }
 
 // SubscribeMap calls handler with each message on topic decoded as a JSON
-// object, the original library's form. Messages that are not JSON objects
-// are skipped and logged at debug level.
+// object into a map, the pair of Broadcast. Messages that are not JSON
+// objects are skipped and logged at debug level.
 func (p *PubSub) SubscribeMap(topic string, handler func(map[string]any), opts ...Option) (*Subscription, error) {
 	if handler == nil {
 		return nil, fmt.Errorf("%w: nil handler", ErrConfig)

@@ -9,13 +9,22 @@ import (
 
 // Per-publisher order.
 //
-// Batches of one publisher on one topic carry consecutive sequence numbers.
-// On a fully connected mesh they arrive in order; where a copy is relayed
-// (a partial mesh, or the moment before topology announcements arrive) it
-// can overtake the direct one. The reorderer holds a batch that arrives
-// ahead of its predecessor for at most reorderWait (or until
-// reorderMaxHeld are waiting), then delivers what it has in order and skips
-// the gap: a lost batch never stalls a publisher's later messages for long.
+// Batches of one publisher on one topic carry consecutive sequence numbers,
+// whichever way they travel (router.go). On a fully connected mesh they
+// arrive in order; where a copy is relayed (a partial mesh, or the moment
+// before topology announcements arrive) it can overtake the direct one, and
+// after a change of way a batch can overtake its predecessor. Every
+// received batch, from GossipSub's validator or a direct stream's reader,
+// goes through the topic's reorderer, which delivers each publisher's
+// batches in sequence: it holds a batch that arrives ahead of its
+// predecessor for at most reorderWait (or until reorderMaxHeld are
+// waiting), then delivers what it has in order and skips the gap, so a lost
+// batch never stalls a publisher's later messages for long.
+//
+// The first batch of a publisher starts its sequence, unless it carries
+// flagSwitched: then its predecessor was sent the other way and may still
+// come, so it waits for that one like for any gap (while batches before the
+// predecessor are delivered as they come).
 const (
 	reorderWait    = 100 * time.Millisecond
 	reorderMaxHeld = 256
@@ -34,7 +43,7 @@ type reorderer struct {
 
 type authorOrder struct {
 	next  uint64   // the sequence number expected next
-	loose bool     // next came from follow: earlier batches may still come
+	loose bool     // next came from a switched batch: earlier ones may still come
 	held  []*batch // batches ahead of next, sorted by seq
 	timer *time.Timer
 }
@@ -51,6 +60,9 @@ func (r *reorderer) add(b *batch) {
 	a := r.authors[string(b.author)]
 	if a == nil {
 		a = &authorOrder{next: b.seq}
+		if b.switched && b.seq > 0 {
+			a.next, a.loose = b.seq-1, true
+		}
 		r.authors[string(b.author)] = a
 	}
 	switch {
@@ -78,23 +90,11 @@ func (r *reorderer) add(b *batch) {
 		r.skipLocked(a)
 		a.next = b.seq + 1
 		r.deliver(b)
-	case a.loose: // sent the other way before the batch next follows
+	case a.loose: // sent the other way before the switched batch's predecessor
 		r.deliver(b)
 	default: // after its gap was skipped: late, but not lost
 		r.stats.late++
 		r.deliver(b)
-	}
-}
-
-// follow records that the next batch of author to arrive follows batch
-// seq, which was sent another way (direct.go). If nothing of author has
-// been seen yet, batches up to seq may still arrive: they are delivered as
-// they come, and later ones wait for seq as for any gap.
-func (r *reorderer) follow(author []byte, seq uint64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.authors[string(author)] == nil {
-		r.authors[string(author)] = &authorOrder{next: seq, loose: true}
 	}
 }
 

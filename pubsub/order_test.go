@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/reflectmesh/reflect/internal/testutil"
 )
 
 type orderSink struct {
@@ -52,10 +54,7 @@ func TestReorderSkipsAGapAfterTheWait(t *testing.T) {
 	if got := s.seqs(); !slices.Equal(got, []uint64{1}) {
 		t.Fatalf("delivered %v before the wait", got)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(s.seqs()) < 3 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, 5*time.Second, "delivery after the wait", func() bool { return len(s.seqs()) >= 3 })
 	if got := s.seqs(); !slices.Equal(got, []uint64{1, 3, 4}) {
 		t.Fatalf("delivered %v after the wait", got)
 	}
@@ -91,14 +90,17 @@ func TestReorderRestartedPublisher(t *testing.T) {
 	}
 }
 
-// A batch that follows one sent another way waits for it even when it is
-// the first of its author to arrive; earlier batches of the other way are
-// delivered as they come.
-func TestReorderFollow(t *testing.T) {
+func switched(author string, seq uint64) *batch {
+	return &batch{author: []byte(author), seq: seq, switched: true}
+}
+
+// A switched batch (its predecessor went the other way) that is the first
+// of its author to arrive waits for that predecessor; batches before the
+// predecessor are delivered as they come.
+func TestReorderSwitchedWaitsForItsPredecessor(t *testing.T) {
 	r, s := newOrderTest()
 	defer r.stop()
-	r.follow([]byte("a"), 12)
-	r.add(bt("a", 13))
+	r.add(switched("a", 13))
 	if got := s.seqs(); len(got) != 0 {
 		t.Fatalf("delivered %v before 12", got)
 	}
@@ -108,9 +110,33 @@ func TestReorderFollow(t *testing.T) {
 	if got, want := s.seqs(), []uint64{11, 12, 13, 14}; !slices.Equal(got, want) {
 		t.Fatalf("delivered %v, want %v", got, want)
 	}
-	r.follow([]byte("a"), 20) // a known author: nothing changes
-	r.add(bt("a", 15))
+	// For a known author the flag changes nothing: 15 is next anyway.
+	r.add(switched("a", 15))
 	if got := s.seqs(); r.skipped() != 0 || len(got) != 5 {
 		t.Fatalf("delivered %v, skipped %d", got, r.skipped())
+	}
+}
+
+// A switched batch whose predecessor never comes (this receiver was not
+// among the predecessor's receivers) is delivered after the wait, and
+// counts one skipped batch.
+func TestReorderSwitchedPredecessorNeverComes(t *testing.T) {
+	r, s := newOrderTest()
+	defer r.stop()
+	r.add(switched("a", 40))
+	r.add(bt("a", 41))
+	testutil.Eventually(t, 5*time.Second, "delivery after the wait", func() bool { return len(s.seqs()) == 2 })
+	if got := s.seqs(); !slices.Equal(got, []uint64{40, 41}) || r.skipped() != 1 {
+		t.Fatalf("delivered %v, skipped %d", got, r.skipped())
+	}
+}
+
+// An unflagged first batch starts its author's sequence at once.
+func TestReorderFirstBatchStarts(t *testing.T) {
+	r, s := newOrderTest()
+	defer r.stop()
+	r.add(bt("a", 1<<40))
+	if got := s.seqs(); len(got) != 1 {
+		t.Fatalf("delivered %v", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,75 +15,88 @@ import (
 	lp2pps "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// PubSub publishes and delivers messages on named topics over GossipSub.
-// It is safe for concurrent use. Create it with New; release it with Close.
+// PubSub publishes and delivers messages on named topics, over GossipSub
+// and direct streams. It is safe for concurrent use. Create it with New;
+// release it with Close.
 type PubSub struct {
 	cfg    Config
 	log    *slog.Logger
 	host   host.Host
-	author []byte // our peer id, written into every batch
 	gs     *lp2pps.PubSub
-	tr     *tracer
 	topo   *topology
+	topics *peerTopics
+	flows  *flows
+	ready  *readiness
 	dir    *direct
-	seq    atomic.Uint64
-	maxMsg int          // largest application message accepted
-	queued atomic.Int64 // messages accepted by Publish, not yet handed to GossipSub or a direct stream
+	router *router
+	count  netCounters
+	queued gauge // messages accepted by Publish, not yet handed to GossipSub or a direct stream
+
+	stopMembers func() // ends the Membership's calls
 
 	flushMu  sync.Mutex // one Flush at a time
 	flush    *lp2pps.Topic
 	flushSub *lp2pps.Subscription
+	flushSeq atomic.Uint64
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	topics map[string]*topic
-	closed bool
-	resets map[peer.ID]time.Time // streamLost's last reset per peer
-
-	connResets atomic.Uint64
+	mu      sync.Mutex
+	joined  map[string]*topic     // by user name
+	closing bool                  // Close has begun
+	closed  bool                  // Close has stopped the topics
+	resets  map[peer.ID]time.Time // streamLost's last reset per peer
 }
 
-// New starts GossipSub on h. The host should already be configured with the
-// mesh's private network; the node package does all of that.
-func New(h host.Host, cfg Config) (*PubSub, error) {
+// New starts pub/sub on h, which should already be configured with the
+// mesh's private network (package node does all of that). m is the
+// membership pub/sub routes by and reports ready peers to (package node
+// passes its own); with a nil m, pub/sub follows h's connections itself.
+func New(h host.Host, m Membership, cfg Config) (*PubSub, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	if m == nil {
+		hc, err := newHostConnections(h)
+		if err != nil {
+			return nil, err
+		}
+		m = hc
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &PubSub{
 		cfg:    cfg,
 		log:    cfg.Logger,
 		host:   h,
-		author: []byte(h.ID()),
 		topo:   newTopology(h.ID()),
-		maxMsg: cfg.MaxMessageSize,
+		topics: newPeerTopics(),
+		flows:  newFlows(cfg.Window),
 		ctx:    ctx,
 		cancel: cancel,
-		topics: make(map[string]*topic),
+		joined: make(map[string]*topic),
 		resets: make(map[peer.ID]time.Time),
 	}
-	// A peer that becomes ready can receive our announcement: send it again.
-	p.tr = newTracer(cfg.Window, func(q peer.ID) {
-		p.topo.poke()
-		p.dir.ready(q)
-		if cfg.OnPeerReady != nil {
-			cfg.OnPeerReady(q)
-		}
-	})
-	p.tr.onLost = p.streamLost
+	p.queued.init()
 	p.dir = newDirect(p)
-	p.tr.subs, p.tr.gone = p.dir.learnSubs, p.dir.forgetSubs
-	// Sequence numbers start at the clock so that a restarted node with a
-	// persisted identity does not reuse message ids peers still remember.
-	p.seq.Store(uint64(time.Now().UnixNano()))
+	p.router = &router{ctx: ctx, author: []byte(h.ID()), topo: p.topo, topics: p.topics, dir: p.dir,
+		flows: p.flows, windowWait: cfg.WindowWait}
+	// A peer that becomes ready gets every batch we send from now on: it
+	// counts for WaitSubscribers, we announce it (topology.go), open its
+	// direct stream, and it has joined as far as the membership is
+	// concerned.
+	p.ready = newReadiness(func(q peer.ID) {
+		p.topics.setReady(q)
+		p.topo.setReady(q, true)
+		p.dir.ready(q)
+		m.PubSubReady(q)
+	}, func(q peer.ID) { p.topo.setReady(q, false) })
+	tr := newGossipTracer(p.flows, p.ready, p.topics, p.streamLost, &p.count)
 
 	policy := lp2pps.StrictNoSign
 	opts := []lp2pps.Option{}
@@ -111,7 +125,7 @@ func New(h host.Host, cfg Config) (*PubSub, error) {
 		// One validation worker keeps messages in publisher order; the
 		// validator is cheap (it parses a header and frames).
 		lp2pps.WithValidateWorkers(1),
-		lp2pps.WithRawTracer(p.tr),
+		lp2pps.WithRawTracer(tr),
 		lp2pps.WithLogger(cfg.Logger),
 	)
 	gs, err := lp2pps.NewGossipSub(ctx, h, opts...)
@@ -123,7 +137,7 @@ func New(h host.Host, cfg Config) (*PubSub, error) {
 	p.dir.start()
 	// Every node subscribes to the flush topic from the start: besides
 	// serving Flush, it makes the hello a node sends each new peer non-empty,
-	// and that hello is what tells the peer (OnPeerReady) that we are ready.
+	// and that hello is what tells the peer (readiness) that we are ready.
 	if err := p.joinFlushTopic(); err != nil {
 		cancel()
 		return nil, err
@@ -132,6 +146,7 @@ func New(h host.Host, cfg Config) (*PubSub, error) {
 		_ = p.Close()
 		return nil, err
 	}
+	p.stopMembers = m.FollowConnections(p.connectionChanged)
 	return p, nil
 }
 
@@ -145,27 +160,47 @@ func maxWireSize(cfg Config) int {
 // that do not parse get a hash so they can still be deduplicated before the
 // validator rejects them.
 func messageID(m *pb.Message) string {
-	if id, _, _, _, err := batchHeader(m.GetData()); err == nil {
-		return m.GetTopic() + "\x00" + string(id)
+	var b batch
+	if _, err := batchHeader(m.GetData(), &b); err == nil {
+		return m.GetTopic() + "\x00" + string(b.id)
 	}
 	sum := sha256.Sum256(m.GetData())
 	return string(sum[:])
 }
 
-// Close stops every subscription and publisher, waits for their goroutines,
-// and leaves GossipSub. Messages still queued for publishing are discarded.
-// A second Close returns ErrClosed. Close must not be called from a handler.
+// Close leaves the mesh's topics. It first sends what publishers have
+// queued and waits until the peers have received it (at most closeFlush
+// plus closeDrain: see Flush and drain.go), so a program that publishes and
+// exits does not lose its last messages; then it stops every subscription
+// and publisher and waits for their goroutines. A second Close returns
+// ErrClosed. Close must not be called from a handler.
 func (p *PubSub) Close() error {
 	p.mu.Lock()
-	if p.closed {
+	if p.closing {
 		p.mu.Unlock()
 		return ErrClosed
 	}
-	p.closed = true
-	topics := p.topics
-	p.topics = nil
+	p.closing = true
 	p.mu.Unlock()
 
+	fctx, cancel := context.WithTimeout(context.Background(), closeFlush)
+	if err := p.Flush(fctx); err != nil {
+		p.log.Warn("pubsub: closing with messages not yet sent", "err", err)
+	}
+	cancel()
+	dctx, cancel := context.WithTimeout(context.Background(), closeDrain)
+	p.drain(dctx)
+	cancel()
+
+	p.mu.Lock()
+	p.closed = true
+	topics := p.joined
+	p.joined = nil
+	p.mu.Unlock()
+
+	if p.stopMembers != nil {
+		p.stopMembers()
+	}
 	for _, t := range topics {
 		t.shutdown()
 	}
@@ -205,7 +240,7 @@ func (p *PubSub) topic(name string, reserved bool) (*topic, error) {
 	if p.closed {
 		return nil, ErrClosed
 	}
-	if t, ok := p.topics[name]; ok {
+	if t, ok := p.joined[name]; ok {
 		return t, nil
 	}
 	t := newTopic(p, name)
@@ -219,8 +254,20 @@ func (p *PubSub) topic(name string, reserved bool) (*topic, error) {
 		return nil, fmt.Errorf("pubsub: join %q: %w", name, err)
 	}
 	t.gt = gt
-	p.topics[name] = t
+	t.route.gossip = func(ctx context.Context, data []byte) error { return gt.Publish(ctx, data) }
+	p.joined[name] = t
 	return t, nil
+}
+
+// joinedWire returns the joined topic with the wire name, or nil.
+func (p *PubSub) joinedWire(wire string) *topic {
+	name, ok := strings.CutPrefix(wire, p.cfg.TopicPrefix)
+	if !ok {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.joined[name]
 }
 
 // Publish sends data to every subscriber of topic on the other nodes (and
@@ -234,8 +281,8 @@ func (p *PubSub) Publish(ctx context.Context, topic string, data []byte, opts ..
 // publish queues data, which the caller hands over.
 func (p *PubSub) publish(ctx context.Context, name string, data []byte, opts []Option) error {
 	o := applyOptions(opts)
-	if len(data) > p.maxMsg {
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), p.maxMsg)
+	if len(data) > p.cfg.MaxMessageSize {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), p.cfg.MaxMessageSize)
 	}
 	t, err := p.topic(name, o.reserved)
 	if err != nil {
@@ -265,147 +312,45 @@ func (p *PubSub) Subscribe(topic string, handler func(Message), opts ...Option) 
 func (p *PubSub) Topics() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]string, 0, len(p.topics))
-	for name := range p.topics {
+	out := make([]string, 0, len(p.joined))
+	for name := range p.joined {
 		out = append(out, name)
 	}
 	return out
 }
 
-// ListPeers returns the peers subscribed to topic that this node knows of.
+// ListPeers returns the peers subscribed to topic that this node knows of,
+// sorted.
 func (p *PubSub) ListPeers(topic string) []peer.ID {
-	return p.gs.ListPeers(p.cfg.TopicPrefix + topic)
+	ps := p.topics.of(p.cfg.TopicPrefix+topic, nil)
+	slices.Sort(ps)
+	return ps
 }
 
 // WaitSubscribers blocks until at least n other nodes are known to be
-// subscribed to topic, or ctx ends. A message broadcast before a node's
+// subscribed to topic and ready to receive from this one (see Membership's
+// PubSubReady), or ctx ends. A message broadcast before a node's
 // subscription has reached the publisher does not reach that node, so a
 // program that must not miss the first messages waits here first.
 func (p *PubSub) WaitSubscribers(ctx context.Context, topic string, n int) error {
-	if _, err := p.topic(topic, true); err != nil {
+	t, err := p.topic(topic, true)
+	if err != nil {
 		return err
 	}
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
 	for {
-		if len(p.ListPeers(topic)) >= n {
+		have, changed := p.topics.readyCount(t.wire)
+		if have >= n {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("pubsub: waiting for %d subscribers of %q: %w", n, topic, ctx.Err())
+			return fmt.Errorf("pubsub: waiting for %d subscribers of %q, have %d: %w", n, topic, have, ctx.Err())
 		case <-p.ctx.Done():
 			return ErrClosed
-		case <-tick.C:
-		}
-	}
-}
-
-// flushTopic is a topic every node joins for Flush's barrier messages,
-// which are published locally only and never leave the node.
-const flushTopic = ReservedPrefix + "flush"
-
-// Flush waits until every message published so far has been handed to
-// GossipSub or the direct streams, routed, and written to the connections
-// of the peers it was routed to, or until ctx ends. Node.Close calls it
-// (bounded) so that a program that broadcasts and exits does not lose its
-// last messages.
-func (p *PubSub) Flush(ctx context.Context) error {
-	p.flushMu.Lock()
-	defer p.flushMu.Unlock()
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	wait := func(done func() bool) error {
-		for !done() {
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("pubsub: flush: %w", ctx.Err())
-			case <-p.ctx.Done():
-				return ErrClosed
-			case <-tick.C:
-			}
-		}
-		return nil
-	}
-	// 1. Every publisher has handed its batches to GossipSub's queue or
-	// to the direct streams' queues.
-	if err := wait(func() bool { return p.queued.Load() == 0 }); err != nil {
-		return err
-	}
-	// 2. GossipSub's event loop has routed them: it takes messages from
-	// that queue in order, so once a local-only barrier message published
-	// now comes out, everything before it has been routed to peers.
-	if err := p.barrier(ctx); err != nil {
-		return err
-	}
-	// 3. The routed batches have been written to the connections (the
-	// tracer counts both ways).
-	return wait(func() bool { return p.tr.totalInflight() == 0 })
-}
-
-func (p *PubSub) joinFlushTopic() error {
-	t, err := p.gs.Join(p.cfg.TopicPrefix + flushTopic)
-	if err != nil {
-		return fmt.Errorf("pubsub: join %s: %w", flushTopic, err)
-	}
-	sub, err := t.Subscribe()
-	if err != nil {
-		return fmt.Errorf("pubsub: subscribe %s: %w", flushTopic, err)
-	}
-	p.flush, p.flushSub = t, sub
-	return nil
-}
-
-// barrier publishes a local-only message and waits until it is delivered.
-func (p *PubSub) barrier(ctx context.Context) error {
-	seq := p.seq.Add(1)
-	if err := p.flush.Publish(ctx, encodeBatch(p.author, seq, nil), lp2pps.WithLocalPublication(true)); err != nil {
-		return fmt.Errorf("pubsub: flush: %w", err)
-	}
-	for {
-		m, err := p.flushSub.Next(ctx)
-		if err != nil {
-			return fmt.Errorf("pubsub: flush: %w", err)
-		}
-		if _, _, s, _, err := batchHeader(m.GetData()); err == nil && s == seq {
-			return nil
+		case <-changed:
 		}
 	}
 }
 
 // MaxMessageSize returns the largest message Publish accepts.
-func (p *PubSub) MaxMessageSize() int { return p.maxMsg }
-
-// resetCooldown spaces the connection resets of streamLost per peer.
-const resetCooldown = 2 * time.Second
-
-// streamLost handles the end of GossipSub's outbound stream to q. If a
-// connection to q remains (a duplicate connection died, or the stream was
-// reset), GossipSub forgets q's topics and opens a new stream; but q, whose
-// own stream to us may be fine, never repeats its subscriptions, so nothing
-// would be sent to q until it reconnects, possibly for a long time (seen
-// under packet loss: 40 s without a message). So close the connections to
-// q: both sides see it leave, the node's reconnect loop dials again, and
-// both say hello afresh. Called on GossipSub's event loop, as GossipSub's
-// own check of the connection is.
-func (p *PubSub) streamLost(q peer.ID) {
-	if p.host.Network().Connectedness(q) != network.Connected {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed || time.Since(p.resets[q]) < resetCooldown {
-		return
-	}
-	if len(p.resets) > 1024 {
-		clear(p.resets)
-	}
-	p.resets[q] = time.Now()
-	p.connResets.Add(1)
-	p.log.Debug("pubsub: stream to a connected peer lost; resetting its connections", "peer", q)
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		_ = p.host.Network().ClosePeer(q)
-	}()
-}
+func (p *PubSub) MaxMessageSize() int { return p.cfg.MaxMessageSize }

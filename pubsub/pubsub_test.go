@@ -12,6 +12,8 @@ import (
 	"time"
 
 	lp2pps "github.com/libp2p/go-libp2p-pubsub"
+
+	"github.com/reflectmesh/reflect/internal/testutil"
 )
 
 func TestEveryMessageReachesEverySubscriber(t *testing.T) {
@@ -80,7 +82,17 @@ func TestEcho(t *testing.T) {
 			if !self.wait(want, 5*time.Second) {
 				t.Fatalf("self got %d messages, want %d", self.count(), want)
 			}
-			time.Sleep(50 * time.Millisecond)
+			// Our own batch is delivered here (with Echo) before the
+			// publisher counts it published: once it has, the topic's
+			// Received count is final, and the handler has been given
+			// exactly that many.
+			testutil.Eventually(t, 5*time.Second, "our batch published", func() bool {
+				return ps[0].Stats().Topics["t"].Published == 1
+			})
+			if r := ps[0].Stats().Topics["t"].Received; r != uint64(want) {
+				t.Fatalf("%d messages delivered here, want %d", r, want)
+			}
+			testutil.Eventually(t, 5*time.Second, "the handler to catch up", func() bool { return self.count() >= want })
 			if self.count() != want {
 				t.Fatalf("self got %d messages, want %d", self.count(), want)
 			}
@@ -118,10 +130,9 @@ func TestSlowHandlerDoesNotStallOthers(t *testing.T) {
 	}
 	close(block)
 	// The slow handler held one message and queued 10; the rest dropped.
-	deadline := time.Now().Add(5 * time.Second)
-	for slowSub.Delivered()+slowSub.Dropped() < 200 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, 5*time.Second, "the slow subscription to account for 200 messages", func() bool {
+		return slowSub.Delivered()+slowSub.Dropped() >= 200
+	})
 	if d := slowSub.Dropped(); d < 150 || slowSub.Delivered()+d != 200 {
 		t.Fatalf("slow subscription: delivered %d dropped %d", slowSub.Delivered(), d)
 	}
@@ -223,19 +234,36 @@ func TestUnsubscribe(t *testing.T) {
 	}
 	sub.Unsubscribe()
 	sub.Unsubscribe() // idempotent
-	deadline := time.Now().Add(5 * time.Second)
-	for len(ps[0].ListPeers("t")) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("peer still listed as subscribed after the last Unsubscribe")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, 5*time.Second, "the peer to be unlisted after the last Unsubscribe", func() bool {
+		return len(ps[0].ListPeers("t")) == 0
+	})
 	if err := ps[0].Publish(context.Background(), "t", []byte("b")); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
-	if c.count() != 1 {
-		t.Fatalf("got %d messages after unsubscribe", c.count())
+	if err := ps[0].Flush(context.Background()); err != nil { // "b" is routed before we subscribe again
+		t.Fatal(err)
+	}
+	// The barrier: a new subscription, then a message it must get. Had
+	// "b" been delivered to the old subscription, it would have been
+	// before "c".
+	c2 := newCollector()
+	if _, err := ps[1].Subscribe("t", c2.handle); err != nil {
+		t.Fatal(err)
+	}
+	waitTopicPeers(t, ps[0], "t", 1)
+	if err := ps[0].Publish(context.Background(), "t", []byte("c")); err != nil {
+		t.Fatal(err)
+	}
+	if !c2.wait(1, 5*time.Second) {
+		t.Fatal("the new subscription got nothing")
+	}
+	if n := c.count(); n != 1 {
+		t.Fatalf("got %d messages after unsubscribe", n)
+	}
+	c2.mu.Lock()
+	defer c2.mu.Unlock()
+	if len(c2.msgs) != 1 || string(c2.msgs[0].Data) != "c" {
+		t.Fatalf("the new subscription got %q", c2.msgs)
 	}
 }
 
@@ -288,7 +316,10 @@ func TestCloseTwice(t *testing.T) {
 	}
 }
 
-func TestFlushThenClose(t *testing.T) {
+// Flush returns once everything published is written to the connections.
+// (What a peer has received is drain's business, at Close: see
+// TestCloseSendsWhatIsQueued.)
+func TestFlush(t *testing.T) {
 	ps := newMesh(t, 2, Config{})
 	c := newCollector()
 	if _, err := ps[1].Subscribe("t", c.handle); err != nil {
@@ -304,16 +335,48 @@ func TestFlushThenClose(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := ps[0].Flush(ctx); err != nil {
-		t.Fatalf("%v: queued %d inflight %d", err, ps[0].queued.Load(), ps[0].tr.totalInflight())
+		empty, _ := ps[0].flows.empty()
+		t.Fatalf("%v: queued %d, flows empty %v", err, ps[0].queued.n.Load(), empty)
 	}
-	if q, f := ps[0].queued.Load(), ps[0].tr.totalInflight(); q != 0 || f != 0 {
-		t.Fatalf("after Flush: queued %d inflight %d", q, f)
+	if q, empty := ps[0].queued.n.Load(), ps[0].flows.total == 0; q != 0 || !empty {
+		t.Fatalf("after Flush: queued %d, flows empty %v", q, empty)
 	}
-	// Closing the sender right away loses nothing that was flushed.
-	ps[0].Close()
-	ps[0].host.Close()
 	if !c.wait(count, 5*time.Second) {
 		t.Fatalf("received %d of %d", c.count(), count)
+	}
+}
+
+// Close sends what is still queued and waits until the peers have it: a
+// program that publishes and closes loses nothing, even when its host is
+// closed right after.
+func TestCloseSendsWhatIsQueued(t *testing.T) {
+	for _, sign := range []bool{false, true} { // direct streams, GossipSub
+		t.Run(fmt.Sprintf("sign=%v", sign), func(t *testing.T) {
+			ps := newMesh(t, 2, Config{Sign: sign})
+			c := newCounter()
+			if _, err := ps[1].Subscribe("t", c.handle); err != nil {
+				t.Fatal(err)
+			}
+			waitTopicPeers(t, ps[0], "t", 1)
+			if !sign {
+				waitDirect(t, ps[0], "t", 1)
+			}
+			const count = 2000
+			for i := range count {
+				if err := ps[0].Publish(context.Background(), "t", []byte{byte(i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := ps[0].Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := ps[0].host.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if !c.wait(count, 5*time.Second) {
+				t.Fatalf("received %d of %d", c.count(), count)
+			}
+		})
 	}
 }
 
@@ -383,7 +446,7 @@ func TestWithValidator(t *testing.T) {
 	if err := ps[0].WaitSubscribers(ctx, "v", 1); err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []string{"good 1", "bad", "good 2"} {
+	for _, m := range []string{"good 1", "bad", "good 2", "barrier"} {
 		if err := ps[0].Publish(ctx, "v", []byte(m)); err != nil {
 			t.Fatal(err)
 		}
@@ -391,13 +454,12 @@ func TestWithValidator(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if !c.wait(2, 5*time.Second) {
-		t.Fatalf("got %d of 2 good messages", c.count())
+	if !c.wait(3, 5*time.Second) {
+		t.Fatalf("got %d of 3 good messages", c.count())
 	}
-	time.Sleep(50 * time.Millisecond)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.msgs) != 2 || string(c.msgs[0].Data) != "good 1" || string(c.msgs[1].Data) != "good 2" {
+	if len(c.msgs) != 3 || string(c.msgs[0].Data) != "good 1" || string(c.msgs[1].Data) != "good 2" || string(c.msgs[2].Data) != "barrier" {
 		t.Fatalf("delivered %d messages: %q", len(c.msgs), c.msgs)
 	}
 	if inv := ps[1].Stats().Invalid; inv != 1 {

@@ -1,5 +1,18 @@
 package pubsub
 
+import "sync/atomic"
+
+// netCounters count, for the whole node, what the network did to batches
+// on both ways (GossipSub's through its tracer, direct streams').
+type netCounters struct {
+	outboundDropped atomic.Uint64 // batches dropped because a peer's queue was full or its stream failed
+	throttled       atomic.Uint64 // inbound batches dropped before validation
+	undeliverable   atomic.Uint64 // inbound batches our reader was too slow for
+	invalid         atomic.Uint64 // inbound batches that failed validation
+	duplicates      atomic.Uint64 // inbound copies of batches already seen
+	connResets      atomic.Uint64 // connections closed by streamLost
+}
+
 // TopicStats counts one topic's traffic on this node.
 type TopicStats struct {
 	// Published counts messages sent; Batches the network messages they
@@ -41,8 +54,9 @@ type Stats struct {
 	// Invalid counts received batches rejected by validation (a bad
 	// batch on a direct stream also closes that stream).
 	Invalid uint64
-	// InboundDuplicates counts received copies of batches already seen
-	// (relayed copies; few in a fully connected mesh).
+	// InboundDuplicates counts received copies of batches already seen:
+	// GossipSub copies relayed by more than one peer (none in a fully
+	// connected mesh, where nothing is relayed).
 	InboundDuplicates uint64
 	// ConnectionResets counts the times this node closed its connections
 	// to a peer because GossipSub lost its stream to the peer while still
@@ -54,16 +68,16 @@ type Stats struct {
 func (p *PubSub) Stats() Stats {
 	s := Stats{
 		Topics:               make(map[string]TopicStats),
-		OutboundDropped:      p.tr.droppedRPC.Load(),
-		InboundThrottled:     p.tr.throttled.Load(),
-		InboundUndeliverable: p.tr.undeliverable.Load(),
-		Invalid:              p.tr.invalid.Load(),
-		InboundDuplicates:    p.tr.duplicates.Load(),
-		ConnectionResets:     p.connResets.Load(),
+		OutboundDropped:      p.count.outboundDropped.Load(),
+		InboundThrottled:     p.count.throttled.Load(),
+		InboundUndeliverable: p.count.undeliverable.Load(),
+		Invalid:              p.count.invalid.Load(),
+		InboundDuplicates:    p.count.duplicates.Load(),
+		ConnectionResets:     p.count.connResets.Load(),
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for name, t := range p.topics {
+	for name, t := range p.joined {
 		c := &t.stats
 		s.Topics[name] = TopicStats{
 			Published:      c.published.Load(),

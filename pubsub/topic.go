@@ -11,9 +11,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// topic is one joined GossipSub topic: a publisher goroutine that packs
-// queued messages into batches, and a reader goroutine that unpacks received
-// batches into the queues of this node's subscriptions.
+// topic is one joined topic. Sending: Publish queues messages; one
+// publisher goroutine packs what is queued into a batch and hands it to the
+// router (router.go), which sends it one way. Receiving: GossipSub's
+// validator (validate, below) and the direct streams' readers (direct.go)
+// check each batch and hand it to the reorderer (order.go), which delivers
+// each publisher's batches in sequence to the queues of this node's
+// subscriptions (subscription.go), each drained by its own goroutine.
 type topic struct {
 	ps   *PubSub
 	name string
@@ -29,12 +33,7 @@ type topic struct {
 	// clock, so a restarted node does not reuse numbers.
 	seq   atomic.Uint64
 	order reorderer
-
-	// Only the publisher goroutine uses these: whether the last batch went
-	// on direct streams, and for each subscribed peer the last batch sent
-	// to it through GossipSub that no direct batch has followed yet.
-	lastDirect bool
-	gossipTo   map[peer.ID]uint64
+	route route // the publisher goroutine's
 
 	subs   atomic.Pointer[[]*Subscription]           // copy on write
 	decode atomic.Pointer[func([]byte) (any, error)] // WithValidator's or WithDecoder's, if any
@@ -65,14 +64,15 @@ type counters struct {
 
 func newTopic(p *PubSub, name string) *topic {
 	t := &topic{
-		ps:       p,
-		name:     name,
-		wire:     p.cfg.TopicPrefix + name,
-		gossipTo: map[peer.ID]uint64{},
-		in:       make(chan []byte, p.cfg.PublishQueue),
-		stop:     make(chan struct{}),
-		room:     make(chan struct{}),
+		ps:   p,
+		name: name,
+		wire: p.cfg.TopicPrefix + name,
+		in:   make(chan []byte, p.cfg.PublishQueue),
+		stop: make(chan struct{}),
+		room: make(chan struct{}),
 	}
+	t.route.wire = t.wire
+	t.route.viaGossipOnly = name == peersTopic
 	t.subs.Store(&[]*Subscription{})
 	t.seq.Store(uint64(time.Now().UnixNano()))
 	t.order.init(t.deliver)
@@ -95,7 +95,7 @@ func (t *topic) enqueue(ctx context.Context, data []byte) error {
 	if err := t.reserve(ctx, int64(len(data))); err != nil {
 		return err
 	}
-	t.ps.queued.Add(1)
+	t.ps.queued.add(1)
 	select {
 	case t.in <- data:
 		return nil
@@ -105,11 +105,11 @@ func (t *topic) enqueue(ctx context.Context, data []byte) error {
 	case t.in <- data:
 		return nil
 	case <-ctx.Done():
-		t.ps.queued.Add(-1)
+		t.ps.queued.add(-1)
 		t.release(int64(len(data)))
 		return ctx.Err()
 	case <-t.stop:
-		t.ps.queued.Add(-1)
+		t.ps.queued.add(-1)
 		t.release(int64(len(data)))
 		return ErrClosed
 	}
@@ -160,8 +160,6 @@ func (t *topic) publishLoop() {
 		w          batchWriter
 		pending    []byte
 		hasPending bool
-		targets    []*directPeer
-		ok         bool
 		maxBatch   = t.ps.cfg.MaxBatchBytes
 	)
 	for {
@@ -191,18 +189,22 @@ func (t *topic) publishLoop() {
 				break fill
 			}
 		}
-		if t.ps.tr.wait(t.stop, t.ps.cfg.WindowWait) {
-			t.stats.waits.Add(1)
-		}
 		n := uint64(w.count)
 		seq := t.seq.Add(1)
-		var err error
-		if targets, ok = t.ps.dir.route(t.wire, targets); ok {
-			t.sendDirect(&w, seq, targets)
-		} else {
-			err = t.sendGossip(&w, seq)
+		res, err := t.ps.router.send(&t.route, &w, seq, t.stop)
+		if res.waited {
+			t.stats.waits.Add(1)
 		}
-		t.ps.queued.Add(-int64(n))
+		if err == nil && res.direct {
+			t.stats.direct.Add(1)
+			if t.ps.cfg.Echo { // GossipSub's validator echoes the other way
+				b := &batch{author: t.ps.router.author, seq: seq, msgs: slices.Clone(w.msgs)}
+				if t.vet(b) == nil {
+					t.deliver(b)
+				}
+			}
+		}
+		t.ps.queued.add(-int64(n))
 		t.release(taken)
 		if err != nil {
 			t.stats.sendFailed.Add(n)
@@ -214,44 +216,6 @@ func (t *topic) publishLoop() {
 	}
 }
 
-// sendDirect queues the writer's batch on the direct streams of targets,
-// every subscribed peer (direct.go), and delivers it here with Echo.
-func (t *topic) sendDirect(w *batchWriter, seq uint64, targets []*directPeer) {
-	author := t.ps.author
-	var frame []byte
-	if len(targets) > 0 {
-		frame, _ = w.encodeFrame(t.wire, author, seq)
-	}
-	for _, d := range targets {
-		if g, ok := t.gossipTo[d.id]; ok && d.enqueue(encodeAfter(t.wire, g)) {
-			delete(t.gossipTo, d.id)
-		}
-		d.enqueue(frame)
-	}
-	t.lastDirect = true
-	t.stats.direct.Add(1)
-	if t.ps.cfg.Echo {
-		if b := (&batch{author: author, seq: seq, msgs: slices.Clone(w.msgs)}); t.vet(b) == nil {
-			t.deliver(b)
-		}
-	}
-}
-
-// sendGossip publishes the writer's batch through GossipSub.
-func (t *topic) sendGossip(w *batchWriter, seq uint64) error {
-	if t.lastDirect {
-		// Let the direct batches reach the connections first: behind them
-		// on the same connection, this one does not overtake them.
-		t.lastDirect = false
-		t.ps.tr.waitDirect(t.stop, t.ps.cfg.WindowWait)
-	}
-	if t.ps.dir.enabled {
-		clear(t.gossipTo) // peers no longer subscribed need no hint
-		t.ps.dir.subscribers(t.wire, func(p peer.ID) { t.gossipTo[p] = seq })
-	}
-	return t.gt.Publish(t.ps.ctx, w.encode(t.ps.author, seq))
-}
-
 // validate is GossipSub's validator for the topic, called once per message
 // (duplicates are dropped before): the batch must decode, each message must
 // fit MaxMessageSize, and with signing on, the author must be the signer.
@@ -261,7 +225,7 @@ func (t *topic) sendGossip(w *batchWriter, seq uint64) error {
 // not forward".
 func (t *topic) validate(_ context.Context, from peer.ID, m *lp2pps.Message) lp2pps.ValidationResult {
 	p := t.ps
-	b, err := decodeBatch(m.GetData(), p.maxMsg)
+	b, err := decodeBatch(m.GetData(), p.cfg.MaxMessageSize)
 	if err != nil {
 		p.log.Debug("pubsub: rejecting message", "topic", t.name, "from", m.ReceivedFrom, "err", err)
 		return lp2pps.ValidationReject
@@ -279,6 +243,9 @@ func (t *topic) validate(_ context.Context, from peer.ID, m *lp2pps.Message) lp2
 	if err := t.vet(b); err != nil {
 		p.log.Debug("pubsub: rejecting message", "topic", t.name, "from", m.ReceivedFrom, "err", err)
 		return lp2pps.ValidationReject
+	}
+	if h := p.dir.testHookReceive.Load(); h != nil {
+		(*h)(t.wire, false)
 	}
 	t.order.add(b)
 	if p.topo.allConnectedTo(peerID(b.author)) {

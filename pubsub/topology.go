@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/event"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -20,15 +18,29 @@ import (
 // author, so every forwarded copy is a duplicate: with 5 nodes the network
 // carried 4.6 bytes per byte delivered, with 20 nodes 11.7.
 //
-// So nodes tell each other whom they are connected to: each publishes its
-// list of connected peers on a reserved topic whenever it changes (and every
-// announceRefresh). A node accepts a message for forwarding only if one of
-// its peers has not announced a connection to the message's author; when
-// all of them have, they all received it from the author directly, and the
-// node delivers the message to its own subscribers without forwarding it
-// (GossipSub's ValidationIgnore). A partial mesh (bootstrap peers, a link
-// down) keeps GossipSub's relaying. Until announcements arrive, everything
-// is forwarded as before.
+// So nodes tell each other whom they send to: each publishes, on a reserved
+// topic, the peers its pub/sub is ready to send to (its connected peers
+// whose subscriptions it has and whose GossipSub stream is open: every
+// message it publishes from then on reaches them), whenever that changes
+// and every announceRefresh. A node forwards a message of an author unless
+// every other peer of its own got it from the author directly: the
+// author's announcement lists the peer, and the peer's announcement lists
+// the author. Then the node delivers the message to its own subscribers
+// without forwarding it (GossipSub's ValidationIgnore). A partial mesh
+// (bootstrap peers, a link down) keeps GossipSub's relaying. Until
+// announcements arrive, everything is forwarded as before.
+//
+// The author's own announcement is what makes this safe: a peer that
+// connected to the author a moment ago may have missed a message the
+// author published just before it knew the peer, and only the author can
+// tell from when on the peer gets everything. Announcements always travel
+// through GossipSub, so they reach a node in the order the author
+// published them and the messages that went through GossipSub too (one
+// stream, one validation queue): a node that learns "the author sends to
+// q" has already validated every earlier message of the author, and
+// forwarded those that q needed. (Messages sent on direct streams are
+// never forwarded.) The peer's own announcement covers the other end: it
+// drops the author as soon as their connection breaks.
 
 const (
 	// peersTopic carries the announcements.
@@ -46,17 +58,19 @@ type topology struct {
 	self peer.ID
 
 	mu      sync.Mutex
-	mine    map[peer.ID]struct{}             // our connected peers
+	mine    map[peer.ID]struct{}             // our connected peers, as the Membership reports them
+	ready   map[peer.ID]struct{}             // those our pub/sub sends to (ready.go): what we announce
 	theirs  map[peer.ID]map[peer.ID]struct{} // each peer's last announcement
-	covered map[peer.ID]bool                 // cache: author → all our peers connect to it
+	covered map[peer.ID]bool                 // cache: author → all our peers get its messages from it
 	closure int8                             // cache of closed(): 0 unknown, 1 yes, -1 no
-	changed chan struct{}                    // signalled when mine changes
+	changed chan struct{}                    // signalled when what we announce changes
 }
 
 func newTopology(self peer.ID) *topology {
 	return &topology{
 		self:    self,
 		mine:    map[peer.ID]struct{}{},
+		ready:   map[peer.ID]struct{}{},
 		theirs:  map[peer.ID]map[peer.ID]struct{}{},
 		covered: map[peer.ID]bool{},
 		changed: make(chan struct{}, 1),
@@ -66,13 +80,33 @@ func newTopology(self peer.ID) *topology {
 // setConnected records a change of our connection to p.
 func (t *topology) setConnected(p peer.ID, connected bool) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, was := t.mine[p]; was == connected {
+		return
+	}
 	if connected {
 		t.mine[p] = struct{}{}
 	} else {
 		delete(t.mine, p)
+		delete(t.ready, p)
+		t.poke()
 	}
 	t.invalidateLocked()
-	t.mu.Unlock()
+}
+
+// setReady records that our pub/sub sends to p from now on, or no longer.
+func (t *topology) setReady(p peer.ID, ready bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, was := t.ready[p]; was == ready {
+		return
+	}
+	if ready {
+		t.ready[p] = struct{}{}
+	} else {
+		delete(t.ready, p)
+	}
+	t.invalidateLocked()
 	t.poke()
 }
 
@@ -112,8 +146,9 @@ func (t *topology) forget(p peer.ID) {
 }
 
 // allConnectedTo reports whether every peer we are connected to (other
-// than author) has announced a connection to author: then each of them got
-// author's messages directly and forwarding them is useless.
+// than author) gets author's messages from author directly: author has
+// announced it sends to the peer, and the peer has announced it is
+// connected to author. Then forwarding them is useless.
 func (t *topology) allConnectedTo(author peer.ID) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -125,7 +160,9 @@ func (t *topology) allConnectedTo(author peer.ID) bool {
 		if p == author {
 			continue
 		}
-		if _, ok := t.theirs[p][author]; !ok {
+		_, sends := t.theirs[author][p]
+		_, hears := t.theirs[p][author]
+		if !sends || !hears {
 			c = false
 			break
 		}
@@ -134,11 +171,14 @@ func (t *topology) allConnectedTo(author peer.ID) bool {
 	return c
 }
 
-// closed reports whether every peer we are connected to has announced its
-// connections, and each of them is connected only to us and to our other
-// peers. Then the nodes we can reach are exactly our peers (a node further
-// away would be connected to one of them), and a message we send to each of
-// them directly reaches everyone: nobody needs a relay.
+// closed reports whether every peer we are connected to is ready (we have
+// its subscriptions: ready.go) and has announced whom it sends to, and each
+// of them sends only to us and to our other peers. Then the nodes we can
+// reach are exactly our peers (a node further away would be connected to
+// one of them), and a message we send to each of them directly reaches
+// everyone: nobody needs a relay. (An announcement can arrive through a
+// relay before the peer's own subscriptions do: without the readiness
+// check, we would leave out a subscriber we do not know of yet.)
 func (t *topology) closed() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -149,7 +189,7 @@ func (t *topology) closed() bool {
 peers:
 	for p := range t.mine {
 		theirs, ok := t.theirs[p]
-		if !ok {
+		if _, ready := t.ready[p]; !ok || !ready {
 			c = false
 			break
 		}
@@ -167,11 +207,12 @@ peers:
 	return c
 }
 
-// connected returns our connected peers, sorted.
-func (t *topology) connected() []peer.ID {
+// announced returns what we announce: the peers our pub/sub sends to,
+// sorted.
+func (t *topology) announced() []peer.ID {
 	t.mu.Lock()
-	out := make([]peer.ID, 0, len(t.mine))
-	for p := range t.mine {
+	out := make([]peer.ID, 0, len(t.ready))
+	for p := range t.ready {
 		out = append(out, p)
 	}
 	t.mu.Unlock()
@@ -211,16 +252,10 @@ func decodePeers(b []byte) ([]peer.ID, error) {
 	return out, nil
 }
 
-// startTopology follows the host's connections, announces ours and learns
-// the others'. It runs until p closes.
+// startTopology announces whom we send to and learns the others'. Our
+// connections come from the Membership (connectionChanged), whom we send to
+// from readiness.
 func (p *PubSub) startTopology() error {
-	sub, err := p.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
-	if err != nil {
-		return fmt.Errorf("pubsub: event bus: %w", err)
-	}
-	for _, q := range p.host.Network().Peers() {
-		p.topo.setConnected(q, true)
-	}
 	if _, err := p.Subscribe(peersTopic, func(m Message) {
 		ps, err := decodePeers(m.Data)
 		if err != nil {
@@ -229,35 +264,23 @@ func (p *PubSub) startTopology() error {
 		}
 		p.topo.learn(m.From, ps)
 	}, AllowReserved()); err != nil {
-		sub.Close()
 		return err
 	}
-	p.goOwned(func() {
-		defer sub.Close()
-		for {
-			select {
-			case <-p.ctx.Done():
-				return
-			case e, ok := <-sub.Out():
-				if !ok {
-					return
-				}
-				ev := e.(event.EvtPeerConnectednessChanged)
-				up := ev.Connectedness == network.Connected
-				p.topo.setConnected(ev.Peer, up)
-				if !up {
-					p.topo.forget(ev.Peer)
-					p.dir.disconnected(ev.Peer)
-				}
-			}
-		}
-	})
 	p.goOwned(p.announceLoop)
 	return nil
 }
 
-// announceLoop publishes our connections shortly after they change or a
-// peer becomes ready to receive them, and every announceRefresh.
+// connectionChanged follows the Membership: a peer connected or left.
+func (p *PubSub) connectionChanged(q peer.ID, up bool) {
+	p.topo.setConnected(q, up)
+	if !up {
+		p.topo.forget(q)
+		p.dir.disconnected(q)
+	}
+}
+
+// announceLoop publishes the peers we send to shortly after they change,
+// and every announceRefresh.
 func (p *PubSub) announceLoop() {
 	refresh := time.NewTicker(announceRefresh)
 	defer refresh.Stop()
@@ -274,7 +297,7 @@ func (p *PubSub) announceLoop() {
 		case <-debounce.C:
 		case <-refresh.C:
 		}
-		data := encodePeers(p.topo.connected())
+		data := encodePeers(p.topo.announced())
 		if err := p.publish(p.ctx, peersTopic, data, []Option{AllowReserved()}); err != nil && p.ctx.Err() == nil {
 			p.log.Debug("pubsub: peer announcement not sent", "err", err)
 		}

@@ -3,6 +3,7 @@ package pubsub
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"testing"
@@ -53,27 +54,55 @@ func TestAllConnectedTo(t *testing.T) {
 		t.Fatal("b has not announced a connection to a")
 	}
 	topo.learn("b", []peer.ID{"a", "me"})
+	if topo.allConnectedTo("a") {
+		t.Fatal("a has not announced that it sends to b")
+	}
+	topo.learn("a", []peer.ID{"b", "me"})
 	if !topo.allConnectedTo("a") {
-		t.Fatal("b announced a connection to a")
+		t.Fatal("a sends to b and b hears a")
 	}
 	topo.setConnected("c", true)
 	if topo.allConnectedTo("a") {
 		t.Fatal("c joined and has not announced")
 	}
-	topo.learn("c", []peer.ID{"me"})
+	topo.learn("c", []peer.ID{"me", "a"})
 	if topo.allConnectedTo("a") {
-		t.Fatal("c is not connected to a")
+		t.Fatal("c is connected to a, but a does not send to c yet")
 	}
-	topo.setConnected("c", false)
-	topo.forget("c")
+	topo.learn("a", []peer.ID{"b", "c", "me"})
 	if !topo.allConnectedTo("a") {
-		t.Fatal("c left")
+		t.Fatal("a sends to c now")
+	}
+	topo.learn("b", []peer.ID{"me"})
+	if topo.allConnectedTo("a") {
+		t.Fatal("b lost a: a's announcement is not enough")
+	}
+	topo.setConnected("b", false)
+	topo.forget("b")
+	if !topo.allConnectedTo("a") {
+		t.Fatal("b left")
+	}
+}
+
+// We announce the peers we send to, not merely those we are connected to.
+func TestAnnouncedIsReadyPeers(t *testing.T) {
+	topo := newTopology("me")
+	topo.setConnected("a", true)
+	topo.setConnected("b", true)
+	topo.setReady("b", true)
+	if got := topo.announced(); len(got) != 1 || got[0] != "b" {
+		t.Fatalf("announced %v, want [b]", got)
+	}
+	topo.setConnected("b", false)
+	topo.setReady("a", true)
+	if got := topo.announced(); len(got) != 1 || got[0] != "a" {
+		t.Fatalf("announced %v, want [a]", got)
 	}
 }
 
 // In a fully connected mesh, once the announcements are in and the direct
 // streams are open, every batch goes straight to each subscriber: nothing
-// goes through GossipSub, nothing is relayed, nothing arrives twice.
+// goes through GossipSub, nothing is relayed, each message arrives once.
 func TestFullMeshSendsDirect(t *testing.T) {
 	ps := newMesh(t, 4, Config{})
 	cols := make([]*collector, 4)
@@ -89,59 +118,27 @@ func TestFullMeshSendsDirect(t *testing.T) {
 	for i, p := range ps {
 		before[i] = p.Stats()
 	}
-	for i := range 200 {
-		if err := ps[0].Publish(context.Background(), "t", []byte{byte(i)}); err != nil {
+	const total = 200
+	for i := range total {
+		if err := ps[0].Publish(context.Background(), "t", binary.AppendUvarint(nil, uint64(i))); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Millisecond) // many batches, not one
 	}
+	barrier(t, ps[0], cols[1:], total)
 	for i := 1; i < 4; i++ {
-		if !cols[i].wait(200, 10*time.Second) {
-			t.Fatalf("node %d got %d of 200", i, cols[i].count())
-		}
+		checkSequence(t, fmt.Sprintf("node %d", i), cols[i], total+1)
+		cols[i].mu.Lock()
 		for j, m := range cols[i].msgs {
-			if m.Data[0] != byte(j) || m.From != ps[0].host.ID() {
-				t.Fatalf("node %d message %d: %v from %s", i, j, m.Data, m.From)
+			if m.From != ps[0].host.ID() {
+				t.Errorf("node %d message %d from %s", i, j, m.From)
 			}
 		}
+		cols[i].mu.Unlock()
 	}
 	pub, pub0 := ps[0].Stats().Topics["t"], before[0].Topics["t"]
-	if b, d := pub.Batches-pub0.Batches, pub.DirectBatches-pub0.DirectBatches; b == 0 || d != b {
+	if b, d := pub.Batches-pub0.Batches, pub.DirectBatches-pub0.DirectBatches; b < 2 || d != b {
 		t.Errorf("%d batches, %d of them direct", b, d)
-	}
-	time.Sleep(100 * time.Millisecond)
-	for i := 1; i < 4; i++ {
-		st := ps[i].Stats()
-		if dup := st.InboundDuplicates - before[i].InboundDuplicates; dup != 0 {
-			t.Errorf("node %d received %d duplicate batches", i, dup)
-		}
-		if c := cols[i].count(); c != 200 {
-			t.Errorf("node %d got %d messages, want 200", i, c)
-		}
-	}
-}
-
-// waitDirect waits until p would send a batch on topic directly to n
-// subscribed peers.
-func waitDirect(t testing.TB, p *PubSub, topic string, n int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if targets, ok := p.dir.route(p.cfg.TopicPrefix+topic, nil); ok && len(targets) == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			targets, ok := p.dir.route(p.cfg.TopicPrefix+topic, nil)
-			p.dir.mu.Lock()
-			var states []string
-			for q := range p.dir.subs[p.cfg.TopicPrefix+topic] {
-				w := p.dir.out[q]
-				states = append(states, fmt.Sprintf("%s:%v/%v", q.ShortString(), w != nil, w != nil && w.open))
-			}
-			p.dir.mu.Unlock()
-			t.Fatalf("no direct streams to %d subscribers of %q (neighbourhood closed: %v; %d targets ok=%v; %v; resets %d; conns %d)", n, topic, p.topo.closed(), len(targets), ok, states, p.Stats().ConnectionResets, len(p.host.Network().Conns()))
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -157,6 +154,11 @@ func TestTopologyClosed(t *testing.T) {
 	}
 	topo.learn("a", []peer.ID{"me", "b"})
 	topo.learn("b", []peer.ID{"me"})
+	topo.setReady("a", true)
+	if topo.closed() {
+		t.Fatal("b is not ready: we may not know its subscriptions")
+	}
+	topo.setReady("b", true)
 	if !topo.closed() {
 		t.Fatal("a, b and me are all we can reach")
 	}
@@ -169,6 +171,7 @@ func TestTopologyClosed(t *testing.T) {
 		t.Fatal("c has not announced")
 	}
 	topo.learn("c", []peer.ID{"b", "me"})
+	topo.setReady("c", true)
 	if !topo.closed() {
 		t.Fatal("connected to c as well")
 	}
@@ -184,21 +187,17 @@ func TestPartialMeshRelays(t *testing.T) {
 	hs := make([]*PubSub, 3)
 	hosts := newHosts(t, 3) // fully connected: cut a–c below
 	for i, h := range hosts {
-		p, err := New(h, Config{})
+		p, err := New(h, nil, Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { p.Close() })
+		t.Cleanup(func() { closePubSub(t, p) })
 		hs[i] = p
 	}
 	hosts[0].ConnManager().Protect(hosts[1].ID(), "test")
-	// Keep a and c apart: close their connection and refuse redials by
-	// dropping their addresses.
-	hosts[0].Peerstore().ClearAddrs(hosts[2].ID())
-	hosts[2].Peerstore().ClearAddrs(hosts[0].ID())
-	_ = hosts[0].Network().ClosePeer(hosts[2].ID())
-	c := newCollector()
-	if _, err := hs[2].Subscribe("t", c.handle); err != nil {
+	cutLink(t, hosts[0], hosts[2]) // a and c stay apart
+	c, probes := newCollector(), newCounter()
+	if _, err := hs[2].Subscribe("t", numbered(c, probes)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := hs[1].Subscribe("t", func(Message) {}); err != nil {
@@ -206,16 +205,64 @@ func TestPartialMeshRelays(t *testing.T) {
 	}
 	waitTopicPeers(t, hs[0], "t", 1)
 	waitTopicPeers(t, hs[1], "t", 1)
-	time.Sleep(2 * time.Second) // heartbeats build the mesh; announcements settle
-	for i := range 20 {
-		if err := hs[0].Publish(context.Background(), "t", []byte{byte(i)}); err != nil {
+	waitRelay(t, hs[0], probes) // GossipSub's heartbeat puts c in b's mesh
+	const total = 20
+	for i := range total {
+		if err := hs[0].Publish(context.Background(), "t", binary.AppendUvarint(nil, uint64(i))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if !c.wait(20, 10*time.Second) {
-		t.Fatalf("c got %d of 20 messages through b", c.count())
+	if !c.wait(total, 10*time.Second) {
+		t.Fatalf("c got %d of %d messages through b", c.count(), total)
 	}
+	checkSequence(t, "c", c, total)
 	if d := hs[0].Stats().Topics["t"].DirectBatches; d != 0 {
 		t.Fatalf("a sent %d batches directly although c needs b to relay them", d)
 	}
+}
+
+// In a diamond a–{b, c}–d, b and c both relay a's messages to d, which
+// counts the second copy of each as a duplicate.
+func TestDuplicatesAreCounted(t *testing.T) {
+	hosts := newHosts(t, 4) // fully connected: cut a–d and b–c below
+	ps := make([]*PubSub, 4)
+	for i, h := range hosts {
+		p, err := New(h, nil, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { closePubSub(t, p) })
+		ps[i] = p
+	}
+	cutLink(t, hosts[0], hosts[3])
+	cutLink(t, hosts[1], hosts[2])
+	c, probes := newCollector(), newCounter()
+	if _, err := ps[3].Subscribe("t", numbered(c, probes)); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps[1:3] {
+		if _, err := p.Subscribe("t", func(Message) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitTopicPeers(t, ps[0], "t", 2)
+	// Probe until both relays have d in their mesh: d then counts copies.
+	waitRelay(t, ps[0], probes)
+	for i := 0; ps[3].Stats().InboundDuplicates == 0; i++ {
+		if i == 500 {
+			t.Fatal("no duplicate at d after 500 probes through two relays")
+		}
+		if err := ps[0].Publish(context.Background(), "t", binary.AppendUvarint(nil, probeBase+uint64(i))); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // GossipSub's heartbeat grafts every second
+	}
+	const total = 20
+	for i := range total {
+		if err := ps[0].Publish(context.Background(), "t", binary.AppendUvarint(nil, uint64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	barrier(t, ps[0], []*collector{c}, total)
+	checkSequence(t, "d", c, total+1) // each once, whatever the copies
 }
