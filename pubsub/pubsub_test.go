@@ -338,9 +338,8 @@ func TestFlush(t *testing.T) {
 		empty, _ := ps[0].flows.empty()
 		t.Fatalf("%v: queued %d, flows empty %v", err, ps[0].queued.n.Load(), empty)
 	}
-	if q, empty := ps[0].queued.n.Load(), ps[0].flows.total == 0; q != 0 || !empty {
-		t.Fatalf("after Flush: queued %d, flows empty %v", q, empty)
-	}
+	// (Nothing more is observable right after: the peer announcements
+	// published meanwhile may be queued again.)
 	if !c.wait(count, 5*time.Second) {
 		t.Fatalf("received %d of %d", c.count(), count)
 	}
