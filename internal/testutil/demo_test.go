@@ -12,6 +12,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/reflectmesh/reflect/internal/netlab"
+)
+
+// The two processes the driver serves.
+var (
+	_ Process = (*netlab.Proc)(nil)
+	_ Process = (*Cmd)(nil)
 )
 
 // The driver against a scripted fake demo on io.Pipes: no process, no
