@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/reflectmesh/reflect/internal/netns"
+	"github.com/reflectmesh/reflect/internal/testutil"
 )
 
 // End-to-end tests: real demo processes (this test binary re-executed),
@@ -17,76 +18,63 @@ import (
 // inherit; each test has its own secret, so meshes of parallel tests stay
 // apart.
 
-// isChange matches a change event of key from the given origin.
-func isChange(key, origin string) func(map[string]any) bool {
-	return func(m map[string]any) bool {
-		return m["event"] == "change" && m["key"] == key && m["origin"] == origin
-	}
-}
-
-func isPeer(id, state string) func(map[string]any) bool {
-	return func(m map[string]any) bool {
-		return m["event"] == "peer" && m["id"] == id && m["state"] == state
-	}
-}
-
 // Two instances find each other by mDNS, exchange messages and share the
 // store.
 func TestMDNSTwoInstances(t *testing.T) {
 	netns.Require(t)
 	t.Parallel()
 	key := testKey(t)
-	b := startDemo(t, "b", "-json", "-key", key)
-	b.must("sub chat", "ok")
-	b.must("watch", "ok")
-	a := startDemo(t, "a", "-json", "-key", key)
-	a.must("wait-peers 1", "ok")
-	a.next(isPeer(b.id, "joined"))
-	b.next(isPeer(a.id, "joined"))
+	b := startDemo(t, "b", nil, "-json", "-key", key)
+	b.Must("sub chat")
+	b.Must("watch")
+	a := startDemo(t, "a", nil, "-json", "-key", key)
+	a.Must("wait-peers 1")
+	a.Next(testutil.IsPeer(b.ID, "joined"))
+	b.Next(testutil.IsPeer(a.ID, "joined"))
 
-	a.must(`pub chat {"text": "hi", "n": 1}`, "ok")
-	a.must("pub chat hello  world", "ok")
-	if d := b.message("chat", a.id); d["text"] != "hi" || d["n"] != 1.0 {
+	a.Must(`pub chat {"text": "hi", "n": 1}`)
+	a.Must("pub chat hello  world")
+	if d := b.Message("chat", a.ID); d["text"] != "hi" || d["n"] != 1.0 {
 		t.Errorf("b got %v", d)
 	}
-	if d := b.message("chat", a.id); !reflect.DeepEqual(d, map[string]any{"text": "hello  world"}) {
+	if d := b.Message("chat", a.ID); !reflect.DeepEqual(d, map[string]any{"text": "hello  world"}) {
 		t.Errorf("b got %v", d)
 	}
 
-	a.must("set color light blue", "ok")
-	a.must(`set doc {"a": [1, 2]}`, "ok")
-	if c := b.next(isChange("color", "remote")); c["value"] != "light blue" || c["deleted"] != false {
+	a.Must("set color light blue")
+	a.Must(`set doc {"a": [1, 2]}`)
+	if c := b.Next(testutil.IsChange("color", "remote")); c["value"] != "light blue" || c["deleted"] != false {
 		t.Errorf("change %v", c)
 	}
-	b.next(isChange("doc", "remote"))
-	if r := b.must("get doc", "value"); r["found"] != true || !reflect.DeepEqual(r["value"], map[string]any{"a": []any{1.0, 2.0}}) {
+	b.Next(testutil.IsChange("doc", "remote"))
+	if r := b.Must("get doc"); r["found"] != true || !reflect.DeepEqual(r["value"], map[string]any{"a": []any{1.0, 2.0}}) {
 		t.Errorf("get doc: %v", r)
 	}
-	if r := b.must("get color", "value"); r["value"] != "light blue" {
+	if r := b.Must("get color"); r["value"] != "light blue" {
 		t.Errorf("get color: %v", r)
 	}
-	a.must("watch col", "ok")
-	b.must("del color", "ok")
-	if c := b.next(isChange("color", "local")); c["deleted"] != true || c["value"] != nil {
+	a.Must("watch col")
+	b.Must("del color")
+	if c := b.Next(testutil.IsChange("color", "local")); c["deleted"] != true || c["value"] != nil {
 		t.Errorf("change %v", c)
 	}
-	if c := a.next(isChange("color", "remote")); c["deleted"] != true {
+	if c := a.Next(testutil.IsChange("color", "remote")); c["deleted"] != true {
 		t.Errorf("a: change %v", c)
 	}
-	if r := a.must("get color", "value"); r["found"] != false || r["value"] != nil {
+	if r := a.Must("get color"); r["found"] != false || r["value"] != nil {
 		t.Errorf("get color after del: %v", r)
 	}
-	if r := a.must("keys", "keys"); !reflect.DeepEqual(r["keys"], []any{"doc"}) {
+	if r := a.Must("keys"); !reflect.DeepEqual(r["keys"], []any{"doc"}) {
 		t.Errorf("keys: %v", r)
 	}
-	if r := a.must("peers", "peers"); !reflect.DeepEqual(r["peers"], []any{b.id}) {
+	if r := a.Must("peers"); !reflect.DeepEqual(r["peers"], []any{b.ID}) {
 		t.Errorf("peers: %v", r)
 	}
-	if code := a.wait(); code != 0 {
+	if code := a.EndInput(); code != 0 {
 		t.Errorf("a: exit status %d", code)
 	}
-	b.next(isPeer(a.id, "left"))
-	if code := b.wait(); code != 0 {
+	b.Next(testutil.IsPeer(a.ID, "left"))
+	if code := b.EndInput(); code != 0 {
 		t.Errorf("b: exit status %d", code)
 	}
 }
@@ -97,40 +85,40 @@ func TestMDNSLateJoiner(t *testing.T) {
 	netns.Require(t)
 	t.Parallel()
 	key := testKey(t)
-	a := startDemo(t, "a", "-json", "-key", key)
-	b := startDemo(t, "b", "-json", "-key", key)
-	a.must("sub chat", "ok")
-	b.must("sub chat", "ok")
-	a.must("wait-peers 1", "ok")
-	b.must("wait-peers 1", "ok")
-	a.must("watch", "ok")
-	b.must("watch", "ok")
-	a.must("set k1 v1", "ok")
-	b.must(`set k2 {"x":1}`, "ok")
-	a.next(isChange("k2", "remote"))
-	b.next(isChange("k1", "remote"))
+	a := startDemo(t, "a", nil, "-json", "-key", key)
+	b := startDemo(t, "b", nil, "-json", "-key", key)
+	a.Must("sub chat")
+	b.Must("sub chat")
+	a.Must("wait-peers 1")
+	b.Must("wait-peers 1")
+	a.Must("watch")
+	b.Must("watch")
+	a.Must("set k1 v1")
+	b.Must(`set k2 {"x":1}`)
+	a.Next(testutil.IsChange("k2", "remote"))
+	b.Next(testutil.IsChange("k1", "remote"))
 
-	c := startDemo(t, "c", "-json", "-key", key)
-	c.must("wait-peers 2", "ok")
-	c.must("wait-synced", "ok")
-	if r := c.must("get k1", "value"); r["value"] != "v1" || r["found"] != true {
+	c := startDemo(t, "c", nil, "-json", "-key", key)
+	c.Must("wait-peers 2")
+	c.Must("wait-synced")
+	if r := c.Must("get k1"); r["value"] != "v1" || r["found"] != true {
 		t.Errorf("get k1: %v", r)
 	}
-	if r := c.must("get k2", "value"); !reflect.DeepEqual(r["value"], map[string]any{"x": 1.0}) {
+	if r := c.Must("get k2"); !reflect.DeepEqual(r["value"], map[string]any{"x": 1.0}) {
 		t.Errorf("get k2: %v", r)
 	}
-	if r := c.must("keys k", "keys"); !reflect.DeepEqual(r["keys"], []any{"k1", "k2"}) {
+	if r := c.Must("keys k"); !reflect.DeepEqual(r["keys"], []any{"k1", "k2"}) {
 		t.Errorf("keys: %v", r)
 	}
-	c.must("pub chat from c", "ok")
+	c.Must("pub chat from c")
 	for _, p := range []*proc{a, b} {
-		if d := p.message("chat", c.id); d["text"] != "from c" {
-			t.Errorf("%s got %v", p.name, d)
+		if d := p.Message("chat", c.ID); d["text"] != "from c" {
+			t.Errorf("%s got %v", p.Name, d)
 		}
 	}
 	for _, p := range []*proc{c, b, a} {
-		if code := p.wait(); code != 0 {
-			t.Errorf("%s: exit status %d", p.name, code)
+		if code := p.EndInput(); code != 0 {
+			t.Errorf("%s: exit status %d", p.Name, code)
 		}
 	}
 }
@@ -141,48 +129,53 @@ func TestMDNSLateJoiner(t *testing.T) {
 func TestLoopbackPeer(t *testing.T) {
 	t.Parallel()
 	key := testKey(t)
-	a := startDemo(t, "a", loopback(key)...)
-	a.must("sub news", "ok")
-	b := startDemo(t, "b", loopback(key, a.tcp4())...)
-	b.must("wait-peers 1 5", "ok")
-	a.next(isPeer(b.id, "joined"))
-	b.must(`pub news {"headline":"loopback works"}`, "ok")
-	if d := a.message("news", b.id); d["headline"] != "loopback works" {
+	a := startDemo(t, "a", nil, loopback(key)...)
+	a.Must("sub news")
+	b := startDemo(t, "b", nil, loopback(key, a.tcp4())...)
+	b.Must("wait-peers 1 5")
+	a.Next(testutil.IsPeer(b.ID, "joined"))
+	b.Must(`pub news {"headline":"loopback works"}`)
+	if d := a.Message("news", b.ID); d["headline"] != "loopback works" {
 		t.Errorf("a got %v", d)
 	}
-	b.must("set shared 42", "ok")
-	a.must("watch shared", "ok")
-	a.must("wait-synced 5", "ok")
+	b.Must("set shared 42")
+	a.Must("watch shared")
+	a.Must("wait-synced 5")
 	var got any
-	for deadline := time.Now().Add(waitFor); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if r := a.must("get shared", "value"); r["found"] == true {
-			got = r["value"]
-			break
-		}
-	}
+	testutil.Eventually(t, waitFor, "b's key on a", func() bool {
+		r := a.Must("get shared")
+		got = r["value"]
+		return r["found"] == true
+	})
 	if got != 42.0 {
 		t.Errorf("a: get shared = %v, want 42", got)
 	}
-	if r := b.must("id", "id"); r["id"] != b.id || len(r["addrs"].([]any)) == 0 {
+	if r := b.Must("id"); r["id"] != b.ID {
+		t.Errorf("id: %v", r)
+	} else if addrs, ok := r.Strs("addrs"); !ok || len(addrs) == 0 {
 		t.Errorf("id: %v", r)
 	}
 
 	b.signal(syscall.SIGTERM)
-	if code := b.exitStatus(); code != 0 {
+	if code := b.ExitStatus(); code != 0 {
 		t.Errorf("b: exit status %d after SIGTERM", code)
 	}
-	a.next(isPeer(b.id, "left"))
-	if r := a.must("peers", "peers"); len(r["peers"].([]any)) != 0 {
-		t.Errorf("a still lists %v", r["peers"])
+	a.Next(testutil.IsPeer(b.ID, "left"))
+	if ps := a.Peers(); len(ps) != 0 {
+		t.Errorf("a still lists %v", ps)
 	}
 	// A signal interrupts a waiting command, which gets its reply.
-	a.send("wait-peers 5 30")
-	time.Sleep(300 * time.Millisecond) // for the command to start
+	if err := a.Send("wait-peers 5 30"); err != nil {
+		t.Fatal(err)
+	}
+	// No event says that a command has started: give the demo time to read
+	// it (a signal before that ends the demo with no reply at all).
+	time.Sleep(300 * time.Millisecond)
 	a.signal(syscall.SIGINT)
-	if r := a.next(isReply); r["event"] != "error" || r["cmd"] != "wait-peers" || r["error"] != "interrupted" {
+	if r := a.Next(testutil.IsReply); r["event"] != "error" || r["cmd"] != "wait-peers" || r["error"] != "interrupted" {
 		t.Errorf("a: reply %v, want an interrupted wait-peers", r)
 	}
-	if code := a.exitStatus(); code != 0 {
+	if code := a.ExitStatus(); code != 0 {
 		t.Errorf("a: exit status %d after SIGINT", code)
 	}
 }
@@ -193,47 +186,55 @@ func TestWrongKeyStaysAlone(t *testing.T) {
 	netns.Require(t)
 	t.Parallel()
 	key := testKey(t)
-	a := startDemo(t, "a", "-json", "-key", key)
-	b := startDemo(t, "b", "-json", "-key", key)
-	b.must("sub chat", "ok")
-	w := startDemo(t, "w", "-json", "-key", key+"-wrong", "-peer", a.tcp4())
-	w.must("sub chat", "ok")
-	a.must("wait-peers 1", "ok")
+	a := startDemo(t, "a", nil, "-json", "-key", key)
+	b := startDemo(t, "b", nil, "-json", "-key", key)
+	b.Must("sub chat")
+	w := startDemo(t, "w", nil, "-json", "-key", key+"-wrong", "-peer", a.tcp4())
+	w.Must("sub chat")
+	a.Must("wait-peers 1")
 
 	start := time.Now()
-	r := w.must("wait-peers 1 2", "error")
+	r := w.MustFail("wait-peers 1 2")
 	if el := time.Since(start); el < 2*time.Second || el > 5*time.Second {
 		t.Errorf("wait-peers 1 2 took %v", el)
 	}
-	if !strings.Contains(r["error"].(string), "0 of 1 peers") {
+	if !strings.Contains(r.Str("error"), "0 of 1 peers") {
 		t.Errorf("error: %v", r)
 	}
-	a.must("pub chat members only", "ok")
-	if d := b.message("chat", a.id); d["text"] != "members only" {
+	a.Must("pub chat members only")
+	if d := b.Message("chat", a.ID); d["text"] != "members only" {
 		t.Errorf("b got %v", d)
 	}
-	if m, err := w.tryNext(500*time.Millisecond, func(m map[string]any) bool {
-		return m["event"] == "message" || m["event"] == "peer"
-	}); err == nil {
-		t.Errorf("w received %v", m)
+	// Barriers: the replies to commands sent after b got the message. A
+	// process writes its events and replies in order, so each one's events
+	// from before its reply are read by now. Had w joined a, or b (which
+	// could relay to it), that one would have printed the peer event before
+	// its reply; without either, nothing can have reached w.
+	if ps := a.Peers(); !reflect.DeepEqual(ps, []string{b.ID}) {
+		t.Errorf("a lists %v, want only b", ps)
 	}
-	if r := w.must("peers", "peers"); len(r["peers"].([]any)) != 0 {
-		t.Errorf("w lists %v", r["peers"])
+	if ps := b.Peers(); !reflect.DeepEqual(ps, []string{a.ID}) {
+		t.Errorf("b lists %v, want only a", ps)
 	}
-	if r := a.must("peers", "peers"); !reflect.DeepEqual(r["peers"], []any{b.id}) {
-		t.Errorf("a lists %v, want only b", r["peers"])
+	if ps := w.Peers(); len(ps) != 0 {
+		t.Errorf("w lists %v", ps)
 	}
-	w.must("id", "id") // still running
+	for _, p := range []*proc{a, b} {
+		if es := p.Drain(testutil.IsPeer(w.ID, "")); len(es) != 0 {
+			t.Errorf("%s saw w: %v", p.Name, es)
+		}
+	}
+	if es := w.Drain(testutil.IsKind("message", "peer")); len(es) != 0 {
+		t.Errorf("w received %v", es)
+	}
+	w.Must("id") // still running
 }
 
 // Bad lines get one error reply each, in order, and the demo keeps running.
 // The secret comes from $REFLECT_KEY.
 func TestBadInput(t *testing.T) {
 	t.Parallel()
-	p := startRaw(t, "p", []string{keyEnv + "=" + testKey(t)}, "-json", "-mdns=false", "-listen", "/ip4/127.0.0.1/tcp/0")
-	if r := p.next(func(map[string]any) bool { return true }); r["event"] != "ready" {
-		t.Fatalf("first line %v", r)
-	}
+	p := startDemo(t, "p", []string{keyEnv + "=" + testKey(t)}, "-json", "-mdns=false", "-listen", "/ip4/127.0.0.1/tcp/0")
 	cases := []struct {
 		line, event, cmd, errPart string
 	}{
@@ -270,18 +271,22 @@ func TestBadInput(t *testing.T) {
 		{"id", "id", "", ""},
 	}
 	// All at once: the replies must come back in order.
-	for _, c := range cases {
-		p.send(c.line)
+	lines := make([]string, len(cases))
+	for i, c := range cases {
+		lines[i] = c.line
+	}
+	if err := p.Send(lines...); err != nil {
+		t.Fatal(err)
 	}
 	for _, c := range cases {
 		if c.event == "" {
 			continue
 		}
-		r := p.next(isReply)
+		r := p.Next(testutil.IsReply)
 		if r["event"] != c.event || (c.cmd != "" && r["cmd"] != c.cmd) {
 			t.Fatalf("%q: reply %v, want %s for %s", c.line, r, c.event, c.cmd)
 		}
-		if e, _ := r["error"].(string); !strings.Contains(e, c.errPart) {
+		if e := r.Str("error"); !strings.Contains(e, c.errPart) {
 			t.Errorf("%q: error %q, want it to mention %q", c.line, e, c.errPart)
 		}
 		switch c.line {
@@ -295,27 +300,29 @@ func TestBadInput(t *testing.T) {
 					t.Errorf("stats without %q: %v", f, r)
 				}
 			}
-			if r["goroutines"].(float64) < 1 || r["fds"].(float64) < 3 || r["store"].(map[string]any)["keys"] != 1.0 {
+			if r.Num("goroutines") < 1 || r.Num("fds") < 3 || r.Num("store", "keys") != 1 {
 				t.Errorf("stats: %v", r)
 			}
 		case "help":
 			for _, u := range usage {
-				if !strings.Contains(r["help"].(string), u.name) {
+				if !strings.Contains(r.Str("help"), u.name) {
 					t.Errorf("help does not mention %s", u.name)
 				}
 			}
 		}
 	}
 	// A line over the limit is refused whole; the next one works.
-	p.send("set big " + strings.Repeat("x", maxLine))
-	if r := p.next(isReply); r["event"] != "error" || r["cmd"] != "set" || !strings.Contains(r["error"].(string), "longer") {
+	if err := p.Send("set big " + strings.Repeat("x", maxLine)); err != nil {
+		t.Fatal(err)
+	}
+	if r := p.Next(testutil.IsReply); r["event"] != "error" || r["cmd"] != "set" || !strings.Contains(r.Str("error"), "longer") {
 		t.Errorf("long line: %v", r)
 	}
-	if r := p.must("get big", "value"); r["found"] != false {
+	if r := p.Must("get big"); r["found"] != false {
 		t.Errorf("get big: %v", r)
 	}
-	p.must("quit", "ok")
-	if code := p.exitStatus(); code != 0 {
+	p.Must("quit")
+	if code := p.ExitStatus(); code != 0 {
 		t.Errorf("exit status %d after quit", code)
 	}
 }
@@ -326,26 +333,28 @@ func TestEOFFinishesLastCommands(t *testing.T) {
 	netns.Require(t)
 	t.Parallel()
 	key := testKey(t)
-	b := startDemo(t, "b", "-json", "-key", key)
-	b.must("sub chat", "ok")
-	b.must("watch", "ok")
-	a := startDemo(t, "a", "-json", "-key", key)
-	a.send("wait-peers 1", `pub chat {"text":"hi"}`, "set last word")
-	if code := a.wait(); code != 0 {
+	b := startDemo(t, "b", nil, "-json", "-key", key)
+	b.Must("sub chat")
+	b.Must("watch")
+	a := startDemo(t, "a", nil, "-json", "-key", key)
+	if err := a.Send("wait-peers 1", `pub chat {"text":"hi"}`, "set last word"); err != nil {
+		t.Fatal(err)
+	}
+	if code := a.EndInput(); code != 0 {
 		t.Errorf("a: exit status %d", code)
 	}
 	for _, want := range []string{"wait-peers", "pub", "set"} {
-		if r := a.next(isReply); r["event"] != "ok" || r["cmd"] != want {
+		if r := a.Next(testutil.IsReply); r["event"] != "ok" || r["cmd"] != want {
 			t.Errorf("a: reply %v, want ok for %s", r, want)
 		}
 	}
-	if d := b.message("chat", a.id); d["text"] != "hi" {
+	if d := b.Message("chat", a.ID); d["text"] != "hi" {
 		t.Errorf("b got %v", d)
 	}
-	if c := b.next(isChange("last", "remote")); c["value"] != "word" {
+	if c := b.Next(testutil.IsChange("last", "remote")); c["value"] != "word" {
 		t.Errorf("b: change %v", c)
 	}
-	b.next(isPeer(a.id, "left"))
+	b.Next(testutil.IsPeer(a.ID, "left"))
 }
 
 // No secret at all, bad flags, bad addresses: exit status 2, a message on

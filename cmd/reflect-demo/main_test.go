@@ -1,20 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
-	"fmt"
-	"io"
+	"errors"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/reflectmesh/reflect/internal/netns"
+	"github.com/reflectmesh/reflect/internal/testutil"
 )
 
 // demoEnv makes the test binary run the demo instead of the tests: the
@@ -33,38 +30,25 @@ func TestMain(m *testing.M) {
 // waitFor bounds every wait for a line, a reply or an exit.
 const waitFor = 10 * time.Second
 
-// proc is one running demo, driven through stdin, its stdout read as JSON
-// lines.
+// proc is one running demo: the driver, and the process for signals.
 type proc struct {
-	t     *testing.T
-	name  string
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	done  chan struct{} // closed when the process has exited
-	err   error         // its exit error, once done
-
-	mu      sync.Mutex
-	lines   []map[string]any // unread stdout lines
-	newLine chan struct{}    // closed and replaced at each line and at exit
-	eof     bool
-	stderr  bytes.Buffer
-
-	id    string   // from ready
-	addrs []string // from ready
+	*testutil.Demo
+	t   *testing.T
+	cmd *testutil.Cmd
 }
 
-// startDemo starts the demo with args and, unless env replaces it, the
-// environment of the test minus $REFLECT_KEY. It waits for the ready line.
-func startDemo(t *testing.T, name string, args ...string) *proc {
+// startDemo starts the demo with args and the environment of the test
+// minus $REFLECT_KEY, plus env, and waits for its ready line.
+func startDemo(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
-	p := startRaw(t, name, nil, args...)
-	r := p.next(func(m map[string]any) bool { return true })
-	if r["event"] != "ready" {
-		t.Fatalf("%s: first line %v, want ready", name, r)
+	c, err := testutil.StartCmd(t, demoCmd(t, env, args...))
+	if err != nil {
+		t.Fatal(err)
 	}
-	p.id, _ = r["id"].(string)
-	for _, a := range r["addrs"].([]any) {
-		p.addrs = append(p.addrs, a.(string))
+	p := &proc{Demo: testutil.NewDemo(t, name, c.Stdin, c), t: t, cmd: c}
+	p.Timeout = waitFor
+	if err := p.WaitReady(waitFor); err != nil {
+		t.Fatal(err)
 	}
 	return p
 }
@@ -90,187 +74,11 @@ func demoCmd(t *testing.T, env []string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// startRaw starts the demo without waiting for anything.
-func startRaw(t *testing.T, name string, env []string, args ...string) *proc {
-	t.Helper()
-	cmd := demoCmd(t, env, args...)
-	p := &proc{t: t, name: name, cmd: cmd, done: make(chan struct{}), newLine: make(chan struct{})}
-	cmd.Stderr = &lockedWriter{mu: &p.mu, w: &p.stderr}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.stdin, err = cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go p.read(stdout)
-	t.Cleanup(func() {
-		// Kill only this process, by its PID, if the test left it running.
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			select {
-			case <-p.done:
-			case <-time.After(waitFor):
-				t.Errorf("%s: still running after SIGKILL", p.name)
-			}
-		}
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if t.Failed() {
-			t.Logf("%s stderr:\n%s\nunread stdout: %v", p.name, p.stderr.String(), p.lines)
-		}
-		if s := p.stderr.String(); strings.Contains(s, "DATA RACE") || strings.Contains(s, "panic:") {
-			t.Errorf("%s stderr:\n%s", p.name, s)
-		}
-	})
-	return p
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (w *lockedWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.Write(b)
-}
-
-// read collects stdout: every line must be one JSON object with an "event".
-func (p *proc) read(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(nil, 4<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil || m["event"] == nil {
-			p.t.Errorf("%s: stdout line is not a JSON event: %q", p.name, sc.Text())
-			continue
-		}
-		p.mu.Lock()
-		p.lines = append(p.lines, m)
-		close(p.newLine)
-		p.newLine = make(chan struct{})
-		p.mu.Unlock()
-	}
-	p.err = p.cmd.Wait()
-	p.mu.Lock()
-	p.eof = true
-	close(p.newLine)
-	p.mu.Unlock()
-	close(p.done)
-}
-
-// next removes and returns the first unread line for which match is true,
-// waiting for it at most waitFor. Other lines stay unread.
-func (p *proc) next(match func(map[string]any) bool) map[string]any {
-	p.t.Helper()
-	m, err := p.tryNext(waitFor, match)
-	if err != nil {
-		p.t.Fatalf("%s: %v", p.name, err)
-	}
-	return m
-}
-
-func (p *proc) tryNext(d time.Duration, match func(map[string]any) bool) (map[string]any, error) {
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	for {
-		p.mu.Lock()
-		for i, m := range p.lines {
-			if match(m) {
-				p.lines = append(p.lines[:i], p.lines[i+1:]...)
-				p.mu.Unlock()
-				return m, nil
-			}
-		}
-		eof, wake := p.eof, p.newLine
-		p.mu.Unlock()
-		if eof {
-			return nil, fmt.Errorf("exited (%v) without the line", p.err)
-		}
-		select {
-		case <-wake:
-		case <-deadline.C:
-			return nil, fmt.Errorf("no such line after %v", d)
-		}
-	}
-}
-
-// isReply matches the replies to commands, as opposed to async events.
-func isReply(m map[string]any) bool {
-	switch m["event"] {
-	case "ok", "error", "value", "keys", "peers", "id", "stats":
-		return true
-	}
-	return false
-}
-
-// send writes command lines.
-func (p *proc) send(lines ...string) {
-	p.t.Helper()
-	for _, l := range lines {
-		if _, err := io.WriteString(p.stdin, l+"\n"); err != nil {
-			p.t.Fatalf("%s: writing %q: %v", p.name, l, err)
-		}
-	}
-}
-
-// do sends one command and returns its reply.
-func (p *proc) do(line string) map[string]any {
-	p.t.Helper()
-	p.send(line)
-	return p.next(isReply)
-}
-
-// must sends one command and fails the test unless the reply has the
-// given event (and, for ok and error, the command's name).
-func (p *proc) must(line, event string) map[string]any {
-	p.t.Helper()
-	r := p.do(line)
-	name, _ := cut(line)
-	if r["event"] != event || (r["cmd"] != nil && r["cmd"] != name) {
-		p.t.Fatalf("%s: %q: reply %v, want %s", p.name, line, r, event)
-	}
-	return r
-}
-
-// message waits for a message event on topic from the given peer.
-func (p *proc) message(topic, from string) map[string]any {
-	p.t.Helper()
-	m := p.next(func(m map[string]any) bool {
-		return m["event"] == "message" && m["topic"] == topic && m["from"] == from
-	})
-	return m["data"].(map[string]any)
-}
-
-// wait closes stdin and waits for the exit; it returns the exit status.
-func (p *proc) wait() int {
-	p.t.Helper()
-	_ = p.stdin.Close()
-	return p.exitStatus()
-}
-
-func (p *proc) exitStatus() int {
-	p.t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(waitFor):
-		p.t.Fatalf("%s: still running %v after the end of input", p.name, waitFor)
-	}
-	return p.cmd.ProcessState.ExitCode()
-}
-
 // signal sends sig to the process.
 func (p *proc) signal(sig syscall.Signal) {
 	p.t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		p.t.Fatal(err)
+	if err := p.cmd.Signal(sig); err != nil {
+		p.t.Fatalf("%s: %v", p.Name, err)
 	}
 }
 
@@ -292,12 +100,12 @@ func loopback(key string, peers ...string) []string {
 // tcp4 returns the first /ip4/.../tcp address of p.
 func (p *proc) tcp4() string {
 	p.t.Helper()
-	for _, a := range p.addrs {
+	for _, a := range p.Addrs {
 		if strings.HasPrefix(a, "/ip4/") && strings.Contains(a, "/tcp/") && strings.Contains(a, "/p2p/") {
 			return a
 		}
 	}
-	p.t.Fatalf("%s: no /ip4 TCP address in %v", p.name, p.addrs)
+	p.t.Fatalf("%s: no /ip4 TCP address in %v", p.Name, p.Addrs)
 	return ""
 }
 
@@ -313,12 +121,19 @@ func runOnce(t *testing.T, input string, env []string, args ...string) (stdout, 
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	var err error
 	select {
-	case <-done:
+	case err = <-done:
 	case <-time.After(waitFor):
-		_ = cmd.Process.Kill() // only this process, by its PID
+		// Only this process, by its PID. An error means it exited meanwhile.
+		if err := cmd.Process.Kill(); err != nil {
+			t.Logf("kill: %v", err)
+		}
 		<-done
 		t.Fatalf("still running after %v; stderr:\n%s", waitFor, errb.String())
+	}
+	if ee := (*exec.ExitError)(nil); err != nil && !errors.As(err, &ee) {
+		t.Fatalf("waiting for the demo: %v", err)
 	}
 	if s := errb.String(); strings.Contains(s, "DATA RACE") || strings.Contains(s, "panic:") {
 		t.Errorf("stderr:\n%s", s)

@@ -322,13 +322,13 @@ func TestIsTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer null.Close()
+	closeAtEnd(t, null)
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	defer w.Close()
+	closeAtEnd(t, r)
+	closeAtEnd(t, w)
 	for _, c := range []struct {
 		name string
 		in   io.Reader
@@ -337,4 +337,13 @@ func TestIsTerminal(t *testing.T) {
 			t.Errorf("%s counts as a terminal", c.name)
 		}
 	}
+}
+
+// closeAtEnd closes f when t ends, failing t if that fails.
+func closeAtEnd(t *testing.T, f *os.File) {
+	t.Cleanup(func() {
+		if err := f.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 }

@@ -1,4 +1,6 @@
 // Package testutil holds what the tests of several packages share: one way
 // to wait for a condition (Eventually) and one driver for reflect-demo's
-// -json protocol. It is imported by tests only.
+// -json protocol (Demo), which reads any LineSource: a netlab.Proc, or a
+// process started with StartCmd (Cmd, over Lines). It is imported by tests
+// only.
 package testutil
