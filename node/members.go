@@ -323,7 +323,7 @@ func (ms *members) dialLoop(p peer.ID, delay time.Duration) {
 		addrs := m.addrs
 		ms.mu.Unlock()
 
-		err := ms.connect(ms.ctx, peer.AddrInfo{ID: p, Addrs: addrs})
+		err := ms.connect(ms.ctx, peer.AddrInfo{ID: p, Addrs: addrs}, true)
 		if err == nil {
 			ms.mu.Lock()
 			if m := ms.peers[p]; m != nil {
@@ -340,8 +340,13 @@ func (ms *members) dialLoop(p peer.ID, delay time.Duration) {
 
 // connect dials once, bounded by the dial timeout and the dial semaphore,
 // ignoring libp2p's dial backoff (which would fail a redial of a peer that
-// just came back without trying).
-func (ms *members) connect(ctx context.Context, ai peer.AddrInfo) error {
+// just came back without trying). ctx bounds the wait for the semaphore
+// and, unless finish is set, the dial itself. A finished dial is one Close
+// does not interrupt: the node waits for it (at most the dial timeout)
+// before it closes the host, because libp2p's dial worker may still be
+// handling a dial whose caller gave up, and crashes when the host's
+// transports close under it (libp2p/go-libp2p#1545).
+func (ms *members) connect(ctx context.Context, ai peer.AddrInfo, finish bool) error {
 	select {
 	case ms.sem <- struct{}{}:
 		defer func() { <-ms.sem }()
@@ -352,6 +357,9 @@ func (ms *members) connect(ctx context.Context, ai peer.AddrInfo) error {
 		sw.Backoff().Clear(ai.ID)
 	}
 	ms.h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
+	if finish {
+		ctx = context.WithoutCancel(ctx)
+	}
 	ctx, cancel := context.WithTimeout(ctx, ms.cfg.DialTimeout)
 	defer cancel()
 	return ms.h.Connect(network.WithForceDirectDial(ctx, "reflect reconnect"), ai)

@@ -238,7 +238,7 @@ func (n *Node) ConnectPeer(ctx context.Context, ai peer.AddrInfo) error {
 		m.addrs = d
 	}
 	ms.mu.Unlock()
-	if err := ms.connect(ctx, ai); err != nil {
+	if err := ms.connect(ctx, ai, false); err != nil {
 		ms.dial(ai.ID, false) // keep trying in the background
 		return fmt.Errorf("node: connect %s: %w", ai.ID, err)
 	}

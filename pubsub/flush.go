@@ -20,8 +20,17 @@ const flushTopic = ReservedPrefix + "flush"
 // most closeFlush) so that a program that publishes and exits does not
 // lose its last messages.
 func (p *PubSub) Flush(ctx context.Context) error {
-	p.flushMu.Lock()
-	defer p.flushMu.Unlock()
+	// One Flush at a time (they share the barrier's subscription); waiting
+	// for another respects ctx, so a Flush stuck on a peer that reads
+	// nothing cannot hold Close up for longer than Close's own bound.
+	select {
+	case p.flushing <- struct{}{}:
+		defer func() { <-p.flushing }()
+	case <-ctx.Done():
+		return fmt.Errorf("pubsub: flush: %w", ctx.Err())
+	case <-p.ctx.Done():
+		return ErrClosed
+	}
 	// 1. Every publisher has handed its batches to GossipSub's queue or
 	// to the direct streams' queues.
 	if err := p.queued.waitZero(ctx, p.ctx.Done()); err != nil {

@@ -37,7 +37,7 @@ type PubSub struct {
 
 	stopMembers func() // ends the Membership's calls
 
-	flushMu  sync.Mutex // one Flush at a time
+	flushing chan struct{} // holds one token while a Flush runs
 	flush    *lp2pps.Topic
 	flushSub *lp2pps.Subscription
 	flushSeq atomic.Uint64
@@ -71,16 +71,17 @@ func New(h host.Host, m Membership, cfg Config) (*PubSub, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &PubSub{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		host:   h,
-		topo:   newTopology(h.ID()),
-		topics: newPeerTopics(),
-		flows:  newFlows(cfg.Window),
-		ctx:    ctx,
-		cancel: cancel,
-		joined: make(map[string]*topic),
-		resets: make(map[peer.ID]time.Time),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		host:     h,
+		topo:     newTopology(h.ID()),
+		topics:   newPeerTopics(),
+		flows:    newFlows(cfg.Window),
+		ctx:      ctx,
+		cancel:   cancel,
+		joined:   make(map[string]*topic),
+		resets:   make(map[peer.ID]time.Time),
+		flushing: make(chan struct{}, 1),
 	}
 	p.queued.init()
 	p.dir = newDirect(p)
