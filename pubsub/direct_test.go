@@ -174,6 +174,7 @@ type wayGate struct {
 	mu     sync.Mutex
 	closed bool
 	open   chan struct{}
+	once   sync.Once
 }
 
 func newWayGate(held bool) *wayGate { return &wayGate{held: held, open: make(chan struct{})} }
@@ -201,13 +202,10 @@ func (g *wayGate) hook() *func(string, bool) {
 			<-open
 			return
 		}
-		g.mu.Lock()
-		select {
-		case <-g.open:
-		default:
-			close(g.open)
-		}
-		g.mu.Unlock()
+		// The first batch the other way goes to the reorderer as soon as
+		// this returns; the held ones follow a moment later (well within
+		// the reorderer's wait), so they arrive after it for certain.
+		g.once.Do(func() { time.AfterFunc(20*time.Millisecond, func() { close(open) }) })
 	}
 	return &f
 }
@@ -269,14 +267,18 @@ func TestSwitchGossipToDirectKeepsOrder(t *testing.T) {
 	waitRelay(t, ps[0], probes[1]) // b relays to c
 	const total = 400
 	publishNumbered(t, ps[0], total, func(i int) {
-		if i == 100 {
+		switch i {
+		case 90:
 			// The GossipSub batches from now until the switch reach c
 			// after the first direct one.
 			gate.close()
-			// a and c connect: a's neighbourhood closes, batches go direct.
+		case 100:
+			// a and c connect: a's neighbourhood closes, batches go
+			// direct from now on.
 			if err := hosts[0].Connect(context.Background(), peer.AddrInfo{ID: hosts[2].ID(), Addrs: cAddrs}); err != nil {
 				t.Fatal(err)
 			}
+			waitDirect(t, ps[0], "t", 2)
 		}
 	})
 	barrier(t, ps[0], cols, total)
@@ -318,15 +320,20 @@ func TestSwitchDirectToGossipKeepsOrder(t *testing.T) {
 	t.Cleanup(func() { closePubSub(t, d) })
 	const total = 400
 	publishNumbered(t, ps[0], total, func(i int) {
-		if i == 100 {
+		switch i {
+		case 90:
 			// The direct batches from now until the switch reach b and c
 			// after the first GossipSub one.
 			for _, g := range gates {
 				g.close()
 			}
+		case 100:
+			// d connects to b: a's neighbourhood opens, batches go
+			// through GossipSub from now on.
 			if err := dh.Connect(context.Background(), peer.AddrInfo{ID: ps[1].host.ID(), Addrs: ps[1].host.Addrs()}); err != nil {
 				t.Fatal(err)
 			}
+			testutil.Eventually(t, 10*time.Second, "a to see d beyond b", func() bool { return !ps[0].topo.closed() })
 		}
 	})
 	barrier(t, ps[0], cols, total)
