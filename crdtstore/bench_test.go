@@ -177,12 +177,12 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 			_ = s.Set(key(i), v)
 		}
 		b.StopTimer()
-		settle(s)
+		settle(b, s)
 		runtime.ReadMemStats(&m1)
 		for i := range n {
 			_ = s.Delete(key(i))
 		}
-		settle(s)
+		settle(b, s)
 		runtime.ReadMemStats(&m2)
 		// The key and value themselves take 16 bytes each (size classes).
 		b.ReportMetric((float64(m1.HeapAlloc)-float64(m0.HeapAlloc))/n-32, "B-overhead/live-key")
@@ -193,16 +193,9 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 
 // settle waits until the flusher has published everything, then collects
 // garbage, so that the heap holds the store's state and nothing in flight.
-func settle(s *Store) {
-	for {
-		s.flush()
-		time.Sleep(100 * time.Millisecond)
-		s.mu.Lock()
-		n := len(s.pending)
-		s.mu.Unlock()
-		if n == 0 && s.flushing.Load() == 0 {
-			break
-		}
+func settle(b *testing.B, s *Store) {
+	if err := s.Flush(context.Background()); err != nil {
+		b.Fatal(err)
 	}
 	runtime.GC()
 	runtime.GC()

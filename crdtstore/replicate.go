@@ -50,10 +50,12 @@ func (s *Store) flushLoop() {
 }
 
 // flush publishes every pending delta, merged into chunks of about
-// deltaBudget bytes.
+// deltaBudget bytes. One flush runs at a time: a Flush (or Close) that
+// comes while the flusher publishes waits for it, so that when it returns
+// every earlier write has been handed to the transport, in order.
 func (s *Store) flush() {
-	s.flushing.Add(1)
-	defer s.flushing.Add(-1)
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
 	s.mu.Lock()
 	pending := s.pending
 	s.pending, s.pendSize = nil, 0

@@ -32,11 +32,11 @@ type Store struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	kick   chan struct{} // wakes the flusher
-	// flushing counts flush calls in progress (tests wait for 0).
-	flushing atomic.Int32
-	opened   time.Time   // when Open ran (for DiscoveryGrace)
-	syncCh   chan string // peers to sync with now
-	gapCh    chan string // peers whose deltas revealed a gap
+	// flushMu serialises flush: the flusher's, Flush's and Close's.
+	flushMu sync.Mutex
+	opened  time.Time   // when Open ran (for DiscoveryGrace)
+	syncCh  chan string // peers to sync with now
+	gapCh   chan string // peers whose deltas revealed a gap
 
 	mu       sync.Mutex
 	m        *ormap.Map

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -363,5 +365,75 @@ func TestFlush(t *testing.T) {
 	_ = ss[0].Close()
 	if err := ss[0].Flush(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Flush after Close: %v", err)
+	}
+}
+
+// orderTransport holds the first Publish until a second one starts (or
+// 200 ms pass), and records the keys of each published delta when its
+// Publish returns.
+type orderTransport struct {
+	Transport
+	entered chan struct{} // closed when the first Publish starts
+	gate    chan struct{} // closed when the second starts
+	once    sync.Once
+	mu      sync.Mutex
+	calls   int
+	keys    []string
+}
+
+func (o *orderTransport) Publish(ctx context.Context, data []byte) error {
+	o.mu.Lock()
+	o.calls++
+	first := o.calls == 1
+	o.mu.Unlock()
+	if first {
+		close(o.entered)
+		t := time.NewTimer(200 * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-o.gate:
+		case <-t.C:
+		}
+	}
+	d, err := ormap.DecodeDelta(data, ormap.Limits{})
+	if err != nil {
+		return err
+	}
+	o.mu.Lock()
+	o.keys = append(o.keys, d.Keys()...)
+	o.mu.Unlock()
+	if !first {
+		o.once.Do(func() { close(o.gate) })
+	}
+	return o.Transport.Publish(ctx, data)
+}
+
+func (o *orderTransport) published() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.keys)
+}
+
+// Flush waits for a flush the flusher is running: when it returns, every
+// earlier write has been published, in order.
+func TestFlushWaitsForTheFlusher(t *testing.T) {
+	tr := &orderTransport{Transport: NewMemNetwork().Transport("s"), entered: make(chan struct{}), gate: make(chan struct{})}
+	s, err := OpenTransport(tr, fastOptions(), ormap.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.SetString("first", "1"); err != nil {
+		t.Fatal(err)
+	}
+	<-tr.entered // the flusher is publishing "first"
+	if err := s.SetString("second", "2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := tr.published(); !slices.Equal(got, []string{"first", "second"}) {
+		t.Fatalf("published %v when Flush returned, want [first second]", got)
 	}
 }
