@@ -61,10 +61,12 @@ type Options struct {
 	// DefaultDiscoveryGrace; negative means no wait.
 	DiscoveryGrace time.Duration
 	// MaxDeltaBytes bounds one encoded delta received from a peer; a
-	// larger one is refused (Stats.DeltasInvalid). Every node of a mesh
-	// should use the same limits. Default: Open uses the node's pub/sub
-	// MaxMessageSize (a larger delta could not be published anyway),
-	// OpenTransport DefaultMaxDeltaBytes.
+	// larger one is refused (Stats.DeltasInvalid). The store merges local
+	// deltas into published ones of at most about MaxValueLen (and
+	// 256 KiB), so that they fit. Every node of a mesh should use the same
+	// limits. Default: Open uses the node's pub/sub MaxMessageSize (a
+	// larger delta could not be published anyway), OpenTransport
+	// DefaultMaxDeltaBytes.
 	MaxDeltaBytes int
 	// MaxValueLen bounds a value: Set refuses a larger one with
 	// ErrTooLarge, and received deltas holding one are refused. Default

@@ -49,10 +49,12 @@ func (s *Store) flushLoop() {
 	}
 }
 
-// flush publishes every pending delta, merged into chunks of about
-// deltaBudget bytes. One flush runs at a time: a Flush (or Close) that
-// comes while the flusher publishes waits for it, so that when it returns
-// every earlier write has been handed to the transport, in order.
+// flush publishes every pending delta, merged into chunks that stay within
+// deltaBudget and MaxValueLen by their estimated size (so within what the
+// peers accept, MaxDeltaBytes), unless one delta alone is larger. One flush
+// runs at a time: a Flush (or Close) that comes while the flusher publishes
+// waits for it, so that when it returns every earlier write has been handed
+// to the transport, in order.
 func (s *Store) flush() {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
@@ -60,9 +62,10 @@ func (s *Store) flush() {
 	pending := s.pending
 	s.pending, s.pendSize = nil, 0
 	s.mu.Unlock()
+	budget := min(deltaBudget, s.opts.MaxValueLen)
 	for len(pending) > 0 {
 		n, size := 0, 0
-		for n < len(pending) && (n == 0 || size < deltaBudget) {
+		for n < len(pending) && (n == 0 || size+pending[n].size <= budget) {
 			size += pending[n].size
 			n++
 		}

@@ -98,7 +98,8 @@ const (
 	// maxPendingBytes bounds local deltas waiting to be published; beyond
 	// it the oldest are dropped (peers repair by sync).
 	maxPendingBytes = 64 << 20
-	// deltaBudget is the target size of one published delta.
+	// deltaBudget bounds the size of one published delta made of merged
+	// ones (unless MaxValueLen is smaller).
 	deltaBudget = 256 << 10
 	// perEntryOverhead approximates the encoded size of one entry besides
 	// its key and value.

@@ -590,3 +590,64 @@ func TestFlushWaitsForTheFlusher(t *testing.T) {
 		t.Fatalf("published %v when Flush returned, want [first second]", got)
 	}
 }
+
+// holdFirst holds the first Publish until release is closed, and records
+// the size of every published delta.
+type holdFirst struct {
+	crdtstore.Transport
+	entered, release chan struct{}
+	mu               sync.Mutex
+	sizes            []int
+}
+
+func (h *holdFirst) Publish(ctx context.Context, data []byte) error {
+	h.mu.Lock()
+	first := len(h.sizes) == 0
+	h.sizes = append(h.sizes, len(data))
+	h.mu.Unlock()
+	if first {
+		close(h.entered)
+		<-h.release
+	}
+	return h.Transport.Publish(ctx, data)
+}
+
+// Local deltas that piled up while the network was slow are merged into
+// deltas the peers accept, not into one they refuse.
+func TestMergedDeltasFitTheLimit(t *testing.T) {
+	net := crdttest.NewNetwork()
+	opts := fastOptions()
+	opts.MaxDeltaBytes = 16 << 10
+	b := openMem(t, net, "b", opts)
+	tr := &holdFirst{Transport: net.Transport("a"), entered: make(chan struct{}), release: make(chan struct{})}
+	a, err := crdtstore.OpenTransport(tr, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeStore(t, a) })
+	mustSet(t, a, "first", "1")
+	<-tr.entered // the flusher is stuck publishing "first"
+	v := strings.Repeat("v", 1000)
+	for i := range 60 { // about 60 KiB, waiting
+		mustSet(t, a, fmt.Sprintf("k%02d", i), v)
+	}
+	close(tr.release)
+	if err := a.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tr.mu.Lock()
+	sizes := slices.Clone(tr.sizes) // all published: Flush returned
+	tr.mu.Unlock()
+	for _, n := range sizes {
+		if n > opts.MaxDeltaBytes {
+			t.Errorf("published a %d-byte delta, over MaxDeltaBytes %d (all: %v)", n, opts.MaxDeltaBytes, sizes)
+		}
+	}
+	testutil.Eventually(t, 5*time.Second, "b to handle every delta", func() bool {
+		st := b.Stats()
+		return st.DeltasReceived+st.DeltasInvalid == uint64(len(sizes))
+	})
+	if st := b.Stats(); st.DeltasInvalid != 0 || b.Len() != 61 {
+		t.Fatalf("b: %d of %d deltas invalid, %d keys of 61", st.DeltasInvalid, len(sizes), b.Len())
+	}
+}
