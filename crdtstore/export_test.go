@@ -57,6 +57,17 @@ func ClaimSync(s *Store, p string) error {
 	return nil
 }
 
+// ReleaseSync ends the claim of ClaimSync without a sync of s's own.
+func ReleaseSync(s *Store, p string) { s.release(p, false) }
+
+// Joined reports whether the transport has reported p up, and not down.
+func Joined(s *Store, p string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps := s.peers[p]
+	return ps != nil && ps.up
+}
+
 // RunClaimedSync runs the sync with p that ClaimSync claimed, s starting it,
 // and releases the claim.
 func RunClaimedSync(s *Store, p string) error {
