@@ -52,9 +52,10 @@ type Handlers struct {
 	// Sync serves a sync stream opened by peer; it closes s when done.
 	Sync func(peer string, s Stream)
 	// PeerUp reports a peer that joined (Publish reaches it, OpenSync can
-	// try it); Start reports those already joined. PeerDown reports that it
-	// left. The calls for one peer come in order and alternate, starting
-	// with PeerUp; the store's membership is exactly what they report.
+	// try it), including the peers joined before Start; PeerDown reports
+	// that it left. The calls for one peer come in order and alternate,
+	// starting with PeerUp: the store's membership is exactly what they
+	// report.
 	PeerUp, PeerDown func(peer string)
 }
 
