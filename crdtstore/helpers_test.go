@@ -98,8 +98,3 @@ func mustDelete(t testing.TB, s *crdtstore.Store, key string) {
 		t.Fatalf("Delete(%q): %v", key, err)
 	}
 }
-
-// settled reports whether s has synced with p and runs no sync with it.
-func settled(s *crdtstore.Store, p string) bool {
-	return s.Synced() && !crdtstore.Syncing(s, p)
-}
