@@ -1,4 +1,4 @@
-package crdtstore
+package crdtstore_test
 
 import (
 	"context"
@@ -8,13 +8,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reflectmesh/reflect/crdtstore/ormap"
+	"github.com/reflectmesh/reflect/crdtstore"
+	"github.com/reflectmesh/reflect/crdtstore/crdttest"
+	"github.com/reflectmesh/reflect/internal/testutil"
 )
 
 func BenchmarkGet(b *testing.B) {
 	_, ss := memStores(b, 1)
 	for i := range 100000 {
-		_ = ss[0].SetString(fmt.Sprintf("key/%06d", i), "a hundred bytes of value, more or less, to look like a small JSON document....")
+		mustSet(b, ss[0], fmt.Sprintf("key/%06d", i), "a hundred bytes of value, more or less, to look like a small JSON document....")
 	}
 	b.ResetTimer()
 	for i := range b.N {
@@ -53,7 +55,7 @@ func BenchmarkSetVisible5(b *testing.B) {
 	}
 	got := make(chan struct{}, 64)
 	for _, x := range tn[1:] {
-		w := x.s.Watch("", WithBuffer(1<<16))
+		w := x.s.Watch("", crdtstore.WithBuffer(1<<16))
 		b.Cleanup(w.Stop)
 		go func() {
 			for range w.Updates() {
@@ -64,7 +66,7 @@ func BenchmarkSetVisible5(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, x := range tn {
-		if err := x.n.PubSub().WaitSubscribers(ctx, "_reflect/store/"+DefaultName, 4); err != nil {
+		if err := x.n.PubSub().WaitSubscribers(ctx, "_reflect/store/"+crdtstore.DefaultName, 4); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -72,7 +74,9 @@ func BenchmarkSetVisible5(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		start := time.Now()
-		_ = tn[0].s.SetString(fmt.Sprintf("k%d", i), "v")
+		if err := tn[0].s.SetString(fmt.Sprintf("k%d", i), "v"); err != nil {
+			b.Fatal(err)
+		}
 		for range 4 {
 			<-got
 		}
@@ -90,7 +94,9 @@ func BenchmarkJoin100k(b *testing.B) {
 	a := startStoreNode(b)
 	v := make([]byte, 100)
 	for i := range 100000 {
-		_ = a.s.Set(fmt.Sprintf("key/%06d", i), v)
+		if err := a.s.Set(fmt.Sprintf("key/%06d", i), v); err != nil {
+			b.Fatal(err)
+		}
 	}
 	var total time.Duration
 	var bytes uint64
@@ -107,53 +113,72 @@ func BenchmarkJoin100k(b *testing.B) {
 		total += time.Since(start)
 		st := c.s.Stats()
 		bytes += st.SyncBytesIn + st.SyncBytesOut
-		_ = c.s.Close()
-		_ = c.n.Close()
+		if err := c.s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.n.Close(); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.ReportMetric(total.Seconds()/float64(b.N)*1e3, "ms/join")
 	b.ReportMetric(float64(bytes)/float64(b.N)/1e6, "MB/join")
 }
 
 // BenchmarkReconnect10Changed measures the sync of two stores of 100,000
-// keys after 10 keys changed on one side: bytes and round trips should be
-// proportional to the difference, not the store.
+// keys when they reconnect after 10 keys changed on one side: bytes and
+// round trips should be proportional to the difference, not the store. Each
+// iteration times one sync, from the reconnection to its end; both stores
+// claim the pair beforehand so that no other sync runs with it.
 func BenchmarkReconnect10Changed(b *testing.B) {
-	net := NewMemNetwork()
+	net := crdttest.NewNetwork()
 	opts := fastOptions()
 	opts.SyncInterval = -1
-	x, _ := OpenTransport(net.Transport("x"), opts, ormap.Limits{})
-	y, _ := OpenTransport(net.Transport("y"), opts, ormap.Limits{})
-	b.Cleanup(func() { x.Close(); y.Close() })
+	x := openMem(b, net, "x", opts)
+	y := openMem(b, net, "y", opts)
 	v := make([]byte, 100)
 	for i := range 100000 {
-		_ = x.Set(fmt.Sprintf("key/%06d", i), v)
+		if err := x.Set(fmt.Sprintf("key/%06d", i), v); err != nil {
+			b.Fatal(err)
+		}
 	}
-	ctx := context.Background()
-	if err := y.WaitSynced(ctx); err != nil {
-		b.Fatal(err)
-	}
-	for y.Len() != 100000 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(b, 30*time.Second, "y to hold every key", func() bool { return converged([]*crdtstore.Store{x, y}) })
 	var bytes uint64
 	b.ResetTimer()
 	for i := range b.N {
+		b.StopTimer()
 		net.Disconnect("x", "y")
 		for j := range 10 {
-			_ = x.Set(fmt.Sprintf("key/%06d", (i*10+j)%100000), []byte{byte(i)})
+			if err := x.Set(fmt.Sprintf("key/%06d", (i*10+j)%100000), []byte{byte(i)}); err != nil {
+				b.Fatal(err)
+			}
 		}
-		before := x.Stats()
-		if ok, _ := y.claim("x", true); !ok {
-			b.Fatal("busy")
-		}
-		net.Connect("x", "y")
-		err := y.syncWith("x")
-		y.release("x", err == nil)
-		if err != nil {
+		testutil.Eventually(b, 10*time.Second, "the link down and no sync running", func() bool {
+			return !crdtstore.Joined(x, "y") && !crdtstore.Joined(y, "x") &&
+				!crdtstore.Syncing(x, "y") && !crdtstore.Syncing(y, "x")
+		})
+		if err := crdtstore.ClaimSync(x, "y"); err != nil {
 			b.Fatal(err)
 		}
-		after := x.Stats()
+		if err := crdtstore.ClaimSync(y, "x"); err != nil {
+			b.Fatal(err)
+		}
+		before := y.Stats()
+		b.StartTimer()
+		net.Connect("x", "y")
+		if err := crdtstore.RunClaimedSync(y, "x"); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		after := y.Stats() // the initiator counts both directions before it returns
 		bytes += after.SyncBytesIn + after.SyncBytesOut - before.SyncBytesIn - before.SyncBytesOut
+		testutil.Eventually(b, 10*time.Second, "the link up on both sides", func() bool {
+			return crdtstore.Joined(x, "y") && crdtstore.Joined(y, "x")
+		})
+		crdtstore.ReleaseSync(x, "y")
+		if !converged([]*crdtstore.Store{x, y}) {
+			b.Fatal("not converged after the sync")
+		}
+		b.StartTimer()
 	}
 	b.ReportMetric(float64(bytes)/float64(b.N), "bytes/sync")
 }
@@ -167,42 +192,43 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 		runtime.GC()
 		var m0, m1, m2 runtime.MemStats
 		runtime.ReadMemStats(&m0)
-		net := NewMemNetwork()
-		s, _ := OpenTransport(net.Transport("solo"), Options{SyncInterval: -1}, ormap.Limits{})
+		s, err := crdtstore.OpenTransport(crdttest.NewNetwork().Transport("solo"), crdtstore.Options{SyncInterval: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
 		v := make([]byte, 16)
 		const n = 1000000
 		key := func(i int) string { return fmt.Sprintf("k%09d", i) } // 10 bytes, a 16-byte allocation
 		b.StartTimer()
 		for i := range n {
-			_ = s.Set(key(i), v)
+			if err := s.Set(key(i), v); err != nil {
+				b.Fatal(err)
+			}
 		}
 		b.StopTimer()
-		settle(s)
+		settle(b, s)
 		runtime.ReadMemStats(&m1)
 		for i := range n {
-			_ = s.Delete(key(i))
+			if err := s.Delete(key(i)); err != nil {
+				b.Fatal(err)
+			}
 		}
-		settle(s)
+		settle(b, s)
 		runtime.ReadMemStats(&m2)
 		// The key and value themselves take 16 bytes each (size classes).
 		b.ReportMetric((float64(m1.HeapAlloc)-float64(m0.HeapAlloc))/n-32, "B-overhead/live-key")
 		b.ReportMetric((float64(m2.HeapAlloc)-float64(m0.HeapAlloc))/n, "B/deleted-key")
-		_ = s.Close()
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
-// settle waits until the flusher has published everything, then collects
+// settle waits until every write has been published (Flush), then collects
 // garbage, so that the heap holds the store's state and nothing in flight.
-func settle(s *Store) {
-	for {
-		s.flush()
-		time.Sleep(100 * time.Millisecond)
-		s.mu.Lock()
-		n := len(s.pending)
-		s.mu.Unlock()
-		if n == 0 && s.flushing.Load() == 0 {
-			break
-		}
+func settle(b *testing.B, s *crdtstore.Store) {
+	if err := s.Flush(context.Background()); err != nil {
+		b.Fatal(err)
 	}
 	runtime.GC()
 	runtime.GC()

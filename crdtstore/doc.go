@@ -33,7 +33,10 @@
 //   - Deltas: each Set or Delete produces a delta. A background loop
 //     publishes them on the reserved topic "_reflect/store/<name>"; writes
 //     made while it is publishing are merged into the next delta (no timer,
-//     no added latency when idle).
+//     no added latency when idle). A received delta is decoded once, in
+//     pub/sub's receive path, before it is delivered or relayed: one that
+//     does not decode or exceeds Options.MaxDeltaBytes goes no further
+//     (Stats.DeltasInvalid counts it).
 //   - Gaps: a delta that reveals a missed one (GossipSub does not re-send
 //     after a few seconds) makes the receiver sync with its sender.
 //   - Sync on connect: when a peer connects, the two exchange causal
@@ -58,17 +61,31 @@
 // # Synced
 //
 // Synced reports, and WaitSynced waits for, the moment this replica has
-// completed a sync with every peer connected to it. From then on it holds at
-// least everything those peers held when they connected. A store with no
-// peer at all waits Options.DiscoveryGrace (one second) after Open for
-// discovery to find one, then counts as synced; it syncs with peers that
-// appear later as they come.
+// completed a sync with every peer joined to it (connected, with pub/sub
+// ready: the node's OnPeer events). From then on it holds at least
+// everything those peers held when they joined. A peer that does not run
+// the store counts as synced. A store with no peer at all waits
+// Options.DiscoveryGrace (one second) after Open for discovery to find
+// one, then counts as synced; it syncs with peers that appear later as
+// they come.
+//
+// # Transports and tests
+//
+// Open runs the store on a node. Underneath, the store reaches the network
+// only through the Transport interface (publish and flush deltas, decode
+// received ones before delivery, open and serve sync streams, hear peers
+// join and leave); OpenTransport opens a store on any implementation.
+// Package crdttest has an in-memory one: a Network of stores in one
+// process, with links to cut and restore, for testing code that uses the
+// store without sockets.
 //
 // # Limits
 //
 // Keys are non-empty UTF-8, at most 4 KiB; a value must fit one pub/sub
-// message (about 1 MiB by default). The state lives in memory; a restarted
-// node starts empty under a new replica id and refills from its peers. A
-// new node's first sync is one frame of at most Options.MaxSyncFrame
-// (64 MiB by default, about 400,000 keys of 100 bytes).
+// message (Options.MaxValueLen: the message size minus 4 KiB, about 1 MiB
+// by default), and a received delta must fit Options.MaxDeltaBytes. The
+// state lives in memory; a restarted node starts empty under a new replica
+// id and refills from its peers. A new node's first sync is one frame of at
+// most Options.MaxSyncFrame (64 MiB by default, about 400,000 keys of 100
+// bytes).
 package crdtstore

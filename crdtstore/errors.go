@@ -8,8 +8,9 @@ var (
 	// ErrClosed is returned once the store is closed (a second Close too).
 	ErrClosed = errors.New("crdtstore: closed")
 	// ErrTooLarge is returned by Set for a key or value larger than the
-	// limits every peer accepts (4 KiB keys; values up to the pub/sub
-	// message size minus framing, about 1 MiB by default).
+	// limits every peer accepts (4 KiB keys; values up to
+	// Options.MaxValueLen: the pub/sub message size minus 4 KiB, about
+	// 1 MiB by default).
 	ErrTooLarge = errors.New("crdtstore: key or value too large")
 	// ErrKey is returned for an empty or non-UTF-8 key.
 	ErrKey = errors.New("crdtstore: invalid key")
@@ -18,6 +19,8 @@ var (
 	// ErrProtocol reports a sync peer that broke the protocol (bad frame,
 	// oversized frame, undecodable payload). The store is unchanged.
 	ErrProtocol = errors.New("crdtstore: sync protocol violation")
-	// ErrNoStore reports a peer that does not run this store.
+	// ErrNoStore reports a peer that does not run this store. A Transport's
+	// OpenSync returns it, wrapped, for such a peer; the store then counts
+	// the peer as synced.
 	ErrNoStore = errors.New("crdtstore: peer does not run this store")
 )

@@ -26,7 +26,9 @@ func Example() {
 		panic(err)
 	}
 	defer writer.Close()
-	writer.SetString("greeting", "hello from program 1")
+	if err := writer.SetString("greeting", "hello from program 1"); err != nil {
+		panic(err)
+	}
 
 	// Program 2.
 	cfg.BootstrapPeers = []string{writer.Node().Addrs()[0].String()}
@@ -37,7 +39,9 @@ func Example() {
 	defer reader.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	reader.WaitSynced(ctx) // the latest state, at once
+	if err := reader.WaitSynced(ctx); err != nil { // the latest state, at once
+		panic(err)
+	}
 	v, _ := reader.GetString("greeting")
 	fmt.Println(v)
 	// Output: hello from program 1
@@ -59,11 +63,15 @@ func ExampleStore_Watch() {
 	defer b.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b.WaitSynced(ctx)
+	if err := b.WaitSynced(ctx); err != nil {
+		panic(err)
+	}
 
 	w := a.Watch("config/")
 	defer w.Stop()
-	b.SetString("config/color", "blue")
+	if err := b.SetString("config/color", "blue"); err != nil {
+		panic(err)
+	}
 	c := <-w.Updates()
 	fmt.Println(c.Key, string(c.Value), c.Origin)
 	// Output: config/color blue remote

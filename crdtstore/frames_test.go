@@ -39,7 +39,9 @@ func TestFrameRefusesHostileLengths(t *testing.T) {
 
 func FuzzReadFrame(f *testing.F) {
 	var buf bytes.Buffer
-	_ = writeFrame(&buf, frameContext, []byte("ctx"))
+	if err := writeFrame(&buf, frameContext, []byte("ctx")); err != nil {
+		f.Fatal(err)
+	}
 	f.Add(buf.Bytes())
 	f.Add(binary.AppendUvarint(nil, 1<<31))
 	f.Add([]byte{0})

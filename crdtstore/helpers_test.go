@@ -1,53 +1,60 @@
-package crdtstore
+package crdtstore_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"testing"
 	"time"
 
-	"github.com/reflectmesh/reflect/crdtstore/ormap"
+	"github.com/reflectmesh/reflect/crdtstore"
+	"github.com/reflectmesh/reflect/crdtstore/crdttest"
 	"github.com/reflectmesh/reflect/internal/netns"
 )
 
 func TestMain(m *testing.M) { os.Exit(netns.RunTests(m)) }
 
 // fastOptions are Options for tests: short timeouts, frequent anti-entropy.
-func fastOptions() Options {
-	return Options{SyncInterval: 200 * time.Millisecond, SyncTimeout: 5 * time.Second}
+func fastOptions() crdtstore.Options {
+	return crdtstore.Options{SyncInterval: 200 * time.Millisecond, SyncTimeout: 5 * time.Second}
 }
 
-// memStores opens count stores on one MemNetwork, named s0, s1, ...
-func memStores(t testing.TB, count int) (*MemNetwork, []*Store) {
+// openMem opens a store on a new transport of net named id, closed at the
+// end of the test.
+func openMem(t testing.TB, net *crdttest.Network, id string, opts crdtstore.Options) *crdtstore.Store {
 	t.Helper()
-	net := NewMemNetwork()
-	ss := make([]*Store, count)
+	s, err := crdtstore.OpenTransport(net.Transport(id), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeStore(t, s) })
+	return s
+}
+
+// memStores opens count stores with fastOptions on one in-memory network,
+// named s0, s1, ...
+func memStores(t testing.TB, count int) (*crdttest.Network, []*crdtstore.Store) {
+	t.Helper()
+	net := crdttest.NewNetwork()
+	ss := make([]*crdtstore.Store, count)
 	for i := range ss {
-		s, err := OpenTransport(net.Transport(fmt.Sprintf("s%d", i)), fastOptions(), ormap.Limits{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		ss[i] = s
+		ss[i] = openMem(t, net, fmt.Sprintf("s%d", i), fastOptions())
 	}
 	return net, ss
 }
 
-// eventually polls cond every 5 ms until it holds or d passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+// closeStore closes s; a test may have closed it already.
+func closeStore(t testing.TB, s *crdtstore.Store) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if err := s.Close(); err != nil && !errors.Is(err, crdtstore.ErrClosed) {
+		t.Errorf("Close: %v", err)
 	}
 }
 
-// converged reports whether every store has the same keys and values.
-func converged(ss []*Store) bool {
-	want := ss[0].List("")
+// converged reports whether every store has the same keys, values and
+// causal context (the context covers deletes and siblings too).
+func converged(ss []*crdtstore.Store) bool {
+	want, c0 := ss[0].List(""), crdtstore.Context(ss[0])
 	for _, s := range ss[1:] {
 		got := s.List("")
 		if len(got) != len(want) {
@@ -58,25 +65,36 @@ func converged(ss []*Store) bool {
 				return false
 			}
 		}
-	}
-	for _, s := range ss {
-		s.mu.Lock()
-		c := s.m.Context()
-		s.mu.Unlock()
-		ss[0].mu.Lock()
-		c0 := ss[0].m.Context()
-		ss[0].mu.Unlock()
-		if !c.Equal(c0) {
+		if !crdtstore.Context(s).Equal(c0) {
 			return false
 		}
 	}
 	return true
 }
 
-func mustGet(t testing.TB, s *Store, key, want string) {
+func has(s *crdtstore.Store, key string) bool {
+	_, ok := s.Get(key)
+	return ok
+}
+
+func mustGet(t testing.TB, s *crdtstore.Store, key, want string) {
 	t.Helper()
 	got, ok := s.GetString(key)
 	if !ok || got != want {
 		t.Fatalf("Get(%q) = %q, %v; want %q", key, got, ok, want)
+	}
+}
+
+func mustSet(t testing.TB, s *crdtstore.Store, key, value string) {
+	t.Helper()
+	if err := s.SetString(key, value); err != nil {
+		t.Fatalf("Set(%q): %v", key, err)
+	}
+}
+
+func mustDelete(t testing.TB, s *crdtstore.Store, key string) {
+	t.Helper()
+	if err := s.Delete(key); err != nil {
+		t.Fatalf("Delete(%q): %v", key, err)
 	}
 }

@@ -1,8 +1,9 @@
-package crdtstore
+package crdtstore_test
 
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -16,6 +17,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/reflectmesh/reflect/crdtstore"
+	"github.com/reflectmesh/reflect/internal/testutil"
 	"github.com/reflectmesh/reflect/node"
 	"github.com/reflectmesh/reflect/pubsub"
 )
@@ -37,34 +40,48 @@ func (g *gate) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) 
 
 type testNode struct {
 	n    *node.Node
-	s    *Store
+	s    *crdtstore.Store // nil for startNode's
 	gate *gate
 }
 
-func startStoreNode(t testing.TB) testNode {
+// startNode starts a node on loopback, closed at the end of the test.
+func startNode(t testing.TB, cfg node.Config) testNode {
 	t.Helper()
 	g := &gate{}
-	n, err := node.New(node.Config{
-		Key:           testKey,
-		ListenAddrs:   []string{"/ip4/127.0.0.1/tcp/0"},
-		DisableMDNS:   true,
-		ReconnectMin:  50 * time.Millisecond,
-		ReconnectMax:  500 * time.Millisecond,
-		Libp2pOptions: []libp2p.Option{libp2p.ConnectionGater(g)},
-	})
+	cfg.Key = testKey
+	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.DisableMDNS = true
+	cfg.ReconnectMin = 50 * time.Millisecond
+	cfg.ReconnectMax = 500 * time.Millisecond
+	cfg.Libp2pOptions = []libp2p.Option{libp2p.ConnectionGater(g)}
+	n, err := node.New(cfg)
 	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(n, fastOptions())
-	if err != nil {
-		n.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = s.Close()
-		_ = n.Close()
+		if err := n.Close(); err != nil && !errors.Is(err, node.ErrClosed) {
+			t.Errorf("node Close: %v", err)
+		}
 	})
-	return testNode{n, s, g}
+	return testNode{n: n, gate: g}
+}
+
+// startStoreNode starts a node with the default store open on it.
+func startStoreNode(t testing.TB) testNode {
+	t.Helper()
+	return startStoreNodeWith(t, node.Config{}, fastOptions())
+}
+
+func startStoreNodeWith(t testing.TB, cfg node.Config, opts crdtstore.Options) testNode {
+	t.Helper()
+	tn := startNode(t, cfg)
+	s, err := crdtstore.Open(tn.n, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeStore(t, s) }) // runs before the node's Close
+	tn.s = s
+	return tn
 }
 
 func connect(t testing.TB, a, b testNode) {
@@ -76,8 +93,8 @@ func connect(t testing.TB, a, b testNode) {
 	}
 }
 
-func stores(tn []testNode) []*Store {
-	out := make([]*Store, len(tn))
+func stores(tn []testNode) []*crdtstore.Store {
+	out := make([]*crdtstore.Store, len(tn))
 	for i, x := range tn {
 		out[i] = x.s
 	}
@@ -96,11 +113,11 @@ func TestLoopbackFiveNodesConverge(t *testing.T) {
 		}
 	}
 	for i := range 500 {
-		_ = tn[0].s.SetString(fmt.Sprintf("a/%d", i), "from 0")
-		_ = tn[3].s.SetString(fmt.Sprintf("b/%d", i), "from 3")
+		mustSet(t, tn[0].s, fmt.Sprintf("a/%d", i), "from 0")
+		mustSet(t, tn[3].s, fmt.Sprintf("b/%d", i), "from 3")
 	}
-	_ = tn[0].s.Delete("a/7")
-	eventually(t, 15*time.Second, "five stores to converge", func() bool { return converged(stores(tn)) && tn[4].s.Len() == 999 })
+	mustDelete(t, tn[0].s, "a/7")
+	testutil.Eventually(t, 15*time.Second, "five stores to converge", func() bool { return converged(stores(tn)) && tn[4].s.Len() == 999 })
 }
 
 func TestLoopbackLateJoinerGets10000Keys(t *testing.T) {
@@ -129,9 +146,13 @@ func partition(t testing.TB, a, b testNode) (heal func()) {
 	t.Helper()
 	a.gate.closed.Store(true)
 	b.gate.closed.Store(true)
-	_ = a.n.Host().Network().ClosePeer(b.n.ID())
-	_ = b.n.Host().Network().ClosePeer(a.n.ID())
-	eventually(t, 5*time.Second, "disconnection", func() bool { return len(a.n.Peers()) == 0 && len(b.n.Peers()) == 0 })
+	if err := a.n.Host().Network().ClosePeer(b.n.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.n.Host().Network().ClosePeer(a.n.ID()); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, "disconnection", func() bool { return len(a.n.Peers()) == 0 && len(b.n.Peers()) == 0 })
 	return func() {
 		a.gate.closed.Store(false)
 		b.gate.closed.Store(false)
@@ -141,16 +162,16 @@ func partition(t testing.TB, a, b testNode) (heal func()) {
 func TestLoopbackReconnectConverges(t *testing.T) {
 	a, b := startStoreNode(t), startStoreNode(t)
 	connect(t, a, b)
-	_ = a.s.SetString("k", "before")
-	eventually(t, 5*time.Second, "k on b", func() bool { _, ok := b.s.Get("k"); return ok })
+	mustSet(t, a.s, "k", "before")
+	testutil.Eventually(t, 5*time.Second, "k on b", func() bool { return has(b.s, "k") })
 	heal := partition(t, a, b)
-	_ = a.s.SetString("only-a", "1")
-	_ = b.s.SetString("only-b", "2")
-	_ = a.s.Delete("k")         // concurrent with b's Set below:
-	_ = b.s.SetString("k", "b") // the Set wins
-	heal()                      // the reconnect loops find each other again
-	eventually(t, 10*time.Second, "convergence after reconnect", func() bool { return converged([]*Store{a.s, b.s}) })
-	for _, s := range []*Store{a.s, b.s} {
+	mustSet(t, a.s, "only-a", "1")
+	mustSet(t, b.s, "only-b", "2")
+	mustDelete(t, a.s, "k")   // concurrent with b's Set below:
+	mustSet(t, b.s, "k", "b") // the Set wins
+	heal()                    // the reconnect loops find each other again
+	testutil.Eventually(t, 10*time.Second, "convergence after reconnect", func() bool { return converged([]*crdtstore.Store{a.s, b.s}) })
+	for _, s := range []*crdtstore.Store{a.s, b.s} {
 		mustGet(t, s, "k", "b")
 		mustGet(t, s, "only-a", "1")
 		mustGet(t, s, "only-b", "2")
@@ -158,46 +179,64 @@ func TestLoopbackReconnectConverges(t *testing.T) {
 }
 
 func TestLoopbackMalformedDeltasRefused(t *testing.T) {
-	a, b := startStoreNode(t), startStoreNode(t)
+	// Signed messages all go through GossipSub. On pub/sub's direct
+	// streams a refused batch resets the stream, and the batches its
+	// author wrote behind it are lost: later junk and the barrier below
+	// would not arrive reliably.
+	cfg := node.Config{PubSub: pubsub.Config{Sign: true}}
+	a, b := startStoreNodeWith(t, cfg, fastOptions()), startStoreNodeWith(t, cfg, fastOptions())
 	connect(t, a, b)
-	_ = b.s.SetString("k", "v")
-	eventually(t, 5*time.Second, "k on a", func() bool { _, ok := a.s.Get("k"); return ok })
-	before := a.s.List("")
-	topic := pubsub.ReservedPrefix + "store/" + DefaultName
-	ctx := context.Background()
-	for _, junk := range [][]byte{[]byte("garbage"), {1}, {0xff, 0xff, 0xff, 0xff, 0x0f}, make([]byte, 1000)} {
-		if err := b.n.PubSub().Publish(ctx, topic, junk, pubsub.AllowReserved()); err != nil {
+	topic := pubsub.ReservedPrefix + "store/" + crdtstore.DefaultName
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Until b knows a subscribes, what b publishes may reach no one.
+	if err := b.n.PubSub().WaitSubscribers(ctx, topic, 1); err != nil {
+		t.Fatal(err)
+	}
+	mustSet(t, b.s, "k", "v")
+	testutil.Eventually(t, 5*time.Second, "k on a", func() bool { return has(a.s, "k") })
+	junk := [][]byte{[]byte("garbage"), {1}, {0xff, 0xff, 0xff, 0xff, 0x0f}, make([]byte, 1000)}
+	for _, j := range junk {
+		if err := b.n.PubSub().Publish(ctx, topic, j, pubsub.AllowReserved()); err != nil {
 			t.Fatal(err)
 		}
 		if err := b.n.PubSub().Flush(ctx); err != nil { // one batch each
 			t.Fatal(err)
 		}
 	}
-	// The store's validator refuses each one in pub/sub, before delivery
+	// The store's decoder refuses each one in pub/sub, before delivery
 	// and before any relaying.
-	eventually(t, 5*time.Second, "the junk to be refused", func() bool {
-		return a.s.Stats().DeltasInvalid == 4 && a.n.PubSub().Stats().Invalid == 4
+	testutil.Eventually(t, 5*time.Second, "the junk to be refused", func() bool {
+		return a.s.Stats().DeltasInvalid == uint64(len(junk)) && a.n.PubSub().Stats().Invalid == uint64(len(junk))
 	})
-	if r := a.s.Stats().DeltasReceived; r > 1 {
-		t.Fatalf("DeltasReceived = %d: junk reached the store", r)
+	// b's messages arrive in order: k's delta, if not lost, is counted by
+	// now, and the barrier's is the only one to come. Once it has, any
+	// trace of the junk in the store would show.
+	received := a.s.Stats().DeltasReceived
+	mustSet(t, b.s, "barrier", "x")
+	testutil.Eventually(t, 5*time.Second, "the barrier's delta on a", func() bool {
+		return a.s.Stats().DeltasReceived > received && has(a.s, "barrier")
+	})
+	if st := a.s.Stats(); st.DeltasReceived != received+1 || st.DeltasInvalid != uint64(len(junk)) {
+		t.Fatalf("a: %d deltas received since the junk, %d invalid; want 1 (the barrier's) and %d", st.DeltasReceived-received, st.DeltasInvalid, len(junk))
 	}
-	after := a.s.List("")
-	if len(after) != len(before) || string(after[0].Value) != "v" {
-		t.Fatalf("store changed: %v -> %v", before, after)
+	mustGet(t, a.s, "k", "v")
+	if n := a.s.Len(); n != 2 {
+		t.Fatalf("a has %d keys, want 2", n)
 	}
 }
 
 func TestLoopbackHostileSyncFrames(t *testing.T) {
 	a, b := startStoreNode(t), startStoreNode(t)
-	_ = a.s.SetString("k", "v")
+	mustSet(t, a.s, "k", "v")
 	connect(t, a, b)
-	proto := a.s.tr.(*nodeTransport).proto
+	proto := crdtstore.SyncProtocol(a.s)
 	hostile := map[string][]byte{
-		"length 2^31":   append(binary.AppendUvarint(nil, 1<<31), frameContext, 'x', 'y'),
+		"length 2^31":   append(binary.AppendUvarint(nil, 1<<31), crdtstore.FrameContext, 'x', 'y'),
 		"garbage":       []byte("\x05\x01garbage that is not a context"),
 		"zero length":   {0},
 		"wrong kind":    append(binary.AppendUvarint(nil, 3), 99, 0, 0),
-		"lying context": append(binary.AppendUvarint(nil, 8), frameContext, 1, 1, 0xff, 0xff, 0xff, 0xff, 0x0f),
+		"lying context": append(binary.AppendUvarint(nil, 8), crdtstore.FrameContext, 1, 1, 0xff, 0xff, 0xff, 0xff, 0x0f),
 	}
 	for name, frame := range hostile {
 		t.Run(name, func(t *testing.T) {
@@ -210,11 +249,17 @@ func TestLoopbackHostileSyncFrames(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, _ = s.Write(frame)
-			_ = s.CloseWrite()
-			_ = s.SetReadDeadline(time.Now().Add(5 * time.Second))
-			reply, _ := io.ReadAll(s)
-			s.Close()
+			defer s.Reset()
+			if err := s.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Write(frame); err != nil {
+				t.Fatal(err)
+			}
+			// CloseWrite fails if the server has refused the frame and
+			// reset the stream already; the reset is checked below.
+			closeErr := s.CloseWrite()
+			reply, err := io.ReadAll(s)
 			runtime.ReadMemStats(&m1)
 			if grew := m1.TotalAlloc - m0.TotalAlloc; grew > 8<<20 {
 				t.Fatalf("serving a hostile frame allocated %d bytes", grew)
@@ -222,10 +267,60 @@ func TestLoopbackHostileSyncFrames(t *testing.T) {
 			if len(reply) != 0 {
 				t.Fatalf("got a %d-byte reply to a hostile frame", len(reply))
 			}
+			if !errors.Is(err, network.ErrReset) {
+				t.Fatalf("the server ended the stream with %v, want a reset (CloseWrite: %v)", err, closeErr)
+			}
 		})
 	}
-	eventually(t, 5*time.Second, "failures to be counted", func() bool { return a.s.Stats().SyncFailures >= uint64(len(hostile)) })
+	testutil.Eventually(t, 5*time.Second, "failures to be counted", func() bool { return a.s.Stats().SyncFailures >= uint64(len(hostile)) })
 	if got, ok := a.s.GetString("k"); !ok || got != "v" || a.s.Len() != 1 {
 		t.Fatalf("store changed: %q %v, %d keys", got, ok, a.s.Len())
+	}
+}
+
+// A peer without the store is no sync failure: the node transport reports
+// it as ErrNoStore, and the store counts the peer as synced.
+func TestLoopbackPeerWithoutStore(t *testing.T) {
+	opts := fastOptions()
+	opts.DiscoveryGrace = time.Hour // synced only through the peer
+	a := startStoreNodeWith(t, node.Config{}, opts)
+	mustSet(t, a.s, "k", "v")
+	plain := startNode(t, node.Config{}) // no store open
+	connect(t, plain, a)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := crdtstore.OpenSync(ctx, a.s, string(plain.n.ID()))
+	if !errors.Is(err, crdtstore.ErrNoStore) {
+		t.Fatalf("OpenSync to a node without the store: %v, want ErrNoStore", err)
+	}
+	if err := a.s.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f := a.s.Stats().SyncFailures; f != 0 {
+		t.Fatalf("%d sync failures", f)
+	}
+	if a.s.Node() != a.n {
+		t.Fatal("Node() is not the node the store was opened on")
+	}
+}
+
+// Open bounds values by the node's pub/sub message size, as
+// Options.MaxDeltaBytes left zero says.
+func TestOpenDerivesDeltaLimits(t *testing.T) {
+	tn := startNode(t, node.Config{PubSub: pubsub.Config{MaxMessageSize: 64 << 10}})
+	s, err := crdtstore.Open(tn.n, fastOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeStore(t, s) })
+	const maxValue = 64<<10 - 4096
+	if err := s.Set("fits", make([]byte, maxValue)); err != nil {
+		t.Fatalf("Set of a %d-byte value: %v", maxValue, err)
+	}
+	if err := s.Set("too big", make([]byte, maxValue+1)); !errors.Is(err, crdtstore.ErrTooLarge) {
+		t.Fatalf("Set of a %d-byte value: %v, want ErrTooLarge", maxValue+1, err)
+	}
+	if _, err := crdtstore.Open(tn.n, crdtstore.Options{Name: "other", MaxValueLen: 64 << 10}); !errors.Is(err, crdtstore.ErrConfig) {
+		t.Fatalf("Open with MaxValueLen = the message size: %v, want ErrConfig", err)
 	}
 }

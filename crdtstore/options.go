@@ -5,6 +5,9 @@ import (
 	"log/slog"
 	"regexp"
 	"time"
+
+	"github.com/reflectmesh/reflect/crdtstore/ormap"
+	"github.com/reflectmesh/reflect/pubsub"
 )
 
 // Defaults for zero Options fields.
@@ -27,6 +30,13 @@ const (
 	// second, so an app that calls WaitSynced right after starting sees
 	// the mesh's data rather than an empty store.
 	DefaultDiscoveryGrace = time.Second
+	// DefaultMaxDeltaBytes bounds a received delta for a store opened with
+	// OpenTransport (Open takes its node's pub/sub MaxMessageSize instead):
+	// pub/sub's default message size, 1 MiB.
+	DefaultMaxDeltaBytes = pubsub.DefaultMaxMessageSize
+	// valueHeadroom is what MaxValueLen leaves by default for the key and
+	// the framing of a delta: 4 KiB, or half of a smaller MaxDeltaBytes.
+	valueHeadroom = 4096
 )
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
@@ -50,6 +60,20 @@ type Options struct {
 	// still waits for one before Synced reports true. Default
 	// DefaultDiscoveryGrace; negative means no wait.
 	DiscoveryGrace time.Duration
+	// MaxDeltaBytes bounds one encoded delta received from a peer; a
+	// larger one is refused (Stats.DeltasInvalid). The store merges local
+	// deltas into published ones of at most about MaxValueLen (and
+	// 256 KiB), so that they fit. Every node of a mesh should use the same
+	// limits. Default: Open uses the node's pub/sub MaxMessageSize (a
+	// larger delta could not be published anyway), OpenTransport
+	// DefaultMaxDeltaBytes.
+	MaxDeltaBytes int
+	// MaxValueLen bounds a value: Set refuses a larger one with
+	// ErrTooLarge, and received deltas holding one are refused. Default
+	// MaxDeltaBytes minus 4 KiB for the key and the framing (half of
+	// MaxDeltaBytes if it is under 8 KiB). It must be less than
+	// MaxDeltaBytes.
+	MaxValueLen int
 	// Logger receives the store's logs. Default: the node's logger (silent
 	// by default).
 	Logger *slog.Logger
@@ -74,10 +98,21 @@ func (o Options) withDefaults() Options {
 	if o.DiscoveryGrace == 0 {
 		o.DiscoveryGrace = DefaultDiscoveryGrace
 	}
+	if o.MaxDeltaBytes == 0 {
+		o.MaxDeltaBytes = DefaultMaxDeltaBytes
+	}
+	if o.MaxValueLen == 0 {
+		o.MaxValueLen = o.MaxDeltaBytes - min(valueHeadroom, o.MaxDeltaBytes/2)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
+}
+
+// deltaLimits are the limits of the deltas received from the transport.
+func (o Options) deltaLimits() ormap.Limits {
+	return ormap.Limits{MaxFrameBytes: o.MaxDeltaBytes, MaxValueLen: o.MaxValueLen}
 }
 
 // Validate reports the first invalid field, wrapping ErrConfig.
@@ -91,6 +126,12 @@ func (o Options) Validate() error {
 		return fmt.Errorf("%w: MaxSyncFrame %d is negative", ErrConfig, o.MaxSyncFrame)
 	case o.WatchBuffer < 0:
 		return fmt.Errorf("%w: WatchBuffer %d is negative", ErrConfig, o.WatchBuffer)
+	case o.MaxDeltaBytes < 0:
+		return fmt.Errorf("%w: MaxDeltaBytes %d is negative", ErrConfig, o.MaxDeltaBytes)
+	case o.MaxValueLen < 0:
+		return fmt.Errorf("%w: MaxValueLen %d is negative", ErrConfig, o.MaxValueLen)
+	case o.MaxValueLen > 0 && o.MaxDeltaBytes > 0 && o.MaxValueLen >= o.MaxDeltaBytes:
+		return fmt.Errorf("%w: MaxValueLen %d does not fit MaxDeltaBytes %d", ErrConfig, o.MaxValueLen, o.MaxDeltaBytes)
 	}
 	return nil
 }

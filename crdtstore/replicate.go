@@ -49,18 +49,23 @@ func (s *Store) flushLoop() {
 	}
 }
 
-// flush publishes every pending delta, merged into chunks of about
-// deltaBudget bytes.
+// flush publishes every pending delta, merged into chunks that stay within
+// deltaBudget and MaxValueLen by their estimated size (so within what the
+// peers accept, MaxDeltaBytes), unless one delta alone is larger. One flush
+// runs at a time: a Flush (or Close) that comes while the flusher publishes
+// waits for it, so that when it returns every earlier write has been handed
+// to the transport, in order.
 func (s *Store) flush() {
-	s.flushing.Add(1)
-	defer s.flushing.Add(-1)
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
 	s.mu.Lock()
 	pending := s.pending
 	s.pending, s.pendSize = nil, 0
 	s.mu.Unlock()
+	budget := min(deltaBudget, s.opts.MaxValueLen)
 	for len(pending) > 0 {
 		n, size := 0, 0
-		for n < len(pending) && (n == 0 || size < deltaBudget) {
+		for n < len(pending) && (n == 0 || size+pending[n].size <= budget) {
 			size += pending[n].size
 			n++
 		}
@@ -95,25 +100,22 @@ func mergeAll(ds []ormap.Delta) ormap.Delta {
 	return mergeAll(ds[:mid]).Merge(mergeAll(ds[mid:]))
 }
 
-// checkDelta refuses a delta that does not decode, before it reaches
-// onDelta or is relayed to other peers.
-func (s *Store) checkDelta(data []byte) error {
-	if _, err := ormap.DecodeDelta(data, s.deltaLim); err != nil {
-		s.stats.deltasInvalid.Add(1)
-		return err
-	}
-	return nil
-}
-
-// onDelta applies a delta published by peer from. Bad input changes
-// nothing. A delta that reveals missed ones triggers a sync with its sender.
-func (s *Store) onDelta(from string, data []byte) {
+// decodeDelta decodes a delta received from the transport, which calls it
+// once per delta before delivery (and, on pub/sub, before relaying): one
+// that does not decode is refused there and reaches neither onDelta nor
+// other peers.
+func (s *Store) decodeDelta(data []byte) (ormap.Delta, error) {
 	d, err := ormap.DecodeDelta(data, s.deltaLim)
 	if err != nil {
 		s.stats.deltasInvalid.Add(1)
-		s.log.Debug("crdtstore: ignoring undecodable delta", "from", from, "err", err)
-		return
 	}
+	return d, err
+}
+
+// onDelta applies a delta published by peer from. A delta Join refuses
+// changes nothing. A delta that reveals missed ones triggers a sync with its
+// sender.
+func (s *Store) onDelta(from string, d ormap.Delta) {
 	s.stats.deltasReceived.Add(1)
 	s.mu.Lock()
 	if s.closed {
@@ -164,8 +166,5 @@ func (s *Store) Flush(ctx context.Context) error {
 		return ErrClosed
 	}
 	s.flush()
-	if f, ok := s.tr.(interface{ Flush(context.Context) error }); ok {
-		return f.Flush(ctx)
-	}
-	return nil
+	return s.tr.Flush(ctx)
 }

@@ -24,7 +24,8 @@ type Store struct {
 	opts     Options
 	log      *slog.Logger
 	tr       Transport
-	ownNode  *node.Node // set by New: closed with the store
+	node     *node.Node // the node Open ran on; nil for OpenTransport
+	ownsNode bool       // New started node: Close closes it
 	syncLim  ormap.Limits
 	deltaLim ormap.Limits
 
@@ -32,11 +33,11 @@ type Store struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	kick   chan struct{} // wakes the flusher
-	// flushing counts flush calls in progress (tests wait for 0).
-	flushing atomic.Int32
-	opened   time.Time   // when Open ran (for DiscoveryGrace)
-	syncCh   chan string // peers to sync with now
-	gapCh    chan string // peers whose deltas revealed a gap
+	// flushMu serialises flush: the flusher's, Flush's and Close's.
+	flushMu sync.Mutex
+	opened  time.Time   // when Open ran (for DiscoveryGrace)
+	syncCh  chan string // peers to sync with now
+	gapCh   chan string // peers whose deltas revealed a gap
 
 	mu       sync.Mutex
 	m        *ormap.Map
@@ -54,8 +55,10 @@ type Store struct {
 	stats counters
 }
 
-// peerState is what the store knows of one connected peer.
+// peerState is what the store knows of one peer: a joined one (the
+// transport reported it up), or one it synced with that is not (yet).
 type peerState struct {
+	up      bool // joined: between the transport's PeerUp and PeerDown
 	synced  bool // a sync completed since it connected (or it has no store)
 	syncing bool // a sync with it is running, in either direction
 }
@@ -95,7 +98,8 @@ const (
 	// maxPendingBytes bounds local deltas waiting to be published; beyond
 	// it the oldest are dropped (peers repair by sync).
 	maxPendingBytes = 64 << 20
-	// deltaBudget is the target size of one published delta.
+	// deltaBudget bounds the size of one published delta made of merged
+	// ones (unless MaxValueLen is smaller).
 	deltaBudget = 256 << 10
 	// perEntryOverhead approximates the encoded size of one entry besides
 	// its key and value.
@@ -107,15 +111,22 @@ const (
 // Open opens the store named opts.Name on n. Its state is in memory: it is
 // filled by syncing with the peers, at once and whenever a peer connects.
 func Open(n *node.Node, opts Options) (*Store, error) {
+	if opts.MaxDeltaBytes == 0 {
+		opts.MaxDeltaBytes = n.PubSub().MaxMessageSize()
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
 	if opts.Logger == nil {
 		opts.Logger = n.Logger()
 	}
 	opts = opts.withDefaults()
-	maxMsg := n.PubSub().MaxMessageSize()
-	return OpenTransport(newNodeTransport(n, opts.Name), opts, ormap.Limits{
-		MaxFrameBytes: maxMsg,
-		MaxValueLen:   maxMsg - 4096,
-	})
+	s, err := open(newNodeTransport(n, opts.Name), opts)
+	if err != nil {
+		return nil, err
+	}
+	s.node = n
+	return s, nil
 }
 
 // New starts a node with cfg and opens the default store on it: the
@@ -129,21 +140,23 @@ func New(cfg node.Config) (*Store, error) {
 	}
 	s, err := Open(n, Options{})
 	if err != nil {
-		_ = n.Close()
-		return nil, err
+		return nil, errors.Join(err, n.Close())
 	}
-	s.ownNode = n
+	s.ownsNode = true
 	return s, nil
 }
 
-// OpenTransport opens a store over any Transport (MemNetwork in tests).
-// deltaLimits bound the deltas accepted from the transport; zero fields
-// take ormap's defaults.
-func OpenTransport(tr Transport, opts Options, deltaLimits ormap.Limits) (*Store, error) {
+// OpenTransport opens a store over any Transport, such as package
+// crdttest's in-memory one.
+func OpenTransport(tr Transport, opts Options) (*Store, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	opts = opts.withDefaults()
+	return open(tr, opts.withDefaults())
+}
+
+// open opens a store over tr with opts valid and defaulted.
+func open(tr Transport, opts Options) (*Store, error) {
 	rid := make([]byte, replicaIDLen)
 	if _, err := rand.Read(rid); err != nil {
 		return nil, fmt.Errorf("crdtstore: replica id: %w", err)
@@ -154,7 +167,7 @@ func OpenTransport(tr Transport, opts Options, deltaLimits ormap.Limits) (*Store
 		log:      opts.Logger.With("store", opts.Name),
 		tr:       tr,
 		syncLim:  ormap.Limits{MaxFrameBytes: opts.MaxSyncFrame},
-		deltaLim: deltaLimits,
+		deltaLim: opts.deltaLimits(),
 		ctx:      ctx,
 		cancel:   cancel,
 		kick:     make(chan struct{}, 1),
@@ -171,7 +184,7 @@ func OpenTransport(tr Transport, opts Options, deltaLimits ormap.Limits) (*Store
 	s.clock.MaxOffset = int64(time.Hour)
 	s.goOwned(s.flushLoop)
 	s.goOwned(s.syncLoop)
-	if err := tr.Start(Handlers{Delta: s.onDelta, CheckDelta: s.checkDelta, Sync: s.onSync, PeerUp: s.peerUp, PeerDown: s.peerDown}); err != nil {
+	if err := tr.Start(Handlers{DecodeDelta: s.decodeDelta, Delta: s.onDelta, Sync: s.onSync, PeerUp: s.peerUp, PeerDown: s.peerDown}); err != nil {
 		cancel()
 		s.wg.Wait()
 		return nil, fmt.Errorf("crdtstore: start transport: %w", err)
@@ -207,19 +220,15 @@ func (s *Store) Close() error {
 	s.cancel()
 	err := s.tr.Close()
 	s.wg.Wait()
-	if s.ownNode != nil {
-		err = errors.Join(err, s.ownNode.Close())
+	if s.ownsNode {
+		err = errors.Join(err, s.node.Close())
 	}
 	return err
 }
 
-// Node returns the node the store runs on (nil for other transports).
-func (s *Store) Node() *node.Node {
-	if nt, ok := s.tr.(*nodeTransport); ok {
-		return nt.n
-	}
-	return nil
-}
+// Node returns the node the store was opened on (by Open or New), nil for a
+// store opened with OpenTransport.
+func (s *Store) Node() *node.Node { return s.node }
 
 func checkKey(key string) error {
 	if key == "" || !utf8.ValidString(key) {

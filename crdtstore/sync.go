@@ -8,9 +8,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/protocol"
-	msmux "github.com/multiformats/go-multistream"
-
 	"github.com/reflectmesh/reflect/crdtstore/ormap"
 )
 
@@ -24,22 +21,33 @@ import (
 // Each side joins what it receives; both end with the union of the two
 // states. Every read and write has the sync deadline; frames are bounded.
 
-// peerUp schedules a sync with a newly connected peer. Of two peers, the
-// one with the smaller id starts at once; the other starts only if no sync
-// has happened after a short delay, so a pair usually syncs once.
+// peerUp records a joined peer and schedules a sync with it, unless one
+// has run or is running already (it may have connected to us first). Of
+// two peers, the one with the smaller id starts at once; the other starts
+// only if no sync has happened after a short delay, so a pair usually syncs
+// once.
 func (s *Store) peerUp(p string) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return
 	}
-	if _, ok := s.peers[p]; ok {
+	ps := s.peers[p]
+	switch {
+	case ps == nil:
+		ps = &peerState{}
+		s.peers[p] = ps
+	case ps.up:
 		s.mu.Unlock()
 		return
 	}
-	s.peers[p] = &peerState{}
+	ps.up = true
 	s.changedLocked()
+	need := !ps.synced && !ps.syncing
 	s.mu.Unlock()
+	if !need {
+		return
+	}
 	if s.tr.Self() < p {
 		s.requestSync(p)
 		return
@@ -54,7 +62,7 @@ func (s *Store) peerUp(p string) {
 		}
 		s.mu.Lock()
 		ps := s.peers[p]
-		need := ps != nil && !ps.synced && !ps.syncing
+		need := ps != nil && ps.up && !ps.synced && !ps.syncing
 		s.mu.Unlock()
 		if need {
 			s.requestSync(p)
@@ -62,6 +70,7 @@ func (s *Store) peerUp(p string) {
 	})
 }
 
+// peerDown forgets a peer that left, and what was synced with it.
 func (s *Store) peerDown(p string) {
 	s.mu.Lock()
 	delete(s.peers, p)
@@ -133,12 +142,25 @@ func (s *Store) syncLoop() {
 				gapTimer.Reset(max(next, time.Millisecond))
 			}
 		case <-tick:
-			if peers := s.tr.Peers(); len(peers) > 0 {
+			if peers := s.joined(); len(peers) > 0 {
 				s.startSync(peers[rand.IntN(len(peers))])
 			}
 			t.Reset(jitter(s.opts.SyncInterval))
 		}
 	}
+}
+
+// joined lists the joined peers.
+func (s *Store) joined() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for p, ps := range s.peers {
+		if ps.up {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func jitter(d time.Duration) time.Duration {
@@ -246,11 +268,8 @@ func (s *Store) retryLater(p string) {
 func (s *Store) syncWith(p string) (err error) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.opts.SyncTimeout)
 	defer cancel()
-	st, err := s.tr.OpenSync(ctx, p)
+	st, err := s.tr.OpenSync(ctx, p) // wraps ErrNoStore for a peer without the store
 	if err != nil {
-		if errors.Is(err, msmux.ErrNotSupported[protocol.ID]{}) {
-			return fmt.Errorf("%w: %s", ErrNoStore, p)
-		}
 		return err
 	}
 	defer func() {
@@ -436,43 +455,58 @@ func (s *Store) serveSync(st Stream) error {
 	return nil
 }
 
-// Synced reports whether this replica has synced with every connected
-// peer since it connected. With no peer connected it is true once
+// Synced reports whether this replica has synced with every joined peer
+// since it joined. With no peer joined it is true once
 // Options.DiscoveryGrace has passed since Open.
 func (s *Store) Synced() bool {
-	ok, _ := s.syncedState()
+	ok, _, _ := s.syncedState()
 	return ok
 }
 
-func (s *Store) syncedState() (bool, <-chan struct{}) {
-	connected := s.tr.Peers()
+// syncedState returns Synced, a channel closed at the next change of the
+// peers' state, and how much of the discovery grace is left if nothing
+// else is missing.
+func (s *Store) syncedState() (ok bool, changed <-chan struct{}, grace time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(connected) == 0 && time.Since(s.opened) < s.opts.DiscoveryGrace {
-		return false, s.changed
+	joined := 0
+	for _, ps := range s.peers {
+		if !ps.up {
+			continue
+		}
+		if !ps.synced {
+			return false, s.changed, 0
+		}
+		joined++
 	}
-	for _, p := range connected {
-		if ps := s.peers[p]; ps == nil || !ps.synced {
-			return false, s.changed
+	if joined == 0 {
+		if left := s.opts.DiscoveryGrace - time.Since(s.opened); left > 0 {
+			return false, s.changed, left
 		}
 	}
-	return true, s.changed
+	return true, s.changed, 0
 }
 
 // WaitSynced blocks until Synced is true or ctx ends. After it returns nil,
 // this replica holds at least everything its peers held when they
 // connected.
 func (s *Store) WaitSynced(ctx context.Context) error {
-	tick := time.NewTicker(50 * time.Millisecond) // peers can connect between events
-	defer tick.Stop()
+	graceEnd := time.NewTimer(time.Hour)
+	graceEnd.Stop()
+	defer graceEnd.Stop()
 	for {
-		ok, changed := s.syncedState()
+		ok, changed, grace := s.syncedState()
 		if ok {
 			return nil
 		}
+		var wake <-chan time.Time
+		if grace > 0 {
+			graceEnd.Reset(grace)
+			wake = graceEnd.C
+		}
 		select {
 		case <-changed:
-		case <-tick.C:
+		case <-wake:
 		case <-ctx.Done():
 			return fmt.Errorf("crdtstore: waiting for sync: %w", ctx.Err())
 		case <-s.ctx.Done():

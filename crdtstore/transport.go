@@ -4,37 +4,58 @@ import (
 	"context"
 	"io"
 	"time"
+
+	"github.com/reflectmesh/reflect/crdtstore/ormap"
 )
 
-// Transport is everything the store needs from the network: publish and
-// receive deltas, open and accept sync streams, and know who is connected.
-// The node-backed implementation (Open) uses a reserved pub/sub topic and
-// a libp2p stream protocol; MemNetwork is an in-memory one for tests.
+// Transport is everything the store needs from the network: publish deltas
+// and receive them decoded, open and serve sync streams, and hear which
+// peers come and go. Open uses one over a node (deltas on a reserved pub/sub
+// topic, sync on a libp2p stream protocol); package crdttest has an
+// in-memory one for tests.
+//
+// The store calls Start once, before every other method but Self, and Close
+// once, last. Publish, Flush and OpenSync may be called concurrently.
 type Transport interface {
-	// Self is this replica's peer id.
+	// Self is this replica's peer id, as the other peers' transports name
+	// it in their callbacks.
 	Self() string
-	// Start installs the handlers. Callbacks may run on any goroutine.
+	// Start installs the handlers; the transport calls them from then on,
+	// on any goroutine, until Close.
 	Start(h Handlers) error
-	// Publish sends a delta to the other peers, best effort.
+	// Publish sends an encoded delta to every peer that runs the store,
+	// best effort: a peer that misses one repairs it by sync.
 	Publish(ctx context.Context, data []byte) error
-	// OpenSync opens a sync stream to peer.
+	// Flush returns once every delta Publish accepted has been handed to
+	// the network (for a node: written to every peer's connection), or
+	// ctx ends.
+	Flush(ctx context.Context) error
+	// OpenSync opens a sync stream to the store of peer. If peer is
+	// reachable but does not run this store, the error wraps ErrNoStore.
 	OpenSync(ctx context.Context, peer string) (Stream, error)
-	// Peers lists the connected peers.
-	Peers() []string
-	// Close stops delivery to the handlers and releases the transport.
+	// Close stops calling the handlers (a call in progress may end after
+	// it returns) and releases the transport.
 	Close() error
 }
 
 // Handlers are the store's callbacks for a Transport.
 type Handlers struct {
-	// Delta receives a delta published by peer from.
-	Delta func(from string, data []byte)
-	// CheckDelta, if set, vets a received delta before it is delivered or
-	// relayed (a pub/sub validator): an error refuses it.
-	CheckDelta func(data []byte) error
+	// DecodeDelta decodes a delta received from a peer. The transport calls
+	// it once per delta it receives, before delivering or relaying it: an
+	// error refuses the delta (it reaches neither Delta nor other peers).
+	DecodeDelta func(data []byte) (ormap.Delta, error)
+	// Delta receives a delta published by peer from, as DecodeDelta
+	// returned it. Delivery may lose, repeat or reorder deltas: the store
+	// joins duplicates harmlessly, holds early ones and repairs gaps by
+	// sync.
+	Delta func(from string, d ormap.Delta)
 	// Sync serves a sync stream opened by peer; it closes s when done.
 	Sync func(peer string, s Stream)
-	// PeerUp and PeerDown report connections to peers.
+	// PeerUp reports a peer that joined (Publish reaches it, OpenSync can
+	// try it), including the peers joined before Start; PeerDown reports
+	// that it left. The calls for one peer come in order and alternate,
+	// starting with PeerUp: the store's membership is exactly what they
+	// report.
 	PeerUp, PeerDown func(peer string)
 }
 

@@ -2,19 +2,24 @@ package crdtstore
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	msmux "github.com/multiformats/go-multistream"
 
+	"github.com/reflectmesh/reflect/crdtstore/ormap"
 	"github.com/reflectmesh/reflect/node"
 	"github.com/reflectmesh/reflect/pubsub"
 )
 
 // nodeTransport carries a store over a node: deltas on the reserved topic
 // "_reflect/store/<name>", sync on the stream protocol
-// "<mesh protocol prefix>/store/<name>/sync/1.0.0".
+// "<mesh protocol prefix>/store/<name>/sync/1.0.0", membership from the
+// node's peer events.
 type nodeTransport struct {
 	n     *node.Node
 	topic string
@@ -36,15 +41,29 @@ func newNodeTransport(n *node.Node, name string) *nodeTransport {
 func (t *nodeTransport) Self() string { return string(t.n.ID()) }
 
 func (t *nodeTransport) Start(h Handlers) error {
+	// pub/sub runs the decoder once per received message, before delivery
+	// and relaying; a delta that does not decode is refused there (counted
+	// in its Stats.Invalid), and the handler gets the decoded delta.
+	decode := func(data []byte) (any, error) { return h.DecodeDelta(data) }
 	sub, err := t.n.PubSub().Subscribe(t.topic, func(m pubsub.Message) {
-		h.Delta(string(m.From), m.Data)
-	}, pubsub.AllowReserved(), pubsub.WithValidator(h.CheckDelta))
+		d, ok := m.Decoded.(ormap.Delta)
+		if !ok {
+			// Only if another subscription of the reserved topic replaced
+			// the decoder (the last one given applies): decode here.
+			var err error
+			if d, err = h.DecodeDelta(m.Data); err != nil {
+				return
+			}
+		}
+		h.Delta(string(m.From), d)
+	}, pubsub.AllowReserved(), pubsub.WithDecoder(decode))
 	if err != nil {
 		return err
 	}
 	t.n.Host().SetStreamHandler(t.proto, func(s network.Stream) {
 		h.Sync(string(s.Conn().RemotePeer()), s)
 	})
+	// OnPeer starts with a PeerJoined for every peer already joined.
 	stop := t.n.OnPeer(func(e node.PeerEvent) {
 		switch e.State {
 		case node.PeerJoined:
@@ -56,10 +75,6 @@ func (t *nodeTransport) Start(h Handlers) error {
 	t.mu.Lock()
 	t.sub, t.stopPeer = sub, stop
 	t.mu.Unlock()
-	// Peers connected before the store opened.
-	for _, p := range t.n.Peers() {
-		h.PeerUp(string(p))
-	}
 	return nil
 }
 
@@ -67,17 +82,20 @@ func (t *nodeTransport) Publish(ctx context.Context, data []byte) error {
 	return t.n.PubSub().Publish(ctx, t.topic, data, pubsub.AllowReserved())
 }
 
-func (t *nodeTransport) OpenSync(ctx context.Context, p string) (Stream, error) {
-	return t.n.Host().NewStream(ctx, peer.ID(p), t.proto)
-}
+// Flush waits until the node has written every queued message.
+func (t *nodeTransport) Flush(ctx context.Context) error { return t.n.PubSub().Flush(ctx) }
 
-func (t *nodeTransport) Peers() []string {
-	ps := t.n.Peers()
-	out := make([]string, len(ps))
-	for i, p := range ps {
-		out[i] = string(p)
+// OpenSync opens a sync stream to p. A peer that does not speak the store's
+// protocol (multistream: "protocol not supported") runs no such store.
+func (t *nodeTransport) OpenSync(ctx context.Context, p string) (Stream, error) {
+	s, err := t.n.Host().NewStream(ctx, peer.ID(p), t.proto)
+	if err != nil {
+		if errors.Is(err, msmux.ErrNotSupported[protocol.ID]{}) {
+			return nil, fmt.Errorf("%w: %s: %w", ErrNoStore, p, err)
+		}
+		return nil, err
 	}
-	return out
+	return s, nil
 }
 
 func (t *nodeTransport) Close() error {
@@ -94,6 +112,3 @@ func (t *nodeTransport) Close() error {
 	}
 	return nil
 }
-
-// Flush waits until the node has written every queued message.
-func (t *nodeTransport) Flush(ctx context.Context) error { return t.n.PubSub().Flush(ctx) }

@@ -159,9 +159,12 @@
 //
 // # Testing
 //
-// Simulate runs replicas through a seeded lossy network (drops,
-// duplicates, reordering, partitions, gap-triggered syncs, then heal and
-// anti-entropy to a fixed point) and checks convergence and that no write
-// is lost or resurrected. It is exported so that other packages' tests can
-// use it.
+// The package's tests check the join laws on random states, compare the Map
+// with a naive reference model, fuzz every decoder, and run a seeded
+// simulator (simulator_test.go): replicas exchanging deltas and sync
+// messages through a lossy network (drops, duplicates, reordering,
+// partitions, gap-triggered syncs, then heal and anti-entropy to a fixed
+// point), checking after each run that the replicas converged and that no
+// write was lost or resurrected. The simulator and the invariant check it
+// uses (verify_test.go) are test code, not part of the API.
 package ormap

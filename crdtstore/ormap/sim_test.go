@@ -8,7 +8,7 @@ import (
 
 // simRegressions holds seeds (and configurations) that once failed; they
 // run first, always.
-var simRegressions = []SimConfig{
+var simRegressions = []simConfig{
 	// Seed 1 with 2 replicas, 1 key: the smallest world with concurrency.
 	{Seed: 1, Replicas: 2, Keys: 1, Ops: 200, Drop: 0.5, Dup: 0.3, MaxDelay: 20, Partition: 0.1, Flush: 0.3, AntiEntropy: 0.01},
 }
@@ -19,13 +19,13 @@ func TestSimulation(t *testing.T) {
 		seeds = 40
 	}
 	start := time.Now()
-	cfgs := append([]SimConfig(nil), simRegressions...)
+	cfgs := append([]simConfig(nil), simRegressions...)
 	for s := uint64(1); s <= seeds; s++ {
-		cfgs = append(cfgs, DefaultSimConfig(s))
+		cfgs = append(cfgs, defaultSimConfig(s))
 	}
-	var total SimReport
+	var total simReport
 	for _, cfg := range cfgs {
-		rep, err := Simulate(cfg)
+		rep, err := simulate(cfg)
 		if err != nil {
 			t.Fatal(err) // the error names the seed
 		}
@@ -50,20 +50,20 @@ func TestSimulation(t *testing.T) {
 
 // TestSimulationVariants: other shapes of the network.
 func TestSimulationVariants(t *testing.T) {
-	variants := map[string]func(*SimConfig){
-		"no loss":          func(c *SimConfig) { c.Drop, c.Dup, c.Partition = 0, 0, 0 },
-		"heavy loss":       func(c *SimConfig) { c.Drop = 0.6 },
-		"long partitions":  func(c *SimConfig) { c.Partition = 0.2 },
-		"no anti-entropy":  func(c *SimConfig) { c.AntiEntropy = 0 },
-		"one key, 8 nodes": func(c *SimConfig) { c.Keys, c.Replicas = 1, 8 },
-		"many keys":        func(c *SimConfig) { c.Keys, c.Ops = 200, 600 },
-		"no coalescing":    func(c *SimConfig) { c.Flush = 1 },
+	variants := map[string]func(*simConfig){
+		"no loss":          func(c *simConfig) { c.Drop, c.Dup, c.Partition = 0, 0, 0 },
+		"heavy loss":       func(c *simConfig) { c.Drop = 0.6 },
+		"long partitions":  func(c *simConfig) { c.Partition = 0.2 },
+		"no anti-entropy":  func(c *simConfig) { c.AntiEntropy = 0 },
+		"one key, 8 nodes": func(c *simConfig) { c.Keys, c.Replicas = 1, 8 },
+		"many keys":        func(c *simConfig) { c.Keys, c.Ops = 200, 600 },
+		"no coalescing":    func(c *simConfig) { c.Flush = 1 },
 	}
 	for name, mod := range variants {
 		for s := uint64(1); s <= uint64(cases(30)); s++ {
-			cfg := DefaultSimConfig(s)
+			cfg := defaultSimConfig(s)
 			mod(&cfg)
-			if _, err := Simulate(cfg); err != nil {
+			if _, err := simulate(cfg); err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
 		}
@@ -75,9 +75,9 @@ func TestSimulationVariants(t *testing.T) {
 // context) every run must report lost writes or diverged replicas.
 func TestSimulationCatchesTheTrap(t *testing.T) {
 	for s := uint64(1); s <= uint64(cases(50)); s++ {
-		cfg := DefaultSimConfig(s)
+		cfg := defaultSimConfig(s)
 		cfg.NaiveDiff = true
-		_, err := Simulate(cfg)
+		_, err := simulate(cfg)
 		if err == nil {
 			t.Fatalf("seed %d: the naive diff went unnoticed", s)
 		}
@@ -88,12 +88,12 @@ func TestSimulationCatchesTheTrap(t *testing.T) {
 }
 
 func TestSimulationDeterministic(t *testing.T) {
-	a, errA := Simulate(DefaultSimConfig(42))
-	b, errB := Simulate(DefaultSimConfig(42))
+	a, errA := simulate(defaultSimConfig(42))
+	b, errB := simulate(defaultSimConfig(42))
 	if a != b || errA != nil || errB != nil {
 		t.Fatalf("two runs of seed 42 differ: %+v vs %+v", a, b)
 	}
-	if _, err := Simulate(SimConfig{Replicas: 1}); err == nil {
+	if _, err := simulate(simConfig{Replicas: 1}); err == nil {
 		t.Fatal("a bad configuration was accepted")
 	}
 }

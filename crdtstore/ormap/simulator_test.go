@@ -5,8 +5,8 @@ import (
 	"strconv"
 )
 
-// SimConfig configures Simulate. Start from DefaultSimConfig.
-type SimConfig struct {
+// simConfig configures simulate. Start from defaultSimConfig.
+type simConfig struct {
 	Seed     uint64
 	Replicas int // replicas, at least 2
 	Keys     int // distinct keys written, at least 1
@@ -35,19 +35,19 @@ type SimConfig struct {
 	NaiveDiff bool
 }
 
-// DefaultSimConfig returns the configuration the package tests run: 5
+// defaultSimConfig returns the configuration the package tests run: 5
 // replicas, 300 operations on 8 keys, 20 % loss, 10 % duplication,
 // reordering and partitions.
-func DefaultSimConfig(seed uint64) SimConfig {
-	return SimConfig{
+func defaultSimConfig(seed uint64) simConfig {
+	return simConfig{
 		Seed: seed, Replicas: 5, Keys: 8, Ops: 300,
 		Drop: 0.2, Dup: 0.1, MaxDelay: 8,
 		Partition: 0.02, Flush: 0.5, AntiEntropy: 0.02,
 	}
 }
 
-// SimReport counts what happened in one simulation.
-type SimReport struct {
+// simReport counts what happened in one simulation.
+type simReport struct {
 	Steps   int // simulated time steps, until the fixed point
 	Sets    int // local Sets
 	Deletes int // local Deletes that removed something
@@ -64,7 +64,7 @@ type SimReport struct {
 	FinalRoundTrips int // their round trips (1 if already equal, else 2)
 }
 
-// Simulate runs replicas of a Map through a lossy network, deterministically
+// simulate runs replicas of a Map through a lossy network, deterministically
 // for a seed: random Sets, Deletes and re-Sets on few keys; deltas coalesced,
 // encoded, dropped, duplicated, reordered and cut by partitions; gaps
 // detected and repaired by pull syncs, which run as real message exchanges
@@ -76,7 +76,7 @@ type SimReport struct {
 // replica; all replicas equal (context and entries); every write that no
 // operation overwrote or deleted is visible, with its value (no write lost);
 // nothing else is (no unknown key, no deleted write resurrected).
-func Simulate(cfg SimConfig) (SimReport, error) {
+func simulate(cfg simConfig) (simReport, error) {
 	s := &sim{cfg: cfg, rnd: simRand{cfg.Seed}}
 	rep, err := s.run()
 	if err != nil {
@@ -112,9 +112,9 @@ type simWrite struct {
 }
 
 type sim struct {
-	cfg     SimConfig
+	cfg     simConfig
 	rnd     simRand
-	rep     SimReport
+	rep     simReport
 	t       int
 	rs      []*simReplica
 	queue   []simMsg
@@ -126,7 +126,7 @@ type sim struct {
 	overwritten map[Dot]bool     // dots some Set or Delete overwrote
 }
 
-func (s *sim) run() (SimReport, error) {
+func (s *sim) run() (simReport, error) {
 	cfg := s.cfg
 	if cfg.Replicas < 2 || cfg.Keys < 1 || cfg.Ops < 0 {
 		return s.rep, fmt.Errorf("bad config %+v", cfg)

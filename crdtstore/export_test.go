@@ -1,0 +1,93 @@
+package crdtstore
+
+import (
+	"context"
+	"errors"
+
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/reflectmesh/reflect/crdtstore/ormap"
+)
+
+// What the external tests (package crdtstore_test) need of the internals.
+
+// FrameContext is the kind byte of a sync frame holding a context.
+const FrameContext = frameContext
+
+// Context returns s's causal context: equal contexts mean equal states.
+func Context(s *Store) ormap.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m.Context()
+}
+
+// SnapshotBytes is the size of s's whole state as one delta: what a new
+// replica downloads.
+func SnapshotBytes(s *Store) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(ormap.EncodeDelta(s.m.Diff(ormap.Context{})))
+}
+
+// Pending counts the local deltas not yet handed to the transport.
+func Pending(s *Store) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending)
+}
+
+// Syncing reports whether a sync with p is running, in either direction.
+func Syncing(s *Store, p string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps := s.peers[p]
+	return ps != nil && ps.syncing
+}
+
+// ErrSyncRunning is ClaimSync's refusal.
+var ErrSyncRunning = errors.New("a sync with the peer is running")
+
+// ClaimSync marks a sync with p as running, as the store does before it
+// starts one, so that the store starts no other with p until
+// RunClaimedSync.
+func ClaimSync(s *Store, p string) error {
+	if ok, _ := s.claim(p, true); !ok {
+		return ErrSyncRunning
+	}
+	return nil
+}
+
+// ReleaseSync ends the claim of ClaimSync without a sync of s's own.
+func ReleaseSync(s *Store, p string) { s.release(p, false) }
+
+// Joined reports whether the transport has reported p up, and not down.
+func Joined(s *Store, p string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps := s.peers[p]
+	return ps != nil && ps.up
+}
+
+// RunClaimedSync runs the sync with p that ClaimSync claimed, s starting it,
+// and releases the claim.
+func RunClaimedSync(s *Store, p string) error {
+	err := s.syncWith(p)
+	s.release(p, err == nil)
+	return err
+}
+
+// SyncNow runs one sync with p now, s starting it.
+func SyncNow(s *Store, p string) error {
+	if err := ClaimSync(s, p); err != nil {
+		return err
+	}
+	return RunClaimedSync(s, p)
+}
+
+// OpenSync opens a sync stream to p through s's transport.
+func OpenSync(ctx context.Context, s *Store, p string) (Stream, error) {
+	return s.tr.OpenSync(ctx, p)
+}
+
+// SyncProtocol is the stream protocol of a store opened on a node.
+func SyncProtocol(s *Store) protocol.ID { return s.tr.(*nodeTransport).proto }
