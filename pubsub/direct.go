@@ -449,7 +449,9 @@ func (d *direct) handle(s network.Stream) {
 }
 
 // receive handles one frame: a batch is checked as GossipSub's validator
-// checks it (topic.go) and goes to the topic's reorderer.
+// checks it (topic.go) and goes to the topic's reorderer. A frame that does
+// not decode, or a batch of another author, ends the stream (the peer is
+// broken or hostile); a batch the topic's own check refuses is skipped.
 func (d *direct) receive(from peer.ID, frame []byte, topics map[string]*topic) error {
 	if len(frame) < 1 || (frame[0] != frameBatch && frame[0] != frameHello) {
 		return fmt.Errorf("%w: direct frame kind", ErrMalformed)
@@ -478,7 +480,12 @@ func (d *direct) receive(from peer.ID, frame []byte, topics map[string]*topic) e
 		return errDirectAuthor
 	}
 	if err := t.vet(b); err != nil {
-		return fmt.Errorf("%w: %w", ErrMalformed, err)
+		// The topic refuses the batch; the stream is sound and what
+		// follows on it is not lost.
+		d.count.invalid.Add(1)
+		d.log.Debug("pubsub: refusing a direct batch", "topic", t.name, "from", from, "err", err)
+		t.refused(b)
+		return nil
 	}
 	if h := d.testHookReceive.Load(); h != nil {
 		(*h)(t.wire, true)

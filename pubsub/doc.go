@@ -116,7 +116,8 @@
 // and with signing on the author must be the signer. A topic may add its
 // own check (WithValidator) or decoder (WithDecoder): a batch holding a
 // message that fails it is rejected whole, neither delivered nor relayed,
-// and counted in Stats.Invalid. The store uses a decoder, so that a delta
+// and counted in Stats.Invalid; the publisher's later batches do not wait
+// for it. The store uses a decoder, so that a delta
 // is decoded once and goes no further than the first node that receives it
 // if it does not decode.
 //

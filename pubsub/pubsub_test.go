@@ -523,3 +523,52 @@ func TestWithDecoder(t *testing.T) {
 		t.Errorf("decoder ran %d times, want 8 (4 received + 4 echoed)", n)
 	}
 }
+
+// A batch the topic's validator refuses on a direct stream is skipped: the
+// stream stays, and the batches behind it arrive at once, in order.
+func TestRefusedDirectBatchKeepsTheStream(t *testing.T) {
+	ps := newMesh(t, 2, Config{})
+	c := newCollector()
+	check := func(b []byte) error {
+		if string(b) == "bad" {
+			return errors.New("bad message")
+		}
+		return nil
+	}
+	if _, err := ps[1].Subscribe("v", c.handle, WithValidator(check)); err != nil {
+		t.Fatal(err)
+	}
+	waitTopicPeers(t, ps[0], "v", 1)
+	waitDirect(t, ps[0], "v", 1)
+	ctx := context.Background()
+	if err := ps[0].Publish(ctx, "v", []byte("bad")); err != nil {
+		t.Fatal(err)
+	}
+	if err := ps[0].Flush(ctx); err != nil { // a batch of its own
+		t.Fatal(err)
+	}
+	const count = 50
+	for i := range count {
+		if err := ps[0].Publish(ctx, "v", []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !c.wait(count, 5*time.Second) {
+		t.Fatalf("got %d of %d", c.count(), count)
+	}
+	c.mu.Lock()
+	for i, m := range c.msgs {
+		if string(m.Data) != strconv.Itoa(i) {
+			t.Errorf("message %d is %q", i, m.Data)
+			break
+		}
+	}
+	c.mu.Unlock()
+	st, pub := ps[1].Stats(), ps[0].Stats().Topics["v"]
+	if st.Invalid != 1 || st.Topics["v"].SkippedBatches != 0 {
+		t.Errorf("Invalid %d, SkippedBatches %d; want 1, 0", st.Invalid, st.Topics["v"].SkippedBatches)
+	}
+	if pub.DirectBatches != pub.Batches || pub.Batches < 2 {
+		t.Errorf("%d of %d batches direct: the stream did not stay", pub.DirectBatches, pub.Batches)
+	}
+}

@@ -51,8 +51,9 @@ type Stats struct {
 	// InboundUndeliverable counts received batches dropped because this
 	// node's reader fell behind.
 	InboundUndeliverable uint64
-	// Invalid counts received batches rejected by validation (a bad
-	// batch on a direct stream also closes that stream).
+	// Invalid counts received batches rejected by validation. A batch
+	// that does not decode, or claims another author, on a direct stream
+	// also closes that stream; one a topic's validator refuses does not.
 	Invalid uint64
 	// InboundDuplicates counts received copies of batches already seen:
 	// GossipSub copies relayed by more than one peer (none in a fully

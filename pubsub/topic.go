@@ -242,6 +242,7 @@ func (t *topic) validate(_ context.Context, from peer.ID, m *lp2pps.Message) lp2
 	}
 	if err := t.vet(b); err != nil {
 		p.log.Debug("pubsub: rejecting message", "topic", t.name, "from", m.ReceivedFrom, "err", err)
+		t.refused(b)
 		return lp2pps.ValidationReject
 	}
 	if h := p.dir.testHookReceive.Load(); h != nil {
@@ -271,6 +272,14 @@ func (t *topic) vet(b *batch) error {
 		b.vals[i] = v
 	}
 	return nil
+}
+
+// refused takes the place of a batch the topic's decoder refused in its
+// publisher's sequence, without delivering anything: the batches after it
+// do not wait for it.
+func (t *topic) refused(b *batch) {
+	b.msgs, b.vals = nil, nil
+	t.order.add(b)
 }
 
 // deliver hands a batch's messages to every subscription of the topic.
