@@ -238,15 +238,7 @@ func publishNumbered(t *testing.T, p *PubSub, total int, at func(i int)) {
 // subscribers still get every message once and in order.
 func TestSwitchGossipToDirectKeepsOrder(t *testing.T) {
 	hosts := newHosts(t, 3) // fully connected; a–c is cut and restored below
-	ps := make([]*PubSub, 3)
-	for i, h := range hosts {
-		p, err := New(h, nil, Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { closePubSub(t, p) })
-		ps[i] = p
-	}
+	ps := pubsubsOn(t, hosts, Config{})
 	cAddrs := hosts[2].Addrs()
 	hosts[0].ConnManager().Protect(hosts[1].ID(), "test")
 	cutLink(t, hosts[0], hosts[2])

@@ -48,9 +48,14 @@ func newHosts(t testing.TB, n int) []host.Host {
 // newMesh starts n connected hosts with a PubSub each.
 func newMesh(t testing.TB, n int, cfg Config) []*PubSub {
 	t.Helper()
-	hs := newHosts(t, n)
-	ps := make([]*PubSub, n)
-	for i, h := range hs {
+	return pubsubsOn(t, newHosts(t, n), cfg)
+}
+
+// pubsubsOn starts a PubSub on each host, closed at the end of the test.
+func pubsubsOn(t testing.TB, hosts []host.Host, cfg Config) []*PubSub {
+	t.Helper()
+	ps := make([]*PubSub, len(hosts))
+	for i, h := range hosts {
 		p, err := New(h, nil, cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -59,6 +64,14 @@ func newMesh(t testing.TB, n int, cfg Config) []*PubSub {
 		ps[i] = p
 	}
 	return ps
+}
+
+// refuseBad is a topic validator that refuses the message "bad".
+func refuseBad(b []byte) error {
+	if string(b) == "bad" {
+		return errors.New("bad message")
+	}
+	return nil
 }
 
 // waitTopicPeers waits until p knows want peers subscribed to topic.

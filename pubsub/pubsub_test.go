@@ -432,13 +432,7 @@ func TestEmptyMessages(t *testing.T) {
 func TestWithValidator(t *testing.T) {
 	ps := newMesh(t, 2, Config{})
 	c := newCollector()
-	check := func(b []byte) error {
-		if string(b) == "bad" {
-			return errors.New("bad message")
-		}
-		return nil
-	}
-	if _, err := ps[1].Subscribe("v", c.handle, WithValidator(check)); err != nil {
+	if _, err := ps[1].Subscribe("v", c.handle, WithValidator(refuseBad)); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -529,13 +523,7 @@ func TestWithDecoder(t *testing.T) {
 func TestRefusedDirectBatchKeepsTheStream(t *testing.T) {
 	ps := newMesh(t, 2, Config{})
 	c := newCollector()
-	check := func(b []byte) error {
-		if string(b) == "bad" {
-			return errors.New("bad message")
-		}
-		return nil
-	}
-	if _, err := ps[1].Subscribe("v", c.handle, WithValidator(check)); err != nil {
+	if _, err := ps[1].Subscribe("v", c.handle, WithValidator(refuseBad)); err != nil {
 		t.Fatal(err)
 	}
 	waitTopicPeers(t, ps[0], "v", 1)

@@ -184,16 +184,8 @@ func TestTopologyClosed(t *testing.T) {
 
 // In a line a–b–c, b relays a's messages to c.
 func TestPartialMeshRelays(t *testing.T) {
-	hs := make([]*PubSub, 3)
 	hosts := newHosts(t, 3) // fully connected: cut a–c below
-	for i, h := range hosts {
-		p, err := New(h, nil, Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { closePubSub(t, p) })
-		hs[i] = p
-	}
+	hs := pubsubsOn(t, hosts, Config{})
 	hosts[0].ConnManager().Protect(hosts[1].ID(), "test")
 	cutLink(t, hosts[0], hosts[2]) // a and c stay apart
 	c, probes := newCollector(), newCounter()
@@ -225,15 +217,7 @@ func TestPartialMeshRelays(t *testing.T) {
 // counts the second copy of each as a duplicate.
 func TestDuplicatesAreCounted(t *testing.T) {
 	hosts := newHosts(t, 4) // fully connected: cut a–d and b–c below
-	ps := make([]*PubSub, 4)
-	for i, h := range hosts {
-		p, err := New(h, nil, Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { closePubSub(t, p) })
-		ps[i] = p
-	}
+	ps := pubsubsOn(t, hosts, Config{})
 	cutLink(t, hosts[0], hosts[3])
 	cutLink(t, hosts[1], hosts[2])
 	c, probes := newCollector(), newCounter()
