@@ -142,25 +142,10 @@ func (c *reflectKV) Delete(_ context.Context, i int, key string) error {
 	return c.stores[i].Delete(key)
 }
 
-// Flush waits until the store's flusher stopped publishing: crdtstore has no
-// call that says that local writes have left the node, so this waits until
-// its delta counters stay unchanged for 300 ms.
+// Flush waits until the store's local writes have been handed to the
+// network (Store.Flush).
 func (c *reflectKV) Flush(ctx context.Context, i int) error {
-	s := c.stores[i]
-	published := func() uint64 { st := s.Stats(); return st.DeltasSent + st.DeltasDropped }
-	last := published()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(300 * time.Millisecond):
-		}
-		now := published()
-		if now == last {
-			return nil
-		}
-		last = now
-	}
+	return c.stores[i].Flush(ctx)
 }
 
 func (c *reflectKV) Watch(i int, fn func(key string, missed int)) error {
