@@ -9,7 +9,7 @@ import (
 	"github.com/reflectmesh/reflect/node"
 )
 
-// The original library's two store programs: one sets a value, the other,
+// Two programs that share a store: one sets a value, the other,
 // started later with the same secret, reads it. On a LAN they find each
 // other by mDNS; in this test they listen on loopback and the second is
 // pointed at the first.

@@ -11,7 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	lp2pps "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"go.uber.org/goleak"
 
 	"github.com/reflectmesh/reflect/internal/testutil"
 )
@@ -558,5 +562,61 @@ func TestRefusedDirectBatchKeepsTheStream(t *testing.T) {
 	}
 	if pub.DirectBatches != pub.Batches || pub.Batches < 2 {
 		t.Errorf("%d of %d batches direct: the stream did not stay", pub.DirectBatches, pub.Batches)
+	}
+}
+
+// Close stops every goroutine pub/sub started (publishers, subscriptions,
+// direct streams, the announcements, the membership's follower) and
+// GossipSub's own, on every node, once the hosts close too.
+func TestCloseLeavesNoGoroutine(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	hosts := make([]host.Host, 3)
+	for i := range hosts {
+		h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(), libp2p.DisableMetrics())
+		if err != nil {
+			t.Fatal(err)
+		}
+		hosts[i] = h
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, h := range hosts[1:] {
+		if err := hosts[0].Connect(ctx, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ps := make([]*PubSub, len(hosts))
+	for i, h := range hosts {
+		p, err := New(h, nil, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps[i] = p
+	}
+	c := newCounter()
+	for _, p := range ps[1:] {
+		if _, err := p.Subscribe("t", c.handle); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitTopicPeers(t, ps[0], "t", 2)
+	for i := range 100 {
+		if err := ps[0].Publish(ctx, "t", []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !c.wait(200, 5*time.Second) {
+		t.Fatalf("delivered %d of 200", c.count())
+	}
+	for i, p := range ps {
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Close(); !errors.Is(err, ErrClosed) {
+			t.Fatalf("second Close: %v", err)
+		}
+		if err := hosts[i].Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
