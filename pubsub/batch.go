@@ -3,17 +3,22 @@ package pubsub
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 )
 
 // Wire format of one batch, the unit both ways carry (a GossipSub message,
 // or the body of a direct frame):
 //
 //	version   byte  (batchVersion)
-//	flags     byte  (flagSwitched; other bits must be 0)
+//	flags     byte  (flagSwitched, flagHeaders; other bits must be 0)
 //	author    uvarint length + bytes (the publisher's peer id)
 //	seq       uvarint (the publisher's sequence number on the topic)
 //	count     uvarint (number of messages, ≥ 1)
-//	count ×   uvarint length + bytes (one application message each)
+//	count ×   with flagHeaders: uvarint length + headers (header.go),
+//	          then uvarint length + bytes (one application message each)
+//
+// A batch none of whose messages has headers is sent without flagHeaders,
+// so headers cost nothing where they are not used.
 //
 // The bytes from version to the end of seq identify the batch: they are the
 // GossipSub message id, so no hash of the payload is needed.
@@ -25,7 +30,10 @@ const (
 	// receiver that has nothing of the author yet waits for that
 	// predecessor rather than starting its sequence here (order.go).
 	flagSwitched = 1 << 0
-	knownFlags   = flagSwitched
+	// flagHeaders says that every message is preceded by its headers
+	// (possibly empty).
+	flagHeaders = 1 << 1
+	knownFlags  = flagSwitched | flagHeaders
 
 	// maxAuthorLen bounds the author field: a libp2p peer id is an identity
 	// multihash of a public key (38 bytes for Ed25519) or a SHA-256 multihash.
@@ -39,7 +47,16 @@ type batch struct {
 	switched bool   // flagSwitched
 	id       []byte // header bytes that identify the batch
 	msgs     [][]byte
-	vals     []any // the topic's decoder's results, one per message (nil without one)
+	hdrs     []Header // one per message, nil if no message has headers
+	vals     []any    // the topic's decoder's results, one per message (nil without one)
+}
+
+// header returns message i's headers.
+func (b *batch) header(i int) Header {
+	if b.hdrs == nil {
+		return nil
+	}
+	return b.hdrs[i]
 }
 
 // batchWriter accumulates messages into one encoded batch.
@@ -47,20 +64,58 @@ type batchWriter struct {
 	count   int
 	bodyLen int
 	msgs    [][]byte
+	hdrs    [][]byte // encoded headers, one per message
+	nhdr    int      // messages with headers
 }
 
 // reset empties the writer for the next batch.
 func (w *batchWriter) reset() {
 	w.msgs = w.msgs[:0]
+	w.hdrs = w.hdrs[:0]
 	w.count = 0
 	w.bodyLen = 0
+	w.nhdr = 0
 }
 
-// add appends one message.
-func (w *batchWriter) add(m []byte) {
+// add appends one message without headers.
+func (w *batchWriter) add(m []byte) { w.addHeader(nil, m) }
+
+// addHeader appends one message with its encoded headers (nil for none).
+func (w *batchWriter) addHeader(hdr, m []byte) {
 	w.msgs = append(w.msgs, m)
+	w.hdrs = append(w.hdrs, hdr)
 	w.count++
 	w.bodyLen += uvarintLen(uint64(len(m))) + len(m)
+	if len(hdr) > 0 {
+		w.nhdr++
+		w.bodyLen += len(hdr) // its length prefix is counted in size
+	}
+}
+
+// msgCost is what one message adds to a batch's size().
+func msgCost(hdr, m []byte) int {
+	return uvarintLen(uint64(len(m))) + len(m) + len(hdr)
+}
+
+// headerBytes is the size of the headers' length prefixes (present only
+// when some message has headers).
+func (w *batchWriter) headerBytes() int {
+	if w.nhdr == 0 {
+		return 0
+	}
+	n := 0
+	for _, h := range w.hdrs {
+		n += uvarintLen(uint64(len(h)))
+	}
+	return n
+}
+
+// flags returns the flags the batch's encoding needs besides extra.
+func (w *batchWriter) flags(extra byte) byte {
+	if w.nhdr > 0 {
+		return extra | flagHeaders
+	}
+	return extra
 }
 
 // size is the encoded size of the messages added so far (without header).
@@ -75,21 +130,39 @@ func (w *batchWriter) encode(author []byte, seq uint64, flags byte) []byte {
 // encodedLen is the size of the encoded batch.
 func (w *batchWriter) encodedLen(author []byte, seq uint64) int {
 	return 2 + uvarintLen(uint64(len(author))) + len(author) + uvarintLen(seq) +
-		uvarintLen(uint64(w.count)) + w.bodyLen
+		uvarintLen(uint64(w.count)) + w.bodyLen + w.headerBytes()
 }
 
 // appendBatch appends the encoded batch to out.
 func (w *batchWriter) appendBatch(out, author []byte, seq uint64, flags byte) []byte {
+	flags = w.flags(flags)
 	out = append(out, batchVersion, flags)
 	out = binary.AppendUvarint(out, uint64(len(author)))
 	out = append(out, author...)
 	out = binary.AppendUvarint(out, seq)
 	out = binary.AppendUvarint(out, uint64(w.count))
-	for _, m := range w.msgs {
+	for i, m := range w.msgs {
+		if flags&flagHeaders != 0 {
+			out = binary.AppendUvarint(out, uint64(len(w.hdrs[i])))
+			out = append(out, w.hdrs[i]...)
+		}
 		out = binary.AppendUvarint(out, uint64(len(m)))
 		out = append(out, m...)
 	}
 	return out
+}
+
+// local returns the writer's batch as a receiver would decode it, for
+// delivery to this node's own subscriptions (Config.Echo).
+func (w *batchWriter) local(author []byte, seq uint64) *batch {
+	b := &batch{author: author, seq: seq, msgs: slices.Clone(w.msgs)}
+	if w.nhdr > 0 {
+		b.hdrs = make([]Header, len(w.hdrs))
+		for i, h := range w.hdrs {
+			b.hdrs[i], _ = decodeHeader(h) // encoded by us: valid
+		}
+	}
+	return b
 }
 
 // encodeBatch encodes msgs as one batch (used by tests and fuzzing).
@@ -114,6 +187,9 @@ func batchHeader(data []byte, b *batch) (off int, err error) {
 		return 0, fmt.Errorf("%w: flags %#x", ErrMalformed, data[1])
 	}
 	b.switched = data[1]&flagSwitched != 0
+	if data[1]&flagHeaders != 0 {
+		b.hdrs = []Header{} // filled by decodeBatch
+	}
 	off = 2
 	alen, n := uvarint(data[off:])
 	if n <= 0 || alen == 0 || alen > maxAuthorLen || alen > uint64(len(data)-off-n) {
@@ -152,7 +228,23 @@ func decodeBatch(data []byte, maxMsg int) (*batch, error) {
 		return nil, fmt.Errorf("%w: count %d exceeds %d remaining bytes", ErrMalformed, count, rest)
 	}
 	b.msgs = make([][]byte, 0, count)
+	if b.hdrs != nil {
+		b.hdrs = make([]Header, 0, count)
+	}
 	for i := uint64(0); i < count; i++ {
+		if b.hdrs != nil {
+			l, n := uvarint(data[off:])
+			if n <= 0 || l > uint64(len(data)-off-n) {
+				return nil, fmt.Errorf("%w: message %d headers length", ErrMalformed, i)
+			}
+			off += n
+			h, err := decodeHeader(data[off : off+int(l)])
+			if err != nil {
+				return nil, fmt.Errorf("message %d: %w", i, err)
+			}
+			b.hdrs = append(b.hdrs, h)
+			off += int(l)
+		}
 		l, n := uvarint(data[off:])
 		if n <= 0 {
 			return nil, fmt.Errorf("%w: message %d length", ErrMalformed, i)

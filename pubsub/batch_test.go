@@ -54,7 +54,7 @@ func TestBatchIDsDiffer(t *testing.T) {
 }
 
 // The switched flag survives encoding, is part of the header, and is the
-// only flag: a batch with another bit set is refused.
+// only flag besides flagHeaders: a batch with another bit set is refused.
 func TestBatchSwitchedFlag(t *testing.T) {
 	var w batchWriter
 	w.add([]byte("m"))
@@ -67,7 +67,7 @@ func TestBatchSwitchedFlag(t *testing.T) {
 	if b, err := decodeBatch(plain, 10); err != nil || b.switched {
 		t.Fatalf("decoded %+v, %v", b, err)
 	}
-	for _, flags := range []byte{2, 0x80, flagSwitched | 4} {
+	for _, flags := range []byte{4, 0x80, flagSwitched | 8} {
 		if _, err := decodeBatch(w.encode([]byte("author"), 9, flags), 10); !errors.Is(err, ErrMalformed) {
 			t.Errorf("flags %#x: got %v, want ErrMalformed", flags, err)
 		}
@@ -127,21 +127,39 @@ func FuzzDecodeBatch(f *testing.F) {
 	f.Add([]byte{1, 0, 1, 'a', 1, 0x80, 0x80, 0x80, 0x80, 0x08, 1, 'x'})
 	f.Add([]byte{})
 	f.Add([]byte{1, flagSwitched, 1, 'a', 7, 1, 1, 'x'})
+	f.Add(headerBatch(t0Header(), nil))
+	f.Add([]byte{1, flagHeaders, 1, 'a', 7, 1, 4, 1, 'k', 1, 'v', 1, 'x'})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		b, err := decodeBatch(data, 1<<16)
 		if err != nil {
 			return
 		}
 		var w batchWriter
-		for _, m := range b.msgs {
-			w.add(m)
+		for i, m := range b.msgs {
+			hdr, err := encodeHeader(b.header(i))
+			if err != nil {
+				t.Fatalf("decoded headers do not encode: %v", err)
+			}
+			w.addHeader(hdr, m)
 		}
 		var flags byte
 		if b.switched {
 			flags = flagSwitched
 		}
-		if again := w.encode(b.author, b.seq, flags); !bytes.Equal(again, data) {
+		again := w.encode(b.author, b.seq, flags)
+		if b.hdrs == nil && !bytes.Equal(again, data) {
 			t.Fatalf("re-encoding differs:\n%x\n%x", data, again)
+		}
+		// With headers the encoding is canonical only after one round
+		// (keys sorted, empty headers dropped): decode it again.
+		b2, err := decodeBatch(again, 1<<16)
+		if err != nil || len(b2.msgs) != len(b.msgs) {
+			t.Fatalf("re-encoded batch does not decode: %v", err)
+		}
+		for i := range b.msgs {
+			if !bytes.Equal(b.msgs[i], b2.msgs[i]) || !sameHeader(b.header(i), b2.header(i)) {
+				t.Fatalf("message %d changed: %q %v → %q %v", i, b.msgs[i], b.header(i), b2.msgs[i], b2.header(i))
+			}
 		}
 		var h batch
 		if _, err := batchHeader(data, &h); err != nil || !bytes.Equal(h.id, b.id) || !bytes.Equal(h.author, b.author) || h.seq != b.seq || h.switched != b.switched {

@@ -32,11 +32,14 @@ import (
 // ready (so that batches can take it from the start) and retried every
 // directRetry after a failure; and one reader goroutine per inbound stream.
 //
+// The same streams carry what is meant for one peer only (calls.go: Send,
+// queue groups, requests and replies), with or without signing.
+//
 // A frame on a direct stream:
 //
 //	length  uvarint (of what follows)
-//	kind    byte: frameBatch, or frameHello (the first frame of every
-//	        stream, so that the stream is negotiated at once)
+//	kind    byte: frameBatch, frameHello (the first frame of every stream,
+//	        so that the stream is negotiated at once), or one of calls.go's
 //	topic   uvarint length + bytes (with Config.TopicPrefix; empty in hello)
 //	then    frameBatch: one batch (batch.go), whose author must be the
 //	        stream's peer
@@ -80,10 +83,11 @@ type direct struct {
 	log      *slog.Logger
 	flows    *flows
 	count    *netCounters
-	lookup   func(wire string) *topic // a joined topic, or nil
-	goOwned  func(func())             // runs a goroutine that Close waits for
-	ctx      context.Context          // ends at Close
-	enabled  bool                     // off with signing: GossipSub signs and verifies
+	lookup   func(wire string) *topic                          // a joined topic, or nil
+	goOwned  func(func())                                      // runs a goroutine that Close waits for
+	ctx      context.Context                                   // ends at Close
+	batches  bool                                              // topics' batches may take the streams (off with signing: GossipSub signs and verifies)
+	calls    func(from peer.ID, kind byte, frame []byte) error // handles calls.go's frames
 	maxMsg   int
 	maxFrame uint64
 
@@ -109,7 +113,8 @@ func newDirect(p *PubSub) *direct {
 		lookup:   p.joinedWire,
 		goOwned:  p.goOwned,
 		ctx:      p.ctx,
-		enabled:  !p.cfg.Sign,
+		batches:  !p.cfg.Sign,
+		calls:    p.receiveCall,
 		maxMsg:   p.cfg.MaxMessageSize,
 		maxFrame: uint64(maxWireSize(p.cfg) + 2*maxTopicLen + 16),
 		out:      map[peer.ID]*directPeer{},
@@ -120,17 +125,12 @@ func newDirect(p *PubSub) *direct {
 
 // start accepts the peers' direct streams.
 func (d *direct) start() {
-	if d.enabled {
-		d.host.SetStreamHandler(directProtocol, d.handle)
-	}
+	d.host.SetStreamHandler(directProtocol, d.handle)
 }
 
 // ready opens a direct stream to a peer whose pub/sub just became ready,
 // so that batches can take it from the start.
 func (d *direct) ready(p peer.ID) {
-	if !d.enabled {
-		return
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.out[p] == nil {
@@ -153,7 +153,7 @@ func (d *direct) disconnected(p peer.ID) {
 // streams appends to buf the open direct streams of peers and reports
 // whether every one of them has one (it starts opening the missing ones).
 func (d *direct) streams(peers []peer.ID, buf []*directPeer) ([]*directPeer, bool) {
-	if !d.enabled {
+	if !d.batches {
 		return buf, false
 	}
 	d.mu.Lock()
@@ -181,9 +181,57 @@ func (d *direct) openLocked(p peer.ID) {
 	if d.closing || time.Now().Before(d.retry[p]) {
 		return
 	}
-	w := &directPeer{d: d, id: p, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	w := &directPeer{d: d, id: p, wake: make(chan struct{}, 1), done: make(chan struct{}), settled: make(chan struct{})}
 	d.out[p] = w
 	d.goOwned(w.run)
+}
+
+// stream returns p's open direct stream, opening it and waiting for it
+// if needed, or an error wrapping ErrNoRoute when p cannot be reached
+// (not connected, refused, or an attempt failed less than directRetry
+// ago).
+func (d *direct) stream(ctx context.Context, p peer.ID) (*directPeer, error) {
+	for {
+		d.mu.Lock()
+		if d.closing {
+			d.mu.Unlock()
+			return nil, ErrClosed
+		}
+		w := d.out[p]
+		if w == nil {
+			d.openLocked(p)
+			if w = d.out[p]; w == nil {
+				d.mu.Unlock()
+				return nil, fmt.Errorf("%w: %s", ErrNoRoute, p)
+			}
+		}
+		if w.open {
+			d.mu.Unlock()
+			return w, nil
+		}
+		d.mu.Unlock()
+		select {
+		case <-w.settled: // opened or failed: look again
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// openStream returns p's direct stream if it is open, else nil (and
+// starts opening it).
+func (d *direct) openStream(p peer.ID) *directPeer {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	w := d.out[p]
+	if w == nil {
+		d.openLocked(p)
+		return nil
+	}
+	if !w.open {
+		return nil
+	}
+	return w
 }
 
 // opened marks w usable; it reports false if w was replaced or stopped.
@@ -194,6 +242,7 @@ func (d *direct) opened(w *directPeer) bool {
 		return false
 	}
 	w.open = true
+	w.settle()
 	return true
 }
 
@@ -217,9 +266,7 @@ func (d *direct) close() {
 		_ = s.Reset()
 	}
 	d.mu.Unlock()
-	if d.enabled {
-		d.host.RemoveStreamHandler(directProtocol)
-	}
+	d.host.RemoveStreamHandler(directProtocol)
 	for _, w := range out {
 		w.stop()
 	}
@@ -239,9 +286,11 @@ type directPeer struct {
 	id   peer.ID
 	open bool // under d.mu: the stream is open and w takes frames
 
-	wake     chan struct{}
-	done     chan struct{}
-	stopOnce sync.Once
+	wake       chan struct{}
+	done       chan struct{}
+	stopOnce   sync.Once
+	settled    chan struct{} // closed once the stream is open or has failed
+	settleOnce sync.Once
 
 	mu      sync.Mutex
 	q       []directFrame
@@ -385,9 +434,13 @@ func (w *directPeer) coalesce(frames []directFrame) ([]byte, int) {
 	return buf, n
 }
 
+// settle wakes those waiting for the stream to open (direct.stream).
+func (w *directPeer) settle() { w.settleOnce.Do(func() { close(w.settled) }) }
+
 // finish marks w dead, forgets what is still queued, and closes s (if
 // not nil) after the frames written so far.
 func (w *directPeer) finish(s network.Stream) {
+	defer w.settle()
 	w.mu.Lock()
 	w.dead = true
 	q := w.q
@@ -438,7 +491,7 @@ func (d *direct) handle(s network.Stream) {
 				_ = s.Close()
 				return
 			}
-			if errors.Is(err, ErrMalformed) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrVersion) || errors.Is(err, errDirectAuthor) {
+			if errors.Is(err, ErrMalformed) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrVersion) || errors.Is(err, errDirectAuthor) || errors.Is(err, errCallAuthor) {
 				d.count.invalid.Add(1)
 				d.log.Debug("pubsub: bad direct frame", "from", from, "err", err)
 			}
@@ -453,12 +506,18 @@ func (d *direct) handle(s network.Stream) {
 // not decode, or a batch of another author, ends the stream (the peer is
 // broken or hostile); a batch the topic's own check refuses is skipped.
 func (d *direct) receive(from peer.ID, frame []byte, topics map[string]*topic) error {
-	if len(frame) < 1 || (frame[0] != frameBatch && frame[0] != frameHello) {
-		return fmt.Errorf("%w: direct frame kind", ErrMalformed)
+	if len(frame) < 1 {
+		return fmt.Errorf("%w: empty direct frame", ErrMalformed)
 	}
 	kind, frame := frame[0], frame[1:]
-	if kind == frameHello {
+	switch kind {
+	case frameHello:
 		return nil
+	case frameBatch:
+	case frameSend, frameRequest, frameReply:
+		return d.calls(from, kind, frame)
+	default:
+		return fmt.Errorf("%w: direct frame kind %d", ErrMalformed, kind)
 	}
 	tl, k := uvarint(frame)
 	if k <= 0 || tl > uint64(len(frame)-k) {

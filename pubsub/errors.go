@@ -21,4 +21,24 @@ var (
 	ErrVersion = errors.New("pubsub: unsupported message version")
 	// ErrConfig reports an invalid Config field.
 	ErrConfig = errors.New("pubsub: invalid config")
+	// ErrHeader is returned for headers with an empty or non-UTF-8 key, a
+	// non-UTF-8 value, or more than MaxHeaderBytes in all. Nothing is sent.
+	ErrHeader = errors.New("pubsub: invalid header")
+	// ErrNoRoute is returned by Send (and counted for queue groups and
+	// requests) when the peer is not connected, or its stream cannot be
+	// opened.
+	ErrNoRoute = errors.New("pubsub: peer not reachable")
+	// ErrNoSubscriber is returned by Send when the peer does not
+	// subscribe to the topic (as far as this node knows).
+	ErrNoSubscriber = errors.New("pubsub: peer does not subscribe to the topic")
+	// ErrNoResponders is returned by Request and RequestAll at once when no
+	// node answers requests on the topic, and when every node asked
+	// turned out to have no responder (any more).
+	ErrNoResponders = errors.New("pubsub: no responders")
+	// ErrRemote wraps the error text a responder returned; Request
+	// returns it as the reply.
+	ErrRemote = errors.New("pubsub: responder failed")
+	// ErrBusy reports a responder whose queue was full: the request was
+	// not handled there.
+	ErrBusy = errors.New("pubsub: responder busy")
 )

@@ -15,7 +15,7 @@ func dataRPC(topic string) *lp2pps.RPC {
 
 func newTestTracer(window int) (*gossipTracer, *flows, *peerTopics, *[]peer.ID) {
 	f := newFlows(window)
-	pt := newPeerTopics()
+	pt := newPeerTopics("")
 	var lost []peer.ID
 	g := newGossipTracer(f, newReadiness(func(peer.ID) {}, func(peer.ID) {}), pt, func(p peer.ID) { lost = append(lost, p) }, &netCounters{})
 	return g, f, pt, &lost

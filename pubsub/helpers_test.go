@@ -143,7 +143,7 @@ func publishGood(t *testing.T, p *PubSub, c *collector, receiver *PubSub, wantIn
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.msgs) != 2 || string(c.msgs[0].Data) != "good" || string(c.msgs[1].Data) != "barrier" {
-		t.Fatalf("delivered %d messages: %q", len(c.msgs), c.msgs)
+		t.Fatalf("delivered %d messages: %v", len(c.msgs), c.msgs)
 	}
 	if inv := receiver.Stats().Invalid; inv != wantInvalid {
 		t.Fatalf("Invalid = %d, want %d", inv, wantInvalid)

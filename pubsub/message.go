@@ -17,9 +17,14 @@ type Message struct {
 	// Data is the message body. It is shared with other subscriptions of
 	// the same topic: treat it as read-only.
 	Data []byte
+	// Header holds the headers the publisher gave (WithHeader); nil for
+	// none. Shared like Data.
+	Header Header
 	// Decoded is what the topic's WithDecoder function made of Data (nil
 	// without one). It is shared like Data.
 	Decoded any
+
+	call *inCall // the request a responder answers (request.go)
 }
 
 // Decode unmarshals the JSON body into v.

@@ -7,6 +7,8 @@ type options struct {
 	reserved bool
 	queue    int
 	decode   func([]byte) (any, error)
+	header   Header
+	group    string
 }
 
 func applyOptions(opts []Option) options {
@@ -57,3 +59,15 @@ func WithValidator(check func(data []byte) error) Option {
 func WithDecoder(decode func(data []byte) (any, error)) Option {
 	return func(o *options) { o.decode = decode }
 }
+
+// WithHeader attaches headers to the message (Publish, Broadcast, Send and
+// Request). Receivers find them in Message.Header.
+func WithHeader(h Header) Option { return func(o *options) { o.header = h } }
+
+// WithQueueGroup makes a subscription (Subscribe) or a responder (Handle) a
+// member of a queue group on its topic: each message published on the
+// topic, and each request, reaches one member of the group (chosen by the
+// publisher, in turn among the live members of every node, this one
+// included), while plain subscriptions get every message. A member gets
+// nothing but its group's share.
+func WithQueueGroup(name string) Option { return func(o *options) { o.group = name } }

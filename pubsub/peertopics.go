@@ -1,6 +1,8 @@
 package pubsub
 
 import (
+	"slices"
+	"strings"
 	"sync"
 
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
@@ -16,15 +18,42 @@ import (
 //
 // It also remembers which peers are ready (ready.go): a subscriber counts
 // for WaitSubscribers only once a Publish can reach it.
+//
+// Registry topics (registry.go) are indexed as well: by kind and topic,
+// the groups and their members (responders, queue groups); patterns and
+// announced topics by kind.
 type peerTopics struct {
+	prefix string // Config.TopicPrefix
+
 	mu      sync.Mutex
 	subs    map[string]map[peer.ID]struct{} // wire topic → subscribed peers
+	reg     map[regKey]map[peer.ID]struct{} // registry entries → peers
 	ready   map[peer.ID]struct{}            // peers whose pub/sub is ready
 	changed chan struct{}                   // closed and replaced at every change
 }
 
-func newPeerTopics() *peerTopics {
-	return &peerTopics{subs: map[string]map[peer.ID]struct{}{}, ready: map[peer.ID]struct{}{}, changed: make(chan struct{})}
+// regKey is one registry entry: a kind, a user topic (or pattern) and a
+// group.
+type regKey struct{ kind, topic, group string }
+
+func newPeerTopics(prefix string) *peerTopics {
+	return &peerTopics{
+		prefix:  prefix,
+		subs:    map[string]map[peer.ID]struct{}{},
+		reg:     map[regKey]map[peer.ID]struct{}{},
+		ready:   map[peer.ID]struct{}{},
+		changed: make(chan struct{}),
+	}
+}
+
+// regOf returns the registry entry a wire topic stands for.
+func (pt *peerTopics) regOf(wire string) (regKey, bool) {
+	name, ok := strings.CutPrefix(wire, pt.prefix)
+	if !ok {
+		return regKey{}, false
+	}
+	kind, topic, group, ok := parseRegistry(name)
+	return regKey{kind, topic, group}, ok
 }
 
 // setReady records that p's pub/sub is ready.
@@ -55,11 +84,32 @@ func (pt *peerTopics) learn(p peer.ID, subs []*pb.RPC_SubOpts) {
 				pt.subs[t] = m
 			}
 			m[p] = struct{}{}
+			if k, ok := pt.regOf(t); ok {
+				r := pt.reg[k]
+				if r == nil {
+					r = map[peer.ID]struct{}{}
+					pt.reg[k] = r
+				}
+				r[p] = struct{}{}
+			}
 		} else if m := pt.subs[t]; m != nil {
 			delete(m, p)
 			if len(m) == 0 {
 				delete(pt.subs, t)
 			}
+			if k, ok := pt.regOf(t); ok {
+				pt.dropRegLocked(k, p)
+			}
+		}
+	}
+}
+
+// dropRegLocked removes p from a registry entry; pt.mu held.
+func (pt *peerTopics) dropRegLocked(k regKey, p peer.ID) {
+	if r := pt.reg[k]; r != nil {
+		delete(r, p)
+		if len(r) == 0 {
+			delete(pt.reg, k)
 		}
 	}
 }
@@ -77,6 +127,64 @@ func (pt *peerTopics) forget(p peer.ID) {
 			delete(pt.subs, t)
 		}
 	}
+	for k := range pt.reg {
+		pt.dropRegLocked(k, p)
+	}
+}
+
+// groups returns, for a kind with groups (regResponder, regQueue) and a
+// user topic, the ready peers of each group, each list sorted.
+func (pt *peerTopics) groups(kind, topic string) map[string][]peer.ID {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	var out map[string][]peer.ID
+	for k, r := range pt.reg {
+		if k.kind != kind || k.topic != topic {
+			continue
+		}
+		for p := range r {
+			if _, ok := pt.ready[p]; !ok {
+				continue
+			}
+			if out == nil {
+				out = map[string][]peer.ID{}
+			}
+			out[k.group] = append(out[k.group], p)
+		}
+	}
+	for _, ps := range out {
+		slices.Sort(ps)
+	}
+	return out
+}
+
+// entries calls fn for every registry entry of kind (patterns, announced
+// topics) with its peers; pt.mu is held: fn must not call back.
+func (pt *peerTopics) entries(kind string, fn func(name string, peers map[peer.ID]struct{})) {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	for k, r := range pt.reg {
+		if k.kind == kind {
+			fn(k.topic, r)
+		}
+	}
+}
+
+// wireTopics appends every wire topic some peer subscribes to.
+func (pt *peerTopics) wireTopics(buf []string) []string {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	for t := range pt.subs {
+		buf = append(buf, t)
+	}
+	return buf
+}
+
+// changes returns a channel closed at the next change.
+func (pt *peerTopics) changes() <-chan struct{} {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	return pt.changed
 }
 
 // of appends the peers subscribed to the wire topic to buf.

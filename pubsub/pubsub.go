@@ -46,11 +46,17 @@ type PubSub struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	joined  map[string]*topic     // by user name
-	closing bool                  // Close has begun
-	closed  bool                  // Close has stopped the topics
-	resets  map[peer.ID]time.Time // streamLost's last reset per peer
+	calls calls // requests waiting for replies (request.go)
+
+	regMu      sync.Mutex
+	registered map[string]*registration // by registry name (registry.go)
+
+	mu       sync.Mutex
+	joined   map[string]*topic          // by user name
+	patterns map[string][]*Subscription // wildcard subscriptions by pattern (wildcard.go)
+	closing  bool                       // Close has begun
+	closed   bool                       // Close has stopped the topics
+	resets   map[peer.ID]time.Time      // streamLost's last reset per peer
 }
 
 // New starts pub/sub on h, which should already be configured with the
@@ -71,17 +77,19 @@ func New(h host.Host, m Membership, cfg Config) (*PubSub, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &PubSub{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		host:     h,
-		topo:     newTopology(h.ID()),
-		topics:   newPeerTopics(),
-		flows:    newFlows(cfg.Window),
-		ctx:      ctx,
-		cancel:   cancel,
-		joined:   make(map[string]*topic),
-		resets:   make(map[peer.ID]time.Time),
-		flushing: make(chan struct{}, 1),
+		cfg:        cfg,
+		log:        cfg.Logger,
+		host:       h,
+		topo:       newTopology(h.ID()),
+		topics:     newPeerTopics(cfg.TopicPrefix),
+		flows:      newFlows(cfg.Window),
+		ctx:        ctx,
+		cancel:     cancel,
+		joined:     make(map[string]*topic),
+		resets:     make(map[peer.ID]time.Time),
+		registered: make(map[string]*registration),
+		patterns:   make(map[string][]*Subscription),
+		flushing:   make(chan struct{}, 1),
 	}
 	p.queued.init()
 	p.dir = newDirect(p)
@@ -148,12 +156,13 @@ func New(h host.Host, m Membership, cfg Config) (*PubSub, error) {
 		return nil, err
 	}
 	p.stopMembers = m.FollowConnections(p.connectionChanged)
+	p.goOwned(p.patternLoop)
 	return p, nil
 }
 
 // maxWireSize is GossipSub's limit: one batch plus headers and protobuf framing.
 func maxWireSize(cfg Config) int {
-	return max(cfg.MaxMessageSize, cfg.MaxBatchBytes) + 4096
+	return max(cfg.MaxMessageSize+MaxHeaderBytes+16, cfg.MaxBatchBytes) + 4096
 }
 
 // messageID takes the id from the topic and the batch header (author and
@@ -197,7 +206,14 @@ func (p *PubSub) Close() error {
 	p.closed = true
 	topics := p.joined
 	p.joined = nil
+	patterns := p.patterns
+	p.patterns = nil
 	p.mu.Unlock()
+	for _, subs := range patterns {
+		for _, s := range subs {
+			s.halt()
+		}
+	}
 
 	if p.stopMembers != nil {
 		p.stopMembers()
@@ -256,6 +272,11 @@ func (p *PubSub) topic(name string, reserved bool) (*topic, error) {
 	}
 	t.gt = gt
 	t.route.gossip = func(ctx context.Context, data []byte) error { return gt.Publish(ctx, data) }
+	for _, s := range p.patternSubsLocked(name) {
+		if err := t.attach(s); err != nil {
+			return nil, err
+		}
+	}
 	p.joined[name] = t
 	return t, nil
 }
@@ -285,11 +306,15 @@ func (p *PubSub) publish(ctx context.Context, name string, data []byte, opts []O
 	if len(data) > p.cfg.MaxMessageSize {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), p.cfg.MaxMessageSize)
 	}
+	hdr, err := encodeHeader(o.header)
+	if err != nil {
+		return err
+	}
 	t, err := p.topic(name, o.reserved)
 	if err != nil {
 		return err
 	}
-	return t.enqueue(ctx, data)
+	return t.enqueue(ctx, outMsg{data: data, hdr: hdr})
 }
 
 // Subscribe calls handler for every message published on topic by other
@@ -301,11 +326,29 @@ func (p *PubSub) Subscribe(topic string, handler func(Message), opts ...Option) 
 		return nil, fmt.Errorf("%w: nil handler", ErrConfig)
 	}
 	o := applyOptions(opts)
+	if isPattern(topic) {
+		if o.group != "" {
+			return nil, fmt.Errorf("%w: a queue group on the pattern %q", ErrTopic, topic)
+		}
+		if err := checkTopic(topic, false); err != nil {
+			return nil, err
+		}
+		return p.subscribePattern(topic, handler, o)
+	}
+	if o.group != "" {
+		if err := checkGroup(o.group); err != nil {
+			return nil, err
+		}
+	}
 	t, err := p.topic(topic, o.reserved)
 	if err != nil {
 		return nil, err
 	}
-	return t.subscribe(handler, o)
+	var key memberKey
+	if o.group != "" {
+		key = memberKey{regQueue, o.group}
+	}
+	return t.subscribe(handler, key, o)
 }
 
 // Topics lists the topics this node has joined (user names, sorted by the

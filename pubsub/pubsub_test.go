@@ -267,7 +267,7 @@ func TestUnsubscribe(t *testing.T) {
 	c2.mu.Lock()
 	defer c2.mu.Unlock()
 	if len(c2.msgs) != 1 || string(c2.msgs[0].Data) != "c" {
-		t.Fatalf("the new subscription got %q", c2.msgs)
+		t.Fatalf("the new subscription got %v", c2.msgs)
 	}
 }
 
@@ -457,7 +457,7 @@ func TestWithValidator(t *testing.T) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.msgs) != 3 || string(c.msgs[0].Data) != "good 1" || string(c.msgs[1].Data) != "good 2" || string(c.msgs[2].Data) != "barrier" {
-		t.Fatalf("delivered %d messages: %q", len(c.msgs), c.msgs)
+		t.Fatalf("delivered %d messages: %v", len(c.msgs), c.msgs)
 	}
 	if inv := ps[1].Stats().Invalid; inv != 1 {
 		t.Fatalf("Invalid = %d, want 1", inv)

@@ -69,6 +69,7 @@ type route struct {
 	direct        bool                                         // the way of the last batch
 	peers         []peer.ID
 	streams       []*directPeer
+	turns         map[string]uint64 // next turn per queue group (queue.go)
 }
 
 // sendResult says how a batch went.

@@ -21,10 +21,10 @@ type routerRig struct {
 func newRouterRig(t *testing.T) *routerRig {
 	rig := &routerRig{topo: newTopology("me")}
 	f := newFlows(DefaultWindow)
-	topics := newPeerTopics()
+	topics := newPeerTopics("")
 	sub, wire := true, "t"
 	topics.learn("b", []*pb.RPC_SubOpts{{Subscribe: &sub, Topicid: &wire}})
-	d := &direct{enabled: true, flows: f, count: &netCounters{}, out: map[peer.ID]*directPeer{}}
+	d := &direct{batches: true, flows: f, count: &netCounters{}, out: map[peer.ID]*directPeer{}}
 	rig.b = &directPeer{d: d, id: "b", open: true, wake: make(chan struct{}, 1)}
 	d.out["b"] = rig.b
 	rig.r = &router{ctx: context.Background(), author: []byte("me"), topo: rig.topo, topics: topics, dir: d, flows: f}

@@ -11,6 +11,7 @@ type netCounters struct {
 	invalid         atomic.Uint64 // inbound batches that failed validation
 	duplicates      atomic.Uint64 // inbound copies of batches already seen
 	connResets      atomic.Uint64 // connections closed by streamLost
+	noSubscriber    atomic.Uint64 // messages sent here with nobody to take them
 }
 
 // TopicStats counts one topic's traffic on this node.
@@ -20,7 +21,8 @@ type TopicStats struct {
 	// rather than through GossipSub (see the package documentation).
 	Published, Batches, DirectBatches uint64
 	// SendFailed counts messages GossipSub refused to publish (the node was
-	// closing, or an internal error); they were not sent.
+	// closing, or an internal error), and queue-group shares no member
+	// node could take; they were not sent.
 	SendFailed uint64
 	// Waits counts how often the publisher paused for a peer's queue to
 	// drain (flow control).
@@ -40,6 +42,8 @@ type TopicStats struct {
 
 // Stats is a snapshot of this node's counters.
 type Stats struct {
+	// Topics holds each joined topic's counters, and each wildcard
+	// pattern's (Delivered and Dropped of its subscriptions).
 	Topics map[string]TopicStats
 	// OutboundDropped counts batches dropped because a peer's outbound
 	// queue (GossipSub's or the direct stream's) was full; each was lost
@@ -63,6 +67,10 @@ type Stats struct {
 	// to a peer because GossipSub lost its stream to the peer while still
 	// connected (the peer's subscriptions would have been forgotten).
 	ConnectionResets uint64
+	// InboundNoSubscriber counts messages sent to this node alone (Send,
+	// a queue group's share) that found no subscription or member here:
+	// it had just left.
+	InboundNoSubscriber uint64
 }
 
 // Stats returns the current counters.
@@ -75,6 +83,7 @@ func (p *PubSub) Stats() Stats {
 		Invalid:              p.count.invalid.Load(),
 		InboundDuplicates:    p.count.duplicates.Load(),
 		ConnectionResets:     p.count.connResets.Load(),
+		InboundNoSubscriber:  p.count.noSubscriber.Load(),
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -92,6 +101,16 @@ func (p *PubSub) Stats() Stats {
 			NotForwarded:   c.notForwarded.Load(),
 			SkippedBatches: t.order.skipped(),
 		}
+	}
+	// A wildcard pattern's subscriptions count under the pattern: what
+	// they were handed and what they dropped.
+	for pattern, subs := range p.patterns {
+		var ts TopicStats
+		for _, sub := range subs {
+			ts.Delivered += sub.t.stats.delivered.Load()
+			ts.Dropped += sub.t.stats.dropped.Load()
+		}
+		s.Topics[pattern] = ts
 	}
 	return s
 }

@@ -1,15 +1,20 @@
 package pubsub
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// Subscription is one handler's subscription to a topic.
+// Subscription is one handler's subscription to a topic: a plain one
+// (Subscribe), a queue-group member (Subscribe with WithQueueGroup) or a
+// responder (Handle).
 type Subscription struct {
 	t        *topic
+	member   memberKey // kind "" for a plain subscription
+	pattern  string    // a wildcard subscription's pattern (wildcard.go)
 	handler  func(Message)
 	maxLen   int // queue bound in messages
 	maxBytes int // queue bound in bytes of message data
@@ -45,18 +50,66 @@ func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
 // after Unsubscribe returns, except the one it may be running. Safe to call
 // more than once and from the handler itself.
 func (s *Subscription) Unsubscribe() {
-	s.t.remove(s)
+	if s.pattern != "" {
+		s.t.ps.removePattern(s)
+	} else {
+		s.t.remove(s)
+	}
 	s.halt()
 }
 
-func (s *Subscription) halt() { s.once.Do(func() { close(s.stop) }) }
+// halt stops the subscription. What a member (queue group, responder)
+// still had queued is not lost silently: see abandon.
+func (s *Subscription) halt() {
+	s.once.Do(func() {
+		close(s.stop)
+		if s.member.kind != "" {
+			s.mu.Lock()
+			left := slices.Clone(s.q[s.head:])
+			s.q, s.head, s.bytes = nil, 0, 0
+			s.mu.Unlock()
+			s.abandon(left)
+		}
+	})
+}
 
-// offer queues m without blocking; over the queue's bound it drops m,
-// counted. The queue grows only while the handler is behind.
-func (s *Subscription) offer(m Message) {
+// abandon accounts for messages a stopped member will not handle: a
+// request is answered "no responder" (the requester waits for others, or
+// learns ErrNoResponders), a queue group's share is counted in
+// Stats.InboundNoSubscriber.
+func (s *Subscription) abandon(ms []Message) {
+	p := s.t.ps
+	for _, m := range ms {
+		if m.call != nil {
+			call := m.call
+			p.goOwned(func() { p.reply(call, replyNoResponder, nil, "responder stopped") })
+			continue
+		}
+		p.count.noSubscriber.Add(1)
+	}
+}
+
+// stopped reports whether the subscription has stopped.
+func (s *Subscription) stopped() bool {
 	select {
 	case <-s.stop:
-		return
+		return true
+	default:
+		return false
+	}
+}
+
+// Group returns the queue group of a member or a responder ("" for a
+// plain subscription, and for a responder that answers every request).
+func (s *Subscription) Group() string { return s.member.group }
+
+// offer queues m without blocking and reports whether it did; over the
+// queue's bound it drops m, counted. The queue grows only while the
+// handler is behind.
+func (s *Subscription) offer(m Message) bool {
+	select {
+	case <-s.stop:
+		return false
 	default:
 	}
 	s.mu.Lock()
@@ -66,7 +119,7 @@ func (s *Subscription) offer(m Message) {
 			s.t.ps.log.Warn("pubsub: subscriber too slow, dropping messages", "topic", s.t.name)
 		}
 		s.t.stats.dropped.Add(1)
-		return
+		return false
 	}
 	s.q = append(s.q, m)
 	s.bytes += len(m.Data)
@@ -75,6 +128,7 @@ func (s *Subscription) offer(m Message) {
 	case s.wake <- struct{}{}:
 	default:
 	}
+	return true
 }
 
 // next takes the oldest queued message.
@@ -109,10 +163,11 @@ func (s *Subscription) run() {
 			}
 			continue
 		}
-		select {
-		case <-s.stop:
+		if s.stopped() {
+			if s.member.kind != "" {
+				s.abandon([]Message{m})
+			}
 			return
-		default:
 		}
 		s.handler(m)
 		s.delivered.Add(1)

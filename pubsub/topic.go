@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -23,7 +24,7 @@ type topic struct {
 	name string
 	wire string // name with Config.TopicPrefix
 	gt   *lp2pps.Topic
-	in   chan []byte   // messages waiting to be published
+	in   chan outMsg   // messages waiting to be published
 	stop chan struct{} // closed by shutdown
 
 	stats counters
@@ -35,14 +36,18 @@ type topic struct {
 	order reorderer
 	route route // the publisher goroutine's
 
-	subs   atomic.Pointer[[]*Subscription]           // copy on write
-	decode atomic.Pointer[func([]byte) (any, error)] // WithValidator's or WithDecoder's, if any
+	subs    atomic.Pointer[[]*Subscription]               // plain subscriptions, copy on write
+	members atomic.Pointer[map[memberKey][]*Subscription] // queue-group members and responders, copy on write
+	picks   atomic.Uint64                                 // spreads calls over local members (queue.go)
+	decode  atomic.Pointer[func([]byte) (any, error)]     // WithValidator's or WithDecoder's, if any
 
 	// qbytes counts the bytes waiting in in; room is closed (and replaced)
 	// whenever the publisher takes some, to wake blocked publishers.
 	qbytes atomic.Int64
 	roomMu sync.Mutex
 	room   chan struct{}
+
+	announced atomic.Bool // registered as published (wildcard.go)
 
 	mu         sync.Mutex
 	publishing bool
@@ -67,21 +72,38 @@ func newTopic(p *PubSub, name string) *topic {
 		ps:   p,
 		name: name,
 		wire: p.cfg.TopicPrefix + name,
-		in:   make(chan []byte, p.cfg.PublishQueue),
+		in:   make(chan outMsg, p.cfg.PublishQueue),
 		stop: make(chan struct{}),
 		room: make(chan struct{}),
 	}
 	t.route.wire = t.wire
 	t.route.viaGossipOnly = name == peersTopic
 	t.subs.Store(&[]*Subscription{})
+	t.members.Store(&map[memberKey][]*Subscription{})
 	t.seq.Store(uint64(time.Now().UnixNano()))
 	t.order.init(t.deliver)
 	return t
 }
 
+// isPublishing reports whether this node has published on the topic.
+func (t *topic) isPublishing() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.publishing
+}
+
+// outMsg is one message queued for publishing.
+type outMsg struct {
+	data []byte
+	hdr  []byte // encoded headers, nil for none
+}
+
+// size is what the message counts against PublishQueueBytes.
+func (m outMsg) size() int64 { return int64(len(m.data) + len(m.hdr)) }
+
 // enqueue queues one message for publishing, starting the publisher on
 // first use. It blocks while the queue is full.
-func (t *topic) enqueue(ctx context.Context, data []byte) error {
+func (t *topic) enqueue(ctx context.Context, m outMsg) error {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -92,25 +114,25 @@ func (t *topic) enqueue(ctx context.Context, data []byte) error {
 		t.ps.goOwned(t.publishLoop)
 	}
 	t.mu.Unlock()
-	if err := t.reserve(ctx, int64(len(data))); err != nil {
+	if err := t.reserve(ctx, m.size()); err != nil {
 		return err
 	}
 	t.ps.queued.add(1)
 	select {
-	case t.in <- data:
+	case t.in <- m:
 		return nil
 	default:
 	}
 	select {
-	case t.in <- data:
+	case t.in <- m:
 		return nil
 	case <-ctx.Done():
 		t.ps.queued.add(-1)
-		t.release(int64(len(data)))
+		t.release(m.size())
 		return ctx.Err()
 	case <-t.stop:
 		t.ps.queued.add(-1)
-		t.release(int64(len(data)))
+		t.release(m.size())
 		return ErrClosed
 	}
 }
@@ -158,10 +180,11 @@ func (t *topic) release(n int64) {
 func (t *topic) publishLoop() {
 	var (
 		w          batchWriter
-		pending    []byte
+		pending    outMsg
 		hasPending bool
 		maxBatch   = t.ps.cfg.MaxBatchBytes
 	)
+	first := true
 	for {
 		m := pending
 		if !hasPending {
@@ -171,20 +194,24 @@ func (t *topic) publishLoop() {
 				return
 			}
 		}
-		pending, hasPending = nil, false
+		if first {
+			first = false
+			t.awaitPatternSubscribers(t.stop)
+		}
+		pending, hasPending = outMsg{}, false
 		w.reset()
-		w.add(m)
-		taken := int64(len(m))
+		w.addHeader(m.hdr, m.data)
+		taken := m.size()
 	fill:
 		for w.size() < maxBatch {
 			select {
 			case m := <-t.in:
-				if w.size()+len(m)+uvarintLen(uint64(len(m))) > maxBatch {
+				if w.size()+msgCost(m.hdr, m.data) > maxBatch {
 					pending, hasPending = m, true
 					break fill
 				}
-				w.add(m)
-				taken += int64(len(m))
+				w.addHeader(m.hdr, m.data)
+				taken += m.size()
 			default:
 				break fill
 			}
@@ -198,12 +225,13 @@ func (t *topic) publishLoop() {
 		if err == nil && res.direct {
 			t.stats.direct.Add(1)
 			if t.ps.cfg.Echo { // GossipSub's validator echoes the other way
-				b := &batch{author: t.ps.router.author, seq: seq, msgs: slices.Clone(w.msgs)}
+				b := w.local(t.ps.router.author, seq)
 				if t.vet(b) == nil {
 					t.deliver(b)
 				}
 			}
 		}
+		t.sendGroups(&w)
 		t.ps.queued.add(-int64(n))
 		t.release(taken)
 		if err != nil {
@@ -288,7 +316,7 @@ func (t *topic) deliver(b *batch) {
 	from := peerID(b.author)
 	t.stats.received.Add(uint64(len(b.msgs)))
 	for i, data := range b.msgs {
-		m := Message{Topic: t.name, From: from, Data: data}
+		m := Message{Topic: t.name, From: from, Data: data, Header: b.header(i)}
 		if b.vals != nil {
 			m.Decoded = b.vals[i]
 		}
@@ -298,8 +326,9 @@ func (t *topic) deliver(b *batch) {
 	}
 }
 
-// subscribe adds a subscription, subscribing to GossipSub on the first.
-func (t *topic) subscribe(handler func(Message), o options) (*Subscription, error) {
+// subscribe adds a subscription: a plain one subscribes to GossipSub on
+// the first, a member (key's kind set) registers it (registry.go).
+func (t *topic) subscribe(handler func(Message), key memberKey, o options) (*Subscription, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -308,31 +337,82 @@ func (t *topic) subscribe(handler func(Message), o options) (*Subscription, erro
 	if o.decode != nil {
 		t.decode.Store(&o.decode)
 	}
+	qlen := o.queue
+	if qlen == 0 {
+		qlen = t.ps.cfg.QueueLength
+	}
+	if key.kind != "" {
+		old := *t.members.Load()
+		if len(old[key]) == 0 {
+			if err := t.ps.register(registryName(key.kind, t.name, key.group)); err != nil {
+				return nil, err
+			}
+		}
+		s := newSubscription(t, handler, qlen, t.ps.cfg.QueueBytes)
+		s.member = key
+		m := maps.Clone(old)
+		m[key] = append(slices.Clone(old[key]), s)
+		t.members.Store(&m)
+		t.ps.goOwned(s.run)
+		return s, nil
+	}
+	s := newSubscription(t, handler, qlen, t.ps.cfg.QueueBytes)
+	if err := t.attachLocked(s); err != nil {
+		return nil, err
+	}
+	t.ps.goOwned(s.run)
+	return s, nil
+}
+
+// attach makes the topic deliver to s, a plain or wildcard subscription.
+func (t *topic) attach(s *Subscription) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return ErrClosed
+	}
+	return t.attachLocked(s)
+}
+
+// attachLocked is attach with t.mu held: the first subscription subscribes
+// to GossipSub.
+func (t *topic) attachLocked(s *Subscription) error {
 	if t.lsub == nil {
 		// The subscription makes GossipSub route the topic to us; the
 		// validator delivers, so GossipSub's own delivery is filtered out.
 		ls, err := t.gt.Subscribe(lp2pps.WithBufferSize(1), lp2pps.WithMessageFilter(func(*lp2pps.Message) bool { return false }))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		t.lsub = ls
 	}
-	qlen := o.queue
-	if qlen == 0 {
-		qlen = t.ps.cfg.QueueLength
-	}
-	s := newSubscription(t, handler, qlen, t.ps.cfg.QueueBytes)
 	old := *t.subs.Load()
 	subs := append(append(make([]*Subscription, 0, len(old)+1), old...), s)
 	t.subs.Store(&subs)
-	t.ps.goOwned(s.run)
-	return s, nil
+	return nil
 }
 
-// remove drops s; the last one cancels the GossipSub subscription.
+// remove drops s; the last plain one cancels the GossipSub subscription,
+// the last member of a group its registration.
 func (t *topic) remove(s *Subscription) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if s.member.kind != "" {
+		old := *t.members.Load()
+		if !slices.Contains(old[s.member], s) {
+			return
+		}
+		m := maps.Clone(old)
+		m[s.member] = slices.DeleteFunc(slices.Clone(old[s.member]), func(x *Subscription) bool { return x == s })
+		if len(m[s.member]) == 0 {
+			delete(m, s.member)
+			if !t.closed {
+				t.ps.unregister(registryName(s.member.kind, t.name, s.member.group))
+			}
+		}
+		t.members.Store(&m)
+		return
+	}
 	old := *t.subs.Load()
 	subs := make([]*Subscription, 0, len(old))
 	for _, x := range old {
@@ -362,9 +442,16 @@ func (t *topic) shutdown() {
 	}
 	subs := *t.subs.Load()
 	t.subs.Store(&[]*Subscription{})
+	members := *t.members.Load()
+	t.members.Store(&map[memberKey][]*Subscription{})
 	t.mu.Unlock()
 	t.order.stop()
 	for _, s := range subs {
 		s.halt()
+	}
+	for _, ms := range members {
+		for _, s := range ms {
+			s.halt()
+		}
 	}
 }

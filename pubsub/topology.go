@@ -276,6 +276,7 @@ func (p *PubSub) connectionChanged(q peer.ID, up bool) {
 	if !up {
 		p.topo.forget(q)
 		p.dir.disconnected(q)
+		p.callsPeerGone(q)
 	}
 }
 

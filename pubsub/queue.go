@@ -1,0 +1,183 @@
+package pubsub
+
+import (
+	"context"
+	"maps"
+	"slices"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Queue groups.
+//
+// A member subscription (WithQueueGroup) registers its group on the topic
+// (registry.go); the publisher learns every node's groups from the
+// subscription mirror. After a batch has gone to the plain subscribers
+// (router.go), the publisher hands each message to one member of each
+// group: the nodes with members take turns, message by message (this
+// node too, when it has members), so the shares are even; a node with
+// several members takes turns among them. A member node's share goes on
+// its direct stream as a frameSend (calls.go); a node whose stream cannot
+// take it (gone, or its queue full) is skipped and its share goes to the
+// others. Nothing reaches two members of a group: a message is handed to
+// exactly one node, and that node to exactly one of its members. A member
+// node that has just left may lose what was in flight to it (counted in
+// Stats.InboundNoSubscriber there, or as a failed send here).
+
+// groupTarget is one node's share of a batch for a queue group.
+type groupTarget struct {
+	p peer.ID
+	w batchWriter
+}
+
+// sendGroups hands each message of the writer's batch to one member of
+// each queue group on the topic. Only the publisher goroutine calls it.
+func (t *topic) sendGroups(w *batchWriter) {
+	p := t.ps
+	remote := p.topics.groups(regQueue, t.name)
+	local := *t.members.Load()
+	groups := slices.Collect(maps.Keys(remote))
+	for k := range local {
+		if k.kind == regQueue && !slices.Contains(groups, k.group) {
+			groups = append(groups, k.group)
+		}
+	}
+	if len(groups) == 0 {
+		return
+	}
+	slices.Sort(groups)
+	self := p.host.ID()
+	for _, g := range groups {
+		nodes := remote[g]
+		if len(local[memberKey{regQueue, g}]) > 0 {
+			nodes = append(slices.Clone(nodes), self)
+			slices.Sort(nodes)
+		}
+		t.spread(g, nodes, w)
+	}
+}
+
+// spread gives the writer's messages to the nodes of group g in turn.
+func (t *topic) spread(g string, nodes []peer.ID, w *batchWriter) {
+	p := t.ps
+	if t.route.turns == nil {
+		t.route.turns = map[string]uint64{}
+	}
+	targets := make([]groupTarget, len(nodes))
+	for i, n := range nodes {
+		targets[i].p = n
+	}
+	// Each message to the next node in turn; a node whose stream does not
+	// open in time is taken out and its messages go to the others.
+	live := make([]bool, len(nodes))
+	for i, n := range nodes {
+		live[i] = n == p.host.ID() || t.groupStream(n) != nil
+	}
+	for i, m := range w.msgs {
+		j, ok := t.nextLive(g, live)
+		if !ok {
+			t.stats.sendFailed.Add(uint64(len(w.msgs) - i))
+			p.log.Warn("pubsub: queue group unreachable, messages dropped", "topic", t.name, "group", g, "messages", len(w.msgs)-i)
+			return
+		}
+		targets[j].w.addHeader(w.hdrs[i], m)
+	}
+	for j := range targets {
+		tg := &targets[j]
+		if tg.w.count == 0 {
+			continue
+		}
+		if tg.p == p.host.ID() {
+			t.deliverGroup(g, tg.w.local(p.router.author, 0))
+			continue
+		}
+		if !t.sendGroupShare(g, tg) {
+			// Gone meanwhile: the others take its share, once.
+			live[j] = false
+			t.respread(g, nodes, live, &tg.w)
+		}
+	}
+}
+
+// respread hands a failed node's share to the other live nodes.
+func (t *topic) respread(g string, nodes []peer.ID, live []bool, w *batchWriter) {
+	p := t.ps
+	for i, m := range w.msgs {
+		j, ok := t.nextLive(g, live)
+		if !ok {
+			t.stats.sendFailed.Add(uint64(len(w.msgs) - i))
+			return
+		}
+		var one batchWriter
+		one.addHeader(w.hdrs[i], m)
+		if nodes[j] == p.host.ID() {
+			t.deliverGroup(g, one.local(p.router.author, 0))
+		} else if !t.sendGroupShare(g, &groupTarget{p: nodes[j], w: one}) {
+			live[j] = false
+			t.stats.sendFailed.Add(1)
+		}
+	}
+}
+
+// nextLive returns the index of the next live node of group g in turn.
+func (t *topic) nextLive(g string, live []bool) (int, bool) {
+	for range live {
+		j := int(t.route.turns[g] % uint64(len(live)))
+		t.route.turns[g]++
+		if live[j] {
+			return j, true
+		}
+	}
+	return 0, false
+}
+
+// groupStream returns q's open direct stream, waiting (at most
+// WindowWait) for one that is opening.
+func (t *topic) groupStream(q peer.ID) *directPeer {
+	p := t.ps
+	if s := p.dir.openStream(q); s != nil {
+		return s
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.WindowWait)
+	defer cancel()
+	s, err := p.dir.stream(ctx, q)
+	if err != nil {
+		return nil
+	}
+	return s
+}
+
+// sendGroupShare queues one node's share as a frameSend, after waiting for
+// room in its window for the topic.
+func (t *topic) sendGroupShare(g string, tg *groupTarget) bool {
+	p := t.ps
+	s := p.dir.openStream(tg.p)
+	if s == nil {
+		return false
+	}
+	p.flows.wait(t.wire, []peer.ID{tg.p}, t.stop, p.cfg.WindowWait)
+	return s.enqueue(encodeSendFrame(t.wire, g, p.router.author, &tg.w), t.wire)
+}
+
+// deliverGroup hands each message of b to one local member of queue group
+// g on the topic, in turn; with none left, the messages are dropped and
+// counted.
+func (t *topic) deliverGroup(g string, b *batch) {
+	t.stats.received.Add(uint64(len(b.msgs)))
+	from := peerID(b.author)
+	for i, data := range b.msgs {
+		m := Message{Topic: t.name, From: from, Data: data, Header: b.header(i)}
+		if b.vals != nil {
+			m.Decoded = b.vals[i]
+		}
+		members := (*t.members.Load())[memberKey{regQueue, g}]
+		if len(members) == 0 {
+			t.ps.count.noSubscriber.Add(1)
+			t.ps.log.Debug("pubsub: queue-group message for a group with no member here", "topic", t.name, "group", g, "from", from)
+			continue
+		}
+		if s := members[t.picks.Add(1)%uint64(len(members))]; !s.offer(m) && s.stopped() {
+			t.ps.count.noSubscriber.Add(1)
+		}
+	}
+}

@@ -1,0 +1,433 @@
+package pubsub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Request/reply.
+//
+// A responder (Handle) registers on its topic (registry.go), with or
+// without a queue group. A request goes to every node with a responder
+// that answers all requests (group ""), and to one node of each queue
+// group in turn; each such node hands it to one of its responders, whose
+// answer goes straight back to the requester on the direct stream
+// (calls.go), never through the topic. Request returns the first answer,
+// RequestAll gathers them. A node asked that has no responder any more, or
+// whose responder's queue is full, says so at once, so a requester waits
+// only for nodes that are working on its request, and learns
+// ErrNoResponders without waiting when nobody is. A responder that leaves
+// the mesh counts as an answer of that kind.
+
+// Responder answers one request: its result is the reply's body, its
+// error reaches the requester as an error wrapping ErrRemote (with the
+// error's text). ctx ends when the requester's deadline passes (when the
+// request had one) or the PubSub closes. A responder runs on its
+// subscription's goroutine, one request at a time: a slow one delays the
+// requests queued behind it (up to the queue's bound; beyond it, requests
+// are refused with ErrBusy).
+type Responder func(ctx context.Context, req Message) ([]byte, error)
+
+// Reply is one answer gathered by RequestAll: the responder's message, or
+// the error it returned (wrapping ErrRemote) or met (ErrBusy).
+type Reply struct {
+	Message
+	Err error
+}
+
+// inCall identifies the request a Message carries, for its answer.
+type inCall struct {
+	from     peer.ID
+	id       uint64
+	deadline time.Time // zero: none
+}
+
+// calls are this node's requests waiting for answers.
+type calls struct {
+	mu   sync.Mutex
+	next uint64
+	m    map[uint64]*call
+}
+
+// call is one request in flight.
+type call struct {
+	topic   string
+	waiting map[peer.ID]struct{} // asked, not answered yet
+	answers chan answer          // buffered for every node asked
+}
+
+// answer is one node's answer to a call.
+type answer struct {
+	from   peer.ID
+	status byte
+	text   string
+	b      *batch // replyOK
+}
+
+// Handle makes r answer requests on topic (Request, RequestAll) on this
+// node, until the returned Subscription's Unsubscribe. With
+// WithQueueGroup, each request reaches one member of the group; without,
+// every node's responder gets each request. WithQueueLength bounds the
+// requests waiting for r.
+func (p *PubSub) Handle(topic string, r Responder, opts ...Option) (*Subscription, error) {
+	if r == nil {
+		return nil, fmt.Errorf("%w: nil responder", ErrConfig)
+	}
+	o := applyOptions(opts)
+	if err := checkGroup(o.group); err != nil {
+		return nil, err
+	}
+	t, err := p.topic(topic, o.reserved)
+	if err != nil {
+		return nil, err
+	}
+	return t.subscribe(func(m Message) { p.answer(r, m) }, memberKey{regResponder, o.group}, o)
+}
+
+// WaitResponders blocks until at least n other nodes answer requests on
+// topic (with or without a queue group), or ctx ends.
+func (p *PubSub) WaitResponders(ctx context.Context, topic string, n int) error {
+	if err := checkTopic(topic, true); err != nil {
+		return err
+	}
+	for {
+		changed := p.topics.changes()
+		have := 0
+		for _, nodes := range p.topics.groups(regResponder, topic) {
+			have += len(nodes)
+		}
+		if have >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("pubsub: waiting for %d responders on %q, have %d: %w", n, topic, have, ctx.Err())
+		case <-p.ctx.Done():
+			return ErrClosed
+		case <-changed:
+		}
+	}
+}
+
+// Request sends data to the responders of topic and returns the first
+// answer: the reply, or the responder's error (wrapping ErrRemote). It
+// fails at once with ErrNoResponders when no node answers requests on
+// topic, and when every node asked turns out to have none; with ErrBusy
+// when every responder asked was too busy; with ctx's error when no answer
+// came in time. ctx's deadline also bounds the responders' work.
+func (p *PubSub) Request(ctx context.Context, topic string, data []byte, opts ...Option) (Message, error) {
+	c, id, err := p.startCall(ctx, topic, data, opts)
+	if err != nil {
+		return Message{}, err
+	}
+	defer p.endCall(id)
+	var last error = ErrNoResponders
+	for pending := cap(c.answers); pending > 0; pending-- {
+		a, err := p.await(ctx, c)
+		if err != nil {
+			return Message{}, err
+		}
+		switch m, err := p.answerMessage(c, a); {
+		case err == nil || errors.Is(err, ErrRemote):
+			return m, err
+		default:
+			last = err
+		}
+	}
+	return Message{}, fmt.Errorf("pubsub: request on %q: %w", topic, last)
+}
+
+// RequestAll sends data to the responders of topic, as Request does, and
+// gathers every answer until each node asked has answered or ctx ends
+// (which is then not an error). It fails with ErrNoResponders as Request
+// does; nodes that had no responder after all are left out of the replies.
+func (p *PubSub) RequestAll(ctx context.Context, topic string, data []byte, opts ...Option) ([]Reply, error) {
+	c, id, err := p.startCall(ctx, topic, data, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer p.endCall(id)
+	var out []Reply
+	for pending := cap(c.answers); pending > 0; pending-- {
+		a, err := p.await(ctx, c)
+		if err != nil {
+			if errors.Is(err, ErrClosed) && len(out) == 0 {
+				return nil, err
+			}
+			break
+		}
+		m, err := p.answerMessage(c, a)
+		if errors.Is(err, ErrNoResponders) {
+			continue
+		}
+		out = append(out, Reply{Message: m, Err: err})
+	}
+	if len(out) == 0 && ctx.Err() == nil {
+		return nil, fmt.Errorf("pubsub: request on %q: %w", topic, ErrNoResponders)
+	}
+	return out, nil
+}
+
+// startCall sends a request to the nodes that answer on topic.
+func (p *PubSub) startCall(ctx context.Context, topic string, data []byte, opts []Option) (*call, uint64, error) {
+	o := applyOptions(opts)
+	if len(data) > p.cfg.MaxMessageSize {
+		return nil, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), p.cfg.MaxMessageSize)
+	}
+	hdr, err := encodeHeader(o.header)
+	if err != nil {
+		return nil, 0, err
+	}
+	t, err := p.topic(topic, o.reserved)
+	if err != nil {
+		return nil, 0, err
+	}
+	targets := t.requestTargets()
+	if len(targets) == 0 {
+		return nil, 0, fmt.Errorf("pubsub: request on %q: %w", topic, ErrNoResponders)
+	}
+	var w batchWriter
+	w.addHeader(hdr, slices.Clone(data))
+	var timeoutMs uint64
+	deadline, hasDeadline := ctx.Deadline()
+	if hasDeadline {
+		timeoutMs = uint64(max(time.Until(deadline).Milliseconds(), 1))
+	}
+	c := &call{topic: topic, waiting: map[peer.ID]struct{}{}, answers: make(chan answer, len(targets))}
+	for _, tg := range targets {
+		c.waiting[tg.p] = struct{}{}
+	}
+	p.calls.mu.Lock()
+	if p.calls.m == nil {
+		p.calls.m = map[uint64]*call{}
+	}
+	p.calls.next++
+	id := p.calls.next
+	p.calls.m[id] = c
+	p.calls.mu.Unlock()
+
+	for _, tg := range targets {
+		if tg.p == p.host.ID() {
+			in := &inCall{from: tg.p, id: id}
+			if hasDeadline {
+				in.deadline = deadline
+			}
+			p.dispatchRequest(in, &callFrame{kind: frameRequest, wire: t.wire, group: tg.group, id: id, b: w.local(p.router.author, 0)})
+			continue
+		}
+		frame := encodeRequestFrame(t.wire, tg.group, id, timeoutMs, p.router.author, &w)
+		if err := p.sendFrame(ctx, tg.p, t.wire, frame); err != nil {
+			p.log.Debug("pubsub: request not sent", "topic", topic, "to", tg.p, "err", err)
+			p.complete(tg.p, id, answer{from: tg.p, status: replyNoResponder, text: err.Error()})
+		}
+	}
+	return c, id, nil
+}
+
+// callTarget is one node asked, for a group ("" for all-requests
+// responders).
+type callTarget struct {
+	p     peer.ID
+	group string
+}
+
+// requestTargets returns the nodes to ask: every node with a responder of
+// group "", and one node of each queue group in turn.
+func (t *topic) requestTargets() []callTarget {
+	p := t.ps
+	remote := p.topics.groups(regResponder, t.name)
+	local := *t.members.Load()
+	groups := map[string][]peer.ID{}
+	for g, nodes := range remote {
+		groups[g] = slices.Clone(nodes)
+	}
+	for k := range local {
+		if k.kind == regResponder {
+			groups[k.group] = append(groups[k.group], p.host.ID())
+		}
+	}
+	var out []callTarget
+	for g, nodes := range groups {
+		if g == "" {
+			for _, n := range nodes {
+				out = append(out, callTarget{n, ""})
+			}
+			continue
+		}
+		slices.Sort(nodes)
+		out = append(out, callTarget{nodes[t.picks.Add(1)%uint64(len(nodes))], g})
+	}
+	// A node asked twice (all-requests responder and a group member) is
+	// asked once: the answer comes back by node.
+	slices.SortFunc(out, func(a, b callTarget) int { return cmpPeer(a.p, b.p) })
+	return slices.CompactFunc(out, func(a, b callTarget) bool { return a.p == b.p })
+}
+
+func cmpPeer(a, b peer.ID) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// await returns the call's next answer.
+func (p *PubSub) await(ctx context.Context, c *call) (answer, error) {
+	select {
+	case a := <-c.answers:
+		return a, nil
+	case <-ctx.Done():
+		return answer{}, fmt.Errorf("pubsub: request on %q: no answer: %w", c.topic, ctx.Err())
+	case <-p.ctx.Done():
+		return answer{}, ErrClosed
+	}
+}
+
+// answerMessage turns an answer into Request's result.
+func (p *PubSub) answerMessage(c *call, a answer) (Message, error) {
+	switch a.status {
+	case replyOK:
+		return Message{Topic: c.topic, From: a.from, Data: a.b.msgs[0], Header: a.b.header(0)}, nil
+	case replyError:
+		return Message{Topic: c.topic, From: a.from}, fmt.Errorf("%w: %s: %s", ErrRemote, a.from, a.text)
+	case replyBusy:
+		return Message{Topic: c.topic, From: a.from}, fmt.Errorf("%w: %s", ErrBusy, a.from)
+	default:
+		return Message{Topic: c.topic, From: a.from}, ErrNoResponders
+	}
+}
+
+// endCall forgets a call; late answers are dropped.
+func (p *PubSub) endCall(id uint64) {
+	p.calls.mu.Lock()
+	delete(p.calls.m, id)
+	p.calls.mu.Unlock()
+}
+
+// complete records a node's answer to call id, if that node was asked and
+// has not answered yet.
+func (p *PubSub) complete(from peer.ID, id uint64, a answer) {
+	p.calls.mu.Lock()
+	defer p.calls.mu.Unlock()
+	c := p.calls.m[id]
+	if c == nil {
+		return
+	}
+	if _, ok := c.waiting[from]; !ok {
+		return
+	}
+	delete(c.waiting, from)
+	c.answers <- a // buffered for every node asked, each answers once
+}
+
+// callsPeerGone answers, for a peer that left, every call waiting for it.
+func (p *PubSub) callsPeerGone(q peer.ID) {
+	p.calls.mu.Lock()
+	var ids []uint64
+	for id, c := range p.calls.m {
+		if _, ok := c.waiting[q]; ok {
+			ids = append(ids, id)
+		}
+	}
+	p.calls.mu.Unlock()
+	for _, id := range ids {
+		p.complete(q, id, answer{from: q, status: replyNoResponder, text: "left"})
+	}
+}
+
+// receiveReply takes an answer from a direct stream.
+func (p *PubSub) receiveReply(from peer.ID, c *callFrame) {
+	p.complete(from, c.id, answer{from: from, status: c.status, text: c.text, b: c.b})
+}
+
+// receiveRequest takes a request from a direct stream.
+func (p *PubSub) receiveRequest(from peer.ID, c *callFrame) {
+	call := &inCall{from: from, id: c.id}
+	if c.timeoutMs > 0 {
+		call.deadline = time.Now().Add(time.Duration(min(c.timeoutMs, uint64(24*time.Hour/time.Millisecond))) * time.Millisecond)
+	}
+	p.dispatchRequest(call, c)
+}
+
+// dispatchRequest hands a request to one of this node's responders of the
+// group on the topic, or answers at once that there is none, or that it
+// is busy.
+func (p *PubSub) dispatchRequest(call *inCall, c *callFrame) {
+	from := call.from
+	t := p.joinedWire(c.wire)
+	var members []*Subscription
+	if t != nil {
+		members = (*t.members.Load())[memberKey{regResponder, c.group}]
+	}
+	if len(members) == 0 {
+		p.reply(call, replyNoResponder, nil, "no responder")
+		return
+	}
+	if err := t.vet(c.b); err != nil {
+		p.reply(call, replyError, nil, "invalid request: "+err.Error())
+		return
+	}
+	m := Message{Topic: t.name, From: from, Data: c.b.msgs[0], Header: c.b.header(0), call: call}
+	if c.b.vals != nil {
+		m.Decoded = c.b.vals[0]
+	}
+	if s := members[t.picks.Add(1)%uint64(len(members))]; !s.offer(m) {
+		if s.stopped() {
+			p.reply(call, replyNoResponder, nil, "responder stopped")
+		} else {
+			p.reply(call, replyBusy, nil, "busy")
+		}
+	}
+}
+
+// answer runs a responder on one request and sends its answer back.
+func (p *PubSub) answer(r Responder, m Message) {
+	call := m.call
+	if call == nil {
+		return
+	}
+	ctx := p.ctx
+	if !call.deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, call.deadline)
+		defer cancel()
+	}
+	data, err := r(ctx, m)
+	switch {
+	case err != nil:
+		p.reply(call, replyError, nil, err.Error())
+	case len(data) > p.cfg.MaxMessageSize:
+		p.reply(call, replyError, nil, fmt.Sprintf("reply of %d bytes over the limit of %d", len(data), p.cfg.MaxMessageSize))
+	default:
+		p.reply(call, replyOK, data, "")
+	}
+}
+
+// reply sends an answer to the requester (this node's own call directly).
+func (p *PubSub) reply(call *inCall, status byte, data []byte, text string) {
+	var w batchWriter
+	if status == replyOK {
+		w.add(data)
+	}
+	if call.from == p.host.ID() {
+		a := answer{from: call.from, status: status, text: truncateText(text, maxErrorText)}
+		if status == replyOK {
+			a.b = w.local(p.router.author, 0)
+		}
+		p.complete(call.from, call.id, a)
+		return
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, directOpenTimeout)
+	defer cancel()
+	if err := p.sendFrame(ctx, call.from, "", encodeReplyFrame(call.id, status, p.router.author, &w, text)); err != nil {
+		p.log.Debug("pubsub: reply not sent", "to", call.from, "err", err)
+	}
+}

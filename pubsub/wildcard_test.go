@@ -1,0 +1,214 @@
+package pubsub
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/reflectmesh/reflect/internal/testutil"
+)
+
+func TestMatchPattern(t *testing.T) {
+	for _, c := range []struct {
+		pattern, topic string
+		want           bool
+	}{
+		{"orders.*", "orders.eu", true},
+		{"orders.*", "orders", false},
+		{"orders.*", "orders.eu.paris", false},
+		{"orders.>", "orders.eu", true},
+		{"orders.>", "orders.eu.paris", true},
+		{"orders.>", "orders", false},
+		{"*.eu", "orders.eu", true},
+		{"*.eu", "orders.us", false},
+		{"*", "orders", true},
+		{"*", "orders.eu", false},
+		{">", "orders.eu", true},
+		{">", ReservedPrefix + "peers", false},
+		{"a.*.c", "a.b.c", true},
+		{"a.*.c", "a.b.d", false},
+		{"a.*.>", "a.b.c.d", true},
+		{"orders.*", "orders.", false},
+	} {
+		if got := matchPattern(c.pattern, c.topic); got != c.want {
+			t.Errorf("matchPattern(%q, %q) = %v", c.pattern, c.topic, got)
+		}
+	}
+	for _, name := range []string{"a.*", "*", "a.>", "a.*.b"} {
+		if !isPattern(name) || checkPattern(name) != nil {
+			t.Errorf("%q: pattern %v, check %v", name, isPattern(name), checkPattern(name))
+		}
+	}
+	for _, name := range []string{"a*", "a.b", "a>", "a.b*"} {
+		if isPattern(name) {
+			t.Errorf("%q taken for a pattern", name)
+		}
+	}
+	for _, bad := range []string{"a.>.b", "a..*", ".*", "*."} {
+		if checkPattern(bad) == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func FuzzMatchPattern(f *testing.F) {
+	f.Add("orders.*", "orders.eu")
+	f.Add("a.>", "a.b.c")
+	f.Fuzz(func(t *testing.T, pattern, topic string) {
+		got := matchPattern(pattern, topic)
+		// A literal name matches itself only when it has no wildcard.
+		if !isPattern(pattern) && checkPattern(pattern) == nil && got != (pattern == topic && !isReserved(topic)) {
+			t.Fatalf("literal %q vs %q: %v", pattern, topic, got)
+		}
+	})
+}
+
+func isReserved(name string) bool {
+	return len(name) >= len(ReservedPrefix) && name[:len(ReservedPrefix)] == ReservedPrefix
+}
+
+// A wildcard subscriber on a full mesh gets every matching topic's
+// messages, in order per publisher, including those of a topic whose
+// first message is published after the subscription; not the others.
+func TestWildcardFullMesh(t *testing.T) {
+	ps := newMesh(t, 3, Config{})
+	star, tail := newCollector(), newCollector()
+	if _, err := ps[1].Subscribe("orders.*", star.handle); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ps[2].Subscribe("orders.>", tail.handle); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, "both patterns known at the publisher", func() bool {
+		return len(ps[0].patternPeers("orders.eu.paris")) == 1 && len(ps[0].patternPeers("orders.eu")) == 2
+	})
+	ctx := context.Background()
+	const n = 100
+	for i := range n {
+		for _, topic := range []string{"orders.eu", "orders.us", "orders.eu.paris", "billing.eu"} {
+			if err := ps[0].Publish(ctx, topic, fmt.Appendf(nil, "%s %d", topic, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Each topic's messages arrive in order and complete: its first ones
+	// too (the publisher waited for the pattern subscribers).
+	if !star.wait(2*n, 10*time.Second) || !tail.wait(3*n, 10*time.Second) {
+		t.Fatalf("orders.* got %d of %d, orders.> %d of %d", star.count(), 2*n, tail.count(), 3*n)
+	}
+	for _, c := range []struct {
+		col    *collector
+		topics []string
+	}{{star, []string{"orders.eu", "orders.us"}}, {tail, []string{"orders.eu", "orders.us", "orders.eu.paris"}}} {
+		c.col.mu.Lock()
+		next := map[string]int{}
+		for _, m := range c.col.msgs {
+			want := fmt.Sprintf("%s %d", m.Topic, next[m.Topic])
+			if string(m.Data) != want {
+				t.Fatalf("got %q, want %q", m.Data, want)
+			}
+			next[m.Topic]++
+		}
+		c.col.mu.Unlock()
+		for _, topic := range c.topics {
+			if next[topic] != n {
+				t.Fatalf("%d of %d on %s", next[topic], n, topic)
+			}
+		}
+		if len(next) != len(c.topics) {
+			t.Fatalf("messages from topics %v, want %v", next, c.topics)
+		}
+	}
+	if st := ps[1].Stats().Topics["orders.*"]; st.Delivered != 2*n {
+		t.Fatalf("pattern stats: %+v", st)
+	}
+}
+
+func TestWildcardErrorsAndUnsubscribe(t *testing.T) {
+	ps := newMesh(t, 2, Config{})
+	if _, err := ps[1].Subscribe("a.>.b", func(Message) {}); !errors.Is(err, ErrTopic) {
+		t.Fatalf("bad pattern: %v", err)
+	}
+	if _, err := ps[1].Subscribe("a.*", func(Message) {}, WithQueueGroup("g")); !errors.Is(err, ErrTopic) {
+		t.Fatalf("queue group on a pattern: %v", err)
+	}
+	if _, err := ps[1].Subscribe(ReservedPrefix+">", func(Message) {}); !errors.Is(err, ErrReservedTopic) {
+		t.Fatalf("reserved pattern: %v", err)
+	}
+	c := newCollector()
+	s, err := ps[1].Subscribe("a.*", c.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := newCollector()
+	if _, err := ps[1].Subscribe("a.x", plain.handle); err != nil {
+		t.Fatal(err)
+	}
+	waitTopicPeers(t, ps[0], "a.x", 1)
+	ctx := context.Background()
+	if err := ps[0].Publish(ctx, "a.x", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	if !c.wait(1, 10*time.Second) || !plain.wait(1, 10*time.Second) {
+		t.Fatalf("pattern got %d, plain %d", c.count(), plain.count())
+	}
+	s.Unsubscribe()
+	// Barrier: the plain subscription gets the next one; the pattern's
+	// must not.
+	if err := ps[0].Publish(ctx, "a.x", []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	if !plain.wait(2, 10*time.Second) {
+		t.Fatal("plain subscription lost the second message")
+	}
+	if c.count() != 1 {
+		t.Fatalf("unsubscribed pattern got %d messages", c.count())
+	}
+}
+
+// On a partial mesh a–b–c, wildcard traffic from a reaches c through b,
+// which follows a matching pattern itself; a topic first published after
+// the subscriptions is found the same way.
+func TestWildcardPartialMesh(t *testing.T) {
+	hosts := newHosts(t, 3)
+	hs := pubsubsOn(t, hosts, Config{})
+	hosts[0].ConnManager().Protect(hosts[1].ID(), "test")
+	cutLink(t, hosts[0], hosts[2])
+	c, probes := newCollector(), newCounter()
+	if _, err := hs[2].Subscribe("sensors.>", numbered(c, probes)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hs[1].Subscribe("sensors.*", func(Message) {}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, "b's pattern known at a", func() bool {
+		return len(hs[0].patternPeers("sensors.t1")) == 1
+	})
+	// Probe until c gets a's messages through b.
+	ctx := context.Background()
+	for i := 0; probes.count() == 0; i++ {
+		if i == 500 {
+			t.Fatal("no probe reached c through b")
+		}
+		if err := hs[0].Publish(ctx, "sensors.t1", binary.AppendUvarint(nil, probeBase+uint64(i))); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // GossipSub's heartbeat grafts every second
+	}
+	const total = 20
+	for i := range total {
+		if err := hs[0].Publish(ctx, "sensors.t1", binary.AppendUvarint(nil, uint64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !c.wait(total, 10*time.Second) {
+		t.Fatalf("c got %d of %d through b", c.count(), total)
+	}
+	checkSequence(t, "c", c, total)
+	if d := hs[0].Stats().Topics["sensors.t1"].DirectBatches; d != 0 {
+		t.Fatalf("a sent %d batches directly although c needs b", d)
+	}
+}
