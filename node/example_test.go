@@ -41,3 +41,37 @@ func Example() {
 	fmt.Println((<-got)["text"])
 	// Output: hello
 }
+
+// One instance answers requests; another asks. Request fails at once with
+// pubsub.ErrNoResponders when nobody answers on the topic.
+func ExampleNode_Request() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cfg := node.Config{
+		Key:         "example secret, use pnet.GenerateSecret for yours",
+		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
+		DisableMDNS: true,
+	}
+	server, err := node.New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	defer server.Close()
+	client, err := node.New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	defer client.Close()
+	if err := client.Connect(ctx, server.Addrs()[0]); err != nil {
+		panic(err)
+	}
+
+	server.Handle("add", func(req map[string]any) (map[string]any, error) {
+		return map[string]any{"sum": req["a"].(float64) + req["b"].(float64)}, nil
+	})
+
+	client.PubSub().WaitResponders(ctx, "add", 1)
+	resp, err := client.Request(ctx, "add", map[string]any{"a": 2, "b": 3})
+	fmt.Println(resp["sum"], err)
+	// Output: 5 <nil>
+}

@@ -189,6 +189,33 @@ func (n *Node) Broadcast(ctx context.Context, topic string, msg map[string]any) 
 	return n.ps.Broadcast(ctx, topic, msg)
 }
 
+// Request sends req as JSON to the nodes that answer requests on topic
+// (Handle) and returns the first answer, decoded. It fails at once with
+// pubsub.ErrNoResponders when nobody answers on topic, and with ctx's
+// error when no answer came in time; a responder's error comes back
+// wrapping pubsub.ErrRemote. See pubsub.PubSub.Request.
+func (n *Node) Request(ctx context.Context, topic string, req map[string]any) (map[string]any, error) {
+	return pubsub.RequestJSON[map[string]any, map[string]any](ctx, n.ps, topic, req)
+}
+
+// Handle answers the requests other nodes send on topic with handler's
+// result (JSON objects both ways), until the subscription's Unsubscribe.
+// See pubsub.PubSub.Handle for queue groups and raw bytes.
+func (n *Node) Handle(topic string, handler func(req map[string]any) (map[string]any, error)) (*pubsub.Subscription, error) {
+	if handler == nil {
+		return nil, fmt.Errorf("%w: nil handler", pubsub.ErrConfig)
+	}
+	return pubsub.HandleJSON(n.ps, topic, func(_ context.Context, req map[string]any, _ pubsub.Message) (map[string]any, error) {
+		return handler(req)
+	})
+}
+
+// Send sends msg as JSON to one peer's subscribers of topic only. See
+// pubsub.PubSub.Send.
+func (n *Node) Send(ctx context.Context, to peer.ID, topic string, msg map[string]any) error {
+	return pubsub.SendJSON(ctx, n.ps, to, topic, msg)
+}
+
 // Publish sends raw bytes on topic.
 func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 	return n.ps.Publish(ctx, topic, data)

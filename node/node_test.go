@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/reflectmesh/reflect/internal/testutil"
+	"github.com/reflectmesh/reflect/pubsub"
 )
 
 func TestBroadcastReachesEveryNode(t *testing.T) {
@@ -293,5 +294,63 @@ func TestBroadcastRightAfterWaitPeers(t *testing.T) {
 		}
 		closeNode(t, a)
 		closeNode(t, b)
+	}
+}
+
+// The one-liners for request/reply and send: a responder's error comes
+// back as an error; Send reaches one node only.
+func TestRequestHandleSend(t *testing.T) {
+	ns := startMesh(t, 3, "request handle send")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := ns[0].Request(ctx, "svc", map[string]any{}); !errors.Is(err, pubsub.ErrNoResponders) {
+		t.Fatalf("no responders: %v", err)
+	}
+	if _, err := ns[1].Handle("svc", func(req map[string]any) (map[string]any, error) {
+		if req["fail"] == true {
+			return nil, errors.New("refused")
+		}
+		return map[string]any{"echo": req["x"]}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ns[1].Handle("nil", nil); !errors.Is(err, pubsub.ErrConfig) {
+		t.Fatalf("nil handler: %v", err)
+	}
+	if err := ns[0].PubSub().WaitResponders(ctx, "svc", 1); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := ns[0].Request(ctx, "svc", map[string]any{"x": "y"})
+	if err != nil || resp["echo"] != "y" {
+		t.Fatalf("reply %v, %v", resp, err)
+	}
+	if _, err := ns[0].Request(ctx, "svc", map[string]any{"fail": true}); !errors.Is(err, pubsub.ErrRemote) {
+		t.Fatalf("responder error: %v", err)
+	}
+
+	got := [2]chan map[string]any{make(chan map[string]any, 4), make(chan map[string]any, 4)}
+	for i, n := range ns[1:] {
+		if _, err := n.Subscribe("direct", func(m map[string]any) { got[i] <- m }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitSubscribers(t, ns[0], "direct", 2)
+	if err := ns[0].Send(ctx, ns[2].ID(), "direct", map[string]any{"to": "c"}); err != nil {
+		t.Fatal(err)
+	}
+	// Then one to b: had c's gone to b as well, it would have been on the
+	// same stream ahead of b's own, and b's first message.
+	if err := ns[0].Send(ctx, ns[1].ID(), "direct", map[string]any{"to": "b"}); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"b", "c"} {
+		select {
+		case m := <-got[i]:
+			if m["to"] != want {
+				t.Fatalf("node %d got a message for %v", i+1, m["to"])
+			}
+		case <-ctx.Done():
+			t.Fatalf("node %d got nothing", i+1)
+		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Broadcast sends msg, encoded as JSON, to every other node subscribed to
@@ -46,5 +48,51 @@ func SubscribeJSON[T any](p *PubSub, topic string, handler func(T, Message), opt
 			return
 		}
 		handler(v, m)
+	}, opts...)
+}
+
+// SendJSON sends v encoded as JSON to one peer's subscriptions of topic
+// (see Send).
+func SendJSON[T any](ctx context.Context, p *PubSub, to peer.ID, topic string, v T, opts ...Option) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("pubsub: encode message for %q: %w", topic, err)
+	}
+	return p.Send(ctx, to, topic, data, opts...)
+}
+
+// RequestJSON sends req encoded as JSON to the responders of topic and
+// decodes the first answer into a Resp (see Request).
+func RequestJSON[Req, Resp any](ctx context.Context, p *PubSub, topic string, req Req, opts ...Option) (Resp, error) {
+	var resp Resp
+	data, err := json.Marshal(req)
+	if err != nil {
+		return resp, fmt.Errorf("pubsub: encode request for %q: %w", topic, err)
+	}
+	m, err := p.Request(ctx, topic, data, opts...)
+	if err != nil {
+		return resp, err
+	}
+	err = m.Decode(&resp)
+	return resp, err
+}
+
+// HandleJSON answers requests on topic with handle, decoding each request
+// from JSON into a Req and encoding the answer as JSON (see Handle). A
+// request that does not decode is answered with an error.
+func HandleJSON[Req, Resp any](p *PubSub, topic string, handle func(ctx context.Context, req Req, m Message) (Resp, error), opts ...Option) (*Subscription, error) {
+	if handle == nil {
+		return nil, fmt.Errorf("%w: nil handler", ErrConfig)
+	}
+	return p.Handle(topic, func(ctx context.Context, m Message) ([]byte, error) {
+		var req Req
+		if err := m.Decode(&req); err != nil {
+			return nil, err
+		}
+		resp, err := handle(ctx, req, m)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(resp)
 	}, opts...)
 }

@@ -26,11 +26,14 @@ type peerTopics struct {
 	prefix string // Config.TopicPrefix
 
 	mu      sync.Mutex
-	subs    map[string]map[peer.ID]struct{} // wire topic → subscribed peers
-	reg     map[regKey]map[peer.ID]struct{} // registry entries → peers
-	ready   map[peer.ID]struct{}            // peers whose pub/sub is ready
-	changed chan struct{}                   // closed and replaced at every change
+	subs    map[string]map[peer.ID]struct{}               // wire topic → subscribed peers
+	reg     map[kindTopic]map[string]map[peer.ID]struct{} // registry: kind and topic → group → peers
+	ready   map[peer.ID]struct{}                          // peers whose pub/sub is ready
+	changed chan struct{}                                 // closed and replaced at every change
 }
+
+// kindTopic is a registry kind with a user topic (or pattern).
+type kindTopic struct{ kind, topic string }
 
 // regKey is one registry entry: a kind, a user topic (or pattern) and a
 // group.
@@ -40,7 +43,7 @@ func newPeerTopics(prefix string) *peerTopics {
 	return &peerTopics{
 		prefix:  prefix,
 		subs:    map[string]map[peer.ID]struct{}{},
-		reg:     map[regKey]map[peer.ID]struct{}{},
+		reg:     map[kindTopic]map[string]map[peer.ID]struct{}{},
 		ready:   map[peer.ID]struct{}{},
 		changed: make(chan struct{}),
 	}
@@ -85,10 +88,16 @@ func (pt *peerTopics) learn(p peer.ID, subs []*pb.RPC_SubOpts) {
 			}
 			m[p] = struct{}{}
 			if k, ok := pt.regOf(t); ok {
-				r := pt.reg[k]
+				kt := kindTopic{k.kind, k.topic}
+				gs := pt.reg[kt]
+				if gs == nil {
+					gs = map[string]map[peer.ID]struct{}{}
+					pt.reg[kt] = gs
+				}
+				r := gs[k.group]
 				if r == nil {
 					r = map[peer.ID]struct{}{}
-					pt.reg[k] = r
+					gs[k.group] = r
 				}
 				r[p] = struct{}{}
 			}
@@ -106,11 +115,16 @@ func (pt *peerTopics) learn(p peer.ID, subs []*pb.RPC_SubOpts) {
 
 // dropRegLocked removes p from a registry entry; pt.mu held.
 func (pt *peerTopics) dropRegLocked(k regKey, p peer.ID) {
-	if r := pt.reg[k]; r != nil {
+	kt := kindTopic{k.kind, k.topic}
+	gs := pt.reg[kt]
+	if r := gs[k.group]; r != nil {
 		delete(r, p)
 		if len(r) == 0 {
-			delete(pt.reg, k)
+			delete(gs, k.group)
 		}
+	}
+	if len(gs) == 0 {
+		delete(pt.reg, kt)
 	}
 }
 
@@ -127,8 +141,10 @@ func (pt *peerTopics) forget(p peer.ID) {
 			delete(pt.subs, t)
 		}
 	}
-	for k := range pt.reg {
-		pt.dropRegLocked(k, p)
+	for kt, gs := range pt.reg {
+		for g := range gs {
+			pt.dropRegLocked(regKey{kt.kind, kt.topic, g}, p)
+		}
 	}
 }
 
@@ -138,10 +154,7 @@ func (pt *peerTopics) groups(kind, topic string) map[string][]peer.ID {
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
 	var out map[string][]peer.ID
-	for k, r := range pt.reg {
-		if k.kind != kind || k.topic != topic {
-			continue
-		}
+	for g, r := range pt.reg[kindTopic{kind, topic}] {
 		for p := range r {
 			if _, ok := pt.ready[p]; !ok {
 				continue
@@ -149,7 +162,7 @@ func (pt *peerTopics) groups(kind, topic string) map[string][]peer.ID {
 			if out == nil {
 				out = map[string][]peer.ID{}
 			}
-			out[k.group] = append(out[k.group], p)
+			out[g] = append(out[g], p)
 		}
 	}
 	for _, ps := range out {
@@ -163,9 +176,9 @@ func (pt *peerTopics) groups(kind, topic string) map[string][]peer.ID {
 func (pt *peerTopics) entries(kind string, fn func(name string, peers map[peer.ID]struct{})) {
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
-	for k, r := range pt.reg {
-		if k.kind == kind {
-			fn(k.topic, r)
+	for kt, gs := range pt.reg {
+		if kt.kind == kind {
+			fn(kt.topic, gs[""])
 		}
 	}
 }
