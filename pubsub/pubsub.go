@@ -54,9 +54,11 @@ type PubSub struct {
 	mu       sync.Mutex
 	joined   map[string]*topic          // by user name
 	patterns map[string][]*Subscription // wildcard subscriptions by pattern (wildcard.go)
-	closing  bool                       // Close has begun
-	closed   bool                       // Close has stopped the topics
-	resets   map[peer.ID]time.Time      // streamLost's last reset per peer
+
+	joinedTopic chan struct{}         // a topic was joined: wakes patternLoop
+	closing     bool                  // Close has begun
+	closed      bool                  // Close has stopped the topics
+	resets      map[peer.ID]time.Time // streamLost's last reset per peer
 }
 
 // New starts pub/sub on h, which should already be configured with the
@@ -77,19 +79,20 @@ func New(h host.Host, m Membership, cfg Config) (*PubSub, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &PubSub{
-		cfg:        cfg,
-		log:        cfg.Logger,
-		host:       h,
-		topo:       newTopology(h.ID()),
-		topics:     newPeerTopics(cfg.TopicPrefix),
-		flows:      newFlows(cfg.Window),
-		ctx:        ctx,
-		cancel:     cancel,
-		joined:     make(map[string]*topic),
-		resets:     make(map[peer.ID]time.Time),
-		registered: make(map[string]*registration),
-		patterns:   make(map[string][]*Subscription),
-		flushing:   make(chan struct{}, 1),
+		cfg:         cfg,
+		log:         cfg.Logger,
+		host:        h,
+		topo:        newTopology(h.ID()),
+		topics:      newPeerTopics(cfg.TopicPrefix),
+		flows:       newFlows(cfg.Window),
+		ctx:         ctx,
+		cancel:      cancel,
+		joined:      make(map[string]*topic),
+		resets:      make(map[peer.ID]time.Time),
+		registered:  make(map[string]*registration),
+		patterns:    make(map[string][]*Subscription),
+		joinedTopic: make(chan struct{}, 1),
+		flushing:    make(chan struct{}, 1),
 	}
 	p.queued.init()
 	p.dir = newDirect(p)
@@ -278,6 +281,10 @@ func (p *PubSub) topic(name string, reserved bool) (*topic, error) {
 		}
 	}
 	p.joined[name] = t
+	select {
+	case p.joinedTopic <- struct{}{}: // wildcard.go announces it if a pattern matches
+	default:
+	}
 	return t, nil
 }
 

@@ -47,7 +47,7 @@ type topic struct {
 	roomMu sync.Mutex
 	room   chan struct{}
 
-	announced atomic.Bool // registered as published (wildcard.go)
+	announced atomic.Bool // announced to neighbours' patterns (wildcard.go)
 
 	mu         sync.Mutex
 	publishing bool
@@ -83,13 +83,6 @@ func newTopic(p *PubSub, name string) *topic {
 	t.seq.Store(uint64(time.Now().UnixNano()))
 	t.order.init(t.deliver)
 	return t
-}
-
-// isPublishing reports whether this node has published on the topic.
-func (t *topic) isPublishing() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.publishing
 }
 
 // outMsg is one message queued for publishing.

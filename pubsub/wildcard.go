@@ -21,9 +21,10 @@ import (
 //
 // A node learns of a topic when a neighbour subscribes to it (the
 // subscription mirror), or when a neighbour announces that it publishes
-// on it: a node registers its patterns (registry.go), and a publisher
-// announces each topic it publishes on that some neighbour's pattern
-// matches. Before the first batch of a topic, a publisher waits (at most
+// on it: a node registers its patterns (registry.go), and a node
+// announces each topic it has joined (to publish on it, or to wait for its
+// subscribers) that some neighbour's pattern matches; so WaitSubscribers
+// on a concrete topic also waits for the pattern subscribers. Before the first batch of a topic, a publisher waits (at most
 // patternWait) until its neighbours with a matching pattern have
 // subscribed, so a new topic's first messages are not lost to them. On a
 // partial mesh, a relay learns the topic from the publisher the same way
@@ -162,8 +163,9 @@ func (p *PubSub) patternSubsLocked(name string) []*Subscription {
 }
 
 // followPatterns subscribes to every known topic that a local pattern
-// matches and is not followed yet, and announces the topics this node
-// publishes on that a neighbour's pattern matches.
+// matches and is not followed yet, and announces the topics this node has
+// joined (to publish, subscribe or wait for subscribers) that a
+// neighbour's pattern matches.
 func (p *PubSub) followPatterns() {
 	p.mu.Lock()
 	havePatterns := len(p.patterns) > 0
@@ -190,7 +192,7 @@ func (p *PubSub) followPatterns() {
 	p.mu.Lock()
 	var published []*topic
 	for _, t := range p.joined {
-		if t.isPublishing() && !t.announced.Load() {
+		if !t.announced.Load() {
 			published = append(published, t)
 		}
 	}
@@ -258,7 +260,8 @@ func (t *topic) awaitPatternSubscribers(stop <-chan struct{}) {
 	}
 }
 
-// patternLoop follows the subscription mirror for the wildcards.
+// patternLoop follows the subscription mirror and the topics joined here
+// for the wildcards.
 func (p *PubSub) patternLoop() {
 	for {
 		changed := p.topics.changes()
@@ -266,6 +269,7 @@ func (p *PubSub) patternLoop() {
 		case <-p.ctx.Done():
 			return
 		case <-changed:
+		case <-p.joinedTopic:
 		}
 		p.followPatterns()
 	}

@@ -212,3 +212,32 @@ func TestWildcardPartialMesh(t *testing.T) {
 		t.Fatalf("a sent %d batches directly although c needs b", d)
 	}
 }
+
+// A pattern subscribed after a topic's publisher started finds the topic
+// (announced to it), and WaitSubscribers on the topic counts it.
+func TestWildcardLateSubscriber(t *testing.T) {
+	ps := newMesh(t, 2, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := ps[0].Publish(ctx, "late.x", []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	c := newCollector()
+	if _, err := ps[1].Subscribe("late.*", c.handle); err != nil {
+		t.Fatal(err)
+	}
+	if err := ps[0].WaitSubscribers(ctx, "late.x", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := ps[0].Publish(ctx, "late.x", []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	if !c.wait(1, 10*time.Second) {
+		t.Fatal("the late pattern subscriber got nothing")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if string(c.msgs[0].Data) != "after" || c.msgs[0].Topic != "late.x" {
+		t.Fatalf("got %q on %q", c.msgs[0].Data, c.msgs[0].Topic)
+	}
+}
