@@ -46,6 +46,9 @@ func clone(m *Map) *Map {
 	for k, v := range m.multi {
 		c.multi[k] = slices.Clone(v)
 	}
+	for _, it := range m.ttl.heap {
+		c.ttl.add(it.key, it.dot, it.exp)
+	}
 	return c
 }
 
