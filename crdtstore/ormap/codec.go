@@ -358,14 +358,14 @@ func newReader(b []byte, l Limits, kind, maxVersion byte) (*reader, error) {
 }
 
 // expiry reads the TTL of an entry written at wall and returns its expiry:
-// the TTL is at least 1 and the expiry at most MaxInt64.
+// the TTL is at least 1 and the expiry at most MaxInt64, and not 0.
 func (r *reader) expiry(wall int64) int64 {
 	ttl := r.uv()
 	if r.err != nil {
 		return 0
 	}
-	if ttl == 0 || ttl > uint64(math.MaxInt64)-uint64(wall) {
-		r.fail(ErrMalformed, "TTL %d out of range", ttl)
+	if ttl == 0 || ttl > uint64(math.MaxInt64)-uint64(wall) || uint64(wall)+ttl == 0 {
+		r.fail(ErrMalformed, "TTL %d out of range", ttl) // expiry 0 means none
 		return 0
 	}
 	return int64(uint64(wall) + ttl)

@@ -7,7 +7,9 @@ import (
 )
 
 // expiryOf returns the expiry of an entry written at wall with ttl: wall+ttl,
-// cut to MaxInt64; ok is false if ttl <= 0 or no time is left after wall.
+// cut to MaxInt64 (and 1 instead of 0, which means "never": only a wall
+// clock before 1970 gets there); ok is false if ttl <= 0 or no time is left
+// after wall.
 func expiryOf(wall, ttl int64) (exp int64, ok bool) {
 	if ttl <= 0 {
 		return 0, false
@@ -20,7 +22,10 @@ func expiryOf(wall, ttl int64) (exp int64, ok bool) {
 	case uint64(ttl) > room:
 		return math.MaxInt64, true
 	}
-	return wall + ttl, true
+	if exp = wall + ttl; exp == 0 {
+		exp = 1
+	}
+	return exp, true
 }
 
 // due reports whether e has expired at now.
