@@ -140,3 +140,17 @@ func (w *world) run(t testing.TB, steps int) *world {
 	}
 	return w
 }
+
+// withoutTTL returns d with no expiry on any entry: what a broken receiver
+// would join (TestSimulationCatchesLostTTL).
+func (d Delta) withoutTTL() Delta {
+	out := d
+	out.groups = make([]group, len(d.groups))
+	for i, g := range d.groups {
+		out.groups[i] = group{key: g.key, ents: slices.Clone(g.ents)}
+		for k := range out.groups[i].ents {
+			out.groups[i].ents[k].exp = 0
+		}
+	}
+	return out
+}
