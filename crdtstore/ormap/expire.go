@@ -211,3 +211,6 @@ func (v View) Len() int {
 	})
 	return n
 }
+
+// Now returns the view's time.
+func (v View) Now() int64 { return v.now }
