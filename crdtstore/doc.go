@@ -23,10 +23,84 @@
 //     its node has seen; a Set made concurrently elsewhere survives it.
 //   - There are no tombstones: a deleted key costs nothing once the causal
 //     context has compacted (a few bytes per replica, not per key).
-//   - There is no compare-and-set and no transaction: two nodes that read,
-//     modify and write the same key concurrently both succeed, and their
-//     results become siblings. Use one key per writer, or accept the
-//     deterministic winner.
+//   - There is no compare-and-set and no transaction (see below).
+//
+// # Expiring keys
+//
+// SetTTL stores a value that disappears once its write time (the writer's
+// hybrid-logical-clock time) plus the TTL has passed, on every node, each by
+// its own clock:
+//
+//	kv.SetTTL("session/42", token, 10*time.Minute)
+//
+// No delete is sent and no tombstone kept: the expiry time travels with the
+// value, and each node drops it when its clock passes it. Reads (Get,
+// GetEntry, GetAll, Keys, List, Len, Scan) never return an expired value,
+// even in the moment before the store's timer removes it; the timer fires at
+// the next expiry (it never polls) and removes at most 1,024 values per
+// hold of the lock. Watchers then see a Change with Deleted and Origin
+// OriginExpired, which tells an expiry from a Delete. A later Set of the key,
+// with or without a TTL, replaces the value and its expiry.
+//
+// Concurrent values (siblings) expire each on its own: when the visible one
+// expires, the key shows the next sibling that has not (watchers see that
+// value, Origin OriginExpired), and disappears when none is left.
+//
+// Clocks: a value expires at the same wall-clock time everywhere, so nodes
+// whose clocks differ by d see it go up to d apart; a node whose clock runs
+// ahead may also remove it from others early, when a sync reply it sends
+// carries the removal. The store bounds how far a peer's clock can drag
+// its own (one hour); keep the clocks synchronised (NTP) if expiry times
+// matter to the second. A value that arrives already expired is not
+// stored. Values without a TTL cost nothing more, in memory or on the wire,
+// and their frames stay readable by nodes that predate TTLs; a frame with an
+// expiring value uses a new wire version that such nodes refuse.
+//
+// # Entries and iteration
+//
+// GetEntry returns a value with its metadata (Entry): its write time (HLC
+// and wall clock), the replica that wrote it (compare Store.ReplicaID), the
+// number of siblings, and its expiry. Watch changes carry the same.
+//
+// Scan and ScanEntries iterate over a prefix in key order without copying
+// the store: they read 256 keys at a time under the store's lock and run
+// the loop body without it. Each key is seen at most once, with its value
+// when its chunk was read; keys written during the loop may or may not be
+// seen. List returns a snapshot of one moment instead.
+//
+// # Watching
+//
+// Watch(prefix) delivers local, remote and expiry changes (Origin says
+// which). With WithSnapshot it first delivers the current values (Origin
+// OriginSnapshot), then one Change with Origin OriginSnapshotDone and no
+// key, which marks the end of the initial values, as NATS KV's nil entry
+// does.
+//
+// # No compare-and-set
+//
+// The store is always writable: a node accepts a write at once, even cut
+// off from every other node, and reconciles later (an AP system, in CAP
+// terms). Compare-and-set needs the opposite: to know, at the moment of the
+// write, that no other node has written the key since the value compared —
+// which takes a round trip to a majority (consensus) and fails when that
+// majority cannot be reached. So there is no compare-and-set, no
+// transaction, no lock: two nodes that read, modify and write one key
+// concurrently both succeed, and their values become siblings (GetAll),
+// with the same winner on every node.
+//
+// What to use instead:
+//
+//   - One key per writer: let each node write only its own keys
+//     ("presence/<node>", "counter/<node>") and readers combine them (sum
+//     the counters, list the present nodes). No write ever conflicts.
+//   - Values that merge: sets and maxima kept as siblings and combined by
+//     the reader (GetAll), or a newest-wins value where the deterministic
+//     winner is fine.
+//   - TTL leases for liveness ("presence/<node>" refreshed with SetTTL),
+//     not for mutual exclusion: two nodes may both believe they hold one.
+//
+// Leader election and locks need consensus (etcd, Consul, NATS JetStream
+// KV); this package does not provide them.
 //
 // # Replication
 //

@@ -12,6 +12,8 @@ var (
 	// Options.MaxValueLen: the pub/sub message size minus 4 KiB, about
 	// 1 MiB by default).
 	ErrTooLarge = errors.New("crdtstore: key or value too large")
+	// ErrTTL is returned by SetTTL for a TTL that is not positive.
+	ErrTTL = errors.New("crdtstore: invalid TTL")
 	// ErrKey is returned for an empty or non-UTF-8 key.
 	ErrKey = errors.New("crdtstore: invalid key")
 	// ErrConfig reports invalid Options.

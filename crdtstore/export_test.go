@@ -3,6 +3,7 @@ package crdtstore
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/protocol"
 
@@ -91,3 +92,25 @@ func OpenSync(ctx context.Context, s *Store, p string) (Stream, error) {
 
 // SyncProtocol is the stream protocol of a store opened on a node.
 func SyncProtocol(s *Store) protocol.ID { return s.tr.(*nodeTransport).proto }
+
+// SetUnarmed stores an expiring value written at wall time at, without
+// waking the expiry timer: reads must hide it once expired all the same.
+func SetUnarmed(s *Store, key string, value []byte, at time.Time, ttl time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m.SetTTL(key, value, ormap.Timestamp{Wall: at.UnixNano()}, int64(ttl))
+}
+
+// Stored counts the keys the map holds, expired or not.
+func Stored(s *Store) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m.Len()
+}
+
+// Armed reports whether the expiry timer waits for an expiry.
+func Armed(s *Store) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.armedOK
+}

@@ -139,17 +139,18 @@ func (s *Store) onDelta(from string, d ormap.Delta) {
 	}
 }
 
-// joinLocked joins d, moves the clock past it and tells the watchers; s.mu
-// held.
+// joinLocked joins d, moves the clock past it, tells the watchers and arms
+// the expiry timer for the expiring values d brought; s.mu held. A value
+// that arrives already expired is not stored (see ormap.Map.JoinAt).
 func (s *Store) joinLocked(d ormap.Delta, origin Origin) error {
-	changes, err := s.m.Join(d)
+	now := time.Now().UnixNano()
+	changes, err := s.m.JoinAt(d, now)
 	if err != nil {
 		return err
 	}
-	s.clock.Observe(d.MaxTime(), time.Now().UnixNano())
-	for _, c := range changes {
-		s.notifyLocked(Change{Key: c.Key, Value: c.Entry.Value, Deleted: c.Deleted, Origin: origin})
-	}
+	s.clock.Observe(d.MaxTime(), now)
+	s.notifyChangesLocked(changes, s.m.At(now), origin)
+	s.armLocked()
 	return nil
 }
 

@@ -1,9 +1,9 @@
 package crdtstore
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,9 +39,14 @@ type Store struct {
 	syncCh  chan string // peers to sync with now
 	gapCh   chan string // peers whose deltas revealed a gap
 
+	self    string        // this replica's id, hex (Entry.Writer)
+	expKick chan struct{} // wakes the expiry timer: an earlier expiry
+
 	mu       sync.Mutex
 	m        *ormap.Map
 	clock    ormap.HLC
+	armed    int64 // the expiry the timer waits for; valid if armedOK
+	armedOK  bool
 	pending  []queued // local deltas not yet published
 	pendSize int
 	watchers map[*Watcher]struct{}
@@ -171,6 +176,8 @@ func open(tr Transport, opts Options) (*Store, error) {
 		ctx:      ctx,
 		cancel:   cancel,
 		kick:     make(chan struct{}, 1),
+		expKick:  make(chan struct{}, 1),
+		self:     hex.EncodeToString(rid),
 		opened:   time.Now(),
 		syncCh:   make(chan string, 64),
 		gapCh:    make(chan string, 64),
@@ -184,6 +191,7 @@ func open(tr Transport, opts Options) (*Store, error) {
 	s.clock.MaxOffset = int64(time.Hour)
 	s.goOwned(s.flushLoop)
 	s.goOwned(s.syncLoop)
+	s.goOwned(s.expireLoop)
 	if err := tr.Start(Handlers{DecodeDelta: s.decodeDelta, Delta: s.onDelta, Sync: s.onSync, PeerUp: s.peerUp, PeerDown: s.peerDown}); err != nil {
 		cancel()
 		s.wg.Wait()
@@ -240,8 +248,12 @@ func checkKey(key string) error {
 // Set stores value under key on every node. It returns at once; the change
 // reaches the other nodes in the background. A concurrent Set of the same key
 // on another node leaves both values as siblings until one is overwritten;
-// Get picks the same one on every node (see GetAll).
-func (s *Store) Set(key string, value []byte) error {
+// Get picks the same one on every node (see GetAll). The value does not
+// expire, whatever the key's earlier value did (see SetTTL).
+func (s *Store) Set(key string, value []byte) error { return s.set(key, value, 0) }
+
+// set is Set, and SetTTL with ttl > 0.
+func (s *Store) set(key string, value []byte, ttl time.Duration) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
@@ -253,10 +265,15 @@ func (s *Store) Set(key string, value []byte) error {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	d := s.m.Set(key, value, s.clock.Now(time.Now().UnixNano()))
+	ts := s.clock.Now(time.Now().UnixNano())
+	d := s.m.SetTTL(key, value, ts, int64(ttl))
 	s.queueLocked(d, len(key)+len(value)+perEntryOverhead)
+	if ttl > 0 {
+		s.armLocked()
+	}
 	if len(s.watchers) > 0 {
-		s.notifyLocked(Change{Key: key, Value: bytes.Clone(value), Origin: OriginLocal})
+		e := d.Entries(key)[0] // a copy of value
+		s.notifyLocked(Change{Entry: s.entry(key, e, 1), Origin: OriginLocal})
 	}
 	s.mu.Unlock()
 	s.kickFlusher()
@@ -278,7 +295,7 @@ func (s *Store) Delete(key string) error {
 	d, ok := s.m.Delete(key)
 	if ok {
 		s.queueLocked(d, len(key)+perEntryOverhead)
-		s.notifyLocked(Change{Key: key, Deleted: true, Origin: OriginLocal})
+		s.notifyLocked(Change{Entry: Entry{Key: key}, Deleted: true, Origin: OriginLocal})
 	}
 	s.mu.Unlock()
 	if ok {
@@ -287,19 +304,20 @@ func (s *Store) Delete(key string) error {
 	return nil
 }
 
-// Get returns the value of key and whether it has one.
+// Get returns the value of key and whether it has one. An expired value is
+// never returned, even before the store's timer has removed it.
 func (s *Store) Get(key string) ([]byte, bool) {
 	s.mu.Lock()
-	e, ok := s.m.Get(key)
+	e, ok := s.viewLocked().Get(key)
 	s.mu.Unlock()
 	return e.Value, ok
 }
 
-// GetAll returns every concurrent value of key (siblings), the one Get
-// returns first; nil if key has no value.
+// GetAll returns every concurrent value of key (siblings) that has not
+// expired, the one Get returns first; nil if key has no value.
 func (s *Store) GetAll(key string) [][]byte {
 	s.mu.Lock()
-	es := s.m.GetAll(key)
+	es := s.viewLocked().GetAll(key)
 	s.mu.Unlock()
 	if es == nil {
 		return nil
@@ -352,16 +370,17 @@ type KeyValue struct {
 func (s *Store) Keys(prefix string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.m.Keys(prefix)
+	return s.viewLocked().Keys(prefix)
 }
 
 // List returns the keys starting with prefix with their values, sorted by
-// key.
+// key: a snapshot, taken at one moment under the store's lock. Scan reads a
+// large store without copying it.
 func (s *Store) List(prefix string) []KeyValue {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []KeyValue
-	for k, e := range s.m.Scan(prefix) {
+	for k, e := range s.viewLocked().Scan(prefix) {
 		out = append(out, KeyValue{Key: k, Value: e.Value})
 	}
 	return out
@@ -371,7 +390,7 @@ func (s *Store) List(prefix string) []KeyValue {
 func (s *Store) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.m.Len()
+	return s.viewLocked().Len()
 }
 
 // Stats returns the store's counters.

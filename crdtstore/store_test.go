@@ -255,7 +255,7 @@ func TestWatch(t *testing.T) {
 	want := []struct {
 		key    string
 		origin crdtstore.Origin
-	}{{"app/existing", crdtstore.OriginSnapshot}, {"app/local", crdtstore.OriginLocal}, {"app/remote", crdtstore.OriginRemote}}
+	}{{"app/existing", crdtstore.OriginSnapshot}, {"", crdtstore.OriginSnapshotDone}, {"app/local", crdtstore.OriginLocal}, {"app/remote", crdtstore.OriginRemote}}
 	for _, wnt := range want {
 		select {
 		case c := <-w.Updates():

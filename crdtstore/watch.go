@@ -12,6 +12,14 @@ const (
 	OriginRemote
 	// OriginSnapshot: the key's value when the watch started (WithSnapshot).
 	OriginSnapshot
+	// OriginSnapshotDone marks the end of the snapshot (WithSnapshot): the
+	// Change after the last OriginSnapshot one, with no key or value. It
+	// comes even if the snapshot is empty; every later Change is a change.
+	OriginSnapshotDone
+	// OriginExpired: a value's TTL passed on this node (SetTTL). The Change
+	// is Deleted, or, if the key had a concurrent value (a sibling) that has
+	// not expired, carries that one.
+	OriginExpired
 )
 
 func (o Origin) String() string {
@@ -22,16 +30,23 @@ func (o Origin) String() string {
 		return "remote"
 	case OriginSnapshot:
 		return "snapshot"
+	case OriginSnapshotDone:
+		return "snapshot-done"
+	case OriginExpired:
+		return "expired"
 	}
 	return "unknown"
 }
 
-// Change is one change of a key's visible value.
+// Change is one change of a key's visible value. Its Entry is the new value
+// with its metadata (Key, Value, Time, Writer, Siblings, Expires); only Key
+// is set if Deleted, nothing for OriginSnapshotDone.
 type Change struct {
-	Key     string
-	Value   []byte // the new value; nil if Deleted
+	Entry
 	Deleted bool
-	Origin  Origin
+	// Origin says where the change came from; OriginExpired for an expiry,
+	// OriginSnapshotDone for the end-of-snapshot mark.
+	Origin Origin
 	// Missed is the number of changes dropped just before this one
 	// because the watcher fell behind its buffer. Read the store again
 	// (Get, List) to catch up.
@@ -57,8 +72,9 @@ type watchOptions struct {
 }
 
 // WithSnapshot makes the watcher first deliver every existing key under the
-// prefix (Origin OriginSnapshot, in key order), then the changes; nothing
-// falls between the two.
+// prefix (Origin OriginSnapshot, in key order), then one Change with Origin
+// OriginSnapshotDone that marks the end of the snapshot, then the changes;
+// nothing falls between the two.
 func WithSnapshot() WatchOption { return func(o *watchOptions) { o.snapshot = true } }
 
 // WithBuffer sets the watcher's channel capacity (default
@@ -87,9 +103,11 @@ func (s *Store) Watch(prefix string, opts ...WatchOption) *Watcher {
 	defer s.mu.Unlock()
 	var snap []Change
 	if o.snapshot && !s.closed {
-		for k, e := range s.m.Scan(prefix) {
-			snap = append(snap, Change{Key: k, Value: e.Value, Origin: OriginSnapshot})
+		v := s.viewLocked()
+		for k, e := range v.Scan(prefix) {
+			snap = append(snap, Change{Entry: s.entry(k, e, v.Siblings(k)), Origin: OriginSnapshot})
 		}
+		snap = append(snap, Change{Origin: OriginSnapshotDone})
 	}
 	w := &Watcher{s: s, prefix: prefix, ch: make(chan Change, o.buffer+len(snap))}
 	for _, c := range snap {

@@ -8,9 +8,13 @@ import (
 	"slices"
 )
 
-// Wire format, version 1 (see the package documentation for the layout).
+// Wire format, versions 1 and 2 (see the package documentation for the
+// layout). Version 2 is version 1 with expiring entries; a frame without
+// one is always written, and only accepted, as version 1, so peers that
+// know only version 1 read every frame of a store that does not use TTLs.
 const (
 	wireVersion  = 1
+	wireTTL      = 2 // a delta frame with expiring entries
 	kindContext  = 1
 	kindDelta    = 2
 	flagGlobal   = 1 // delta is not keyed (from Diff)
@@ -84,8 +88,16 @@ func EncodeDelta(d Delta) []byte {
 			size += len(e.val) + 24
 		}
 	}
+	version := byte(wireVersion)
+	for _, g := range d.groups {
+		for _, e := range g.ents {
+			if e.exp != 0 {
+				version = wireTTL
+			}
+		}
+	}
 	b := make([]byte, 2, size)
-	b[0], b[1] = wireVersion, kindDelta
+	b[0], b[1] = version, kindDelta
 	b = appendTable(b, table)
 	flags := byte(0)
 	if d.global {
@@ -113,7 +125,15 @@ func EncodeDelta(d Delta) []byte {
 			b = binary.AppendUvarint(b, uint64(i))
 			b = binary.AppendUvarint(b, e.ctr)
 			b = binary.AppendVarint(b, e.ts.Wall)
-			b = binary.AppendUvarint(b, uint64(e.ts.Logical))
+			switch {
+			case version == wireVersion:
+				b = binary.AppendUvarint(b, uint64(e.ts.Logical))
+			case e.exp == 0:
+				b = binary.AppendUvarint(b, uint64(e.ts.Logical)<<1)
+			default:
+				b = binary.AppendUvarint(b, uint64(e.ts.Logical)<<1|1)
+				b = binary.AppendUvarint(b, uint64(e.exp)-uint64(e.ts.Wall))
+			}
 			b = appendString(b, e.val)
 		}
 	}
@@ -168,7 +188,7 @@ func commonPrefix(a, b string) int {
 
 // DecodeContext decodes a context frame within the limits l.
 func DecodeContext(b []byte, l Limits) (Context, error) {
-	r, err := newReader(b, l, kindContext)
+	r, err := newReader(b, l, kindContext, wireVersion)
 	if err != nil {
 		return Context{}, err
 	}
@@ -185,10 +205,11 @@ func DecodeContext(b []byte, l Limits) (Context, error) {
 // DecodeDelta decodes a delta frame within the limits l. Whatever it
 // returns without error is a valid delta: joining it cannot break a Map.
 func DecodeDelta(b []byte, l Limits) (Delta, error) {
-	r, err := newReader(b, l, kindDelta)
+	r, err := newReader(b, l, kindDelta, wireTTL)
 	if err != nil {
 		return Delta{}, err
 	}
+	expiring := false
 	table := r.table()
 	used := make([]bool, len(table))
 	var d Delta
@@ -244,6 +265,14 @@ func DecodeDelta(b []byte, l Limits) (Delta, error) {
 			ctr := r.uv()
 			wall := r.sv()
 			lg := r.uv()
+			var exp int64
+			if r.version == wireTTL {
+				if lg&1 != 0 {
+					exp = r.expiry(wall)
+					expiring = true
+				}
+				lg >>= 1
+			}
 			val := r.str(r.lim.MaxValueLen, "value")
 			switch {
 			case r.err != nil:
@@ -259,7 +288,7 @@ func DecodeDelta(b []byte, l Limits) (Delta, error) {
 			if r.err != nil {
 				break
 			}
-			de := dentry{rep: table[ri], ctr: ctr, val: val, ts: Timestamp{wall, uint32(lg)}}
+			de := dentry{rep: table[ri], ctr: ctr, val: val, ts: Timestamp{wall, uint32(lg)}, exp: exp}
 			if e > 0 && !betterD(ents[len(ents)-1], de) {
 				r.fail(ErrMalformed, "entries out of order")
 				break
@@ -273,6 +302,9 @@ func DecodeDelta(b []byte, l Limits) (Delta, error) {
 		}
 		d.groups = append(d.groups, group{key: key})
 		ends = append(ends, len(ents))
+	}
+	if r.err == nil && r.version == wireTTL && !expiring {
+		r.fail(ErrMalformed, "version %d frame without an expiring entry", wireTTL)
 	}
 	r.end(used)
 	if r.err != nil {
@@ -301,24 +333,42 @@ func DecodeDelta(b []byte, l Limits) (Delta, error) {
 
 // reader decodes one frame; the first error sticks and stops everything.
 type reader struct {
-	b   []byte
-	lim Limits
-	err error
+	b       []byte
+	lim     Limits
+	version byte
+	err     error
 }
 
-func newReader(b []byte, l Limits, kind byte) (*reader, error) {
+// newReader starts decoding a frame of kind in a version from 1 to maxVersion.
+func newReader(b []byte, l Limits, kind, maxVersion byte) (*reader, error) {
 	l = l.withDefaults()
 	switch {
 	case len(b) > l.MaxFrameBytes:
 		return nil, fmt.Errorf("%w: frame of %d bytes (limit %d)", ErrTooLarge, len(b), l.MaxFrameBytes)
 	case len(b) < 2:
 		return nil, fmt.Errorf("%w: short frame", ErrMalformed)
-	case b[0] != wireVersion:
+	case b[0] < wireVersion || b[0] > wireTTL:
 		return nil, fmt.Errorf("%w: %d", ErrVersion, b[0])
 	case b[1] != kind:
 		return nil, fmt.Errorf("%w: %d, want %d", ErrFrameKind, b[1], kind)
+	case b[0] > maxVersion:
+		return nil, fmt.Errorf("%w: %d for frame kind %d", ErrVersion, b[0], kind)
 	}
-	return &reader{b: b[2:], lim: l}, nil
+	return &reader{b: b[2:], lim: l, version: b[0]}, nil
+}
+
+// expiry reads the TTL of an entry written at wall and returns its expiry:
+// the TTL is at least 1 and the expiry at most MaxInt64, and not 0.
+func (r *reader) expiry(wall int64) int64 {
+	ttl := r.uv()
+	if r.err != nil {
+		return 0
+	}
+	if ttl == 0 || ttl > uint64(math.MaxInt64)-uint64(wall) || uint64(wall)+ttl == 0 {
+		r.fail(ErrMalformed, "TTL %d out of range", ttl) // expiry 0 means none
+		return 0
+	}
+	return int64(uint64(wall) + ttl)
 }
 
 func (r *reader) fail(sentinel error, format string, args ...any) {

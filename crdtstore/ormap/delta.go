@@ -38,6 +38,7 @@ type dentry struct {
 	ctr uint64
 	val string
 	ts  Timestamp
+	exp int64 // Entry.Expires: 0 if it never expires
 }
 
 func (e dentry) dot() Dot { return Dot{e.rep, e.ctr} }
@@ -89,7 +90,7 @@ func (d Delta) Entries(key string) []Entry {
 	}
 	out := make([]Entry, len(d.groups[i].ents))
 	for k, e := range d.groups[i].ents {
-		out[k] = Entry{Dot: e.dot(), Time: e.ts, Value: []byte(e.val)}
+		out[k] = Entry{Dot: e.dot(), Time: e.ts, Value: []byte(e.val), Expires: e.exp}
 	}
 	return out
 }
@@ -138,7 +139,7 @@ func (d Delta) Merge(o Delta) Delta {
 			inB := newDDotSet(b)
 			for _, e := range a {
 				if x, both := inB.get(e); both {
-					if x.ts.Compare(e.ts) > 0 || x.ts == e.ts && x.val > e.val {
+					if c := x.ts.Compare(e.ts); c > 0 || c == 0 && (x.val > e.val || x.val == e.val && x.exp > e.exp) {
 						e = x // a broken peer: see Map.Join
 					}
 					g.ents = append(g.ents, e)

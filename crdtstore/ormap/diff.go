@@ -64,11 +64,11 @@ func (m *Map) Diff(c Context) Delta {
 	var keys []string
 	var ends []int
 	visit := func(e entry) {
-		r := e.rep &^ multiBit
+		r := e.ri()
 		if known[r].contains(e.ctr) {
 			live[r].add(e.ctr)
 		} else {
-			ents = append(ents, dentry{rep: m.reps[r], ctr: e.ctr, val: e.val, ts: e.ts()})
+			ents = append(ents, dentry{rep: m.reps[r], ctr: e.ctr, val: e.val, ts: e.ts(), exp: m.expiry(e)})
 		}
 	}
 	m.tree.ascend("", func(key string, cur *entry) bool {

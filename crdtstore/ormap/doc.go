@@ -76,6 +76,35 @@
 //
 // There is no compare-and-set and there are no transactions.
 //
+// # Expiry
+//
+// SetTTL writes an entry that expires at its timestamp's wall time plus a
+// TTL (Entry.Expires). The expiry is part of the entry, like its value: it
+// travels in deltas and sync replies, and no operation marks it. The Map
+// keeps no clock, so the caller passes the time in:
+//
+//   - At(now) is a read-only View that leaves out entries expired at now
+//     (Get, GetAll, Keys, Scan, Len), whether removed yet or not.
+//   - Expire(now, max) removes the expired entries, at most about max per
+//     call, earliest first; NextExpiry tells the wrapper when to call it.
+//     The removed dots stay in the context: the join rule then keeps the
+//     entries out when deltas or sync replies still carry them, so an
+//     expired entry never comes back and no tombstone is needed. Expire
+//     reports the visible changes (Change.Expired).
+//   - JoinAt(d, now) does not store entries of d that have expired at now
+//     (as if stored and expired at once).
+//
+// Siblings expire each on its own. Expiring does not change the context, so
+// two replicas that differ only by what their clocks expired are "in sync"
+// (equal contexts): each removes the rest when its own clock gets there.
+// Diff still carries the removal of an entry the sender expired to a
+// requester that lacks some other dot, which then drops the entry early, by
+// at most the difference of the two clocks. Equal contexts mean equal
+// states up to expiry: once every clock has passed the same time T and
+// every replica ran Expire(T), converged replicas hold the same entries.
+// Expiry indexes only the entries that have one (a flag bit in the stored
+// entry, a heap beside the tree): a map without TTLs pays nothing.
+//
 // # Clocks
 //
 // HLC is a hybrid logical clock; the caller passes the wall clock to it. The
@@ -118,12 +147,12 @@
 // each on the wire), still far below a snapshot. Computing Diff is one pass
 // over B's entries (about 1.5 ms for 100,000 keys).
 //
-// # Wire format, version 1
+// # Wire format, versions 1 and 2
 //
 // All integers are unsigned LEB128 varints (minimal encodings only), except
 // wall times, which are zig-zag varints. Every frame:
 //
-//	version   byte  1
+//	version   byte  1, or 2 for a delta with an expiring entry
 //	kind      byte  1 = context, 2 = delta
 //	replicas  n, then n × (length, bytes)      sorted, distinct, non-empty,
 //	                                            each one used by the frame
@@ -140,10 +169,19 @@
 //	          (length, bytes), entries m, then m × entry; keys strictly
 //	          increasing; m = 0 (a removal) only in keyed deltas
 //	entry     replica index, counter, wall (zig-zag), logical, value
-//	          (length, bytes); in Get's order within a key
+//	          (length, bytes); in Get's order within a key. Version 2:
+//	          logical<<1 | expires, then, if expires, the TTL
+//	          (Expires - wall, at least 1, Expires at most MaxInt64 and
+//	          not 0) before the value
 //	rows      n, then n × (replica index, k, k × interval), indexes
 //	          increasing, k ≥ 1
 //	interval  (lo-1, hi-lo) for the first, (lo-prevHi-2, hi-lo) after it
+//
+// A delta is written as version 2 only if one of its entries expires, so a
+// store that never uses TTLs writes exactly version 1 and interoperates with
+// decoders that know only version 1; those refuse version 2 (ErrVersion). A
+// version 2 frame without an expiring entry is refused, as is a context
+// frame of version 2.
 //
 // The encoding is canonical: a frame decodes only if encoding the result
 // gives back the same bytes. Decoders refuse unknown versions (ErrVersion),

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"math"
 	"testing"
 )
 
@@ -24,7 +25,8 @@ func fuzzSeeds(t testing.TB) (deltas, contexts [][]byte) {
 		EncodeDelta(Delta{}),
 	)
 	g, _ := hex.DecodeString(goldenDelta)
-	deltas = append(deltas, g)
+	gt, _ := hex.DecodeString(goldenTTLDelta)
+	deltas = append(deltas, g, gt)
 	for _, m := range w.ms {
 		contexts = append(contexts, EncodeContext(m.Context()))
 	}
@@ -103,6 +105,33 @@ func FuzzDecodeDelta(f *testing.F) {
 				t.Fatalf("second join broke the map: %v", err)
 			}
 			_ = m.Diff(Context{})
+		}
+		// Expiry: joining at a time and expiring, in bounded steps, keeps
+		// the invariants and leaves nothing expired.
+		for _, now := range []int64{math.MinInt64, d.MaxTime().Wall, math.MaxInt64} {
+			m := clone(base)
+			if _, err := m.JoinAt(d, now); err != nil {
+				continue
+			}
+			if _, more := m.Expire(now, 2); more {
+				if err := m.verify(); err != nil {
+					t.Fatalf("bounded Expire broke the map: %v", err)
+				}
+			}
+			m.Expire(now, 0)
+			if err := m.verify(); err != nil {
+				t.Fatalf("Expire broke the map: %v", err)
+			}
+			for k := range m.Scan("") {
+				for _, e := range m.GetAll(k) {
+					if e.Expired(now) {
+						t.Fatalf("key %q: entry expired at %d still stored at %d", k, e.Expires, now)
+					}
+				}
+			}
+			if exp, ok := m.NextExpiry(); ok && exp <= now {
+				t.Fatal("NextExpiry is in the past after Expire")
+			}
 		}
 	})
 }

@@ -46,6 +46,9 @@ func clone(m *Map) *Map {
 	for k, v := range m.multi {
 		c.multi[k] = slices.Clone(v)
 	}
+	for _, it := range m.ttl.heap {
+		c.ttl.add(it.key, it.dot, it.exp)
+	}
 	return c
 }
 
@@ -91,8 +94,8 @@ func newWorld(seed uint64, replicas, keys int) *world {
 	return w
 }
 
-// op makes replica i write: Set (70 %) or Delete, with a timestamp from a
-// tiny range so that ties are common. It returns the delta (zero if the
+// op makes replica i write: Set (70 %, a fifth of them with a TTL) or
+// Delete, with a timestamp from a tiny range so that ties are common. It returns the delta (zero if the
 // Delete was a no-op).
 func (w *world) op(i int) Delta {
 	m := w.ms[i]
@@ -105,7 +108,11 @@ func (w *world) op(i int) Delta {
 		return d
 	}
 	val := fmt.Sprintf("%s.%d", m.Replica(), w.rng.IntN(1000))
-	d := m.Set(key, []byte(val), ts(int64(w.rng.IntN(4)), uint32(w.rng.IntN(2))))
+	var ttl int64 // one Set in five expires, at 1 to 9
+	if w.rng.IntN(5) == 0 {
+		ttl = 1 + int64(w.rng.IntN(6))
+	}
+	d := m.SetTTL(key, []byte(val), ts(int64(w.rng.IntN(4)), uint32(w.rng.IntN(2))), ttl)
 	w.deltas = append(w.deltas, d)
 	return d
 }
@@ -132,4 +139,18 @@ func (w *world) run(t testing.TB, steps int) *world {
 		w.step(t)
 	}
 	return w
+}
+
+// withoutTTL returns d with no expiry on any entry: what a broken receiver
+// would join (TestSimulationCatchesLostTTL).
+func (d Delta) withoutTTL() Delta {
+	out := d
+	out.groups = make([]group, len(d.groups))
+	for i, g := range d.groups {
+		out.groups[i] = group{key: g.key, ents: slices.Clone(g.ents)}
+		for k := range out.groups[i].ents {
+			out.groups[i].ents[k].exp = 0
+		}
+	}
+	return out
 }

@@ -1,15 +1,18 @@
 package ormap
 
 import (
+	"math"
 	"slices"
 	"strings"
 )
 
-// Change reports a key whose visible value (Get's result) changed in a Join.
+// Change reports a key whose visible value (Get's result) changed in a Join
+// or an Expire.
 type Change struct {
 	Key     string
 	Entry   Entry // the new visible entry; zero if Deleted
 	Deleted bool  // the key no longer has a value
+	Expired bool  // from Expire: entries of the key expired
 }
 
 // Join merges d into m: for each key, an entry survives if both sides hold
@@ -33,7 +36,14 @@ type Change struct {
 // applied. It returns ErrForeignDot, and changes nothing, if d claims dots
 // of m's own replica that m never minted. Join does not observe timestamps:
 // pass d.MaxTime() to the caller's HLC.
-func (m *Map) Join(d Delta) ([]Change, error) {
+func (m *Map) Join(d Delta) ([]Change, error) { return m.JoinAt(d, math.MinInt64) }
+
+// JoinAt is Join at wall time now: an entry d brings that has expired at now
+// (Entry.Expired) and that m does not hold is not stored — its dot joins the
+// context as if m had held it and Expire had removed it since, so it
+// appears in no Change. Everything else is as Join, which is JoinAt at the
+// beginning of time (nothing has expired).
+func (m *Map) JoinAt(d Delta, now int64) ([]Change, error) {
 	if row := d.ctx.row(m.reps[0]); row.max() > m.ctx[0].max() {
 		return nil, ErrForeignDot
 	}
@@ -50,7 +60,7 @@ func (m *Map) Join(d Delta) ([]Change, error) {
 		m.pending = append(m.pending, d)
 		return nil, nil
 	}
-	changes := m.apply(d, nil)
+	changes := m.apply(d, nil, now)
 	if len(m.pending) == 0 {
 		return changes, nil
 	}
@@ -59,7 +69,7 @@ func (m *Map) Join(d Delta) ([]Change, error) {
 		kept := m.pending[:0]
 		for _, p := range m.pending {
 			if m.ready(p) {
-				changes = m.apply(p, changes)
+				changes = m.apply(p, changes, now)
 				progress = true
 			} else {
 				kept = append(kept, p)
@@ -94,8 +104,8 @@ func (m *Map) ready(d Delta) bool {
 	return true
 }
 
-// apply joins a ready delta, appending visible changes.
-func (m *Map) apply(d Delta, changes []Change) []Change {
+// apply joins a ready delta at wall time now, appending visible changes.
+func (m *Map) apply(d Delta, changes []Change, now int64) []Change {
 	if len(d.groups) > 64 && changes == nil {
 		changes = make([]Change, 0, len(d.groups))
 	}
@@ -122,7 +132,11 @@ func (m *Map) apply(d Delta, changes []Change) []Change {
 	for _, g := range d.groups {
 		theirs = theirs[:0]
 		for _, e := range g.ents {
-			theirs = append(theirs, entry{val: e.val, wall: e.ts.Wall, lg: e.ts.Logical, ctr: e.ctr, rep: m.repIdx[e.rep]})
+			t := entry{val: e.val, wall: e.ts.Wall, lg: e.ts.Logical, ctr: e.ctr, rep: m.repIdx[e.rep]}
+			if e.exp != 0 {
+				t.rep |= ttlBit
+			}
+			theirs = append(theirs, t)
 		}
 		it := m.tree.get(g.key)
 		var ours []entry
@@ -133,24 +147,35 @@ func (m *Map) apply(d Delta, changes []Change) []Change {
 		changed := false
 		inTheirs := newDotSet(theirs)
 		for _, o := range ours {
-			if t, both := inTheirs.get(o); both {
+			if i, both := inTheirs.index(o); both {
 				// Same dot both sides: same write, unless a peer is broken;
 				// then keep the greater payload, so joins still commute.
-				if payloadLess(o, t) {
+				t, texp := theirs[i], g.ents[i].exp
+				if payloadLess(o, m.expiry(o), t, texp) {
 					o, changed = t, true
+					if texp != 0 {
+						m.ttl.add(g.key, o.dk(), texp)
+					}
 				}
 				kept = append(kept, o)
-			} else if !dctx.get(o.rep).contains(o.ctr) {
+			} else if !dctx.get(o.ri()).contains(o.ctr) {
 				kept = append(kept, o)
 			} else {
 				changed = true // removed by the sender
 			}
 		}
-		for _, t := range theirs {
-			if !m.ctx[t.rep].contains(t.ctr) { // new to us (so not in ours)
-				kept = append(kept, t)
-				changed = true
+		for i, t := range theirs {
+			if m.ctx[t.ri()].contains(t.ctr) { // not new to us (so in ours, or removed)
+				continue
 			}
+			if exp := g.ents[i].exp; exp != 0 {
+				if exp <= now {
+					continue // expired already: as if stored and expired since
+				}
+				m.ttl.add(g.key, t.dk(), exp)
+			}
+			kept = append(kept, t)
+			changed = true
 		}
 		if changed {
 			changes = m.replace(changes, it, g.key, ours, kept)
@@ -175,7 +200,7 @@ func (m *Map) apply(d Delta, changes []Change) []Change {
 				return true // joined above
 			}
 			if e.rep&multiBit == 0 {
-				if dctx.get(e.rep).contains(e.ctr) {
+				if dctx.get(e.ri()).contains(e.ctr) {
 					updates = append(updates, update{key: key, ours: []entry{*e}})
 				}
 				return true
@@ -183,7 +208,7 @@ func (m *Map) apply(d Delta, changes []Change) []Change {
 			ours := m.multi[key]
 			var kept []entry
 			for _, o := range ours {
-				if !dctx.get(o.rep).contains(o.ctr) {
+				if !dctx.get(o.ri()).contains(o.ctr) {
 					kept = append(kept, o)
 				}
 			}
@@ -234,12 +259,16 @@ func (m *Map) replace(changes []Change, it *entry, key string, ours, kept []entr
 	return append(changes, Change{Key: key, Entry: m.export(kept[0])})
 }
 
-// payloadLess orders two entries of the same dot by timestamp, then value.
-func payloadLess(a, b entry) bool {
+// payloadLess orders two entries of the same dot, with their expiries, by
+// timestamp, then value, then expiry.
+func payloadLess(a entry, aexp int64, b entry, bexp int64) bool {
 	if c := a.ts().Compare(b.ts()); c != 0 {
 		return c < 0
 	}
-	return a.val < b.val
+	if a.val != b.val {
+		return a.val < b.val
+	}
+	return aexp < bexp
 }
 
 // dotSet answers "is this dot among these entries" in O(1) for the rare key
@@ -247,7 +276,7 @@ func payloadLess(a, b entry) bool {
 // scan for the usual few.
 type dotSet struct {
 	es []entry
-	m  map[dotKey]entry
+	m  map[dotKey]int
 }
 
 type dotKey struct {
@@ -259,25 +288,25 @@ func newDotSet(es []entry) dotSet {
 	if len(es) <= 8 {
 		return dotSet{es: es}
 	}
-	m := make(map[dotKey]entry, len(es))
-	for _, e := range es {
-		m[dotKey{e.rep &^ multiBit, e.ctr}] = e
+	m := make(map[dotKey]int, len(es))
+	for i, e := range es {
+		m[e.dk()] = i
 	}
 	return dotSet{m: m}
 }
 
-// get returns the entry with e's dot, if any.
-func (s dotSet) get(e entry) (entry, bool) {
+// index returns the index of the entry with e's dot, if any.
+func (s dotSet) index(e entry) (int, bool) {
 	if s.m != nil {
-		x, ok := s.m[dotKey{e.rep &^ multiBit, e.ctr}]
-		return x, ok
+		i, ok := s.m[e.dk()]
+		return i, ok
 	}
-	for _, x := range s.es {
-		if x.rep&^multiBit == e.rep&^multiBit && x.ctr == e.ctr {
-			return x, true
+	for i, x := range s.es {
+		if x.dk() == e.dk() {
+			return i, true
 		}
 	}
-	return entry{}, false
+	return 0, false
 }
 
 // HasGap reports whether d reveals that m is missing something: a dot of

@@ -7,15 +7,26 @@ import (
 )
 
 // Entry is one value of a key: the write that produced it (its dot), the
-// writer's HLC timestamp, and the bytes. Value is the caller's own copy.
+// writer's HLC timestamp, the bytes, and when it expires. Value is the
+// caller's own copy.
 type Entry struct {
 	Dot   Dot
 	Time  Timestamp
 	Value []byte
+	// Expires is the wall time (nanoseconds, like Timestamp.Wall) from which
+	// the entry no longer counts, Time.Wall plus the TTL it was set with
+	// (see Map.SetTTL); zero if it never expires.
+	Expires int64
 }
 
+// Expired reports whether e has expired at wall time now.
+func (e Entry) Expired(now int64) bool { return e.Expires != 0 && e.Expires <= now }
+
 // entry is the stored form of an Entry (40 bytes). rep is the local replica
-// index; in the tree's copy its multiBit is set when the key has siblings.
+// index plus two flags: ttlBit when the entry expires (its expiry is in
+// Map.ttl, so entries without one cost nothing more), and in the tree's copy
+// multiBit when the key has siblings, with ttlBit then set when any sibling
+// expires.
 type entry struct {
 	val  string
 	wall int64
@@ -24,9 +35,19 @@ type entry struct {
 	lg   uint32
 }
 
-const multiBit = 1 << 31
+const (
+	multiBit = 1 << 31
+	ttlBit   = 1 << 30
+	repMask  = ttlBit - 1 // the replica index bits of entry.rep
+)
 
 func (e entry) ts() Timestamp { return Timestamp{e.wall, e.lg} }
+
+// ri returns e's local replica index, without the flags.
+func (e entry) ri() uint32 { return e.rep & repMask }
+
+// dk returns e's dot by local replica index.
+func (e entry) dk() dotKey { return dotKey{e.rep & repMask, e.ctr} }
 
 // Map is one replica of an observed-remove map from string keys to byte
 // values (see the package documentation for the model). It is pure and
@@ -38,6 +59,7 @@ type Map struct {
 	ctx    []ivs // causal context, by local replica index
 	tree   btree // live keys with their visible (winning) entry
 	multi  map[string][]entry
+	ttl    ttlIndex // expiry of the entries that have one
 
 	pending []Delta // joined deltas waiting for their deps, oldest first
 }
@@ -60,7 +82,8 @@ func New(self ReplicaID) *Map {
 // Replica returns the replica id the map mints dots for.
 func (m *Map) Replica() ReplicaID { return m.reps[0] }
 
-// Len returns the number of keys with a value.
+// Len returns the number of keys with a stored value, expired or not (see
+// At).
 func (m *Map) Len() int { return m.tree.len }
 
 func (m *Map) intern(r ReplicaID) uint32 {
@@ -68,6 +91,9 @@ func (m *Map) intern(r ReplicaID) uint32 {
 		return i
 	}
 	i := uint32(len(m.reps))
+	if i > repMask {
+		panic("ormap: replica table exhausted")
+	}
 	m.reps = append(m.reps, r)
 	m.repIdx[r] = i
 	m.ctx = append(m.ctx, nil)
@@ -80,7 +106,7 @@ func (m *Map) better(a, b entry) bool {
 	if c := a.ts().Compare(b.ts()); c != 0 {
 		return c > 0
 	}
-	ra, rb := m.reps[a.rep&^multiBit], m.reps[b.rep&^multiBit]
+	ra, rb := m.reps[a.ri()], m.reps[b.ri()]
 	if ra != rb {
 		return ra > rb
 	}
@@ -106,9 +132,19 @@ func (m *Map) entries(key string, cur *entry, buf []entry) []entry {
 }
 
 // store makes es (sorted best first, non-empty) the entries of key; cur is
-// key's entry in the tree, or nil to insert the key.
+// key's entry in the tree, or nil to insert the key. The caller has indexed
+// the expiry of every entry of es with ttlBit (Map.ttl.add); store drops
+// from the index the old entries that are not kept.
 func (m *Map) store(cur *entry, key string, es []entry) {
+	if cur != nil && cur.rep&ttlBit != 0 {
+		m.unindex(key, cur, es)
+	}
 	e := es[0]
+	flag := e.rep & ttlBit
+	for _, o := range es[1:] {
+		flag |= o.rep & ttlBit
+	}
+	e.rep |= flag
 	if len(es) > 1 {
 		m.multi[key] = slices.Clone(es)
 		e.rep |= multiBit
@@ -122,8 +158,32 @@ func (m *Map) store(cur *entry, key string, es []entry) {
 	}
 }
 
+// unindex drops from m.ttl the expiring entries of key (cur is its entry in
+// the tree) that kept does not hold with an expiry.
+func (m *Map) unindex(key string, cur *entry, kept []entry) {
+	var buf [4]entry
+	for _, o := range m.entries(key, cur, buf[:0]) {
+		if o.rep&ttlBit == 0 {
+			continue
+		}
+		stays := false
+		for _, k := range kept {
+			if k.dk() == o.dk() && k.rep&ttlBit != 0 {
+				stays = true
+				break
+			}
+		}
+		if !stays {
+			m.ttl.remove(o.dk())
+		}
+	}
+}
+
 // remove deletes key and its entries; cur is key's entry in the tree.
 func (m *Map) remove(key string, cur *entry) {
+	if cur.rep&ttlBit != 0 {
+		m.unindex(key, cur, nil)
+	}
 	if cur.rep&multiBit != 0 {
 		delete(m.multi, key)
 	}
@@ -132,13 +192,24 @@ func (m *Map) remove(key string, cur *entry) {
 
 func (m *Map) export(e entry) Entry {
 	return Entry{
-		Dot:   Dot{m.reps[e.rep&^multiBit], e.ctr},
-		Time:  e.ts(),
-		Value: []byte(e.val),
+		Dot:     Dot{m.reps[e.ri()], e.ctr},
+		Time:    e.ts(),
+		Value:   []byte(e.val),
+		Expires: m.expiry(e),
 	}
 }
 
-func (m *Map) dot(e entry) Dot { return Dot{m.reps[e.rep&^multiBit], e.ctr} }
+// expiry returns when e expires, 0 if never. For the tree's copy of a key
+// with siblings it is the expiry of the best one.
+func (m *Map) expiry(e entry) int64 {
+	if e.rep&ttlBit == 0 {
+		return 0
+	}
+	exp, _ := m.ttl.get(e.dk())
+	return exp
+}
+
+func (m *Map) dot(e entry) Dot { return Dot{m.reps[e.ri()], e.ctr} }
 
 // mint returns the next counter of this replica and adds it to the context.
 func (m *Map) mint() uint64 {
@@ -155,8 +226,28 @@ func (m *Map) mint() uint64 {
 // every entry of key this replica has seen, whatever their timestamps; a
 // concurrent write elsewhere survives as a sibling. value is copied.
 func (m *Map) Set(key string, value []byte, ts Timestamp) Delta {
+	return m.SetTTL(key, value, ts, 0)
+}
+
+// SetTTL is Set for a value that expires ttl nanoseconds after ts.Wall: from
+// then on (see Entry.Expired) reads at a time (Map.At) skip it and Expire
+// removes it, on every replica, each by its own wall clock. ttl <= 0 means
+// no expiry, as Set; an expiry past the end of time is cut to MaxInt64.
+//
+// Nothing else marks the expiry: no tombstone, no delete. The entry carries
+// its expiry time, replicas drop it when their clock passes it, and the join
+// rule keeps it dropped (its dot stays in the context). A later Set of the
+// key, with or without a TTL, overwrites it like any value.
+func (m *Map) SetTTL(key string, value []byte, ts Timestamp, ttl int64) Delta {
+	exp, ok := expiryOf(ts.Wall, ttl)
 	c := m.mint()
 	e := entry{val: string(value), wall: ts.Wall, lg: ts.Logical, ctr: c}
+	if ok {
+		e.rep |= ttlBit
+		m.ttl.add(key, e.dk(), exp)
+	} else {
+		exp = 0
+	}
 	var deps []Dot
 	it := m.tree.get(key)
 	if it != nil {
@@ -170,7 +261,7 @@ func (m *Map) Set(key string, value []byte, ts Timestamp) Delta {
 		origin: m.reps[0],
 		ctx:    contextOf(append([]Dot{{m.reps[0], c}}, deps...)),
 		deps:   contextOf(deps),
-		groups: []group{{key: key, ents: []dentry{{rep: m.reps[0], ctr: c, val: e.val, ts: ts}}}},
+		groups: []group{{key: key, ents: []dentry{{rep: m.reps[0], ctr: c, val: e.val, ts: ts, exp: exp}}}},
 	}
 }
 
@@ -197,7 +288,7 @@ func (m *Map) Delete(key string) (d Delta, ok bool) {
 	}, true
 }
 
-// Get returns the visible entry of key: among concurrent siblings the one
+// Get returns the stored entry of key, ignoring expiry (see At): among concurrent siblings the one
 // with the latest timestamp, then the greatest replica id (byte order), then
 // the greatest counter. Every converged replica returns the same one.
 func (m *Map) Get(key string) (Entry, bool) {
@@ -208,8 +299,8 @@ func (m *Map) Get(key string) (Entry, bool) {
 	return m.export(*it), true
 }
 
-// GetAll returns every sibling of key in Get's order (the first is Get's
-// result); nil if key has no value.
+// GetAll returns every stored sibling of key in Get's order (the first is
+// Get's result), ignoring expiry; nil if key has no value.
 func (m *Map) GetAll(key string) []Entry {
 	it := m.tree.get(key)
 	if it == nil {
@@ -224,7 +315,7 @@ func (m *Map) GetAll(key string) []Entry {
 	return out
 }
 
-// Keys returns the keys starting with prefix, sorted.
+// Keys returns the keys starting with prefix, sorted, ignoring expiry.
 func (m *Map) Keys(prefix string) []string {
 	var out []string
 	m.tree.ascend(prefix, func(key string, _ *entry) bool {
@@ -238,7 +329,7 @@ func (m *Map) Keys(prefix string) []string {
 }
 
 // Scan iterates over the keys starting with prefix in sorted order, with
-// their visible entry. The map must not be modified during the iteration.
+// their stored best entry, ignoring expiry (see At). The map must not be modified during the iteration.
 func (m *Map) Scan(prefix string) iter.Seq2[string, Entry] {
 	return func(yield func(string, Entry) bool) {
 		m.tree.ascend(prefix, func(key string, e *entry) bool {

@@ -171,11 +171,11 @@ func TestAddWins(t *testing.T) {
 func TestJoinChanges(t *testing.T) {
 	a, b := New("a"), New("b")
 	ch := mustJoin(t, b, a.Set("x", []byte("1"), ts(1, 0)))
-	if got := fmt.Sprint(ch); got != "[{x {{a 1} 1.0 [49]} false}]" {
+	if got := fmt.Sprint(ch); got != "[{x {{a 1} 1.0 [49] 0} false false}]" {
 		t.Fatalf("new key: %s", got)
 	}
 	d := a.Set("x", []byte("2"), ts(2, 0))
-	if got := fmt.Sprint(mustJoin(t, b, d)); got != "[{x {{a 2} 2.0 [50]} false}]" {
+	if got := fmt.Sprint(mustJoin(t, b, d)); got != "[{x {{a 2} 2.0 [50] 0} false false}]" {
 		t.Fatalf("overwrite: %s", got)
 	}
 	if ch := mustJoin(t, b, d); ch != nil {
@@ -190,7 +190,7 @@ func TestJoinChanges(t *testing.T) {
 		t.Fatalf("losing sibling: %v %v", ch, vals(b, "y"))
 	}
 	del, _ := a.Delete("x")
-	if got := fmt.Sprint(mustJoin(t, b, del)); got != "[{x {{ 0} 0.0 []} true}]" {
+	if got := fmt.Sprint(mustJoin(t, b, del)); got != "[{x {{ 0} 0.0 [] 0} true false}]" {
 		t.Fatalf("delete: %s", got)
 	}
 	// A sync reply reports every key it changed, sorted.

@@ -2,6 +2,7 @@ package ormap
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 )
 
@@ -33,16 +34,35 @@ type simConfig struct {
 	// plus the full context), to show that the checks catch it. Never set it
 	// outside such a test.
 	NaiveDiff bool
+
+	// TTL is the probability that a Set expires, MaxTTL nanoseconds at
+	// most after its timestamp (a step is 1,000 ns of wall clock).
+	TTL    float64
+	MaxTTL int64
+	// Skew bounds each replica's clock offset: ±Skew ns. The HLCs' MaxOffset
+	// is 2×Skew+1, so no honest timestamp is refused.
+	Skew int64
+	// Expire is the probability, each step, that a replica's expiry timer
+	// fires: Expire at its wall clock, at most ExpireBatch entries.
+	Expire      float64
+	ExpireBatch int
+
+	// LoseTTL makes receivers drop the expiry of every entry they join (a
+	// broken codec), to show that the checks catch it. Test only.
+	LoseTTL bool
 }
 
 // defaultSimConfig returns the configuration the package tests run: 5
 // replicas, 300 operations on 8 keys, 20 % loss, 10 % duplication,
-// reordering and partitions.
+// reordering and partitions; clocks skewed by ±100 ns (steps are 1,000 ns);
+// 30 % of the Sets expire 1 ns to 40 steps after their timestamp, and each
+// replica's expiry timer fires at 30 % of the steps, 4 entries at most.
 func defaultSimConfig(seed uint64) simConfig {
 	return simConfig{
 		Seed: seed, Replicas: 5, Keys: 8, Ops: 300,
 		Drop: 0.2, Dup: 0.1, MaxDelay: 8,
 		Partition: 0.02, Flush: 0.5, AntiEntropy: 0.02,
+		TTL: 0.3, MaxTTL: 40_000, Skew: 100, Expire: 0.3, ExpireBatch: 4,
 	}
 }
 
@@ -62,6 +82,11 @@ type simReport struct {
 	FinalRounds     int // rounds of ring-wise anti-entropy after the heal
 	FinalSyncs      int // syncs in those rounds
 	FinalRoundTrips int // their round trips (1 if already equal, else 2)
+
+	TTLSets     int // Sets with a TTL
+	Expirations int // visible changes reported by Expire, all replicas
+	Expired     int // TTL writes not overwritten that expired by the end
+	LiveTTL     int // TTL writes not overwritten still live at the end
 }
 
 // simulate runs replicas of a Map through a lossy network, deterministically
@@ -104,11 +129,15 @@ type simReplica struct {
 	skew    int64
 	pending Delta
 	dirty   bool
+	// expiredTo: the map holds no entry that expired at or before it (the
+	// time of its last Expire that left nothing due).
+	expiredTo int64
 }
 
 type simWrite struct {
 	key string
 	val string
+	exp int64 // 0: no TTL
 }
 
 type sim struct {
@@ -137,7 +166,12 @@ func (s *sim) run() (simReport, error) {
 	for i := 0; i < cfg.Replicas; i++ {
 		// Ids of different lengths and orders exercise the tie-breaks.
 		id := ReplicaID(strconv.Itoa(int(s.rnd.next()%1000)) + "-" + strconv.Itoa(i))
-		s.rs = append(s.rs, &simReplica{m: New(id), skew: int64(s.rnd.intn(200)) - 100})
+		r := &simReplica{m: New(id), expiredTo: math.MinInt64}
+		if cfg.Skew > 0 {
+			r.skew = int64(s.rnd.intn(int(2*cfg.Skew+1))) - cfg.Skew
+			r.clock.MaxOffset = 2*cfg.Skew + 1
+		}
+		s.rs = append(s.rs, r)
 	}
 	ops := 0
 	for ops < cfg.Ops {
@@ -158,9 +192,17 @@ func (s *sim) run() (simReport, error) {
 			a := s.rnd.intn(cfg.Replicas)
 			s.startSync(a, (a+1+s.rnd.intn(cfg.Replicas-1))%cfg.Replicas)
 		}
+		for i := range s.rs {
+			if s.rnd.chance(cfg.Expire) {
+				s.expire(i, cfg.ExpireBatch)
+			}
+		}
 		if s.t%16 == 0 {
-			for _, r := range s.rs {
+			for i, r := range s.rs {
 				if err := r.m.verify(); err != nil {
+					return s.rep, fmt.Errorf("step %d, replica %s: %w", s.t, r.m.Replica(), err)
+				}
+				if err := s.checkExpiry(i); err != nil {
 					return s.rep, fmt.Errorf("step %d, replica %s: %w", s.t, r.m.Replica(), err)
 				}
 			}
@@ -180,12 +222,59 @@ func (s *sim) run() (simReport, error) {
 	if err := s.fixedPoint(); err != nil {
 		return s.rep, err
 	}
+	// Every clock passes the same time: each replica's timer catches up.
+	for i := range s.rs {
+		if err := s.checkExpiry(i); err != nil {
+			return s.rep, fmt.Errorf("after the heal, replica %s: %w", s.rs[i].m.Replica(), err)
+		}
+		s.expire(i, 0)
+	}
 	s.rep.Steps = s.t
 	s.rep.Keys = s.rs[0].m.Len()
 	return s.rep, s.check()
 }
 
 func (s *sim) wall(i int) int64 { return int64(s.t)*1000 + s.rs[i].skew }
+
+// end is the latest wall time any replica reached: at the end every clock
+// has passed it (each replica's last Expire runs at it).
+func (s *sim) end() int64 { return int64(s.t)*1000 + s.cfg.Skew }
+
+// expire runs replica i's expiry timer at its wall clock (at the end of the
+// run, with max 0: at s.end(), everything).
+func (s *sim) expire(i, max int) {
+	r := s.rs[i]
+	now := s.wall(i)
+	if max == 0 {
+		now = s.end()
+	}
+	ch, more := r.m.Expire(now, max)
+	s.rep.Expirations += len(ch)
+	if !more {
+		r.expiredTo = now
+	}
+}
+
+// checkExpiry: replica i holds no entry its timer already removed, or that
+// expired before it arrived (no resurrection), and reads at its clock show
+// nothing expired.
+func (s *sim) checkExpiry(i int) error {
+	r := s.rs[i]
+	for key := range r.m.Scan("") {
+		for _, e := range r.m.GetAll(key) {
+			if e.Expired(r.expiredTo) {
+				return fmt.Errorf("key %q: entry %v expired at %d, after the expiry at %d, is back", key, e.Dot, e.Expires, r.expiredTo)
+			}
+		}
+	}
+	now := s.wall(i)
+	for key, e := range r.m.At(now).Scan("") {
+		if e.Expired(now) {
+			return fmt.Errorf("key %q: a read at %d returns an entry expired at %d", key, now, e.Expires)
+		}
+	}
+	return nil
+}
 
 func (s *sim) partition() {
 	if s.side != nil && s.t >= s.healAt {
@@ -218,10 +307,16 @@ func (s *sim) operate(i int) bool {
 		self = Dot{r.m.Replica(), d.ctx.Max(r.m.Replica())}
 	} else {
 		val := fmt.Sprintf("%s@%d", r.m.Replica(), s.t)
-		d = r.m.Set(key, []byte(val), r.clock.Now(s.wall(i)))
+		var ttl int64
+		if s.rnd.chance(s.cfg.TTL) {
+			ttl = 1 + int64(s.rnd.intn(int(s.cfg.MaxTTL)))
+			s.rep.TTLSets++
+		}
+		d = r.m.SetTTL(key, []byte(val), r.clock.Now(s.wall(i)), ttl)
 		s.rep.Sets++
-		self = d.Entries(key)[0].Dot
-		s.writes[self] = simWrite{key, val}
+		e := d.Entries(key)[0]
+		self = e.Dot
+		s.writes[self] = simWrite{key, val, e.Expires}
 	}
 	for _, rid := range d.ctx.Replicas() {
 		for _, iv := range d.ctx.Ranges(rid) {
@@ -366,7 +461,10 @@ func (s *sim) join(i int, frame []byte) (Delta, error) {
 	}
 	r := s.rs[i]
 	r.clock.Observe(d.MaxTime(), s.wall(i))
-	if _, err := r.m.Join(d); err != nil {
+	if s.cfg.LoseTTL {
+		d = d.withoutTTL()
+	}
+	if _, err := r.m.JoinAt(d, s.wall(i)); err != nil {
 		return d, fmt.Errorf("replica %s: %w", r.m.Replica(), err)
 	}
 	return d, nil
@@ -433,22 +531,31 @@ func (s *sim) check() error {
 		}
 	}
 	m := s.rs[0].m
+	end := s.end()
 	visible := make(map[Dot]bool)
 	for key := range m.Scan("") {
 		for _, e := range m.GetAll(key) {
 			w, ok := s.writes[e.Dot]
 			switch {
-			case !ok || w.key != key || w.val != string(e.Value):
-				return fmt.Errorf("key %q holds %q (dot %v) that nobody wrote there", key, e.Value, e.Dot)
+			case !ok || w.key != key || w.val != string(e.Value) || w.exp != e.Expires:
+				return fmt.Errorf("key %q holds %q (dot %v, expiry %d) that nobody wrote there", key, e.Value, e.Dot, e.Expires)
 			case s.overwritten[e.Dot]:
 				return fmt.Errorf("key %q: write %q (dot %v) was overwritten or deleted, yet is back", key, e.Value, e.Dot)
+			case e.Expired(end):
+				return fmt.Errorf("key %q: write %q (dot %v) expired at %d, yet is there at %d", key, e.Value, e.Dot, e.Expires, end)
 			}
 			visible[e.Dot] = true
 		}
 	}
 	for dot, w := range s.writes {
-		if !s.overwritten[dot] && !visible[dot] {
-			return fmt.Errorf("write %q to %q (dot %v) lost", w.val, w.key, dot)
+		switch {
+		case s.overwritten[dot]:
+		case w.exp != 0 && w.exp <= end:
+			s.rep.Expired++
+		case !visible[dot]:
+			return fmt.Errorf("write %q to %q (dot %v, expiry %d, end %d) lost", w.val, w.key, dot, w.exp, end)
+		case w.exp != 0:
+			s.rep.LiveTTL++
 		}
 	}
 	return nil

@@ -28,7 +28,7 @@ func (m *Map) verify() error {
 		}
 	}
 	seen := make(map[dotKey]string)
-	count, multis := 0, 0
+	count, multis, expiring := 0, 0, 0
 	var prev string
 	var err error
 	m.tree.ascend("", func(key string, cur *entry) bool {
@@ -43,7 +43,7 @@ func (m *Map) verify() error {
 		if it.e.rep&multiBit != 0 {
 			multis++
 			es = m.multi[it.key]
-			if len(es) < 2 || es[0].rep|multiBit != it.e.rep || es[0].ctr != it.e.ctr {
+			if len(es) < 2 || es[0].rep|multiBit != it.e.rep&^ttlBit|es[0].rep&ttlBit || es[0].ctr != it.e.ctr {
 				err = fmt.Errorf("key %q: sibling list inconsistent", it.key)
 				return false
 			}
@@ -51,12 +51,22 @@ func (m *Map) verify() error {
 			err = fmt.Errorf("key %q: stray sibling list", it.key)
 			return false
 		}
+		anyTTL := false
 		for i, e := range es {
-			if i > 0 && e.rep&multiBit != 0 {
+			if e.rep&multiBit != 0 && (i > 0 || len(es) > 1) {
 				err = fmt.Errorf("key %q: flag on a sibling", it.key)
 				return false
 			}
-			r := e.rep &^ multiBit
+			if e.rep&ttlBit != 0 {
+				anyTTL = true
+				expiring++
+				x, ok := m.ttl.pos[e.dk()]
+				if !ok || m.ttl.heap[x].key != it.key || m.ttl.heap[x].exp == 0 {
+					err = fmt.Errorf("key %q: expiring entry %v not indexed", it.key, m.dot(e))
+					return false
+				}
+			}
+			r := e.ri()
 			if int(r) >= len(m.reps) || !m.ctx[r].contains(e.ctr) {
 				err = fmt.Errorf("key %q: dot %d:%d not in the context", it.key, r, e.ctr)
 				return false
@@ -72,6 +82,10 @@ func (m *Map) verify() error {
 				return false
 			}
 		}
+		if anyTTL != (it.e.rep&ttlBit != 0) {
+			err = fmt.Errorf("key %q: expiry flag of the tree's copy wrong", it.key)
+			return false
+		}
 		return true
 	})
 	if err != nil {
@@ -79,6 +93,23 @@ func (m *Map) verify() error {
 	}
 	if count != m.tree.len || multis != len(m.multi) {
 		return fmt.Errorf("counted %d keys, %d with siblings; recorded %d, %d", count, multis, m.tree.len, len(m.multi))
+	}
+	return m.ttl.verify(expiring)
+}
+
+// verify checks the heap and its positions; n is the number of expiring
+// entries the map holds.
+func (x *ttlIndex) verify(n int) error {
+	if len(x.heap) != n || len(x.pos) != n {
+		return fmt.Errorf("expiry index holds %d items, %d positions; the map %d expiring entries", len(x.heap), len(x.pos), n)
+	}
+	for i, it := range x.heap {
+		if x.pos[it.dot] != i {
+			return fmt.Errorf("expiry index: item %d at position %d", i, x.pos[it.dot])
+		}
+		if i > 0 && it.exp < x.heap[(i-1)/2].exp {
+			return fmt.Errorf("expiry index: heap order broken at %d", i)
+		}
 	}
 	return nil
 }
@@ -149,7 +180,7 @@ func (d Delta) verify() error {
 			return fmt.Errorf("key %q: empty in a global delta", g.key)
 		}
 		for k, e := range g.ents {
-			if !d.ctx.Contains(e.dot()) || seen[e.dot()] || e.ctr == 0 {
+			if !d.ctx.Contains(e.dot()) || seen[e.dot()] || e.ctr == 0 || e.exp != 0 && e.exp <= e.ts.Wall {
 				return fmt.Errorf("key %q: dot %v uncovered or duplicate", g.key, e.dot())
 			}
 			seen[e.dot()] = true
@@ -178,7 +209,7 @@ func sameState(a, b *Map) error {
 			return false
 		}
 		for i := range x {
-			if x[i].Dot != y[i].Dot || x[i].Time != y[i].Time || string(x[i].Value) != string(y[i].Value) {
+			if x[i].Dot != y[i].Dot || x[i].Time != y[i].Time || string(x[i].Value) != string(y[i].Value) || x[i].Expires != y[i].Expires {
 				err = fmt.Errorf("key %q: sibling %d differs: %v vs %v", key, i, x[i], y[i])
 				return false
 			}
