@@ -210,6 +210,9 @@ func decodeCallFrame(kind byte, frame []byte, from peer.ID, maxMsg int) (*callFr
 // receiveCall handles a call frame from a direct stream. A frame that does
 // not decode ends the stream, as a bad batch does.
 func (p *PubSub) receiveCall(from peer.ID, kind byte, frame []byte) error {
+	if kind == frameForward {
+		return p.forward(from, frame)
+	}
 	c, err := decodeCallFrame(kind, frame, from, p.cfg.MaxMessageSize)
 	if err != nil {
 		return err

@@ -114,7 +114,7 @@ func TestSendErrors(t *testing.T) {
 	if err := ps[0].Send(ctx, ps[1].host.ID(), "t", []byte("x")); !errors.Is(err, ErrNoSubscriber) {
 		t.Fatalf("send to a non-subscriber: %v", err)
 	}
-	if err := ps[0].Send(ctx, peer.ID("nobody"), "t", []byte("x")); !errors.Is(err, ErrNoSubscriber) {
+	if err := ps[0].Send(ctx, peer.ID("nobody"), "t", []byte("x")); !errors.Is(err, ErrNoRoute) {
 		t.Fatalf("send to an unknown peer: %v", err)
 	}
 	if err := ps[0].Send(ctx, ps[1].host.ID(), "t", make([]byte, ps[0].MaxMessageSize()+1)); !errors.Is(err, ErrTooLarge) {

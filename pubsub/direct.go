@@ -514,7 +514,7 @@ func (d *direct) receive(from peer.ID, frame []byte, topics map[string]*topic) e
 	case frameHello:
 		return nil
 	case frameBatch:
-	case frameSend, frameRequest, frameReply:
+	case frameSend, frameRequest, frameReply, frameForward:
 		return d.calls(from, kind, frame)
 	default:
 		return fmt.Errorf("%w: direct frame kind %d", ErrMalformed, kind)

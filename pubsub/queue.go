@@ -20,7 +20,9 @@ import (
 // its direct stream as a frameSend (calls.go); a node whose stream cannot
 // take it (gone, or its queue full) is skipped and its share goes to the
 // others. Nothing reaches two members of a group: a message is handed to
-// exactly one node, and that node to exactly one of its members. A member
+// exactly one node, and that node to exactly one of its members. On a
+// partial mesh, member nodes beyond the neighbours are known from their
+// announcements and get their shares through relays (routes.go). A member
 // node that has just left may lose what was in flight to it (counted in
 // Stats.InboundNoSubscriber there, or as a failed send here).
 
@@ -34,7 +36,7 @@ type groupTarget struct {
 // each queue group on the topic. Only the publisher goroutine calls it.
 func (t *topic) sendGroups(w *batchWriter) {
 	p := t.ps
-	remote := p.topics.groups(regQueue, t.name)
+	remote := p.members(regQueue, t.name)
 	local := *t.members.Load()
 	groups := slices.Collect(maps.Keys(remote))
 	for k := range local {
@@ -71,7 +73,14 @@ func (t *topic) spread(g string, nodes []peer.ID, w *batchWriter) {
 	// open in time is taken out and its messages go to the others.
 	live := make([]bool, len(nodes))
 	for i, n := range nodes {
-		live[i] = n == p.host.ID() || t.groupStream(n) != nil
+		switch {
+		case n == p.host.ID():
+			live[i] = true
+		case p.topo.neighbour(n):
+			live[i] = t.groupStream(n) != nil
+		default: // beyond the neighbours (routes.go)
+			live[i] = p.topo.reachable(n)
+		}
 	}
 	for i, m := range w.msgs {
 		j, ok := t.nextLive(g, live)
@@ -147,16 +156,26 @@ func (t *topic) groupStream(q peer.ID) *directPeer {
 	return s
 }
 
-// sendGroupShare queues one node's share as a frameSend, after waiting for
-// room in its window for the topic.
+// sendGroupShare queues one node's share as a frameSend (through the next
+// hop for a node beyond the neighbours), after waiting for room in the
+// window for the topic.
 func (t *topic) sendGroupShare(g string, tg *groupTarget) bool {
 	p := t.ps
-	s := p.dir.openStream(tg.p)
+	to, frame := tg.p, encodeSendFrame(t.wire, g, p.router.author, &tg.w)
+	if !p.topo.neighbour(to) {
+		next, ok := p.topo.nextHop(to)
+		if !ok {
+			return false
+		}
+		frame = encodeForward(p.host.ID(), to, maxHops-1, frame)
+		to = next
+	}
+	s := p.dir.openStream(to)
 	if s == nil {
 		return false
 	}
-	p.flows.wait(t.wire, []peer.ID{tg.p}, t.stop, p.cfg.WindowWait)
-	return s.enqueue(encodeSendFrame(t.wire, g, p.router.author, &tg.w), t.wire)
+	p.flows.wait(t.wire, []peer.ID{to}, t.stop, p.cfg.WindowWait)
+	return s.enqueue(frame, t.wire)
 }
 
 // deliverGroup hands each message of b to one local member of queue group

@@ -114,6 +114,7 @@ func (p *PubSub) register(name string) error {
 		r.sub = sub
 	}
 	r.count++
+	p.topo.poke() // announced too (routes.go)
 	return nil
 }
 
@@ -128,5 +129,6 @@ func (p *PubSub) unregister(name string) {
 	if r.count--; r.count == 0 {
 		r.sub.Cancel()
 		r.sub = nil
+		p.topo.poke()
 	}
 }

@@ -91,15 +91,17 @@ func (p *PubSub) Handle(topic string, r Responder, opts ...Option) (*Subscriptio
 }
 
 // WaitResponders blocks until at least n other nodes answer requests on
-// topic (with or without a queue group), or ctx ends.
+// topic (with or without a queue group), or ctx ends. On a partial mesh the
+// nodes beyond the neighbours are learnt from their announcements, which
+// may take up to about a second.
 func (p *PubSub) WaitResponders(ctx context.Context, topic string, n int) error {
 	if err := checkTopic(topic, true); err != nil {
 		return err
 	}
 	for {
-		changed := p.topics.changes()
+		changed, updated := p.topics.changes(), p.topo.updates()
 		have := 0
-		for _, nodes := range p.topics.groups(regResponder, topic) {
+		for _, nodes := range p.members(regResponder, topic) {
 			have += len(nodes)
 		}
 		if have >= n {
@@ -111,6 +113,7 @@ func (p *PubSub) WaitResponders(ctx context.Context, topic string, n int) error 
 		case <-p.ctx.Done():
 			return ErrClosed
 		case <-changed:
+		case <-updated:
 		}
 	}
 }
@@ -241,7 +244,7 @@ type callTarget struct {
 // group "", and one node of each queue group in turn.
 func (t *topic) requestTargets() []callTarget {
 	p := t.ps
-	remote := p.topics.groups(regResponder, t.name)
+	remote := p.members(regResponder, t.name)
 	local := *t.members.Load()
 	groups := map[string][]peer.ID{}
 	for g, nodes := range remote {
@@ -328,18 +331,25 @@ func (p *PubSub) complete(from peer.ID, id uint64, a answer) {
 	c.answers <- a // buffered for every node asked, each answers once
 }
 
-// callsPeerGone answers, for a peer that left, every call waiting for it.
-func (p *PubSub) callsPeerGone(q peer.ID) {
+// callsUnreachable answers, for every node a call waits for that is no
+// longer reachable (it left, or its last path did), "no responder".
+func (p *PubSub) callsUnreachable() {
+	type waiter struct {
+		id uint64
+		q  peer.ID
+	}
+	var gone []waiter
 	p.calls.mu.Lock()
-	var ids []uint64
 	for id, c := range p.calls.m {
-		if _, ok := c.waiting[q]; ok {
-			ids = append(ids, id)
+		for q := range c.waiting {
+			if q != p.host.ID() && !p.topo.reachable(q) {
+				gone = append(gone, waiter{id, q})
+			}
 		}
 	}
 	p.calls.mu.Unlock()
-	for _, id := range ids {
-		p.complete(q, id, answer{from: q, status: replyNoResponder, text: "left"})
+	for _, w := range gone {
+		p.complete(w.q, w.id, answer{from: w.q, status: replyNoResponder, text: "left"})
 	}
 }
 

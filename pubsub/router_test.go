@@ -94,11 +94,11 @@ func TestRouterWaysAndSwitchedFlag(t *testing.T) {
 		direct, switched bool
 	}{
 		{"b has not announced: GossipSub", nil, false, false},
-		{"b announced: direct, after a GossipSub batch", func() { rig.topo.learn("b", []peer.ID{"me"}) }, true, true},
+		{"b announced: direct, after a GossipSub batch", func() { rig.topo.learn("b", []peer.ID{"me"}, nil) }, true, true},
 		{"still direct", nil, true, false},
 		{"c appears: GossipSub, direct batches still queued", func() { rig.topo.setConnected("c", true) }, false, true},
 		{"still GossipSub", nil, false, false},
-		{"c announced, not ready: GossipSub", func() { rig.topo.learn("c", []peer.ID{"me", "b"}) }, false, false},
+		{"c announced, not ready: GossipSub", func() { rig.topo.learn("c", []peer.ID{"me", "b"}, nil) }, false, false},
 		{"c ready: direct again", func() { rig.topo.setReady("c", true) }, true, true},
 		{"d appears once the direct batches are written: no flag", func() { rig.written(); rig.topo.setConnected("d", true) }, false, false},
 	}

@@ -12,10 +12,11 @@ import (
 // (not to its queue-group members or responders), on the direct stream to
 // that peer (calls.go). It returns once the message is queued towards the
 // peer, waiting for the stream to open and for room in the peer's window
-// (at most until ctx ends). It fails with ErrNoSubscriber when the peer
-// does not subscribe to topic as far as this node knows (WaitSubscribers
-// waits for that), with ErrNoRoute when the peer is not connected or its
-// stream fails; nothing is sent then. Messages sent to one peer arrive in
+// (at most until ctx ends). It fails with ErrNoSubscriber when the peer is
+// connected and does not subscribe to topic (WaitSubscribers waits for
+// that), with ErrNoRoute when the peer is neither connected nor reachable
+// through announced links, or its stream fails; nothing is sent then. On a
+// partial mesh the message is relayed to a peer beyond the neighbours. Messages sent to one peer arrive in
 // the order they were sent. Sending to this node's own id delivers to its
 // own subscriptions.
 func (p *PubSub) Send(ctx context.Context, to peer.ID, topic string, data []byte, opts ...Option) error {
@@ -41,7 +42,9 @@ func (p *PubSub) Send(ctx context.Context, to peer.ID, topic string, data []byte
 		t.deliver(b)
 		return nil
 	}
-	if !slices.Contains(p.topics.of(t.wire, nil), to) {
+	// A neighbour's subscriptions are known; a node beyond them gets the
+	// message if it is reachable (counted there if it does not subscribe).
+	if p.topo.neighbour(to) && !slices.Contains(p.topics.of(t.wire, nil), to) {
 		return fmt.Errorf("%w: %s, topic %q", ErrNoSubscriber, to, topic)
 	}
 	if err := p.sendFrame(ctx, to, t.wire, encodeSendFrame(t.wire, "", p.router.author, &w)); err != nil {
@@ -55,6 +58,15 @@ func (p *PubSub) Send(ctx context.Context, to peer.ID, topic string, data []byte
 // the wire topic: it waits for the peer's stream and for room in its
 // window (at most WindowWait, as publishers do) or until ctx ends.
 func (p *PubSub) sendFrame(ctx context.Context, to peer.ID, wire string, frame []byte) error {
+	if !p.topo.neighbour(to) {
+		// Beyond the neighbours: through the next hop (routes.go).
+		next, ok := p.topo.nextHop(to)
+		if !ok {
+			return fmt.Errorf("%w: %s: not connected, and no announced path", ErrNoRoute, to)
+		}
+		frame = encodeForward(p.host.ID(), to, maxHops-1, frame)
+		to = next
+	}
 	s, err := p.dir.stream(ctx, to)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ type netCounters struct {
 	duplicates      atomic.Uint64 // inbound copies of batches already seen
 	connResets      atomic.Uint64 // connections closed by streamLost
 	noSubscriber    atomic.Uint64 // messages sent here with nobody to take them
+	unroutable      atomic.Uint64 // forwarded frames this node could not pass on
 }
 
 // TopicStats counts one topic's traffic on this node.
@@ -71,6 +72,11 @@ type Stats struct {
 	// a queue group's share) that found no subscription or member here:
 	// it had just left.
 	InboundNoSubscriber uint64
+	// Unroutable counts frames for another node (a call on a partial
+	// mesh: routes.go) that this node, as a relay, could not pass on: no
+	// path to the target any more, too many hops, or the next hop's queue
+	// full.
+	Unroutable uint64
 }
 
 // Stats returns the current counters.
@@ -84,6 +90,7 @@ func (p *PubSub) Stats() Stats {
 		InboundDuplicates:    p.count.duplicates.Load(),
 		ConnectionResets:     p.count.connResets.Load(),
 		InboundNoSubscriber:  p.count.noSubscriber.Load(),
+		Unroutable:           p.count.unroutable.Load(),
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

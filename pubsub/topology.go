@@ -49,6 +49,9 @@ const (
 	announceDelay = 20 * time.Millisecond
 	// announceRefresh re-announces periodically, in case one was lost.
 	announceRefresh = 15 * time.Second
+	// announceAgain repeats an announcement made after a change once
+	// GossipSub's heartbeat (1 s) has put new peers in the relays' meshes.
+	announceAgain = 1500 * time.Millisecond
 	// maxAnnounced bounds the peers in one announcement.
 	maxAnnounced = 4096
 )
@@ -61,9 +64,12 @@ type topology struct {
 	mine    map[peer.ID]struct{}             // our connected peers, as the Membership reports them
 	ready   map[peer.ID]struct{}             // those our pub/sub sends to (ready.go): what we announce
 	theirs  map[peer.ID]map[peer.ID]struct{} // each peer's last announcement
+	regs    map[peer.ID]announcedRegs        // each node's announced registry entries (routes.go)
+	hops    map[peer.ID]peer.ID              // cache: reachable node → next hop (routes.go)
 	covered map[peer.ID]bool                 // cache: author → all our peers get its messages from it
 	closure int8                             // cache of closed(): 0 unknown, 1 yes, -1 no
 	changed chan struct{}                    // signalled when what we announce changes
+	updated chan struct{}                    // closed and replaced when anything changes
 }
 
 func newTopology(self peer.ID) *topology {
@@ -72,8 +78,10 @@ func newTopology(self peer.ID) *topology {
 		mine:    map[peer.ID]struct{}{},
 		ready:   map[peer.ID]struct{}{},
 		theirs:  map[peer.ID]map[peer.ID]struct{}{},
+		regs:    map[peer.ID]announcedRegs{},
 		covered: map[peer.ID]bool{},
 		changed: make(chan struct{}, 1),
+		updated: make(chan struct{}),
 	}
 }
 
@@ -114,6 +122,16 @@ func (t *topology) setReady(p peer.ID, ready bool) {
 func (t *topology) invalidateLocked() {
 	clear(t.covered)
 	t.closure = 0
+	t.hops = nil
+	close(t.updated)
+	t.updated = make(chan struct{})
+}
+
+// updates returns a channel closed at the next change.
+func (t *topology) updates() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.updated
 }
 
 // poke schedules an announcement.
@@ -124,14 +142,16 @@ func (t *topology) poke() {
 	}
 }
 
-// learn records p's announcement.
-func (t *topology) learn(p peer.ID, peers []peer.ID) {
+// learn records p's announcement: whom it sends to, and its registry
+// entries (nil: none).
+func (t *topology) learn(p peer.ID, peers []peer.ID, regs []regKey) {
 	set := make(map[peer.ID]struct{}, len(peers))
 	for _, q := range peers {
 		set[q] = struct{}{}
 	}
 	t.mu.Lock()
 	t.theirs[p] = set
+	t.learnRegsLocked(p, regs)
 	t.invalidateLocked()
 	t.mu.Unlock()
 }
@@ -220,36 +240,39 @@ func (t *topology) announced() []peer.ID {
 	return out
 }
 
-// encodePeers encodes an announcement: count, then length-prefixed ids.
-func encodePeers(ps []peer.ID) []byte {
+// encodePeers encodes an announcement: count, then length-prefixed ids;
+// then, if the node has any, its registry entries (routes.go).
+func encodePeers(ps []peer.ID, regs ...regKey) []byte {
 	b := binary.AppendUvarint(nil, uint64(len(ps)))
 	for _, p := range ps {
 		b = binary.AppendUvarint(b, uint64(len(p)))
 		b = append(b, p...)
 	}
-	return b
+	return appendRegs(b, regs)
 }
 
-// decodePeers decodes an announcement, bounding everything by the input.
-func decodePeers(b []byte) ([]peer.ID, error) {
+// decodeAnnouncement decodes an announcement, bounding everything by the
+// input.
+func decodeAnnouncement(b []byte) ([]peer.ID, []regKey, error) {
 	n, k := uvarint(b)
 	if k <= 0 || n > maxAnnounced || n > uint64(len(b)) {
-		return nil, fmt.Errorf("%w: peer announcement count", ErrMalformed)
+		return nil, nil, fmt.Errorf("%w: peer announcement count", ErrMalformed)
 	}
 	b = b[k:]
 	out := make([]peer.ID, 0, n)
 	for range n {
 		l, k := uvarint(b)
 		if k <= 0 || l == 0 || l > maxAuthorLen || l > uint64(len(b)-k) {
-			return nil, fmt.Errorf("%w: peer announcement entry", ErrMalformed)
+			return nil, nil, fmt.Errorf("%w: peer announcement entry", ErrMalformed)
 		}
 		out = append(out, peer.ID(b[k:k+int(l)]))
 		b = b[k+int(l):]
 	}
-	if len(b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes in a peer announcement", ErrMalformed, len(b))
+	regs, err := decodeRegs(b)
+	if err != nil {
+		return nil, nil, err
 	}
-	return out, nil
+	return out, regs, nil
 }
 
 // startTopology announces whom we send to and learns the others'. Our
@@ -257,12 +280,13 @@ func decodePeers(b []byte) ([]peer.ID, error) {
 // from readiness.
 func (p *PubSub) startTopology() error {
 	if _, err := p.Subscribe(peersTopic, func(m Message) {
-		ps, err := decodePeers(m.Data)
+		ps, regs, err := decodeAnnouncement(m.Data)
 		if err != nil {
 			p.log.Debug("pubsub: bad peer announcement", "from", m.From, "err", err)
 			return
 		}
-		p.topo.learn(m.From, ps)
+		p.topo.learn(m.From, ps, regs)
+		p.callsUnreachable()
 	}, AllowReserved()); err != nil {
 		return err
 	}
@@ -276,7 +300,7 @@ func (p *PubSub) connectionChanged(q peer.ID, up bool) {
 	if !up {
 		p.topo.forget(q)
 		p.dir.disconnected(q)
-		p.callsPeerGone(q)
+		p.callsUnreachable()
 	}
 }
 
@@ -288,6 +312,9 @@ func (p *PubSub) announceLoop() {
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
 	defer debounce.Stop()
+	again := time.NewTimer(time.Hour)
+	again.Stop()
+	defer again.Stop()
 	for {
 		select {
 		case <-p.ctx.Done():
@@ -296,9 +323,14 @@ func (p *PubSub) announceLoop() {
 			debounce.Reset(announceDelay)
 			continue
 		case <-debounce.C:
+			// A relay forwards only to the peers in its GossipSub mesh
+			// for the topic, which its heartbeat builds: a new peer of it
+			// may miss this announcement. Repeat it after the heartbeat.
+			again.Reset(announceAgain)
+		case <-again.C:
 		case <-refresh.C:
 		}
-		data := encodePeers(p.topo.announced())
+		data := encodePeers(p.topo.announced(), p.localRegs()...)
 		if err := p.publish(p.ctx, peersTopic, data, []Option{AllowReserved()}); err != nil && p.ctx.Err() == nil {
 			p.log.Debug("pubsub: peer announcement not sent", "err", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,15 +15,27 @@ import (
 
 func TestPeersCodec(t *testing.T) {
 	ps := []peer.ID{"12D3KooWaaaa", "12D3KooWbbbb", "x"}
-	got, err := decodePeers(encodePeers(ps))
-	if err != nil || len(got) != 3 || got[0] != ps[0] || got[2] != "x" {
-		t.Fatalf("round trip: %v %v", got, err)
+	got, regs, err := decodeAnnouncement(encodePeers(ps))
+	if err != nil || len(got) != 3 || got[0] != ps[0] || got[2] != "x" || regs != nil {
+		t.Fatalf("round trip: %v %v %v", got, regs, err)
 	}
-	if got, err := decodePeers(encodePeers(nil)); err != nil || len(got) != 0 {
+	if got, _, err := decodeAnnouncement(encodePeers(nil)); err != nil || len(got) != 0 {
 		t.Fatalf("empty: %v %v", got, err)
 	}
-	for _, bad := range [][]byte{nil, {5, 1, 'a'}, {1, 0}, {1, 2, 'a'}, {1, 1, 'a', 'b'}, {0x80, 0x80, 0x80, 0x80, 0x08}} {
-		if _, err := decodePeers(bad); !errors.Is(err, ErrMalformed) {
+	want := []regKey{{regResponder, "svc", ""}, {regQueue, "jobs", "w"}}
+	got, regs, err = decodeAnnouncement(encodePeers(ps, want...))
+	if err != nil || len(got) != 3 || !slices.Equal(regs, want) {
+		t.Fatalf("with registry entries: %v %v %v", got, regs, err)
+	}
+	for _, bad := range [][]byte{nil, {5, 1, 'a'}, {1, 0}, {1, 2, 'a'}, {1, 1, 'a', 'b'}, {0x80, 0x80, 0x80, 0x80, 0x08},
+		{0, 0},                    // zero registry entries written
+		{0, 1, 3, 1, 'x', 0},      // unknown kind
+		{0, 1, 2, 1, 'x', 0},      // queue entry without a group
+		{0, 1, 1, 0, 0},           // empty topic
+		{0, 1, 1, 1, 'x', 0, 'z'}, // trailing
+		{0, 2, 1, 1, 'x', 0},      // count beyond the entries
+	} {
+		if _, _, err := decodeAnnouncement(bad); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%x: got %v", bad, err)
 		}
 	}
@@ -30,14 +43,15 @@ func TestPeersCodec(t *testing.T) {
 
 func FuzzDecodePeers(f *testing.F) {
 	f.Add(encodePeers([]peer.ID{"12D3KooWaaaa", "b"}))
+	f.Add(encodePeers([]peer.ID{"b"}, regKey{regResponder, "svc", ""}, regKey{regQueue, "jobs", "w"}))
 	f.Add([]byte{0})
 	f.Add([]byte{0x80, 0x80, 0x80, 0x80, 0x08})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ps, err := decodePeers(data)
+		ps, regs, err := decodeAnnouncement(data)
 		if err != nil {
 			return
 		}
-		if again := encodePeers(ps); !bytes.Equal(again, data) {
+		if again := encodePeers(ps, regs...); !bytes.Equal(again, data) {
 			t.Fatalf("re-encoding differs: %x vs %x", data, again)
 		}
 	})
@@ -53,11 +67,11 @@ func TestAllConnectedTo(t *testing.T) {
 	if topo.allConnectedTo("a") {
 		t.Fatal("b has not announced a connection to a")
 	}
-	topo.learn("b", []peer.ID{"a", "me"})
+	topo.learn("b", []peer.ID{"a", "me"}, nil)
 	if topo.allConnectedTo("a") {
 		t.Fatal("a has not announced that it sends to b")
 	}
-	topo.learn("a", []peer.ID{"b", "me"})
+	topo.learn("a", []peer.ID{"b", "me"}, nil)
 	if !topo.allConnectedTo("a") {
 		t.Fatal("a sends to b and b hears a")
 	}
@@ -65,15 +79,15 @@ func TestAllConnectedTo(t *testing.T) {
 	if topo.allConnectedTo("a") {
 		t.Fatal("c joined and has not announced")
 	}
-	topo.learn("c", []peer.ID{"me", "a"})
+	topo.learn("c", []peer.ID{"me", "a"}, nil)
 	if topo.allConnectedTo("a") {
 		t.Fatal("c is connected to a, but a does not send to c yet")
 	}
-	topo.learn("a", []peer.ID{"b", "c", "me"})
+	topo.learn("a", []peer.ID{"b", "c", "me"}, nil)
 	if !topo.allConnectedTo("a") {
 		t.Fatal("a sends to c now")
 	}
-	topo.learn("b", []peer.ID{"me"})
+	topo.learn("b", []peer.ID{"me"}, nil)
 	if topo.allConnectedTo("a") {
 		t.Fatal("b lost a: a's announcement is not enough")
 	}
@@ -152,8 +166,8 @@ func TestTopologyClosed(t *testing.T) {
 	if topo.closed() {
 		t.Fatal("a and b have not announced")
 	}
-	topo.learn("a", []peer.ID{"me", "b"})
-	topo.learn("b", []peer.ID{"me"})
+	topo.learn("a", []peer.ID{"me", "b"}, nil)
+	topo.learn("b", []peer.ID{"me"}, nil)
 	topo.setReady("a", true)
 	if topo.closed() {
 		t.Fatal("b is not ready: we may not know its subscriptions")
@@ -162,7 +176,7 @@ func TestTopologyClosed(t *testing.T) {
 	if !topo.closed() {
 		t.Fatal("a, b and me are all we can reach")
 	}
-	topo.learn("b", []peer.ID{"me", "a", "c"})
+	topo.learn("b", []peer.ID{"me", "a", "c"}, nil)
 	if topo.closed() {
 		t.Fatal("c is reachable through b only")
 	}
@@ -170,7 +184,7 @@ func TestTopologyClosed(t *testing.T) {
 	if topo.closed() {
 		t.Fatal("c has not announced")
 	}
-	topo.learn("c", []peer.ID{"b", "me"})
+	topo.learn("c", []peer.ID{"b", "me"}, nil)
 	topo.setReady("c", true)
 	if !topo.closed() {
 		t.Fatal("connected to c as well")

@@ -1,0 +1,348 @@
+package pubsub
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Routes beyond the neighbours.
+//
+// What is meant for one peer (calls.go) goes on the direct stream to it.
+// On a partial mesh (bootstrap peers, a firewall) a responder or a queue
+// group's member may not be a neighbour: GossipSub's subscription messages
+// tell only neighbours about it, and there is no stream to it. So every
+// node's peer announcement (topology.go), which GossipSub carries to the
+// whole mesh, also lists its registry entries (responders and queue-group
+// memberships), and a node keeps, besides whom each node sends to, what
+// each node offers. A call to a node that is not a neighbour goes, wrapped
+// in a frameForward naming its origin and its target, to the next hop on a
+// shortest path through the announced links; each hop forwards it the same
+// way (at most maxHops), and the target handles the inner frame as if it
+// came from the origin. Nodes that no announced path reaches are neither
+// asked nor given shares; what a relay cannot forward is dropped and
+// counted (Stats.Unroutable).
+//
+//	frameForward  origin, target (length-prefixed peer ids), hops left
+//	              (byte), then the inner frame's kind and content
+//
+// The origin of a forwarded frame is as good as the relays' word: members
+// are trusted not to forge one another (see the package's security notes).
+
+const (
+	frameForward = 6
+	// maxHops bounds a forwarded frame's path.
+	maxHops = 8
+	// maxAnnouncedRegs bounds the registry entries in one announcement.
+	maxAnnouncedRegs = 1024
+	// regsExpire forgets the entries of a node not heard from for this long
+	// (three announcement periods).
+	regsExpire = 3 * announceRefresh
+)
+
+// Registry kinds in an announcement.
+const (
+	regCodeResponder = 1
+	regCodeQueue     = 2
+)
+
+// announcedRegs is a node's announced registry entries.
+type announcedRegs struct {
+	entries []regKey
+	at      time.Time
+}
+
+// appendRegs appends registry entries to an announcement: count, then
+// (kind code, topic, group) each. Nothing for none, as before entries
+// existed.
+func appendRegs(b []byte, regs []regKey) []byte {
+	if len(regs) == 0 {
+		return b
+	}
+	b = binary.AppendUvarint(b, uint64(len(regs)))
+	for _, r := range regs {
+		code := byte(regCodeQueue)
+		if r.kind == regResponder {
+			code = regCodeResponder
+		}
+		b = append(b, code)
+		b = appendString(b, r.topic)
+		b = appendString(b, r.group)
+	}
+	return b
+}
+
+// decodeRegs decodes appendRegs's entries (the rest of an announcement).
+func decodeRegs(b []byte) ([]regKey, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	n, b, err := readUvarint(b, "registry entry count")
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 || n > maxAnnouncedRegs || n > uint64(len(b)) {
+		return nil, fmt.Errorf("%w: %d registry entries", ErrMalformed, n)
+	}
+	out := make([]regKey, 0, n)
+	for range n {
+		if len(b) == 0 || (b[0] != regCodeResponder && b[0] != regCodeQueue) {
+			return nil, fmt.Errorf("%w: registry entry kind", ErrMalformed)
+		}
+		r := regKey{kind: regQueue}
+		if b[0] == regCodeResponder {
+			r.kind = regResponder
+		}
+		if r.topic, b, err = readString(b[1:], maxTopicLen, "registry topic"); err != nil {
+			return nil, err
+		}
+		if r.group, b, err = readString(b, maxTopicLen/2, "registry group"); err != nil {
+			return nil, err
+		}
+		if r.topic == "" || (r.kind == regQueue && r.group == "") {
+			return nil, fmt.Errorf("%w: registry entry", ErrMalformed)
+		}
+		out = append(out, r)
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes in a peer announcement", ErrMalformed, len(b))
+	}
+	return out, nil
+}
+
+// localRegs returns this node's responder and queue-group registrations,
+// for its announcements.
+func (p *PubSub) localRegs() []regKey {
+	p.regMu.Lock()
+	defer p.regMu.Unlock()
+	var out []regKey
+	for name, r := range p.registered {
+		if r.count == 0 || len(out) == maxAnnouncedRegs {
+			continue
+		}
+		if kind, topic, group, ok := parseRegistry(name); ok && (kind == regResponder || kind == regQueue) {
+			out = append(out, regKey{kind, topic, group})
+		}
+	}
+	slices.SortFunc(out, func(a, b regKey) int {
+		return cmpStrings(a.kind+"\x00"+a.topic+"\x00"+a.group, b.kind+"\x00"+b.topic+"\x00"+b.group)
+	})
+	return out
+}
+
+func cmpStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// learnRegsLocked records p's registry entries and forgets those of nodes
+// not heard from for regsExpire; t.mu held.
+func (t *topology) learnRegsLocked(p peer.ID, regs []regKey) {
+	now := time.Now()
+	for q, r := range t.regs {
+		if now.Sub(r.at) > regsExpire {
+			delete(t.regs, q)
+		}
+	}
+	if len(regs) == 0 {
+		delete(t.regs, p)
+		return
+	}
+	t.regs[p] = announcedRegs{entries: regs, at: now}
+}
+
+// hopsLocked returns, for every node reachable through announced links,
+// the neighbour a frame to it goes to first; t.mu held.
+func (t *topology) hopsLocked() map[peer.ID]peer.ID {
+	if t.hops != nil {
+		return t.hops
+	}
+	hops := map[peer.ID]peer.ID{}
+	var queue []peer.ID
+	for q := range t.ready { // our links: the peers we send to
+		hops[q] = q
+		queue = append(queue, q)
+	}
+	slices.Sort(queue) // a stable choice among equal paths
+	for len(queue) > 0 {
+		u := queue[0]
+		queue = queue[1:]
+		next := make([]peer.ID, 0, len(t.theirs[u]))
+		for v := range t.theirs[u] {
+			if _, seen := hops[v]; !seen && v != t.self {
+				next = append(next, v)
+			}
+		}
+		slices.Sort(next)
+		for _, v := range next {
+			hops[v] = hops[u]
+			queue = append(queue, v)
+		}
+	}
+	t.hops = hops
+	return hops
+}
+
+// nextHop returns the neighbour to send a frame for target to, and whether
+// target is reachable at all.
+func (t *topology) nextHop(target peer.ID) (peer.ID, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	h, ok := t.hopsLocked()[target]
+	return h, ok
+}
+
+// neighbour reports whether q is connected to this node.
+func (t *topology) neighbour(q peer.ID) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.mine[q]
+	return ok
+}
+
+// remoteMembers returns, for a kind with groups and a user topic, the
+// reachable nodes that are not neighbours and announce entries of it, by
+// group (each list sorted).
+func (t *topology) remoteMembers(kind, topic string) map[string][]peer.ID {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.regs) == 0 {
+		return nil
+	}
+	hops := t.hopsLocked()
+	var out map[string][]peer.ID
+	for q, r := range t.regs {
+		if _, near := t.mine[q]; near || q == t.self {
+			continue
+		}
+		if _, ok := hops[q]; !ok {
+			continue
+		}
+		for _, e := range r.entries {
+			if e.kind == kind && e.topic == topic {
+				if out == nil {
+					out = map[string][]peer.ID{}
+				}
+				out[e.group] = append(out[e.group], q)
+			}
+		}
+	}
+	for _, qs := range out {
+		slices.Sort(qs)
+	}
+	return out
+}
+
+// reachable reports whether q is a neighbour or reachable through
+// announced links.
+func (t *topology) reachable(q peer.ID) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.mine[q]; ok {
+		return true
+	}
+	_, ok := t.hopsLocked()[q]
+	return ok
+}
+
+// members returns the nodes with entries of kind on topic: neighbours
+// (from their subscriptions) and, on a partial mesh, the nodes beyond them
+// (from their announcements), by group.
+func (p *PubSub) members(kind, topic string) map[string][]peer.ID {
+	near := p.topics.groups(kind, topic)
+	far := p.topo.remoteMembers(kind, topic)
+	if len(far) == 0 {
+		return near
+	}
+	if near == nil {
+		near = map[string][]peer.ID{}
+	}
+	for g, qs := range far {
+		for _, q := range qs {
+			if !slices.Contains(near[g], q) {
+				near[g] = append(near[g], q)
+			}
+		}
+		slices.Sort(near[g])
+	}
+	return near
+}
+
+// encodeForward wraps a call frame (with its length prefix) for target.
+func encodeForward(origin, target peer.ID, hops byte, frame []byte) []byte {
+	_, n := uvarint(frame)
+	return wrapForward(origin, target, hops, frame[n:])
+}
+
+// wrapForward wraps a call frame's kind and content for target.
+func wrapForward(origin, target peer.ID, hops byte, inner []byte) []byte {
+	out := frameStart(1 + strLen(string(origin)) + strLen(string(target)) + 1 + len(inner))
+	out = append(out, frameForward)
+	out = appendString(out, string(origin))
+	out = appendString(out, string(target))
+	out = append(out, hops)
+	return append(out, inner...)
+}
+
+// decodeForward decodes a frameForward's content after its kind.
+func decodeForward(frame []byte) (origin, target peer.ID, hops byte, inner []byte, err error) {
+	var o, tg string
+	if o, frame, err = readString(frame, maxAuthorLen, "forward origin"); err != nil {
+		return
+	}
+	if tg, frame, err = readString(frame, maxAuthorLen, "forward target"); err != nil {
+		return
+	}
+	if o == "" || tg == "" || len(frame) < 2 || frame[0] > maxHops {
+		err = fmt.Errorf("%w: forward frame", ErrMalformed)
+		return
+	}
+	switch frame[1] {
+	case frameSend, frameRequest, frameReply:
+	default:
+		err = fmt.Errorf("%w: forwarded frame kind %d", ErrMalformed, frame[1])
+		return
+	}
+	return peer.ID(o), peer.ID(tg), frame[0], frame[1:], nil
+}
+
+// forward handles a frameForward from a neighbour: the inner frame is for
+// this node, or goes on towards its target. A relay never waits: with no
+// route, no hops left or a full queue, the frame is dropped and counted.
+func (p *PubSub) forward(from peer.ID, frame []byte) error {
+	origin, target, hops, inner, err := decodeForward(frame)
+	if err != nil {
+		return err
+	}
+	self := p.host.ID()
+	if target == self {
+		if origin == self {
+			return fmt.Errorf("%w: a forwarded frame from this node", ErrMalformed)
+		}
+		// The inner frame is the origin's: a bad one is not the relay's
+		// fault, so it does not end the relay's stream.
+		if err := p.receiveCall(origin, inner[0], inner[1:]); err != nil {
+			p.count.invalid.Add(1)
+			p.log.Debug("pubsub: bad forwarded frame", "origin", origin, "via", from, "err", err)
+		}
+		return nil
+	}
+	next, ok := p.topo.nextHop(target)
+	var s *directPeer
+	if ok && hops > 0 && next != from {
+		s = p.dir.openStream(next)
+	}
+	if s == nil || !s.enqueue(wrapForward(origin, target, hops-1, inner), "") {
+		p.count.unroutable.Add(1)
+		p.log.Debug("pubsub: cannot forward a frame", "origin", origin, "target", target, "via", from)
+	}
+	return nil
+}
