@@ -29,10 +29,10 @@
 //     taking turns, while plain subscribers get everything.
 //   - Wildcards: Subscribe("orders.*") or ("orders.>"), NATS syntax.
 //
-// Send, requests, replies and queue-group shares go to peers this node is
-// connected to (on a LAN mesh, every member): a responder or group member
-// reachable only through a relay is not asked. Broadcasts, wildcard
-// subscriptions included, are relayed on a partial mesh.
+// All of them work on a partial mesh too (bootstrap peers, a firewall):
+// broadcasts and wildcard subscriptions are relayed by GossipSub, and what
+// goes to one node is passed on hop by hop by the nodes between (see
+// "The path of a message").
 //
 // # Delivery
 //
@@ -84,7 +84,10 @@
 // to which queue group, and which wildcard patterns a node follows, every
 // node learns from GossipSub's subscription messages: a node subscribes to
 // a reserved topic named for what it offers (registry.go), on which nothing
-// is ever published. A wildcard subscription is a subscription to every
+// is ever published. Nodes beyond the neighbours learn the same from the
+// peer announcements (routes.go), and a frame for such a node goes to the
+// next hop on a shortest announced path, wrapped with its origin and
+// target. A wildcard subscription is a subscription to every
 // concrete topic that matches it, made as the node learns of them
 // (wildcard.go), so its messages take the ways every topic's do.
 //
@@ -166,7 +169,10 @@
 // then every message is signed and verified, and the batch author must be the
 // signer; every broadcast batch goes through GossipSub. What goes to one
 // peer (Send, requests, replies, queue-group shares) still takes the direct
-// stream, whose connection authenticates the sender.
+// stream, whose connection authenticates the sender; passed on by relays
+// on a partial mesh, it is authenticated hop by hop only, so there the
+// origin is as good as the relays' word (members are trusted not to forge
+// one another; signing does not cover calls).
 //
 // # Wire format
 //

@@ -30,7 +30,7 @@ import (
 //	              (byte), then the inner frame's kind and content
 //
 // The origin of a forwarded frame is as good as the relays' word: members
-// are trusted not to forge one another (see the package's security notes).
+// are trusted not to forge one another (package documentation, Signing).
 
 const (
 	frameForward = 6
