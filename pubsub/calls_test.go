@@ -525,8 +525,26 @@ func FuzzDecodeCallFrame(f *testing.F) {
 		_, n := uvarint(fr)
 		f.Add(fr[n:])
 	}
+	fw := encodeForward("origin", "target", 3, encodeSendFrame("t", "", author, &w))
+	_, n := uvarint(fw)
+	f.Add(fw[n:])
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		if len(frame) == 0 {
+			return
+		}
+		if frame[0] == frameForward {
+			origin, target, hops, inner, err := decodeForward(frame[1:])
+			if err != nil {
+				return
+			}
+			if hops > maxHops || origin == "" || target == "" || len(inner) == 0 {
+				t.Fatalf("forward decoded as %q %q %d %x", origin, target, hops, inner)
+			}
+			again := wrapForward(origin, target, hops, inner)
+			_, n := uvarint(again)
+			if !bytes.Equal(again[n:], frame) {
+				t.Fatalf("re-encoding differs: %x vs %x", frame, again[n:])
+			}
 			return
 		}
 		c, err := decodeCallFrame(frame[0], frame[1:], peer.ID(author), 1<<16)
