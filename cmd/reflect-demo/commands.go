@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -22,7 +23,9 @@ type demo struct {
 	store *crdtstore.Store
 	out   *output
 
-	subs map[string]*pubsub.Subscription // by topic; used by the command loop only
+	// Used by the command loop only:
+	subs       map[subKey]*pubsub.Subscription
+	responders map[subKey]*responder
 
 	watchMu   sync.Mutex
 	watcher   *crdtstore.Watcher // nil until the first watch
@@ -35,13 +38,14 @@ type demo struct {
 
 func newDemo(n *node.Node, s *crdtstore.Store, out *output) *demo {
 	return &demo{
-		node:      n,
-		store:     s,
-		out:       out,
-		subs:      make(map[string]*pubsub.Subscription),
-		prefixes:  make(map[string]bool),
-		watchDone: make(chan struct{}),
-		peerState: make(map[peer.ID]string),
+		node:       n,
+		store:      s,
+		out:        out,
+		subs:       make(map[subKey]*pubsub.Subscription),
+		responders: make(map[subKey]*responder),
+		prefixes:   make(map[string]bool),
+		watchDone:  make(chan struct{}),
+		peerState:  make(map[peer.ID]string),
 	}
 }
 
@@ -67,11 +71,19 @@ func (d *demo) exec(ctx context.Context, c command) event {
 	var err error
 	switch c.name {
 	case "sub":
-		err = d.sub(c.topic)
+		err = d.sub(c.topic, c.group)
 	case "unsub":
-		err = d.unsub(c.topic)
+		err = d.unsub(c.topic, c.group)
 	case "pub":
-		err = d.node.PubSub().Publish(ctx, c.topic, c.data)
+		err = d.node.PubSub().Publish(ctx, c.topic, c.data, pubsub.WithHeader(c.header))
+	case "send":
+		return d.send(ctx, c)
+	case "req":
+		return d.request(ctx, c)
+	case "reply":
+		err = d.reply(c)
+	case "unreply":
+		err = d.unreply(c.topic, c.group)
 	case "set":
 		err = d.store.Set(c.key, c.value)
 	case "get":
@@ -99,6 +111,8 @@ func (d *demo) exec(ctx context.Context, c command) event {
 			err = fmt.Errorf("%d of %d subscribers of %q after %v", len(d.node.PubSub().ListPeers(c.topic)), c.n, c.topic, c.timeout)
 		}
 		cancel()
+	case "wait-responders":
+		err = d.waitResponders(ctx, c.topic, c.n, c.timeout)
 	case "stats":
 		return d.stats()
 	case "help":
@@ -113,27 +127,46 @@ func (d *demo) exec(ctx context.Context, c command) event {
 	return ok(c.name)
 }
 
-func (d *demo) sub(topic string) error {
-	if d.subs[topic] != nil {
+// subKey names a subscription or a responder: its topic (or pattern) and
+// queue group ("" for none).
+type subKey struct{ topic, group string }
+
+func (k subKey) String() string {
+	if k.group == "" {
+		return strconv.Quote(k.topic)
+	}
+	return fmt.Sprintf("%q in group %q", k.topic, k.group)
+}
+
+// sub prints the messages on topic, a wildcard pattern, or the queue
+// group's share of them.
+func (d *demo) sub(topic, group string) error {
+	k := subKey{topic, group}
+	if d.subs[k] != nil {
 		return nil // already printing them
 	}
+	var opts []pubsub.Option
+	if group != "" {
+		opts = append(opts, pubsub.WithQueueGroup(group))
+	}
 	s, err := d.node.PubSub().Subscribe(topic, func(m pubsub.Message) {
-		d.out.event(message(m.Topic, m.From.String(), m.Data))
-	})
+		d.out.event(delivered(m, topic, group))
+	}, opts...)
 	if err != nil {
 		return err
 	}
-	d.subs[topic] = s
+	d.subs[k] = s
 	return nil
 }
 
-func (d *demo) unsub(topic string) error {
-	s := d.subs[topic]
+func (d *demo) unsub(topic, group string) error {
+	k := subKey{topic, group}
+	s := d.subs[k]
 	if s == nil {
-		return fmt.Errorf("not subscribed to %q", topic)
+		return fmt.Errorf("not subscribed to %v", k)
 	}
 	s.Unsubscribe()
-	delete(d.subs, topic)
+	delete(d.subs, k)
 	return nil
 }
 

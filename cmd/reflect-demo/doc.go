@@ -24,9 +24,22 @@
 // starting with '#' are ignored. A prompt is shown only in human mode when
 // standard input is a terminal (there is no line editing).
 //
-//	sub TOPIC                print the messages published on TOPIC
-//	unsub TOPIC              stop printing them (error if not subscribed)
-//	pub TOPIC MESSAGE        publish a JSON object, or plain text sent as {"text": "..."}
+//	sub [-q GROUP] TOPIC     print the messages published on TOPIC, or on every topic
+//	                         matching a pattern (orders.* orders.>); -q: join queue
+//	                         group GROUP (each message reaches one of its members)
+//	unsub [-q GROUP] TOPIC   stop printing them (error if not subscribed)
+//	pub [-h K=V]... TOPIC MESSAGE
+//	                         publish a JSON object, or plain text sent as {"text": "..."},
+//	                         with a header K: V per -h
+//	send [-h K=V]... PEER TOPIC MESSAGE
+//	                         the same to the subscribers of TOPIC on PEER only
+//	req [-t SECONDS] [-h K=V]... TOPIC MESSAGE
+//	                         send a request and print the first reply (timeout 5 s)
+//	reply [-q GROUP] [-e] [-d SECONDS] TOPIC MESSAGE
+//	                         answer every request on TOPIC (-q: those for GROUP, in
+//	                         turn with its other members) with MESSAGE; -e: fail with
+//	                         MESSAGE as the error text; -d: after SECONDS
+//	unreply [-q GROUP] TOPIC stop answering
 //	set KEY VALUE            store VALUE (the rest of the line, verbatim) under KEY
 //	get KEY                  print KEY's value
 //	del KEY                  delete KEY
@@ -39,13 +52,34 @@
 //	wait-synced [SECONDS]    wait until the store has synced with every peer (10 s)
 //	wait-subscribers TOPIC N [SECONDS]
 //	                         wait until N other nodes subscribe to TOPIC (10 s)
+//	wait-responders TOPIC N [SECONDS]
+//	                         wait until N other nodes answer requests on TOPIC (10 s)
 //	stats                    goroutines, open files, peers, pub/sub and store counters
 //	help                     list the commands
 //	quit                     leave (like the end of input)
 //
-// pub: a MESSAGE starting with '{' must be one valid JSON object (it is sent
-// compacted, keys in the given order); anything else is sent as
-// {"text": MESSAGE}. Topic names starting with "_reflect/" are reserved.
+// pub, send, req, reply: a MESSAGE starting with '{' must be one valid JSON
+// object (it is sent compacted, keys in the given order); anything else is
+// sent as {"text": MESSAGE}. Topic names starting with "_reflect/" are
+// reserved.
+//
+// Flags come right after the command name, before its arguments, so that
+// nothing in a message is taken for one: "pub chat -h k=v" publishes the
+// text "-h k=v". sub, unsub and unreply also take them after TOPIC. "--"
+// ends the flags (for a topic starting with '-'). A flag's value is one
+// word, or a Go string literal: -h "note=two words", -h "k=\t". PEER is a
+// peer id as printed by peers or id. A queue group's members get nothing
+// but the group's share; a pattern subscription prints the concrete topic.
+//
+// req waits for the first answer. Its error replies say why in a reason
+// (shown in brackets in human mode): "no-responders" (nobody answers on
+// TOPIC; at once), "timeout", "remote" (the responder failed: the error
+// holds its text, "from" the responder), "busy" (the responders' queues
+// were full), "invalid" (bad topic, header or size; nothing sent) or
+// "failed". send's are "no-subscriber" (PEER does not subscribe to TOPIC),
+// "no-route" (PEER not reachable), "timeout", "invalid" or "failed". A
+// responder prints each request it answers. Responders cannot attach
+// headers to their replies (pubsub has no way yet).
 //
 // Values are stored as the bytes typed. get, and change events, show a
 // value that is valid JSON as that JSON value, and any other value as a JSON
@@ -72,7 +106,7 @@
 //
 // Every command line gets exactly one reply, in command order:
 //
-//	{"event":"ok","cmd":NAME}                         sub unsub pub set del watch wait-peers wait-synced wait-subscribers quit
+//	{"event":"ok","cmd":NAME}                         sub unsub pub send reply unreply set del watch wait-* quit
 //	{"event":"ok","cmd":"help","help":TEXT}           help
 //	{"event":"value","key":K,"value":V,"found":BOOL}  get (V is null when not found)
 //	{"event":"keys","keys":[...]}                     keys
@@ -80,16 +114,23 @@
 //	{"event":"peers","peers":[...]}                   peers (sorted)
 //	{"event":"id","id":PEER_ID,"addrs":[...]}         id
 //	{"event":"stats","goroutines":N,"fds":N,"peers":N,"pubsub":{...},"store":{...}}
+//	{"event":"response","topic":T,"from":PEER_ID,"data":OBJECT,"headers":H}  req
 //	{"event":"error","cmd":NAME,"error":TEXT}         any failure: unknown command, bad arguments or JSON, timeout
+//	{"event":"error","cmd":"req"|"send","error":TEXT,"reason":R,"from":PEER_ID}  ("from": remote and busy only)
 //
 // Asynchronous events come between replies, never inside a line:
 //
 //	{"event":"peer","id":PEER_ID,"state":"joined"|"left"}
-//	{"event":"message","topic":T,"from":PEER_ID,"data":OBJECT}
+//	{"event":"message","topic":T,"from":PEER_ID,"data":OBJECT,"sub":PATTERN,"group":G,"headers":H}
+//	{"event":"request","topic":T,"from":PEER_ID,"data":OBJECT,"group":G,"headers":H}
 //	{"event":"change","key":K,"value":V,"deleted":BOOL,"origin":"local"|"remote"}
 //
 // A message's data is the published JSON; bytes that are not JSON (sent by an
-// application with Publish) appear as a string. A change carries
+// application with Publish) appear as a string, and invalid UTF-8 as U+FFFD.
+// "sub" (the pattern subscribed to, when not the topic), "group" (a queue
+// group's share) and "headers" ({"key": ["value", ...]}) appear only when
+// they apply. In human mode, the topic, the headers and the text from peers
+// are printed with control characters escaped (\x1b, \n). A change carries
 // "missed":N when N earlier changes were dropped because the output fell
 // behind (read the keys again). In stats, "fds" is the number of open file
 // descriptors (-1 where /proc/self/fd does not exist) and "pubsub" and

@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/reflectmesh/reflect/crdtstore"
+	"github.com/reflectmesh/reflect/pubsub"
 )
 
 // An event is one thing the demo reports: a reply to a command or an
@@ -32,10 +36,30 @@ type (
 		State string `json:"state"`
 	}
 	messageEvent struct {
-		Event string          `json:"event"`
-		Topic string          `json:"topic"`
-		From  string          `json:"from"`
-		Data  json.RawMessage `json:"data"`
+		Event   string          `json:"event"`
+		Topic   string          `json:"topic"` // the concrete topic
+		From    string          `json:"from"`
+		Data    json.RawMessage `json:"data"`
+		Sub     string          `json:"sub,omitempty"`   // the pattern subscribed to, if not Topic
+		Group   string          `json:"group,omitempty"` // the queue group of the subscription
+		Headers pubsub.Header   `json:"headers,omitempty"`
+	}
+	// requestEvent: a responder of this node got a request.
+	requestEvent struct {
+		Event   string          `json:"event"`
+		Topic   string          `json:"topic"`
+		From    string          `json:"from"`
+		Data    json.RawMessage `json:"data"`
+		Group   string          `json:"group,omitempty"`
+		Headers pubsub.Header   `json:"headers,omitempty"`
+	}
+	// responseEvent: the reply to req.
+	responseEvent struct {
+		Event   string          `json:"event"`
+		Topic   string          `json:"topic"`
+		From    string          `json:"from"`
+		Data    json.RawMessage `json:"data"`
+		Headers pubsub.Header   `json:"headers,omitempty"`
 	}
 	changeEvent struct {
 		Event   string          `json:"event"`
@@ -78,9 +102,11 @@ type (
 		Addrs []string `json:"addrs"`
 	}
 	errorReply struct {
-		Event string `json:"event"`
-		Cmd   string `json:"cmd"`
-		Error string `json:"error"`
+		Event  string `json:"event"`
+		Cmd    string `json:"cmd"`
+		Error  string `json:"error"`
+		Reason string `json:"reason,omitempty"` // req, send: reasonNoResponders, ...
+		From   string `json:"from,omitempty"`   // req: the responder that failed
 	}
 )
 
@@ -91,7 +117,34 @@ func ready(id string, addrs []string) readyEvent {
 func peerChange(id, state string) peerEvent { return peerEvent{"peer", id, state} }
 
 func message(topic, from string, data []byte) messageEvent {
-	return messageEvent{"message", topic, from, jsonValue(data)}
+	return messageEvent{Event: "message", Topic: topic, From: from, Data: jsonValue(data)}
+}
+
+// delivered is the event of m, delivered to the subscription to sub (a
+// topic or a pattern) in group.
+func delivered(m pubsub.Message, sub, group string) messageEvent {
+	e := message(m.Topic, m.From.String(), m.Data)
+	if sub != m.Topic {
+		e.Sub = sub
+	}
+	e.Group, e.Headers = group, nonEmpty(m.Header)
+	return e
+}
+
+func requested(m pubsub.Message, group string) requestEvent {
+	return requestEvent{"request", m.Topic, m.From.String(), jsonValue(m.Data), group, nonEmpty(m.Header)}
+}
+
+func response(m pubsub.Message) responseEvent {
+	return responseEvent{"response", m.Topic, m.From.String(), jsonValue(m.Data), nonEmpty(m.Header)}
+}
+
+// nonEmpty returns nil for headers without a key.
+func nonEmpty(h pubsub.Header) pubsub.Header {
+	if len(h) == 0 {
+		return nil
+	}
+	return h
 }
 
 func change(key string, value []byte, deleted bool, origin string, missed uint64) changeEvent {
@@ -126,7 +179,15 @@ func dump(kvs []crdtstore.KeyValue) dumpReply {
 
 func identity(id string, addrs []string) idReply { return idReply{"id", id, nonNil(addrs)} }
 
-func failure(cmd string, err error) errorReply { return errorReply{"error", cmd, err.Error()} }
+func failure(cmd string, err error) errorReply {
+	return errorReply{Event: "error", Cmd: cmd, Error: err.Error()}
+}
+
+// callFailure is the error reply of req or send, with its reason and, for
+// a responder's failure, the responder.
+func callFailure(cmd string, err error, reason, from string) errorReply {
+	return errorReply{"error", cmd, err.Error(), reason, from}
+}
 
 // nonNil makes an empty list encode as [] rather than null.
 func nonNil(s []string) []string {
@@ -137,11 +198,17 @@ func nonNil(s []string) []string {
 }
 
 // jsonValue returns b itself (compacted) if it is valid JSON, and b as a
-// JSON string otherwise.
+// JSON string otherwise. Invalid UTF-8 becomes U+FFFD either way:
+// json.Valid accepts it inside strings, and the output must stay UTF-8.
 func jsonValue(b []byte) json.RawMessage {
 	var buf bytes.Buffer
-	if json.Valid(b) && json.Compact(&buf, b) == nil {
-		return buf.Bytes()
+	if json.Valid(b) {
+		if !utf8.Valid(b) {
+			b = bytes.ToValidUTF8(b, []byte("\uFFFD"))
+		}
+		if json.Compact(&buf, b) == nil {
+			return buf.Bytes()
+		}
 	}
 	return jsonString(string(b))
 }
@@ -169,8 +236,50 @@ func (e readyEvent) human() string {
 
 func (e peerEvent) human() string { return fmt.Sprintf("* peer %s %s", e.ID, e.State) }
 
+// Remote text (topics, headers, message text, error texts) is printed
+// through printable: no control character of a peer's reaches the terminal.
+
 func (e messageEvent) human() string {
-	return fmt.Sprintf("[%s] %s: %s", e.Topic, short(e.From), messageText(e.Data))
+	label := e.Topic
+	if e.Sub != "" {
+		label += " via " + e.Sub
+	}
+	if e.Group != "" {
+		label += " group " + e.Group
+	}
+	return fmt.Sprintf("[%s] %s%s: %s", printable(label), short(e.From), headerText(e.Headers), printable(messageText(e.Data)))
+}
+
+func (e requestEvent) human() string {
+	label := e.Topic
+	if e.Group != "" {
+		label += " group " + e.Group
+	}
+	return fmt.Sprintf("? [%s] request from %s%s: %s", printable(label), short(e.From), headerText(e.Headers), printable(messageText(e.Data)))
+}
+
+func (e responseEvent) human() string {
+	return fmt.Sprintf("[%s] reply from %s%s: %s", printable(e.Topic), short(e.From), headerText(e.Headers), printable(messageText(e.Data)))
+}
+
+// headerText shows headers compactly, " {k=v, k=w, l=x}" (keys sorted),
+// and nothing for none.
+func headerText(h pubsub.Header) string {
+	if len(h) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(" {")
+	for i, k := range slices.Sorted(maps.Keys(h)) {
+		for j, v := range h[k] {
+			if i+j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(printable(k) + "=" + printable(v))
+		}
+	}
+	b.WriteString("}")
+	return b.String()
 }
 
 // messageText shows {"text": "..."} as its text, and other data as JSON.
@@ -251,7 +360,12 @@ func (e idReply) human() string {
 	return strings.Join(append([]string{e.ID}, e.Addrs...), "\n  ")
 }
 
-func (e errorReply) human() string { return fmt.Sprintf("error: %s: %s", e.Cmd, e.Error) }
+func (e errorReply) human() string {
+	if e.Reason != "" {
+		return printable(fmt.Sprintf("error: %s [%s]: %s", e.Cmd, e.Reason, e.Error))
+	}
+	return printable(fmt.Sprintf("error: %s: %s", e.Cmd, e.Error))
+}
 
 // output writes events to standard output, one call to Write per event, under
 // a mutex: replies and asynchronous events never split each other's lines.
@@ -282,7 +396,7 @@ func (o *output) format(e event) []byte {
 		// Only a bug can get here: report it as an event rather than
 		// breaking the one-object-per-line promise.
 		buf.Reset()
-		_ = enc.Encode(errorReply{"error", "internal", fmt.Sprintf("encoding %T: %v", e, err)})
+		_ = enc.Encode(errorReply{Event: "error", Cmd: "internal", Error: fmt.Sprintf("encoding %T: %v", e, err)})
 	}
 	return buf.Bytes()
 }

@@ -8,32 +8,46 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/reflectmesh/reflect/pubsub"
 )
 
-// defaultWait is the timeout of wait-peers and wait-synced without SECONDS;
-// maxWaitSeconds bounds SECONDS (a year).
+// defaultWait is the timeout of the wait- commands without SECONDS;
+// defaultCallWait that of req and send without -t; maxWaitSeconds bounds
+// SECONDS (a year).
 const (
-	defaultWait    = 10 * time.Second
-	maxWaitSeconds = 365 * 24 * 3600
+	defaultWait     = 10 * time.Second
+	defaultCallWait = 5 * time.Second
+	maxWaitSeconds  = 365 * 24 * 3600
 )
 
 // A command is one parsed input line, its arguments checked.
 type command struct {
 	name    string
-	topic   string        // sub, unsub, pub, wait-subscribers
-	data    []byte        // pub: the JSON message
+	topic   string        // sub, unsub, pub, req, reply, unreply, send, wait-subscribers, wait-responders
+	data    []byte        // pub, req, reply, send: the JSON message; reply -e: the error text
 	key     string        // set, get, del
 	value   []byte        // set
 	prefix  string        // keys, watch, dump
-	n       int           // wait-peers, wait-subscribers
-	timeout time.Duration // wait-peers, wait-synced, wait-subscribers
+	n       int           // wait-peers, wait-subscribers, wait-responders
+	timeout time.Duration // wait-peers, wait-synced, wait-subscribers, wait-responders; req, send (-t); reply (-d)
+	group   string        // sub, unsub, reply, unreply: -q GROUP
+	header  pubsub.Header // pub, req, send: -h KEY=VALUE
+	peer    peer.ID       // send
+	fail    bool          // reply -e: answer with an error
 }
 
 // usage gives each command's synopsis, in help order.
 var usage = []struct{ name, args, what string }{
-	{"sub", "TOPIC", "print the messages published on TOPIC"},
-	{"unsub", "TOPIC", "stop printing them"},
-	{"pub", "TOPIC MESSAGE", `publish a JSON object, or text sent as {"text": "..."}`},
+	{"sub", "[-q GROUP] TOPIC", "print the messages on TOPIC (a pattern: a.* a.>); -q: one of GROUP's members gets each"},
+	{"unsub", "[-q GROUP] TOPIC", "stop printing them"},
+	{"pub", "[-h K=V]... TOPIC MESSAGE", `publish a JSON object, or text sent as {"text": "..."}; -h: a header`},
+	{"send", "[-h K=V]... PEER TOPIC MESSAGE", "send MESSAGE to PEER's subscribers of TOPIC only"},
+	{"req", "[-t SECONDS] [-h K=V]... TOPIC MESSAGE", "send a request, print the first reply (default timeout 5 s)"},
+	{"reply", "[-q GROUP] [-e] [-d SECONDS] TOPIC MESSAGE", "answer requests on TOPIC with MESSAGE (-e: fail with the text; -d: after a delay)"},
+	{"unreply", "[-q GROUP] TOPIC", "stop answering"},
 	{"set", "KEY VALUE", "store VALUE (the rest of the line) under KEY"},
 	{"get", "KEY", "print KEY's value"},
 	{"del", "KEY", "delete KEY"},
@@ -45,6 +59,7 @@ var usage = []struct{ name, args, what string }{
 	{"wait-peers", "N [SECONDS]", "wait until N peers are connected (default 10 s)"},
 	{"wait-synced", "[SECONDS]", "wait until the store has synced with every peer (default 10 s)"},
 	{"wait-subscribers", "TOPIC N [SECONDS]", "wait until N other nodes subscribe to TOPIC (default 10 s)"},
+	{"wait-responders", "TOPIC N [SECONDS]", "wait until N other nodes answer requests on TOPIC (default 10 s)"},
 	{"stats", "", "goroutines, open files, peers, pub/sub and store counters"},
 	{"help", "", "this list"},
 	{"quit", "", "leave (like the end of input)"},
@@ -54,7 +69,11 @@ var usage = []struct{ name, args, what string }{
 func helpText() string {
 	var b strings.Builder
 	for _, u := range usage {
-		fmt.Fprintf(&b, "%-26s %s\n", strings.TrimSpace(u.name+" "+u.args), u.what)
+		if syn := strings.TrimSpace(u.name + " " + u.args); len(syn) > 26 {
+			fmt.Fprintf(&b, "%s\n%-26s %s\n", syn, "", u.what)
+		} else {
+			fmt.Fprintf(&b, "%-26s %s\n", syn, u.what)
+		}
 	}
 	return b.String()
 }
@@ -90,7 +109,11 @@ func parseLine(line string) (command, error) {
 		return nil
 	}
 	switch name {
-	case "sub", "unsub", "get", "del":
+	case "sub", "unsub", "unreply":
+		if err := parseWords(&c, rest); err != nil {
+			return c, err
+		}
+	case "get", "del":
 		if err := nargs(1, 1); err != nil {
 			return c, err
 		}
@@ -106,17 +129,10 @@ func parseLine(line string) (command, error) {
 		if err := nargs(0, 0); err != nil {
 			return c, err
 		}
-	case "pub":
-		// The message is the rest of the original line, spaces kept.
-		topic, msg := cut(after(line, name))
-		if topic == "" || strings.TrimSpace(msg) == "" {
-			return c, usageError(name)
-		}
-		data, err := pubData(msg)
-		if err != nil {
+	case "pub", "req", "reply", "send":
+		if err := parseMessage(&c, after(line, name)); err != nil {
 			return c, err
 		}
-		c.topic, c.data = topic, data
 	case "set":
 		key, val := cut(after(line, name))
 		if key == "" || val == "" {
@@ -135,13 +151,14 @@ func parseLine(line string) (command, error) {
 		if c.timeout, err = parseTimeout(args[1:]); err != nil {
 			return c, err
 		}
-	case "wait-subscribers":
+	case "wait-subscribers", "wait-responders":
 		if err := nargs(2, 3); err != nil {
 			return c, err
 		}
 		n, err := strconv.Atoi(args[1])
 		if err != nil || n < 0 {
-			return c, fmt.Errorf("the number of subscribers must be a whole number, not %q", args[1])
+			what := strings.TrimPrefix(name, "wait-")
+			return c, fmt.Errorf("the number of %s must be a whole number, not %q", what, args[1])
 		}
 		c.topic, c.n = args[0], n
 		if c.timeout, err = parseTimeout(args[2:]); err != nil {

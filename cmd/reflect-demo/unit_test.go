@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"reflect"
@@ -13,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/reflectmesh/reflect/crdtstore"
 	"github.com/reflectmesh/reflect/pubsub"
@@ -26,15 +30,15 @@ func TestParseLine(t *testing.T) {
 		want command
 		err  string // part of the error; "" for none
 	}{
-		{"sub chat", command{name: "sub", topic: "chat", key: "chat"}, ""},
-		{"  unsub\tchat  ", command{name: "unsub", topic: "chat", key: "chat"}, ""},
+		{"sub chat", command{name: "sub", topic: "chat"}, ""},
+		{"  unsub\tchat  ", command{name: "unsub", topic: "chat"}, ""},
 		{"pub chat hello  world ", command{name: "pub", topic: "chat", data: []byte(`{"text":"hello  world "}`)}, ""},
 		{`pub chat {"b": 1, "a": [1, 2]}`, command{name: "pub", topic: "chat", data: []byte(`{"b":1,"a":[1,2]}`)}, ""},
 		{`pub chat  <&> "quoted"`, command{name: "pub", topic: "chat", data: []byte(`{"text":"<&> \"quoted\""}`)}, ""},
 		{`pub chat [1,2]`, command{name: "pub", topic: "chat", data: []byte(`{"text":"[1,2]"}`)}, ""},
 		{"pub chat {", command{name: "pub"}, "bad JSON"},
 		{`pub chat {"a":1}{"b":2}`, command{name: "pub"}, "bad JSON"},
-		{"pub chat   ", command{name: "pub"}, "usage: pub TOPIC MESSAGE"},
+		{"pub chat   ", command{name: "pub"}, "usage: pub [-h K=V]... TOPIC MESSAGE"},
 		{"pub", command{name: "pub"}, "usage"},
 		{"set k  two words \r\n", command{name: "set", key: "k", value: []byte("two words ")}, ""},
 		{`set k {"a": 1}`, command{name: "set", key: "k", value: []byte(`{"a": 1}`)}, ""},
@@ -69,6 +73,7 @@ func TestParseLine(t *testing.T) {
 		{"Quit", command{name: "Quit"}, "unknown command"},
 		{"frob a b", command{name: "frob"}, "unknown command \"frob\""},
 	}
+	cases = append(cases, callCases...)
 	for _, c := range cases {
 		got, err := parseLine(c.line)
 		switch {
@@ -80,6 +85,130 @@ func TestParseLine(t *testing.T) {
 			t.Errorf("%q: name %q with the error, want %q", c.line, got.name, c.want.name)
 		case c.err == "" && !reflect.DeepEqual(got, c.want):
 			t.Errorf("%q:\n got %+v\nwant %+v", c.line, got, c.want)
+		}
+	}
+}
+
+// callCases are TestParseLine's cases of the flags and the commands of
+// requests, queue groups and wildcards.
+var callCases = []struct {
+	line string
+	want command
+	err  string
+}{
+	{"sub orders.*", command{name: "sub", topic: "orders.*"}, ""},
+	{"sub -q workers jobs", command{name: "sub", topic: "jobs", group: "workers"}, ""},
+	{"sub jobs -q workers", command{name: "sub", topic: "jobs", group: "workers"}, ""},
+	{`sub jobs -q "two words"`, command{name: "sub", topic: "jobs", group: "two words"}, ""},
+	{"sub -- -odd", command{name: "sub", topic: "-odd"}, ""},
+	{"sub -q", command{name: "sub"}, "missing value"},
+	{"sub -q g", command{name: "sub"}, "usage: sub [-q GROUP] TOPIC"},
+	{"sub -x jobs", command{name: "sub"}, "unknown flag -x"},
+	{"sub -h k=v jobs", command{name: "sub"}, "unknown flag -h"},
+	{"sub jobs extra", command{name: "sub"}, "usage"},
+	{`sub -q "" jobs`, command{name: "sub"}, "empty"},
+	{"unsub jobs -q w", command{name: "unsub", topic: "jobs", group: "w"}, ""},
+	{"unreply -q w svc", command{name: "unreply", topic: "svc", group: "w"}, ""},
+	{"unreply", command{name: "unreply"}, "usage"},
+	{"pub -h trace=1 -h trace=2 -h lang=en chat hi there", command{name: "pub", topic: "chat",
+		header: pubsub.Header{"trace": {"1", "2"}, "lang": {"en"}}, data: []byte(`{"text":"hi there"}`)}, ""},
+	{`pub -h "note=a b=c" -h empty= chat {"n":1}`, command{name: "pub", topic: "chat",
+		header: pubsub.Header{"note": {"a b=c"}, "empty": {""}}, data: []byte(`{"n":1}`)}, ""},
+	{`pub -h "esc=\x1b" chat x`, command{name: "pub", topic: "chat", header: pubsub.Header{"esc": {"\x1b"}}, data: []byte(`{"text":"x"}`)}, ""},
+	{"pub chat -h k=v", command{name: "pub", topic: "chat", data: []byte(`{"text":"-h k=v"}`)}, ""},
+	{"pub -- -h k=v", command{name: "pub", topic: "-h", data: []byte(`{"text":"k=v"}`)}, ""},
+	{"pub -h kv chat x", command{name: "pub"}, "want KEY=VALUE"},
+	{"pub -h =v chat x", command{name: "pub"}, "want KEY=VALUE"},
+	{`pub -h "k=v chat x`, command{name: "pub"}, "bad quoted value"},
+	{`pub -h "k=v"chat x`, command{name: "pub"}, "no space"},
+	{"pub -q g chat x", command{name: "pub"}, "unknown flag -q"},
+	{"pub -h k=v chat", command{name: "pub"}, "usage: pub [-h K=V]... TOPIC MESSAGE"},
+	{"req svc ping", command{name: "req", topic: "svc", data: []byte(`{"text":"ping"}`), timeout: defaultCallWait}, ""},
+	{`req -t 0.5 -h k=v svc {"a":1}`, command{name: "req", topic: "svc", data: []byte(`{"a":1}`),
+		timeout: 500 * time.Millisecond, header: pubsub.Header{"k": {"v"}}}, ""},
+	{"req svc ping 3", command{name: "req", topic: "svc", data: []byte(`{"text":"ping 3"}`), timeout: defaultCallWait}, ""},
+	{"req -t 0 svc x", command{name: "req"}, "positive"},
+	{"req -t svc x", command{name: "req"}, "positive"},
+	{"req svc", command{name: "req"}, "usage: req"},
+	{"reply svc pong", command{name: "reply", topic: "svc", data: []byte(`{"text":"pong"}`)}, ""},
+	{"reply -q w -d 1.5 svc pong", command{name: "reply", topic: "svc", group: "w", timeout: 1500 * time.Millisecond, data: []byte(`{"text":"pong"}`)}, ""},
+	{"reply -e svc out of  stock", command{name: "reply", topic: "svc", fail: true, data: []byte("out of  stock")}, ""},
+	{"reply -e svc {not json", command{name: "reply", topic: "svc", fail: true, data: []byte("{not json")}, ""},
+	{"reply svc {bad", command{name: "reply"}, "bad JSON"},
+	{"reply -t 1 svc x", command{name: "reply"}, "unknown flag -t"},
+	{"send " + testPeer + " chat hi", command{name: "send", peer: mustPeer(testPeer), topic: "chat", data: []byte(`{"text":"hi"}`), timeout: defaultCallWait}, ""},
+	{"send -h k=v " + testPeer + " chat hi", command{name: "send", peer: mustPeer(testPeer), topic: "chat",
+		header: pubsub.Header{"k": {"v"}}, data: []byte(`{"text":"hi"}`), timeout: defaultCallWait}, ""},
+	{"send nobody chat hi", command{name: "send"}, "bad peer id"},
+	{"send " + testPeer + " chat", command{name: "send"}, "usage: send"},
+	{"wait-responders svc 2", command{name: "wait-responders", topic: "svc", n: 2, timeout: defaultWait}, ""},
+	{"wait-responders svc 2 0.5", command{name: "wait-responders", topic: "svc", n: 2, timeout: 500 * time.Millisecond}, ""},
+	{"wait-responders svc x", command{name: "wait-responders"}, "number of responders"},
+	{"wait-responders svc", command{name: "wait-responders"}, "usage"},
+}
+
+const testPeer = "12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"
+
+func mustPeer(s string) peer.ID {
+	id, err := peer.Decode(s)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
+// The help lists every command, and long synopses wrap.
+func TestHelpText(t *testing.T) {
+	h := helpText()
+	for _, u := range usage {
+		if !strings.Contains(h, u.name+" "+u.args) && !strings.Contains(h, u.name+"  ") {
+			t.Errorf("help lacks %s %s:\n%s", u.name, u.args, h)
+		}
+	}
+}
+
+func TestReasonOf(t *testing.T) {
+	live, cancelled := context.Background(), cancelledContext()
+	for _, c := range []struct {
+		ctx  context.Context
+		err  error
+		want string
+	}{
+		{live, fmt.Errorf("pubsub: request on \"x\": %w", pubsub.ErrNoResponders), reasonNoResponders},
+		{live, fmt.Errorf("%w: P: out of stock", pubsub.ErrRemote), reasonRemote},
+		{live, fmt.Errorf("%w: P", pubsub.ErrBusy), reasonBusy},
+		{live, fmt.Errorf("no answer: %w", context.DeadlineExceeded), reasonTimeout},
+		{cancelled, fmt.Errorf("no answer: %w", context.DeadlineExceeded), reasonFailed},
+		{live, fmt.Errorf("%w: P", pubsub.ErrNoSubscriber), reasonNoSubscriber},
+		{live, fmt.Errorf("%w: P", pubsub.ErrNoRoute), reasonNoRoute},
+		{live, fmt.Errorf("%w: key", pubsub.ErrHeader), reasonInvalid},
+		{live, pubsub.ErrReservedTopic, reasonInvalid},
+		{live, pubsub.ErrClosed, reasonFailed},
+	} {
+		if got := reasonOf(c.ctx, c.err); got != c.want {
+			t.Errorf("reasonOf(%v) = %q, want %q", c.err, got, c.want)
+		}
+	}
+}
+
+func cancelledContext() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text, spaces  and ünïcode …": "plain text, spaces  and ünïcode …",
+		"line\nbreak\ttab\r":                `line\nbreak\ttab\r`,
+		"\x1b[2Jclear":                      `\x1b[2Jclear`,
+		"bad\xffbyte":                       `bad\xffbyte`,
+		"rtl\u202eoverride":                 `rtl\u202eoverride`,
+		"nul\x00 del\x7f":                   `nul\x00 del\x7f`,
+		"real \ufffd kept":                  "real \ufffd kept",
+	} {
+		if got := printable(in); got != want {
+			t.Errorf("printable(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -102,6 +231,8 @@ func TestJSONValue(t *testing.T) {
 		{`{"a":`, `"{\"a\":"`},
 		{"bad\xffutf8", `"bad\ufffdutf8"`},
 		{"tab\tand <html>", `"tab\tand <html>"`},
+		{"{\"text\":\"a\xffb\"}", "{\"text\":\"a\ufffdb\"}"}, // JSON with invalid UTF-8: still UTF-8 out
+		{"\"\xff\xfe\"", "\"\ufffd\""},
 	}
 	for _, c := range cases {
 		got := string(jsonValue([]byte(c.in)))
@@ -141,6 +272,29 @@ func TestOutputFormats(t *testing.T) {
 		{peers(nil), `{"event":"peers","peers":[]}`, "(no peers)"},
 		{identity(id, nil), `{"event":"id","id":"` + id + `","addrs":[]}`, id},
 		{failure("pub", errors.New("bad JSON")), `{"event":"error","cmd":"pub","error":"bad JSON"}`, "error: pub: bad JSON"},
+		{delivered(pubsub.Message{Topic: "orders.new", From: mustPeer(id), Data: []byte(`{"text":"x"}`),
+			Header: pubsub.Header{"b": {"2"}, "a": {"1", "1b"}}}, "orders.*", ""),
+			`{"event":"message","topic":"orders.new","from":"` + id + `","data":{"text":"x"},"sub":"orders.*","headers":{"a":["1","1b"],"b":["2"]}}`,
+			"[orders.new via orders.*] …kSCVe2Xo {a=1, a=1b, b=2}: x"},
+		{delivered(pubsub.Message{Topic: "jobs", From: mustPeer(id), Data: []byte(`{"text":"j"}`), Header: pubsub.Header{}}, "jobs", "w"),
+			`{"event":"message","topic":"jobs","from":"` + id + `","data":{"text":"j"},"group":"w"}`,
+			"[jobs group w] …kSCVe2Xo: j"},
+		{delivered(pubsub.Message{Topic: "t\x1b", From: mustPeer(id), Data: []byte("{\"text\":\"\\u001b[2J\xff\"}"),
+			Header: pubsub.Header{"k\n": {"v\u202e"}}}, "t\x1b", ""),
+			`{"event":"message","topic":"t\u001b","from":"` + id + `","data":{"text":"\u001b[2J` + "\ufffd" + `"},"headers":{"k\n":["v` + "\u202e" + `"]}}`,
+			`[t\x1b] …kSCVe2Xo {k\n=v\u202e}: \x1b[2J` + "\ufffd"},
+		{requested(pubsub.Message{Topic: "svc", From: mustPeer(id), Data: []byte(`{"text":"ping"}`), Header: pubsub.Header{"k": {"v"}}}, "w"),
+			`{"event":"request","topic":"svc","from":"` + id + `","data":{"text":"ping"},"group":"w","headers":{"k":["v"]}}`,
+			"? [svc group w] request from …kSCVe2Xo {k=v}: ping"},
+		{response(pubsub.Message{Topic: "svc", From: mustPeer(id), Data: []byte(`{"n":1}`)}),
+			`{"event":"response","topic":"svc","from":"` + id + `","data":{"n":1}}`,
+			`[svc] reply from …kSCVe2Xo: {"n":1}`},
+		{callFailure("req", errors.New("pubsub: responder failed: P: out\x1b"), reasonRemote, id),
+			`{"event":"error","cmd":"req","error":"pubsub: responder failed: P: out\u001b","reason":"remote","from":"` + id + `"}`,
+			`error: req [remote]: pubsub: responder failed: P: out\x1b`},
+		{callFailure("req", errors.New(`no responders on "x"`), reasonNoResponders, ""),
+			`{"event":"error","cmd":"req","error":"no responders on \"x\"","reason":"no-responders"}`,
+			`error: req [no-responders]: no responders on "x"`},
 	}
 	for _, c := range cases {
 		j := newOutput(io.Discard, true, false).format(c.e)

@@ -143,8 +143,8 @@ func (d *Demo) DoWithin(within time.Duration, line string) (Event, error) {
 }
 
 // Must runs one command and fails the test unless it gets its successful
-// reply: ok naming the command, or value, keys, dump, peers, id or stats for
-// the commands that answer with those.
+// reply: ok naming the command, or value, keys, dump, peers, id, stats or
+// response (req) for the commands that answer with those.
 func (d *Demo) Must(line string) Event {
 	d.t.Helper()
 	e, err := d.Do(line)

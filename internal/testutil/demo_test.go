@@ -104,6 +104,8 @@ func echo(cmd string) []string {
 		return []string{`{"event":"stats","goroutines":7,"store":{"keys":3}}`}
 	case "fail":
 		return []string{`{"event":"error","cmd":"fail","error":"as asked"}`}
+	case "req":
+		return []string{fmt.Sprintf(`{"event":"response","topic":%q,"from":"P2","data":{"text":"pong"}}`, f[1])}
 	}
 	return []string{fmt.Sprintf(`{"event":"ok","cmd":%q}`, f[0])}
 }
@@ -155,6 +157,9 @@ func TestDemoReplies(t *testing.T) {
 	if s := d.Stats(); s.Num("goroutines") != 7 || s.Num("store", "keys") != 3 || s.Num("store", "nothing") != 0 {
 		t.Errorf("stats %v", s)
 	}
+	if e := d.Must("req svc ping"); e.Kind() != "response" || e.Str("topic") != "svc" {
+		t.Errorf("req: %v", e)
+	}
 	e, err := d.Do("fail now")
 	if !errors.Is(err, ErrReply) || e.Str("error") != "as asked" {
 		t.Errorf("fail: %v, %v", e, err)
@@ -166,11 +171,11 @@ func TestDemoReplies(t *testing.T) {
 		t.Error("Do sent a comment, which gets no reply")
 	}
 	// Every command left a peer event and a message unread, in order.
-	if ms := d.Drain(IsMessage("t", "P2")); len(ms) != 7 {
-		t.Errorf("drained %d messages, want 7", len(ms))
+	if ms := d.Drain(IsMessage("t", "P2")); len(ms) != 8 {
+		t.Errorf("drained %d messages, want 8", len(ms))
 	}
-	if ps := d.Drain(IsPeer("P9", "")); len(ps) != 7 {
-		t.Errorf("drained %d peer events, want 7", len(ps))
+	if ps := d.Drain(IsPeer("P9", "")); len(ps) != 8 {
+		t.Errorf("drained %d peer events, want 8", len(ps))
 	}
 	if ps := d.Drain(IsKind("peer", "message")); len(ps) != 0 {
 		t.Errorf("drained %v twice", ps)
@@ -207,6 +212,8 @@ func TestDemoOutOfStep(t *testing.T) {
 		{"set k v", `{"event":"ok","cmd":"sub"}`},
 		{"set k v", `{"event":"error","cmd":"sub","error":"x"}`},
 		{"peers", `{"event":"keys","keys":[]}`},
+		{"req t x", `{"event":"ok","cmd":"req"}`},
+		{"pub t x", `{"event":"response","topic":"t","from":"P2","data":{}}`},
 	}
 	for _, c := range cases {
 		e, err := parseEvent(c.reply)

@@ -86,7 +86,7 @@ func kindOf(line string) (kind string, ok bool) {
 // replyKinds are the events that answer a command, one per command line.
 var replyKinds = map[string]bool{
 	"ok": true, "error": true, "value": true, "keys": true, "dump": true,
-	"peers": true, "id": true, "stats": true,
+	"peers": true, "id": true, "stats": true, "response": true,
 }
 
 // IsReply matches the replies to commands, as opposed to "ready" and the
@@ -134,6 +134,8 @@ func replyKind(name string) string {
 	switch name {
 	case "get":
 		return "value"
+	case "req":
+		return "response"
 	case "keys", "dump", "peers", "id", "stats":
 		return name
 	}
