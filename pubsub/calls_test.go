@@ -370,9 +370,11 @@ func TestQueueGroup(t *testing.T) {
 	if _, err := ps[1].Subscribe("jobs", plain.handle); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, 10*time.Second, "three remote members", func() bool {
-		return len(ps[0].topics.groups(regQueue, "jobs")["workers"]) == 3
-	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ps[0].WaitSubscribers(ctx, "jobs", 3, WithQueueGroup("workers")); err != nil {
+		t.Fatal(err)
+	}
 	waitTopicPeers(t, ps[0], "jobs", 1)
 	const n = 4000
 	for i := range n {
@@ -560,4 +562,66 @@ func FuzzDecodeCallFrame(f *testing.F) {
 			t.Fatalf("%d messages in a request or reply", len(c.b.msgs))
 		}
 	})
+}
+
+// A reply carries the headers its responder set; a responder that gives up
+// when its context ends leaves the requester its own timeout, not a
+// remote "deadline exceeded".
+func TestReplyHeadersAndDeadlines(t *testing.T) {
+	ps := newMesh(t, 2, Config{})
+	if _, err := ps[1].Handle("svc", func(ctx context.Context, m Message) ([]byte, error) {
+		if string(m.Data) == "wait" {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		ReplyHeader(ctx).Set("served-by", "b")
+		return []byte("ok"), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := ps[0].WaitResponders(ctx, "svc", 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := ps[0].ListResponders("svc"); len(got) != 1 || got[0] != ps[1].host.ID() {
+		t.Fatalf("ListResponders = %v", got)
+	}
+	m, err := ps[0].Request(ctx, "svc", []byte("x"))
+	if err != nil || m.Header.Get("served-by") != "b" {
+		t.Fatalf("reply %q headers %v, %v", m.Data, m.Header, err)
+	}
+	if h := ReplyHeader(ctx); h == nil {
+		t.Fatal("ReplyHeader outside a responder returned nil")
+	}
+	for i := range 5 {
+		tctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		_, err := ps[0].Request(tctx, "svc", []byte("wait"))
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrRemote) {
+			t.Fatalf("attempt %d: %v, want the requester's own deadline", i, err)
+		}
+	}
+}
+
+// A wildcard pattern is not a topic: only Subscribe takes one.
+func TestPatternIsNotATopic(t *testing.T) {
+	ps := newMesh(t, 1, Config{})
+	ctx := context.Background()
+	for name, err := range map[string]error{
+		"Publish": ps[0].Publish(ctx, "orders.*", []byte("x")),
+		"Send":    ps[0].Send(ctx, ps[0].host.ID(), "orders.>", []byte("x")),
+		"Handle": func() error {
+			_, err := ps[0].Handle("orders.*", upper)
+			return err
+		}(),
+		"Request": func() error {
+			_, err := ps[0].Request(ctx, "orders.*", []byte("x"))
+			return err
+		}(),
+	} {
+		if !errors.Is(err, ErrTopic) {
+			t.Errorf("%s on a pattern: %v, want ErrTopic", name, err)
+		}
+	}
 }

@@ -55,9 +55,12 @@ type PubSub struct {
 	joined   map[string]*topic          // by user name
 	patterns map[string][]*Subscription // wildcard subscriptions by pattern (wildcard.go)
 
+	closing bool // Close has begun
+	closed  bool // Close has stopped the topics
+
 	joinedTopic chan struct{}         // a topic was joined: wakes patternLoop
-	closing     bool                  // Close has begun
-	closed      bool                  // Close has stopped the topics
+	closingFlag atomic.Bool           // closing, for streamLost
+	resetMu     sync.Mutex            // guards resets
 	resets      map[peer.ID]time.Time // streamLost's last reset per peer
 }
 
@@ -194,6 +197,7 @@ func (p *PubSub) Close() error {
 		return ErrClosed
 	}
 	p.closing = true
+	p.closingFlag.Store(true)
 	p.mu.Unlock()
 
 	fctx, cancel := context.WithTimeout(context.Background(), closeFlush)
@@ -250,10 +254,14 @@ func checkTopic(name string, reserved bool) error {
 	return nil
 }
 
-// topic returns the topic named name, joining it on first use.
+// topic returns the topic named name, joining it on first use. A
+// wildcard pattern is not a topic (only Subscribe takes one).
 func (p *PubSub) topic(name string, reserved bool) (*topic, error) {
 	if err := checkTopic(name, reserved); err != nil {
 		return nil, err
+	}
+	if isPattern(name) {
+		return nil, fmt.Errorf("%w: %q is a wildcard pattern, not a topic", ErrTopic, name)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -275,15 +283,21 @@ func (p *PubSub) topic(name string, reserved bool) (*topic, error) {
 	}
 	t.gt = gt
 	t.route.gossip = func(ctx context.Context, data []byte) error { return gt.Publish(ctx, data) }
-	for _, s := range p.patternSubsLocked(name) {
-		if err := t.attach(s); err != nil {
-			return nil, err
-		}
-	}
 	p.joined[name] = t
 	select {
 	case p.joinedTopic <- struct{}{}: // wildcard.go announces it if a pattern matches
 	default:
+	}
+	if subs := p.patternSubsLocked(name); len(subs) > 0 {
+		// Attached without p.mu: subscribing waits for GossipSub's event
+		// loop, which may be waiting for p.mu.
+		p.mu.Unlock()
+		defer p.mu.Lock()
+		for _, s := range subs {
+			if err := t.attach(s); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return t, nil
 }
@@ -383,10 +397,17 @@ func (p *PubSub) ListPeers(topic string) []peer.ID {
 // PubSubReady), or ctx ends. A message broadcast before a node's
 // subscription has reached the publisher does not reach that node, so a
 // program that must not miss the first messages waits here first.
-func (p *PubSub) WaitSubscribers(ctx context.Context, topic string, n int) error {
+//
+// With WithQueueGroup, it waits for n nodes with members of that queue
+// group on topic instead (on a partial mesh, those beyond the neighbours
+// are learnt from their announcements).
+func (p *PubSub) WaitSubscribers(ctx context.Context, topic string, n int, opts ...Option) error {
 	t, err := p.topic(topic, true)
 	if err != nil {
 		return err
+	}
+	if o := applyOptions(opts); o.group != "" {
+		return p.waitMembers(ctx, regQueue, topic, o.group, n)
 	}
 	for {
 		have, changed := p.topics.readyCount(t.wire)

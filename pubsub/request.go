@@ -98,18 +98,41 @@ func (p *PubSub) WaitResponders(ctx context.Context, topic string, n int) error 
 	if err := checkTopic(topic, true); err != nil {
 		return err
 	}
+	return p.waitMembers(ctx, regResponder, topic, "", n)
+}
+
+// ListResponders returns the other nodes that answer requests on topic,
+// with or without a queue group, sorted.
+func (p *PubSub) ListResponders(topic string) []peer.ID {
+	var out []peer.ID
+	for _, nodes := range p.members(regResponder, topic) {
+		for _, q := range nodes {
+			if !slices.Contains(out, q) {
+				out = append(out, q)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// waitMembers waits until n other nodes have entries of kind on topic: of
+// group, or (responders, group "") of any group.
+func (p *PubSub) waitMembers(ctx context.Context, kind, topic, group string, n int) error {
 	for {
 		changed, updated := p.topics.changes(), p.topo.updates()
-		have := 0
-		for _, nodes := range p.members(regResponder, topic) {
-			have += len(nodes)
+		var have int
+		if kind == regResponder {
+			have = len(p.ListResponders(topic))
+		} else {
+			have = len(p.members(kind, topic)[group])
 		}
 		if have >= n {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("pubsub: waiting for %d responders on %q, have %d: %w", n, topic, have, ctx.Err())
+			return fmt.Errorf("pubsub: waiting for %d nodes on %q, have %d: %w", n, topic, have, ctx.Err())
 		case <-p.ctx.Done():
 			return ErrClosed
 		case <-changed:
@@ -200,7 +223,8 @@ func (p *PubSub) startCall(ctx context.Context, topic string, data []byte, opts 
 	var timeoutMs uint64
 	deadline, hasDeadline := ctx.Deadline()
 	if hasDeadline {
-		timeoutMs = uint64(max(time.Until(deadline).Milliseconds(), 1))
+		// Rounded up: the responder's deadline never comes before ours.
+		timeoutMs = uint64(max((time.Until(deadline)+time.Millisecond-1)/time.Millisecond, 1))
 	}
 	c := &call{topic: topic, waiting: map[peer.ID]struct{}{}, answers: make(chan answer, len(targets))}
 	for _, tg := range targets {
@@ -378,11 +402,11 @@ func (p *PubSub) dispatchRequest(call *inCall, c *callFrame) {
 		members = (*t.members.Load())[memberKey{regResponder, c.group}]
 	}
 	if len(members) == 0 {
-		p.reply(call, replyNoResponder, nil, "no responder")
+		p.reply(call, replyNoResponder, nil, nil, "no responder")
 		return
 	}
 	if err := t.vet(c.b); err != nil {
-		p.reply(call, replyError, nil, "invalid request: "+err.Error())
+		p.reply(call, replyError, nil, nil, "invalid request: "+err.Error())
 		return
 	}
 	m := Message{Topic: t.name, From: from, Data: c.b.msgs[0], Header: c.b.header(0), call: call}
@@ -391,9 +415,9 @@ func (p *PubSub) dispatchRequest(call *inCall, c *callFrame) {
 	}
 	if s := members[t.picks.Add(1)%uint64(len(members))]; !s.offer(m) {
 		if s.stopped() {
-			p.reply(call, replyNoResponder, nil, "responder stopped")
+			p.reply(call, replyNoResponder, nil, nil, "responder stopped")
 		} else {
-			p.reply(call, replyBusy, nil, "busy")
+			p.reply(call, replyBusy, nil, nil, "busy")
 		}
 	}
 }
@@ -410,22 +434,55 @@ func (p *PubSub) answer(r Responder, m Message) {
 		ctx, cancel = context.WithDeadline(ctx, call.deadline)
 		defer cancel()
 	}
-	data, err := r(ctx, m)
+	rh := &replyHeader{}
+	data, err := r(context.WithValue(ctx, replyHeaderKey{}, rh), m)
 	switch {
+	case err != nil && !call.deadline.IsZero() && !time.Now().Before(call.deadline):
+		// The requester's deadline has passed too: it has its own
+		// timeout, which says more than the responder's "deadline
+		// exceeded".
+		return
 	case err != nil:
-		p.reply(call, replyError, nil, err.Error())
+		p.reply(call, replyError, nil, nil, err.Error())
 	case len(data) > p.cfg.MaxMessageSize:
-		p.reply(call, replyError, nil, fmt.Sprintf("reply of %d bytes over the limit of %d", len(data), p.cfg.MaxMessageSize))
+		p.reply(call, replyError, nil, nil, fmt.Sprintf("reply of %d bytes over the limit of %d", len(data), p.cfg.MaxMessageSize))
 	default:
-		p.reply(call, replyOK, data, "")
+		hdr, err := encodeHeader(rh.h)
+		if err != nil {
+			p.reply(call, replyError, nil, nil, err.Error())
+			return
+		}
+		p.reply(call, replyOK, data, hdr, "")
 	}
 }
 
-// reply sends an answer to the requester (this node's own call directly).
-func (p *PubSub) reply(call *inCall, status byte, data []byte, text string) {
+// replyHeaderKey keys a responder's context's reply headers.
+type replyHeaderKey struct{}
+
+// replyHeader holds the headers a responder gives its reply.
+type replyHeader struct{ h Header }
+
+// ReplyHeader returns the headers of the reply a Responder is preparing,
+// to fill in before it returns (as net/http's ResponseWriter.Header): ctx
+// must be the Responder's. Outside a Responder it returns a Header that
+// goes nowhere.
+func ReplyHeader(ctx context.Context) Header {
+	rh, ok := ctx.Value(replyHeaderKey{}).(*replyHeader)
+	if !ok {
+		return Header{}
+	}
+	if rh.h == nil {
+		rh.h = Header{}
+	}
+	return rh.h
+}
+
+// reply sends an answer to the requester (this node's own call directly);
+// hdr is the reply's encoded headers.
+func (p *PubSub) reply(call *inCall, status byte, data, hdr []byte, text string) {
 	var w batchWriter
 	if status == replyOK {
-		w.add(data)
+		w.addHeader(hdr, data)
 	}
 	if call.from == p.host.ID() {
 		a := answer{from: call.from, status: status, text: truncateText(text, maxErrorText)}

@@ -23,9 +23,11 @@ func (p *PubSub) streamLost(q peer.ID) {
 	if p.host.Network().Connectedness(q) != network.Connected {
 		return
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closing || time.Since(p.resets[q]) < resetCooldown {
+	// Not p.mu: a goroutine holding it may be waiting for the event loop
+	// this runs on (joining a topic, subscribing).
+	p.resetMu.Lock()
+	defer p.resetMu.Unlock()
+	if p.closingFlag.Load() || time.Since(p.resets[q]) < resetCooldown {
 		return
 	}
 	if len(p.resets) > 1024 {

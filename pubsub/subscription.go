@@ -13,8 +13,9 @@ import (
 // responder (Handle).
 type Subscription struct {
 	t        *topic
-	member   memberKey // kind "" for a plain subscription
-	pattern  string    // a wildcard subscription's pattern (wildcard.go)
+	member   memberKey   // kind "" for a plain subscription
+	pattern  string      // a wildcard subscription's pattern (wildcard.go)
+	detached atomic.Bool // a wildcard subscription being removed: attach no more
 	handler  func(Message)
 	maxLen   int // queue bound in messages
 	maxBytes int // queue bound in bytes of message data
@@ -82,7 +83,7 @@ func (s *Subscription) abandon(ms []Message) {
 	for _, m := range ms {
 		if m.call != nil {
 			call := m.call
-			p.goOwned(func() { p.reply(call, replyNoResponder, nil, "responder stopped") })
+			p.goOwned(func() { p.reply(call, replyNoResponder, nil, nil, "responder stopped") })
 			continue
 		}
 		p.count.noSubscriber.Add(1)

@@ -371,8 +371,12 @@ func (t *topic) attach(s *Subscription) error {
 }
 
 // attachLocked is attach with t.mu held: the first subscription subscribes
-// to GossipSub.
+// to GossipSub. A subscription already attached, or a wildcard one being
+// removed, is left as it is.
 func (t *topic) attachLocked(s *Subscription) error {
+	if s.detached.Load() || slices.Contains(*t.subs.Load(), s) {
+		return nil
+	}
 	if t.lsub == nil {
 		// The subscription makes GossipSub route the topic to us; the
 		// validator delivers, so GossipSub's own delivery is filtered out.

@@ -34,7 +34,7 @@ import (
 
 // patternWait bounds a publisher's wait for pattern subscribers of a new
 // topic.
-const patternWait = time.Second
+const patternWait = 2 * time.Second
 
 // isPattern reports whether a subscription name is a wildcard pattern.
 func isPattern(name string) bool {
@@ -101,16 +101,21 @@ func (p *PubSub) subscribePattern(pattern string, handler func(Message), o optio
 	}
 	first := len(p.patterns[pattern]) == 0
 	p.patterns[pattern] = append(p.patterns[pattern], s)
+	var topics []*topic
 	for name, t := range p.joined {
 		if matchPattern(pattern, name) {
-			if err := t.attach(s); err != nil {
-				p.mu.Unlock()
-				p.removePattern(s)
-				return nil, err
-			}
+			topics = append(topics, t)
 		}
 	}
 	p.mu.Unlock()
+	// Attached without p.mu (see topic); a topic joined meanwhile attaches
+	// s itself, and attaching twice is harmless.
+	for _, t := range topics {
+		if err := t.attach(s); err != nil {
+			p.removePattern(s)
+			return nil, err
+		}
+	}
 	if first {
 		if err := p.register(registryName(regPattern, pattern, "")); err != nil {
 			p.removePattern(s)
@@ -125,6 +130,7 @@ func (p *PubSub) subscribePattern(pattern string, handler func(Message), o optio
 // removePattern drops a wildcard subscription from its topics.
 func (p *PubSub) removePattern(s *Subscription) {
 	p.mu.Lock()
+	s.detached.Store(true) // before looking at the topics: see attachLocked
 	subs := p.patterns[s.pattern]
 	if !slices.Contains(subs, s) {
 		p.mu.Unlock()
@@ -263,14 +269,17 @@ func (t *topic) awaitPatternSubscribers(stop <-chan struct{}) {
 // patternLoop follows the subscription mirror and the topics joined here
 // for the wildcards.
 func (p *PubSub) patternLoop() {
+	changed := p.topics.changes()
 	for {
-		changed := p.topics.changes()
 		select {
 		case <-p.ctx.Done():
 			return
 		case <-changed:
 		case <-p.joinedTopic:
 		}
+		// Taken before following: a change while followPatterns runs
+		// wakes the next turn.
+		changed = p.topics.changes()
 		p.followPatterns()
 	}
 }
