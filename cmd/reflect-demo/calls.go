@@ -91,10 +91,6 @@ func (d *demo) send(ctx context.Context, c command) event {
 	return callFailure(c.name, err, reason, "")
 }
 
-// giveUpGrace is how long a delayed responder waits after its context
-// ends before it answers with the context's error.
-const giveUpGrace = 50 * time.Millisecond
-
 // responder is a reply command's responder: its subscription and its
 // answer, which a later reply on the same topic and group replaces.
 type responder struct {
@@ -133,11 +129,8 @@ func (d *demo) reply(c command) error {
 			select {
 			case <-t.C:
 			case <-ctx.Done(): // the requester gives up, or the node closes
-				// The requester's deadline can come up to a millisecond
-				// after ours (pubsub rounds the timeout it sends down):
-				// answer once it has passed, so that the requester sees
-				// its timeout, not our give-up as a responder's error.
-				time.Sleep(giveUpGrace)
+				// pubsub sends nothing back once the requester's deadline
+				// has passed: the requester sees its own timeout.
 				return nil, ctx.Err()
 			}
 		}
@@ -171,9 +164,8 @@ func (d *demo) waitResponders(ctx context.Context, topic string, n int, timeout 
 	defer cancel()
 	err := d.node.PubSub().WaitResponders(tctx, topic, n)
 	if err != nil && tctx.Err() != nil && ctx.Err() == nil {
-		// pubsub has no count of the responders to report (see
-		// ListPeers for subscribers).
-		return fmt.Errorf("fewer than %d responders on %q after %v", n, topic, timeout)
+		have := len(d.node.PubSub().ListResponders(topic))
+		return fmt.Errorf("%d of %d responders on %q after %v", have, n, topic, timeout)
 	}
 	return err
 }
