@@ -170,6 +170,11 @@ func runQueue(ctx context.Context, cs CallSystem, n int, env *Env) (res *QueueRe
 	}
 	rec.waitFor(ctx, p.DrainIdle, p.DrainMax, func() bool { return w.total() >= int64(seq) })
 
+	stop, err := env.startProfile()
+	if err != nil {
+		return res, err
+	}
+	defer stop()
 	t := rec.begin(2, p.QueueCount, members)
 	d0 := c.Drops()
 	pr := publish(ctx, c, &trial{id: t.id}, load{size: small, count: p.QueueCount, limit: p.QueueFor})
