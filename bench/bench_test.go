@@ -212,3 +212,77 @@ func writeReport(t *testing.T, dir string, res *Results) string {
 	}
 	return string(b)
 }
+
+// TestCallsPath runs the request/reply, queue-group and headers scenarios,
+// tiny, for each system that has them, and renders them. It checks
+// correctness only (every request answered, every queued message delivered
+// once), never speed.
+func TestCallsPath(t *testing.T) {
+	netns.Require(t)
+	for _, sys := range []System{&reflectSystem{}, &natsSystem{}} {
+		t.Run(sys.Name(), func(t *testing.T) {
+			p := tinyParams()
+			p.Sizes = []int{small}
+			p.CallsN = 3
+			p.RequestFor, p.RequestWarmup = 200*time.Millisecond, 20
+			p.LoadRate, p.LoadFor, p.LoadConcurrency = 2000, 300*time.Millisecond, 8
+			p.QueueCount, p.QueueFor = 2000, 2*time.Second
+			cfg := config{
+				ns: []int{3}, runs: 1, systems: []System{sys}, params: p,
+				scenarios: map[string]bool{"throughput": true, scHeaders: true, scRequest: true, scRequestRate: true, scQueue: true},
+				quiet:     !testing.Verbose(),
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			res := benchmark(ctx, cfg, os.Stderr)
+			if len(res.Samples) != 1 || res.Samples[0].Error != "" {
+				t.Fatalf("samples %+v", res.Samples)
+			}
+			s := res.Samples[0]
+			if s.HeaderThroughput == nil || s.HeaderThroughput.Unpaced.Sent == 0 {
+				t.Errorf("headers scenario measured nothing: %+v", s.HeaderThroughput)
+			}
+			c := s.Calls
+			if c == nil || c.Request == nil || c.Load == nil || c.Queue == nil {
+				t.Fatalf("calls scenarios missing: %+v", c)
+			}
+			if c.Request.OK == 0 || c.Request.OK != c.Request.Sent {
+				t.Errorf("request: %d of %d answered (%s)", c.Request.OK, c.Request.Sent, c.Request.FirstError)
+			}
+			if c.Load.Sent == 0 || c.Load.Lost != 0 {
+				t.Errorf("request-rate: %d lost of %d (%s)", c.Load.Lost, c.Load.Sent, c.Load.FirstError)
+			}
+			q := c.Queue
+			if q.Sent == 0 || q.Duplicates != 0 || q.Missing != 0 || len(q.PerMember) != 2 {
+				t.Errorf("queue: %+v", q)
+			}
+			if len(res.CallSummaries) != 1 {
+				t.Fatalf("%d call summaries, want 1", len(res.CallSummaries))
+			}
+			if md := writeReport(t, t.TempDir(), res); !strings.Contains(md, "Request/reply and queue groups, N = 3") || !strings.Contains(md, "Headers:") {
+				t.Errorf("BENCHMARKS.md lacks the calls or headers table")
+			}
+		})
+	}
+}
+
+func TestQueueRecorder(t *testing.T) {
+	var r queueRecorder
+	old := r.begin(1, 4, 2)
+	tr := r.begin(2, 4, 2)
+	msg := make([]byte, headerLen)
+	putHeader(msg, tr.id, 1, now())
+	r.deliver(1, msg)
+	r.deliver(2, msg) // the same message to a second member: a duplicate
+	putHeader(msg, tr.id, 2, now())
+	r.deliver(2, msg)
+	putHeader(msg, old.id, 0, now())
+	r.deliver(1, msg) // an earlier trial's: ignored
+	r.deliver(1, msg[:3])
+	if d, dup, l := tr.distinct(), tr.dup.Load(), loads(tr.count); d != 2 || dup != 1 || l[0] != 1 || l[1] != 2 {
+		t.Errorf("distinct %d, duplicates %d, per member %v; want 2, 1, [1 2]", d, dup, l)
+	}
+	if r.garbled.Load() != 1 {
+		t.Errorf("garbled %d, want 1", r.garbled.Load())
+	}
+}

@@ -9,6 +9,8 @@
 //	go run . -quick                       # CI smoke: N = 5, 1 run, < 1 min, writes no files
 //	go run . -n 5 -runs 1 -systems reflect,nats,redis \
 //	        -scenarios set-visible,set-rate,join,reconnect,key-memory -out '' -md '' -plots ''
+//	go run . -n 5 -runs 1 -systems reflect,nats -sizes 256 \
+//	        -scenarios throughput,headers,request,request-rate,queue -out '' -md '' -plots ''
 //	go run . -systems reflect -n 5 -runs 1 -scenarios throughput -sizes 256 \
 //	        -search-trials 0 -cpuprofile cpu.pprof -out '' -md '' -plots ''
 //	go run . -from results.json           # re-render the reports, measure nothing''
@@ -43,8 +45,16 @@
 //     (memory.go). storeSuite (suite_store.go) is scenarios 4–8 at N =
 //     -store-n (5): set-rate (which also fills the store), set-visible,
 //     join, reconnect on one cluster, key-memory on a cluster of one.
+//     callsSuite (suite_calls.go) is issue 15's request/reply and queue
+//     groups at N = 5 on systems that implement CallSystem
+//     (system_calls.go; system_reflect_calls.go, system_nats_calls.go):
+//     request and request-rate (scenario_request.go) on one cluster,
+//     queue (scenario_queue.go) on another. The headers scenario (256 B
+//     throughput with a 2-key header on every message, for clusters with
+//     HeaderPublisher) is part of pubsubSuite.
 //   - summary.go (medians, ratios within runs, issue 6's and the store
-//     issue's targets), report.go (tables, JSON), markdown.go
+//     issue's targets; summary_calls.go: issue 15's, and their tables),
+//     report.go (tables, JSON), markdown.go
 //     (BENCHMARKS.md, with how each figure is measured), plot.go (PNG),
 //     machine.go (CPU, cores, Go, commit).
 //

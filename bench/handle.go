@@ -18,6 +18,9 @@ type handle struct {
 	rec      *recorder
 	c        PubSubCluster
 	reopened int
+	// header makes begin hand out the cluster publishing with
+	// benchHeader (the headers scenario).
+	header bool
 }
 
 // open starts a cluster and warms it up; it returns the warm-up delivery %.
@@ -58,5 +61,9 @@ func (h *handle) begin(ctx context.Context, keepLatency int) (*trial, PubSubClus
 	if h.c == nil {
 		return nil, nil, fmt.Errorf("no cluster")
 	}
-	return h.rec.begin(keepLatency), h.c, ctx.Err()
+	c := h.c
+	if hp, ok := c.(HeaderPublisher); ok && h.header {
+		c = headerCluster{c, hp}
+	}
+	return h.rec.begin(keepLatency), c, ctx.Err()
 }

@@ -123,8 +123,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		md        = fs.String("md", "../BENCHMARKS.md", "Markdown report to regenerate, '' for none (-quick: none)")
 		plots     = fs.String("plots", "plots", "directory for the PNG plots, '' for none (-quick: none)")
 		systems   = fs.String("systems", strings.Join(defaultSystems, ","), "systems to run: reflect, libp2p, nats, redis (pipelined), redis-rtt")
-		scenarios = fs.String("scenarios", "latency,throughput,burst,set-visible,set-rate,join,reconnect,key-memory",
-			"scenarios to run: pub/sub latency, throughput, burst; store (at N = -store-n only) set-visible, set-rate, join, reconnect, key-memory")
+		scenarios = fs.String("scenarios", "latency,throughput,headers,burst,set-visible,set-rate,join,reconnect,key-memory,request,request-rate,queue",
+			"scenarios to run: pub/sub latency, throughput, headers, burst; store (at N = -store-n only) set-visible, set-rate, join, reconnect, key-memory; "+
+				"calls (at N = 5 only) request, request-rate, queue")
 		storeN   = fs.Int("store-n", 5, "N of the store scenarios (their cluster size; they run only if it is among -n)")
 		sizes    = fs.String("sizes", "256,65536", "message sizes for throughput and burst (256 and/or 65536)")
 		topology = fs.String("topology", "full", "peer-to-peer connections: full (every pair, as mDNS gives) or star (subscribers to the publisher)")
@@ -306,6 +307,7 @@ func analyze(res *Results) {
 	}
 	res.Summaries, res.Ratios, res.Targets = nil, nil, nil
 	res.StoreSummaries, res.StoreRatios = nil, nil
+	res.CallSummaries, res.CallRatios = nil, nil
 	for _, n := range res.Ns {
 		for _, name := range names {
 			res.Summaries = append(res.Summaries, summarize(res.Samples, name, n, res.Params.Sizes))
@@ -333,6 +335,23 @@ func analyze(res *Results) {
 			}
 		}
 		res.Targets = append(res.Targets, checkStoreTargets(res)...)
+	}
+	for _, n := range res.Ns {
+		for _, name := range names {
+			if s, ok := summarizeCalls(res.Samples, name, n); ok {
+				res.CallSummaries = append(res.CallSummaries, s)
+			}
+		}
+	}
+	if slices.ContainsFunc(res.CallSummaries, func(s CallSummary) bool { return s.System == "reflect" }) {
+		for _, n := range res.Ns {
+			for _, s := range res.CallSummaries {
+				if s.System != "reflect" && s.N == n {
+					res.CallRatios = append(res.CallRatios, callRatios(res.Samples, "reflect", s.System, n))
+				}
+			}
+		}
+		res.Targets = append(res.Targets, checkCallTargets(res)...)
 	}
 }
 

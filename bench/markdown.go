@@ -87,6 +87,7 @@ func writeMarkdown(path string, res *Results, plots []string) error {
 		"the cluster is closed and a fresh one opened (`reopened` in results.json).\n\n", p.DrainIdle, p.DrainMax, quiesceMax)
 
 	writeStoreMethod(&b, res)
+	writeCallsMethod(&b, res)
 
 	fmt.Fprintf(&b, "## Reproduce\n\n```sh\n"+
 		"apt-get install -y redis-server        # Debian's package; the benchmark starts and stops it\n"+
@@ -95,6 +96,8 @@ func writeMarkdown(path string, res *Results, plots []string) error {
 		"go run . -quick                        # CI smoke: < 1 min, N = 5, writes nothing unless asked\n"+
 		"# the store scenarios only, one run:\n"+
 		"go run . -n 5 -runs 1 -systems reflect,nats,redis -scenarios set-visible,set-rate,join,reconnect,key-memory -out '' -md '' -plots ''\n"+
+		"# request/reply, queue group and headers only, Reflect and NATS, one run:\n"+
+		"go run . -n 5 -runs 1 -systems reflect,nats -scenarios throughput,headers,request,request-rate,queue -sizes 256 -out '' -md '' -plots ''\n"+
 		"# CPU profile of Reflect's 256 B unpaced throughput path, N = 5:\n"+
 		"go run . -systems reflect -n 5 -runs 1 -scenarios throughput -sizes 256 -search-trials 0 -cpuprofile cpu.pprof -out '' -md '' -plots ''\n"+
 		"go tool pprof -top cpu.pprof\n```\n")

@@ -56,6 +56,27 @@ type Params struct {
 	// StoreWait bounds each wait of the store scenarios (replicas applying
 	// a load, a join, a reconnect).
 	StoreWait time.Duration `json:"store_wait_ns"`
+
+	// Calls scenarios (suite_calls.go), run at N = CallsN only.
+	CallsN int `json:"calls_n"`
+	// request: RequestWarmup unrecorded requests, then RequestRate
+	// requests/s of RequestSize bytes (the reply is as long) for
+	// RequestFor, one at a time.
+	RequestSize   int           `json:"request_size"`
+	RequestRate   float64       `json:"request_rate"`
+	RequestFor    time.Duration `json:"request_duration_ns"`
+	RequestWarmup int           `json:"request_warmup"`
+	// request-rate: LoadRate requests/s for LoadFor from one requester,
+	// at most LoadConcurrency outstanding; each request times out after
+	// RequestTimeout.
+	LoadRate        float64       `json:"request_load_rate"`
+	LoadFor         time.Duration `json:"request_load_duration_ns"`
+	LoadConcurrency int           `json:"request_load_concurrency"`
+	RequestTimeout  time.Duration `json:"request_timeout_ns"`
+	// queue: QueueCount messages of 256 B published unpaced (stopped
+	// after QueueFor in any case) to a queue group of CallsN−1 members.
+	QueueCount int           `json:"queue_count"`
+	QueueFor   time.Duration `json:"queue_limit_ns"`
 }
 
 const (
@@ -86,6 +107,17 @@ func fullParams() Params {
 		MemValueSize:    16,
 		MemIdle:         6 * time.Second,
 		StoreWait:       60 * time.Second,
+		CallsN:          5,
+		RequestSize:     small,
+		RequestRate:     1000,
+		RequestFor:      5 * time.Second,
+		RequestWarmup:   500,
+		LoadRate:        10_000,
+		LoadFor:         5 * time.Second,
+		LoadConcurrency: 64,
+		RequestTimeout:  2 * time.Second,
+		QueueCount:      100_000,
+		QueueFor:        20 * time.Second,
 	}
 }
 
@@ -111,5 +143,16 @@ func quickParams() Params {
 		MemKeys:         100_000,
 		MemValueSize:    16,
 		StoreWait:       20 * time.Second,
+		CallsN:          5,
+		RequestSize:     small,
+		RequestRate:     1000,
+		RequestFor:      time.Second,
+		RequestWarmup:   100,
+		LoadRate:        10_000,
+		LoadFor:         time.Second,
+		LoadConcurrency: 64,
+		RequestTimeout:  2 * time.Second,
+		QueueCount:      20_000,
+		QueueFor:        5 * time.Second,
 	}
 }

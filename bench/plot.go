@@ -37,16 +37,21 @@ func writePlots(dir string, res *Results) ([]string, error) {
 		return nil, err
 	}
 	var out []string
-	if slices.ContainsFunc(res.Ns, func(n int) bool { return hasPubSub(res, n) }) {
+	// A log scale with no value at all panics in gonum/plot: the latency
+	// plot needs some latency measured.
+	if slices.ContainsFunc(res.Summaries, func(s Summary) bool { return s.P50.ok() }) {
 		lat := filepath.Join(dir, "latency.png")
 		if err := latencyPlot(lat, res); err != nil {
 			return nil, fmt.Errorf("latency plot: %w", err)
 		}
+		out = append(out, lat)
+	}
+	if slices.ContainsFunc(res.Ns, func(n int) bool { return hasPubSub(res, n) }) {
 		tp := filepath.Join(dir, "throughput.png")
 		if err := throughputPlot(tp, res); err != nil {
 			return nil, fmt.Errorf("throughput plot: %w", err)
 		}
-		out = append(out, lat, tp)
+		out = append(out, tp)
 	}
 	if len(res.StoreSummaries) > 0 {
 		st := filepath.Join(dir, "store.png")

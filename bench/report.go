@@ -105,8 +105,9 @@ func tables(res *Results) []table {
 		out = append(out, rt)
 	}
 	out = append(out, storeTables(res)...)
+	out = append(out, callTables(res)...)
 	if len(res.Targets) > 0 {
-		tt := table{title: "Targets (issue 6; store: the store issue)", head: []string{"target", "N", "measured", "met"}}
+		tt := table{title: "Targets (issue 6; store: the store issue; request/reply, queue group: issue 15)", head: []string{"target", "N", "measured", "met"}}
 		for _, t := range res.Targets {
 			tt.rows = append(tt.rows, []string{t.Target, fmt.Sprint(t.N), t.Measured, t.Met})
 		}

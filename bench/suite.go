@@ -11,8 +11,10 @@ import (
 )
 
 // A Suite runs a group of scenarios that share one cluster of a system:
-// pubsubSuite (scenarios 1–3, every system) and storeSuite (4–8, systems
-// that implement KVSystem; suite_store.go), each filling its own fields of
+// pubsubSuite (scenarios 1–3, every system, and the headers scenario),
+// storeSuite (4–8, systems that implement KVSystem; suite_store.go) and
+// callsSuite (request/reply and queue groups, systems that implement
+// CallSystem; suite_calls.go), each filling its own fields of
 // Sample. main runs every selected suite for every system that Supports it.
 type Suite interface {
 	Name() string
@@ -25,17 +27,19 @@ type Suite interface {
 }
 
 // suites lists every suite, in order.
-func suites() []Suite { return []Suite{pubsubSuite{}, storeSuite{}} }
+func suites() []Suite { return []Suite{pubsubSuite{}, storeSuite{}, callsSuite{}} }
 
 // Env is what every suite gets besides the system.
 type Env struct {
 	P         Params
 	Scenarios map[string]bool // selected scenario ids
 	Open      OpenOptions
-	// CPUProfile, if set, is written over the scenarios of the (single)
-	// cluster, after it opened and warmed up, before it closes.
+	// CPUProfile, if set, is written over the scenarios of the first
+	// cluster that runs any (pub/sub, else calls), after it opened and
+	// warmed up, before it closes.
 	CPUProfile string
 	Logf       func(format string, args ...any)
+	profiled   bool
 }
 
 func (e *Env) want(id string) bool { return e.Scenarios[id] }
@@ -43,9 +47,10 @@ func (e *Env) want(id string) bool { return e.Scenarios[id] }
 // startProfile starts the CPU profile if one was asked for; the returned
 // function stops it.
 func (e *Env) startProfile() (stop func(), err error) {
-	if e.CPUProfile == "" {
+	if e.CPUProfile == "" || e.profiled {
 		return func() {}, nil
 	}
+	e.profiled = true
 	f, err := os.Create(e.CPUProfile)
 	if err != nil {
 		return nil, err
@@ -73,10 +78,15 @@ type Sample struct {
 	WarmupDelivered float64            `json:"warmup_delivered_pct"`
 	Latency         *LatencyResult     `json:"latency,omitempty"`
 	Throughput      []ThroughputResult `json:"throughput,omitempty"`
-	Burst           []BurstResult      `json:"burst,omitempty"`
-	Memory          *MemResult         `json:"memory,omitempty"`
+	// HeaderThroughput is scenario 2 at 256 B with benchHeader on every
+	// message (the headers scenario; systems with HeaderPublisher).
+	HeaderThroughput *ThroughputResult `json:"throughput_header,omitempty"`
+	Burst            []BurstResult     `json:"burst,omitempty"`
+	Memory           *MemResult        `json:"memory,omitempty"`
 	// Store is scenarios 4–8 (at N = Params.StoreN only).
 	Store *StoreResult `json:"store,omitempty"`
+	// Calls is request/reply and queue groups (at N = Params.CallsN only).
+	Calls *CallsResult `json:"calls,omitempty"`
 	// Stale counts deliveries that arrived after their trial had ended.
 	Stale uint64 `json:"stale_deliveries"`
 	// After Close: goroutines left over the count before the cluster
@@ -90,11 +100,15 @@ type Sample struct {
 }
 
 // pubsubSuite is scenarios 1–3 of benchmarks.md: one publisher, N−1
-// subscribers, one topic.
+// subscribers, one topic; and the headers scenario (2 at 256 B with a
+// small header on every message).
 type pubsubSuite struct{}
 
+// scHeaders is the headers scenario's id.
+const scHeaders = "headers"
+
 func (pubsubSuite) Name() string         { return "pubsub" }
-func (pubsubSuite) Scenarios() []string  { return []string{"latency", "throughput", "burst"} }
+func (pubsubSuite) Scenarios() []string  { return []string{"latency", "throughput", "burst", scHeaders} }
 func (pubsubSuite) Supports(System) bool { return true }
 func (p pubsubSuite) selected(e *Env) bool {
 	for _, id := range p.Scenarios() {
@@ -161,6 +175,20 @@ func (p pubsubSuite) Run(ctx context.Context, sys System, n int, env *Env, s *Sa
 			s.Throughput = append(s.Throughput, tr)
 			if err != nil {
 				return fmt.Errorf("throughput %d B: %w", size, err)
+			}
+		}
+	}
+	if env.want(scHeaders) && ctx.Err() == nil {
+		if _, ok := h.c.(HeaderPublisher); !ok {
+			env.Logf("    headers: %s has no headers, skipped", sys.Name())
+		} else {
+			env.Logf("    headers: %d B with %d header keys", small, len(benchHeader))
+			h.header = true
+			tr, err := runThroughput(ctx, h, small)
+			h.header = false
+			s.HeaderThroughput = &tr
+			if err != nil {
+				return fmt.Errorf("headers: %w", err)
 			}
 		}
 	}

@@ -23,7 +23,10 @@ type Results struct {
 	// Store scenarios (4–8), at N = Params.StoreN.
 	StoreSummaries []StoreSummary `json:"store_summaries,omitempty"`
 	StoreRatios    []StoreRatio   `json:"store_ratios,omitempty"`
-	Targets        []TargetCheck  `json:"targets"`
+	// Request/reply, queue groups (at N = Params.CallsN) and headers.
+	CallSummaries []CallSummary `json:"call_summaries,omitempty"`
+	CallRatios    []CallRatio   `json:"call_ratios,omitempty"`
+	Targets       []TargetCheck `json:"targets"`
 	// ElapsedSecs is how long the whole invocation took.
 	ElapsedSecs float64 `json:"elapsed_secs"`
 }

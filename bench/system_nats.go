@@ -32,6 +32,18 @@ type natsCluster struct {
 }
 
 func (*natsSystem) OpenPubSub(ctx context.Context, n int, _ OpenOptions, deliver func(int, []byte)) (PubSubCluster, error) {
+	return openNATS(ctx, n, func(i int, nc *nats.Conn) (*nats.Subscription, error) {
+		if i == 0 {
+			return nil, nil
+		}
+		return nc.Subscribe(topicName, func(m *nats.Msg) { deliver(i, m.Data) })
+	})
+}
+
+// openNATS starts the server and n client connections; sub, if it returns
+// a subscription, subscribes participant i (its subscriptions are known to
+// the server when openNATS returns).
+func openNATS(ctx context.Context, n int, sub func(i int, nc *nats.Conn) (*nats.Subscription, error)) (*natsCluster, error) {
 	srv, err := server.NewServer(&server.Options{
 		Host:   "127.0.0.1",
 		Port:   server.RANDOM_PORT,
@@ -43,7 +55,7 @@ func (*natsSystem) OpenPubSub(ctx context.Context, n int, _ OpenOptions, deliver
 	}
 	go srv.Start()
 	c := &natsCluster{srv: srv}
-	fail := func(err error) (PubSubCluster, error) {
+	fail := func(err error) (*natsCluster, error) {
 		_ = c.Close()
 		return nil, err
 	}
@@ -64,14 +76,14 @@ func (*natsSystem) OpenPubSub(ctx context.Context, n int, _ OpenOptions, deliver
 			return fail(fmt.Errorf("connect %d: %w", i, err))
 		}
 		c.conns = append(c.conns, nc)
-		if i == 0 {
-			continue
-		}
-		sub, err := nc.Subscribe(topicName, func(m *nats.Msg) { deliver(i, m.Data) })
+		s, err := sub(i, nc)
 		if err != nil {
 			return fail(err)
 		}
-		c.subs = append(c.subs, sub)
+		if s == nil {
+			continue
+		}
+		c.subs = append(c.subs, s)
 		// The server has the subscription once it answered a PING sent after it.
 		if err := nc.FlushWithContext(ctx); err != nil {
 			return fail(err)
@@ -82,6 +94,16 @@ func (*natsSystem) OpenPubSub(ctx context.Context, n int, _ OpenOptions, deliver
 
 func (c *natsCluster) Publish(_ context.Context, data []byte) error {
 	return c.conns[0].Publish(topicName, data)
+}
+
+// PublishHeader publishes with benchHeader (HeaderPublisher), the header
+// built per call as for Reflect.
+func (c *natsCluster) PublishHeader(_ context.Context, data []byte) error {
+	h := make(nats.Header, len(benchHeader))
+	for k, v := range benchHeader {
+		h.Set(k, v)
+	}
+	return c.conns[0].PublishMsg(&nats.Msg{Subject: topicName, Data: data, Header: h})
 }
 
 func (c *natsCluster) Drops() Drops {

@@ -30,12 +30,41 @@ type reflectCluster struct {
 }
 
 func (*reflectSystem) OpenPubSub(ctx context.Context, n int, opts OpenOptions, deliver func(int, []byte)) (PubSubCluster, error) {
+	c, err := openReflectNodes(ctx, n, opts, func(c *reflectCluster) error {
+		for i := 1; i < n; i++ {
+			i := i
+			if _, err := c.nodes[i].PubSub().Subscribe(topicName, func(m pubsub.Message) { deliver(i, m.Data) }); err != nil {
+				return fmt.Errorf("subscribe %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (PubSubCluster, error) {
+		_ = c.Close()
+		return nil, err
+	}
+	if err := c.nodes[0].PubSub().WaitSubscribers(ctx, topicName, n-1); err != nil {
+		return fail(err)
+	}
+	// Let GossipSub's first heartbeats build the subscribers' meshes, so
+	// the forwarding traffic is in its steady state when measuring.
+	time.Sleep(gossipSettle)
+	return c, nil
+}
+
+// openReflectNodes starts n nodes with the default configuration (but
+// loopback only and no mDNS), connects them as opts says, runs setup
+// (subscriptions, responders) and waits until each node has its peers.
+func openReflectNodes(ctx context.Context, n int, opts OpenOptions, setup func(*reflectCluster) error) (*reflectCluster, error) {
 	secret, err := pnet.GenerateSecret()
 	if err != nil {
 		return nil, err
 	}
 	c := &reflectCluster{}
-	fail := func(err error) (PubSubCluster, error) {
+	fail := func(err error) (*reflectCluster, error) {
 		_ = c.Close()
 		return nil, err
 	}
@@ -56,11 +85,8 @@ func (*reflectSystem) OpenPubSub(ctx context.Context, n int, opts OpenOptions, d
 	if err != nil {
 		return fail(err)
 	}
-	for i := 1; i < n; i++ {
-		i := i
-		if _, err := c.nodes[i].PubSub().Subscribe(topicName, func(m pubsub.Message) { deliver(i, m.Data) }); err != nil {
-			return fail(fmt.Errorf("subscribe %d: %w", i, err))
-		}
+	if err := setup(c); err != nil {
+		return fail(err)
 	}
 	for i, nd := range c.nodes {
 		want := n - 1
@@ -71,12 +97,6 @@ func (*reflectSystem) OpenPubSub(ctx context.Context, n int, opts OpenOptions, d
 			return fail(fmt.Errorf("node %d: %w", i, err))
 		}
 	}
-	if err := c.nodes[0].PubSub().WaitSubscribers(ctx, topicName, n-1); err != nil {
-		return fail(err)
-	}
-	// Let GossipSub's first heartbeats build the subscribers' meshes, so
-	// the forwarding traffic is in its steady state when measuring.
-	time.Sleep(gossipSettle)
 	return c, nil
 }
 
@@ -85,6 +105,16 @@ const gossipSettle = 1200 * time.Millisecond
 
 func (c *reflectCluster) Publish(ctx context.Context, data []byte) error {
 	return c.nodes[0].Publish(ctx, topicName, data)
+}
+
+// PublishHeader publishes with benchHeader (HeaderPublisher). The header
+// is built per call, as an application attaching a trace id would.
+func (c *reflectCluster) PublishHeader(ctx context.Context, data []byte) error {
+	h := make(pubsub.Header, len(benchHeader))
+	for k, v := range benchHeader {
+		h.Set(k, v)
+	}
+	return c.nodes[0].PubSub().Publish(ctx, topicName, data, pubsub.WithHeader(h))
 }
 
 func (c *reflectCluster) Drops() Drops {
