@@ -93,13 +93,19 @@ func (r *router) send(rt *route, w *batchWriter, seq uint64, stop <-chan struct{
 	if rt.sent && res.direct != rt.direct && (!rt.direct || r.flows.queued(rt.wire, true)) {
 		flags = flagSwitched
 	}
-	if res.direct {
+	switch {
+	case res.direct && len(rt.streams) > 0:
 		frame, _ := w.encodeFrame(rt.wire, r.author, seq, flags)
 		for _, s := range rt.streams {
 			s.enqueue(frame, rt.wire)
 		}
-	} else if err := rt.gossip(r.ctx, w.encode(r.author, seq, flags)); err != nil {
-		return res, err
+	case res.direct:
+		// Nobody subscribes (a topic of queue groups only, or none yet):
+		// nothing to encode.
+	default:
+		if err := rt.gossip(r.ctx, w.encode(r.author, seq, flags)); err != nil {
+			return res, err
+		}
 	}
 	rt.sent, rt.direct = true, res.direct
 	return res, nil
