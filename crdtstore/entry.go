@@ -22,6 +22,12 @@ type Entry struct {
 	// of the store on one node (a restarted node is a new replica). Compare
 	// it with Store.ReplicaID.
 	Writer string
+	// Peer is the peer id of the node whose store wrote the value, when
+	// this store knows it: for its own writes, and for those of every
+	// store it has received a delta from or synced with since it opened.
+	// Empty for a value written by a store not met (one that left before
+	// this one joined, or an earlier incarnation of a node).
+	Peer string
 	// Siblings is how many concurrent values the key has (see GetAll): 1
 	// when there is no conflict.
 	Siblings int
@@ -44,6 +50,7 @@ func (s *Store) entry(key string, e ormap.Entry, siblings int) Entry {
 	} else {
 		out.Writer = hex.EncodeToString([]byte(e.Dot.Replica))
 	}
+	out.Peer = s.writers[e.Dot.Replica]
 	if e.Expires != 0 {
 		out.Expires = time.Unix(0, e.Expires)
 	}

@@ -123,6 +123,7 @@ func (s *Store) onDelta(from string, d ormap.Delta) {
 		return
 	}
 	gap := s.m.HasGap(d)
+	s.learnWriterLocked(d.Origin(), from)
 	if err := s.joinLocked(d, OriginRemote); err != nil {
 		s.mu.Unlock()
 		s.stats.deltasInvalid.Add(1)
@@ -137,6 +138,23 @@ func (s *Store) onDelta(from string, d ormap.Delta) {
 		default: // flooded: periodic syncs will catch up
 		}
 	}
+}
+
+// maxWriters bounds the replica → peer map: replicas of nodes met since
+// Open, a few per restart of each.
+const maxWriters = 4096
+
+// learnWriterLocked records that replica r is the store of peer from (the
+// node that published r's delta); s.mu held.
+func (s *Store) learnWriterLocked(r ormap.ReplicaID, from string) {
+	if _, ok := s.writers[r]; ok || r == "" {
+		return
+	}
+	if len(s.writers) >= maxWriters {
+		clear(s.writers)
+		s.writers[s.m.Replica()] = s.tr.Self()
+	}
+	s.writers[r] = from
 }
 
 // joinLocked joins d, moves the clock past it, tells the watchers and arms

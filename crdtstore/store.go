@@ -51,7 +51,8 @@ type Store struct {
 	pendSize int
 	watchers map[*Watcher]struct{}
 	peers    map[string]*peerState
-	changed  chan struct{} // closed and replaced when sync state changes
+	writers  map[ormap.ReplicaID]string // replica → its node's peer id (Entry.Peer)
+	changed  chan struct{}              // closed and replaced when sync state changes
 	closed   bool
 	caughtUp bool            // a sync has succeeded since Open
 	running  int             // syncs in progress, either role
@@ -184,6 +185,7 @@ func open(tr Transport, opts Options) (*Store, error) {
 		m:        ormap.New(ormap.ReplicaID(rid)),
 		watchers: make(map[*Watcher]struct{}),
 		peers:    make(map[string]*peerState),
+		writers:  map[ormap.ReplicaID]string{ormap.ReplicaID(rid): tr.Self()},
 		deferred: make(map[string]bool),
 		changed:  make(chan struct{}),
 	}

@@ -300,6 +300,7 @@ func (s *Store) syncWith(p string) (err error) {
 		return err
 	}
 	s.mu.Lock()
+	s.learnWriterLocked(d.Origin(), p) // a diff comes from its sender's replica
 	err = s.joinLocked(d, OriginRemote)
 	var back ormap.Delta
 	if err == nil {
@@ -389,7 +390,7 @@ func (s *Store) onSync(p string, st Stream) {
 		}
 		return
 	}
-	err = s.serveSync(cs)
+	err = s.serveSync(p, cs)
 	s.countSync(cs)
 	if err != nil {
 		_ = st.Reset()
@@ -418,7 +419,7 @@ func (s *Store) markSynced(p string) {
 }
 
 // serveSync runs the responder's side of the protocol.
-func (s *Store) serveSync(st Stream) error {
+func (s *Store) serveSync(p string, st Stream) error {
 	_ = st.SetDeadline(time.Now().Add(s.opts.SyncTimeout))
 	r := bufio.NewReader(st)
 	theirs, err := s.readContext(r)
@@ -447,6 +448,7 @@ func (s *Store) serveSync(st Stream) error {
 		return err
 	}
 	s.mu.Lock()
+	s.learnWriterLocked(back.Origin(), p)
 	err = s.joinLocked(back, OriginRemote)
 	s.mu.Unlock()
 	if err != nil {

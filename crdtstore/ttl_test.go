@@ -263,7 +263,7 @@ func TestGetEntry(t *testing.T) {
 		for _, s := range ss {
 			e, ok := s.GetEntry("k")
 			if !ok || e.Key != "k" || string(e.Value) != "v" || !e.Time.Equal(before) || e.HLC.Wall != before.UnixNano() ||
-				e.Writer != ss[0].ReplicaID() || e.Siblings != 1 || !e.Expires.IsZero() {
+				e.Writer != ss[0].ReplicaID() || e.Siblings != 1 || !e.Expires.IsZero() || e.Peer != "s0" {
 				t.Fatalf("%+v", e)
 			}
 		}
@@ -280,6 +280,11 @@ func TestGetEntry(t *testing.T) {
 		e1, _ := ss[1].GetEntry("k")
 		if e0.Siblings != 2 || e1.Siblings != 2 || e0.Writer != e1.Writer || string(e0.Value) != string(e1.Value) {
 			t.Fatalf("siblings: %+v vs %+v", e0, e1)
+		}
+		// The winner's writer is known by its peer id on both sides: one
+		// wrote it, the other had a delta of it before (the first Set).
+		if want := map[string]string{ss[0].ReplicaID(): "s0", ss[1].ReplicaID(): "s1"}[e0.Writer]; e0.Peer != want || e1.Peer != want {
+			t.Fatalf("writer peer %q and %q, want %q", e0.Peer, e1.Peer, want)
 		}
 		if _, ok := ss[0].GetEntry("missing"); ok {
 			t.Fatal("an entry for a missing key")
@@ -387,6 +392,24 @@ func TestExpiryTimerIdle(t *testing.T) {
 		synctest.Wait()
 		if crdtstore.Armed(s) || !has(s, "k") || s.Len() != 1 {
 			t.Fatal("armed with nothing to expire, or lost a key")
+		}
+	})
+}
+
+// A store learns a writer's peer id from a sync with it too, not only from
+// its deltas.
+func TestEntryPeerFromSync(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net, ss := memStores(t, 2)
+		net.Disconnect("s0", "s1")
+		mustSet(t, ss[0], "k", "v") // its delta reaches nobody
+		synctest.Wait()
+		net.Connect("s0", "s1")
+		time.Sleep(time.Second)
+		synctest.Wait()
+		e, ok := ss[1].GetEntry("k")
+		if !ok || e.Peer != "s0" {
+			t.Fatalf("entry %+v, %v: want the writer's peer s0", e, ok)
 		}
 	})
 }
