@@ -75,7 +75,7 @@ func (p *PubSub) sendFrame(ctx context.Context, to peer.ID, wire string, frame [
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !s.enqueue(frame, wire) {
+	if !s.writeNow(frame, wire) {
 		return fmt.Errorf("%w: %s: stream closed or its queue full", ErrNoRoute, to)
 	}
 	return nil
