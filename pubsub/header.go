@@ -1,9 +1,7 @@
 package pubsub
 
 import (
-	"encoding/binary"
 	"fmt"
-	"maps"
 	"slices"
 	"unicode/utf8"
 )
@@ -61,28 +59,39 @@ func encodeHeader(h Header) ([]byte, error) {
 	if len(h) == 0 {
 		return nil, nil
 	}
-	var out []byte
-	for _, k := range slices.Sorted(maps.Keys(h)) {
+	var buf [8]string
+	keys := buf[:0]
+	size := 0
+	for k, vs := range h {
 		if k == "" || !utf8.ValidString(k) {
 			return nil, fmt.Errorf("%w: key %q", ErrHeader, k)
 		}
-		for _, v := range h[k] {
+		keys = append(keys, k)
+		for _, v := range vs {
 			if !utf8.ValidString(v) {
 				return nil, fmt.Errorf("%w: value of %q is not UTF-8", ErrHeader, k)
 			}
-			out = binary.AppendUvarint(out, uint64(len(k)))
-			out = append(out, k...)
-			out = binary.AppendUvarint(out, uint64(len(v)))
-			out = append(out, v...)
-			if len(out) > MaxHeaderBytes {
-				return nil, fmt.Errorf("%w: more than %d bytes", ErrHeader, MaxHeaderBytes)
-			}
+			size += strLen(k) + strLen(v)
+		}
+	}
+	if size > MaxHeaderBytes {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrHeader, size, MaxHeaderBytes)
+	}
+	if len(keys) > 1 {
+		slices.Sort(keys)
+	}
+	out := make([]byte, 0, size)
+	for _, k := range keys {
+		for _, v := range h[k] {
+			out = appendString(out, k)
+			out = appendString(out, v)
 		}
 	}
 	return out, nil
 }
 
-// decodeHeader decodes what encodeHeader produced; nil for no bytes.
+// decodeHeader decodes what encodeHeader produced; nil for no bytes. Keys
+// and values share one string (one allocation for them all).
 func decodeHeader(b []byte) (Header, error) {
 	if len(b) == 0 {
 		return nil, nil
@@ -90,31 +99,49 @@ func decodeHeader(b []byte) (Header, error) {
 	if len(b) > MaxHeaderBytes {
 		return nil, fmt.Errorf("%w: headers of %d bytes", ErrMalformed, len(b))
 	}
-	h := Header{}
-	for len(b) > 0 {
-		k, rest, err := headerString(b)
+	all := string(b)
+	h := make(Header, 2)
+	for off := 0; off < len(all); {
+		k, next, err := headerString(all, off)
 		if err != nil || k == "" {
 			return nil, fmt.Errorf("%w: header key", ErrMalformed)
 		}
-		v, rest, err := headerString(rest)
+		v, next, err := headerString(all, next)
 		if err != nil {
 			return nil, fmt.Errorf("%w: header value of %q", ErrMalformed, k)
 		}
 		h[k] = append(h[k], v)
-		b = rest
+		off = next
 	}
 	return h, nil
 }
 
-// headerString reads one length-prefixed UTF-8 string.
-func headerString(b []byte) (string, []byte, error) {
-	l, n := uvarint(b)
-	if n <= 0 || l > uint64(len(b)-n) {
-		return "", nil, ErrMalformed
+// headerString reads the length-prefixed UTF-8 string at off in all and
+// returns it (a substring of all) with the offset after it.
+func headerString(all string, off int) (string, int, error) {
+	var l uint64
+	var n int
+	for shift := uint(0); ; shift += 7 { // a canonical uvarint
+		if off+n >= len(all) || shift > 63 {
+			return "", 0, ErrMalformed
+		}
+		c := all[off+n]
+		n++
+		l |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			if n != uvarintLen(l) {
+				return "", 0, ErrMalformed
+			}
+			break
+		}
 	}
-	s := b[n : n+int(l)]
-	if !utf8.Valid(s) {
-		return "", nil, ErrMalformed
+	start := off + n
+	if l > uint64(len(all)-start) {
+		return "", 0, ErrMalformed
 	}
-	return string(s), b[n+int(l):], nil
+	str := all[start : start+int(l)]
+	if !utf8.ValidString(str) {
+		return "", 0, ErrMalformed
+	}
+	return str, start + int(l), nil
 }
