@@ -59,8 +59,10 @@
 // # Entries and iteration
 //
 // GetEntry returns a value with its metadata (Entry): its write time (HLC
-// and wall clock), the replica that wrote it (compare Store.ReplicaID), the
-// number of siblings, and its expiry. Watch changes carry the same.
+// and wall clock), the replica that wrote it (compare Store.ReplicaID) and
+// that replica's node (its peer id, once this store has had a delta or a
+// sync from it), the number of siblings, and its expiry. Watch changes
+// carry the same.
 //
 // Scan and ScanEntries iterate over a prefix in key order without copying
 // the store: they read 256 keys at a time under the store's lock and run
