@@ -120,7 +120,10 @@ func TestSendErrors(t *testing.T) {
 	if err := ps[0].Send(ctx, ps[1].host.ID(), "t", make([]byte, ps[0].MaxMessageSize()+1)); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("oversized send: %v", err)
 	}
-	// To itself: its own subscriptions.
+	// To itself: its own subscriptions, and none is an error too.
+	if err := ps[0].Send(ctx, ps[0].host.ID(), "t", []byte("x")); !errors.Is(err, ErrNoSubscriber) {
+		t.Fatalf("send to self without a subscription: %v", err)
+	}
 	self := newCollector()
 	if _, err := ps[0].Subscribe("t", self.handle); err != nil {
 		t.Fatal(err)
@@ -623,5 +626,56 @@ func TestPatternIsNotATopic(t *testing.T) {
 		if !errors.Is(err, ErrTopic) {
 			t.Errorf("%s on a pattern: %v, want ErrTopic", name, err)
 		}
+	}
+}
+
+// A queue group's member that cannot take a request (busy) hands it to
+// another member: the requester never sees ErrBusy while one is idle.
+func TestRequestQueueGroupFallsBack(t *testing.T) {
+	ps := newMesh(t, 3, Config{})
+	release := make(chan struct{})
+	defer close(release)
+	if _, err := ps[1].Handle("svc", func(ctx context.Context, m Message) ([]byte, error) {
+		<-release
+		return []byte("slow"), nil
+	}, WithQueueGroup("g"), WithQueueLength(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ps[2].Handle("svc", func(ctx context.Context, m Message) ([]byte, error) {
+		return []byte("fast"), nil
+	}, WithQueueGroup("g")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := ps[0].WaitResponders(ctx, "svc", 2); err != nil {
+		t.Fatal(err)
+	}
+	// The slow member takes at most two requests (one running, one
+	// queued); every other request, including those dealt to it, is
+	// answered by the fast one.
+	fast, stuck := 0, 0
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i := range 20 {
+		wg.Go(func() {
+			rctx, c := context.WithTimeout(ctx, 2*time.Second)
+			defer c()
+			m, err := ps[0].Request(rctx, "svc", []byte(fmt.Sprint(i)))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil && string(m.Data) == "fast":
+				fast++
+			case errors.Is(err, context.DeadlineExceeded):
+				stuck++
+			default:
+				t.Errorf("request %d: %q, %v", i, m.Data, err)
+			}
+		})
+	}
+	wg.Wait()
+	if stuck > 2 || fast+stuck != 20 {
+		t.Fatalf("%d answered by the idle member, %d stuck at the busy one (at most 2)", fast, stuck)
 	}
 }

@@ -45,7 +45,11 @@ import (
 //	        stream's peer
 
 // directProtocol is the stream protocol of direct batches.
-const directProtocol = protocol.ID("/reflect/pubsub/direct/1.0.0")
+// 1.1.0 added headers (a batch flag) and the call frames (calls.go):
+// a 1.0.0 node would reset a stream carrying them, so the two do not
+// speak; between them batches go through GossipSub (without headers'
+// flag, which 1.0.0 refuses) and calls find no route.
+const directProtocol = protocol.ID("/reflect/pubsub/direct/1.1.0")
 
 const (
 	// directQueue bounds the frames queued towards one peer, like
@@ -292,13 +296,11 @@ type directPeer struct {
 	settled    chan struct{} // closed once the stream is open or has failed
 	settleOnce sync.Once
 
-	mu       sync.Mutex
-	q        []directFrame
-	dead     bool
-	busy     bool // a write is in progress (the writer's, or writeNow's)
-	stream   network.Stream
-	scratch  []byte
-	deadline time.Time // the stream's write deadline, under busy
+	mu      sync.Mutex
+	q       []directFrame
+	dead    bool
+	stream  network.Stream
+	scratch []byte
 }
 
 // enqueue queues a frame of the wire topic. It reports false if the frame
@@ -324,62 +326,6 @@ func (w *directPeer) enqueue(frame []byte, topic string) bool {
 	}
 	return true
 }
-
-// writeNow writes a frame at once on the caller's goroutine when nothing
-// is queued or being written (a call's frame: the round trip saves the
-// writer goroutine's wake-up each way), else queues it as enqueue does. It
-// reports whether the frame was written or queued.
-func (w *directPeer) writeNow(frame []byte, topic string) bool {
-	w.mu.Lock()
-	if w.dead || w.busy || len(w.q) > 0 || w.stream == nil {
-		w.mu.Unlock()
-		return w.enqueue(frame, topic)
-	}
-	w.busy = true
-	s := w.stream
-	w.mu.Unlock()
-	err := w.write(s, frame)
-	w.mu.Lock()
-	w.busy = false
-	more := len(w.q) > 0
-	w.mu.Unlock()
-	if err != nil {
-		w.d.count.outboundDropped.Add(1)
-		w.d.log.Debug("pubsub: direct stream failed", "peer", w.id, "err", err)
-		if !errors.Is(err, errDirectStopped) {
-			w.d.failed(w)
-			_ = s.Reset()
-		}
-		w.stop() // the writer finishes: what is queued is dropped
-		return false
-	}
-	if more {
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
-	}
-	return true
-}
-
-// write writes buf, renewing the write deadline when half of it is gone;
-// only the holder of busy calls it.
-func (w *directPeer) write(s network.Stream, buf []byte) error {
-	if now := time.Now(); w.deadline.Sub(now) < directWriteTimeout/2 {
-		w.deadline = now.Add(directWriteTimeout)
-		_ = s.SetWriteDeadline(w.deadline)
-		select {
-		case <-w.done: // stop's deadline may have been overwritten
-			return errDirectStopped
-		default:
-		}
-	}
-	_, err := s.Write(buf)
-	return err
-}
-
-// errDirectStopped ends a write to a stream being stopped.
-var errDirectStopped = errors.New("direct stream stopped")
 
 // unqueued takes frames out of the flows: written or lost.
 func (w *directPeer) unqueued(frames []directFrame) {
@@ -433,6 +379,7 @@ func (w *directPeer) run() {
 		w.finish(s)
 		return
 	}
+	var deadline time.Time
 	for {
 		select {
 		case <-w.done:
@@ -441,22 +388,23 @@ func (w *directPeer) run() {
 		case <-w.wake:
 		}
 		w.mu.Lock()
-		if w.busy { // writeNow is writing: it wakes us when done
-			w.mu.Unlock()
-			continue
-		}
 		frames := w.q
 		w.q = nil
-		w.busy = len(frames) > 0
 		w.mu.Unlock()
 		for len(frames) > 0 {
 			buf, n := w.coalesce(frames)
-			err := w.write(s, buf)
-			if errors.Is(err, errDirectStopped) {
-				w.unqueued(frames)
-				w.finish(s)
-				return
+			if now := time.Now(); deadline.Sub(now) < directWriteTimeout/2 {
+				deadline = now.Add(directWriteTimeout)
+				_ = s.SetWriteDeadline(deadline)
+				select {
+				case <-w.done: // stop's deadline may have been overwritten
+					w.unqueued(frames)
+					w.finish(s)
+					return
+				default:
+				}
 			}
+			_, err := s.Write(buf)
 			w.unqueued(frames[:n])
 			if err != nil {
 				// What was not written is lost for this peer: count it
@@ -471,9 +419,6 @@ func (w *directPeer) run() {
 			}
 			frames = frames[n:]
 		}
-		w.mu.Lock()
-		w.busy = false
-		w.mu.Unlock()
 	}
 }
 
@@ -506,6 +451,9 @@ func (w *directPeer) finish(s network.Stream) {
 	w.q = nil
 	w.mu.Unlock()
 	w.unqueued(q)
+	// What was still queued is lost for this peer (it left, or we close):
+	// counted like the other drops.
+	w.d.count.outboundDropped.Add(uint64(len(q)))
 	if s != nil {
 		_ = s.CloseWrite()
 		_ = s.CloseRead()

@@ -30,8 +30,9 @@
 //   - Wildcards: Subscribe("orders.*") or ("orders.>"), NATS syntax.
 //
 // All of them work on a partial mesh too (bootstrap peers, a firewall):
-// broadcasts and wildcard subscriptions are relayed by GossipSub, and what
-// goes to one node is passed on hop by hop by the nodes between (see
+// broadcasts, wildcard traffic included, are relayed by GossipSub through
+// nodes that subscribe to the topic (or follow a matching pattern), and
+// what goes to one node is passed on hop by hop by any node between (see
 // "The path of a message").
 //
 // # Delivery

@@ -25,8 +25,9 @@ var (
 	// non-UTF-8 value, or more than MaxHeaderBytes in all. Nothing is sent.
 	ErrHeader = errors.New("pubsub: invalid header")
 	// ErrNoRoute is returned by Send (and counted for queue groups and
-	// requests) when the peer is not connected, or its stream cannot be
-	// opened.
+	// requests) when the peer is neither connected nor reachable through
+	// announced links, its stream cannot be opened, or its stream's queue
+	// is full (the peer has not read for a while).
 	ErrNoRoute = errors.New("pubsub: peer not reachable")
 	// ErrNoSubscriber is returned by Send when the peer does not
 	// subscribe to the topic (as far as this node knows).

@@ -9,6 +9,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
+// Lock order. GossipSub calls the tracer on its event loop, and pub/sub
+// calls GossipSub (Join, Subscribe, Cancel, Publish) while holding p.mu,
+// t.mu or regMu, and waits for the event loop's answer. So the tracer, and
+// whatever it calls (flows, readiness, the subscription mirror, the
+// direct streams' d.mu, the Membership, streamLost's resetMu), must never
+// take p.mu, t.mu or regMu, or call back into GossipSub.
+
 // gossipTracer is pub/sub's window into GossipSub: it implements
 // GossipSub's RawTracer and hands each event to the part of pub/sub that
 // needs it — queue accounting to flow control (flow.go), hellos and

@@ -59,6 +59,7 @@ type PubSub struct {
 	closed  bool // Close has stopped the topics
 
 	joinedTopic chan struct{}         // a topic was joined: wakes patternLoop
+	followFull  atomic.Bool           // maxFollowed was reached (warned once)
 	closingFlag atomic.Bool           // closing, for streamLost
 	resetMu     sync.Mutex            // guards resets
 	resets      map[peer.ID]time.Time // streamLost's last reset per peer

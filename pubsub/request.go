@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -16,7 +17,8 @@ import (
 // A responder (Handle) registers on its topic (registry.go), with or
 // without a queue group. A request goes to every node with a responder
 // that answers all requests (group ""), and to one node of each queue
-// group in turn; each such node hands it to one of its responders, whose
+// group in turn (if that node cannot take it, busy or gone, to the group's
+// next); each such node hands it to one of its responders, whose
 // answer goes straight back to the requester on the direct stream
 // (calls.go), never through the topic. Request returns the first answer,
 // RequestAll gathers them. A node asked that has no responder any more, or
@@ -58,8 +60,18 @@ type calls struct {
 // call is one request in flight.
 type call struct {
 	topic   string
-	waiting map[peer.ID]struct{} // asked, not answered yet
-	answers chan answer          // buffered for every node asked
+	waiting map[peer.ID]struct{} // asked, not answered yet (under calls.mu)
+	answers chan answer          // buffered for every node that may be asked
+
+	// The request, for asking another member of a queue group whose first
+	// pick could not take it; used by the requester's goroutine only.
+	id        uint64
+	wire      string
+	w         batchWriter
+	timeoutMs uint64
+	deadline  time.Time            // zero: none
+	groupOf   map[peer.ID]string   // each node asked for a group: which
+	alts      map[string][]peer.ID // the group members not asked yet, in turn
 }
 
 // answer is one node's answer to a call.
@@ -145,25 +157,30 @@ func (p *PubSub) waitMembers(ctx context.Context, kind, topic, group string, n i
 // answer: the reply, or the responder's error (wrapping ErrRemote). It
 // fails at once with ErrNoResponders when no node answers requests on
 // topic, and when every node asked turns out to have none; with ErrBusy
-// when every responder asked was too busy; with ctx's error when no answer
-// came in time. ctx's deadline also bounds the responders' work.
+// when the responders asked were too busy (a queue group's busy member
+// hands the request to the group's next one first); with ctx's error
+// when no answer came in time. ctx's deadline also bounds the responders'
+// work.
 func (p *PubSub) Request(ctx context.Context, topic string, data []byte, opts ...Option) (Message, error) {
-	c, id, err := p.startCall(ctx, topic, data, opts)
+	c, err := p.startCall(ctx, topic, data, opts)
 	if err != nil {
 		return Message{}, err
 	}
-	defer p.endCall(id)
+	defer p.endCall(c.id)
 	var last error = ErrNoResponders
-	for pending := cap(c.answers); pending > 0; pending-- {
+	for pending := len(c.groupOf); pending > 0; pending-- {
 		a, err := p.await(ctx, c)
 		if err != nil {
 			return Message{}, err
 		}
-		switch m, err := p.answerMessage(c, a); {
+		m, err := p.answerMessage(c, a)
+		switch {
 		case err == nil || errors.Is(err, ErrRemote):
 			return m, err
-		default:
-			last = err
+		case p.askAnother(ctx, c, a.from):
+			pending++ // another member of its queue group takes its place
+		case errors.Is(err, ErrBusy) || !errors.Is(last, ErrBusy):
+			last = err // busy says more than "no responder"
 		}
 	}
 	return Message{}, fmt.Errorf("pubsub: request on %q: %w", topic, last)
@@ -174,13 +191,13 @@ func (p *PubSub) Request(ctx context.Context, topic string, data []byte, opts ..
 // (which is then not an error). It fails with ErrNoResponders as Request
 // does; nodes that had no responder after all are left out of the replies.
 func (p *PubSub) RequestAll(ctx context.Context, topic string, data []byte, opts ...Option) ([]Reply, error) {
-	c, id, err := p.startCall(ctx, topic, data, opts)
+	c, err := p.startCall(ctx, topic, data, opts)
 	if err != nil {
 		return nil, err
 	}
-	defer p.endCall(id)
+	defer p.endCall(c.id)
 	var out []Reply
-	for pending := cap(c.answers); pending > 0; pending-- {
+	for pending := len(c.groupOf); pending > 0; pending-- {
 		a, err := p.await(ctx, c)
 		if err != nil {
 			if errors.Is(err, ErrClosed) && len(out) == 0 {
@@ -189,6 +206,10 @@ func (p *PubSub) RequestAll(ctx context.Context, topic string, data []byte, opts
 			break
 		}
 		m, err := p.answerMessage(c, a)
+		if err != nil && !errors.Is(err, ErrRemote) && p.askAnother(ctx, c, a.from) {
+			pending++
+			continue
+		}
 		if errors.Is(err, ErrNoResponders) {
 			continue
 		}
@@ -201,60 +222,80 @@ func (p *PubSub) RequestAll(ctx context.Context, topic string, data []byte, opts
 }
 
 // startCall sends a request to the nodes that answer on topic.
-func (p *PubSub) startCall(ctx context.Context, topic string, data []byte, opts []Option) (*call, uint64, error) {
+func (p *PubSub) startCall(ctx context.Context, topic string, data []byte, opts []Option) (*call, error) {
 	o := applyOptions(opts)
 	if len(data) > p.cfg.MaxMessageSize {
-		return nil, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), p.cfg.MaxMessageSize)
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), p.cfg.MaxMessageSize)
 	}
 	hdr, err := encodeHeader(o.header)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	t, err := p.topic(topic, o.reserved)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	targets := t.requestTargets()
+	targets, alts := t.requestTargets()
 	if len(targets) == 0 {
-		return nil, 0, fmt.Errorf("pubsub: request on %q: %w", topic, ErrNoResponders)
+		return nil, fmt.Errorf("pubsub: request on %q: %w", topic, ErrNoResponders)
 	}
-	var w batchWriter
-	w.addHeader(hdr, slices.Clone(data))
-	var timeoutMs uint64
-	deadline, hasDeadline := ctx.Deadline()
-	if hasDeadline {
+	c := &call{topic: topic, wire: t.wire, waiting: map[peer.ID]struct{}{}, groupOf: map[peer.ID]string{}, alts: alts}
+	c.w.addHeader(hdr, slices.Clone(data))
+	if deadline, ok := ctx.Deadline(); ok {
+		c.deadline = deadline
 		// Rounded up: the responder's deadline never comes before ours.
-		timeoutMs = uint64(max((time.Until(deadline)+time.Millisecond-1)/time.Millisecond, 1))
+		c.timeoutMs = uint64(max((time.Until(deadline)+time.Millisecond-1)/time.Millisecond, 1))
 	}
-	c := &call{topic: topic, waiting: map[peer.ID]struct{}{}, answers: make(chan answer, len(targets))}
-	for _, tg := range targets {
-		c.waiting[tg.p] = struct{}{}
+	room := len(targets)
+	for _, a := range alts {
+		room += len(a)
 	}
+	c.answers = make(chan answer, room)
 	p.calls.mu.Lock()
 	if p.calls.m == nil {
 		p.calls.m = map[uint64]*call{}
 	}
 	p.calls.next++
-	id := p.calls.next
-	p.calls.m[id] = c
+	c.id = p.calls.next
+	p.calls.m[c.id] = c
 	p.calls.mu.Unlock()
-
 	for _, tg := range targets {
-		if tg.p == p.host.ID() {
-			in := &inCall{from: tg.p, id: id}
-			if hasDeadline {
-				in.deadline = deadline
-			}
-			p.dispatchRequest(in, &callFrame{kind: frameRequest, wire: t.wire, group: tg.group, id: id, b: w.local(p.router.author, 0)})
-			continue
-		}
-		frame := encodeRequestFrame(t.wire, tg.group, id, timeoutMs, p.router.author, &w)
-		if err := p.sendFrame(ctx, tg.p, t.wire, frame); err != nil {
-			p.log.Debug("pubsub: request not sent", "topic", topic, "to", tg.p, "err", err)
-			p.complete(tg.p, id, answer{from: tg.p, status: replyNoResponder, text: err.Error()})
-		}
+		p.ask(ctx, c, tg)
 	}
-	return c, id, nil
+	return c, nil
+}
+
+// ask sends the call's request to one node (this one directly); a node
+// that cannot be reached answers "no responder" at once.
+func (p *PubSub) ask(ctx context.Context, c *call, tg callTarget) {
+	c.groupOf[tg.p] = tg.group
+	p.calls.mu.Lock()
+	c.waiting[tg.p] = struct{}{}
+	p.calls.mu.Unlock()
+	if tg.p == p.host.ID() {
+		in := &inCall{from: tg.p, id: c.id, deadline: c.deadline}
+		p.dispatchRequest(in, &callFrame{kind: frameRequest, wire: c.wire, group: tg.group, id: c.id, b: c.w.local(p.router.author, 0)})
+		return
+	}
+	frame := encodeRequestFrame(c.wire, tg.group, c.id, c.timeoutMs, p.router.author, &c.w)
+	if err := p.sendFrame(ctx, tg.p, c.wire, frame); err != nil {
+		p.log.Debug("pubsub: request not sent", "topic", c.topic, "to", tg.p, "err", err)
+		p.complete(tg.p, c.id, answer{from: tg.p, status: replyNoResponder, text: err.Error()})
+	}
+}
+
+// askAnother asks the next member of the queue group that node was asked
+// for, when it could not take the request (busy, no responder, gone); it
+// reports whether it asked one.
+func (p *PubSub) askAnother(ctx context.Context, c *call, node peer.ID) bool {
+	g := c.groupOf[node]
+	if g == "" || len(c.alts[g]) == 0 || ctx.Err() != nil {
+		return false
+	}
+	next := c.alts[g][0]
+	c.alts[g] = c.alts[g][1:]
+	p.ask(ctx, c, callTarget{next, g})
+	return true
 }
 
 // callTarget is one node asked, for a group ("" for all-requests
@@ -265,8 +306,10 @@ type callTarget struct {
 }
 
 // requestTargets returns the nodes to ask: every node with a responder of
-// group "", and one node of each queue group in turn.
-func (t *topic) requestTargets() []callTarget {
+// group "", and one node of each queue group in turn, with the group's
+// other members in turn order (asked if the first cannot take it). A node
+// is asked once: a group whose members are all asked anyway adds nobody.
+func (t *topic) requestTargets() ([]callTarget, map[string][]peer.ID) {
 	p := t.ps
 	remote := p.members(regResponder, t.name)
 	local := *t.members.Load()
@@ -280,30 +323,34 @@ func (t *topic) requestTargets() []callTarget {
 		}
 	}
 	var out []callTarget
-	for g, nodes := range groups {
+	asked := map[peer.ID]bool{}
+	for _, n := range groups[""] {
+		out = append(out, callTarget{n, ""})
+		asked[n] = true
+	}
+	names := slices.Sorted(maps.Keys(groups))
+	alts := map[string][]peer.ID{}
+	for _, g := range names {
 		if g == "" {
-			for _, n := range nodes {
-				out = append(out, callTarget{n, ""})
-			}
 			continue
 		}
+		nodes := groups[g]
 		slices.Sort(nodes)
-		out = append(out, callTarget{nodes[t.picks.Add(1)%uint64(len(nodes))], g})
+		start := int(t.picks.Add(1) % uint64(len(nodes)))
+		var order []peer.ID
+		for i := range nodes {
+			if n := nodes[(start+i)%len(nodes)]; !asked[n] {
+				order = append(order, n)
+			}
+		}
+		if len(order) == 0 {
+			continue
+		}
+		out = append(out, callTarget{order[0], g})
+		asked[order[0]] = true
+		alts[g] = order[1:]
 	}
-	// A node asked twice (all-requests responder and a group member) is
-	// asked once: the answer comes back by node.
-	slices.SortFunc(out, func(a, b callTarget) int { return cmpPeer(a.p, b.p) })
-	return slices.CompactFunc(out, func(a, b callTarget) bool { return a.p == b.p })
-}
-
-func cmpPeer(a, b peer.ID) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return out, alts
 }
 
 // await returns the call's next answer.
@@ -393,7 +440,8 @@ func (p *PubSub) receiveRequest(from peer.ID, c *callFrame) {
 
 // dispatchRequest hands a request to one of this node's responders of the
 // group on the topic, or answers at once that there is none, or that it
-// is busy.
+// is busy (from a goroutine of its own for a remote requester: this runs
+// on a direct stream's reader, which must not wait for a write).
 func (p *PubSub) dispatchRequest(call *inCall, c *callFrame) {
 	from := call.from
 	t := p.joinedWire(c.wire)
@@ -402,11 +450,11 @@ func (p *PubSub) dispatchRequest(call *inCall, c *callFrame) {
 		members = (*t.members.Load())[memberKey{regResponder, c.group}]
 	}
 	if len(members) == 0 {
-		p.reply(call, replyNoResponder, nil, nil, "no responder")
+		p.replySoon(call, replyNoResponder, "no responder")
 		return
 	}
 	if err := t.vet(c.b); err != nil {
-		p.reply(call, replyError, nil, nil, "invalid request: "+err.Error())
+		p.replySoon(call, replyError, "invalid request: "+err.Error())
 		return
 	}
 	m := Message{Topic: t.name, From: from, Data: c.b.msgs[0], Header: c.b.header(0), call: call}
@@ -415,11 +463,21 @@ func (p *PubSub) dispatchRequest(call *inCall, c *callFrame) {
 	}
 	if s := members[t.picks.Add(1)%uint64(len(members))]; !s.offer(m) {
 		if s.stopped() {
-			p.reply(call, replyNoResponder, nil, nil, "responder stopped")
+			p.replySoon(call, replyNoResponder, "responder stopped")
 		} else {
-			p.reply(call, replyBusy, nil, nil, "busy")
+			p.replySoon(call, replyBusy, "busy")
 		}
 	}
+}
+
+// replySoon sends an answer without data: directly to this node's own
+// call, from a goroutine of its own to another node.
+func (p *PubSub) replySoon(call *inCall, status byte, text string) {
+	if call.from == p.host.ID() {
+		p.reply(call, status, nil, nil, text)
+		return
+	}
+	p.goOwned(func() { p.reply(call, status, nil, nil, text) })
 }
 
 // answer runs a responder on one request and sends its answer back.

@@ -24,7 +24,8 @@ import (
 // way (at most maxHops), and the target handles the inner frame as if it
 // came from the origin. Nodes that no announced path reaches are neither
 // asked nor given shares; what a relay cannot forward is dropped and
-// counted (Stats.Unroutable).
+// counted (Stats.Unroutable; OutboundDropped when the next hop's queue is
+// full).
 //
 //	frameForward  origin, target (length-prefixed peer ids), hops left
 //	              (byte), then the inner frame's kind and content
@@ -340,9 +341,11 @@ func (p *PubSub) forward(from peer.ID, frame []byte) error {
 	if ok && hops > 0 && next != from {
 		s = p.dir.openStream(next)
 	}
-	if s == nil || !s.enqueue(wrapForward(origin, target, hops-1, inner), "") {
+	if s == nil {
 		p.count.unroutable.Add(1)
 		p.log.Debug("pubsub: cannot forward a frame", "origin", origin, "target", target, "via", from)
+		return nil
 	}
+	s.enqueue(wrapForward(origin, target, hops-1, inner), "") // a full queue counts in OutboundDropped
 	return nil
 }

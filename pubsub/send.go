@@ -35,6 +35,9 @@ func (p *PubSub) Send(ctx context.Context, to peer.ID, topic string, data []byte
 	var w batchWriter
 	w.addHeader(hdr, slices.Clone(data))
 	if to == p.host.ID() {
+		if len(*t.subs.Load()) == 0 {
+			return fmt.Errorf("%w: this node, topic %q", ErrNoSubscriber, topic)
+		}
 		b := w.local(p.router.author, 0)
 		if err := t.vet(b); err != nil {
 			return err
@@ -75,7 +78,7 @@ func (p *PubSub) sendFrame(ctx context.Context, to peer.ID, wire string, frame [
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !s.writeNow(frame, wire) {
+	if !s.enqueue(frame, wire) {
 		return fmt.Errorf("%w: %s: stream closed or its queue full", ErrNoRoute, to)
 	}
 	return nil

@@ -74,8 +74,8 @@ type Stats struct {
 	InboundNoSubscriber uint64
 	// Unroutable counts frames for another node (a call on a partial
 	// mesh: routes.go) that this node, as a relay, could not pass on: no
-	// path to the target any more, too many hops, or the next hop's queue
-	// full.
+	// path to the target any more, or too many hops (a full queue towards
+	// the next hop counts in OutboundDropped).
 	Unroutable uint64
 }
 

@@ -23,10 +23,11 @@ type Subscription struct {
 	stop     chan struct{}
 	once     sync.Once
 
-	mu    sync.Mutex
-	q     []Message // q[head:] waits for the handler
-	head  int
-	bytes int
+	mu     sync.Mutex
+	q      []Message // q[head:] waits for the handler
+	head   int
+	bytes  int
+	halted bool // under mu: halt has run, offer takes nothing more
 
 	delivered atomic.Uint64
 	dropped   atomic.Uint64
@@ -64,13 +65,15 @@ func (s *Subscription) Unsubscribe() {
 func (s *Subscription) halt() {
 	s.once.Do(func() {
 		close(s.stop)
+		s.mu.Lock()
+		s.halted = true
+		var left []Message
 		if s.member.kind != "" {
-			s.mu.Lock()
-			left := slices.Clone(s.q[s.head:])
+			left = slices.Clone(s.q[s.head:])
 			s.q, s.head, s.bytes = nil, 0, 0
-			s.mu.Unlock()
-			s.abandon(left)
 		}
+		s.mu.Unlock()
+		s.abandon(left)
 	})
 }
 
@@ -82,8 +85,7 @@ func (s *Subscription) abandon(ms []Message) {
 	p := s.t.ps
 	for _, m := range ms {
 		if m.call != nil {
-			call := m.call
-			p.goOwned(func() { p.reply(call, replyNoResponder, nil, nil, "responder stopped") })
+			p.replySoon(m.call, replyNoResponder, "responder stopped")
 			continue
 		}
 		p.count.noSubscriber.Add(1)
@@ -114,6 +116,10 @@ func (s *Subscription) offer(m Message) bool {
 	default:
 	}
 	s.mu.Lock()
+	if s.halted { // halt ran since the check above: not queued
+		s.mu.Unlock()
+		return false
+	}
 	if len(s.q)-s.head >= s.maxLen || (s.bytes > 0 && s.bytes+len(m.Data) > s.maxBytes) {
 		s.mu.Unlock()
 		if s.dropped.Add(1) == 1 {

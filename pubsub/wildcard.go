@@ -31,6 +31,15 @@ import (
 // when it follows a matching pattern or subscribes to the topic, and the
 // nodes beyond it learn it from the relay's subscription; as with any
 // topic, a relay forwards only topics it subscribes to itself.
+//
+// A topic followed for a pattern, or announced to one, stays joined until
+// Close (as every topic a node has used does): patterns suit a bounded set
+// of topics (regions, services, device types), not one topic per order id;
+// beyond maxFollowed joined topics, patterns follow no new one.
+
+// maxFollowed bounds the topics a node joins, beyond which its patterns
+// follow no new topic (a warning says so).
+const maxFollowed = 10000
 
 // patternWait bounds a publisher's wait for pattern subscribers of a new
 // topic.
@@ -86,6 +95,17 @@ func (p *PubSub) subscribePattern(pattern string, handler func(Message), o optio
 	if o.reserved || strings.HasPrefix(pattern, ReservedPrefix) {
 		return nil, fmt.Errorf("%w: %q", ErrReservedTopic, pattern)
 	}
+	if o.decode != nil {
+		// A validator or decoder belongs to a topic, and a pattern's
+		// topics have their own (or none).
+		return nil, fmt.Errorf("%w: WithValidator or WithDecoder on the pattern %q", ErrConfig, pattern)
+	}
+	// Each pattern subscription registers the pattern once and unregisters
+	// it once (registrations are counted), before anyone can see it.
+	regName := registryName(regPattern, pattern, "")
+	if err := p.register(regName); err != nil {
+		return nil, err
+	}
 	qlen := o.queue
 	if qlen == 0 {
 		qlen = p.cfg.QueueLength
@@ -97,10 +117,11 @@ func (p *PubSub) subscribePattern(pattern string, handler func(Message), o optio
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
+		p.unregister(regName)
 		return nil, ErrClosed
 	}
-	first := len(p.patterns[pattern]) == 0
 	p.patterns[pattern] = append(p.patterns[pattern], s)
+	p.goOwned(s.run) // under p.mu: Close, which waits for it, has not begun
 	var topics []*topic
 	for name, t := range p.joined {
 		if matchPattern(pattern, name) {
@@ -112,17 +133,10 @@ func (p *PubSub) subscribePattern(pattern string, handler func(Message), o optio
 	// s itself, and attaching twice is harmless.
 	for _, t := range topics {
 		if err := t.attach(s); err != nil {
-			p.removePattern(s)
+			s.Unsubscribe()
 			return nil, err
 		}
 	}
-	if first {
-		if err := p.register(registryName(regPattern, pattern, "")); err != nil {
-			p.removePattern(s)
-			return nil, err
-		}
-	}
-	p.goOwned(s.run)
 	p.followPatterns() // topics already known
 	return s, nil
 }
@@ -137,8 +151,7 @@ func (p *PubSub) removePattern(s *Subscription) {
 		return
 	}
 	subs = slices.DeleteFunc(slices.Clone(subs), func(x *Subscription) bool { return x == s })
-	last := len(subs) == 0
-	if last {
+	if len(subs) == 0 {
 		delete(p.patterns, s.pattern)
 	} else {
 		p.patterns[s.pattern] = subs
@@ -151,9 +164,7 @@ func (p *PubSub) removePattern(s *Subscription) {
 	for _, t := range topics {
 		t.remove(s)
 	}
-	if last {
-		p.unregister(registryName(regPattern, s.pattern, ""))
-	}
+	p.unregister(registryName(regPattern, s.pattern, ""))
 }
 
 // patternSubsLocked returns the wildcard subscriptions whose pattern
@@ -186,12 +197,21 @@ func (p *PubSub) followPatterns() {
 		p.topics.entries(regPublisher, func(name string, _ map[peer.ID]struct{}) { names = append(names, name) })
 		for _, name := range names {
 			p.mu.Lock()
-			match := len(p.patternSubsLocked(name)) > 0
+			_, joined := p.joined[name]
+			match := !joined && len(p.patternSubsLocked(name)) > 0
+			full := len(p.joined) >= maxFollowed
 			p.mu.Unlock()
-			if match {
-				if _, err := p.topic(name, false); err != nil && p.ctx.Err() == nil {
-					p.log.Debug("pubsub: cannot follow a topic a pattern matches", "topic", name, "err", err)
+			if !match {
+				continue
+			}
+			if full {
+				if p.followFull.CompareAndSwap(false, true) {
+					p.log.Warn("pubsub: too many topics joined; wildcard patterns follow no new topic", "limit", maxFollowed)
 				}
+				continue
+			}
+			if _, err := p.topic(name, false); err != nil && p.ctx.Err() == nil {
+				p.log.Debug("pubsub: cannot follow a topic a pattern matches", "topic", name, "err", err)
 			}
 		}
 	}
@@ -213,7 +233,7 @@ func (p *PubSub) followPatterns() {
 	}
 }
 
-// patternPeers returns the ready neighbours with a pattern matching topic.
+// patternPeers returns the neighbours with a pattern matching topic.
 func (p *PubSub) patternPeers(topic string) []peer.ID {
 	var out []peer.ID
 	p.topics.entries(regPattern, func(pattern string, peers map[peer.ID]struct{}) {

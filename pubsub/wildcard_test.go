@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -138,6 +139,9 @@ func TestWildcardErrorsAndUnsubscribe(t *testing.T) {
 	if _, err := ps[1].Subscribe(ReservedPrefix+">", func(Message) {}); !errors.Is(err, ErrReservedTopic) {
 		t.Fatalf("reserved pattern: %v", err)
 	}
+	if _, err := ps[1].Subscribe("a.*", func(Message) {}, WithValidator(refuseBad)); !errors.Is(err, ErrConfig) {
+		t.Fatalf("validator on a pattern: %v", err)
+	}
 	c := newCollector()
 	s, err := ps[1].Subscribe("a.*", c.handle)
 	if err != nil {
@@ -156,6 +160,12 @@ func TestWildcardErrorsAndUnsubscribe(t *testing.T) {
 		t.Fatalf("pattern got %d, plain %d", c.count(), plain.count())
 	}
 	s.Unsubscribe()
+	ps[1].mu.Lock()
+	topic := ps[1].joined["a.x"]
+	ps[1].mu.Unlock()
+	if slices.Contains(*topic.subs.Load(), s) {
+		t.Fatal("the pattern subscription is still attached to a.x")
+	}
 	// Barrier: the plain subscription gets the next one; the pattern's
 	// must not.
 	if err := ps[0].Publish(ctx, "a.x", []byte("2")); err != nil {
