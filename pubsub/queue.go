@@ -174,8 +174,9 @@ func (t *topic) sendGroupShare(g string, tg *groupTarget) bool {
 	if s == nil {
 		return false
 	}
-	p.flows.wait(t.wire, []peer.ID{to}, t.stop, p.cfg.WindowWait)
-	return s.enqueue(frame, t.wire)
+	flow := callFlow(t.wire)
+	p.flows.wait(flow, []peer.ID{to}, t.stop, p.cfg.WindowWait)
+	return s.enqueue(frame, flow)
 }
 
 // deliverGroup hands each message of b to one local member of queue group

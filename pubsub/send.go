@@ -57,9 +57,15 @@ func (p *PubSub) Send(ctx context.Context, to peer.ID, topic string, data []byte
 	return nil
 }
 
-// sendFrame queues a call frame towards one peer, counted in the flow of
-// the wire topic: it waits for the peer's stream and for room in its
-// window (at most WindowWait, as publishers do) or until ctx ends.
+// callFlow is the flow-control key of a topic's calls towards a peer: a
+// window of its own, so that calls neither eat the topic's broadcast
+// window nor look like queued broadcast batches to the router.
+func callFlow(wire string) string { return wire + "\x00calls" }
+
+// sendFrame queues a call frame towards one peer, counted in the calls'
+// flow of the wire topic (callFlow): it waits for the peer's stream and
+// for room in its window (at most WindowWait, as publishers do) or until
+// ctx ends.
 func (p *PubSub) sendFrame(ctx context.Context, to peer.ID, wire string, frame []byte) error {
 	if !p.topo.neighbour(to) {
 		// Beyond the neighbours: through the next hop (routes.go).
@@ -74,6 +80,7 @@ func (p *PubSub) sendFrame(ctx context.Context, to peer.ID, wire string, frame [
 	if err != nil {
 		return err
 	}
+	wire = callFlow(wire)
 	p.flows.wait(wire, []peer.ID{to}, ctx.Done(), p.cfg.WindowWait)
 	if err := ctx.Err(); err != nil {
 		return err
