@@ -76,8 +76,8 @@ func matchPattern(pattern, topic string) bool {
 		ptok, prest, pmore := strings.Cut(pattern, ".")
 		ttok, trest, tmore := strings.Cut(topic, ".")
 		switch {
-		case ptok == ">":
-			return ttok != ""
+		case ptok == ">": // one or more tokens, none empty
+			return topic != "" && !strings.HasPrefix(topic, ".") && !strings.HasSuffix(topic, ".") && !strings.Contains(topic, "..")
 		case ttok == "" || (ptok != "*" && ptok != ttok):
 			return false
 		case !pmore || !tmore:

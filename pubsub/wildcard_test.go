@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,6 +34,8 @@ func TestMatchPattern(t *testing.T) {
 		{"a.*.c", "a.b.d", false},
 		{"a.*.>", "a.b.c.d", true},
 		{"orders.*", "orders.", false},
+		{">", "a..b", false},
+		{"a.>", "a.b.", false},
 	} {
 		if got := matchPattern(c.pattern, c.topic); got != c.want {
 			t.Errorf("matchPattern(%q, %q) = %v", c.pattern, c.topic, got)
@@ -58,13 +61,37 @@ func TestMatchPattern(t *testing.T) {
 func FuzzMatchPattern(f *testing.F) {
 	f.Add("orders.*", "orders.eu")
 	f.Add("a.>", "a.b.c")
+	f.Add("*.eu", "orders.eu")
+	f.Add("a.*.>", "a.b")
+	f.Add(">", "a..b")
 	f.Fuzz(func(t *testing.T, pattern, topic string) {
 		got := matchPattern(pattern, topic)
 		// A literal name matches itself only when it has no wildcard.
 		if !isPattern(pattern) && checkPattern(pattern) == nil && got != (pattern == topic && !isReserved(topic)) {
 			t.Fatalf("literal %q vs %q: %v", pattern, topic, got)
 		}
+		if checkPattern(pattern) == nil && !isReserved(topic) {
+			if want := refMatch(strings.Split(pattern, "."), strings.Split(topic, ".")); got != want {
+				t.Fatalf("matchPattern(%q, %q) = %v, reference %v", pattern, topic, got, want)
+			}
+		}
 	})
+}
+
+// refMatch is NATS's matching, token by token, written plainly: '*' one
+// non-empty token, '>' one or more, anything else itself.
+func refMatch(p, t []string) bool {
+	switch {
+	case len(p) == 0:
+		return len(t) == 0
+	case p[0] == ">":
+		return len(t) > 0 && !slices.Contains(t, "")
+	case len(t) == 0 || t[0] == "":
+		return false
+	case p[0] == "*" || p[0] == t[0]:
+		return refMatch(p[1:], t[1:])
+	}
+	return false
 }
 
 func isReserved(name string) bool {
