@@ -51,8 +51,11 @@
 //     slow handler's queue overflowing (Dropped, per subscription and per
 //     topic; the queue grows up to 65,536 messages or 32 MiB while the
 //     handler is behind), the outbound queue to a stuck peer, GossipSub's
-//     or the direct stream's (OutboundDropped), and GossipSub's inbound
-//     queues (InboundThrottled, InboundUndeliverable).
+//     or the direct stream's (OutboundDropped), GossipSub's inbound
+//     queues (InboundThrottled, InboundUndeliverable), a message sent to
+//     this node alone that found no subscription or member here any more
+//     (InboundNoSubscriber), and a call a relay could not pass on
+//     (Unroutable).
 //   - A node's own broadcasts do not reach its own subscribers unless
 //     Config.Echo is set.
 //   - Each subscription has its own goroutine and bounded queue: a slow
