@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +69,9 @@ const (
 	// directWriteTimeout is the write deadline of a direct stream: a peer
 	// that reads nothing for this long is given up on.
 	directWriteTimeout = 30 * time.Second
+	// directFrameTimeout bounds the reading of one frame once its length
+	// has arrived (an idle stream may wait for the next frame for ever).
+	directFrameTimeout = 10 * time.Second
 )
 
 // Frame kinds. (Kind 1 announced, in earlier versions, which batch the next
@@ -95,6 +100,8 @@ type direct struct {
 	maxMsg   int
 	maxFrame uint64
 
+	frameTimeout time.Duration // directFrameTimeout; tests shorten it (under mu)
+
 	// testHookReceive, set by tests only, runs before each received batch
 	// goes to its reorderer, with its wire topic and way (direct: true
 	// here, false from GossipSub).
@@ -110,20 +117,21 @@ type direct struct {
 
 func newDirect(p *PubSub) *direct {
 	return &direct{
-		host:     p.host,
-		log:      p.log,
-		flows:    p.flows,
-		count:    &p.count,
-		lookup:   p.joinedWire,
-		goOwned:  p.goOwned,
-		ctx:      p.ctx,
-		batches:  !p.cfg.Sign,
-		calls:    p.receiveCall,
-		maxMsg:   p.cfg.MaxMessageSize,
-		maxFrame: uint64(maxWireSize(p.cfg) + 2*maxTopicLen + 16),
-		out:      map[peer.ID]*directPeer{},
-		retry:    map[peer.ID]time.Time{},
-		in:       map[network.Stream]struct{}{},
+		host:         p.host,
+		log:          p.log,
+		flows:        p.flows,
+		count:        &p.count,
+		lookup:       p.joinedWire,
+		goOwned:      p.goOwned,
+		ctx:          p.ctx,
+		batches:      !p.cfg.Sign,
+		calls:        p.receiveCall,
+		maxMsg:       p.cfg.MaxMessageSize,
+		maxFrame:     uint64(maxWireSize(p.cfg) + 2*maxTopicLen + 16),
+		frameTimeout: directFrameTimeout,
+		out:          map[peer.ID]*directPeer{},
+		retry:        map[peer.ID]time.Time{},
+		in:           map[network.Stream]struct{}{},
 	}
 }
 
@@ -470,6 +478,7 @@ func (d *direct) handle(s network.Stream) {
 	}
 	d.in[s] = struct{}{}
 	d.inWG.Add(1)
+	frameTimeout := d.frameTimeout
 	d.mu.Unlock()
 	defer func() {
 		d.mu.Lock()
@@ -487,8 +496,15 @@ func (d *direct) handle(s network.Stream) {
 		}
 		var frame []byte
 		if err == nil {
-			frame = make([]byte, n)
-			_, err = io.ReadFull(r, frame)
+			// A frame that has begun must end soon, and takes memory as
+			// its bytes arrive, not as its length claims: a peer cannot
+			// pin memory or this goroutine with half-sent frames.
+			_ = s.SetReadDeadline(time.Now().Add(frameTimeout))
+			frame, err = readFrame(r, n)
+			_ = s.SetReadDeadline(time.Time{})
+			if isTimeout(err) { // counted in Invalid below
+				err = fmt.Errorf("%w: a frame of %d bytes unfinished after %v", ErrMalformed, n, frameTimeout)
+			}
 		}
 		if err == nil {
 			err = d.receive(from, frame, topics)
@@ -558,6 +574,36 @@ func (d *direct) receive(from peer.ID, frame []byte, topics map[string]*topic) e
 	}
 	t.order.add(b)
 	return nil
+}
+
+// isTimeout reports a deadline's error (yamux's does not wrap
+// os.ErrDeadlineExceeded, it says Timeout).
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &t) && t.Timeout()
+}
+
+// frameChunk is the first allocation for a frame being read, and the
+// least it grows by.
+const frameChunk = 64 << 10
+
+// readFrame reads an n-byte frame, growing its buffer as the bytes
+// arrive (at most doubling), never to n at once.
+func readFrame(r io.Reader, n uint64) ([]byte, error) {
+	buf := make([]byte, 0, min(n, frameChunk))
+	for uint64(len(buf)) < n {
+		want := int(min(n-uint64(len(buf)), uint64(max(len(buf), frameChunk))))
+		buf = slices.Grow(buf, want)
+		m, err := io.ReadFull(r, buf[len(buf):len(buf)+want])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 // encodeFrame encodes the writer's messages as one direct frame on the

@@ -1,14 +1,18 @@
 package pubsub
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/reflectmesh/reflect/internal/testutil"
@@ -338,5 +342,77 @@ func TestSwitchDirectToGossipKeepsOrder(t *testing.T) {
 	st := ps[0].Stats().Topics["t"]
 	if st.DirectBatches == 0 || st.DirectBatches == st.Batches {
 		t.Errorf("%d of %d batches direct: the way did not change", st.DirectBatches, st.Batches)
+	}
+}
+
+// A member opening many direct streams, each with a frame that claims
+// nearly the largest size and then stalls, pins neither memory at the
+// claimed size nor the readers: each stream is reset once the frame has
+// not finished in time, and counted.
+func TestHalfSentFramesAreBounded(t *testing.T) {
+	hosts := newHosts(t, 2)
+	ps := pubsubsOn(t, hosts[1:], Config{})
+	d := ps[0].dir
+	d.mu.Lock()
+	d.frameTimeout = 500 * time.Millisecond
+	d.mu.Unlock()
+	const streams = 40
+	runtime.GC()
+	var before, during runtime.MemStats
+	runtime.ReadMemStats(&before)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var ss []network.Stream
+	for range streams {
+		s, err := hosts[0].NewStream(ctx, hosts[1].ID(), directProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head := binary.AppendUvarint(append([]byte(nil), helloFrame...), d.maxFrame-1)
+		if _, err := s.Write(append(head, make([]byte, 1000)...)); err != nil {
+			t.Fatal(err)
+		}
+		ss = append(ss, s)
+	}
+	testutil.Eventually(t, 5*time.Second, "every stream being read", func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return len(d.in) == streams
+	})
+	runtime.ReadMemStats(&during)
+	if grew := int64(during.HeapAlloc) - int64(before.HeapAlloc); grew > 16<<20 {
+		t.Fatalf("heap grew by %d MB for %d half-sent frames of %d MB each", grew>>20, streams, d.maxFrame>>20)
+	}
+	testutil.Eventually(t, 10*time.Second, "the stalled streams reset", func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return len(d.in) == 0
+	})
+	if inv := ps[0].Stats().Invalid; inv != streams {
+		t.Fatalf("Invalid = %d, want %d", inv, streams)
+	}
+	for _, s := range ss {
+		_ = s.Reset()
+	}
+}
+
+func TestReadFrameGrowsWithTheBytes(t *testing.T) {
+	data := bytes.Repeat([]byte("x"), 300_000)
+	got, err := readFrame(bytes.NewReader(data), uint64(len(data)))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes, %v", len(got), err)
+	}
+	if _, err := readFrame(bytes.NewReader(data[:1000]), 1<<30); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("short input: %v", err)
+	}
+	// A lying length costs what arrived, not what it claims.
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 10 {
+		_, _ = readFrame(bytes.NewReader(data[:10]), 1<<30)
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / 10; per > 2*frameChunk {
+		t.Fatalf("%d bytes allocated for a 10-byte frame claiming 1 GiB", per)
 	}
 }

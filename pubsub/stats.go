@@ -59,6 +59,8 @@ type Stats struct {
 	// Invalid counts received batches rejected by validation. A batch
 	// that does not decode, or claims another author, on a direct stream
 	// also closes that stream; one a topic's validator refuses does not.
+	// A direct-stream frame left unfinished for 10 s counts here too (its
+	// stream is reset: a frame takes memory only as its bytes arrive).
 	Invalid uint64
 	// InboundDuplicates counts received copies of batches already seen:
 	// GossipSub copies relayed by more than one peer (none in a fully
