@@ -84,8 +84,8 @@
 // Values are stored as the bytes typed. get, and change events, show a
 // value that is valid JSON as that JSON value, and any other value as a JSON
 // string: after "set n 42" get shows 42, after "set name alice" (or
-// set name "alice") it shows "alice". In human mode values print verbatim.
-// Keys cannot contain spaces.
+// set name "alice") it shows "alice". In human mode values print verbatim,
+// apart from the escaped characters below. Keys cannot contain spaces.
 //
 // wait-peers returns once N peers have joined: connected, with their pub/sub
 // ready, so that a pub right after it reaches the peers that had subscribed
@@ -129,10 +129,15 @@
 // application with Publish) appear as a string, and invalid UTF-8 as U+FFFD.
 // "sub" (the pattern subscribed to, when not the topic), "group" (a queue
 // group's share) and "headers" ({"key": ["value", ...]}) appear only when
-// they apply. In human mode, the topic, the headers and the text from peers
-// are printed with control characters escaped (\x1b, \n). A change carries
-// "missed":N when N earlier changes were dropped because the output fell
-// behind (read the keys again). In stats, "fds" is the number of open file
+// they apply. In human mode everything that can come from another node (the
+// topic, the headers and the text of messages, keys and values of the store,
+// peer ids, addresses, error texts) is printed with every character that is
+// not printable escaped (\x1b, \n, \u202e, \xff for a byte of invalid
+// UTF-8; invalid UTF-8 in a value shows as U+FFFD, as in JSON): no peer can
+// move the cursor, clear the screen or forge a line. In -json mode every
+// line is valid UTF-8, keys included (invalid bytes become U+FFFD). A
+// change carries "missed":N when N earlier changes were dropped because the
+// output fell behind (read the keys again). In stats, "fds" is the number of open file
 // descriptors (-1 where /proc/self/fd does not exist) and "pubsub" and
 // "store" hold the counters of pubsub.Stats and crdtstore.Stats in
 // snake_case.

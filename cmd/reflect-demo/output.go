@@ -226,18 +226,24 @@ func jsonString(s string) json.RawMessage {
 
 func (e readyEvent) human() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "peer id %s, listening on:", e.ID)
+	fmt.Fprintf(&b, "peer id %s, listening on:", printable(e.ID))
 	for _, a := range e.Addrs {
-		fmt.Fprintf(&b, "\n  %s", a)
+		fmt.Fprintf(&b, "\n  %s", printable(a))
 	}
 	b.WriteString("\ntype help for the commands")
 	return b.String()
 }
 
-func (e peerEvent) human() string { return fmt.Sprintf("* peer %s %s", e.ID, e.State) }
+func (e peerEvent) human() string {
+	return fmt.Sprintf("* peer %s %s", printable(e.ID), printable(e.State))
+}
 
-// Remote text (topics, headers, message text, error texts) is printed
-// through printable: no control character of a peer's reaches the terminal.
+// Every text in a human form goes through printable: remote text (topics,
+// headers, message text, error texts, keys and values of the store, peer
+// ids, addresses) cannot move the cursor, clear the screen or start a line
+// of its own, and printable leaves ordinary text as it is. In -json mode
+// encoding/json escapes the control characters and replaces invalid UTF-8
+// in strings (keys included), and jsonValue does it in raw values.
 
 func (e messageEvent) human() string {
 	label := e.Topic
@@ -247,7 +253,7 @@ func (e messageEvent) human() string {
 	if e.Group != "" {
 		label += " group " + e.Group
 	}
-	return fmt.Sprintf("[%s] %s%s: %s", printable(label), short(e.From), headerText(e.Headers), printable(messageText(e.Data)))
+	return fmt.Sprintf("[%s] %s%s: %s", printable(label), printable(short(e.From)), headerText(e.Headers), printable(messageText(e.Data)))
 }
 
 func (e requestEvent) human() string {
@@ -255,11 +261,11 @@ func (e requestEvent) human() string {
 	if e.Group != "" {
 		label += " group " + e.Group
 	}
-	return fmt.Sprintf("? [%s] request from %s%s: %s", printable(label), short(e.From), headerText(e.Headers), printable(messageText(e.Data)))
+	return fmt.Sprintf("? [%s] request from %s%s: %s", printable(label), printable(short(e.From)), headerText(e.Headers), printable(messageText(e.Data)))
 }
 
 func (e responseEvent) human() string {
-	return fmt.Sprintf("[%s] reply from %s%s: %s", printable(e.Topic), short(e.From), headerText(e.Headers), printable(messageText(e.Data)))
+	return fmt.Sprintf("[%s] reply from %s%s: %s", printable(e.Topic), printable(short(e.From)), headerText(e.Headers), printable(messageText(e.Data)))
 }
 
 // headerText shows headers compactly, " {k=v, k=w, l=x}" (keys sorted),
@@ -303,9 +309,10 @@ func short(id string) string {
 }
 
 func (e changeEvent) human() string {
-	s := fmt.Sprintf("~ %s = %s (%s)", e.Key, plain(e.Value), e.Origin)
+	key, origin := printable(e.Key), printable(e.Origin)
+	s := fmt.Sprintf("~ %s = %s (%s)", key, printable(plain(e.Value)), origin)
 	if e.Deleted {
-		s = fmt.Sprintf("~ %s deleted (%s)", e.Key, e.Origin)
+		s = fmt.Sprintf("~ %s deleted (%s)", key, origin)
 	}
 	if e.Missed > 0 {
 		s += fmt.Sprintf(" [%d earlier changes missed]", e.Missed)
@@ -332,19 +339,19 @@ func (e okReply) human() string {
 
 func (e valueReply) human() string {
 	if !e.Found {
-		return fmt.Sprintf("(%s not found)", e.Key)
+		return fmt.Sprintf("(%s not found)", printable(e.Key))
 	}
-	return plain(e.Value)
+	return printable(plain(e.Value))
 }
 
-func (e keysReply) human() string { return list(e.Keys, "(no keys)") }
+func (e keysReply) human() string { return list(printables(e.Keys), "(no keys)") }
 
-func (e peersReply) human() string { return list(e.Peers, "(no peers)") }
+func (e peersReply) human() string { return list(printables(e.Peers), "(no peers)") }
 
 func (e dumpReply) human() string {
 	lines := make([]string, len(e.Entries))
 	for i, kv := range e.Entries {
-		lines[i] = kv.Key + " = " + plain(kv.Value)
+		lines[i] = printable(kv.Key) + " = " + printable(plain(kv.Value))
 	}
 	return list(lines, "(no keys)")
 }
@@ -357,7 +364,7 @@ func list(items []string, empty string) string {
 }
 
 func (e idReply) human() string {
-	return strings.Join(append([]string{e.ID}, e.Addrs...), "\n  ")
+	return strings.Join(printables(append([]string{e.ID}, e.Addrs...)), "\n  ")
 }
 
 func (e errorReply) human() string {

@@ -40,3 +40,12 @@ func isPrintable(s string) bool {
 	}
 	return true
 }
+
+// printables returns the printable form of each of ss (a new slice).
+func printables(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = printable(s)
+	}
+	return out
+}

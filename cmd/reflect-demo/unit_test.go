@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -500,4 +501,55 @@ func closeAtEnd(t *testing.T, f *os.File) {
 			t.Error(err)
 		}
 	})
+}
+
+// Remote text in the store (keys and values another node set, bypassing
+// this node's checks) and in the other replies: escaped in human mode,
+// valid UTF-8 and valid JSON on one line in -json mode.
+func TestOutputEscapesRemoteText(t *testing.T) {
+	const (
+		key  = "k\x1b[2J\n* peer X left\xff"
+		keyH = `k\x1b[2J\n* peer X left\xff`
+		val  = "\"\\u001b[2J\\n[chat] forged\\r\\u0007\"" // a JSON string
+		valH = `\x1b[2J\n[chat] forged\r\a`
+		raw  = "raw\xfe\x1b]0;t\x07" // not JSON, invalid UTF-8
+		rawH = "raw\ufffd" + `\x1b]0;t\a`
+	)
+	cases := []struct {
+		name  string
+		e     event
+		human string
+	}{
+		{"get", value(key, []byte(val), true), valH},
+		{"get raw", value(key, []byte(raw), true), rawH},
+		{"get missing", value(key, nil, false), "(" + keyH + " not found)"},
+		{"keys", keys([]string{key, "plain"}), keyH + "\nplain"},
+		{"dump", dump([]crdtstore.KeyValue{{Key: key, Value: []byte(val)}, {Key: "r", Value: []byte(raw)}}),
+			keyH + " = " + valH + "\nr = " + rawH},
+		{"watch", change(key, []byte(val), false, "remote", 0), "~ " + keyH + " = " + valH + " (remote)"},
+		{"watch deleted", change(key, nil, true, "remote\n", 0), "~ " + keyH + ` deleted (remote\n)`},
+		{"peer", peerChange("id\x1b\n", "left\r"), `* peer id\x1b\n left\r`},
+		{"peers", peers([]string{"p\x1b\n"}), `p\x1b\n`},
+		{"id", identity("me", []string{"/dns4/a\x1b\nb"}), "me\n  " + `/dns4/a\x1b\nb`},
+		{"ready", ready("me\n", []string{"/dns4/\xff"}), `peer id me\n, listening on:` + "\n  " + `/dns4/\xff` + "\ntype help for the commands"},
+		{"message from", message("chat", "x\x1b\n", []byte(`{"text":"hi"}`)), `[chat] x\x1b\n: hi`},
+		{"error", failure("get", errors.New("bad "+key)), "error: get: bad " + keyH},
+	}
+	for _, c := range cases {
+		h := string(newOutput(io.Discard, false, false).format(c.e))
+		if h != c.human+"\n" {
+			t.Errorf("%s human:\n got %q\nwant %q", c.name, h, c.human+"\n")
+		}
+		j := newOutput(io.Discard, true, false).format(c.e)
+		if !bytes.HasSuffix(j, []byte("\n")) || bytes.Count(j, []byte("\n")) != 1 ||
+			!utf8.Valid(j) || !json.Valid(j) || bytes.ContainsAny(j, "\x1b\r\x07") {
+			t.Errorf("%s JSON: not one valid UTF-8 JSON line without control characters: %q", c.name, j)
+		}
+	}
+	// The keys keep their text in JSON, invalid bytes replaced.
+	j := newOutput(io.Discard, true, false).format(keys([]string{key}))
+	want := `{"event":"keys","keys":["k\u001b[2J\n* peer X left\ufffd"]}` + "\n"
+	if string(j) != want {
+		t.Errorf("keys JSON:\n got %s\nwant %s", j, want)
+	}
 }
