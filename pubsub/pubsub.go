@@ -325,18 +325,29 @@ func (p *PubSub) Publish(ctx context.Context, topic string, data []byte, opts ..
 // publish queues data, which the caller hands over.
 func (p *PubSub) publish(ctx context.Context, name string, data []byte, opts []Option) error {
 	o := applyOptions(opts)
-	if len(data) > p.cfg.MaxMessageSize {
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), p.cfg.MaxMessageSize)
-	}
-	hdr, err := encodeHeader(o.header)
-	if err != nil {
-		return err
-	}
-	t, err := p.topic(name, o.reserved)
+	t, hdr, err := p.prepare(name, data, o)
 	if err != nil {
 		return err
 	}
 	return t.enqueue(ctx, outMsg{data: data, hdr: hdr})
+}
+
+// prepare checks an outgoing message's size and headers (encoding them)
+// and returns its topic, joined on first use: what Publish, Send and
+// Request share.
+func (p *PubSub) prepare(name string, data []byte, o options) (*topic, []byte, error) {
+	if len(data) > p.cfg.MaxMessageSize {
+		return nil, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), p.cfg.MaxMessageSize)
+	}
+	hdr, err := encodeHeader(o.header)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := p.topic(name, o.reserved)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, hdr, nil
 }
 
 // Subscribe calls handler for every message published on topic by other

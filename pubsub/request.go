@@ -224,14 +224,7 @@ func (p *PubSub) RequestAll(ctx context.Context, topic string, data []byte, opts
 // startCall sends a request to the nodes that answer on topic.
 func (p *PubSub) startCall(ctx context.Context, topic string, data []byte, opts []Option) (*call, error) {
 	o := applyOptions(opts)
-	if len(data) > p.cfg.MaxMessageSize {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), p.cfg.MaxMessageSize)
-	}
-	hdr, err := encodeHeader(o.header)
-	if err != nil {
-		return nil, err
-	}
-	t, err := p.topic(topic, o.reserved)
+	t, hdr, err := p.prepare(topic, data, o)
 	if err != nil {
 		return nil, err
 	}

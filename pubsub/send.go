@@ -21,14 +21,7 @@ import (
 // own subscriptions.
 func (p *PubSub) Send(ctx context.Context, to peer.ID, topic string, data []byte, opts ...Option) error {
 	o := applyOptions(opts)
-	if len(data) > p.cfg.MaxMessageSize {
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), p.cfg.MaxMessageSize)
-	}
-	hdr, err := encodeHeader(o.header)
-	if err != nil {
-		return err
-	}
-	t, err := p.topic(topic, o.reserved)
+	t, hdr, err := p.prepare(topic, data, o)
 	if err != nil {
 		return err
 	}
