@@ -92,6 +92,7 @@ type direct struct {
 	log      *slog.Logger
 	flows    *flows
 	count    *netCounters
+	forged   func(topic string, author, sender peer.ID)        // counts and logs a forged author (forged.go)
 	lookup   func(wire string) *topic                          // a joined topic, or nil
 	goOwned  func(func())                                      // runs a goroutine that Close waits for
 	ctx      context.Context                                   // ends at Close
@@ -121,6 +122,7 @@ func newDirect(p *PubSub) *direct {
 		log:          p.log,
 		flows:        p.flows,
 		count:        &p.count,
+		forged:       p.forged,
 		lookup:       p.joinedWire,
 		goOwned:      p.goOwned,
 		ctx:          p.ctx,
@@ -514,7 +516,11 @@ func (d *direct) handle(s network.Stream) {
 				_ = s.Close()
 				return
 			}
-			if errors.Is(err, ErrMalformed) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrVersion) || errors.Is(err, errDirectAuthor) || errors.Is(err, errCallAuthor) {
+			switch {
+			case errors.Is(err, errDirectAuthor) || errors.Is(err, errCallAuthor):
+				d.count.invalid.Add(1)
+				d.forged("", "", from)
+			case errors.Is(err, ErrMalformed) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrVersion):
 				d.count.invalid.Add(1)
 				d.log.Debug("pubsub: bad direct frame", "from", from, "err", err)
 			}

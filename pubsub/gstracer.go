@@ -29,6 +29,9 @@ type gossipTracer struct {
 	topics *peerTopics
 	onLost func(peer.ID) // GossipSub's outbound stream to a peer closed
 	count  *netCounters
+	forged func(topic string, author, sender peer.ID) // counts and logs a forged author (forged.go)
+	// subsRefused logs subscriptions the mirror refused (subfilter.go).
+	subsRefused func(p peer.ID, n int)
 
 	// GossipSub pushes an RPC on a peer's queue before it reports it
 	// (SendRPC), so the peer's writer may report it written
@@ -112,12 +115,17 @@ func (g *gossipTracer) DropRPC(rpc *lp2pps.RPC, _ peer.ID) {
 	}
 }
 
-func (g *gossipTracer) RejectMessage(_ *lp2pps.Message, reason string) {
+func (g *gossipTracer) RejectMessage(m *lp2pps.Message, reason string) {
 	switch reason {
 	case lp2pps.RejectValidationQueueFull, lp2pps.RejectValidationThrottled:
 		g.count.throttled.Add(1)
 	case lp2pps.RejectValidationFailed:
 		g.count.invalid.Add(1)
+	case lp2pps.RejectMissingSignature, lp2pps.RejectInvalidSignature:
+		// GossipSub checked the signature before anything else: the
+		// message is not its claimed author's.
+		g.count.invalid.Add(1)
+		g.forged(m.GetTopic(), peer.ID(m.GetFrom()), m.ReceivedFrom)
 	}
 }
 
@@ -131,7 +139,10 @@ func (g *gossipTracer) DuplicateMessage(*lp2pps.Message) { g.count.duplicates.Ad
 // GossipSub too.
 func (g *gossipTracer) RecvRPC(rpc *lp2pps.RPC) {
 	if subs := rpc.GetSubscriptions(); len(subs) > 0 {
-		g.topics.learn(rpc.From(), subs)
+		if n := g.topics.learn(rpc.From(), subs); n > 0 {
+			g.count.subsRefused.Add(uint64(n))
+			g.subsRefused(rpc.From(), n)
+		}
 	}
 	g.ready.hello(rpc.From())
 }

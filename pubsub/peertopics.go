@@ -27,6 +27,7 @@ type peerTopics struct {
 
 	mu      sync.Mutex
 	subs    map[string]map[peer.ID]struct{}               // wire topic → subscribed peers
+	counts  map[peer.ID]int                               // peer → topics it subscribes to (≤ maxTopicsPerPeer)
 	reg     map[kindTopic]map[string]map[peer.ID]struct{} // registry: kind and topic → group → peers
 	ready   map[peer.ID]struct{}                          // peers whose pub/sub is ready
 	changed chan struct{}                                 // closed and replaced at every change
@@ -43,6 +44,7 @@ func newPeerTopics(prefix string) *peerTopics {
 	return &peerTopics{
 		prefix:  prefix,
 		subs:    map[string]map[peer.ID]struct{}{},
+		counts:  map[peer.ID]int{},
 		reg:     map[kindTopic]map[string]map[peer.ID]struct{}{},
 		ready:   map[peer.ID]struct{}{},
 		changed: make(chan struct{}),
@@ -73,8 +75,12 @@ func (pt *peerTopics) changedLocked() {
 	pt.changed = make(chan struct{})
 }
 
-// learn applies a peer's subscription changes.
-func (pt *peerTopics) learn(p peer.ID, subs []*pb.RPC_SubOpts) {
+// learn applies a peer's subscription changes. It refuses, and returns the
+// number of, subscriptions beyond maxTopicsPerPeer topics for the peer or
+// to a topic name no node of ours could use (longer than maxWireTopic):
+// GossipSub ignores them too (subFilter), so a peer cannot make this node
+// keep unbounded state.
+func (pt *peerTopics) learn(p peer.ID, subs []*pb.RPC_SubOpts) (refused int) {
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
 	defer pt.changedLocked()
@@ -82,11 +88,19 @@ func (pt *peerTopics) learn(p peer.ID, subs []*pb.RPC_SubOpts) {
 		t := so.GetTopicid()
 		if so.GetSubscribe() {
 			m := pt.subs[t]
+			if _, ok := m[p]; ok {
+				continue
+			}
+			if len(t) > len(pt.prefix)+maxWireTopic || pt.counts[p] >= maxTopicsPerPeer {
+				refused++
+				continue
+			}
 			if m == nil {
 				m = map[peer.ID]struct{}{}
 				pt.subs[t] = m
 			}
 			m[p] = struct{}{}
+			pt.counts[p]++
 			if k, ok := pt.regOf(t); ok {
 				kt := kindTopic{k.kind, k.topic}
 				gs := pt.reg[kt]
@@ -102,15 +116,30 @@ func (pt *peerTopics) learn(p peer.ID, subs []*pb.RPC_SubOpts) {
 				r[p] = struct{}{}
 			}
 		} else if m := pt.subs[t]; m != nil {
+			if _, ok := m[p]; !ok {
+				continue
+			}
 			delete(m, p)
 			if len(m) == 0 {
 				delete(pt.subs, t)
+			}
+			if pt.counts[p]--; pt.counts[p] == 0 {
+				delete(pt.counts, p)
 			}
 			if k, ok := pt.regOf(t); ok {
 				pt.dropRegLocked(k, p)
 			}
 		}
 	}
+	return refused
+}
+
+// has reports whether the mirror holds p's subscription to wire topic t.
+func (pt *peerTopics) has(t string, p peer.ID) bool {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	_, ok := pt.subs[t][p]
+	return ok
 }
 
 // dropRegLocked removes p from a registry entry; pt.mu held.
@@ -135,6 +164,10 @@ func (pt *peerTopics) forget(p peer.ID) {
 	defer pt.mu.Unlock()
 	defer pt.changedLocked()
 	delete(pt.ready, p)
+	if pt.counts[p] == 0 {
+		return
+	}
+	delete(pt.counts, p)
 	for t, m := range pt.subs {
 		delete(m, p)
 		if len(m) == 0 {

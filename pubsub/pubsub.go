@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/time/rate"
+
 	lp2pps "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -34,6 +36,9 @@ type PubSub struct {
 	router *router
 	count  netCounters
 	queued gauge // messages accepted by Publish, not yet handed to GossipSub or a direct stream
+
+	forgedLog *rate.Sometimes // limits the warnings of forged.go
+	subsLog   *rate.Sometimes // limits the warnings of subsRefused
 
 	stopMembers func() // ends the Membership's calls
 
@@ -85,6 +90,8 @@ func New(h host.Host, m Membership, cfg Config) (*PubSub, error) {
 	p := &PubSub{
 		cfg:         cfg,
 		log:         cfg.Logger,
+		forgedLog:   newForgedLog(),
+		subsLog:     newForgedLog(),
 		host:        h,
 		topo:        newTopology(h.ID()),
 		topics:      newPeerTopics(cfg.TopicPrefix),
@@ -113,14 +120,15 @@ func New(h host.Host, m Membership, cfg Config) (*PubSub, error) {
 		m.PubSubReady(q)
 	}, func(q peer.ID) { p.topo.setReady(q, false) })
 	tr := newGossipTracer(p.flows, p.ready, p.topics, p.streamLost, &p.count)
+	tr.forged = p.forged
+	tr.subsRefused = p.subsRefused
 
-	policy := lp2pps.StrictNoSign
+	// Every message that goes through GossipSub is signed by its author and
+	// verified before GossipSub marks it seen, so no member can publish as
+	// another or make another's batches look like duplicates (doc.go,
+	// Authorship). Direct streams need no signature: their connection
+	// authenticates the author.
 	opts := []lp2pps.Option{}
-	if cfg.Sign {
-		policy = lp2pps.StrictSign
-	} else {
-		opts = append(opts, lp2pps.WithNoAuthor())
-	}
 	params := lp2pps.DefaultGossipSubParams()
 	// A LAN mesh is small: keep the message cache short so large bursts do
 	// not pin memory for seconds (history × heartbeat).
@@ -128,8 +136,9 @@ func New(h host.Host, m Membership, cfg Config) (*PubSub, error) {
 	params.HistoryGossip = 2
 	params.HeartbeatInitialDelay = 50 * time.Millisecond
 	opts = append(opts,
-		lp2pps.WithMessageSignaturePolicy(policy),
+		lp2pps.WithMessageSignaturePolicy(lp2pps.StrictSign),
 		lp2pps.WithMessageIdFn(messageID),
+		lp2pps.WithSubscriptionFilter(subFilter{p.topics}),
 		// Without flood publish, a message published before the first
 		// heartbeat builds the mesh goes nowhere.
 		lp2pps.WithFloodPublish(true),
@@ -173,12 +182,18 @@ func maxWireSize(cfg Config) int {
 }
 
 // messageID takes the id from the topic and the batch header (author and
-// the topic's sequence number), which saves hashing every message. Bytes
-// that do not parse get a hash so they can still be deduplicated before the
-// validator rejects them.
+// the topic's sequence number), which saves hashing every message. A batch
+// whose author is not the message's signer (a forgery, which the validator
+// rejects) gets the signer in its id too: GossipSub marks an id seen before
+// the validator runs, and a forged copy must not make the author's own batch
+// look like a duplicate. Bytes that do not parse get a hash so they can
+// still be deduplicated before the validator rejects them.
 func messageID(m *pb.Message) string {
 	var b batch
 	if _, err := batchHeader(m.GetData(), &b); err == nil {
+		if string(b.author) != string(m.GetFrom()) {
+			return m.GetTopic() + "\x00" + string(b.id) + "\x00" + string(m.GetFrom())
+		}
 		return m.GetTopic() + "\x00" + string(b.id)
 	}
 	sum := sha256.Sum256(m.GetData())

@@ -13,6 +13,8 @@ type netCounters struct {
 	connResets      atomic.Uint64 // connections closed by streamLost
 	noSubscriber    atomic.Uint64 // messages sent here with nobody to take them
 	unroutable      atomic.Uint64 // forwarded frames this node could not pass on
+	forged          atomic.Uint64 // inbound batches and calls whose author was not their sender
+	subsRefused     atomic.Uint64 // subscriptions of peers beyond maxTopicsPerPeer
 }
 
 // TopicStats counts one topic's traffic on this node.
@@ -62,6 +64,15 @@ type Stats struct {
 	// A direct-stream frame left unfinished for 10 s counts here too (its
 	// stream is reset: a frame takes memory only as its bytes arrive).
 	Invalid uint64
+	// Forged counts the batches and calls of Invalid whose claimed author
+	// was not the peer that signed or sent them: a member impersonating
+	// another (see Authorship in the package documentation). Each is also
+	// logged at Warn, at most once per 10 s.
+	Forged uint64
+	// SubscriptionsRefused counts peers' topic subscriptions this node
+	// ignored: beyond 25,000 topics for one peer, or a topic name longer
+	// than any node uses. Logged at Warn, at most once per 10 s.
+	SubscriptionsRefused uint64
 	// InboundDuplicates counts received copies of batches already seen:
 	// GossipSub copies relayed by more than one peer (none in a fully
 	// connected mesh, where nothing is relayed).
@@ -93,6 +104,8 @@ func (p *PubSub) Stats() Stats {
 		ConnectionResets:     p.count.connResets.Load(),
 		InboundNoSubscriber:  p.count.noSubscriber.Load(),
 		Unroutable:           p.count.unroutable.Load(),
+		Forged:               p.count.forged.Load(),
+		SubscriptionsRefused: p.count.subsRefused.Load(),
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -251,8 +251,8 @@ func (t *topic) validate(_ context.Context, from peer.ID, m *lp2pps.Message) lp2
 		p.log.Debug("pubsub: rejecting message", "topic", t.name, "from", m.ReceivedFrom, "err", err)
 		return lp2pps.ValidationReject
 	}
-	if p.cfg.Sign && string(b.author) != string(m.GetFrom()) {
-		p.log.Debug("pubsub: rejecting message: author is not the signer", "topic", t.name, "from", m.ReceivedFrom)
+	if string(b.author) != string(m.GetFrom()) {
+		p.forged(t.name, peerID(b.author), peer.ID(m.GetFrom()))
 		return lp2pps.ValidationReject
 	}
 	if from == p.host.ID() { // our own publish
