@@ -530,7 +530,7 @@ func FuzzDecodeCallFrame(f *testing.F) {
 		_, n := uvarint(fr)
 		f.Add(fr[n:])
 	}
-	fw := encodeForward("origin", "target", 3, encodeSendFrame("t", "", author, &w))
+	fw := wrapForward("origin", "target", 3, make([]byte, 64), encodeSendFrame("t", "", author, &w)[1:])
 	_, n := uvarint(fw)
 	f.Add(fw[n:])
 	f.Fuzz(func(t *testing.T, frame []byte) {
@@ -538,14 +538,14 @@ func FuzzDecodeCallFrame(f *testing.F) {
 			return
 		}
 		if frame[0] == frameForward {
-			origin, target, hops, inner, err := decodeForward(frame[1:])
+			origin, target, hops, sig, inner, err := decodeForward(frame[1:])
 			if err != nil {
 				return
 			}
-			if hops > maxHops || origin == "" || target == "" || len(inner) == 0 {
-				t.Fatalf("forward decoded as %q %q %d %x", origin, target, hops, inner)
+			if hops > maxHops || origin == "" || target == "" || len(sig) == 0 || len(sig) > maxSigLen || len(inner) == 0 {
+				t.Fatalf("forward decoded as %q %q %d %x %x", origin, target, hops, sig, inner)
 			}
-			again := wrapForward(origin, target, hops, inner)
+			again := wrapForward(origin, target, hops, sig, inner)
 			_, n := uvarint(again)
 			if !bytes.Equal(again[n:], frame) {
 				t.Fatalf("re-encoding differs: %x vs %x", frame, again[n:])

@@ -77,10 +77,13 @@ type Config struct {
 	// WindowWait bounds one wait for the window. Default DefaultWindowWait.
 	WindowWait time.Duration
 
-	// Sign makes GossipSub sign every message with the node's key and verify
-	// signatures on receipt (StrictSign). Default false: membership is already
-	// proven by the private-network key and every hop is authenticated by
-	// Noise; see the package documentation for the measurements.
+	// Sign sends every broadcast batch through GossipSub, never on the
+	// direct streams.
+	//
+	// Deprecated: authorship no longer needs it. Every message that goes
+	// through GossipSub is signed and verified, and direct streams
+	// authenticate their peer (package documentation, Authorship); Sign
+	// only makes broadcasts slower.
 	Sign bool
 
 	// Logger receives debug and warning logs. Default: discard.

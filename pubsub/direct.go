@@ -50,8 +50,11 @@ import (
 // 1.1.0 added headers (a batch flag) and the call frames (calls.go):
 // a 1.0.0 node would reset a stream carrying them, so the two do not
 // speak; between them batches go through GossipSub (without headers'
-// flag, which 1.0.0 refuses) and calls find no route.
-const directProtocol = protocol.ID("/reflect/pubsub/direct/1.1.0")
+// flag, which 1.0.0 refuses) and calls find no route. 1.2.0 signs
+// forwarded frames (routes.go); since then GossipSub messages are signed
+// too, which nodes before it refuse, as they refuse those nodes' unsigned
+// ones: the versions do not mix.
+const directProtocol = protocol.ID("/reflect/pubsub/direct/1.2.0")
 
 const (
 	// directQueue bounds the frames queued towards one peer, like

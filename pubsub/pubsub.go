@@ -16,6 +16,7 @@ import (
 
 	lp2pps "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -37,6 +38,7 @@ type PubSub struct {
 	count  netCounters
 	queued gauge // messages accepted by Publish, not yet handed to GossipSub or a direct stream
 
+	key       crypto.PrivKey  // the node's, signs forwarded frames (routes.go)
 	forgedLog *rate.Sometimes // limits the warnings of forged.go
 	subsLog   *rate.Sometimes // limits the warnings of subsRefused
 
@@ -86,10 +88,14 @@ func New(h host.Host, m Membership, cfg Config) (*PubSub, error) {
 		}
 		m = hc
 	}
+	if h.Peerstore().PrivKey(h.ID()) == nil {
+		return nil, fmt.Errorf("%w: the host's peerstore has no private key for %s (it signs messages)", ErrConfig, h.ID())
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &PubSub{
 		cfg:         cfg,
 		log:         cfg.Logger,
+		key:         h.Peerstore().PrivKey(h.ID()),
 		forgedLog:   newForgedLog(),
 		subsLog:     newForgedLog(),
 		host:        h,

@@ -167,8 +167,11 @@ func (t *topic) sendGroupShare(g string, tg *groupTarget) bool {
 		if !ok {
 			return false
 		}
-		frame = encodeForward(p.host.ID(), to, maxHops-1, frame)
-		to = next
+		fw, err := p.encodeForward(to, frame)
+		if err != nil {
+			return false
+		}
+		frame, to = fw, next
 	}
 	s := p.dir.openStream(to)
 	if s == nil {

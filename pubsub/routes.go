@@ -28,10 +28,15 @@ import (
 // full).
 //
 //	frameForward  origin, target (length-prefixed peer ids), hops left
-//	              (byte), then the inner frame's kind and content
+//	              (byte), signature (length-prefixed), then the inner
+//	              frame's kind and content
 //
-// The origin of a forwarded frame is as good as the relays' word: members
-// are trusted not to forge one another (package documentation, Signing).
+// The origin signs the target and the inner frame with its node's key
+// (forwardSigned); the target checks the signature against the origin's
+// peer id before it handles the frame, so a relay can neither forge an
+// origin nor alter or redirect a frame (a refused one counts in
+// Stats.Forged). Relays do not check it: a forgery costs them only its
+// forwarding. A relay can still drop, delay or replay a frame it passes on.
 
 const (
 	frameForward = 6
@@ -277,49 +282,96 @@ func (p *PubSub) members(kind, topic string) map[string][]peer.ID {
 	return near
 }
 
-// encodeForward wraps a call frame (with its length prefix) for target.
-func encodeForward(origin, target peer.ID, hops byte, frame []byte) []byte {
+// encodeForward wraps a call frame (with its length prefix) for target,
+// signed by this node.
+func (p *PubSub) encodeForward(target peer.ID, frame []byte) ([]byte, error) {
 	_, n := uvarint(frame)
-	return wrapForward(origin, target, hops, frame[n:])
+	inner := frame[n:]
+	sig, err := p.key.Sign(forwardSigned(p.host.ID(), target, inner))
+	if err != nil {
+		return nil, fmt.Errorf("pubsub: sign a forwarded frame: %w", err)
+	}
+	return wrapForward(p.host.ID(), target, maxHops-1, sig, inner), nil
 }
 
+// forwardSigned is what the origin of a forwarded frame signs: a context
+// string, the origin, the target and the inner frame.
+func forwardSigned(origin, target peer.ID, inner []byte) []byte {
+	out := make([]byte, 0, len(forwardContext)+strLen(string(origin))+strLen(string(target))+len(inner))
+	out = append(out, forwardContext...)
+	out = appendString(out, string(origin))
+	out = appendString(out, string(target))
+	return append(out, inner...)
+}
+
+// forwardContext keeps a forwarded frame's signature from meaning anything
+// else signed with the node's key.
+const forwardContext = "reflect/pubsub/forward/1\x00"
+
+// maxSigLen bounds a forwarded frame's signature (Ed25519's is 64 bytes;
+// RSA keys give longer ones).
+const maxSigLen = 1024
+
 // wrapForward wraps a call frame's kind and content for target.
-func wrapForward(origin, target peer.ID, hops byte, inner []byte) []byte {
-	out := frameStart(1 + strLen(string(origin)) + strLen(string(target)) + 1 + len(inner))
+func wrapForward(origin, target peer.ID, hops byte, sig, inner []byte) []byte {
+	out := frameStart(1 + strLen(string(origin)) + strLen(string(target)) + 1 + strLen(string(sig)) + len(inner))
 	out = append(out, frameForward)
 	out = appendString(out, string(origin))
 	out = appendString(out, string(target))
 	out = append(out, hops)
+	out = appendString(out, string(sig))
 	return append(out, inner...)
 }
 
 // decodeForward decodes a frameForward's content after its kind.
-func decodeForward(frame []byte) (origin, target peer.ID, hops byte, inner []byte, err error) {
-	var o, tg string
+func decodeForward(frame []byte) (origin, target peer.ID, hops byte, sig, inner []byte, err error) {
+	var o, tg, s string
 	if o, frame, err = readString(frame, maxAuthorLen, "forward origin"); err != nil {
 		return
 	}
 	if tg, frame, err = readString(frame, maxAuthorLen, "forward target"); err != nil {
 		return
 	}
-	if o == "" || tg == "" || len(frame) < 2 || frame[0] > maxHops {
+	if o == "" || tg == "" || len(frame) < 1 || frame[0] > maxHops {
 		err = fmt.Errorf("%w: forward frame", ErrMalformed)
 		return
 	}
-	switch frame[1] {
-	case frameSend, frameRequest, frameReply:
-	default:
-		err = fmt.Errorf("%w: forwarded frame kind %d", ErrMalformed, frame[1])
+	hops = frame[0]
+	if s, frame, err = readString(frame[1:], maxSigLen, "forward signature"); err != nil {
 		return
 	}
-	return peer.ID(o), peer.ID(tg), frame[0], frame[1:], nil
+	if s == "" || len(frame) < 1 {
+		err = fmt.Errorf("%w: forward frame", ErrMalformed)
+		return
+	}
+	switch frame[0] {
+	case frameSend, frameRequest, frameReply:
+	default:
+		err = fmt.Errorf("%w: forwarded frame kind %d", ErrMalformed, frame[0])
+		return
+	}
+	return peer.ID(o), peer.ID(tg), hops, []byte(s), frame, nil
+}
+
+// verifyForward reports whether sig is origin's signature of a frame for
+// target: the key comes from the origin's peer id (Ed25519 ids hold it),
+// else from what the peerstore learnt on a connection.
+func (p *PubSub) verifyForward(origin, target peer.ID, sig, inner []byte) bool {
+	key, err := origin.ExtractPublicKey()
+	if err != nil {
+		if key = p.host.Peerstore().PubKey(origin); key == nil {
+			return false
+		}
+	}
+	ok, err := key.Verify(forwardSigned(origin, target, inner), sig)
+	return err == nil && ok
 }
 
 // forward handles a frameForward from a neighbour: the inner frame is for
 // this node, or goes on towards its target. A relay never waits: with no
 // route, no hops left or a full queue, the frame is dropped and counted.
 func (p *PubSub) forward(from peer.ID, frame []byte) error {
-	origin, target, hops, inner, err := decodeForward(frame)
+	origin, target, hops, sig, inner, err := decodeForward(frame)
 	if err != nil {
 		return err
 	}
@@ -327,6 +379,13 @@ func (p *PubSub) forward(from peer.ID, frame []byte) error {
 	if target == self {
 		if origin == self {
 			return fmt.Errorf("%w: a forwarded frame from this node", ErrMalformed)
+		}
+		if !p.verifyForward(origin, target, sig, inner) {
+			// Not the origin's: forged on the way, which need not be the
+			// neighbour's doing, so its stream stays.
+			p.count.invalid.Add(1)
+			p.forged("", origin, from)
+			return nil
 		}
 		// The inner frame is the origin's: a bad one is not the relay's
 		// fault, so it does not end the relay's stream.
@@ -346,6 +405,6 @@ func (p *PubSub) forward(from peer.ID, frame []byte) error {
 		p.log.Debug("pubsub: cannot forward a frame", "origin", origin, "target", target, "via", from)
 		return nil
 	}
-	s.enqueue(wrapForward(origin, target, hops-1, inner), "") // a full queue counts in OutboundDropped
+	s.enqueue(wrapForward(origin, target, hops-1, sig, inner), "") // a full queue counts in OutboundDropped
 	return nil
 }

@@ -54,6 +54,12 @@ func TestNextHop(t *testing.T) {
 // hub only. The hub subscribes to nothing.
 func star(t *testing.T, leaves int) ([]host.Host, []*PubSub) {
 	t.Helper()
+	return starOf(t, leaves)
+}
+
+// starOf is star for tests and benchmarks.
+func starOf(t testing.TB, leaves int) ([]host.Host, []*PubSub) {
+	t.Helper()
 	hosts := newHosts(t, leaves+1) // fully connected: cut leaf–leaf links
 	for i := 1; i <= leaves; i++ {
 		hosts[i].ConnManager().Protect(hosts[0].ID(), "test")

@@ -66,8 +66,11 @@ func (p *PubSub) sendFrame(ctx context.Context, to peer.ID, wire string, frame [
 		if !ok {
 			return fmt.Errorf("%w: %s: not connected, and no announced path", ErrNoRoute, to)
 		}
-		frame = encodeForward(p.host.ID(), to, maxHops-1, frame)
-		to = next
+		fw, err := p.encodeForward(to, frame)
+		if err != nil {
+			return err
+		}
+		frame, to = fw, next
 	}
 	s, err := p.dir.stream(ctx, to)
 	if err != nil {
