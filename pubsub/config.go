@@ -31,6 +31,10 @@ const (
 	// DefaultWindowWait bounds how long a publisher waits for a slow peer's
 	// queue to drain before sending anyway.
 	DefaultWindowWait = 2 * time.Second
+	// DefaultStallTimeout is how long a peer's window may stay full (it
+	// reads none of what is queued towards it) before the peer is
+	// disconnected (stall.go).
+	DefaultStallTimeout = 15 * time.Second
 )
 
 // ReservedPrefix starts topic names that Reflect uses internally (the store).
@@ -75,7 +79,15 @@ type Config struct {
 	Window int
 
 	// WindowWait bounds one wait for the window. Default DefaultWindowWait.
+	// A peer whose window has been full that long is not waited for again
+	// until it reads (flow.go).
 	WindowWait time.Duration
+
+	// StallTimeout disconnects a peer whose window for some topic stays
+	// full this long: it has read nothing of that topic meanwhile (a
+	// process that stopped reading, or a hostile member). Counted in
+	// Stats.StalledPeers. Default DefaultStallTimeout; negative: never.
+	StallTimeout time.Duration
 
 	// Sign sends every broadcast batch through GossipSub, never on the
 	// direct streams.
@@ -115,6 +127,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WindowWait == 0 {
 		c.WindowWait = DefaultWindowWait
+	}
+	if c.StallTimeout == 0 {
+		c.StallTimeout = DefaultStallTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -21,12 +22,25 @@ import (
 // subscribes to, and on each of them only that topic's publisher; a topic
 // whose batches are few (the store's deltas) never waits behind a busy one
 // (a chat topic) queued towards the same peer.
+//
+// A peer that stops reading slows only what goes to it: once its window for
+// a topic has stayed full for WindowWait, the topic's publisher no longer
+// waits for it (the batches it cannot take are dropped at its queue and
+// counted in OutboundDropped) until it reads again; the other subscribers
+// get the topic at full speed. One whose window stays full for
+// Config.StallTimeout is disconnected (stall.go).
 
 // flowKey is one topic's batches queued towards one peer, one way.
 type flowKey struct {
 	p      peer.ID
 	topic  string // wire name
 	direct bool   // the direct stream's queue, else GossipSub's
+}
+
+// peerTopic is one topic's window towards one peer (both ways together).
+type peerTopic struct {
+	p     peer.ID
+	topic string
 }
 
 // topicWay is one topic's batches queued one way, towards all peers.
@@ -39,21 +53,23 @@ type topicWay struct {
 type flows struct {
 	window int // ≤ 0: no flow control (counting still serves Flush)
 
-	mu      sync.Mutex
-	n       map[flowKey]int
-	perWay  map[topicWay]int
-	total   int
-	room    chan struct{} // closed and replaced when a flow drops below the window
-	emptied chan struct{} // closed and replaced when total drops to 0
+	mu        sync.Mutex
+	n         map[flowKey]int
+	fullSince map[peerTopic]time.Time // when each full window (both ways) became full
+	perWay    map[topicWay]int
+	total     int
+	room      chan struct{} // closed and replaced when a flow drops below the window
+	emptied   chan struct{} // closed and replaced when total drops to 0
 }
 
 func newFlows(window int) *flows {
 	return &flows{
-		window:  window,
-		n:       map[flowKey]int{},
-		perWay:  map[topicWay]int{},
-		room:    make(chan struct{}),
-		emptied: make(chan struct{}),
+		window:    window,
+		n:         map[flowKey]int{},
+		fullSince: map[peerTopic]time.Time{},
+		perWay:    map[topicWay]int{},
+		room:      make(chan struct{}),
+		emptied:   make(chan struct{}),
 	}
 }
 
@@ -73,6 +89,15 @@ func (f *flows) addLocked(k flowKey, d int) {
 	if after == before {
 		return
 	}
+	other := f.n[flowKey{k.p, k.topic, !k.direct}]
+	pt := peerTopic{k.p, k.topic}
+	room := f.window > 0 && before+other >= f.window && after+other < f.window
+	if room {
+		delete(f.fullSince, pt)
+	}
+	if f.window > 0 && before+other < f.window && after+other >= f.window {
+		f.fullSince[pt] = time.Now()
+	}
 	if after == 0 {
 		delete(f.n, k)
 	} else {
@@ -85,7 +110,7 @@ func (f *flows) addLocked(k flowKey, d int) {
 		delete(f.perWay, tw)
 	}
 	f.total += after - before
-	if f.window > 0 && before >= f.window && after < f.window {
+	if room {
 		close(f.room)
 		f.room = make(chan struct{})
 	}
@@ -107,25 +132,44 @@ func (f *flows) reset(p peer.ID, direct bool) {
 }
 
 // fullLocked reports whether some peer of peers has a full window for
-// topic (both ways together); f.mu held.
-func (f *flows) fullLocked(topic string, peers []peer.ID) bool {
+// topic (both ways together), leaving out peers whose window has been full
+// since before stalled; f.mu held.
+func (f *flows) fullLocked(topic string, peers []peer.ID, stalled time.Time) bool {
 	for _, p := range peers {
-		if f.n[flowKey{p, topic, false}]+f.n[flowKey{p, topic, true}] >= f.window {
-			return true
+		if f.n[flowKey{p, topic, false}]+f.n[flowKey{p, topic, true}] < f.window {
+			continue
 		}
+		if since, ok := f.fullSince[peerTopic{p, topic}]; ok && since.Before(stalled) {
+			continue
+		}
+		return true
 	}
 	return false
 }
 
+// stalled appends the peers with a window full since before t.
+func (f *flows) stalled(t time.Time, out []peer.ID) []peer.ID {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for k, since := range f.fullSince {
+		if since.Before(t) && !slices.Contains(out, k.p) {
+			out = append(out, k.p)
+		}
+	}
+	return out
+}
+
 // wait blocks while some peer of peers has Config.Window batches of topic
-// queued, at most d, or until done is closed. It reports whether it had to
-// wait.
+// queued, at most d, or until done is closed. A peer whose window has been
+// full for d already is not waited for (it stopped reading: see above). It
+// reports whether it had to wait.
 func (f *flows) wait(topic string, peers []peer.ID, done <-chan struct{}, d time.Duration) bool {
 	if f.window <= 0 {
 		return false
 	}
+	stalled := time.Now().Add(-d)
 	f.mu.Lock()
-	if !f.fullLocked(topic, peers) {
+	if !f.fullLocked(topic, peers, stalled) {
 		f.mu.Unlock()
 		return false
 	}
@@ -142,7 +186,7 @@ func (f *flows) wait(topic string, peers []peer.ID, done <-chan struct{}, d time
 			return true
 		}
 		f.mu.Lock()
-		if !f.fullLocked(topic, peers) {
+		if !f.fullLocked(topic, peers, stalled) {
 			f.mu.Unlock()
 			return true
 		}

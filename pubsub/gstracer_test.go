@@ -37,7 +37,7 @@ func TestTracerCompletionBeforeSend(t *testing.T) {
 		t.Fatalf("queued %d, want 2", f.total)
 	}
 	g.SendRPC(a, "p")
-	if !f.wait("t", []peer.ID{"p"}, nil, 0) {
+	if !f.wait("t", []peer.ID{"p"}, nil, time.Millisecond) {
 		t.Fatal("p is at the window: wait should report waiting")
 	}
 	if f.wait("t", []peer.ID{"q"}, nil, time.Hour) {
@@ -66,7 +66,7 @@ func TestFlowWindowPerPeerAndTopic(t *testing.T) {
 	f := newFlows(2)
 	f.add(flowKey{p: "slow", topic: "chat"}, 1)
 	f.add(flowKey{p: "slow", topic: "chat", direct: true}, 1) // both ways count
-	if !f.wait("chat", []peer.ID{"slow"}, nil, 0) {
+	if !f.wait("chat", []peer.ID{"slow"}, nil, time.Millisecond) {
 		t.Fatal("chat to slow is full")
 	}
 	if f.wait("store", []peer.ID{"slow"}, nil, time.Hour) {
@@ -89,5 +89,37 @@ func TestFlowWindowPerPeerAndTopic(t *testing.T) {
 	f.reset("slow", false)
 	if empty, _ := f.empty(); !empty {
 		t.Fatalf("queued %d after the reset", f.total)
+	}
+}
+
+// A peer whose window has stayed full for the wait's bound is not waited
+// for again (it stopped reading: flow.go) until its window has room; then
+// it is waited for as before. Both ways count together.
+func TestFlowStalledPeerIsNotWaitedFor(t *testing.T) {
+	f := newFlows(2)
+	gk, dk := flowKey{p: "stuck", topic: "chat"}, flowKey{p: "stuck", topic: "chat", direct: true}
+	f.add(gk, 1)
+	f.add(dk, 1)
+	d := 20 * time.Millisecond
+	if !f.wait("chat", []peer.ID{"stuck"}, nil, d) {
+		t.Fatal("the first wait for a full window should wait")
+	}
+	start := time.Now()
+	if f.wait("chat", []peer.ID{"stuck"}, nil, time.Hour) {
+		t.Fatal("waited for a peer full for longer than the bound")
+	}
+	if f.wait("chat", []peer.ID{"stuck"}, nil, d); time.Since(start) > time.Second {
+		t.Fatal("waited for a stalled peer")
+	}
+	if got := f.stalled(time.Now(), nil); len(got) != 1 || got[0] != "stuck" {
+		t.Fatalf("stalled peers %v", got)
+	}
+	f.add(dk, -1) // it read one: room, no longer stalled
+	if got := f.stalled(time.Now(), nil); len(got) != 0 {
+		t.Fatalf("stalled peers after it read: %v", got)
+	}
+	f.add(gk, 1) // full again, just now
+	if !f.wait("chat", []peer.ID{"stuck"}, nil, d) {
+		t.Fatal("a peer full just now should be waited for")
 	}
 }

@@ -179,6 +179,9 @@ func New(h host.Host, m Membership, cfg Config) (*PubSub, error) {
 	}
 	p.stopMembers = m.FollowConnections(p.connectionChanged)
 	p.goOwned(p.patternLoop)
+	if cfg.StallTimeout > 0 && cfg.Window > 0 {
+		p.goOwned(p.stallLoop)
+	}
 	return p, nil
 }
 

@@ -15,6 +15,7 @@ type netCounters struct {
 	unroutable      atomic.Uint64 // forwarded frames this node could not pass on
 	forged          atomic.Uint64 // inbound batches and calls whose author was not their sender
 	subsRefused     atomic.Uint64 // subscriptions of peers beyond maxTopicsPerPeer
+	stalled         atomic.Uint64 // peers disconnected by stallLoop
 }
 
 // TopicStats counts one topic's traffic on this node.
@@ -73,6 +74,9 @@ type Stats struct {
 	// ignored: beyond 25,000 topics for one peer, or a topic name longer
 	// than any node uses. Logged at Warn, at most once per 10 s.
 	SubscriptionsRefused uint64
+	// StalledPeers counts the peers this node disconnected because they
+	// read nothing of a topic for Config.StallTimeout (stall.go).
+	StalledPeers uint64
 	// InboundDuplicates counts received copies of batches already seen:
 	// GossipSub copies relayed by more than one peer (none in a fully
 	// connected mesh, where nothing is relayed).
@@ -106,6 +110,7 @@ func (p *PubSub) Stats() Stats {
 		Unroutable:           p.count.unroutable.Load(),
 		Forged:               p.count.forged.Load(),
 		SubscriptionsRefused: p.count.subsRefused.Load(),
+		StalledPeers:         p.count.stalled.Load(),
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
