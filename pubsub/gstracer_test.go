@@ -104,12 +104,8 @@ func TestFlowStalledPeerIsNotWaitedFor(t *testing.T) {
 	if !f.wait("chat", []peer.ID{"stuck"}, nil, d) {
 		t.Fatal("the first wait for a full window should wait")
 	}
-	start := time.Now()
-	if f.wait("chat", []peer.ID{"stuck"}, nil, time.Hour) {
-		t.Fatal("waited for a peer full for longer than the bound")
-	}
-	if f.wait("chat", []peer.ID{"stuck"}, nil, d); time.Since(start) > time.Second {
-		t.Fatal("waited for a stalled peer")
+	if f.wait("chat", []peer.ID{"stuck"}, nil, d) {
+		t.Fatal("waited again for a peer full for longer than the bound")
 	}
 	if got := f.stalled(time.Now(), nil); len(got) != 1 || got[0] != "stuck" {
 		t.Fatalf("stalled peers %v", got)
