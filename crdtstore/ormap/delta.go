@@ -84,6 +84,10 @@ func (d Delta) CheckOwn() error {
 	return nil
 }
 
+// Keyed reports whether d is keyed (from Set, Delete or Merge of them)
+// rather than a sync reply from Diff, which may remove entries of any key.
+func (d Delta) Keyed() bool { return !d.global }
+
 // Context returns d's causal context.
 func (d Delta) Context() Context { return d.ctx }
 

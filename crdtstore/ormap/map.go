@@ -60,8 +60,7 @@ type Map struct {
 	tree   btree // live keys with their visible (winning) entry
 	multi  map[string][]entry
 	ttl    ttlIndex // expiry of the entries that have one
-
-	nIv    int // intervals in ctx
+	nIv    int      // intervals in ctx
 
 	bounds      Bounds
 	pending     []held // joined deltas waiting for dots they need, oldest first
