@@ -406,7 +406,7 @@ func (a syncAttacker) try(t *testing.T, p string, payload []byte) bool {
 		}
 	}
 	writeRawFrame(t, st, 3, payload) // a delta frame
-	_, _ = io.Copy(io.Discard, r)   // until the server ends the stream
+	_, _ = io.Copy(io.Discard, r)    // until the server ends the stream
 	return true
 }
 
