@@ -163,11 +163,11 @@
 //
 //   - A replica id is bound to the peer of its node: 8 random bytes, then
 //     8 bytes of SHA-256 over them and the peer id. A delta received on
-//     pub/sub is refused unless its origin replica is its publisher's (the
-//     author pub/sub reports) and not this store's own, unless it is keyed
-//     (a sync reply is refused there) and every entry it carries is its
-//     origin's. A member cannot publish in another's name; forging a binding
-//     takes about 2^64 hashes. Such refusals count in Stats.DeltasForged
+//     pub/sub is refused if its origin replica is not its publisher's (the
+//     author pub/sub reports) or is this store's own, if it is a sync reply
+//     (global), or if it carries an entry of another replica. A member
+//     cannot publish in another's name; forging a binding takes about 2^64
+//     hashes. Such refusals count in Stats.DeltasForged
 //     (and DeltasInvalid) and are logged at Warn, at most once every 10 s.
 //   - A delta may claim dots of other replicas (its context says "seen,
 //     and removed") only if this store has seen them; otherwise it waits,
