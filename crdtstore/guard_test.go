@@ -469,3 +469,66 @@ func TestSyncRepliesBounded(t *testing.T) {
 	}
 	mustGet(t, c, "k", "v")
 }
+
+// TestPublisherBinding: on the delta path a member cannot write in another
+// replica's name, claim this store's replica, or introduce more than its
+// share of replica ids; Entry.Peer names only the true publisher.
+func TestPublisherBinding(t *testing.T) {
+	net := crdttest.NewNetwork()
+	a := openMem(t, net, "a", fastOptions())
+	b := openMem(t, net, "b", fastOptions())
+	mustSet(t, a, "k", "a's")
+	testutil.Eventually(t, 5*time.Second, "k on b", func() bool { return has(b, "k") })
+	m := net.Transport("m")
+	if err := m.Start(crdtstore.Handlers{
+		DecodeDelta: func([]byte) (ormap.Delta, error) { return ormap.Delta{}, errors.New("not listening") },
+		Delta:       func(string, ormap.Delta) {},
+		Sync:        func(_ string, s crdtstore.Stream) { answerEqual(s) },
+		PeerUp:      func(string) {}, PeerDown: func(string) {},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	A, B := replicaOf(t, a), replicaOf(t, b)
+	entry := func(origin string, ctr uint64, val string) []byte {
+		return rawDelta{origin: origin, ctx: map[string][]ormap.Interval{origin: one(ctr, ctr)},
+			keys: []rawKey{{"k", []rawEntry{{origin, ctr, []byte(val)}}}}}.encode()
+	}
+	forged := [][]byte{
+		entry(A, 2, "forged as a"), // a's replica, published by m
+		entry(B, 9, "forged as b"), // b's own replica
+		entry(string(crdtstore.NewReplicaID("a")), 1, "a new replica of a's, by m"),
+	}
+	ctx := context.Background()
+	for _, f := range forged {
+		if err := m.Publish(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// m's own replicas: 256 are welcome, more are refused.
+	const extra = 10
+	for i := range 256 + extra {
+		M := string(crdtstore.NewReplicaID("m"))
+		if err := m.Publish(ctx, entry(M, 1, fmt.Sprint("m", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, 5*time.Second, "b to refuse", func() bool {
+		st := b.Stats()
+		return st.DeltasForged == uint64(len(forged)) && st.DeltasOverBounds == extra
+	})
+	// a's value and m's 256 concurrent ones (written at wall time 1, so
+	// a's wins), and nothing forged.
+	e, ok := b.GetEntry("k")
+	if !ok || string(e.Value) != "a's" || e.Peer != "a" || e.Siblings != 1+256 {
+		t.Fatalf("b's k: %+v", e)
+	}
+	for _, v := range b.GetAll("k") {
+		if string(v) == "forged as a" || string(v) == "forged as b" || string(v) == "a new replica of a's, by m" {
+			t.Fatalf("b holds %q", v)
+		}
+	}
+	if st := b.Stats(); st.DeltasInvalid != uint64(len(forged))+extra {
+		t.Fatalf("b: %d invalid", st.DeltasInvalid)
+	}
+}

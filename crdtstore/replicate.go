@@ -128,10 +128,13 @@ var (
 	errPeerReplicas = errors.New("crdtstore: the sender introduced too many replicas")
 )
 
-// maxReplicasPerPeer bounds the replica ids one peer may introduce by its
-// deltas: one per incarnation of its store (a restart makes a new one).
-// Beyond it the peer's deltas of new replicas are refused; their writes
-// still arrive by sync.
+// maxReplicasPerPeer bounds the replica ids one peer may introduce by the
+// deltas it publishes (an origin this store did not know, joined at once):
+// one per incarnation of its store (a restart makes a new one). Beyond it
+// the peer's deltas of new replicas are refused; their writes still arrive
+// by sync. It is a share, not the bound: a delta held and joined later is
+// not counted, and the replica table's own bound (ormap.Bounds) holds
+// whatever the count says.
 const maxReplicasPerPeer = 256
 
 // guardState is the causality guard's state; Store.mu guards it.
@@ -171,13 +174,15 @@ func (s *Store) onDelta(from string, d ormap.Delta) {
 	gap := false
 	if err == nil {
 		gap = s.m.HasGap(d)
-		s.learnWriterLocked(origin, from)
 		err = s.joinFromLocked(d, OriginRemote, from)
-		if err == nil && isNew && s.m.Knows(origin) {
-			if s.guard.introduced == nil {
-				s.guard.introduced = make(map[string]int)
+		if err == nil && s.m.Knows(origin) { // not if held
+			s.learnWriterLocked(origin, from)
+			if isNew {
+				if s.guard.introduced == nil {
+					s.guard.introduced = make(map[string]int)
+				}
+				s.guard.introduced[from]++
 			}
-			s.guard.introduced[from]++
 		}
 	}
 	if err != nil {
