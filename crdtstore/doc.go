@@ -112,7 +112,8 @@
 //     no added latency when idle). A received delta is decoded once, in
 //     pub/sub's receive path, before it is delivered or relayed: one that
 //     does not decode or exceeds Options.MaxDeltaBytes goes no further
-//     (Stats.DeltasInvalid counts it).
+//     (Stats.DeltasInvalid counts it), nor one that is not its origin
+//     replica's own writes (see "Trust").
 //   - Gaps: a delta that reveals a missed one (GossipSub does not re-send
 //     after a few seconds) makes the receiver sync with its sender.
 //   - Sync on connect: when a peer connects, the two exchange causal
@@ -155,6 +156,46 @@
 // process, with links to cut and restore, for testing code that uses the
 // store without sockets.
 //
+// # Trust
+//
+// Any member (a node with the mesh secret) may write; what its deltas can
+// do to other replicas' data is limited by a causality guard:
+//
+//   - A replica id is bound to the peer of its node: 8 random bytes, then
+//     8 bytes of SHA-256 over them and the peer id. A delta received on
+//     pub/sub is refused if its origin replica is not its publisher's (the
+//     author pub/sub reports) or is this store's own, if it is a sync reply
+//     (global), or if it carries an entry of another replica. A member
+//     cannot publish in another's name; forging a binding takes about 2^64
+//     hashes. Such refusals count in Stats.DeltasForged
+//     (and DeltasInvalid) and are logged at Warn, at most once every 10 s.
+//   - A delta may claim dots of other replicas (its context says "seen,
+//     and removed") only if this store has seen them; otherwise it waits,
+//     like a delta that overtook what it overwrote, until they arrive (see
+//     package ormap, "Hostile deltas"). So a member cannot erase another's
+//     values or hide its later writes by publishing a context: attack 1 of
+//     issue 11, a 37-byte delta claiming dots 1…2^62 of one replica, is
+//     refused or waits, and changes nothing.
+//   - Each peer may introduce at most 256 replica ids by its deltas (one
+//     per restart of its store); the store knows at most 4,096 replica ids
+//     and 1,048,576 context intervals, the limits its peers decode: a delta
+//     or sync reply that would exceed them is refused (Stats.DeltasOverBounds,
+//     logged), so the store's contexts and sync replies always stay readable
+//     and syncs keep working.
+//   - Sync replies must be diffs (global, with no dependency: they never
+//     wait); one that claims dots of this store's replica it never minted
+//     is refused. Otherwise a sync reply is trusted as its sender is: sync
+//     exists to relay every replica's values and removals, and the values
+//     are not signed. A member answering syncs can therefore remove or hide
+//     other replicas' values on the nodes that sync with it, relay values in
+//     their name, or fill the replica table (after which new replicas'
+//     writes are refused until the nodes restart). Members are trusted
+//     that far.
+//
+// Stores of versions before the guard draw unbound replica ids: their
+// deltas are refused by newer stores (DeltasForged), which still get their
+// writes by sync.
+//
 // # Limits
 //
 // Keys are non-empty UTF-8, at most 4 KiB; a value must fit one pub/sub
@@ -164,4 +205,12 @@
 // id and refills from its peers. A new node's first sync is one frame of at
 // most Options.MaxSyncFrame (64 MiB by default, about 400,000 keys of 100
 // bytes).
+//
+// Received deltas waiting for what they need (Stats.PendingDeltas) take at
+// most 16 MiB per sending peer and 64 MiB in all, by their estimated
+// in-memory size (Stats.PendingBytes), and at most 1,024 deltas: past a
+// bound the oldest delta of the same peer is dropped first, then the oldest
+// of the peer holding the most (Stats.PendingDropped), so a peer flooding
+// deltas that never become ready evicts only its own. A dropped honest
+// delta is recovered by sync.
 package crdtstore

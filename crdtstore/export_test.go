@@ -114,3 +114,20 @@ func Armed(s *Store) bool {
 	defer s.mu.Unlock()
 	return s.armedOK
 }
+
+// NewReplicaID returns a fresh replica id of peer's, as a store on peer
+// makes one: what an attacker can mint for itself.
+func NewReplicaID(peer string) []byte {
+	rid, err := newReplicaID(peer)
+	if err != nil {
+		panic(err)
+	}
+	return rid
+}
+
+// Replicas returns how many replica ids s knows.
+func Replicas(s *Store) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m.Replicas()
+}

@@ -2,6 +2,10 @@ package crdtstore
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
 	"time"
 
 	"github.com/reflectmesh/reflect/crdtstore/ormap"
@@ -102,19 +106,53 @@ func mergeAll(ds []ormap.Delta) ormap.Delta {
 
 // decodeDelta decodes a delta received from the transport, which calls it
 // once per delta before delivery (and, on pub/sub, before relaying): one
-// that does not decode is refused there and reaches neither onDelta nor
-// other peers.
+// that does not decode, or is not the writes of one replica (a sync reply,
+// no origin, entries of other replicas: ormap.Delta.CheckOwn), is refused
+// there and reaches neither onDelta nor other peers.
 func (s *Store) decodeDelta(data []byte) (ormap.Delta, error) {
 	d, err := ormap.DecodeDelta(data, s.deltaLim)
+	if err == nil {
+		if err = d.CheckOwn(); err != nil {
+			s.stats.deltasForged.Add(1)
+		}
+	}
 	if err != nil {
 		s.stats.deltasInvalid.Add(1)
 	}
 	return d, err
 }
 
-// onDelta applies a delta published by peer from. A delta Join refuses
-// changes nothing. A delta that reveals missed ones triggers a sync with its
-// sender.
+// Refusals of a received delta by the causality guard (see doc.go, "Trust").
+var (
+	errNotBound     = errors.New("crdtstore: the delta's origin replica is not its sender's")
+	errPeerReplicas = errors.New("crdtstore: the sender introduced too many replicas")
+)
+
+// maxReplicasPerPeer bounds the replica ids one peer may introduce by the
+// deltas it publishes (an origin this store did not know, joined at once):
+// one per incarnation of its store (a restart makes a new one). Beyond it
+// the peer's deltas of new replicas are refused; their writes still arrive
+// by sync. It is a share, not the bound: a delta held and joined later is
+// not counted, and the replica table's own bound (ormap.Bounds) holds
+// whatever the count says.
+const maxReplicasPerPeer = 256
+
+// guardState is the causality guard's state; Store.mu guards it.
+type guardState struct {
+	// introduced counts, per peer, the replicas its deltas made this store
+	// know; every count is at most the store's replicas, so the map holds
+	// at most ormap.DefaultMaxReplicas peers.
+	introduced map[string]int
+	lastWarn   time.Time // of warnLocked
+	suppressed int       // warnings not logged since lastWarn
+}
+
+// onDelta applies a delta published by peer from, if from may send it: its
+// origin replica must be from's (replicaOf), not this store's, and a new
+// replica must be within from's quota. Join may still refuse it (a dot of
+// this replica never minted, beyond the bounds) or hold it until what it
+// claims arrives (ormap.Map.JoinFrom, on from's account). A delta that
+// reveals missed ones triggers a sync with its sender.
 func (s *Store) onDelta(from string, d ormap.Delta) {
 	s.stats.deltasReceived.Add(1)
 	s.mu.Lock()
@@ -122,12 +160,37 @@ func (s *Store) onDelta(from string, d ormap.Delta) {
 		s.mu.Unlock()
 		return
 	}
-	gap := s.m.HasGap(d)
-	s.learnWriterLocked(d.Origin(), from)
-	if err := s.joinLocked(d, OriginRemote); err != nil {
+	origin := d.Origin()
+	isNew := !s.m.Knows(origin)
+	var err error
+	switch {
+	case origin == s.m.Replica() || !ownsReplica(from, origin):
+		err = errNotBound
+		s.stats.deltasForged.Add(1)
+	case isNew && s.guard.introduced[from] >= maxReplicasPerPeer:
+		err = errPeerReplicas
+		s.stats.deltasOverBounds.Add(1)
+	}
+	gap := false
+	if err == nil {
+		gap = s.m.HasGap(d)
+		err = s.joinFromLocked(d, OriginRemote, from)
+		if err == nil && s.m.Knows(origin) { // not if held
+			s.learnWriterLocked(origin, from)
+			if isNew {
+				if s.guard.introduced == nil {
+					s.guard.introduced = make(map[string]int)
+				}
+				s.guard.introduced[from]++
+			}
+		}
+	}
+	if err != nil {
+		if !errors.Is(err, ormap.ErrBounds) && !errors.Is(err, ormap.ErrForeignDot) { // logged by joinFromLocked
+			s.warnLocked("crdtstore: refusing a delta", "from", from, "err", err)
+		}
 		s.mu.Unlock()
 		s.stats.deltasInvalid.Add(1)
-		s.log.Debug("crdtstore: refusing delta", "from", from, "err", err)
 		return
 	}
 	s.mu.Unlock()
@@ -140,30 +203,118 @@ func (s *Store) onDelta(from string, d ormap.Delta) {
 	}
 }
 
+// warnLocked logs a refusal at Warn, at most once every 10 seconds (with
+// the number of refusals not logged since), else at Debug; s.mu held.
+func (s *Store) warnLocked(msg string, args ...any) {
+	now := time.Now()
+	if now.Sub(s.guard.lastWarn) < 10*time.Second {
+		s.guard.suppressed++
+		s.log.Debug(msg, args...)
+		return
+	}
+	if s.guard.suppressed > 0 {
+		args = append(args, "suppressed", s.guard.suppressed)
+	}
+	s.guard.lastWarn, s.guard.suppressed = now, 0
+	s.log.Warn(msg, args...)
+}
+
+// Replica ids are self-certifying: 8 random bytes, then the first 8 bytes
+// of SHA-256(replicaTag, the 8 bytes, the peer id of the store's node). Any
+// store checks that a delta's origin belongs to the peer that published it
+// (pub/sub reports the author), with no table an attacker could fill or
+// race: claiming another peer's replica, or minting one for it, takes
+// about 2^64 hashes (and the attacker's peer id is fixed by its key).
+const (
+	replicaNonceLen = 8
+	replicaTag      = "reflect/crdtstore/replica/v1\x00"
+)
+
+// newReplicaID returns a fresh replica id for the store of peer self.
+func newReplicaID(self string) ([]byte, error) {
+	rid := make([]byte, replicaNonceLen, replicaIDLen)
+	if _, err := rand.Read(rid); err != nil {
+		return nil, err
+	}
+	return append(rid, replicaMAC(self, rid)...), nil
+}
+
+func replicaMAC(peer string, nonce []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte(replicaTag))
+	h.Write(nonce)
+	h.Write([]byte(peer))
+	return h.Sum(nil)[:replicaIDLen-replicaNonceLen]
+}
+
+// ownsReplica reports whether replica r is one of peer's (newReplicaID).
+func ownsReplica(peer string, r ormap.ReplicaID) bool {
+	if len(r) != replicaIDLen {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(r[replicaNonceLen:]), replicaMAC(peer, []byte(r[:replicaNonceLen]))) == 1
+}
+
 // maxWriters bounds the replica → peer map: replicas of nodes met since
-// Open, a few per restart of each.
-const maxWriters = 4096
+// Open, a few per restart of each; at most one per replica the map knows,
+// plus a few it does not know yet.
+const maxWriters = ormap.DefaultMaxReplicas + 64
 
 // learnWriterLocked records that replica r is the store of peer from (the
-// node that published r's delta); s.mu held.
+// node that published r's delta, or answered a sync from r), if r is
+// from's (ownsReplica); s.mu held.
 func (s *Store) learnWriterLocked(r ormap.ReplicaID, from string) {
-	if _, ok := s.writers[r]; ok || r == "" {
+	if _, ok := s.writers[r]; ok || !ownsReplica(from, r) {
 		return
 	}
 	if len(s.writers) >= maxWriters {
-		clear(s.writers)
-		s.writers[s.m.Replica()] = s.tr.Self()
+		for w := range s.writers {
+			if !s.m.Knows(w) {
+				delete(s.writers, w) // learnt from a delta refused or still held
+			}
+		}
+		if len(s.writers) >= maxWriters {
+			return
+		}
 	}
 	s.writers[r] = from
 }
 
-// joinLocked joins d, moves the clock past it, tells the watchers and arms
-// the expiry timer for the expiring values d brought; s.mu held. A value
-// that arrives already expired is not stored (see ormap.Map.JoinAt).
+// joinLocked joins d, a sync reply, on the sync path; s.mu held. A sync
+// reply is a Diff: global, without deps, so it never waits; anything else
+// is refused, and so is a reply that claims dots this replica never minted
+// or would make the store know more replicas or context intervals than its
+// peers decode (ormap.ErrBounds).
 func (s *Store) joinLocked(d ormap.Delta, origin Origin) error {
+	if d.Keyed() || !d.Deps().IsEmpty() {
+		s.stats.deltasForged.Add(1)
+		return errNotDiff
+	}
+	return s.joinFromLocked(d, origin, "")
+}
+
+// errNotDiff refuses a sync reply that is not a Diff.
+var errNotDiff = errors.New("crdtstore: a sync reply that is not a diff")
+
+// joinFromLocked joins d, received from src, moves the clock past it, tells
+// the watchers and arms the expiry timer for the expiring values d brought;
+// s.mu held. A value that arrives already expired is not stored (see
+// ormap.Map.JoinAt).
+func (s *Store) joinFromLocked(d ormap.Delta, origin Origin, src string) error {
 	now := time.Now().UnixNano()
-	changes, err := s.m.JoinAt(d, now)
-	if err != nil {
+	dropped := s.m.PendingStats().Dropped
+	changes, err := s.m.JoinFrom(d, now, src)
+	s.stats.pendingDropped.Add(s.m.PendingStats().Dropped - dropped)
+	switch {
+	case errors.Is(err, ormap.ErrBounds):
+		s.stats.deltasOverBounds.Add(1)
+		s.warnLocked("crdtstore: refusing a delta beyond the replica or context bounds", "from", src, "err", err)
+		return err
+	case errors.Is(err, ormap.ErrForeignDot):
+		s.stats.deltasForged.Add(1)
+		s.warnLocked("crdtstore: refusing a delta that claims this replica's dots", "from", src, "err", err)
+		return err
+	case err != nil:
 		return err
 	}
 	s.clock.Observe(d.MaxTime(), now)

@@ -2,7 +2,6 @@ package crdtstore
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -52,6 +51,7 @@ type Store struct {
 	watchers map[*Watcher]struct{}
 	peers    map[string]*peerState
 	writers  map[ormap.ReplicaID]string // replica → its node's peer id (Entry.Peer)
+	guard    guardState                 // the causality guard's (replicate.go)
 	changed  chan struct{}              // closed and replaced when sync state changes
 	closed   bool
 	caughtUp bool            // a sync has succeeded since Open
@@ -73,6 +73,8 @@ type counters struct {
 	deltasSent, deltasReceived, deltasInvalid, deltasDropped atomic.Uint64
 	gaps, syncs, syncFailures, syncServed                    atomic.Uint64
 	syncBytesIn, syncBytesOut, syncBusy                      atomic.Uint64
+	// The causality guard's (replicate.go).
+	deltasForged, deltasOverBounds, pendingDropped atomic.Uint64
 }
 
 // Stats counts the store's replication traffic on this node.
@@ -96,6 +98,23 @@ type Stats struct {
 	// SyncBusy counts syncs this replica put off while catching up with
 	// another peer (it downloads the state from one peer at a time).
 	SyncBusy uint64
+	// The causality guard (see "Trust" in the package documentation).
+	// DeltasForged counts received deltas and sync replies refused as not
+	// their sender's to send: a delta that is not one replica's own writes
+	// (no origin, a sync reply, entries of another replica), whose origin
+	// replica is not its publisher's, or that claims dots of this replica
+	// it never minted; a sync reply that is not a diff. DeltasOverBounds
+	// counts those refused because joining them would make the store know
+	// more replica ids or context intervals than its peers decode, or
+	// because their sender introduced too many replicas. Both are also in
+	// DeltasInvalid (deltas) or SyncFailures (sync replies).
+	DeltasForged, DeltasOverBounds uint64
+	// PendingDeltas and PendingBytes are the received deltas held now until
+	// the dots they need arrive, and their estimated memory (bounded: see
+	// "Limits"); PendingDropped counts those dropped to stay within the
+	// bounds (a sync repairs what they carried).
+	PendingDeltas, PendingBytes int
+	PendingDropped              uint64
 	// Keys is the number of keys with a value.
 	Keys int
 }
@@ -163,8 +182,8 @@ func OpenTransport(tr Transport, opts Options) (*Store, error) {
 
 // open opens a store over tr with opts valid and defaulted.
 func open(tr Transport, opts Options) (*Store, error) {
-	rid := make([]byte, replicaIDLen)
-	if _, err := rand.Read(rid); err != nil {
+	rid, err := newReplicaID(tr.Self())
+	if err != nil {
 		return nil, fmt.Errorf("crdtstore: replica id: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -398,6 +417,9 @@ func (s *Store) Len() int {
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
 	c := &s.stats
+	s.mu.Lock()
+	ps := s.m.PendingStats()
+	s.mu.Unlock()
 	return Stats{
 		DeltasSent:     c.deltasSent.Load(),
 		DeltasReceived: c.deltasReceived.Load(),
@@ -410,7 +432,13 @@ func (s *Store) Stats() Stats {
 		SyncBytesIn:    c.syncBytesIn.Load(),
 		SyncBytesOut:   c.syncBytesOut.Load(),
 		SyncBusy:       c.syncBusy.Load(),
-		Keys:           s.Len(),
+		// The causality guard's.
+		DeltasForged:     c.deltasForged.Load(),
+		DeltasOverBounds: c.deltasOverBounds.Load(),
+		PendingDeltas:    ps.Deltas,
+		PendingBytes:     ps.Bytes,
+		PendingDropped:   c.pendingDropped.Load(),
+		Keys:             s.Len(),
 	}
 }
 

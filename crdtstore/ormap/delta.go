@@ -1,6 +1,7 @@
 package ormap
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -57,6 +58,35 @@ func betterD(a, b dentry) bool {
 // Origin returns the replica that produced d ("" if it merges deltas of
 // several replicas). HasGap looks at the origin's dots.
 func (d Delta) Origin() ReplicaID { return d.origin }
+
+// CheckOwn returns nil if d can be what a replica publishes of its own
+// writes: keyed (not from Diff), with an origin, and every entry written by
+// the origin — as every delta of Set and Delete, and Merge of such deltas
+// of one replica, is. Otherwise it returns an error wrapping ErrNotOwn. A
+// wrapper that checks the origin belongs to the sender, and calls it on
+// every delta received outside a sync, ensures a sender can only add its
+// own writes: other replicas' dots that a delta claims, it must have seen
+// (see Map.Join), and their entries it cannot carry.
+func (d Delta) CheckOwn() error {
+	switch {
+	case d.global:
+		return fmt.Errorf("%w: a sync reply", ErrNotOwn)
+	case d.origin == "":
+		return fmt.Errorf("%w: no origin", ErrNotOwn)
+	}
+	for _, g := range d.groups {
+		for _, e := range g.ents {
+			if e.rep != d.origin {
+				return fmt.Errorf("%w: an entry of another replica under key %q", ErrNotOwn, g.key)
+			}
+		}
+	}
+	return nil
+}
+
+// Keyed reports whether d is keyed (from Set, Delete or Merge of them)
+// rather than a sync reply from Diff, which may remove entries of any key.
+func (d Delta) Keyed() bool { return !d.global }
 
 // Context returns d's causal context.
 func (d Delta) Context() Context { return d.ctx }

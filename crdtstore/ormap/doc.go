@@ -44,10 +44,57 @@
 // when its own context holds the deps (causal delivery): otherwise it would
 // learn that an operation happened without learning what that operation
 // removed, and break the second invariant. GossipSub reorders and loses
-// messages, so Map.Join holds such a delta (up to MaxPending) until the
-// missing dots arrive, by another delta or a sync, and HasGap reports it so
-// the wrapper can pull a sync. HasGap also reports a lost delta of the
-// origin itself (we have r:[1,5], the delta carries r:7).
+// messages, so Map.Join holds such a delta until the missing dots arrive,
+// by another delta or a sync, and HasGap reports it so the wrapper can pull
+// a sync. HasGap also reports a lost delta of the origin itself (we have
+// r:[1,5], the delta carries r:7).
+//
+// # Hostile deltas
+//
+// A keyed delta's context says "the sender has seen these dots, and the
+// entries they name are gone". Joined blindly, a context claiming dots
+// 1…2^62 of replica A removes every entry of A and makes every later write
+// of A look seen already: silently lost, on every replica, forever. So a
+// keyed delta with an origin is also ready only when every row of its
+// context but the origin's is in the receiver's context: it may claim only
+// the dots of other replicas that the receiver has seen, and then it
+// removes nothing the receiver would not remove for its own reasons; until
+// then it waits like an early delta, and a claim that never comes true
+// waits until the bounds evict it. An honest delta passes this test exactly
+// when it passes the deps test: for Set, Delete, and Merge of one
+// replica's deltas, the context outside the origin's row is within the
+// deps (TestHonestContextWithinDeps). The origin's own row may claim
+// anything: a replica can only hide its own future writes. A keyed delta
+// without an origin (a Merge of several replicas' deltas) is held by its
+// deps only.
+//
+// That is enough only if the origin is who sent the delta and the delta
+// carries only its origin's entries: the wrapper checks both, the second
+// with Delta.CheckOwn, the first by its own means (package crdtstore binds
+// a replica id to the peer id of its node). Sync replies (Diff) relay
+// every replica's entries and removals and are global: they are trusted as
+// their sender is; Join refuses only those that claim dots of the
+// receiver's own replica it never minted (ErrForeignDot). A peer answering
+// syncs can therefore still remove or hide other replicas' writes on the
+// replicas that sync with it, and relay entries in their name (they are not
+// signed): the residual risk of trusting members with sync.
+//
+// Bounds (Map.SetBounds, Bounds) keep what peers can make a Map hold
+// finite. A join that would make it know more than MaxReplicas replica ids
+// (4,096) or MaxIntervals context intervals (1,048,576) fails with
+// ErrBounds and changes nothing — keyed or global — so the Map's Context,
+// and Diff for any requester, stay within the decoders' default Limits:
+// syncs keep working whatever was refused. The held deltas are bounded in
+// count (MaxPending, 1,024) and in estimated memory (Delta.Footprint: keys,
+// values, ids, and a fixed size per entry, key, row and interval), per
+// source (MaxSourceBytes, 16 MiB; Map.JoinFrom names the source) and in
+// total (MaxPendingBytes, 64 MiB). To make room, the oldest delta of the
+// same source goes first, then the oldest of the source holding the most
+// (bytes, or deltas for the count bound): a source that floods evicts its
+// own deltas, and others' only once it no longer holds the most. A delta
+// larger than MaxSourceBytes is not held at all. PendingStats reports what
+// is held and how many were dropped; a sync recovers what an honest peer's
+// dropped delta carried.
 //
 // # The join rule
 //
@@ -191,9 +238,9 @@
 // frame's context does not cover, duplicate dots, unsorted keys, and so on.
 // Every count is checked against the bytes left and the limits before
 // anything is allocated for it. A decoded delta can always be joined
-// without breaking the map's invariants (the fuzz targets check this). The
-// protocol trusts its members, though: a peer holding the mesh secret can
-// write, delete, or send deltas that make replicas diverge.
+// without breaking the map's invariants (the fuzz targets check this); what
+// a hostile but well-formed delta can still do is the subject of "Hostile
+// deltas" above.
 //
 // # Testing
 //
@@ -203,6 +250,10 @@
 // messages through a lossy network (drops, duplicates, reordering,
 // partitions, gap-triggered syncs, then heal and anti-entropy to a fixed
 // point), checking after each run that the replicas converged and that no
-// write was lost or resurrected. The simulator and the invariant check it
+// write was lost or resurrected. With hostile replicas (sim_hostile_test.go)
+// it also publishes poison contexts, impersonations, forged entries,
+// replica-id floods and never-ready deltas into the same network, and checks
+// that no honest write is lost or resurrected, that no flooded id is
+// joined, and that the held deltas stayed within small bounds. The simulator and the invariant check it
 // uses (verify_test.go) are test code, not part of the API.
 package ormap

@@ -31,4 +31,15 @@ var (
 	// (every Map must get a fresh id) or the peer is broken or hostile. The
 	// map is left unchanged.
 	ErrForeignDot = errors.New("ormap: delta holds dots of this replica it never minted")
+
+	// ErrBounds is returned by Map.Join for a delta that would make the map
+	// know more replica ids or context intervals than its Bounds allow (so
+	// many that its peers could no longer decode its contexts). The map is
+	// left unchanged.
+	ErrBounds = errors.New("ormap: delta exceeds the map's bounds")
+
+	// ErrNotOwn is returned by Delta.CheckOwn for a delta that is not one
+	// replica's own writes: one from Diff, one without an origin, or one
+	// carrying entries written by another replica.
+	ErrNotOwn = errors.New("ormap: delta is not its origin's own writes")
 )

@@ -23,6 +23,9 @@ func fuzzSeeds(t testing.TB) (deltas, contexts [][]byte) {
 		EncodeDelta(snapshot(w.ms[0])),
 		EncodeDelta(w.ms[1].Diff(w.ms[2].Context())),
 		EncodeDelta(Delta{}),
+		EncodeDelta(poison("a", "b")),
+		EncodeDelta(poison("", "a")),
+		EncodeDelta(poison("m", "ab")),
 	)
 	g, _ := hex.DecodeString(goldenDelta)
 	gt, _ := hex.DecodeString(goldenTTLDelta)
@@ -78,13 +81,21 @@ func FuzzDecodeDelta(f *testing.F) {
 		if !deltaEqual(d.Merge(d), d) {
 			t.Fatal("d⊔d != d")
 		}
+		if err := d.CheckOwn(); err == nil && (!d.Keyed() || d.Origin() == "") {
+			t.Fatal("CheckOwn passed a sync reply or a delta without origin")
+		} else if err != nil && !errors.Is(err, ErrNotOwn) {
+			t.Fatalf("CheckOwn: %v", err)
+		}
 		// "a" shares its id with the seeds' writers: their dots of "a" are
-		// foreign to it and must be refused without a trace.
-		for _, m := range []*Map{New("fz"), New("a"), clone(base)} {
+		// foreign to it and must be refused without a trace. tight refuses
+		// what would grow it past small bounds, and holds little.
+		tight := clone(base)
+		tight.SetBounds(Bounds{MaxReplicas: 6, MaxIntervals: 24, MaxPending: 2, MaxPendingBytes: 2048, MaxSourceBytes: 1024})
+		for _, m := range []*Map{New("fz"), New("a"), clone(base), tight} {
 			before := clone(m)
 			gap := m.HasGap(d)
-			_, err := m.Join(d)
-			if errors.Is(err, ErrForeignDot) {
+			_, err := m.JoinFrom(d, math.MinInt64, "fuzz")
+			if errors.Is(err, ErrForeignDot) || errors.Is(err, ErrBounds) {
 				if err := sameState(m, before); err != nil || m.Pending() != before.Pending() {
 					t.Fatalf("a refused join changed the map: %v", err)
 				}
@@ -195,9 +206,10 @@ func FuzzMerge(f *testing.F) {
 			t.Fatal(err)
 		}
 		// Joined one by one, in either order, they give the same state
-		// (when neither has to wait for dots from elsewhere, and both keep
+		// (when neither has to wait for dots from elsewhere — deps, or
+		// others' dots its context claims — and both keep
 		// the keyed promise towards each other).
-		if a.deps.IsEmpty() && b.deps.IsEmpty() && keyedPromise(a, b) && keyedPromise(b, a) {
+		if fresh := New("fz"); fresh.ready(a) && fresh.ready(b) && keyedPromise(a, b) && keyedPromise(b, a) {
 			m1, m2 := New("fz"), New("fz")
 			for _, p := range [][3]any{{m1, a, b}, {m2, b, a}} {
 				mm := p[0].(*Map)

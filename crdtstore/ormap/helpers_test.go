@@ -30,7 +30,8 @@ func mustJoin(t testing.TB, m *Map, d Delta) []Change {
 	return ch
 }
 
-// clone deep-copies m (same replica id).
+// clone deep-copies m's state (same replica id), without the deltas it
+// holds.
 func clone(m *Map) *Map {
 	c := New(m.reps[0])
 	for _, r := range m.reps[1:] {
@@ -39,6 +40,7 @@ func clone(m *Map) *Map {
 	for i, iv := range m.ctx {
 		c.ctx[i] = slices.Clone(iv)
 	}
+	c.nIv, c.bounds = m.nIv, m.bounds // not the held deltas
 	m.tree.ascend("", func(key string, e *entry) bool {
 		c.tree.insert(item{key, *e})
 		return true

@@ -22,43 +22,56 @@ type Change struct {
 // states; it is commutative, associative and idempotent, so deltas may
 // arrive late, twice or out of order.
 //
-// Causal readiness: a delta from Set or Delete is applied only once m's
-// context holds its deps (the dots it overwrote), so that m never learns of
-// an overwrite before what it overwrote — otherwise m could hold an entry
-// that a dot in its context removed, and equal contexts would no longer
-// mean equal states. Until then the delta waits in m (at most MaxPending of
-// them) and is applied by the Join that completes its deps; HasGap reports
-// such a delta, so the caller can pull a sync if the wait lasts. Sync
-// replies (Diff) are always ready.
+// Causal readiness: a keyed delta (from Set, Delete or Merge) is applied
+// only once m's context holds its deps (the dots it overwrote), so that m
+// never learns of an overwrite before what it overwrote — otherwise m could
+// hold an entry that a dot in its context removed, and equal contexts would
+// no longer mean equal states. A keyed delta with an origin must also claim
+// no dot of another replica that m has not seen: every row of its context
+// but the origin's must be in m's context. Honest deltas always pass this
+// second test once they pass the first (their context outside the origin's
+// row is their deps); it keeps a delta from removing other replicas' entries,
+// or hiding their future writes, by claiming their dots. The origin's own row
+// may claim anything: it can only hide its own writes. Until it is ready
+// the delta waits in m, within Bounds (see JoinFrom), and is applied by the
+// Join that brings what it needs; HasGap reports such a delta, so the
+// caller can pull a sync if the wait lasts. Sync replies (Diff) are always
+// ready.
 //
 // Join returns the keys whose visible value changed, sorted by key (once
 // per key, with the final value), including changes from held deltas it
 // applied. It returns ErrForeignDot, and changes nothing, if d claims dots
-// of m's own replica that m never minted. Join does not observe timestamps:
-// pass d.MaxTime() to the caller's HLC.
-func (m *Map) Join(d Delta) ([]Change, error) { return m.JoinAt(d, math.MinInt64) }
+// of m's own replica that m never minted, and ErrBounds if joining d would
+// make m know more replicas or context intervals than its Bounds allow. A
+// held delta that turns out to exceed the bounds once ready is dropped
+// (PendingStats.Dropped). Join does not observe timestamps: pass
+// d.MaxTime() to the caller's HLC.
+func (m *Map) Join(d Delta) ([]Change, error) { return m.JoinFrom(d, math.MinInt64, "") }
 
 // JoinAt is Join at wall time now: an entry d brings that has expired at now
 // (Entry.Expired) and that m does not hold is not stored — its dot joins the
 // context as if m had held it and Expire had removed it since, so it
 // appears in no Change. Everything else is as Join, which is JoinAt at the
 // beginning of time (nothing has expired).
-func (m *Map) JoinAt(d Delta, now int64) ([]Change, error) {
+func (m *Map) JoinAt(d Delta, now int64) ([]Change, error) { return m.JoinFrom(d, now, "") }
+
+// JoinFrom is JoinAt for a delta received from source src (a peer, say): if
+// d is not ready, it is held on src's account. The held deltas are bounded
+// in count (Bounds.MaxPending) and in estimated memory (Delta.Footprint),
+// per source (MaxSourceBytes) and in total (MaxPendingBytes); to make room
+// the oldest delta of the same source goes first, then the oldest of the
+// source holding the most, so a source that floods m with deltas that never
+// become ready evicts only its own, as long as it holds the most.
+func (m *Map) JoinFrom(d Delta, now int64, src string) ([]Change, error) {
 	if row := d.ctx.row(m.reps[0]); row.max() > m.ctx[0].max() {
 		return nil, ErrForeignDot
 	}
 	if !m.ready(d) {
-		for _, p := range m.pending {
-			if p.origin == d.origin && p.ctx.Equal(d.ctx) && p.deps.Equal(d.deps) && len(p.groups) == len(d.groups) {
-				return nil, nil // a duplicate of a held delta
-			}
-		}
-		if len(m.pending) == MaxPending {
-			m.pending[0] = Delta{}
-			m.pending = m.pending[1:]
-		}
-		m.pending = append(m.pending, d)
+		m.hold(d, src)
 		return nil, nil
+	}
+	if err := m.checkBounds(d); err != nil {
+		return nil, err
 	}
 	changes := m.apply(d, nil, now)
 	if len(m.pending) == 0 {
@@ -66,17 +79,20 @@ func (m *Map) JoinAt(d Delta, now int64) ([]Change, error) {
 	}
 	for progress := true; progress; {
 		progress = false
-		kept := m.pending[:0]
-		for _, p := range m.pending {
-			if m.ready(p) {
-				changes = m.apply(p, changes, now)
-				progress = true
-			} else {
-				kept = append(kept, p)
+		for i := 0; i < len(m.pending); {
+			p := m.pending[i]
+			if !m.ready(p.d) {
+				i++
+				continue
 			}
+			m.unhold(i)
+			progress = true
+			if m.checkBounds(p.d) != nil {
+				m.pendDropped++
+				continue
+			}
+			changes = m.apply(p.d, changes, now)
 		}
-		clear(m.pending[len(kept):])
-		m.pending = kept
 	}
 	// One change per key, the last (final) one.
 	slices.SortStableFunc(changes, func(a, b Change) int { return strings.Compare(a.Key, b.Key) })
@@ -90,18 +106,40 @@ func (m *Map) JoinAt(d Delta, now int64) ([]Change, error) {
 	return out, nil
 }
 
-// Pending returns how many deltas wait for their deps (see Join).
+// Pending returns how many deltas wait for dots they need (see Join).
 func (m *Map) Pending() int { return len(m.pending) }
 
-// ready reports whether m's context holds every dependency of d.
+// ready reports whether m's context holds every dependency of d and, for a
+// keyed delta with an origin, every dot of its context outside the origin's
+// row.
 func (m *Map) ready(d Delta) bool {
-	for _, r := range d.deps.rows {
+	if d.global || d.origin == "" {
+		return m.holds(d.deps, "")
+	}
+	// deps ⊆ ctx: outside the origin's row, the context test covers them.
+	return m.holds(d.ctx, d.origin) && subsetIvs(d.deps.row(d.origin), m.rowOf(d.origin))
+}
+
+// holds reports whether every row of c but skip's is in m's context.
+func (m *Map) holds(c Context, skip ReplicaID) bool {
+	for _, r := range c.rows {
+		if r.r == skip {
+			continue
+		}
 		i, ok := m.repIdx[r.r]
 		if !ok || !subsetIvs(r.iv, m.ctx[i]) {
 			return false
 		}
 	}
 	return true
+}
+
+// rowOf returns m's context row of replica r (nil if unknown).
+func (m *Map) rowOf(r ReplicaID) ivs {
+	if i, ok := m.repIdx[r]; ok {
+		return m.ctx[i]
+	}
+	return nil
 }
 
 // apply joins a ready delta at wall time now, appending visible changes.
@@ -228,6 +266,7 @@ func (m *Map) apply(d Delta, changes []Change, now int64) []Change {
 
 	for _, r := range dctx.rows {
 		i, iv := r.i, r.iv
+		m.nIv -= len(m.ctx[i])
 		switch {
 		case len(m.ctx[i]) == 0:
 			m.ctx[i] = slices.Clone(iv)
@@ -238,6 +277,7 @@ func (m *Map) apply(d Delta, changes []Change, now int64) []Change {
 		default:
 			m.ctx[i] = unionIvs(m.ctx[i], iv)
 		}
+		m.nIv += len(m.ctx[i])
 	}
 	return changes
 }

@@ -60,12 +60,18 @@ type Map struct {
 	tree   btree // live keys with their visible (winning) entry
 	multi  map[string][]entry
 	ttl    ttlIndex // expiry of the entries that have one
+	nIv    int      // intervals in ctx
 
-	pending []Delta // joined deltas waiting for their deps, oldest first
+	bounds      Bounds
+	pending     []held // joined deltas waiting for dots they need, oldest first
+	pendUse     map[string]*usage
+	pendBytes   int
+	pendDropped uint64
 }
 
-// MaxPending is how many deltas a Map holds back while it waits for the
-// dots they overwrote; past it the oldest is dropped (a sync recovers it).
+// MaxPending is how many deltas a Map holds back, by default, while it
+// waits for the dots they need (Bounds.MaxPending); past it the oldest of
+// the source holding the most is dropped (a sync recovers it).
 const MaxPending = 1024
 
 // New returns an empty map for replica self. It panics if self is empty or
@@ -74,7 +80,7 @@ func New(self ReplicaID) *Map {
 	if self == "" || len(self) > MaxReplicaIDLen {
 		panic("ormap: invalid replica id")
 	}
-	m := &Map{repIdx: make(map[ReplicaID]uint32), multi: make(map[string][]entry)}
+	m := &Map{repIdx: make(map[ReplicaID]uint32), multi: make(map[string][]entry), bounds: Bounds{}.withDefaults()}
 	m.intern(self)
 	return m
 }
@@ -216,6 +222,9 @@ func (m *Map) mint() uint64 {
 	c := m.ctx[0].max() + 1
 	if c > maxCounter {
 		panic("ormap: counter space exhausted")
+	}
+	if c == 1 {
+		m.nIv++ // a counter of 1 starts the row; later ones extend it
 	}
 	m.ctx[0].add(c, c)
 	return c

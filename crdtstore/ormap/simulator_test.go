@@ -50,6 +50,17 @@ type simConfig struct {
 	// LoseTTL makes receivers drop the expiry of every entry they join (a
 	// broken codec), to show that the checks catch it. Test only.
 	LoseTTL bool
+
+	// Hostile replicas (sim_hostile_test.go) publish, at HostileRate per
+	// step, deltas that claim others' dots, impersonate them, flood replica
+	// ids or never become ready. Receivers then check deltas as the
+	// wrapper does (Delta.CheckOwn, origin = sender) and hold them within
+	// HostileBounds.
+	Hostile     int
+	HostileRate float64
+	// NoGuard skips the wrapper's checks, to show that the simulation
+	// catches what they prevent. Test only.
+	NoGuard bool
 }
 
 // defaultSimConfig returns the configuration the package tests run: 5
@@ -87,6 +98,12 @@ type simReport struct {
 	Expirations int // visible changes reported by Expire, all replicas
 	Expired     int // TTL writes not overwritten that expired by the end
 	LiveTTL     int // TTL writes not overwritten still live at the end
+
+	Attacks     int // hostile deltas published
+	Refused     int // deltas receivers refused (wrapper checks or Join)
+	MaxHeld     int // most bytes any replica held back at a check
+	HeldDropped int // held deltas dropped by the bounds, all replicas
+	HostileHeld int // hostile deltas still held at the end, all replicas
 }
 
 // simulate runs replicas of a Map through a lossy network, deterministically
@@ -153,6 +170,8 @@ type sim struct {
 
 	writes      map[Dot]simWrite // every Set ever made
 	overwritten map[Dot]bool     // dots some Set or Delete overwrote
+
+	hostile []*simHostile // sim_hostile_test.go; senders len(rs)+i
 }
 
 func (s *sim) run() (simReport, error) {
@@ -173,6 +192,7 @@ func (s *sim) run() (simReport, error) {
 		}
 		s.rs = append(s.rs, r)
 	}
+	s.startHostile()
 	ops := 0
 	for ops < cfg.Ops {
 		s.t++
@@ -197,7 +217,11 @@ func (s *sim) run() (simReport, error) {
 				s.expire(i, cfg.ExpireBatch)
 			}
 		}
+		if cfg.Hostile > 0 && s.rnd.chance(cfg.HostileRate) {
+			s.attack()
+		}
 		if s.t%16 == 0 {
+			s.noteHeld()
 			for i, r := range s.rs {
 				if err := r.m.verify(); err != nil {
 					return s.rep, fmt.Errorf("step %d, replica %s: %w", s.t, r.m.Replica(), err)
@@ -289,7 +313,11 @@ func (s *sim) partition() {
 	}
 }
 
-func (s *sim) cut(a, b int) bool { return s.side != nil && s.side[a] != s.side[b] }
+// cut reports whether a partition separates a and b; hostile replicas
+// (indexes past the honest ones) reach everyone.
+func (s *sim) cut(a, b int) bool {
+	return s.side != nil && a < len(s.side) && b < len(s.side) && s.side[a] != s.side[b]
+}
 
 // operate makes replica i Set or Delete a random key; false if it tried to
 // delete a key it has no value for.
@@ -397,11 +425,11 @@ func (s *sim) handle(msg simMsg) error {
 	to := s.rs[msg.to]
 	switch msg.kind {
 	case msgDelta:
-		d, err := s.join(msg.to, msg.frame)
-		if err != nil {
+		d, ok, err := s.receive(msg)
+		if err != nil || !ok {
 			return err
 		}
-		if to.m.HasGap(d) {
+		if to.m.HasGap(d) && msg.from < len(s.rs) {
 			s.rep.Gaps++
 			s.startSync(msg.to, msg.from)
 		}
@@ -454,7 +482,10 @@ func (s *sim) diff(m *Map, c Context) Delta {
 	return d
 }
 
-func (s *sim) join(i int, frame []byte) (Delta, error) {
+func (s *sim) join(i int, frame []byte) (Delta, error) { return s.joinFrom(i, frame, "") }
+
+// joinFrom is join of a delta from source src.
+func (s *sim) joinFrom(i int, frame []byte, src string) (Delta, error) {
 	d, err := DecodeDelta(frame, Limits{})
 	if err != nil {
 		return d, fmt.Errorf("decoding our own frame: %w", err)
@@ -464,7 +495,7 @@ func (s *sim) join(i int, frame []byte) (Delta, error) {
 	if s.cfg.LoseTTL {
 		d = d.withoutTTL()
 	}
-	if _, err := r.m.JoinAt(d, s.wall(i)); err != nil {
+	if _, err := r.m.JoinFrom(d, s.wall(i), src); err != nil {
 		return d, fmt.Errorf("replica %s: %w", r.m.Replica(), err)
 	}
 	return d, nil
@@ -517,11 +548,14 @@ func (s *sim) fixedPoint() error {
 }
 
 func (s *sim) check() error {
+	if err := s.checkHostile(); err != nil {
+		return err
+	}
 	for _, r := range s.rs {
 		if err := r.m.verify(); err != nil {
 			return fmt.Errorf("replica %s: %w", r.m.Replica(), err)
 		}
-		if n := r.m.Pending(); n > 0 {
+		if n := s.honestHeld(r.m); n > 0 {
 			return fmt.Errorf("replica %s: %d deltas still held after the heal", r.m.Replica(), n)
 		}
 	}

@@ -19,6 +19,16 @@ func (m *Map) verify() error {
 			return fmt.Errorf("replica %q: context %v not canonical", r, m.ctx[i])
 		}
 	}
+	nIv := 0
+	for _, iv := range m.ctx {
+		nIv += len(iv)
+	}
+	if nIv != m.nIv {
+		return fmt.Errorf("context has %d intervals, the count says %d", nIv, m.nIv)
+	}
+	if err := m.verifyPending(); err != nil {
+		return err
+	}
 	if s := m.ctx[0]; len(s) > 1 || len(s) == 1 && s[0].Lo != 1 {
 		return fmt.Errorf("own context %v not a prefix", s)
 	}
@@ -217,4 +227,38 @@ func sameState(a, b *Map) error {
 		return true
 	})
 	return err
+}
+
+// verifyPending checks the accounting of the held deltas and their bounds.
+func (m *Map) verifyPending() error {
+	use := make(map[string]usage)
+	bytes := 0
+	for _, p := range m.pending {
+		if p.size != p.d.Footprint() {
+			return fmt.Errorf("held delta of %q: size %d, footprint %d", p.src, p.size, p.d.Footprint())
+		}
+		u := use[p.src]
+		u.n++
+		u.bytes += p.size
+		use[p.src] = u
+		bytes += p.size
+	}
+	if bytes != m.pendBytes || len(use) != len(m.pendUse) {
+		return fmt.Errorf("pending: %d bytes in %d sources, counted %d in %d", bytes, len(use), m.pendBytes, len(m.pendUse))
+	}
+	for s, u := range use {
+		if c := m.pendUse[s]; c == nil || *c != u {
+			return fmt.Errorf("pending of %q: %+v, counted %+v", s, u, c)
+		}
+		if u.bytes > m.bounds.MaxSourceBytes {
+			return fmt.Errorf("pending of %q: %d bytes, over the bound %d", s, u.bytes, m.bounds.MaxSourceBytes)
+		}
+	}
+	if bytes > m.bounds.MaxPendingBytes || len(m.pending) > m.bounds.MaxPending {
+		return fmt.Errorf("pending: %d deltas, %d bytes, over the bounds %+v", len(m.pending), bytes, m.bounds)
+	}
+	if len(m.reps) > m.bounds.MaxReplicas || m.nIv > m.bounds.MaxIntervals {
+		return fmt.Errorf("%d replicas, %d intervals, over the bounds %+v", len(m.reps), m.nIv, m.bounds)
+	}
+	return nil
 }
