@@ -106,15 +106,19 @@ func mergeAll(ds []ormap.Delta) ormap.Delta {
 
 // decodeDelta decodes a delta received from the transport, which calls it
 // once per delta before delivery (and, on pub/sub, before relaying): one
-// that does not decode, or is not the writes of one replica (a sync reply,
-// no origin, entries of other replicas: ormap.Delta.CheckOwn), is refused
-// there and reaches neither onDelta nor other peers.
+// that does not decode, is not the writes of one replica (a sync reply, no
+// origin, entries of other replicas: ormap.Delta.CheckOwn), or holds a key
+// Set would refuse (checkRemoteKeys), is refused there and reaches neither
+// onDelta nor other peers.
 func (s *Store) decodeDelta(data []byte) (ormap.Delta, error) {
 	d, err := ormap.DecodeDelta(data, s.deltaLim)
 	if err == nil {
 		if err = d.CheckOwn(); err != nil {
 			s.stats.deltasForged.Add(1)
 		}
+	}
+	if err == nil {
+		err = checkRemoteKeys(d)
 	}
 	if err != nil {
 		s.stats.deltasInvalid.Add(1)

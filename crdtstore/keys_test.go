@@ -1,0 +1,36 @@
+package crdtstore_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/reflectmesh/reflect/crdtstore"
+	"github.com/reflectmesh/reflect/crdtstore/ormap"
+	"github.com/reflectmesh/reflect/internal/testutil"
+)
+
+// A member's delta whose key the store's own Set would refuse (not UTF-8,
+// or empty) is refused and counted, and the member's later valid writes
+// still arrive (issue 11: "remote keys bypass the UTF-8 check").
+func TestRemoteKeysMustBeValid(t *testing.T) {
+	a, b, m := attackMesh(t)
+	M := string(crdtstore.NewReplicaID(string(m.n.ID())))
+	bad := func(key string, ctr uint64) []byte {
+		return rawDelta{origin: M, ctx: map[string][]ormap.Interval{M: one(ctr, ctr)},
+			keys: []rawKey{{key: key, ents: []rawEntry{{rep: M, ctr: ctr, val: []byte("v")}}}}}.encode()
+	}
+	good := rawDelta{origin: M, ctx: map[string][]ormap.Interval{M: one(1, 3)},
+		keys: []rawKey{{key: "m/ok", ents: []rawEntry{{rep: M, ctr: 3, val: []byte("ok")}}}}}.encode()
+	publishRaw(t, m, bad("m/\xff\xfe", 1), bad("", 2), good)
+	for _, x := range []testNode{a, b} {
+		testutil.Eventually(t, 5*time.Second, "m's valid write", func() bool { return has(x.s, "m/ok") })
+		if st := x.s.Stats(); st.DeltasInvalid != 2 {
+			t.Errorf("DeltasInvalid = %d, want 2", st.DeltasInvalid)
+		}
+		for _, k := range x.s.Keys("") {
+			if k != "m/ok" {
+				t.Errorf("the store holds the key %q", k)
+			}
+		}
+	}
+}
