@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/reflectmesh/reflect/crdtstore/ormap"
 )
 
@@ -322,5 +324,14 @@ func (s *Store) refuse(p string, lim limit) {
 	pl.quiet = 0
 	pl.warned = time.Now()
 	s.lim.mu.Unlock()
-	s.log.Warn("crdtstore: sync limit refused a peer", "peer", p, "limit", limitNames[lim], "refusals", n)
+	s.log.Warn("crdtstore: sync limit refused a peer", "peer", peerName(p), "limit", limitNames[lim], "refusals", n)
+}
+
+// peerName is p as logs show it: a libp2p peer id in its text form, any
+// other transport's id as it is.
+func peerName(p string) string {
+	if id, err := peer.IDFromBytes([]byte(p)); err == nil {
+		return id.String()
+	}
+	return p
 }
