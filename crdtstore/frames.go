@@ -40,6 +40,16 @@ func writeFrame(w io.Writer, kind byte, payload []byte) error {
 	return err
 }
 
+// reading is how one sync exchange reads its frames: under gate (nil: no
+// accounting and no slots), as the side that served it or the one that
+// started it, waiting for a large-read slot until deadline or done.
+type reading struct {
+	gate     *readGate
+	served   bool
+	deadline time.Time
+	done     <-chan struct{}
+}
+
 // frame is a frame read by readFrame. Its buffer stays accounted in the
 // gate it was read under until release.
 type frame struct {
@@ -48,6 +58,7 @@ type frame struct {
 	gate    *readGate
 	held    int  // bytes accounted in gate
 	slot    bool // holds a large-read slot
+	served  bool // for a served stream
 }
 
 // release returns the frame's memory and slot to its gate; the payload
@@ -58,17 +69,17 @@ func (f *frame) release() {
 	}
 	f.gate.hold(-f.held)
 	if f.slot {
-		f.gate.release()
+		f.gate.release(f.served)
 	}
 	f.gate, f.held, f.slot = nil, 0, false
 }
 
-// readFrame reads one frame of at most limit bytes. With a gate (nil: no
-// accounting, no slots), its buffer is accounted there as it grows, and a
-// body larger than smallFrame first waits for a large-read slot until
-// deadline or done; the caller releases the frame. A declared length over
-// the limit is an error wrapping ErrProtocol and errFrameLimit.
-func readFrame(r *bufio.Reader, limit int, g *readGate, deadline time.Time, done <-chan struct{}) (f frame, err error) {
+// readFrame reads one frame of at most limit bytes. With a gate (rd.gate;
+// nil: no accounting, no slots), its buffer is accounted there as it
+// grows, and a body larger than smallFrame first waits for a large-read
+// slot; the caller releases the frame. A declared length over the limit is
+// an error wrapping ErrProtocol and errFrameLimit.
+func readFrame(r *bufio.Reader, limit int, rd reading) (f frame, err error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
 		if err == io.EOF {
@@ -83,7 +94,8 @@ func readFrame(r *bufio.Reader, limit int, g *readGate, deadline time.Time, done
 		return f, fmt.Errorf("%w: frame kind: %w", ErrProtocol, err)
 	}
 	body := int(n - 1)
-	f.gate = g
+	g := rd.gate
+	f.gate, f.served = g, rd.served
 	defer func() {
 		if err != nil {
 			f.release()
@@ -91,7 +103,7 @@ func readFrame(r *bufio.Reader, limit int, g *readGate, deadline time.Time, done
 		}
 	}()
 	if g != nil && body > smallFrame {
-		if err := g.acquire(deadline, done); err != nil {
+		if err := g.acquire(rd.served, rd.deadline, rd.done); err != nil {
 			return f, err
 		}
 		f.slot = true

@@ -295,12 +295,13 @@ func (s *Store) syncWith(p string) (err error) {
 	if err := writeFrame(st, frameContext, ormap.EncodeContext(mine)); err != nil {
 		return err
 	}
-	d, equal, done, err := s.readDelta(p, r, deadline)
+	rd := s.reading(false, deadline)
+	d, equal, done, err := s.readDelta(p, r, rd)
 	defer done() // the frame stays accounted until joined
 	if err != nil || equal {
 		return err
 	}
-	theirs, err := s.readContext(p, r, deadline)
+	theirs, err := s.readContext(p, r, rd)
 	if err != nil {
 		return err
 	}
@@ -323,8 +324,8 @@ func (s *Store) syncWith(p string) (err error) {
 
 // readFrameFrom reads a frame from p under the store's read gate,
 // counting and logging one refused for its length.
-func (s *Store) readFrameFrom(p string, r *bufio.Reader, limit int, deadline time.Time) (frame, error) {
-	f, err := readFrame(r, limit, &s.lim.gate, deadline, s.ctx.Done())
+func (s *Store) readFrameFrom(p string, r *bufio.Reader, limit int, rd reading) (frame, error) {
+	f, err := readFrame(r, limit, rd)
 	if errors.Is(err, errFrameLimit) {
 		s.refuse(p, limitFrame)
 	}
@@ -334,8 +335,8 @@ func (s *Store) readFrameFrom(p string, r *bufio.Reader, limit int, deadline tim
 // readDelta reads a delta frame (of at most MaxSyncFrame bytes), or an
 // "equal" frame (nothing to join). done releases the frame's memory
 // accounting: call it once the delta is joined, whatever the error.
-func (s *Store) readDelta(p string, r *bufio.Reader, deadline time.Time) (d ormap.Delta, equal bool, done func(), err error) {
-	f, err := s.readFrameFrom(p, r, s.opts.MaxSyncFrame, deadline)
+func (s *Store) readDelta(p string, r *bufio.Reader, rd reading) (d ormap.Delta, equal bool, done func(), err error) {
+	f, err := s.readFrameFrom(p, r, s.opts.MaxSyncFrame, rd)
 	done = f.release
 	if err != nil {
 		return d, false, done, err
@@ -357,9 +358,9 @@ func (s *Store) readDelta(p string, r *bufio.Reader, deadline time.Time) (d orma
 
 // readContext reads a context frame: a sync request, or the context of a
 // reply. It is bounded by contextLimits, far below MaxSyncFrame.
-func (s *Store) readContext(p string, r *bufio.Reader, deadline time.Time) (ormap.Context, error) {
+func (s *Store) readContext(p string, r *bufio.Reader, rd reading) (ormap.Context, error) {
 	lim := contextLimits(s.syncLim)
-	f, err := s.readFrameFrom(p, r, lim.MaxFrameBytes+1, deadline) // and the kind byte
+	f, err := s.readFrameFrom(p, r, lim.MaxFrameBytes+1, rd) // and the kind byte
 	defer f.release()
 	if err != nil {
 		return ormap.Context{}, err
@@ -390,11 +391,12 @@ func (s *Store) onSync(p string, st Stream) {
 	defer s.endServed(p, gen)
 	deadline := time.Now().Add(s.opts.SyncTimeout)
 	_ = st.SetDeadline(deadline)
+	rd := s.reading(true, deadline)
 	cs := &countingStream{Stream: st}
 	// A peer over its rate or reply budget is answered "busy".
 	if lim := s.allowServe(p); lim != limitNone {
 		s.refuse(p, lim)
-		s.answerBusy(p, cs, deadline)
+		s.answerBusy(p, cs, rd)
 		return
 	}
 	// A sync the other way may run; serving anyway is harmless. But a
@@ -406,12 +408,12 @@ func (s *Store) onSync(p string, st Stream) {
 		s.mu.Lock()
 		s.deferred[p] = true
 		s.mu.Unlock()
-		if s.answerBusy(p, cs, deadline) {
+		if s.answerBusy(p, cs, rd) {
 			s.stats.syncBusy.Add(1)
 		}
 		return
 	}
-	err := s.serveSync(p, cs, deadline)
+	err := s.serveSync(p, cs, rd)
 	s.countSync(cs)
 	if err != nil {
 		_ = st.Reset()
@@ -432,8 +434,8 @@ func (s *Store) onSync(p string, st Stream) {
 
 // answerBusy reads p's request and answers "busy", closing the stream (or
 // resetting it, and returning false, if that fails).
-func (s *Store) answerBusy(p string, cs *countingStream, deadline time.Time) bool {
-	_, err := s.readContext(p, bufio.NewReader(cs), deadline)
+func (s *Store) answerBusy(p string, cs *countingStream, rd reading) bool {
+	_, err := s.readContext(p, bufio.NewReader(cs), rd)
 	if err == nil {
 		err = writeFrame(cs, frameBusy, nil)
 	}
@@ -457,9 +459,9 @@ func (s *Store) markSynced(p string) {
 
 // serveSync runs the responder's side of the protocol; the stream has its
 // deadline. The reply is charged to p's budget.
-func (s *Store) serveSync(p string, st Stream, deadline time.Time) error {
+func (s *Store) serveSync(p string, st Stream, rd reading) error {
 	r := bufio.NewReader(st)
-	theirs, err := s.readContext(p, r, deadline)
+	theirs, err := s.readContext(p, r, rd)
 	if err != nil {
 		return err
 	}
@@ -482,7 +484,7 @@ func (s *Store) serveSync(p string, st Stream, deadline time.Time) error {
 	if err := writeFrame(st, frameContext, ctx); err != nil {
 		return err
 	}
-	back, equal, done, err := s.readDelta(p, r, deadline)
+	back, equal, done, err := s.readDelta(p, r, rd)
 	defer done()
 	if err != nil || equal {
 		return err
@@ -578,4 +580,10 @@ func (c *countingStream) Write(p []byte) (int, error) {
 func (s *Store) countSync(c *countingStream) {
 	s.stats.syncBytesIn.Add(uint64(c.read))
 	s.stats.syncBytesOut.Add(uint64(c.written))
+}
+
+// reading returns how a sync exchange, served or started by this store,
+// reads its frames until deadline.
+func (s *Store) reading(served bool, deadline time.Time) reading {
+	return reading{gate: &s.lim.gate, served: served, deadline: deadline, done: s.ctx.Done()}
 }

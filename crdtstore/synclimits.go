@@ -23,9 +23,12 @@ import (
 //   - A frame's buffer grows as its bytes arrive, never to its declared
 //     size at once; a body larger than smallFrame needs one of largeReads
 //     slots, shared by every sync of the store and waited for within the
-//     exchange's deadline. So the sync readers of a store hold at most
-//     largeReads × MaxSyncFrame in large frames, plus smallFrame per
-//     stream being read (at most two per peer: one we started, one served).
+//     exchange's deadline. Served streams take at most largeReads-1 of
+//     them, so that peers opening syncs with us cannot hold up the replies
+//     to those we start (a joiner's snapshot). So the sync readers of a
+//     store hold at most largeReads × MaxSyncFrame in large frames, plus
+//     smallFrame per stream being read (at most two per peer: one we
+//     started, one served).
 //   - A peer has at most one served stream: a new one resets the one
 //     running, since a peer starts one sync with us at a time and so has
 //     given up on it.
@@ -54,7 +57,7 @@ const (
 	// smallFrame is the largest frame body read without a large-read slot.
 	smallFrame = 1 << 20
 	// largeReads is how many frame bodies larger than smallFrame the sync
-	// readers of a store read at once.
+	// readers of a store read at once; served streams, one less.
 	largeReads = 2
 	// frameChunk is a frame buffer's first size and the least it grows by.
 	frameChunk = 64 << 10
@@ -110,9 +113,10 @@ type readGate struct {
 	peak     atomic.Int64 // the most buffered ever held
 	waits    atomic.Uint64
 
-	mu    sync.Mutex
-	large int           // slots taken
-	wake  chan struct{} // closed when a slot is freed; nil if no one waits
+	mu     sync.Mutex
+	large  int           // slots taken
+	served int           // of which by served streams
+	wake   chan struct{} // closed when a slot is freed; nil if no one waits
 }
 
 // hold accounts n more (or, negative, fewer) buffered bytes.
@@ -129,13 +133,17 @@ func (g *readGate) hold(n int) {
 	}
 }
 
-// acquire takes a large-read slot, waiting until deadline or done.
-func (g *readGate) acquire(deadline time.Time, done <-chan struct{}) error {
+// acquire takes a large-read slot for a served stream or one we started,
+// waiting until deadline or done.
+func (g *readGate) acquire(served bool, deadline time.Time, done <-chan struct{}) error {
 	var t *time.Timer
 	for {
 		g.mu.Lock()
-		if g.large < largeReads {
+		if g.large < largeReads && (!served || g.served < largeReads-1) {
 			g.large++
+			if served {
+				g.served++
+			}
 			g.mu.Unlock()
 			if t != nil {
 				t.Stop()
@@ -163,9 +171,12 @@ func (g *readGate) acquire(deadline time.Time, done <-chan struct{}) error {
 }
 
 // release frees a large-read slot.
-func (g *readGate) release() {
+func (g *readGate) release(served bool) {
 	g.mu.Lock()
 	g.large--
+	if served {
+		g.served--
+	}
 	if g.wake != nil {
 		close(g.wake)
 		g.wake = nil

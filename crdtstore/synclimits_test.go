@@ -333,11 +333,11 @@ func syncRequestFlood(t *testing.T, streams int) {
 	// context of a few bytes), its refill over the attack, and a 2-byte
 	// "busy" per request.
 	bound := budget + (snapshot + 4<<10) + int64(float64(budget)*elapsed.Seconds()/crdtstore.ServeBytesWindow.Seconds()) + 2*requests.Load()
-	t.Logf("%d streams for %v: %d requests, %d full replies, %d MB served to the attacker (bound %d MB; snapshot %d KB)",
-		streams, elapsed.Round(time.Millisecond), requests.Load(), replies.Load(), served>>20, bound>>20, snapshot>>10)
+	t.Logf("%d streams for %v: %d requests, %d full replies, %d KB served to the attacker (bound %d KB; snapshot %d KB)",
+		streams, elapsed.Round(time.Millisecond), requests.Load(), replies.Load(), served>>10, bound>>10, snapshot>>10)
 	checkFlood(t, victim.s, &logs, attacker)
 	if served > bound {
-		t.Fatalf("served %d MB to one peer in %v, over its budget of %d MB", served>>20, elapsed, bound>>20)
+		t.Fatalf("served %d KB to one peer in %v, over its budget of %d KB", served>>10, elapsed, bound>>10)
 	}
 }
 
