@@ -118,7 +118,6 @@ func Armed(s *Store) bool {
 // Sync frame kinds, for tests that speak the protocol on raw streams.
 const (
 	FrameDelta = frameDelta
-	FrameBusy  = frameBusy
 	FrameEqual = frameEqual
 )
 
@@ -137,6 +136,3 @@ const (
 	LargeReads       = largeReads
 	ServeBytesWindow = serveBytesWindow
 )
-
-// ContextFrameLimit is the largest context frame s reads.
-func ContextFrameLimit(s *Store) int { return contextLimits(s.syncLim).MaxFrameBytes + 1 }

@@ -357,10 +357,10 @@ func (s *Store) readDelta(p string, r *bufio.Reader, rd reading) (d ormap.Delta,
 }
 
 // readContext reads a context frame: a sync request, or the context of a
-// reply. It is bounded by contextLimits, far below MaxSyncFrame.
+// reply. It is bounded by contextLimits (and MaxSyncFrame, if smaller).
 func (s *Store) readContext(p string, r *bufio.Reader, rd reading) (ormap.Context, error) {
 	lim := contextLimits(s.syncLim)
-	f, err := s.readFrameFrom(p, r, lim.MaxFrameBytes+1, rd) // and the kind byte
+	f, err := s.readFrameFrom(p, r, s.contextFrameLimit(), rd)
 	defer f.release()
 	if err != nil {
 		return ormap.Context{}, err

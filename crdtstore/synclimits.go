@@ -94,6 +94,12 @@ func contextLimits(l ormap.Limits) ormap.Limits {
 	return ormap.Limits{MaxReplicas: reps, MaxIntervals: ivs, MaxFrameBytes: contextFrameBytes(reps, ivs)}
 }
 
+// contextFrameLimit is the longest context frame the store reads, its
+// kind byte included.
+func (s *Store) contextFrameLimit() int {
+	return min(contextLimits(s.syncLim).MaxFrameBytes+1, s.opts.MaxSyncFrame)
+}
+
 // contextFrameBytes bounds the encoding of a context of at most reps
 // replicas and ivs intervals: the version and kind bytes; the replica table
 // (a count, and per replica a length and at most MaxReplicaIDLen bytes);

@@ -53,6 +53,14 @@ func TestContextFrameLimit(t *testing.T) {
 		t.Fatalf("default context limits %+v", l)
 	}
 	t.Logf("context frames: at most %d bytes (%d replicas, %d intervals)", l.MaxFrameBytes, l.MaxReplicas, l.MaxIntervals)
+	s := &Store{opts: Options{}.withDefaults(), syncLim: ormap.Limits{MaxFrameBytes: DefaultMaxSyncFrame}}
+	if got := s.contextFrameLimit(); got != l.MaxFrameBytes+1 {
+		t.Fatalf("a store reads context frames of %d bytes, want %d", got, l.MaxFrameBytes+1)
+	}
+	s.opts.MaxSyncFrame = 4096
+	if got := s.contextFrameLimit(); got != 4096 {
+		t.Fatalf("with MaxSyncFrame 4096, context frames of %d bytes", got)
+	}
 	// One interval more than the limits allow is refused.
 	small := ormap.Limits{MaxReplicas: 2, MaxIntervals: 2 * contextIntervalsPerReplica}
 	b := maxContext(ormap.Limits{MaxReplicas: 2, MaxIntervals: 2 * (contextIntervalsPerReplica + 1)})
