@@ -127,6 +127,19 @@
 //     (Options.MaxSyncFrame), every read has a deadline, one sync per peer
 //     runs at a time, and a peer's declared sizes are never trusted for
 //     allocation.
+//   - Sync limits, against peers that do send what they declare: a context
+//     frame (a request) is bounded by the decoder's replica limit and 16
+//     intervals per replica (about 2.4 MB, or MaxSyncFrame if smaller),
+//     only deltas by MaxSyncFrame;
+//     frame buffers grow as bytes arrive, and at most two frames over
+//     1 MiB are read at once per store. A peer has one served stream at a
+//     time (a new one resets the older), may ask for 64 syncs at once and
+//     20 per second after that (plus its sync on connect), and may take
+//     MaxSyncFrame bytes of replies at once, refilled at MaxSyncFrame per
+//     minute; beyond that it is answered "busy" and retries shortly. Stats
+//     counts each refusal (SyncStreamsReset, SyncRateLimited,
+//     SyncBudgetLimited, SyncFramesTooLarge, SyncReadWaits) and the logger
+//     warns of it, naming the peer, at most every 10 s per peer.
 //   - Joining: a replica that has not completed a sync since it opened
 //     syncs with one peer at a time and answers the others "busy" until
 //     then; afterwards their syncs find it up to date. So a node that

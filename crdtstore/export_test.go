@@ -131,3 +131,25 @@ func Replicas(s *Store) int {
 	defer s.mu.Unlock()
 	return s.m.Replicas()
 }
+
+// Sync frame kinds, for tests that speak the protocol on raw streams.
+const (
+	FrameDelta = frameDelta
+	FrameEqual = frameEqual
+)
+
+// SyncBuffered returns the bytes of sync frame buffers s holds now, and
+// the most it has held since ResetSyncBufferedPeak.
+func SyncBuffered(s *Store) (now, peak int64) {
+	return s.lim.gate.buffered.Load(), s.lim.gate.peak.Load()
+}
+
+// ResetSyncBufferedPeak restarts the count of SyncBuffered's peak.
+func ResetSyncBufferedPeak(s *Store) { s.lim.gate.peak.Store(s.lim.gate.buffered.Load()) }
+
+// Sync limits, for the bounds the tests check.
+const (
+	SmallFrame       = smallFrame
+	LargeReads       = largeReads
+	ServeBytesWindow = serveBytesWindow
+)

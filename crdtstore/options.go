@@ -51,7 +51,10 @@ type Options struct {
 	SyncInterval time.Duration
 	// SyncTimeout bounds one sync exchange. Default DefaultSyncTimeout.
 	SyncTimeout time.Duration
-	// MaxSyncFrame bounds a sync frame in bytes. Default DefaultMaxSyncFrame.
+	// MaxSyncFrame bounds a sync delta frame in bytes (context frames have
+	// a much smaller bound, see Replication in the package documentation).
+	// It is also what each peer may take of this store's sync replies at
+	// once, refilled over a minute. Default DefaultMaxSyncFrame.
 	MaxSyncFrame int
 	// WatchBuffer is each watcher's channel capacity. Default
 	// DefaultWatchBuffer.

@@ -59,6 +59,7 @@ type Store struct {
 	deferred map[string]bool // syncs put off while catching up
 
 	stats counters
+	lim   syncLimits // the sync limits' state (synclimits.go)
 }
 
 // peerState is what the store knows of one peer: a joined one (the
@@ -115,6 +116,16 @@ type Stats struct {
 	// bounds (a sync repairs what they carried).
 	PendingDeltas, PendingBytes int
 	PendingDropped              uint64
+	// The sync limits (package documentation, Replication), each counted
+	// when it refuses a peer: SyncStreamsReset counts served sync streams
+	// reset because the same peer opened another; SyncRateLimited and
+	// SyncBudgetLimited count sync requests answered "busy" because the
+	// peer asked for too many syncs per second, or took too many reply
+	// bytes; SyncFramesTooLarge counts frames refused for their declared
+	// length; SyncReadWaits counts large frames that waited for one of the
+	// store's large-read slots.
+	SyncStreamsReset, SyncRateLimited, SyncBudgetLimited uint64
+	SyncFramesTooLarge, SyncReadWaits                    uint64
 	// Keys is the number of keys with a value.
 	Keys int
 }
@@ -438,7 +449,12 @@ func (s *Store) Stats() Stats {
 		PendingDeltas:    ps.Deltas,
 		PendingBytes:     ps.Bytes,
 		PendingDropped:   c.pendingDropped.Load(),
-		Keys:             s.Len(),
+		SyncStreamsReset:   s.lim.refused[limitStreams].Load(),
+		SyncRateLimited:    s.lim.refused[limitRate].Load(),
+		SyncBudgetLimited:  s.lim.refused[limitBudget].Load(),
+		SyncFramesTooLarge: s.lim.refused[limitFrame].Load(),
+		SyncReadWaits:      s.lim.gate.waits.Load(),
+		Keys:               s.Len(),
 	}
 }
 

@@ -19,7 +19,8 @@ import (
 //	A → B  "equal" or delta A.Diff(C_B)     after A joined B's delta
 //
 // Each side joins what it receives; both end with the union of the two
-// states. Every read and write has the sync deadline; frames are bounded.
+// states. Every read and write has the sync deadline; frames are bounded,
+// context frames tightly, and the limits of synclimits.go apply.
 
 // peerUp records a joined peer and schedules a sync with it, unless one
 // has run or is running already (it may have connected to us first). Of
@@ -45,6 +46,7 @@ func (s *Store) peerUp(p string) {
 	s.changedLocked()
 	need := !ps.synced && !ps.syncing
 	s.mu.Unlock()
+	s.creditJoin(p) // its sync on connect is never refused for its rate
 	if !need {
 		return
 	}
@@ -76,6 +78,7 @@ func (s *Store) peerDown(p string) {
 	delete(s.peers, p)
 	s.changedLocked()
 	s.mu.Unlock()
+	s.sweepLimits()
 }
 
 // changedLocked wakes WaitSynced callers; s.mu held.
@@ -279,7 +282,8 @@ func (s *Store) syncWith(p string) (err error) {
 			_ = st.Close()
 		}
 	}()
-	_ = st.SetDeadline(time.Now().Add(s.opts.SyncTimeout))
+	deadline := time.Now().Add(s.opts.SyncTimeout)
+	_ = st.SetDeadline(deadline)
 	cs := &countingStream{Stream: st}
 	defer s.countSync(cs)
 	st = cs
@@ -291,11 +295,13 @@ func (s *Store) syncWith(p string) (err error) {
 	if err := writeFrame(st, frameContext, ormap.EncodeContext(mine)); err != nil {
 		return err
 	}
-	d, equal, err := s.readDelta(r)
+	rd := s.reading(false, deadline)
+	d, equal, done, err := s.readDelta(p, r, rd)
+	defer done() // the frame stays accounted until joined
 	if err != nil || equal {
 		return err
 	}
-	theirs, err := s.readContext(r)
+	theirs, err := s.readContext(p, r, rd)
 	if err != nil {
 		return err
 	}
@@ -316,37 +322,53 @@ func (s *Store) syncWith(p string) (err error) {
 	return writeFrame(st, frameDelta, ormap.EncodeDelta(back))
 }
 
-// readDelta reads a delta frame, or an "equal" frame (nothing to join).
-func (s *Store) readDelta(r *bufio.Reader) (d ormap.Delta, equal bool, err error) {
-	kind, payload, err := readFrame(r, s.opts.MaxSyncFrame)
-	if err != nil {
-		return d, false, err
+// readFrameFrom reads a frame from p under the store's read gate,
+// counting and logging one refused for its length.
+func (s *Store) readFrameFrom(p string, r *bufio.Reader, limit int, rd reading) (frame, error) {
+	f, err := readFrame(r, limit, rd)
+	if errors.Is(err, errFrameLimit) {
+		s.refuse(p, limitFrame)
 	}
-	switch kind {
-	case frameEqual:
-		return d, true, nil
-	case frameBusy:
-		return d, false, errBusy
-	case frameDelta:
-	default:
-		return d, false, fmt.Errorf("%w: frame kind %d, want a delta", ErrProtocol, kind)
-	}
-	if d, err = ormap.DecodeDelta(payload, s.syncLim); err != nil {
-		return d, false, fmt.Errorf("%w: %w", ErrProtocol, err)
-	}
-	return d, false, nil
+	return f, err
 }
 
-// readContext reads a context frame.
-func (s *Store) readContext(r *bufio.Reader) (ormap.Context, error) {
-	kind, payload, err := readFrame(r, s.opts.MaxSyncFrame)
+// readDelta reads a delta frame (of at most MaxSyncFrame bytes), or an
+// "equal" frame (nothing to join). done releases the frame's memory
+// accounting: call it once the delta is joined, whatever the error.
+func (s *Store) readDelta(p string, r *bufio.Reader, rd reading) (d ormap.Delta, equal bool, done func(), err error) {
+	f, err := s.readFrameFrom(p, r, s.opts.MaxSyncFrame, rd)
+	done = f.release
+	if err != nil {
+		return d, false, done, err
+	}
+	switch f.kind {
+	case frameEqual:
+		return d, true, done, nil
+	case frameBusy:
+		return d, false, done, errBusy
+	case frameDelta:
+	default:
+		return d, false, done, fmt.Errorf("%w: frame kind %d, want a delta", ErrProtocol, f.kind)
+	}
+	if d, err = ormap.DecodeDelta(f.payload, s.syncLim); err != nil {
+		return d, false, done, fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	return d, false, done, nil
+}
+
+// readContext reads a context frame: a sync request, or the context of a
+// reply. It is bounded by contextLimits (and MaxSyncFrame, if smaller).
+func (s *Store) readContext(p string, r *bufio.Reader, rd reading) (ormap.Context, error) {
+	lim := contextLimits(s.syncLim)
+	f, err := s.readFrameFrom(p, r, s.contextFrameLimit(), rd)
+	defer f.release()
 	if err != nil {
 		return ormap.Context{}, err
 	}
-	if kind != frameContext {
-		return ormap.Context{}, fmt.Errorf("%w: frame kind %d, want a context", ErrProtocol, kind)
+	if f.kind != frameContext {
+		return ormap.Context{}, fmt.Errorf("%w: frame kind %d, want a context", ErrProtocol, f.kind)
 	}
-	c, err := ormap.DecodeContext(payload, s.syncLim)
+	c, err := ormap.DecodeContext(f.payload, lim)
 	if err != nil {
 		return ormap.Context{}, fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
@@ -364,6 +386,19 @@ func (s *Store) onSync(p string, st Stream) {
 	s.wg.Add(1) // Close waits for served syncs too
 	s.mu.Unlock()
 	defer s.wg.Done()
+	// One served stream per peer: a new one resets the one running.
+	gen := s.admitServed(p, st)
+	defer s.endServed(p, gen)
+	deadline := time.Now().Add(s.opts.SyncTimeout)
+	_ = st.SetDeadline(deadline)
+	rd := s.reading(true, deadline)
+	cs := &countingStream{Stream: st}
+	// A peer over its rate or reply budget is answered "busy".
+	if lim := s.allowServe(p); lim != limitNone {
+		s.refuse(p, lim)
+		s.answerBusy(p, cs, rd)
+		return
+	}
 	// A sync the other way may run; serving anyway is harmless. But a
 	// replica catching up with another peer answers "busy": the state it
 	// would answer from is about to change completely.
@@ -373,24 +408,12 @@ func (s *Store) onSync(p string, st Stream) {
 		s.mu.Lock()
 		s.deferred[p] = true
 		s.mu.Unlock()
-	}
-	cs := &countingStream{Stream: st}
-	var err error
-	if busy {
-		_ = st.SetDeadline(time.Now().Add(s.opts.SyncTimeout))
-		if _, err = s.readContext(bufio.NewReader(cs)); err == nil {
-			err = writeFrame(cs, frameBusy, nil)
-		}
-		s.countSync(cs)
-		if err == nil {
-			_ = st.Close()
+		if s.answerBusy(p, cs, rd) {
 			s.stats.syncBusy.Add(1)
-		} else {
-			_ = st.Reset()
 		}
 		return
 	}
-	err = s.serveSync(p, cs)
+	err := s.serveSync(p, cs, rd)
 	s.countSync(cs)
 	if err != nil {
 		_ = st.Reset()
@@ -409,6 +432,22 @@ func (s *Store) onSync(p string, st Stream) {
 	}
 }
 
+// answerBusy reads p's request and answers "busy", closing the stream (or
+// resetting it, and returning false, if that fails).
+func (s *Store) answerBusy(p string, cs *countingStream, rd reading) bool {
+	_, err := s.readContext(p, bufio.NewReader(cs), rd)
+	if err == nil {
+		err = writeFrame(cs, frameBusy, nil)
+	}
+	s.countSync(cs)
+	if err != nil {
+		_ = cs.Reset()
+		return false
+	}
+	_ = cs.Close()
+	return true
+}
+
 func (s *Store) markSynced(p string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -418,11 +457,11 @@ func (s *Store) markSynced(p string) {
 	}
 }
 
-// serveSync runs the responder's side of the protocol.
-func (s *Store) serveSync(p string, st Stream) error {
-	_ = st.SetDeadline(time.Now().Add(s.opts.SyncTimeout))
+// serveSync runs the responder's side of the protocol; the stream has its
+// deadline. The reply is charged to p's budget.
+func (s *Store) serveSync(p string, st Stream, rd reading) error {
 	r := bufio.NewReader(st)
-	theirs, err := s.readContext(r)
+	theirs, err := s.readContext(p, r, rd)
 	if err != nil {
 		return err
 	}
@@ -437,13 +476,16 @@ func (s *Store) serveSync(p string, st Stream) error {
 	if equal {
 		return writeFrame(st, frameEqual, nil)
 	}
-	if err := writeFrame(st, frameDelta, ormap.EncodeDelta(d)); err != nil {
+	delta, ctx := ormap.EncodeDelta(d), ormap.EncodeContext(mine)
+	s.chargeServe(p, len(delta)+len(ctx))
+	if err := writeFrame(st, frameDelta, delta); err != nil {
 		return err
 	}
-	if err := writeFrame(st, frameContext, ormap.EncodeContext(mine)); err != nil {
+	if err := writeFrame(st, frameContext, ctx); err != nil {
 		return err
 	}
-	back, equal, err := s.readDelta(r)
+	back, equal, done, err := s.readDelta(p, r, rd)
+	defer done()
 	if err != nil || equal {
 		return err
 	}
@@ -538,4 +580,10 @@ func (c *countingStream) Write(p []byte) (int, error) {
 func (s *Store) countSync(c *countingStream) {
 	s.stats.syncBytesIn.Add(uint64(c.read))
 	s.stats.syncBytesOut.Add(uint64(c.written))
+}
+
+// reading returns how a sync exchange, served or started by this store,
+// reads its frames until deadline.
+func (s *Store) reading(served bool, deadline time.Time) reading {
+	return reading{gate: &s.lim.gate, served: served, deadline: deadline, done: s.ctx.Done()}
 }
