@@ -353,6 +353,9 @@ func (s *Store) readDelta(p string, r *bufio.Reader, rd reading) (d ormap.Delta,
 	if d, err = ormap.DecodeDelta(f.payload, s.syncLim); err != nil {
 		return d, false, done, fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
+	if err = checkRemoteKeys(d); err != nil {
+		return d, false, done, err
+	}
 	return d, false, done, nil
 }
 
