@@ -20,7 +20,8 @@ import (
 //   - one goroutine dials them, at most maxCandidateDials at a time, with
 //     slots of their own: the members' redials never wait for a candidate;
 //   - a candidate whose dial fails is retried after a backoff and forgotten
-//     after maxCandidateAttempts failures;
+//     after maxCandidateAttempts failures, or candidateTTL after its advert,
+//     whichever comes first (a flood of adverts outnumbers the dial slots);
 //   - a candidate that connects becomes a member; an advert naming a member
 //     only adds hint addresses to it and can neither replace its addresses
 //     nor remove it.
@@ -28,6 +29,7 @@ const (
 	maxCandidates        = 256
 	maxCandidateDials    = 4
 	maxCandidateAttempts = 3
+	candidateTTL         = time.Minute
 	// maxAdvertAddrs bounds the addresses taken from one advert.
 	maxAdvertAddrs = 8
 	// idleWait is how long the candidate dialer sleeps with nothing due;
@@ -48,10 +50,11 @@ type candidate struct {
 // its own: members drives it under its lock.
 type candidateTable struct {
 	byID map[peer.ID]*candidate
+	ttl  time.Duration // candidateTTL; shorter in tests
 }
 
 func newCandidateTable() candidateTable {
-	return candidateTable{byID: make(map[peer.ID]*candidate)}
+	return candidateTable{byID: make(map[peer.ID]*candidate), ttl: candidateTTL}
 }
 
 // addResult says what add did with an advert.
@@ -97,6 +100,26 @@ func (t *candidateTable) evictable() (peer.ID, bool) {
 		}
 	}
 	return best, bc != nil
+}
+
+// expire forgets the candidates not being dialled whose advert is older
+// than the table's ttl, and returns how many it forgot and how long until
+// the next one expires (or idleWait).
+func (t *candidateTable) expire(now time.Time) (int, time.Duration) {
+	forgotten, wait := 0, idleWait
+	for p, c := range t.byID {
+		if c.dialing {
+			continue
+		}
+		left := c.added.Add(t.ttl).Sub(now)
+		if left <= 0 {
+			delete(t.byID, p)
+			forgotten++
+			continue
+		}
+		wait = min(wait, left)
+	}
+	return forgotten, wait
 }
 
 // next returns the candidate to dial now: due and not being dialled, the

@@ -34,15 +34,21 @@ func (ms *members) wakeCandidates() {
 	}
 }
 
-// startCandidateDials starts the dials that are due and have a slot, and
-// returns how long dialCandidates may sleep.
+// startCandidateDials forgets the candidates past their time, starts the
+// dials that are due and have a slot, and returns how long dialCandidates
+// may sleep.
 func (ms *members) startCandidateDials() time.Duration {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
+	expired, untilExpiry := ms.cands.expire(time.Now())
+	if expired > 0 {
+		ms.count.candidatesForgotten.Add(uint64(expired))
+		ms.log.Debug("node: forgetting candidates not reached in time", "count", expired, "ttl", ms.cands.ttl)
+	}
 	for ms.candDialing < maxCandidateDials && ms.ctx.Err() == nil {
 		p, c, wait := ms.cands.next(time.Now())
 		if c == nil {
-			return wait
+			return min(wait, untilExpiry)
 		}
 		c.dialing = true
 		ms.candDialing++
@@ -50,7 +56,7 @@ func (ms *members) startCandidateDials() time.Duration {
 		ai := peer.AddrInfo{ID: p, Addrs: slices.Clone(c.addrs)}
 		ms.goOwned(func() { ms.dialCandidate(ai) })
 	}
-	return idleWait // every slot busy: a finishing dial wakes us
+	return untilExpiry // every slot busy: a finishing dial wakes us
 }
 
 // dialCandidate dials one candidate once. Success makes it a member (the

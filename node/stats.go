@@ -20,9 +20,9 @@ type Stats struct {
 	// CandidatesEvicted counts candidates that had failed a dial and were
 	// replaced by a newly advertised one when the table was full.
 	CandidatesEvicted uint64
-	// CandidatesForgotten counts candidates forgotten after their last
-	// failed dial (3 attempts): forged adverts, or peers gone or with
-	// another key.
+	// CandidatesForgotten counts candidates forgotten without ever
+	// connecting: after their third failed dial, or a minute after their
+	// advert (forged adverts, peers gone or with another key).
 	CandidatesForgotten uint64
 	// CandidateDials and CandidateDialsFailed count dials of candidates
 	// (at most 4 at a time, apart from the members' 16).
