@@ -18,6 +18,8 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"go.uber.org/goleak"
+
 	"github.com/reflectmesh/reflect/internal/netns"
 	"github.com/reflectmesh/reflect/internal/testutil"
 	"github.com/reflectmesh/reflect/pnet"
@@ -254,5 +256,28 @@ func TestCandidateBecomesMember(t *testing.T) {
 	}
 	if st := a.Stats(); st.CandidateDials != 1 || st.CandidatesAdded != 1 {
 		t.Fatalf("stats %+v: want one candidate dial", st)
+	}
+}
+
+// Close waits for the candidate dialer and its dials in flight, and leaves
+// no goroutine behind.
+func TestCloseWithCandidateDialsInFlight(t *testing.T) {
+	netns.Require(t)
+	bad := sink(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	cfg := localConfig(testKey)
+	cfg.DialTimeout = 500 * time.Millisecond
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		mdnsNotifee{n.members}.HandlePeerFound(peer.AddrInfo{ID: fakeID(t), Addrs: []ma.Multiaddr{bad}})
+	}
+	testutil.Eventually(t, 5*time.Second, "candidate dials to start", func() bool {
+		return n.Stats().CandidateDials >= maxCandidateDials
+	})
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
