@@ -17,7 +17,6 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
-
 	"go.uber.org/goleak"
 
 	"github.com/reflectmesh/reflect/internal/netns"
