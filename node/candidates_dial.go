@@ -59,24 +59,38 @@ func (ms *members) startCandidateDials() time.Duration {
 	return untilExpiry // every slot busy: a finishing dial wakes us
 }
 
-// dialCandidate dials one candidate once. Success makes it a member (the
-// connection event does); failure schedules a retry or forgets it.
+// dialCandidate dials one candidate once. Success makes it a member at
+// once (before the connection event, which may come later, or not at all
+// for a connection that closed at once); failure schedules a retry or
+// forgets it.
 func (ms *members) dialCandidate(ai peer.AddrInfo) {
 	// Finished even if the node closes meanwhile: see connect.
 	err := ms.dialOnce(ms.ctx, ai, true)
 	connected := ms.h.Network().Connectedness(ai.ID) == network.Connected
-	forgotten := false
+	forgotten, promoted := false, false
 	ms.mu.Lock()
 	ms.candDialing--
 	if c := ms.cands.byID[ai.ID]; c != nil {
 		if err == nil || connected {
-			c.dialing = false // the connection event takes it out of the table
+			ms.cands.remove(ai.ID)
+			m := ms.peers[ai.ID]
+			if m == nil {
+				m = &member{lostAt: time.Now()}
+				ms.peers[ai.ID] = m
+			}
+			if len(m.hints) == 0 {
+				m.hints = c.addrs
+			}
+			promoted = true
 		} else {
 			retry := jitter(ms.cfg.ReconnectMax << c.attempts)
 			forgotten = ms.cands.failed(ai.ID, time.Now(), retry)
 		}
 	}
 	ms.mu.Unlock()
+	if promoted {
+		ms.dial(ai.ID, false) // nothing unless its connection is gone already
+	}
 	if err != nil && !connected {
 		ms.count.candidateDialsFailed.Add(1)
 		ms.log.Debug("node: candidate dial failed", "peer", ai.ID, "err", err)

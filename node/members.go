@@ -388,12 +388,12 @@ func (ms *members) dialLoop(p peer.ID, delay time.Duration) {
 
 		err := ms.connect(ms.ctx, peer.AddrInfo{ID: p, Addrs: addrs}, true)
 		if err == nil {
-			ms.mu.Lock()
-			if m := ms.peers[p]; m != nil {
-				m.dialing = false
-			}
-			ms.mu.Unlock()
-			return
+			// The loop ends at the check above, once still connected a
+			// moment later: a connection that closed at once was reported
+			// while this loop was dialling, when dial started no other.
+			timer.Reset(jitter(ms.cfg.ReconnectMin))
+			backoff = ms.cfg.ReconnectMin
+			continue
 		}
 		ms.log.Debug("node: dial failed", "peer", p, "err", err, "retry", backoff)
 		timer.Reset(jitter(backoff))
