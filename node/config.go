@@ -20,6 +20,11 @@ const (
 	// DefaultDialTimeout bounds one dial, handshakes included. A peer with
 	// another key makes a dial hang until this timeout.
 	DefaultDialTimeout = 5 * time.Second
+	// DefaultHandshakeTimeout bounds the handshakes of an inbound
+	// connection (private network, Noise, multiplexer): a LAN peer finishes
+	// them in tens of milliseconds; a stranger's connection that sends
+	// nothing, or not the network key, is closed after this.
+	DefaultHandshakeTimeout = 3 * time.Second
 	// DefaultReconnectMin and DefaultReconnectMax bound the jittered,
 	// doubling delay between redials of a lost peer.
 	DefaultReconnectMin = 250 * time.Millisecond
@@ -79,6 +84,11 @@ type Config struct {
 	// DefaultDialTimeout.
 	DialTimeout time.Duration
 
+	// HandshakeTimeout bounds the handshakes of an inbound connection
+	// (libp2p's accept timeout); see "Strangers" in the package
+	// documentation. Default DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+
 	// ReconnectMin and ReconnectMax bound the delay between redials of a lost
 	// peer. Defaults DefaultReconnectMin and DefaultReconnectMax.
 	ReconnectMin, ReconnectMax time.Duration
@@ -113,6 +123,9 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.DialTimeout == 0 {
 		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	if c.ReconnectMin == 0 {
 		c.ReconnectMin = DefaultReconnectMin
@@ -155,7 +168,7 @@ func (c Config) Validate() error {
 		name string
 		v    time.Duration
 	}{
-		{"DialTimeout", c.DialTimeout}, {"ReconnectMin", c.ReconnectMin}, {"ReconnectMax", c.ReconnectMax},
+		{"DialTimeout", c.DialTimeout}, {"HandshakeTimeout", c.HandshakeTimeout}, {"ReconnectMin", c.ReconnectMin}, {"ReconnectMax", c.ReconnectMax},
 		{"ForgetAfter", c.ForgetAfter}, {"KeepAlive", c.KeepAlive}, {"WriteTimeout", c.WriteTimeout},
 	} {
 		if d.v < 0 {

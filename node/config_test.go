@@ -32,6 +32,7 @@ func TestConfigValidate(t *testing.T) {
 		{"bootstrap", Config{Key: "k", BootstrapPeers: []string{good}}, true},
 		{"bootstrap without id", Config{Key: "k", BootstrapPeers: []string{"/ip4/127.0.0.1/tcp/4001"}}, false},
 		{"negative timeout", Config{Key: "k", DialTimeout: -time.Second}, false},
+		{"negative handshake timeout", Config{Key: "k", HandshakeTimeout: -time.Second}, false},
 		{"min above max", Config{Key: "k", ReconnectMin: time.Minute, ReconnectMax: time.Second}, false},
 		{"negative peers", Config{Key: "k", MaxPeers: -1}, false},
 		{"bad pubsub", Config{Key: "k", PubSub: pubsub.Config{QueueLength: -1}}, false},

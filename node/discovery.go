@@ -6,8 +6,11 @@ import (
 )
 
 // mdnsNotifee hands peers found on the LAN to the membership table. mDNS is
-// an unauthenticated hint: the table filters the addresses, bounds its size,
-// and the private network key decides who actually connects.
+// an unauthenticated hint: a peer it reports is a candidate, kept apart from
+// the members in a bounded table and dialled with slots of its own, until
+// the private network key lets it connect (candidates.go). libp2p calls
+// HandlePeerFound on a new goroutine for every peer of every advert, so it
+// must not block: it only takes the table's lock.
 type mdnsNotifee struct{ ms *members }
 
 func (n mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) { n.ms.discovered(ai, fromMDNS) }

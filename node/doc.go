@@ -20,8 +20,9 @@
 //     WebTransport and WebRTC cannot use a network key and are refused with
 //     ErrTransport).
 //   - mDNS discovery under a service name derived from the secret, so meshes
-//     with other secrets do not even see each other's adverts; bootstrap
-//     peers for networks without multicast.
+//     with other secrets do not even see each other's adverts (adverts are
+//     unauthenticated hints: see Strangers); bootstrap peers for networks
+//     without multicast.
 //   - A reconnect loop. libp2p never redials a lost peer and mDNS reports a
 //     peer only once, so the node remembers every peer's addresses and
 //     redials with jittered exponential backoff (Config.ReconnectMin to
@@ -29,8 +30,9 @@
 //     Config.DialTimeout, clearing libp2p's own dial backoff first. Dead
 //     links are noticed by yamux keepalives in about KeepAlive+WriteTimeout.
 //   - Resource limits for a LAN: private and loopback addresses are exempt
-//     from libp2p's per-IP connection-rate limit, and each IP may hold 64
-//     connections (many instances per host).
+//     from libp2p's per-IP connection-rate limit; each remote address may
+//     hold 64 connections (an IPv6 /64, 256; all of loopback, 1024), private
+//     ranges included (see Strangers).
 //   - Pub/sub (package pubsub): GossipSub, and a direct stream to each
 //     connected peer, used while no peer needs a relay (a full mesh).
 //
@@ -43,6 +45,39 @@
 // peers had; pub/sub and the store follow the same membership. A peer that
 // left is redialled for Config.ForgetAfter (bootstrap peers and peers given
 // to Connect forever).
+//
+// # Strangers
+//
+// A host without the secret cannot connect, read or inject: every
+// connection starts with the network key. What it can do is load the node,
+// within these bounds (Stats counts each; warnings are logged at most once
+// per 10 s per kind):
+//
+//   - Connections that never finish the handshakes. Inbound connections
+//     must pass the private network and Noise handshakes within
+//     Config.HandshakeTimeout (3 s; libp2p's default is 15 s). Until then
+//     they take one of libp2p's transient connection slots (about 80 on a
+//     machine with 24 GiB), and one source address (an IPv4 address, an
+//     IPv6 /64) may hold at most 8 of them, from a private range or not:
+//     on a LAN the stranger is the threat. Past 8, its connections are
+//     closed on accept (Stats.HandshakesRefused). A member holds one such
+//     slot for the few milliseconds its handshake takes, so several
+//     instances on one host (or behind one NAT) can join at once; more than
+//     8 dialling at the same instant retry after their backoff. A stranger
+//     with ten or more addresses can still fill the transient slots; the
+//     connections of members already joined are not affected.
+//   - Forged mDNS adverts. Anyone on the LAN can advertise under the mesh's
+//     service name, with any peer id and address. A peer found by mDNS is a
+//     candidate until it connects: at most 256 wait in a table apart from
+//     the members, are dialled by one goroutine with 4 dial slots of their
+//     own (members have 16), and are forgotten after 3 failed dials or a
+//     minute; a new advert replaces only a candidate that has failed, and
+//     is dropped otherwise (Stats.CandidatesDropped). An advert naming a
+//     member adds at most 8 hint addresses to it and can neither replace
+//     its addresses nor remove it. So a flood of adverts costs a few
+//     goroutines and never delays the redial of a member. During a flood a
+//     newcomer found only by mDNS may wait for its turn, but it dials this
+//     node too (and bootstrap peers and Connect are not affected).
 //
 // # Identity
 //

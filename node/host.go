@@ -4,16 +4,22 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/config"
+	coreconnmgr "github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
+	ipnet "github.com/libp2p/go-libp2p/core/pnet"
+	"github.com/libp2p/go-libp2p/core/sec"
+	"github.com/libp2p/go-libp2p/core/transport"
 	"github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"github.com/libp2p/go-libp2p/x/rate"
@@ -70,8 +76,9 @@ func checkTransport(o fx.Option) error {
 
 // newHost builds the libp2p host: PSK, TCP (unless the caller names
 // transports), Noise, yamux with LAN keepalives, LAN-friendly resource
-// limits, no relay, no metrics. It does not listen yet.
-func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions) (host.Host, error) {
+// limits, the handshake gate and timeout, no relay, no metrics. It does not
+// listen yet.
+func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions, gate *handshakeGate) (host.Host, error) {
 	ymx := *yamux.DefaultTransport
 	ymx.KeepAliveInterval = cfg.KeepAlive
 	ymx.ConnectionWriteTimeout = cfg.WriteTimeout
@@ -107,6 +114,8 @@ func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions) 
 		opts = append(opts, libp2p.ConnectionManager(cm))
 	}
 	opts = append(opts, cfg.Libp2pOptions...)
+	// After the caller's options: the gate wraps their gater, if any.
+	opts = append(opts, gate.option(), handshakeTimeout(cfg.HandshakeTimeout))
 	h, err := libp2p.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("node: libp2p host: %w", err)
@@ -114,9 +123,25 @@ func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions) 
 	return h, nil
 }
 
-// privatePrefixes are LAN and loopback ranges: peers there are exempt from
-// libp2p's per-IP connection-rate limit and share a generous connection cap.
-var privatePrefixes = []netip.Prefix{
+// Per-address connection caps of the resource manager. They count every
+// connection, in or out, authenticated or not, of one remote address, and
+// apply to private ranges as to public ones (a stranger on the LAN is the
+// threat); a member holds one or two connections to each peer, so 64 leaves
+// room for dozens of instances sharing one address (one host, or a NAT).
+// Loopback is the exception: only a process on this host can use it, and
+// test meshes run many nodes there, so all of 127.0.0.0/8 and ::1 share one
+// cap of 1024.
+const (
+	connsPerIP       = 64
+	connsPerIPv6Net  = 256 // per /64: LAN hosts share one (link-local fe80::/64)
+	connsForLoopback = 1024
+)
+
+// rateExempt are the ranges exempt from libp2p's per-address limit on the
+// rate of new connections: a LAN peer's reconnect loop would otherwise wait
+// seconds for its token. Their connections are still capped in number (the
+// resource manager) and, while unauthenticated, by the handshake gate.
+var rateExempt = []netip.Prefix{
 	netip.MustParsePrefix("127.0.0.0/8"),
 	netip.MustParsePrefix("10.0.0.0/8"),
 	netip.MustParsePrefix("172.16.0.0/12"),
@@ -128,22 +153,18 @@ var privatePrefixes = []netip.Prefix{
 	netip.MustParsePrefix("fe80::/10"),
 }
 
-// newResourceManager returns libp2p's default limits, except that private
-// addresses are not rate limited (a reconnect loop otherwise waits seconds
-// for its token) and each IP may hold 64 connections instead of 8 (many
-// instances on one host).
+// newResourceManager returns libp2p's default limits, with the per-address
+// caps above in place of libp2p's 8 (which exempts loopback entirely), and
+// without the connection-rate limit for private and loopback addresses.
+// Unauthenticated inbound connections live in the transient scope (about
+// 80 on this kind of machine: 32 plus 16 per GiB of an eighth of the
+// memory) until they pass the handshakes; the handshake gate keeps one
+// address from taking more than 8 of them.
 func newResourceManager() (network.ResourceManager, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
-	var v4, v6 []rcmgr.NetworkPrefixLimit
 	var rl []rate.PrefixLimit
-	for _, p := range privatePrefixes {
-		l := rcmgr.NetworkPrefixLimit{Network: p, ConnCount: 4096}
-		if p.Addr().Is4() {
-			v4 = append(v4, l)
-		} else {
-			v6 = append(v6, l)
-		}
+	for _, p := range rateExempt {
 		rl = append(rl, rate.PrefixLimit{Prefix: p, Limit: rate.Limit{}})
 	}
 	limiter := &rate.Limiter{
@@ -155,15 +176,39 @@ func newResourceManager() (network.ResourceManager, error) {
 		},
 	}
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()),
-		rcmgr.WithNetworkPrefixLimit(v4, v6),
+		rcmgr.WithNetworkPrefixLimit(
+			[]rcmgr.NetworkPrefixLimit{{Network: netip.MustParsePrefix("127.0.0.0/8"), ConnCount: connsForLoopback}},
+			[]rcmgr.NetworkPrefixLimit{{Network: netip.MustParsePrefix("::1/128"), ConnCount: connsForLoopback}}),
 		rcmgr.WithLimitPerSubnet(
-			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: 64}},
-			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 56, ConnCount: 64}}),
+			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: connsPerIP}},
+			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 128, ConnCount: connsPerIP}, {PrefixLength: 64, ConnCount: connsPerIPv6Net}}),
 		rcmgr.WithConnRateLimiters(limiter))
 	if err != nil {
 		return nil, fmt.Errorf("node: resource manager: %w", err)
 	}
 	return rm, nil
+}
+
+// handshakeTimeout sets libp2p's accept timeout, which bounds an inbound
+// connection's handshakes (private network, security, multiplexer) and
+// defaults to 15 s. libp2p has the knob (upgrader.WithAcceptTimeout) but no
+// host option for it, so the upgrader libp2p.New builds is replaced by one
+// made from the same parts with the timeout.
+func handshakeTimeout(d time.Duration) libp2p.Option {
+	return libp2p.WithFxOption(fx.Decorate(func(in upgraderParts) (transport.Upgrader, error) {
+		return tptu.New(in.Security, in.Muxers, in.PSK, in.RcMgr, in.Gater, tptu.WithAcceptTimeout(d))
+	}))
+}
+
+// upgraderParts are what libp2p.New builds its upgrader from.
+type upgraderParts struct {
+	fx.In
+	Replaced transport.Upgrader    // the default one, unused: what is decorated
+	Security []sec.SecureTransport `name:"security"`
+	Muxers   []tptu.StreamMuxer
+	PSK      ipnet.PSK
+	RcMgr    network.ResourceManager
+	Gater    coreconnmgr.ConnectionGater
 }
 
 // defaultListenCandidates are tried, in order, when nobody chose listen

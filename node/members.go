@@ -19,13 +19,9 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 )
 
-const (
-	// maxCandidates bounds the table of known but unconnected peers, so
-	// forged mDNS adverts cannot grow it without end.
-	maxCandidates = 1024
-	// maxConcurrentDials bounds dials in flight.
-	maxConcurrentDials = 16
-)
+// maxConcurrentDials bounds the members' dials in flight (candidates have
+// slots of their own: candidates.go).
+const maxConcurrentDials = 16
 
 // source says how we learnt of a peer.
 type source int
@@ -36,9 +32,11 @@ const (
 	fromConnection
 )
 
-// member is what we remember of one peer.
+// member is what we remember of one peer that connected, or that the
+// application named (bootstrap, Connect).
 type member struct {
-	addrs       []ma.Multiaddr // last known dialable addresses
+	addrs       []ma.Multiaddr // last known dialable addresses, from the peer or the application
+	hints       []ma.Multiaddr // addresses from mDNS adverts (unauthenticated), tried after addrs
 	keep        bool           // bootstrap or explicitly connected: never forget
 	connected   bool
 	connectedAt time.Time
@@ -68,25 +66,31 @@ const readyGrace = 3 * time.Second
 // Node.WaitPeers and Node.OnPeer all count joined peers.
 //
 // members also keeps the reconnect loop: libp2p never redials a lost peer
-// and mDNS reports a peer once, so we remember every peer's addresses and
-// redial with jittered exponential backoff, one dial loop per peer at a
-// time.
+// and mDNS reports a peer once, so we remember every member's addresses and
+// redial with jittered exponential backoff, one dial loop per member at a
+// time. Peers found by mDNS are candidates until they connect
+// (candidates.go): they never take a member's place or dial slot.
 type members struct {
-	h    host.Host
-	cfg  Config
-	log  *slog.Logger
-	self peer.ID
+	h     host.Host
+	cfg   Config
+	log   *slog.Logger
+	self  peer.ID
+	count *counters
+	warns *warnLimiter
 
-	ctx  context.Context
-	wg   *sync.WaitGroup
-	sem  chan struct{}
-	subs event.Subscription
+	ctx      context.Context
+	wg       *sync.WaitGroup
+	sem      chan struct{} // members' dial slots
+	candWake chan struct{} // wakes dialCandidates
+	subs     event.Subscription
 
-	mu        sync.Mutex
-	peers     map[peer.ID]*member
-	watchers  map[*watcher[PeerEvent]]struct{}  // OnPeer: joins and leaves
-	followers map[*watcher[connChange]]struct{} // FollowConnections: connections
-	changed   chan struct{}                     // closed and replaced on every join or leave
+	mu          sync.Mutex
+	peers       map[peer.ID]*member
+	cands       candidateTable
+	candDialing int                               // candidate dials in flight, at most maxCandidateDials
+	watchers    map[*watcher[PeerEvent]]struct{}  // OnPeer: joins and leaves
+	followers   map[*watcher[connChange]]struct{} // FollowConnections: connections
+	changed     chan struct{}                     // closed and replaced on every join or leave
 }
 
 // connChange is a change of a peer's connectedness, for FollowConnections.
@@ -95,7 +99,7 @@ type connChange struct {
 	up bool
 }
 
-func newMembers(ctx context.Context, wg *sync.WaitGroup, h host.Host, cfg Config) (*members, error) {
+func newMembers(ctx context.Context, wg *sync.WaitGroup, h host.Host, cfg Config, count *counters, warns *warnLimiter) (*members, error) {
 	sub, err := h.EventBus().Subscribe([]any{
 		new(event.EvtPeerConnectednessChanged),
 		new(event.EvtPeerIdentificationCompleted),
@@ -108,11 +112,15 @@ func newMembers(ctx context.Context, wg *sync.WaitGroup, h host.Host, cfg Config
 		cfg:       cfg,
 		log:       cfg.Logger,
 		self:      h.ID(),
+		count:     count,
+		warns:     warns,
 		ctx:       ctx,
 		wg:        wg,
 		sem:       make(chan struct{}, maxConcurrentDials),
+		candWake:  make(chan struct{}, 1),
 		subs:      sub,
 		peers:     make(map[peer.ID]*member),
+		cands:     newCandidateTable(),
 		watchers:  make(map[*watcher[PeerEvent]]struct{}),
 		followers: make(map[*watcher[connChange]]struct{}),
 		changed:   make(chan struct{}),
@@ -165,6 +173,9 @@ func (ms *members) connectedness(p peer.ID, c network.Connectedness) {
 	case c == network.Connected && !m.connected:
 		m.connected = true
 		m.connectedAt = time.Now()
+		if cand := ms.cands.remove(p); cand != nil {
+			m.hints = cand.addrs // it had the key: a member now
+		}
 		ms.followLocked(connChange{p, true})
 		if len(m.addrs) == 0 {
 			m.addrs = dialable(ms.h.Peerstore().Addrs(p), remoteIsLoopback(ms.h, p))
@@ -243,7 +254,10 @@ func (ms *members) identified(p peer.ID, conn network.Conn, addrs []ma.Multiaddr
 	ms.mu.Unlock()
 }
 
-// discovered handles a peer found by mDNS or given as a bootstrap peer.
+// discovered handles a peer found by mDNS or given as a bootstrap peer. A
+// bootstrap peer is a member kept for good. An mDNS advert of a member adds
+// hint addresses to it and redials it if it is lost; of anyone else, it
+// makes a candidate (candidates.go).
 func (ms *members) discovered(ai peer.AddrInfo, src source) {
 	if ai.ID == ms.self || ai.ID == "" {
 		return
@@ -255,24 +269,73 @@ func (ms *members) discovered(ai peer.AddrInfo, src source) {
 	if len(addrs) == 0 {
 		return
 	}
+	if src == fromBootstrap {
+		ms.keepPeer(peer.AddrInfo{ID: ai.ID, Addrs: addrs})
+		ms.dial(ai.ID, true)
+		return
+	}
+	if len(addrs) > maxAdvertAddrs {
+		addrs = addrs[:maxAdvertAddrs]
+	}
+	now := time.Now()
 	ms.mu.Lock()
+	if m := ms.peers[ai.ID]; m != nil {
+		m.hints = addrs
+		ms.mu.Unlock()
+		ms.dial(ai.ID, false) // nothing if connected or already redialling
+		return
+	}
+	if ms.ctx.Err() != nil {
+		ms.mu.Unlock()
+		return
+	}
+	due := now
+	if bytes.Compare([]byte(ms.self), []byte(ai.ID)) > 0 {
+		// Of two peers that discover each other at once, the one with the
+		// smaller id dials first, so they usually share one connection.
+		due = now.Add(jitter(2 * ms.cfg.ReconnectMin))
+	}
+	res := ms.cands.add(ai.ID, addrs, now, due)
+	size := len(ms.cands.byID)
+	ms.mu.Unlock()
+	switch res {
+	case candAdded, candEvicted:
+		ms.count.candidatesAdded.Add(1)
+		if res == candEvicted {
+			ms.count.candidatesEvicted.Add(1)
+		}
+		ms.wakeCandidates()
+	case candDropped:
+		ms.count.candidatesDropped.Add(1)
+		ms.warns.warn("candidates-full", "node: ignoring mDNS adverts: the table of untried candidates is full (forged adverts?)",
+			"peer", ai.ID, "candidates", size)
+	}
+}
+
+// keepPeer makes ai a member kept for good (bootstrap, Connect), with its
+// addresses as given.
+func (ms *members) keepPeer(ai peer.AddrInfo) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
 	m := ms.peers[ai.ID]
 	if m == nil {
-		if src == fromMDNS && len(ms.peers) >= maxCandidates {
-			ms.mu.Unlock()
-			ms.log.Warn("node: too many known peers, ignoring a discovery", "peer", ai.ID)
-			return
-		}
 		m = &member{lostAt: time.Now()}
 		ms.peers[ai.ID] = m
 	}
-	m.addrs = addrs
-	m.lostAt = time.Now()
-	if src == fromBootstrap {
-		m.keep = true
+	if cand := ms.cands.remove(ai.ID); cand != nil && len(m.hints) == 0 {
+		m.hints = cand.addrs
 	}
-	ms.mu.Unlock()
-	ms.dial(ai.ID, src == fromBootstrap)
+	m.keep = true
+	if d := dialable(ai.Addrs, true); len(d) > 0 {
+		m.addrs = d
+	}
+}
+
+// sizes returns the number of members and of candidates.
+func (ms *members) sizes() (members, candidates int) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	return len(ms.peers), len(ms.cands.byID)
 }
 
 // dial starts p's dial loop unless one is running or p is connected. Of two
@@ -320,17 +383,17 @@ func (ms *members) dialLoop(p peer.ID, delay time.Duration) {
 			ms.log.Debug("node: forgetting unreachable peer", "peer", p)
 			return
 		}
-		addrs := m.addrs
+		addrs := m.dialAddrs()
 		ms.mu.Unlock()
 
 		err := ms.connect(ms.ctx, peer.AddrInfo{ID: p, Addrs: addrs}, true)
 		if err == nil {
-			ms.mu.Lock()
-			if m := ms.peers[p]; m != nil {
-				m.dialing = false
-			}
-			ms.mu.Unlock()
-			return
+			// The loop ends at the check above, once still connected a
+			// moment later: a connection that closed at once was reported
+			// while this loop was dialling, when dial started no other.
+			timer.Reset(jitter(ms.cfg.ReconnectMin))
+			backoff = ms.cfg.ReconnectMin
+			continue
 		}
 		ms.log.Debug("node: dial failed", "peer", p, "err", err, "retry", backoff)
 		timer.Reset(jitter(backoff))
@@ -353,6 +416,12 @@ func (ms *members) connect(ctx context.Context, ai peer.AddrInfo, finish bool) e
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	return ms.dialOnce(ctx, ai, finish)
+}
+
+// dialOnce is connect without the members' semaphore (candidates have their
+// own slots).
+func (ms *members) dialOnce(ctx context.Context, ai peer.AddrInfo, finish bool) error {
 	if sw, ok := ms.h.Network().(*swarm.Swarm); ok {
 		sw.Backoff().Clear(ai.ID)
 	}
@@ -363,6 +432,18 @@ func (ms *members) connect(ctx context.Context, ai peer.AddrInfo, finish bool) e
 	ctx, cancel := context.WithTimeout(ctx, ms.cfg.DialTimeout)
 	defer cancel()
 	return ms.h.Connect(network.WithForceDirectDial(ctx, "reflect reconnect"), ai)
+}
+
+// dialAddrs returns the addresses to dial m at: its own, then the mDNS
+// hints not among them.
+func (m *member) dialAddrs() []ma.Multiaddr {
+	out := slices.Clone(m.addrs)
+	for _, h := range m.hints {
+		if !slices.ContainsFunc(out, h.Equal) {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // notifyLocked fans an event out to the watchers; ms.mu held.

@@ -28,6 +28,8 @@ type Node struct {
 	ps      *pubsub.PubSub
 	members *members
 	mdns    mdns.Service
+	gate    *handshakeGate
+	count   counters
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -68,12 +70,15 @@ func New(cfg Config) (*Node, error) {
 	}
 	bootstrap, _ := parseBootstrap(cfg.BootstrapPeers) // validated above
 
-	h, err := newHost(cfg, network, key, uo)
+	n := &Node{cfg: cfg, log: log, net: network}
+	warns := newWarnLimiter(log, warnEvery)
+	n.gate = newHandshakeGate(cfg.HandshakeTimeout, &n.count, warns)
+	h, err := newHost(cfg, network, key, uo, n.gate)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &Node{cfg: cfg, log: log, net: network, host: h, ctx: ctx, cancel: cancel}
+	n.host, n.ctx, n.cancel = h, ctx, cancel
 	fail := func(err error) (*Node, error) {
 		cancel()
 		if n.ps != nil {
@@ -85,10 +90,11 @@ func New(cfg Config) (*Node, error) {
 	}
 
 	// Watch membership before any connection can happen.
-	if n.members, err = newMembers(ctx, &n.wg, h, cfg); err != nil {
+	if n.members, err = newMembers(ctx, &n.wg, h, cfg, &n.count, warns); err != nil {
 		return fail(fmt.Errorf("node: event bus: %w", err))
 	}
 	n.members.goOwned(n.members.run)
+	n.members.goOwned(n.members.dialCandidates)
 
 	pcfg := cfg.PubSub
 	pcfg.TopicPrefix = network.TopicPrefix()
@@ -254,17 +260,7 @@ func (n *Node) ConnectPeer(ctx context.Context, ai peer.AddrInfo) error {
 		return ErrClosed
 	}
 	ms := n.members
-	ms.mu.Lock()
-	m := ms.peers[ai.ID]
-	if m == nil {
-		m = &member{}
-		ms.peers[ai.ID] = m
-	}
-	m.keep = true
-	if d := dialable(ai.Addrs, true); len(d) > 0 {
-		m.addrs = d
-	}
-	ms.mu.Unlock()
+	ms.keepPeer(ai)
 	if err := ms.connect(ctx, ai, false); err != nil {
 		ms.dial(ai.ID, false) // keep trying in the background
 		return fmt.Errorf("node: connect %s: %w", ai.ID, err)

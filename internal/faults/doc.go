@@ -4,7 +4,9 @@
 // nftables partitions, cuts and drops their traffic and processes are
 // killed, Jepsen style. Every scenario prints a line of figures and checks
 // the guarantees: acknowledged writes survive, nodes reconnect by
-// themselves, outsiders never get in.
+// themselves, outsiders never get in, and outsiders flooding a node with
+// idle connections or forged mDNS adverts lock no member out
+// (strangers_test.go).
 //
 // The tests need root, iproute2 and nftables; without them they skip, or
 // fail when REFLECT_REQUIRE_NETNS=1 (CI). The whole suite runs inside its

@@ -1,0 +1,213 @@
+package node
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/config"
+	"github.com/libp2p/go-libp2p/core/connmgr"
+	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+const (
+	// maxPendingPerSource bounds the inbound connections of one source
+	// address (an IPv4 address, an IPv6 /64) that have not passed the
+	// handshakes. An honest peer holds one while it connects (a few
+	// milliseconds on a LAN), so 8 leaves room for several instances
+	// starting at once on one host; a stranger holds at most 8 of the
+	// resource manager's transient inbound slots (about 80).
+	maxPendingPerSource = 8
+	// maxPendingTotal bounds the gate's table across all sources; past it,
+	// new inbound connections are refused until entries expire.
+	maxPendingTotal = 4096
+	// pendingSlack is added to the handshake timeout before a pending
+	// entry expires: libp2p starts its accept timeout a little after the
+	// gate sees the connection.
+	pendingSlack = time.Second
+)
+
+// handshakeGate is the node's libp2p ConnectionGater. It caps, per source
+// address, the inbound connections that have not passed the handshakes:
+// an entry is made when a connection is accepted and removed when it is
+// secured (the peer had the network key and finished Noise); a connection
+// that never is expires with libp2p's accept timeout (Config.HandshakeTimeout)
+// and its entry a second later. So one address can start at most 8 failing
+// handshakes per timeout, from a private range or not: on a LAN the
+// stranger is the threat. Every other decision goes to the caller's gater,
+// if Config.Libp2pOptions set one.
+type handshakeGate struct {
+	inner  connmgr.ConnectionGater // the caller's gater, or nil
+	expiry time.Duration
+	now    func() time.Time
+	count  *counters
+	warns  *warnLimiter
+
+	mu      sync.Mutex
+	pending map[netip.Prefix][]pendingConn
+	total   int
+	swept   time.Time
+}
+
+// pendingConn is one inbound connection still in its handshakes.
+type pendingConn struct {
+	id string // local and remote address: unique among live TCP connections
+	at time.Time
+}
+
+func newHandshakeGate(timeout time.Duration, count *counters, warns *warnLimiter) *handshakeGate {
+	return &handshakeGate{
+		expiry:  timeout + pendingSlack,
+		now:     time.Now,
+		count:   count,
+		warns:   warns,
+		pending: map[netip.Prefix][]pendingConn{},
+	}
+}
+
+// option installs the gate as the host's connection gater, wrapping the
+// one the caller's options set. It must come after them.
+func (g *handshakeGate) option() libp2p.Option {
+	return func(c *config.Config) error {
+		g.inner = c.ConnectionGater
+		c.ConnectionGater = g
+		return nil
+	}
+}
+
+// sourceOf returns the address block a connection's cap is counted in:
+// the IPv4 address, or the IPv6 /64 (a host on a LAN can take any address
+// of its /64 at will). ok is false for a connection without an IP address.
+func sourceOf(a ma.Multiaddr) (netip.Prefix, bool) {
+	ip, err := manet.ToIP(a)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	addr, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	addr = addr.Unmap()
+	bits := 32
+	if addr.Is6() {
+		bits = 64
+	}
+	p, err := addr.Prefix(bits)
+	return p, err == nil
+}
+
+func connID(c network.ConnMultiaddrs) string {
+	return c.LocalMultiaddr().String() + " " + c.RemoteMultiaddr().String()
+}
+
+// InterceptAccept admits an inbound connection unless its source already
+// has maxPendingPerSource connections in their handshakes.
+func (g *handshakeGate) InterceptAccept(c network.ConnMultiaddrs) bool {
+	if g.inner != nil && !g.inner.InterceptAccept(c) {
+		return false
+	}
+	src, ok := sourceOf(c.RemoteMultiaddr())
+	if !ok {
+		return true
+	}
+	now := g.now()
+	g.mu.Lock()
+	if now.Sub(g.swept) > g.expiry {
+		g.sweepLocked(now)
+	}
+	list := g.pruneLocked(src, now)
+	if len(list) >= maxPendingPerSource || g.total >= maxPendingTotal {
+		total := g.total
+		g.mu.Unlock()
+		g.count.handshakesRefused.Add(1)
+		g.warns.warn("handshake-cap", "node: refusing inbound connections: too many unfinished handshakes (a stranger without the key?)",
+			"source", src, "pending_from_source", len(list), "pending_total", total, "cap", maxPendingPerSource)
+		return false
+	}
+	g.pending[src] = append(list, pendingConn{id: connID(c), at: now})
+	g.total++
+	g.mu.Unlock()
+	return true
+}
+
+// InterceptSecured removes a secured inbound connection from the pending
+// table: its peer had the network key and finished Noise.
+func (g *handshakeGate) InterceptSecured(dir network.Direction, p peer.ID, c network.ConnMultiaddrs) bool {
+	if dir == network.DirInbound {
+		if src, ok := sourceOf(c.RemoteMultiaddr()); ok {
+			id := connID(c)
+			g.mu.Lock()
+			list := g.pending[src]
+			for i, pc := range list {
+				if pc.id == id {
+					list = append(list[:i], list[i+1:]...)
+					g.total--
+					break
+				}
+			}
+			g.setLocked(src, list)
+			g.mu.Unlock()
+		}
+	}
+	return g.inner == nil || g.inner.InterceptSecured(dir, p, c)
+}
+
+// pruneLocked drops src's expired entries and returns what is left.
+func (g *handshakeGate) pruneLocked(src netip.Prefix, now time.Time) []pendingConn {
+	list := g.pending[src]
+	keep := list[:0]
+	for _, pc := range list {
+		if now.Sub(pc.at) < g.expiry {
+			keep = append(keep, pc)
+		}
+	}
+	g.total -= len(list) - len(keep)
+	g.setLocked(src, keep)
+	return keep
+}
+
+func (g *handshakeGate) setLocked(src netip.Prefix, list []pendingConn) {
+	if len(list) == 0 {
+		delete(g.pending, src)
+		return
+	}
+	g.pending[src] = list
+}
+
+// sweepLocked drops every expired entry; it runs at most once per expiry
+// period, so the table holds only the sources of that period.
+func (g *handshakeGate) sweepLocked(now time.Time) {
+	for src := range g.pending {
+		g.pruneLocked(src, now)
+	}
+	g.swept = now
+}
+
+// pendingCount returns the entries not yet expired.
+func (g *handshakeGate) pendingCount() int {
+	now := g.now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.sweepLocked(now)
+	return g.total
+}
+
+func (g *handshakeGate) InterceptPeerDial(p peer.ID) bool {
+	return g.inner == nil || g.inner.InterceptPeerDial(p)
+}
+
+func (g *handshakeGate) InterceptAddrDial(p peer.ID, a ma.Multiaddr) bool {
+	return g.inner == nil || g.inner.InterceptAddrDial(p, a)
+}
+
+func (g *handshakeGate) InterceptUpgraded(c network.Conn) (bool, control.DisconnectReason) {
+	if g.inner == nil {
+		return true, 0
+	}
+	return g.inner.InterceptUpgraded(c)
+}

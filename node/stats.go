@@ -1,0 +1,64 @@
+package node
+
+import "sync/atomic"
+
+// Stats is a snapshot of what strangers and discovery did to this node:
+// the bounds of the package documentation's "Strangers" section, counted.
+type Stats struct {
+	// Members counts the peers this node remembers: connected, or lost
+	// and being redialled (bootstrap peers, peers given to Connect, and
+	// every peer that was connected, until Config.ForgetAfter).
+	Members int
+	// Candidates counts the peers found by mDNS that have never connected
+	// and are waiting for a dial (at most 256).
+	Candidates int
+	// CandidatesAdded counts mDNS candidates taken into the table.
+	CandidatesAdded uint64
+	// CandidatesDropped counts mDNS adverts of new peers ignored because
+	// the candidate table was full of candidates not yet tried.
+	CandidatesDropped uint64
+	// CandidatesEvicted counts candidates that had failed a dial and were
+	// replaced by a newly advertised one when the table was full.
+	CandidatesEvicted uint64
+	// CandidatesForgotten counts candidates forgotten without ever
+	// connecting: after their third failed dial, or a minute after their
+	// advert (forged adverts, peers gone or with another key).
+	CandidatesForgotten uint64
+	// CandidateDials and CandidateDialsFailed count dials of candidates
+	// (at most 4 at a time, apart from the members' 16).
+	CandidateDials, CandidateDialsFailed uint64
+	// HandshakesPending counts inbound connections from the last
+	// Config.HandshakeTimeout (plus a second) that have not passed the
+	// handshakes (private network key and Noise), as the per-address cap
+	// counts them.
+	HandshakesPending int
+	// HandshakesRefused counts inbound connections closed at once because
+	// their address already had 8 connections pending (see
+	// HandshakesPending).
+	HandshakesRefused uint64
+}
+
+// counters are the monotonic counts behind Stats, shared by the gate and
+// the membership table.
+type counters struct {
+	candidatesAdded, candidatesDropped, candidatesEvicted, candidatesForgotten atomic.Uint64
+	candidateDials, candidateDialsFailed                                       atomic.Uint64
+	handshakesRefused                                                          atomic.Uint64
+}
+
+// Stats returns a snapshot of the node's counters.
+func (n *Node) Stats() Stats {
+	c := &n.count
+	st := Stats{
+		CandidatesAdded:      c.candidatesAdded.Load(),
+		CandidatesDropped:    c.candidatesDropped.Load(),
+		CandidatesEvicted:    c.candidatesEvicted.Load(),
+		CandidatesForgotten:  c.candidatesForgotten.Load(),
+		CandidateDials:       c.candidateDials.Load(),
+		CandidateDialsFailed: c.candidateDialsFailed.Load(),
+		HandshakesRefused:    c.handshakesRefused.Load(),
+		HandshakesPending:    n.gate.pendingCount(),
+	}
+	st.Members, st.Candidates = n.members.sizes()
+	return st
+}

@@ -1,0 +1,57 @@
+package node
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// warnEvery is how often one kind of warning about strangers may be logged.
+const warnEvery = 10 * time.Second
+
+// warnLimiter logs a warning of each kind at most once per interval, and
+// says how many of that kind it held back since the last one: a flood of
+// strangers must not become a flood of logs.
+type warnLimiter struct {
+	log   *slog.Logger
+	every time.Duration
+	now   func() time.Time
+
+	mu    sync.Mutex
+	kinds map[string]*warnKind
+}
+
+type warnKind struct {
+	last       time.Time
+	suppressed int
+}
+
+func newWarnLimiter(log *slog.Logger, every time.Duration) *warnLimiter {
+	return &warnLimiter{log: log, every: every, now: time.Now, kinds: map[string]*warnKind{}}
+}
+
+// warn logs msg with args unless a warning of kind was logged less than the
+// interval ago; it reports whether it logged. The kinds are a fixed set of
+// constants, so the map stays small.
+func (w *warnLimiter) warn(kind, msg string, args ...any) bool {
+	now := w.now()
+	w.mu.Lock()
+	k := w.kinds[kind]
+	if k == nil {
+		k = &warnKind{}
+		w.kinds[kind] = k
+	}
+	if !k.last.IsZero() && now.Sub(k.last) < w.every {
+		k.suppressed++
+		w.mu.Unlock()
+		return false
+	}
+	suppressed := k.suppressed
+	k.last, k.suppressed = now, 0
+	w.mu.Unlock()
+	if suppressed > 0 {
+		args = append(args, "suppressed_since_last", suppressed)
+	}
+	w.log.Warn(msg, args...)
+	return true
+}
