@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/reflectmesh/reflect/crdtstore"
+	"github.com/reflectmesh/reflect/crdtstore/crdttest"
 	"github.com/reflectmesh/reflect/crdtstore/ormap"
 	"github.com/reflectmesh/reflect/internal/testutil"
 )
@@ -32,5 +33,25 @@ func TestRemoteKeysMustBeValid(t *testing.T) {
 				t.Errorf("the store holds the key %q", k)
 			}
 		}
+	}
+}
+
+// A sync reply holding a non-UTF-8 key is refused whole.
+func TestRemoteKeysMustBeValidInSync(t *testing.T) {
+	net := crdttest.NewNetwork()
+	b := openMem(t, net, "b", fastOptions())
+	mustSet(t, b, "k", "v") // so that b answers an empty context with a delta
+	att := newSyncAttacker(t, net, "m")
+	M := string(crdtstore.NewReplicaID("m"))
+	reply := rawDelta{global: true, ctx: map[string][]ormap.Interval{M: one(1, 2)},
+		keys: []rawKey{
+			{key: "m/\xff", ents: []rawEntry{{rep: M, ctr: 1, val: []byte("bad")}}},
+			{key: "m/ok", ents: []rawEntry{{rep: M, ctr: 2, val: []byte("ok")}}},
+		}}
+	failures := b.Stats().SyncFailures
+	att.answer(t, "b", reply.encode())
+	testutil.Eventually(t, 5*time.Second, "b to refuse the reply", func() bool { return b.Stats().SyncFailures > failures })
+	if ks := b.Keys(""); len(ks) != 1 || ks[0] != "k" {
+		t.Fatalf("b holds %q", ks)
 	}
 }
