@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/reflectmesh/reflect/crdtstore"
+	"github.com/reflectmesh/reflect/node"
 	"github.com/reflectmesh/reflect/pubsub"
 )
 
@@ -20,21 +21,23 @@ type statsReply struct {
 	Goroutines int    `json:"goroutines"`
 	FDs        int    `json:"fds"`
 	Peers      int    `json:"peers"`
+	Node       any    `json:"node"`   // node.Stats: discovery and strangers
 	PubSub     any    `json:"pubsub"` // pubsub.Stats, see counters
 	Store      any    `json:"store"`  // crdtstore.Stats
 }
 
 func (d *demo) stats() statsReply {
 	return makeStats(runtime.NumGoroutine(), openFDs(), len(d.node.Peers()),
-		d.node.PubSub().Stats(), d.store.Stats())
+		d.node.Stats(), d.node.PubSub().Stats(), d.store.Stats())
 }
 
-func makeStats(goroutines, fds, peers int, ps pubsub.Stats, ss crdtstore.Stats) statsReply {
+func makeStats(goroutines, fds, peers int, ns node.Stats, ps pubsub.Stats, ss crdtstore.Stats) statsReply {
 	return statsReply{
 		Event:      "stats",
 		Goroutines: goroutines,
 		FDs:        fds,
 		Peers:      peers,
+		Node:       counters(reflect.ValueOf(ns)),
 		PubSub:     counters(reflect.ValueOf(ps)),
 		Store:      counters(reflect.ValueOf(ss)),
 	}

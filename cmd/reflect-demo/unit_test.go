@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/reflectmesh/reflect/crdtstore"
+	"github.com/reflectmesh/reflect/node"
 	"github.com/reflectmesh/reflect/pubsub"
 )
 
@@ -310,7 +311,7 @@ func TestOutputFormats(t *testing.T) {
 }
 
 func TestStatsFormat(t *testing.T) {
-	s := makeStats(7, 9, 2,
+	s := makeStats(7, 9, 2, node.Stats{HandshakesRefused: 8},
 		pubsub.Stats{Topics: map[string]pubsub.TopicStats{"chat": {Published: 1, Dropped: 2}}, Invalid: 3},
 		crdtstore.Stats{DeltasSent: 4, SyncFailures: 5, Keys: 6})
 	var got map[string]any
@@ -319,6 +320,7 @@ func TestStatsFormat(t *testing.T) {
 	}
 	for path, want := range map[string]any{
 		"event": "stats", "goroutines": 7.0, "fds": 9.0, "peers": 2.0,
+		"node.handshakes_refused": 8.0, "node.candidates_dropped": 0.0, "pubsub.forged": 0.0,
 		"pubsub.invalid": 3.0, "pubsub.outbound_dropped": 0.0, "pubsub.inbound_undeliverable": 0.0,
 		"pubsub.topics.chat.published": 1.0, "pubsub.topics.chat.dropped": 2.0, "pubsub.topics.chat.send_failed": 0.0,
 		"store.deltas_sent": 4.0, "store.sync_failures": 5.0, "store.keys": 6.0, "store.gaps": 0.0,
