@@ -179,11 +179,12 @@ func TestLoopbackReconnectConverges(t *testing.T) {
 }
 
 // Deltas that do not decode are refused by pub/sub, on either way: direct
-// streams (the default between two connected nodes) and GossipSub (signed
-// messages always take it).
+// streams (the default between two connected nodes) and GossipSub (where
+// the deprecated Sign keeps every broadcast).
 func TestLoopbackMalformedDeltasRefused(t *testing.T) {
 	for _, sign := range []bool{false, true} {
 		t.Run(fmt.Sprintf("sign=%v", sign), func(t *testing.T) {
+			//lint:ignore SA1019 Sign is what keeps the deltas on GossipSub here
 			malformedDeltasRefused(t, node.Config{PubSub: pubsub.Config{Sign: sign}})
 		})
 	}
