@@ -46,6 +46,41 @@
 // left is redialled for Config.ForgetAfter (bootstrap peers and peers given
 // to Connect forever).
 //
+// # Threat model
+//
+// Who can do what to a mesh, and what bounds it (each bound is counted in
+// a Stats and logged at Warn, at most once per 10 s):
+//
+//   - A stranger (without the secret) cannot connect, read or inject, and
+//     sees only what mDNS adverts show: peer ids, addresses and the mesh's
+//     service name. It can load a node within the bounds of "Strangers"
+//     below, and guess the secret offline at one Argon2id per guess (use a
+//     long random secret: pnet.GenerateSecret).
+//   - A member (a node with the secret) reads every topic and writes under
+//     its own name. It cannot pass a message, a request or a reply as
+//     another member's: From is the author on every path (package pubsub,
+//     "Authorship"; pubsub Stats.Forged). It cannot erase, hide or forge
+//     another replica's store values by the deltas it publishes (package
+//     crdtstore, "Trust"; crdtstore Stats.DeltasForged). It cannot exhaust
+//     a node's memory: deltas held for missing dots are bounded per peer and
+//     in all (16 and 64 MiB), sync frames are read as their bytes arrive
+//     with at most two large ones at a time, one served sync stream per
+//     peer and a sync rate and reply budget per peer (package crdtstore,
+//     "Limits"), direct-stream frames are read as they arrive and cut after
+//     10 s, and a peer's topic subscriptions are capped at 25,000 (pubsub
+//     Stats.SubscriptionsRefused). It cannot stall the others: a member that
+//     stops reading slows only what is sent to it, and is disconnected after
+//     pubsub Config.StallTimeout (pubsub Stats.StalledPeers).
+//   - What remains: a member can flood at the rate its node sends (the
+//     receivers' queues drop and count past their bounds; there is no rate
+//     limit per member on pub/sub). Store sync replies are trusted as their
+//     sender is: a member answering syncs can remove, hide or relay values
+//     in others' names at the nodes that sync with it, or fill the replica
+//     table (crdtstore "Trust"). Relays of a partial mesh can drop, delay or
+//     replay what they forward. A member can take many peer ids and so
+//     several shares of every per-peer bound. Reflect is for a group of
+//     instances one operator runs; it is not Byzantine fault tolerant.
+//
 // # Strangers
 //
 // A host without the secret cannot connect, read or inject: every
