@@ -2,7 +2,7 @@ package pubsub
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// NewCollector returns a Prometheus metricsCollector of p's counters: a Stats
+// NewCollector returns a Prometheus collector of p's counters: a Stats
 // snapshot and the queue depths, read when the registry is scraped, so it
 // costs nothing between scrapes. Package node registers it when
 // node.Config.Metrics is set. The metrics are reflect_pubsub_*: per topic
