@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/reflectmesh/reflect/crdtstore/ormap"
 	"github.com/reflectmesh/reflect/pubsub"
 )
@@ -80,6 +82,11 @@ type Options struct {
 	// Logger receives the store's logs. Default: the node's logger (silent
 	// by default).
 	Logger *slog.Logger
+	// Metrics, if set, receives the store's Prometheus metrics
+	// (reflect_store_*, labelled with the store's Name), read from Stats
+	// when scraped. Default: the node's node.Config.Metrics for Open, none
+	// for OpenTransport.
+	Metrics prometheus.Registerer
 }
 
 func (o Options) withDefaults() Options {

@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/reflectmesh/reflect/crdtstore/ormap"
 	"github.com/reflectmesh/reflect/node"
 )
@@ -60,6 +62,8 @@ type Store struct {
 
 	stats counters
 	lim   syncLimits // the sync limits' state (synclimits.go)
+
+	collector prometheus.Collector // registered with opts.Metrics (metrics.go)
 }
 
 // peerState is what the store knows of one peer: a joined one (the
@@ -78,7 +82,8 @@ type counters struct {
 	deltasForged, deltasOverBounds, pendingDropped atomic.Uint64
 }
 
-// Stats counts the store's replication traffic on this node.
+// Stats counts the store's replication traffic on this node. The JSON
+// names are the fields' in snake_case.
 type Stats struct {
 	DeltasSent     uint64 `json:"deltas_sent"`
 	DeltasReceived uint64 `json:"deltas_received"`
@@ -165,6 +170,9 @@ func Open(n *node.Node, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = n.Logger()
 	}
+	if opts.Metrics == nil {
+		opts.Metrics = n.Metrics()
+	}
 	opts = opts.withDefaults()
 	s, err := open(newNodeTransport(n, opts.Name), opts)
 	if err != nil {
@@ -233,7 +241,13 @@ func open(tr Transport, opts Options) (*Store, error) {
 	s.goOwned(s.flushLoop)
 	s.goOwned(s.syncLoop)
 	s.goOwned(s.expireLoop)
+	if err := s.registerMetrics(); err != nil {
+		cancel()
+		s.wg.Wait()
+		return nil, err
+	}
 	if err := tr.Start(Handlers{DecodeDelta: s.decodeDelta, Delta: s.onDelta, Sync: s.onSync, PeerUp: s.peerUp, PeerDown: s.peerDown}); err != nil {
+		s.unregisterMetrics()
 		cancel()
 		s.wg.Wait()
 		return nil, fmt.Errorf("crdtstore: start transport: %w", err)
@@ -259,6 +273,7 @@ func (s *Store) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
+	s.unregisterMetrics()
 	for w := range s.watchers {
 		w.closeLocked()
 	}
