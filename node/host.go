@@ -132,11 +132,24 @@ func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions, 
 	opts = append(opts, cfg.Libp2pOptions...)
 	// After the caller's options: the gate wraps their gater, if any.
 	opts = append(opts, gate.option(), handshakeTimeout(cfg.HandshakeTimeout))
-	h, err := libp2p.New(opts...)
+	h, err := newLibp2p(opts)
 	if err != nil {
 		return nil, fmt.Errorf("node: libp2p host: %w", err)
 	}
 	return h, nil
+}
+
+// newLibp2p is libp2p.New, with the panic libp2p raises when it cannot
+// register its metrics (a registry holding metrics of the same names with
+// other labels) turned into an error wrapping ErrConfig. libp2p registers
+// them before it builds anything, so nothing is left running.
+func newLibp2p(opts []libp2p.Option) (h host.Host, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			h, err = nil, fmt.Errorf("%w: Metrics: libp2p could not register its metrics: %v", ErrConfig, r)
+		}
+	}()
+	return libp2p.New(opts...)
 }
 
 // Per-address connection caps of the resource manager. They count every
