@@ -3,12 +3,15 @@ package crdtstore
 import (
 	"slices"
 	"strings"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // PeerSyncStatus is the store's sync state with one peer at one moment.
 // JSON names are the fields' in snake_case.
 type PeerSyncStatus struct {
-	// Peer is the peer's id (a libp2p peer id on a node).
+	// Peer is the peer's id: on a node, the text form of its libp2p peer
+	// id (peer.ID's String); over another transport, the transport's id.
 	Peer string `json:"peer"`
 	// Joined reports that the transport has the peer up (on a node: the
 	// peer joined).
@@ -26,6 +29,9 @@ func (s *Store) PeerSyncStatus() []PeerSyncStatus {
 	s.mu.Lock()
 	out := make([]PeerSyncStatus, 0, len(s.peers))
 	for p, ps := range s.peers {
+		if s.node != nil {
+			p = peer.ID(p).String()
+		}
 		out = append(out, PeerSyncStatus{Peer: p, Joined: ps.up, Synced: ps.synced, Syncing: ps.syncing})
 	}
 	s.mu.Unlock()
