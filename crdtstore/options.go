@@ -82,9 +82,17 @@ type Options struct {
 	// Logger receives the store's logs. Default: the node's logger (silent
 	// by default).
 	Logger *slog.Logger
-	// Metrics, if set, receives the store's Prometheus metrics
-	// (reflect_store_*, labelled with the store's Name), read from Stats
-	// when scraped. Default: the node's node.Config.Metrics for Open, none
+	// Metrics, if set, receives the store's Prometheus metrics, labelled
+	// store=Name and read from Stats when scraped: the gauges
+	// reflect_store_keys, reflect_store_pending_deltas and
+	// reflect_store_pending_bytes, and the counters
+	// reflect_store_{deltas_sent, deltas_received, deltas_invalid,
+	// deltas_dropped, deltas_forged, deltas_over_bounds, pending_dropped,
+	// gaps, syncs, syncs_served, sync_failures, sync_busy,
+	// sync_received_bytes, sync_sent_bytes, sync_streams_reset,
+	// sync_rate_limited, sync_budget_limited, sync_frames_too_large,
+	// sync_read_waits}_total. Two stores of one name cannot share a
+	// Registerer. Default: the node's (node.Config.Metrics) for Open, none
 	// for OpenTransport.
 	Metrics prometheus.Registerer
 }

@@ -118,7 +118,7 @@ type Config struct {
 
 	// Metrics, if set, receives the node's Prometheus metrics: Reflect's
 	// (reflect_node_*, reflect_pubsub_*, and reflect_store_* of the stores
-	// opened on the node; see the package documentation) and libp2p's own
+	// opened on the node; listed on Node.Metrics) and libp2p's own
 	// (libp2p_*). Reflect's are read from the Stats snapshots when scraped,
 	// so they cost nothing between scrapes. One Registerer serves one node:
 	// for several nodes in one process wrap it, e.g. with

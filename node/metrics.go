@@ -11,6 +11,33 @@ import (
 // Metrics returns Config.Metrics: the registerer the node's metrics are in
 // (nil without metrics). Stores opened on the node register theirs there
 // too, unless told otherwise.
+//
+// Reflect's metrics are read from the Stats snapshots (node, pub/sub,
+// store) when the registry is scraped; counters end in _total. The node's:
+//
+//	reflect_node_peers, reflect_node_members, reflect_node_candidates,
+//	reflect_node_handshakes_pending (gauges);
+//	reflect_node_peer_joins_total, reflect_node_peer_leaves_total,
+//	reflect_node_reconnects_total, reflect_node_candidates_added_total,
+//	reflect_node_candidates_dropped_total, reflect_node_candidates_evicted_total,
+//	reflect_node_candidates_forgotten_total, reflect_node_candidate_dials_total,
+//	reflect_node_candidate_dials_failed_total, reflect_node_handshakes_refused_total.
+//
+// Pub/sub's (pubsub.NewCollector), per topic (label "topic"):
+//
+//	reflect_pubsub_{published_messages, published_batches, direct_batches,
+//	send_failed_messages, publish_waits, received_messages,
+//	delivered_messages, dropped_messages, not_forwarded_batches,
+//	skipped_batches}_total; reflect_pubsub_publish_queue_messages,
+//	reflect_pubsub_publish_queue_bytes,
+//	reflect_pubsub_subscription_queue_messages (gauges);
+//
+// and for the node: reflect_pubsub_{outbound_dropped_batches,
+// inbound_throttled_batches, inbound_undeliverable_batches, invalid_batches,
+// forged, subscriptions_refused, stalled_peers, inbound_duplicate_batches,
+// connection_resets, inbound_no_subscriber_messages, unroutable_frames}_total.
+// A store's are reflect_store_* (see crdtstore.Options.Metrics). libp2p's
+// own are libp2p_*.
 func (n *Node) Metrics() prometheus.Registerer { return n.cfg.Metrics }
 
 // registerMetrics registers the node's collector and its pub/sub's with
