@@ -273,12 +273,14 @@ func (s *Store) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
-	s.unregisterMetrics()
 	for w := range s.watchers {
 		w.closeLocked()
 	}
 	s.watchers = nil
 	s.mu.Unlock()
+	// Not under s.mu: a scrape running now holds the registry and waits
+	// for s.mu (Stats).
+	s.unregisterMetrics()
 
 	s.flush() // the last writes
 	s.cancel()
