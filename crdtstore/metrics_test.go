@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/reflectmesh/reflect/crdtstore"
 	"github.com/reflectmesh/reflect/internal/testutil"
@@ -97,9 +98,12 @@ func TestStoreMetricsScrape(t *testing.T) {
 	wantMetric(t, regs[0], 1, "reflect_store_deltas_sent_total", "store", "default")
 	wantMetric(t, regs[1], 0, "reflect_store_deltas_sent_total", "store", "default")
 	// The store's deltas travel on a pub/sub topic of their own.
-	mfs, _ := regs[0].Gather()
 	var topics []string
-	for _, mf := range mfs {
+	scrape, err := regs[0].Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range scrape {
 		if mf.GetName() == "reflect_pubsub_published_messages_total" {
 			for _, m := range mf.GetMetric() {
 				topics = append(topics, m.GetLabel()[0].GetValue())
@@ -111,6 +115,21 @@ func TestStoreMetricsScrape(t *testing.T) {
 	}
 	if len(topics) == 0 {
 		t.Error("no reflect_pubsub_published_messages_total for the store's topic")
+	}
+
+	// Reflect's metrics follow Prometheus's naming conventions.
+	mfs, err := regs[0].Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		if strings.HasPrefix(p.Metric, "reflect_") {
+			t.Errorf("lint: %s: %s", p.Metric, p.Text)
+		}
 	}
 
 	st := a.s.PeerSyncStatus()
@@ -180,6 +199,47 @@ func TestStatsJSONNames(t *testing.T) {
 			}
 			if got, want := f.Tag.Get("json"), snakeCase(f.Name); got != want {
 				t.Errorf("%v.%s: json tag %q, want %q", typ, f.Name, got, want)
+			}
+		}
+	}
+}
+
+// Scrapes running while the store and its node close neither deadlock nor
+// race (run with -race).
+func TestMetricsScrapeDuringClose(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	tn := startStoreNodeWith(t, node.Config{Metrics: reg}, fastOptions())
+	mustSet(t, tn.s, "k", "v")
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		for ; n < 10000; n++ {
+			select {
+			case <-stop:
+				done <- n
+				return
+			default:
+			}
+			if _, err := reg.Gather(); err != nil {
+				t.Error(err)
+			}
+		}
+		done <- n
+	}()
+	time.Sleep(10 * time.Millisecond) // let some scrapes start
+	if err := tn.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	t.Logf("%d scrapes", <-done)
+	if mfs, _ := reg.Gather(); len(mfs) > 0 {
+		for _, mf := range mfs {
+			if strings.HasPrefix(mf.GetName(), "reflect_") {
+				t.Errorf("%s still registered after Close", mf.GetName())
 			}
 		}
 	}
