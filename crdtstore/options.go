@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/reflectmesh/reflect/crdtstore/ormap"
 	"github.com/reflectmesh/reflect/pubsub"
 )
@@ -80,6 +82,19 @@ type Options struct {
 	// Logger receives the store's logs. Default: the node's logger (silent
 	// by default).
 	Logger *slog.Logger
+	// Metrics, if set, receives the store's Prometheus metrics, labelled
+	// store=Name and read from Stats when scraped: the gauges
+	// reflect_store_keys, reflect_store_pending_deltas and
+	// reflect_store_pending_bytes, and the counters
+	// reflect_store_{deltas_sent, deltas_received, deltas_invalid,
+	// deltas_dropped, deltas_forged, deltas_over_bounds, pending_dropped,
+	// gaps, syncs, syncs_served, sync_failures, sync_busy,
+	// sync_received_bytes, sync_sent_bytes, sync_streams_reset,
+	// sync_rate_limited, sync_budget_limited, sync_frames_too_large,
+	// sync_read_waits}_total. Two stores of one name cannot share a
+	// Registerer. Default: the node's (node.Config.Metrics) for Open, none
+	// for OpenTransport.
+	Metrics prometheus.Registerer
 }
 
 func (o Options) withDefaults() Options {

@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/reflectmesh/reflect/crdtstore/ormap"
 	"github.com/reflectmesh/reflect/node"
 )
@@ -60,6 +62,8 @@ type Store struct {
 
 	stats counters
 	lim   syncLimits // the sync limits' state (synclimits.go)
+
+	collector prometheus.Collector // registered with opts.Metrics (metrics.go)
 }
 
 // peerState is what the store knows of one peer: a joined one (the
@@ -78,27 +82,32 @@ type counters struct {
 	deltasForged, deltasOverBounds, pendingDropped atomic.Uint64
 }
 
-// Stats counts the store's replication traffic on this node.
+// Stats counts the store's replication traffic on this node. The JSON
+// names are the fields' in snake_case.
 type Stats struct {
-	DeltasSent, DeltasReceived uint64
+	DeltasSent     uint64 `json:"deltas_sent"`
+	DeltasReceived uint64 `json:"deltas_received"`
 	// DeltasInvalid counts received deltas that did not decode or were
 	// refused by Join; the store ignored them.
-	DeltasInvalid uint64
+	DeltasInvalid uint64 `json:"deltas_invalid"`
 	// DeltasDropped counts local deltas not published because too many were
 	// waiting; peers recover them by sync.
-	DeltasDropped uint64
+	DeltasDropped uint64 `json:"deltas_dropped"`
 	// Gaps counts received deltas that revealed missed ones (each triggers
 	// a sync with the sender).
-	Gaps uint64
+	Gaps uint64 `json:"gaps"`
 	// Syncs counts completed sync exchanges this node started, SyncServed
 	// those it answered, SyncFailures those that failed.
-	Syncs, SyncServed, SyncFailures uint64
+	Syncs        uint64 `json:"syncs"`
+	SyncServed   uint64 `json:"sync_served"`
+	SyncFailures uint64 `json:"sync_failures"`
 	// SyncBytesIn and SyncBytesOut count the bytes read and written by sync
 	// exchanges, both directions.
-	SyncBytesIn, SyncBytesOut uint64
+	SyncBytesIn  uint64 `json:"sync_bytes_in"`
+	SyncBytesOut uint64 `json:"sync_bytes_out"`
 	// SyncBusy counts syncs this replica put off while catching up with
 	// another peer (it downloads the state from one peer at a time).
-	SyncBusy uint64
+	SyncBusy uint64 `json:"sync_busy"`
 	// The causality guard (see "Trust" in the package documentation).
 	// DeltasForged counts received deltas and sync replies refused as not
 	// their sender's to send: a delta that is not one replica's own writes
@@ -109,13 +118,15 @@ type Stats struct {
 	// more replica ids or context intervals than its peers decode, or
 	// because their sender introduced too many replicas. Both are also in
 	// DeltasInvalid (deltas) or SyncFailures (sync replies).
-	DeltasForged, DeltasOverBounds uint64
+	DeltasForged     uint64 `json:"deltas_forged"`
+	DeltasOverBounds uint64 `json:"deltas_over_bounds"`
 	// PendingDeltas and PendingBytes are the received deltas held now until
 	// the dots they need arrive, and their estimated memory (bounded: see
 	// "Limits"); PendingDropped counts those dropped to stay within the
 	// bounds (a sync repairs what they carried).
-	PendingDeltas, PendingBytes int
-	PendingDropped              uint64
+	PendingDeltas  int    `json:"pending_deltas"`
+	PendingBytes   int    `json:"pending_bytes"`
+	PendingDropped uint64 `json:"pending_dropped"`
 	// The sync limits (package documentation, Replication), each counted
 	// when it refuses a peer: SyncStreamsReset counts served sync streams
 	// reset because the same peer opened another; SyncRateLimited and
@@ -124,10 +135,13 @@ type Stats struct {
 	// bytes; SyncFramesTooLarge counts frames refused for their declared
 	// length; SyncReadWaits counts large frames that waited for one of the
 	// store's large-read slots.
-	SyncStreamsReset, SyncRateLimited, SyncBudgetLimited uint64
-	SyncFramesTooLarge, SyncReadWaits                    uint64
+	SyncStreamsReset   uint64 `json:"sync_streams_reset"`
+	SyncRateLimited    uint64 `json:"sync_rate_limited"`
+	SyncBudgetLimited  uint64 `json:"sync_budget_limited"`
+	SyncFramesTooLarge uint64 `json:"sync_frames_too_large"`
+	SyncReadWaits      uint64 `json:"sync_read_waits"`
 	// Keys is the number of keys with a value.
-	Keys int
+	Keys int `json:"keys"`
 }
 
 const (
@@ -155,6 +169,9 @@ func Open(n *node.Node, opts Options) (*Store, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = n.Logger()
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = n.Metrics()
 	}
 	opts = opts.withDefaults()
 	s, err := open(newNodeTransport(n, opts.Name), opts)
@@ -224,7 +241,13 @@ func open(tr Transport, opts Options) (*Store, error) {
 	s.goOwned(s.flushLoop)
 	s.goOwned(s.syncLoop)
 	s.goOwned(s.expireLoop)
+	if err := s.registerMetrics(); err != nil {
+		cancel()
+		s.wg.Wait()
+		return nil, err
+	}
 	if err := tr.Start(Handlers{DecodeDelta: s.decodeDelta, Delta: s.onDelta, Sync: s.onSync, PeerUp: s.peerUp, PeerDown: s.peerDown}); err != nil {
+		s.unregisterMetrics()
 		cancel()
 		s.wg.Wait()
 		return nil, fmt.Errorf("crdtstore: start transport: %w", err)
@@ -255,6 +278,9 @@ func (s *Store) Close() error {
 	}
 	s.watchers = nil
 	s.mu.Unlock()
+	// Not under s.mu: a scrape running now holds the registry and waits
+	// for s.mu (Stats).
+	s.unregisterMetrics()
 
 	s.flush() // the last writes
 	s.cancel()

@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/reflectmesh/reflect/pnet"
 	"github.com/reflectmesh/reflect/pubsub"
@@ -114,6 +115,16 @@ type Config struct {
 	// the default TCP transport. Transports that cannot use a private network
 	// key (QUIC, WebTransport, WebRTC) make New fail with ErrTransport.
 	Libp2pOptions []libp2p.Option
+
+	// Metrics, if set, receives the node's Prometheus metrics: Reflect's
+	// (reflect_node_*, reflect_pubsub_*, and reflect_store_* of the stores
+	// opened on the node; listed on Node.Metrics) and libp2p's own
+	// (libp2p_*). Reflect's are read from the Stats snapshots when scraped,
+	// so they cost nothing between scrapes. One Registerer serves one node:
+	// for several nodes in one process wrap it, e.g. with
+	// prometheus.WrapRegistererWith and a label per node. Default: no
+	// metrics.
+	Metrics prometheus.Registerer
 
 	// Logger receives the node's logs. Default: discard.
 	Logger *slog.Logger

@@ -41,6 +41,9 @@ var pskIncompatible = []string{
 // applying them to a scratch config.
 type userOptions struct {
 	transports, listen, rcmgr, connmgr bool
+	// registerer: the caller gave libp2p a Prometheus registerer;
+	// noMetrics: the caller turned libp2p's metrics off.
+	registerer, noMetrics bool
 }
 
 func inspectOptions(opts []libp2p.Option) (userOptions, error) {
@@ -58,6 +61,8 @@ func inspectOptions(opts []libp2p.Option) (userOptions, error) {
 		listen:     len(scratch.ListenAddrs) > 0,
 		rcmgr:      scratch.ResourceManager != nil,
 		connmgr:    scratch.ConnManager != nil,
+		registerer: scratch.PrometheusRegisterer != nil,
+		noMetrics:  scratch.DisableMetrics,
 	}, nil
 }
 
@@ -76,8 +81,9 @@ func checkTransport(o fx.Option) error {
 
 // newHost builds the libp2p host: PSK, TCP (unless the caller names
 // transports), Noise, yamux with LAN keepalives, LAN-friendly resource
-// limits, the handshake gate and timeout, no relay, no metrics. It does not
-// listen yet.
+// limits, the handshake gate and timeout, no relay, and libp2p's metrics
+// only with a registerer (Config.Metrics, or the caller's option). It does
+// not listen yet.
 func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions, gate *handshakeGate) (host.Host, error) {
 	ymx := *yamux.DefaultTransport
 	ymx.KeepAliveInterval = cfg.KeepAlive
@@ -89,9 +95,19 @@ func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions, 
 		libp2p.Muxer(yamux.ID, &ymx),
 		libp2p.NoListenAddrs,
 		libp2p.DisableRelay(),
-		libp2p.DisableMetrics(),
 		libp2p.WithDialTimeout(cfg.DialTimeout),
 		libp2p.UserAgent("reflect"),
+	}
+	// libp2p refuses a registerer once metrics are disabled, so metrics
+	// are disabled only when nobody gave one (else libp2p would register
+	// with prometheus.DefaultRegisterer).
+	switch {
+	case uo.registerer || uo.noMetrics:
+		// The caller's choice stands.
+	case cfg.Metrics != nil:
+		opts = append(opts, libp2p.PrometheusRegisterer(cfg.Metrics))
+	default:
+		opts = append(opts, libp2p.DisableMetrics())
 	}
 	if !uo.transports {
 		// Port reuse lets two peers dialling each other at once end up on
@@ -116,11 +132,24 @@ func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions, 
 	opts = append(opts, cfg.Libp2pOptions...)
 	// After the caller's options: the gate wraps their gater, if any.
 	opts = append(opts, gate.option(), handshakeTimeout(cfg.HandshakeTimeout))
-	h, err := libp2p.New(opts...)
+	h, err := newLibp2p(opts)
 	if err != nil {
 		return nil, fmt.Errorf("node: libp2p host: %w", err)
 	}
 	return h, nil
+}
+
+// newLibp2p is libp2p.New, with the panic libp2p raises when it cannot
+// register its metrics (a registry holding metrics of the same names with
+// other labels) turned into an error wrapping ErrConfig. libp2p registers
+// them before it builds anything, so nothing is left running.
+func newLibp2p(opts []libp2p.Option) (h host.Host, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			h, err = nil, fmt.Errorf("%w: Metrics: libp2p could not register its metrics: %v", ErrConfig, r)
+		}
+	}()
+	return libp2p.New(opts...)
 }
 
 // Per-address connection caps of the resource manager. They count every

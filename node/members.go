@@ -42,6 +42,7 @@ type member struct {
 	connectedAt time.Time
 	ready       bool // its pub/sub hello arrived in this session
 	joined      bool // PeerJoined reported (connected and ready)
+	joinedOnce  bool // joined at least once (Stats.Reconnects)
 	dialing     bool
 	lostAt      time.Time // when it was last seen disconnected
 }
@@ -190,6 +191,7 @@ func (ms *members) connectedness(p peer.ID, c network.Connectedness) {
 		ms.followLocked(connChange{p, false})
 		if m.joined {
 			m.joined = false
+			ms.count.leaves.Add(1)
 			ms.notifyLocked(PeerEvent{ID: p, State: PeerLeft})
 			ms.log.Debug("node: peer left", "peer", p)
 		}
@@ -235,6 +237,11 @@ func (ms *members) sweep() {
 // joinLocked reports p as joined; ms.mu held.
 func (ms *members) joinLocked(p peer.ID, m *member) {
 	m.joined = true
+	ms.count.joins.Add(1)
+	if m.joinedOnce {
+		ms.count.reconnects.Add(1)
+	}
+	m.joinedOnce = true
 	ms.notifyLocked(PeerEvent{ID: p, State: PeerJoined})
 	ms.log.Debug("node: peer joined", "peer", p)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/reflectmesh/reflect/pnet"
 	"github.com/reflectmesh/reflect/pubsub"
@@ -30,6 +31,8 @@ type Node struct {
 	mdns    mdns.Service
 	gate    *handshakeGate
 	count   counters
+	// collectors are registered with Config.Metrics (metrics.go).
+	collectors []prometheus.Collector
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -81,6 +84,7 @@ func New(cfg Config) (*Node, error) {
 	n.host, n.ctx, n.cancel = h, ctx, cancel
 	fail := func(err error) (*Node, error) {
 		cancel()
+		n.unregisterMetrics()
 		if n.ps != nil {
 			_ = n.ps.Close()
 		}
@@ -100,6 +104,9 @@ func New(cfg Config) (*Node, error) {
 	pcfg.TopicPrefix = network.TopicPrefix()
 	pcfg.Logger = log
 	if n.ps, err = pubsub.New(h, n.members, pcfg); err != nil {
+		return fail(err)
+	}
+	if err := n.registerMetrics(); err != nil {
 		return fail(err)
 	}
 	if !uo.listen || len(cfg.ListenAddrs) > 0 {
@@ -144,6 +151,7 @@ func (n *Node) Close() error {
 	n.closed = true
 	n.closeMu.Unlock()
 
+	n.unregisterMetrics()
 	var errs []error
 	if n.mdns != nil {
 		errs = append(errs, n.mdns.Close())

@@ -2,40 +2,51 @@ package node
 
 import "sync/atomic"
 
-// Stats is a snapshot of what strangers and discovery did to this node:
-// the bounds of the package documentation's "Strangers" section, counted.
+// Stats is a snapshot of this node's membership, and of what strangers and
+// discovery did to it: the bounds of the package documentation's
+// "Strangers" section, counted. The JSON names are the fields' in
+// snake_case.
 type Stats struct {
+	// Peers counts the peers joined now (Node.Peers).
+	Peers int `json:"peers"`
+	// Joins and Leaves count PeerJoined and PeerLeft events (Node.OnPeer);
+	// Reconnects counts the joins of peers that had joined before (a
+	// member that left and came back: a restart, a network failure).
+	Joins      uint64 `json:"joins"`
+	Leaves     uint64 `json:"leaves"`
+	Reconnects uint64 `json:"reconnects"`
 	// Members counts the peers this node remembers: connected, or lost
 	// and being redialled (bootstrap peers, peers given to Connect, and
 	// every peer that was connected, until Config.ForgetAfter).
-	Members int
+	Members int `json:"members"`
 	// Candidates counts the peers found by mDNS that have never connected
 	// and are waiting for a dial (at most 256).
-	Candidates int
+	Candidates int `json:"candidates"`
 	// CandidatesAdded counts mDNS candidates taken into the table.
-	CandidatesAdded uint64
+	CandidatesAdded uint64 `json:"candidates_added"`
 	// CandidatesDropped counts mDNS adverts of new peers ignored because
 	// the candidate table was full of candidates not yet tried.
-	CandidatesDropped uint64
+	CandidatesDropped uint64 `json:"candidates_dropped"`
 	// CandidatesEvicted counts candidates that had failed a dial and were
 	// replaced by a newly advertised one when the table was full.
-	CandidatesEvicted uint64
+	CandidatesEvicted uint64 `json:"candidates_evicted"`
 	// CandidatesForgotten counts candidates forgotten without ever
 	// connecting: after their third failed dial, or a minute after their
 	// advert (forged adverts, peers gone or with another key).
-	CandidatesForgotten uint64
+	CandidatesForgotten uint64 `json:"candidates_forgotten"`
 	// CandidateDials and CandidateDialsFailed count dials of candidates
 	// (at most 4 at a time, apart from the members' 16).
-	CandidateDials, CandidateDialsFailed uint64
+	CandidateDials       uint64 `json:"candidate_dials"`
+	CandidateDialsFailed uint64 `json:"candidate_dials_failed"`
 	// HandshakesPending counts inbound connections from the last
 	// Config.HandshakeTimeout (plus a second) that have not passed the
 	// handshakes (private network key and Noise), as the per-address cap
 	// counts them.
-	HandshakesPending int
+	HandshakesPending int `json:"handshakes_pending"`
 	// HandshakesRefused counts inbound connections closed at once because
 	// their address already had 8 connections pending (see
 	// HandshakesPending).
-	HandshakesRefused uint64
+	HandshakesRefused uint64 `json:"handshakes_refused"`
 }
 
 // counters are the monotonic counts behind Stats, shared by the gate and
@@ -44,6 +55,7 @@ type counters struct {
 	candidatesAdded, candidatesDropped, candidatesEvicted, candidatesForgotten atomic.Uint64
 	candidateDials, candidateDialsFailed                                       atomic.Uint64
 	handshakesRefused                                                          atomic.Uint64
+	joins, leaves, reconnects                                                  atomic.Uint64
 }
 
 // Stats returns a snapshot of the node's counters.
@@ -58,7 +70,11 @@ func (n *Node) Stats() Stats {
 		CandidateDialsFailed: c.candidateDialsFailed.Load(),
 		HandshakesRefused:    c.handshakesRefused.Load(),
 		HandshakesPending:    n.gate.pendingCount(),
+		Joins:                c.joins.Load(),
+		Leaves:               c.leaves.Load(),
+		Reconnects:           c.reconnects.Load(),
 	}
+	st.Peers = len(n.Peers())
 	st.Members, st.Candidates = n.members.sizes()
 	return st
 }

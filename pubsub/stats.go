@@ -23,77 +23,81 @@ type TopicStats struct {
 	// Published counts messages sent; Batches the network messages they
 	// travelled in, DirectBatches those of them sent on direct streams
 	// rather than through GossipSub (see the package documentation).
-	Published, Batches, DirectBatches uint64
+	Published     uint64 `json:"published"`
+	Batches       uint64 `json:"batches"`
+	DirectBatches uint64 `json:"direct_batches"`
 	// SendFailed counts messages GossipSub refused to publish (the node was
 	// closing, or an internal error), and queue-group shares no member
 	// node could take; they were not sent.
-	SendFailed uint64
+	SendFailed uint64 `json:"send_failed"`
 	// Waits counts how often the publisher paused for a peer's queue to
 	// drain (flow control).
-	Waits uint64
+	Waits uint64 `json:"waits"`
 	// Received counts messages received from other nodes (and this one,
 	// with Echo), Delivered those handed to handlers, Dropped those lost
 	// because a subscription's queue was full.
-	Received, Delivered, Dropped uint64
+	Received  uint64 `json:"received"`
+	Delivered uint64 `json:"delivered"`
+	Dropped   uint64 `json:"dropped"`
 	// NotForwarded counts received batches this node did not relay because
 	// every peer of it had them from their author directly.
-	NotForwarded uint64
+	NotForwarded uint64 `json:"not_forwarded"`
 	// SkippedBatches counts batches of other nodes never received here: a
 	// later batch of the same publisher waited for them in vain (about
 	// 100 ms) and was delivered without them.
-	SkippedBatches uint64
+	SkippedBatches uint64 `json:"skipped_batches"`
 }
 
 // Stats is a snapshot of this node's counters.
 type Stats struct {
 	// Topics holds each joined topic's counters, and each wildcard
 	// pattern's (Delivered and Dropped of its subscriptions).
-	Topics map[string]TopicStats
+	Topics map[string]TopicStats `json:"topics"`
 	// OutboundDropped counts batches dropped because a peer's outbound
 	// queue (GossipSub's or the direct stream's) was full; each was lost
 	// for that peer.
-	OutboundDropped uint64
+	OutboundDropped uint64 `json:"outbound_dropped"`
 	// InboundThrottled counts received batches dropped before validation
 	// because the validation queue was full.
-	InboundThrottled uint64
+	InboundThrottled uint64 `json:"inbound_throttled"`
 	// InboundUndeliverable counts received batches dropped because this
 	// node's reader fell behind.
-	InboundUndeliverable uint64
+	InboundUndeliverable uint64 `json:"inbound_undeliverable"`
 	// Invalid counts received batches rejected by validation. A batch
 	// that does not decode, or claims another author, on a direct stream
 	// also closes that stream; one a topic's validator refuses does not.
 	// A direct-stream frame left unfinished for 10 s counts here too (its
 	// stream is reset: a frame takes memory only as its bytes arrive).
-	Invalid uint64
+	Invalid uint64 `json:"invalid"`
 	// Forged counts the batches and calls of Invalid whose claimed author
 	// was not the peer that signed or sent them: a member impersonating
 	// another (see Authorship in the package documentation). Each is also
 	// logged at Warn, at most once per 10 s.
-	Forged uint64
+	Forged uint64 `json:"forged"`
 	// SubscriptionsRefused counts peers' topic subscriptions this node
 	// ignored: beyond 25,000 topics for one peer, or a topic name longer
 	// than any node uses. Logged at Warn, at most once per 10 s.
-	SubscriptionsRefused uint64
+	SubscriptionsRefused uint64 `json:"subscriptions_refused"`
 	// StalledPeers counts the peers this node disconnected because they
 	// read nothing of a topic for Config.StallTimeout (stall.go).
-	StalledPeers uint64
+	StalledPeers uint64 `json:"stalled_peers"`
 	// InboundDuplicates counts received copies of batches already seen:
 	// GossipSub copies relayed by more than one peer (none in a fully
 	// connected mesh, where nothing is relayed).
-	InboundDuplicates uint64
+	InboundDuplicates uint64 `json:"inbound_duplicates"`
 	// ConnectionResets counts the times this node closed its connections
 	// to a peer because GossipSub lost its stream to the peer while still
 	// connected (the peer's subscriptions would have been forgotten).
-	ConnectionResets uint64
+	ConnectionResets uint64 `json:"connection_resets"`
 	// InboundNoSubscriber counts messages sent to this node alone (Send,
 	// a queue group's share) that found no subscription or member here:
 	// it had just left.
-	InboundNoSubscriber uint64
+	InboundNoSubscriber uint64 `json:"inbound_no_subscriber"`
 	// Unroutable counts frames for another node (a call on a partial
 	// mesh: routes.go) that this node, as a relay, could not pass on: no
 	// path to the target any more, or too many hops (a full queue towards
 	// the next hop counts in OutboundDropped).
-	Unroutable uint64
+	Unroutable uint64 `json:"unroutable"`
 }
 
 // Stats returns the current counters.

@@ -1,0 +1,246 @@
+package crdtstore_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+	"unicode"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
+	"github.com/reflectmesh/reflect/crdtstore"
+	"github.com/reflectmesh/reflect/internal/testutil"
+	"github.com/reflectmesh/reflect/node"
+	"github.com/reflectmesh/reflect/pubsub"
+)
+
+// metricValue returns the value of the metric name whose labels include
+// the given name/value pairs, from a scrape of g.
+func metricValue(t testing.TB, g prometheus.Gatherer, name string, labels ...string) (float64, bool) {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
+				}
+				if !found {
+					continue metrics
+				}
+			}
+			if m.Counter != nil {
+				return m.Counter.GetValue(), true
+			}
+			return m.Gauge.GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+func wantMetric(t testing.TB, g prometheus.Gatherer, want float64, name string, labels ...string) {
+	t.Helper()
+	got, ok := metricValue(t, g, name, labels...)
+	if !ok || got != want {
+		t.Fatalf("%s%v = %v (found %v), want %v", name, labels, got, ok, want)
+	}
+}
+
+// A store opened on a node with Config.Metrics registers its metrics there;
+// a scrape after a Set shows the key and the delta on both nodes, and the
+// node's and pub/sub's metrics beside them.
+func TestStoreMetricsScrape(t *testing.T) {
+	regs := []*prometheus.Registry{prometheus.NewRegistry(), prometheus.NewRegistry()}
+	a := startStoreNodeWith(t, node.Config{Metrics: regs[0]}, fastOptions())
+	b := startStoreNodeWith(t, node.Config{Metrics: regs[1]}, fastOptions())
+	connect(t, a, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, tn := range []testNode{a, b} {
+		if err := tn.s.WaitSynced(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustSet(t, a.s, "color", "blue")
+	testutil.Eventually(t, 10*time.Second, "the key on b", func() bool { return has(b.s, "color") })
+	testutil.Eventually(t, 10*time.Second, "the delta received", func() bool {
+		v, _ := metricValue(t, regs[1], "reflect_store_deltas_received_total", "store", "default")
+		return v == 1
+	})
+	for i, reg := range regs {
+		wantMetric(t, reg, 1, "reflect_store_keys", "store", "default")
+		wantMetric(t, reg, 0, "reflect_store_deltas_invalid_total", "store", "default")
+		wantMetric(t, reg, 0, "reflect_store_sync_failures_total", "store", "default")
+		wantMetric(t, reg, 0, "reflect_store_pending_deltas", "store", "default")
+		wantMetric(t, reg, 1, "reflect_node_peers")
+		if v, _ := metricValue(t, reg, "reflect_store_syncs_total", "store", "default"); v+func() float64 {
+			v, _ := metricValue(t, reg, "reflect_store_syncs_served_total", "store", "default")
+			return v
+		}() < 1 {
+			t.Errorf("node %d: no sync counted", i)
+		}
+		if v, _ := metricValue(t, reg, "reflect_store_sync_received_bytes_total", "store", "default"); v == 0 {
+			t.Errorf("node %d: no sync bytes counted", i)
+		}
+	}
+	wantMetric(t, regs[0], 1, "reflect_store_deltas_sent_total", "store", "default")
+	wantMetric(t, regs[1], 0, "reflect_store_deltas_sent_total", "store", "default")
+	// The store's deltas travel on a pub/sub topic of their own.
+	var topics []string
+	scrape, err := regs[0].Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range scrape {
+		if mf.GetName() == "reflect_pubsub_published_messages_total" {
+			for _, m := range mf.GetMetric() {
+				topics = append(topics, m.GetLabel()[0].GetValue())
+				if m.Counter.GetValue() < 1 {
+					t.Errorf("topic %s: %v published", m.GetLabel()[0].GetValue(), m.Counter.GetValue())
+				}
+			}
+		}
+	}
+	if len(topics) == 0 {
+		t.Error("no reflect_pubsub_published_messages_total for the store's topic")
+	}
+
+	// Reflect's metrics follow Prometheus's naming conventions.
+	mfs, err := regs[0].Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		if strings.HasPrefix(p.Metric, "reflect_") {
+			t.Errorf("lint: %s: %s", p.Metric, p.Text)
+		}
+	}
+
+	st := a.s.PeerSyncStatus()
+	if len(st) != 1 || st[0].Peer != b.n.ID().String() || !st[0].Joined || !st[0].Synced {
+		t.Errorf("PeerSyncStatus: %+v", st)
+	}
+}
+
+// Options.Metrics puts a store's metrics elsewhere; two stores on one
+// registerer are told apart by their name; Close unregisters.
+func TestStoreMetricsRegisterer(t *testing.T) {
+	tn := startNode(t, node.Config{})
+	reg := prometheus.NewRegistry()
+	opts := fastOptions()
+	opts.Metrics = reg
+	s1, err := crdtstore.Open(tn.n, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeStore(t, s1)
+	if _, err := crdtstore.Open(tn.n, opts); !errors.Is(err, crdtstore.ErrConfig) {
+		t.Fatalf("a second store of the same name on the registerer: %v, want ErrConfig", err)
+	}
+	opts.Name = "other"
+	s2, err := crdtstore.Open(tn.n, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSet(t, s2, "k", "v")
+	wantMetric(t, reg, 0, "reflect_store_keys", "store", "default")
+	wantMetric(t, reg, 1, "reflect_store_keys", "store", "other")
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := metricValue(t, reg, "reflect_store_keys", "store", "other"); ok {
+		t.Fatal("a closed store's metrics are still registered")
+	}
+	if _, ok := metricValue(t, reg, "reflect_node_peers"); ok {
+		t.Fatal("node metrics registered without node.Config.Metrics")
+	}
+}
+
+// snakeCase is cmd/reflect-demo's: the JSON names the demo has always
+// printed for the Stats fields.
+func snakeCase(name string) string {
+	rs := []rune(name)
+	var b strings.Builder
+	for i, r := range rs {
+		if unicode.IsUpper(r) && i > 0 &&
+			(!unicode.IsUpper(rs[i-1]) || (i+1 < len(rs) && unicode.IsLower(rs[i+1]))) {
+			b.WriteByte('_')
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}
+
+// The Stats and status types carry JSON names, the fields' in snake_case.
+func TestStatsJSONNames(t *testing.T) {
+	for _, v := range []any{node.Stats{}, node.PeerStatus{}, pubsub.Stats{}, pubsub.TopicStats{},
+		crdtstore.Stats{}, crdtstore.PeerSyncStatus{}} {
+		typ := reflect.TypeOf(v)
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			if got, want := f.Tag.Get("json"), snakeCase(f.Name); got != want {
+				t.Errorf("%v.%s: json tag %q, want %q", typ, f.Name, got, want)
+			}
+		}
+	}
+}
+
+// Scrapes running while the store and its node close neither deadlock nor
+// race (run with -race).
+func TestMetricsScrapeDuringClose(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	tn := startStoreNodeWith(t, node.Config{Metrics: reg}, fastOptions())
+	mustSet(t, tn.s, "k", "v")
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		for ; n < 10000; n++ {
+			select {
+			case <-stop:
+				done <- n
+				return
+			default:
+			}
+			if _, err := reg.Gather(); err != nil {
+				t.Error(err)
+			}
+		}
+		done <- n
+	}()
+	time.Sleep(10 * time.Millisecond) // let some scrapes start
+	if err := tn.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	t.Logf("%d scrapes", <-done)
+	if mfs, _ := reg.Gather(); len(mfs) > 0 {
+		for _, mf := range mfs {
+			if strings.HasPrefix(mf.GetName(), "reflect_") {
+				t.Errorf("%s still registered after Close", mf.GetName())
+			}
+		}
+	}
+}

@@ -1,0 +1,265 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/reflectmesh/reflect/internal/testutil"
+)
+
+// metricValue returns the value of the metric name whose labels include
+// the given name/value pairs, from a scrape of g.
+func metricValue(t testing.TB, g prometheus.Gatherer, name string, labels ...string) (float64, bool) {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if hasLabels(m, labels) {
+				switch {
+				case m.Counter != nil:
+					return m.Counter.GetValue(), true
+				case m.Gauge != nil:
+					return m.Gauge.GetValue(), true
+				}
+			}
+		}
+	}
+	return 0, false
+}
+
+func hasLabels(m *dto.Metric, pairs []string) bool {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		found := false
+		for _, l := range m.GetLabel() {
+			if l.GetName() == pairs[i] && l.GetValue() == pairs[i+1] {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// wantMetric fails unless the metric has the value.
+func wantMetric(t testing.TB, g prometheus.Gatherer, want float64, name string, labels ...string) {
+	t.Helper()
+	got, ok := metricValue(t, g, name, labels...)
+	if !ok {
+		t.Fatalf("no metric %s%v", name, labels)
+	}
+	if got != want {
+		t.Fatalf("%s%v = %v, want %v", name, labels, got, want)
+	}
+}
+
+// metricNames returns the names of the metrics g has with prefix.
+func metricNames(t testing.TB, g prometheus.Gatherer, prefix string) []string {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	var out []string
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), prefix) {
+			out = append(out, mf.GetName())
+		}
+	}
+	return out
+}
+
+// startMetricsMesh starts two connected nodes, each with a registry of
+// its own.
+func startMetricsMesh(t *testing.T) ([2]*Node, [2]*prometheus.Registry) {
+	t.Helper()
+	var ns [2]*Node
+	var regs [2]*prometheus.Registry
+	for i := range ns {
+		regs[i] = prometheus.NewRegistry()
+		cfg := localConfig(testKey)
+		cfg.Metrics = regs[i]
+		ns[i] = startNode(t, cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ns[0].Connect(ctx, ns[1].Addrs()[0]); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range ns {
+		if err := n.WaitPeers(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ns, regs
+}
+
+// libp2p.PrometheusRegisterer among the caller's options made New fail
+// ("cannot set registerer when metrics are disabled"): the node disabled
+// libp2p's metrics before the caller's options ran.
+func TestLibp2pRegistererOption(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := localConfig(testKey)
+	cfg.Libp2pOptions = []libp2p.Option{libp2p.PrometheusRegisterer(reg)}
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New with libp2p.PrometheusRegisterer: %v", err)
+	}
+	defer closeNode(t, n)
+	if len(metricNames(t, reg, "libp2p_")) == 0 {
+		t.Fatal("no libp2p_ metrics registered")
+	}
+}
+
+// Config.Metrics turns on libp2p's metrics with the registerer, beside
+// Reflect's.
+func TestMetricsConfigLibp2p(t *testing.T) {
+	ns, regs := startMetricsMesh(t)
+	_ = ns
+	lp := metricNames(t, regs[0], "libp2p_")
+	if len(lp) == 0 {
+		t.Fatal("Config.Metrics: no libp2p_ metrics")
+	}
+	// A connection was made: the swarm's metrics count it.
+	if len(metricNames(t, regs[0], "libp2p_swarm_")) == 0 {
+		t.Errorf("no libp2p_swarm_ metrics among %v", lp)
+	}
+	if len(metricNames(t, regs[0], "reflect_node_")) == 0 || len(metricNames(t, regs[0], "reflect_pubsub_")) == 0 {
+		t.Fatalf("no reflect metrics: %v", metricNames(t, regs[0], "reflect_"))
+	}
+}
+
+func TestMetricsScrapeMesh(t *testing.T) {
+	ns, regs := startMetricsMesh(t)
+	const count = 20
+	var got atomic.Int64
+	if _, err := ns[1].Subscribe("metrics", func(map[string]any) { got.Add(1) }); err != nil {
+		t.Fatal(err)
+	}
+	waitSubscribers(t, ns[0], "metrics", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range count {
+		if err := ns[0].Broadcast(ctx, "metrics", map[string]any{"n": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, "every message delivered", func() bool { return got.Load() == count })
+
+	for i := range ns {
+		wantMetric(t, regs[i], 1, "reflect_node_peers")
+		wantMetric(t, regs[i], 1, "reflect_node_members")
+		wantMetric(t, regs[i], 1, "reflect_node_peer_joins_total")
+		wantMetric(t, regs[i], 0, "reflect_node_peer_leaves_total")
+		wantMetric(t, regs[i], 0, "reflect_node_reconnects_total")
+		wantMetric(t, regs[i], 0, "reflect_pubsub_invalid_batches_total")
+		wantMetric(t, regs[i], 0, "reflect_pubsub_forged_total")
+	}
+	wantMetric(t, regs[0], count, "reflect_pubsub_published_messages_total", "topic", "metrics")
+	wantMetric(t, regs[1], count, "reflect_pubsub_received_messages_total", "topic", "metrics")
+	wantMetric(t, regs[1], count, "reflect_pubsub_delivered_messages_total", "topic", "metrics")
+	wantMetric(t, regs[1], 0, "reflect_pubsub_dropped_messages_total", "topic", "metrics")
+	wantMetric(t, regs[1], 0, "reflect_pubsub_subscription_queue_messages", "topic", "metrics")
+	wantMetric(t, regs[0], 0, "reflect_pubsub_publish_queue_messages", "topic", "metrics")
+
+	// A peer that leaves and comes back: a leave, a join, a reconnect.
+	if err := ns[0].Host().Network().ClosePeer(ns[1].ID()); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, "the peer reconnected", func() bool {
+		v, _ := metricValue(t, regs[0], "reflect_node_reconnects_total")
+		return v == 1
+	})
+	wantMetric(t, regs[0], 2, "reflect_node_peer_joins_total")
+	wantMetric(t, regs[0], 1, "reflect_node_peer_leaves_total")
+	testutil.Eventually(t, 10*time.Second, "the peer joined again", func() bool {
+		v, _ := metricValue(t, regs[0], "reflect_node_peers")
+		return v == 1
+	})
+	if st := ns[0].Stats(); st.Joins != 2 || st.Leaves != 1 || st.Reconnects != 1 || st.Peers != 1 {
+		t.Errorf("Stats: %+v", st)
+	}
+}
+
+// Close unregisters the node's collectors: a node started again in the
+// same process registers anew. Two nodes cannot share one Registerer
+// unwrapped; wrapped with a label each, they can.
+func TestMetricsRegistererLifecycle(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := localConfig(testKey)
+	cfg.Metrics = reg
+	n1 := startNode(t, cfg)
+	if _, err := New(cfg); !errors.Is(err, ErrConfig) {
+		t.Fatalf("second node on the same Registerer: %v, want ErrConfig", err)
+	}
+	if err := n1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if names := metricNames(t, reg, "reflect_"); len(names) != 0 {
+		t.Fatalf("after Close: %v still registered", names)
+	}
+	startNode(t, cfg) // registers again
+	wantMetric(t, reg, 0, "reflect_node_peers")
+
+	// libp2p panics when its metrics exist in the registry with other
+	// labels: New fails instead.
+	c := localConfig(testKey)
+	c.Metrics = prometheus.WrapRegistererWith(prometheus.Labels{"node": "x"}, reg)
+	if _, err := New(c); !errors.Is(err, ErrConfig) {
+		t.Fatalf("New with conflicting libp2p metrics: %v, want ErrConfig", err)
+	}
+
+	shared := prometheus.NewRegistry()
+	for i := range 2 {
+		c := localConfig(testKey)
+		c.Metrics = prometheus.WrapRegistererWith(prometheus.Labels{"node": fmt.Sprint(i)}, shared)
+		startNode(t, c)
+	}
+	wantMetric(t, shared, 0, "reflect_node_peers", "node", "1")
+}
+
+func TestPeerStatus(t *testing.T) {
+	before := time.Now()
+	ns, _ := startMetricsMesh(t)
+	st := ns[0].PeerStatus()
+	if len(st) != 1 {
+		t.Fatalf("PeerStatus: %+v, want one peer", st)
+	}
+	p := st[0]
+	if p.ID != ns[1].ID() || !p.Connected || !p.Joined || !p.Kept || p.ConnectedSince.Before(before) ||
+		!p.LostSince.IsZero() || len(p.Addrs) == 0 {
+		t.Fatalf("PeerStatus: %+v", p)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rtt, err := ns[0].Ping(ctx, ns[1].ID())
+	if err != nil || rtt <= 0 {
+		t.Fatalf("Ping: %v, %v", rtt, err)
+	}
+	if got := ns[0].PeerStatus()[0].RTT; got <= 0 {
+		t.Fatalf("RTT after a ping: %v", got)
+	}
+	if err := ns[1].Close(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, "the peer is lost", func() bool {
+		st := ns[0].PeerStatus()
+		return len(st) == 1 && !st[0].Connected && !st[0].Joined && !st[0].LostSince.IsZero() && len(st[0].Addrs) > 0
+	})
+}
