@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/reflectmesh/reflect/crdtstore/ormap"
+	"github.com/reflectmesh/reflect/internal/warnlog"
 	"github.com/reflectmesh/reflect/pubsub"
 )
 
@@ -77,8 +78,10 @@ type Options struct {
 	// MaxDeltaBytes if it is under 8 KiB). It must be less than
 	// MaxDeltaBytes.
 	MaxValueLen int
-	// Logger receives the store's logs. Default: the node's logger (silent
-	// by default).
+	// Logger receives the store's logs. Default: Open uses the node's
+	// logger; OpenTransport a logger that sends warnings and errors to
+	// slog.Default() and drops debug and info records (as a node does by
+	// default).
 	Logger *slog.Logger
 }
 
@@ -108,7 +111,7 @@ func (o Options) withDefaults() Options {
 		o.MaxValueLen = o.MaxDeltaBytes - min(valueHeadroom, o.MaxDeltaBytes/2)
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
+		o.Logger = warnlog.New()
 	}
 	return o
 }

@@ -38,6 +38,8 @@ type member struct {
 	addrs       []ma.Multiaddr // last known dialable addresses, from the peer or the application
 	hints       []ma.Multiaddr // addresses from mDNS adverts (unauthenticated), tried after addrs
 	keep        bool           // bootstrap or explicitly connected: never forget
+	boot        []ma.Multiaddr // bootstrap addresses given without a peer id, where this peer was found (byaddr.go)
+	placeholder bool           // its id is a placeholder: boot's peer id is not known yet
 	connected   bool
 	connectedAt time.Time
 	ready       bool // its pub/sub hello arrived in this session
@@ -384,6 +386,7 @@ func (ms *members) dialLoop(p peer.ID, delay time.Duration) {
 			return
 		}
 		addrs := m.dialAddrs()
+		keep, byAddr, placeholder := m.keep, len(m.boot) > 0, m.placeholder
 		ms.mu.Unlock()
 
 		err := ms.connect(ms.ctx, peer.AddrInfo{ID: p, Addrs: addrs}, true)
@@ -394,6 +397,12 @@ func (ms *members) dialLoop(p peer.ID, delay time.Duration) {
 			timer.Reset(jitter(ms.cfg.ReconnectMin))
 			backoff = ms.cfg.ReconnectMin
 			continue
+		}
+		if _, actual := dialFailure(err); actual != "" && byAddr && ms.learnID(p, actual, true) {
+			return // the member moved to actual, with a dial loop of its own
+		}
+		if keep && ms.ctx.Err() == nil {
+			ms.warnDialFailed(p, placeholder, addrs, err)
 		}
 		ms.log.Debug("node: dial failed", "peer", p, "err", err, "retry", backoff)
 		timer.Reset(jitter(backoff))
@@ -434,11 +443,11 @@ func (ms *members) dialOnce(ctx context.Context, ai peer.AddrInfo, finish bool) 
 	return ms.h.Connect(network.WithForceDirectDial(ctx, "reflect reconnect"), ai)
 }
 
-// dialAddrs returns the addresses to dial m at: its own, then the mDNS
-// hints not among them.
+// dialAddrs returns the addresses to dial m at: its own, then the
+// bootstrap addresses and mDNS hints not among them.
 func (m *member) dialAddrs() []ma.Multiaddr {
 	out := slices.Clone(m.addrs)
-	for _, h := range m.hints {
+	for _, h := range slices.Concat(m.boot, m.hints) {
 		if !slices.ContainsFunc(out, h.Equal) {
 			out = append(out, h)
 		}
