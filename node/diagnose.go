@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"syscall"
@@ -38,17 +39,26 @@ func (n *Node) sweepHandshakes() {
 // the handshakes (most often: it has another secret), or timed out.
 func dialFailure(err error) (what string, actual peer.ID) {
 	var mismatch sec.ErrPeerIDMismatch
+	// libp2p has no typed error for a failed private network or Noise
+	// handshake: the connection was made, then closed or stalled in the
+	// handshakes, which is what another secret looks like (each side
+	// decrypts the other's bytes to garbage and waits for more).
+	inHandshakes := err != nil && strings.Contains(err.Error(), "failed to negotiate security protocol")
+	var ne net.Error
+	timedOut := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout())
 	switch {
+	case err == nil:
+		return "", ""
 	case errors.As(err, &mismatch):
 		return "answered with another peer id", mismatch.Actual
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "refused the connection (not running, or not on this port)", ""
-	case strings.Contains(err.Error(), "failed to negotiate security protocol"):
-		// libp2p has no typed error for a failed private network or Noise
-		// handshake: the connection was made, then closed or stalled in
-		// the handshakes, which is what another secret looks like.
+	case inHandshakes && timedOut:
+		return "timed out in the handshakes (different secret, or not a Reflect node?)", ""
+	case inHandshakes:
 		return "failed the handshakes (different secret?)", ""
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+	case timedOut:
 		return "timed out (unreachable, or firewalled)", ""
 	default:
 		return "failed", ""

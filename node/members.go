@@ -19,6 +19,10 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 )
 
+// dialSlack is how much longer than Config.DialTimeout a dial may take in
+// all: see dialOnce.
+const dialSlack = 250 * time.Millisecond
+
 // maxConcurrentDials bounds the members' dials in flight (candidates have
 // slots of their own: candidates.go).
 const maxConcurrentDials = 16
@@ -438,7 +442,10 @@ func (ms *members) dialOnce(ctx context.Context, ai peer.AddrInfo, finish bool) 
 	if finish {
 		ctx = context.WithoutCancel(ctx)
 	}
-	ctx, cancel := context.WithTimeout(ctx, ms.cfg.DialTimeout)
+	// libp2p bounds each address's dial by the dial timeout too; ours ends
+	// a little later, so a dial that times out fails with libp2p's error,
+	// which says where (connecting, or in the handshakes), not with ours.
+	ctx, cancel := context.WithTimeout(ctx, ms.cfg.DialTimeout+dialSlack)
 	defer cancel()
 	return ms.h.Connect(network.WithForceDirectDial(ctx, "reflect reconnect"), ai)
 }
