@@ -106,7 +106,7 @@ func TestDifferentSecretIsNamedBothWays(t *testing.T) {
 	a, b := startNode(t, cfgA), startNode(t, cfgB)
 
 	for _, dir := range []struct {
-		from, to      *Node
+		from, to       *Node
 		fromLog, toLog *logBuf
 	}{{a, b, logA, logB}, {b, a, logB, logA}} {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
