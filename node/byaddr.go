@@ -3,12 +3,14 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -94,6 +96,37 @@ func (ms *members) learnID(old, actual peer.ID, dial bool) bool {
 	return true
 }
 
+// dialledSelf reports whether a dial failed because the address is this
+// node's: libp2p refuses to dial its own listen addresses, and another of
+// its addresses (the LAN one for a node listening on all interfaces)
+// answers with its own id.
+func (ms *members) dialledSelf(err error) bool {
+	_, actual := dialFailure(err)
+	return actual == ms.self || errors.Is(err, swarm.ErrDialToSelf)
+}
+
+// forgetSelf drops the placeholder member p whose addresses turned out to
+// be this node's own (every node given one list of bootstrap addresses,
+// its own among them), and keeps the gate from logging the aborted
+// handshake of that dial as a stranger's: the connections pending from
+// this host's addresses at this moment are not logged.
+func (ms *members) forgetSelf(p peer.ID, addrs []ma.Multiaddr) {
+	ms.mu.Lock()
+	delete(ms.peers, p)
+	ms.mu.Unlock()
+	ms.h.Peerstore().ClearAddrs(p)
+	ms.h.Peerstore().RemovePeer(p)
+	if ms.gate != nil {
+		// The aborted connection came from one of this host's addresses:
+		// the one dialled, or another (the kernel picks the source).
+		local, _ := ms.h.Network().InterfaceListenAddresses()
+		for _, a := range slices.Concat(addrs, local) {
+			ms.gate.quiet(a)
+		}
+	}
+	ms.log.Debug("node: a bootstrap address is this node's own; ignoring it", "addrs", addrs)
+}
+
 // connectAddr is Node.Connect for an address without a peer id: it learns
 // the id of the node at a, connects to it, and keeps it connected.
 func (ms *members) connectAddr(ctx context.Context, a ma.Multiaddr) error {
@@ -106,6 +139,10 @@ func (ms *members) connectAddr(ctx context.Context, a ma.Multiaddr) error {
 	}
 	err = ms.connect(ctx, peer.AddrInfo{ID: ph, Addrs: []ma.Multiaddr{a}}, false)
 	what, actual := dialFailure(err)
+	if ms.dialledSelf(err) {
+		ms.forgetSelf(ph, []ma.Multiaddr{a})
+		return fmt.Errorf("%w: %s is this node's own address", ErrConfig, a)
+	}
 	if actual == "" || !ms.learnID(ph, actual, false) {
 		ms.dial(ph, false) // keep trying in the background
 		return fmt.Errorf("node: connect %s: it %s: %w", a, what, err)

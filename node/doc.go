@@ -150,7 +150,9 @@
 // dialled. If a node with another id answers there later (the peer
 // restarted without Config.IdentityFile), it is followed
 // ("node: another node answers at a bootstrap address", at Info). The node
-// dialled sees one aborted handshake each time.
+// dialled sees one aborted handshake each time, and does not log it. A
+// node's own address in its bootstrap list is noticed and dropped, so every
+// node of a mesh can be given one list.
 //
 // # Identity
 //

@@ -210,6 +210,20 @@ func (g *handshakeGate) sweepLocked(now time.Time) {
 	g.swept = now
 }
 
+// quiet keeps the pending connections from a's address from being logged
+// when they expire: this node dialled itself there (forgetSelf).
+func (g *handshakeGate) quiet(a ma.Multiaddr) {
+	src, ok := sourceOf(a)
+	if !ok {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i := range g.pending[src] {
+		g.pending[src][i].quiet = true
+	}
+}
+
 // sweep expires the entries past their time and logs them (reportFailed).
 // The node calls it every second, so a failed handshake is logged within
 // about HandshakeTimeout plus two seconds even when no other connection

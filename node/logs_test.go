@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -258,5 +259,43 @@ func TestWebSocketOnlyWithMDNSWarns(t *testing.T) {
 	startNode(t, cfg)
 	if l := buf.lines("does not advertise"); len(l) > 0 {
 		t.Fatalf("a TCP node warned: %s", l)
+	}
+}
+
+// Every node of a mesh may be given one list of bootstrap addresses, its
+// own among them: libp2p refuses to dial a listen address of its own
+// (127.0.0.1 here), and another address of the node (127.0.0.2, also
+// loopback, which libp2p does not know as its own) answers with its id.
+func TestBootstrapListWithOwnAddress(t *testing.T) {
+	b := startNode(t, localConfig(testKey))
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cfg, buf := diagConfig(testKey)
+	cfg.ListenAddrs = []string{fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", port)}
+	own := []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port), fmt.Sprintf("/ip4/127.0.0.2/tcp/%d", port)}
+	cfg.BootstrapPeers = append(own, b.Host().Addrs()[0].String())
+	a := startNode(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.WaitPeers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, "the own addresses forgotten", func() bool { return a.Stats().Members == 1 })
+	testutil.Eventually(t, 10*time.Second, "a's handshakes expire", func() bool { return a.gate.pendingCount() == 0 })
+	a.gate.sweep()
+	if l := append(buf.lines("different secret?"), buf.lines("cannot connect")...); len(l) > 0 {
+		t.Fatalf("dialling its own address was logged as a failure:\n%s", strings.Join(l, "\n"))
+	}
+	if n := len(buf.lines("this node's own")); n != 2 {
+		t.Fatalf("%d own addresses noticed, want 2:\n%s", n, buf)
+	}
+	for _, o := range own {
+		if err := a.Connect(ctx, ma.StringCast(o)); !errors.Is(err, ErrConfig) {
+			t.Fatalf("Connect to its own address %s: %v, want ErrConfig", o, err)
+		}
 	}
 }

@@ -83,6 +83,7 @@ type members struct {
 	self  peer.ID
 	count *counters
 	warns *warnLimiter
+	gate  *handshakeGate // set by New, for forgetSelf
 
 	ctx      context.Context
 	wg       *sync.WaitGroup
@@ -401,6 +402,10 @@ func (ms *members) dialLoop(p peer.ID, delay time.Duration) {
 			timer.Reset(jitter(ms.cfg.ReconnectMin))
 			backoff = ms.cfg.ReconnectMin
 			continue
+		}
+		if placeholder && ms.dialledSelf(err) {
+			ms.forgetSelf(p, addrs)
+			return
 		}
 		if _, actual := dialFailure(err); actual != "" && byAddr && ms.learnID(p, actual, true) {
 			return // the member moved to actual, with a dial loop of its own

@@ -93,6 +93,7 @@ func New(cfg Config) (*Node, error) {
 	if n.members, err = newMembers(ctx, &n.wg, h, cfg, &n.count, warns); err != nil {
 		return fail(fmt.Errorf("node: event bus: %w", err))
 	}
+	n.members.gate = n.gate
 	n.members.goOwned(n.members.run)
 	n.members.goOwned(n.members.dialCandidates)
 	n.members.goOwned(n.sweepHandshakes)
