@@ -27,7 +27,9 @@ import (
 // restarted without its identity), its redial fails the same way and the
 // member moves again. The node that answered sees one inbound handshake
 // fail: its gate does not log it, because the real connection from the
-// same address follows (handshakeGate.InterceptSecured).
+// same address follows (handshakeGate.InterceptSecured). A node already
+// connected that announced the address as its own is taken at once,
+// without a dial.
 
 // newPlaceholder returns a peer id no node has: that of a new key.
 func newPlaceholder() (peer.ID, error) {
@@ -105,6 +107,24 @@ func (ms *members) dialledSelf(err error) bool {
 	return actual == ms.self || errors.Is(err, swarm.ErrDialToSelf)
 }
 
+// connectedAt returns a connected member that announced one of addrs as
+// its listen address (it dialled us first), or "".
+func (ms *members) connectedAt(addrs []ma.Multiaddr) peer.ID {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	for q, m := range ms.peers {
+		if !m.connected || m.placeholder {
+			continue
+		}
+		for _, a := range addrs {
+			if slices.ContainsFunc(m.addrs, a.Equal) {
+				return q
+			}
+		}
+	}
+	return ""
+}
+
 // forgetSelf drops the placeholder member p whose addresses turned out to
 // be this node's own (every node given one list of bootstrap addresses,
 // its own among them), and keeps the gate from logging the aborted
@@ -136,6 +156,9 @@ func (ms *members) connectAddr(ctx context.Context, a ma.Multiaddr) error {
 	ph, err := ms.keepAddr(a, false)
 	if err != nil {
 		return err
+	}
+	if q := ms.connectedAt([]ma.Multiaddr{a}); q != "" && ms.learnID(ph, q, false) {
+		return nil // connected already: no need to dial
 	}
 	err = ms.connect(ctx, peer.AddrInfo{ID: ph, Addrs: []ma.Multiaddr{a}}, false)
 	what, actual := dialFailure(err)

@@ -299,3 +299,34 @@ func TestBootstrapListWithOwnAddress(t *testing.T) {
 		}
 	}
 }
+
+// A node given another's address without its id, when that node has
+// dialled it already, takes the connection as it is: no probe, so nothing
+// for the other to log.
+func TestAddressOnlyConnectToAConnectedPeer(t *testing.T) {
+	cfgB, logB := diagConfig(testKey)
+	a, b := startNode(t, localConfig(testKey)), startNode(t, cfgB)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Connect(ctx, a.Addrs()[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WaitPeers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	// a knows b's listen address once identify has run.
+	testutil.Eventually(t, 10*time.Second, "a learns b's listen address", func() bool {
+		return a.members.connectedAt(b.Host().Addrs()[:1]) == b.ID()
+	})
+	if err := a.Connect(ctx, b.Host().Addrs()[0]); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, "b's handshakes expire", func() bool { return b.gate.pendingCount() == 0 })
+	b.gate.sweep()
+	if l := logB.lines("different secret?"); len(l) > 0 {
+		t.Fatalf("an address-only Connect to a connected peer was logged as a different secret:\n%s", strings.Join(l, "\n"))
+	}
+	if got := a.Stats().Members; got != 1 {
+		t.Fatalf("%d members, want 1", got)
+	}
+}

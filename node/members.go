@@ -393,6 +393,11 @@ func (ms *members) dialLoop(p peer.ID, delay time.Duration) {
 		addrs := m.dialAddrs()
 		keep, byAddr, placeholder := m.keep, len(m.boot) > 0, m.placeholder
 		ms.mu.Unlock()
+		if placeholder {
+			if q := ms.connectedAt(addrs); q != "" && ms.learnID(p, q, true) {
+				return // it dialled us first
+			}
+		}
 
 		err := ms.connect(ms.ctx, peer.AddrInfo{ID: p, Addrs: addrs}, true)
 		if err == nil {
