@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/reflectmesh/reflect/crdtstore/ormap"
+	"github.com/reflectmesh/reflect/internal/warnlog"
 	"github.com/reflectmesh/reflect/pubsub"
 )
 
@@ -79,8 +80,10 @@ type Options struct {
 	// MaxDeltaBytes if it is under 8 KiB). It must be less than
 	// MaxDeltaBytes.
 	MaxValueLen int
-	// Logger receives the store's logs. Default: the node's logger (silent
-	// by default).
+	// Logger receives the store's logs. Default: Open uses the node's
+	// logger; OpenTransport a logger that sends warnings and errors to
+	// slog.Default() and drops debug and info records (as a node does by
+	// default).
 	Logger *slog.Logger
 	// Metrics, if set, receives the store's Prometheus metrics, labelled
 	// store=Name and read from Stats when scraped: the gauges
@@ -123,7 +126,7 @@ func (o Options) withDefaults() Options {
 		o.MaxValueLen = o.MaxDeltaBytes - min(valueHeadroom, o.MaxDeltaBytes/2)
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
+		o.Logger = warnlog.New()
 	}
 	return o
 }

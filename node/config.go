@@ -11,6 +11,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/reflectmesh/reflect/internal/warnlog"
 	"github.com/reflectmesh/reflect/pnet"
 	"github.com/reflectmesh/reflect/pubsub"
 )
@@ -64,8 +65,12 @@ type Config struct {
 	// that the host's transports can listen on.
 	ListenAddrs []string
 
-	// BootstrapPeers are full multiaddrs (with /p2p/<id>) of nodes to
-	// connect to and keep connected, for networks without multicast.
+	// BootstrapPeers are multiaddrs of nodes to connect to and keep
+	// connected, for networks without multicast. An address may end in
+	// /p2p/<id>, and then only that peer is accepted there, or not (e.g.
+	// "/ip4/192.168.1.10/tcp/4001"): then the peer id is learnt from the
+	// node that answers (the private network key already proves it a
+	// member), and a node restarted there under a new id is found again.
 	BootstrapPeers []string
 
 	// DisableMDNS turns LAN discovery off. By default nodes find each other
@@ -126,7 +131,11 @@ type Config struct {
 	// metrics.
 	Metrics prometheus.Registerer
 
-	// Logger receives the node's logs. Default: discard.
+	// Logger receives the node's logs, and those of its pub/sub and of the
+	// stores opened on it (unless they are given loggers of their own).
+	// Default: warnings and errors go to slog.Default() (as its handler was
+	// when New ran); debug and info records are dropped. Pass
+	// slog.New(slog.DiscardHandler) for silence.
 	Logger *slog.Logger
 }
 
@@ -157,7 +166,7 @@ func (c Config) withDefaults() Config {
 		c.MaxPeers = DefaultMaxPeers
 	}
 	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
+		c.Logger = warnlog.New()
 	}
 	return c
 }
@@ -172,7 +181,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%w: listen address %q: %w", ErrConfig, s, err)
 		}
 	}
-	if _, err := parseBootstrap(c.BootstrapPeers); err != nil {
+	if _, _, err := parseBootstrap(c.BootstrapPeers); err != nil {
 		return err
 	}
 	for _, d := range []struct {
@@ -198,15 +207,26 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// parseBootstrap parses full multiaddrs with /p2p/ into AddrInfos, merging
-// addresses of the same peer.
-func parseBootstrap(addrs []string) ([]peer.AddrInfo, error) {
+// parseBootstrap parses multiaddrs with /p2p/ into AddrInfos, merging
+// addresses of the same peer, and returns those without (bare) apart.
+func parseBootstrap(addrs []string) (_ []peer.AddrInfo, bare []ma.Multiaddr, _ error) {
 	var out []peer.AddrInfo
 	idx := map[peer.ID]int{}
 	for _, s := range addrs {
-		ai, err := peer.AddrInfoFromString(s)
+		a, err := ma.NewMultiaddr(s)
 		if err != nil {
-			return nil, fmt.Errorf("%w: bootstrap peer %q (need a multiaddr ending in /p2p/<id>): %w", ErrConfig, s, err)
+			return nil, nil, fmt.Errorf("%w: bootstrap peer %q: %w", ErrConfig, s, err)
+		}
+		if _, err := a.ValueForProtocol(ma.P_P2P); err != nil {
+			if len(dialable([]ma.Multiaddr{a}, true)) == 0 {
+				return nil, nil, fmt.Errorf("%w: bootstrap peer %q: not an address to dial (need an IP address and a port, e.g. /ip4/192.168.1.10/tcp/4001)", ErrConfig, s)
+			}
+			bare = append(bare, a)
+			continue
+		}
+		ai, err := peer.AddrInfoFromP2pAddr(a)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: bootstrap peer %q: %w", ErrConfig, s, err)
 		}
 		if i, ok := idx[ai.ID]; ok {
 			out[i].Addrs = append(out[i].Addrs, ai.Addrs...)
@@ -215,5 +235,5 @@ func parseBootstrap(addrs []string) ([]peer.AddrInfo, error) {
 		idx[ai.ID] = len(out)
 		out = append(out, *ai)
 	}
-	return out, nil
+	return out, bare, nil
 }

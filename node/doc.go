@@ -22,7 +22,8 @@
 //   - mDNS discovery under a service name derived from the secret, so meshes
 //     with other secrets do not even see each other's adverts (adverts are
 //     unauthenticated hints: see Strangers); bootstrap peers for networks
-//     without multicast.
+//     without multicast, given with their peer id (/p2p/<id>) or by address
+//     alone, the id then learnt from the node that answers.
 //   - A reconnect loop. libp2p never redials a lost peer and mDNS reports a
 //     peer only once, so the node remembers every peer's addresses and
 //     redials with jittered exponential backoff (Config.ReconnectMin to
@@ -114,6 +115,45 @@
 //     newcomer found only by mDNS may wait for its turn, but it dials this
 //     node too (and bootstrap peers and Connect are not affected).
 //
+// # Logs
+//
+// Logs go to Config.Logger. By default warnings and errors go to
+// slog.Default() and debug and info records are dropped; pub/sub and the
+// stores opened on the node log to the same logger. The warnings that name
+// why nodes do not find each other (each at most once per 10 s per remote
+// address or peer):
+//
+//   - "node: an inbound connection did not finish the handshakes in time
+//     (different secret?)", with the remote address: a connection that did
+//     not pass the private network and Noise handshakes within
+//     Config.HandshakeTimeout. A node with another secret looks like this
+//     (each side decrypts the other's bytes to garbage and waits); so does
+//     a port scanner. A failed handshake followed at once by a successful
+//     one from the same address (a peer that dialled by address and learnt
+//     this node's id) is not logged.
+//   - "node: cannot connect to a bootstrap peer: it ...", for a bootstrap
+//     peer or one given to Connect, naming the peer and its addresses:
+//     "answered with another peer id" (with actual_peer), "refused the
+//     connection", "failed the handshakes (different secret?)", "timed out
+//     in the handshakes (different secret, or not a Reflect node?)", or
+//     "timed out (unreachable, or firewalled)". Connect's error names the
+//     same cause.
+//   - "node: mDNS is on, but libp2p's mDNS does not advertise WebSocket
+//     (/ws) addresses, ...", once at New, for a node that listens on
+//     WebSocket only: other nodes will not find it on the LAN.
+//   - "node: the secret is short and could be guessed", "node: mDNS
+//     discovery unavailable" (no multicast), and the bounds of Strangers.
+//
+// A bootstrap address without /p2p/<id> is dialled under a placeholder id:
+// the node that answers passes the private network handshake (it has the
+// secret), then proves its peer id in Noise, and that id is kept and
+// dialled. If a node with another id answers there later (the peer
+// restarted without Config.IdentityFile), it is followed
+// ("node: another node answers at a bootstrap address", at Info). The node
+// dialled sees one aborted handshake each time, and does not log it. A
+// node's own address in its bootstrap list is noticed and dropped, so every
+// node of a mesh can be given one list.
+//
 // # Identity
 //
 // A node has a new identity (peer id) on each start unless
@@ -124,5 +164,5 @@
 // New starts everything; Close stops discovery and redials, closes pub/sub
 // (which sends what is still queued and waits, a few seconds at most, until
 // the peers have it) and the host, in that order, and waits for every
-// goroutine. Logs go to Config.Logger (silent by default).
+// goroutine. Logs go to Config.Logger (see Logs).
 package node

@@ -52,12 +52,24 @@ type handshakeGate struct {
 	pending map[netip.Prefix][]pendingConn
 	total   int
 	swept   time.Time
+	failed  []ma.Multiaddr // remote addresses of expired handshakes not yet logged
+	timeout time.Duration
 }
+
+// maxFailedUnlogged bounds the expired handshakes waiting to be logged:
+// each remote address logs at most once per warnEvery anyway.
+const maxFailedUnlogged = 64
 
 // pendingConn is one inbound connection still in its handshakes.
 type pendingConn struct {
-	id string // local and remote address: unique among live TCP connections
-	at time.Time
+	id     string // local and remote address: unique among live TCP connections
+	remote ma.Multiaddr
+	at     time.Time
+	// quiet is set when a connection from the same source passed the
+	// handshakes after this one started: a member that dialled us first
+	// without knowing our peer id (an address-only bootstrap peer) and
+	// hung up when it learnt it. Its expiry is not logged.
+	quiet bool
 }
 
 func newHandshakeGate(timeout time.Duration, count *counters, warns *warnLimiter) *handshakeGate {
@@ -67,6 +79,7 @@ func newHandshakeGate(timeout time.Duration, count *counters, warns *warnLimiter
 		count:   count,
 		warns:   warns,
 		pending: map[netip.Prefix][]pendingConn{},
+		timeout: timeout,
 	}
 }
 
@@ -129,9 +142,10 @@ func (g *handshakeGate) InterceptAccept(c network.ConnMultiaddrs) bool {
 			"source", src, "pending_from_source", len(list), "pending_total", total, "cap", maxPendingPerSource)
 		return false
 	}
-	g.pending[src] = append(list, pendingConn{id: connID(c), at: now})
+	g.pending[src] = append(list, pendingConn{id: connID(c), remote: c.RemoteMultiaddr(), at: now})
 	g.total++
 	g.mu.Unlock()
+	g.reportFailed()
 	return true
 }
 
@@ -150,6 +164,9 @@ func (g *handshakeGate) InterceptSecured(dir network.Direction, p peer.ID, c net
 					break
 				}
 			}
+			for i := range list {
+				list[i].quiet = true
+			}
 			g.setLocked(src, list)
 			g.mu.Unlock()
 		}
@@ -157,13 +174,18 @@ func (g *handshakeGate) InterceptSecured(dir network.Direction, p peer.ID, c net
 	return g.inner == nil || g.inner.InterceptSecured(dir, p, c)
 }
 
-// pruneLocked drops src's expired entries and returns what is left.
+// pruneLocked drops src's expired entries and returns what is left. An
+// expired entry is a connection that did not pass the handshakes in time
+// (HandshakeTimeout): unless quiet, it is kept for reportFailed.
 func (g *handshakeGate) pruneLocked(src netip.Prefix, now time.Time) []pendingConn {
 	list := g.pending[src]
 	keep := list[:0]
 	for _, pc := range list {
-		if now.Sub(pc.at) < g.expiry {
+		switch {
+		case now.Sub(pc.at) < g.expiry:
 			keep = append(keep, pc)
+		case !pc.quiet && len(g.failed) < maxFailedUnlogged:
+			g.failed = append(g.failed, pc.remote)
 		}
 	}
 	g.total -= len(list) - len(keep)
@@ -186,6 +208,53 @@ func (g *handshakeGate) sweepLocked(now time.Time) {
 		g.pruneLocked(src, now)
 	}
 	g.swept = now
+}
+
+// quiet keeps the pending connections from a's address from being logged
+// when they expire: this node dialled itself there (forgetSelf).
+func (g *handshakeGate) quiet(a ma.Multiaddr) {
+	src, ok := sourceOf(a)
+	if !ok {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i := range g.pending[src] {
+		g.pending[src][i].quiet = true
+	}
+}
+
+// sweep expires the entries past their time and logs them (reportFailed).
+// The node calls it every second, so a failed handshake is logged within
+// about HandshakeTimeout plus two seconds even when no other connection
+// comes.
+func (g *handshakeGate) sweep() {
+	now := g.now()
+	g.mu.Lock()
+	g.sweepLocked(now)
+	g.mu.Unlock()
+	g.reportFailed()
+}
+
+// reportFailed logs the inbound connections that did not pass the
+// handshakes in time, at most once per warnEvery per remote IP address.
+// The usual cause is a node with another secret: the private network
+// handshake turns its bytes into garbage, and our side waits for a Noise
+// message that never makes sense until the accept timeout closes it.
+func (g *handshakeGate) reportFailed() {
+	g.mu.Lock()
+	failed := g.failed
+	g.failed = nil
+	g.mu.Unlock()
+	for _, remote := range failed {
+		key := remote.String()
+		if ip, err := manet.ToIP(remote); err == nil {
+			key = ip.String()
+		}
+		g.warns.warnKey("handshake-failed", key,
+			"node: an inbound connection did not finish the handshakes in time (different secret?)",
+			"remote", remote, "timeout", g.timeout)
+	}
 }
 
 // pendingCount returns the entries not yet expired.

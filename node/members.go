@@ -19,6 +19,10 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 )
 
+// dialSlack is how much longer than Config.DialTimeout a dial may take in
+// all: see dialOnce.
+const dialSlack = 250 * time.Millisecond
+
 // maxConcurrentDials bounds the members' dials in flight (candidates have
 // slots of their own: candidates.go).
 const maxConcurrentDials = 16
@@ -38,6 +42,8 @@ type member struct {
 	addrs       []ma.Multiaddr // last known dialable addresses, from the peer or the application
 	hints       []ma.Multiaddr // addresses from mDNS adverts (unauthenticated), tried after addrs
 	keep        bool           // bootstrap or explicitly connected: never forget
+	boot        []ma.Multiaddr // bootstrap addresses given without a peer id, where this peer was found (byaddr.go)
+	placeholder bool           // its id is a placeholder: boot's peer id is not known yet
 	connected   bool
 	connectedAt time.Time
 	ready       bool // its pub/sub hello arrived in this session
@@ -78,6 +84,7 @@ type members struct {
 	self  peer.ID
 	count *counters
 	warns *warnLimiter
+	gate  *handshakeGate // set by New, for forgetSelf
 
 	ctx      context.Context
 	wg       *sync.WaitGroup
@@ -391,7 +398,13 @@ func (ms *members) dialLoop(p peer.ID, delay time.Duration) {
 			return
 		}
 		addrs := m.dialAddrs()
+		keep, byAddr, placeholder := m.keep, len(m.boot) > 0, m.placeholder
 		ms.mu.Unlock()
+		if placeholder {
+			if q := ms.connectedAt(addrs); q != "" && ms.learnID(p, q, true) {
+				return // it dialled us first
+			}
+		}
 
 		err := ms.connect(ms.ctx, peer.AddrInfo{ID: p, Addrs: addrs}, true)
 		if err == nil {
@@ -401,6 +414,16 @@ func (ms *members) dialLoop(p peer.ID, delay time.Duration) {
 			timer.Reset(jitter(ms.cfg.ReconnectMin))
 			backoff = ms.cfg.ReconnectMin
 			continue
+		}
+		if placeholder && ms.dialledSelf(err) {
+			ms.forgetSelf(p, addrs)
+			return
+		}
+		if _, actual := dialFailure(err); actual != "" && byAddr && ms.learnID(p, actual, true) {
+			return // the member moved to actual, with a dial loop of its own
+		}
+		if keep && ms.ctx.Err() == nil {
+			ms.warnDialFailed(p, placeholder, addrs, err)
 		}
 		ms.log.Debug("node: dial failed", "peer", p, "err", err, "retry", backoff)
 		timer.Reset(jitter(backoff))
@@ -436,16 +459,19 @@ func (ms *members) dialOnce(ctx context.Context, ai peer.AddrInfo, finish bool) 
 	if finish {
 		ctx = context.WithoutCancel(ctx)
 	}
-	ctx, cancel := context.WithTimeout(ctx, ms.cfg.DialTimeout)
+	// libp2p bounds each address's dial by the dial timeout too; ours ends
+	// a little later, so a dial that times out fails with libp2p's error,
+	// which says where (connecting, or in the handshakes), not with ours.
+	ctx, cancel := context.WithTimeout(ctx, ms.cfg.DialTimeout+dialSlack)
 	defer cancel()
 	return ms.h.Connect(network.WithForceDirectDial(ctx, "reflect reconnect"), ai)
 }
 
-// dialAddrs returns the addresses to dial m at: its own, then the mDNS
-// hints not among them.
+// dialAddrs returns the addresses to dial m at: its own, then the
+// bootstrap addresses and mDNS hints not among them.
 func (m *member) dialAddrs() []ma.Multiaddr {
 	out := slices.Clone(m.addrs)
-	for _, h := range m.hints {
+	for _, h := range slices.Concat(m.boot, m.hints) {
 		if !slices.ContainsFunc(out, h.Equal) {
 			out = append(out, h)
 		}

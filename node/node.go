@@ -71,7 +71,7 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	bootstrap, _ := parseBootstrap(cfg.BootstrapPeers) // validated above
+	bootstrap, bareBootstrap, _ := parseBootstrap(cfg.BootstrapPeers) // validated above
 
 	n := &Node{cfg: cfg, log: log, net: network}
 	warns := newWarnLimiter(log, warnEvery)
@@ -97,8 +97,10 @@ func New(cfg Config) (*Node, error) {
 	if n.members, err = newMembers(ctx, &n.wg, h, cfg, &n.count, warns); err != nil {
 		return fail(fmt.Errorf("node: event bus: %w", err))
 	}
+	n.members.gate = n.gate
 	n.members.goOwned(n.members.run)
 	n.members.goOwned(n.members.dialCandidates)
+	n.members.goOwned(n.sweepHandshakes)
 
 	pcfg := cfg.PubSub
 	pcfg.TopicPrefix = network.TopicPrefix()
@@ -117,7 +119,13 @@ func New(cfg Config) (*Node, error) {
 	for _, ai := range bootstrap {
 		n.members.discovered(ai, fromBootstrap)
 	}
+	for _, a := range bareBootstrap {
+		if _, err := n.members.keepAddr(a, true); err != nil {
+			return fail(err)
+		}
+	}
 	if !cfg.DisableMDNS {
+		n.warnIfMDNSBlind()
 		n.startMDNS()
 	}
 	log.Info("node: started", "id", h.ID(), "addrs", h.Addrs(), "mesh", network.Fingerprint())
@@ -252,9 +260,18 @@ func (n *Node) OnPeer(fn func(PeerEvent)) (stop func()) {
 	return n.members.watch(fn)
 }
 
-// Connect dials the peer at addr (a multiaddr with /p2p/<id>) and keeps it
-// connected from then on, like a bootstrap peer.
+// Connect dials the peer at addr and keeps it connected from then on, like
+// a bootstrap peer. With /p2p/<id>, only that peer is accepted at addr;
+// without, the peer id is learnt from the node that answers, and learnt
+// again if a node with another id answers there later (see
+// Config.BootstrapPeers).
 func (n *Node) Connect(ctx context.Context, addr ma.Multiaddr) error {
+	if _, err := addr.ValueForProtocol(ma.P_P2P); err != nil {
+		if n.ctx.Err() != nil {
+			return ErrClosed
+		}
+		return n.members.connectAddr(ctx, addr)
+	}
 	ai, err := peer.AddrInfoFromP2pAddr(addr)
 	if err != nil {
 		return fmt.Errorf("%w: %q: %w", ErrConfig, addr, err)
@@ -271,7 +288,8 @@ func (n *Node) ConnectPeer(ctx context.Context, ai peer.AddrInfo) error {
 	ms.keepPeer(ai)
 	if err := ms.connect(ctx, ai, false); err != nil {
 		ms.dial(ai.ID, false) // keep trying in the background
-		return fmt.Errorf("node: connect %s: %w", ai.ID, err)
+		what, _ := dialFailure(err)
+		return fmt.Errorf("node: connect %s: it %s: %w", ai.ID, what, err)
 	}
 	return nil
 }

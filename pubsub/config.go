@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/reflectmesh/reflect/internal/warnlog"
 )
 
 // Defaults used for zero Config fields.
@@ -98,7 +100,9 @@ type Config struct {
 	// only makes broadcasts slower.
 	Sign bool
 
-	// Logger receives debug and warning logs. Default: discard.
+	// Logger receives debug and warning logs. Default: warnings and errors
+	// go to slog.Default(), debug and info records are dropped. A node sets
+	// it to the node's logger.
 	Logger *slog.Logger
 }
 
@@ -132,7 +136,7 @@ func (c Config) withDefaults() Config {
 		c.StallTimeout = DefaultStallTimeout
 	}
 	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
+		c.Logger = warnlog.New()
 	}
 	return c
 }
