@@ -243,7 +243,11 @@ func (s *Store) startSync(p string) {
 		default:
 			s.stats.syncFailures.Add(1)
 			if s.ctx.Err() == nil {
-				s.log.Debug("crdtstore: sync failed", "peer", p, "err", err)
+				// At Warn, at most once every 10 s (warnLocked): a peer
+				// that left mid-sync fails one too.
+				s.mu.Lock()
+				s.warnLocked("crdtstore: sync failed", "peer", p, "err", err)
+				s.mu.Unlock()
 			}
 		}
 		s.release(p, err == nil || errors.Is(err, ErrNoStore))
