@@ -299,11 +299,11 @@ func TestOutputFormats(t *testing.T) {
 			`error: req [no-responders]: no responders on "x"`},
 	}
 	for _, c := range cases {
-		j := newOutput(io.Discard, true, false).format(c.e)
+		j := newOutput(io.Discard, io.Discard, true, false).format(c.e)
 		if string(j) != c.json+"\n" {
 			t.Errorf("%T JSON:\n got %s\nwant %s", c.e, j, c.json)
 		}
-		h := newOutput(io.Discard, false, false).format(c.e)
+		h := newOutput(io.Discard, io.Discard, false, false).format(c.e)
 		if string(h) != c.human+"\n" {
 			t.Errorf("%T human:\n got %q\nwant %q", c.e, h, c.human)
 		}
@@ -315,7 +315,7 @@ func TestStatsFormat(t *testing.T) {
 		pubsub.Stats{Topics: map[string]pubsub.TopicStats{"chat": {Published: 1, Dropped: 2}}, Invalid: 3},
 		crdtstore.Stats{DeltasSent: 4, SyncFailures: 5, Keys: 6})
 	var got map[string]any
-	if err := json.Unmarshal(newOutput(io.Discard, true, false).format(s), &got); err != nil {
+	if err := json.Unmarshal(newOutput(io.Discard, io.Discard, true, false).format(s), &got); err != nil {
 		t.Fatal(err)
 	}
 	for path, want := range map[string]any{
@@ -352,7 +352,7 @@ func TestSnakeCase(t *testing.T) {
 // Events written from many goroutines come out as whole lines.
 func TestOutputLinesNeverSplit(t *testing.T) {
 	var buf bytes.Buffer
-	o := newOutput(&buf, true, false)
+	o := newOutput(&buf, io.Discard, true, false)
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
@@ -382,7 +382,7 @@ func TestOutputLinesNeverSplit(t *testing.T) {
 
 func TestPrompt(t *testing.T) {
 	var buf bytes.Buffer
-	o := newOutput(&buf, false, true)
+	o := newOutput(&buf, io.Discard, false, true)
 	o.showPrompt()
 	o.event(peerChange("p", "left"))
 	o.reply(ok("set"))
@@ -390,7 +390,7 @@ func TestPrompt(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 	buf.Reset()
-	o = newOutput(&buf, true, true) // never a prompt in JSON mode
+	o = newOutput(&buf, io.Discard, true, true) // never a prompt in JSON mode
 	o.showPrompt()
 	o.event(peerChange("p", "left"))
 	if got := buf.String(); got != `{"event":"peer","id":"p","state":"left"}`+"\n" {
@@ -538,18 +538,18 @@ func TestOutputEscapesRemoteText(t *testing.T) {
 		{"error", failure("get", errors.New("bad "+key)), "error: get: bad " + keyH},
 	}
 	for _, c := range cases {
-		h := string(newOutput(io.Discard, false, false).format(c.e))
+		h := string(newOutput(io.Discard, io.Discard, false, false).format(c.e))
 		if h != c.human+"\n" {
 			t.Errorf("%s human:\n got %q\nwant %q", c.name, h, c.human+"\n")
 		}
-		j := newOutput(io.Discard, true, false).format(c.e)
+		j := newOutput(io.Discard, io.Discard, true, false).format(c.e)
 		if !bytes.HasSuffix(j, []byte("\n")) || bytes.Count(j, []byte("\n")) != 1 ||
 			!utf8.Valid(j) || !json.Valid(j) || bytes.ContainsAny(j, "\x1b\r\x07") {
 			t.Errorf("%s JSON: not one valid UTF-8 JSON line without control characters: %q", c.name, j)
 		}
 	}
 	// The keys keep their text in JSON, invalid bytes replaced.
-	j := newOutput(io.Discard, true, false).format(keys([]string{key}))
+	j := newOutput(io.Discard, io.Discard, true, false).format(keys([]string{key}))
 	want := `{"event":"keys","keys":["k\u001b[2J\n* peer X left\ufffd"]}` + "\n"
 	if string(j) != want {
 		t.Errorf("keys JSON:\n got %s\nwant %s", j, want)
