@@ -58,11 +58,17 @@
 // # Commands
 //
 // Commands are read from standard input, one per line (or come after the
-// flags: see above). Blank lines and lines starting with '#' are ignored. A
-// prompt is shown only in human mode when standard input is a terminal
-// (there is no line editing). In human mode error replies go to standard
-// error and everything else to standard output; with -json every reply is
-// on standard output.
+// flags: see above). Blank lines and lines starting with '#' are ignored. In
+// human mode error replies go to standard error and everything else to
+// standard output; with -json every reply is on standard output.
+//
+// In human mode on a terminal (standard input and output both terminals)
+// there is a prompt and line editing: the arrow keys move in the line and
+// through the history of the session, Ctrl-A, Ctrl-E, Ctrl-W, Ctrl-U and
+// Ctrl-K edit, events arriving while a line is typed print above it, Ctrl-D
+// on an empty line ends the input and Ctrl-C interrupts (SIGINT). Errors and
+// logs then go to the terminal too. A typed line holds at most 4096
+// characters; feed longer ones through a pipe.
 //
 //	sub [-q GROUP] TOPIC     print the messages published on TOPIC, or on every topic
 //	                         matching a pattern (orders.* orders.>); -q: join queue

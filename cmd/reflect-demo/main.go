@@ -143,7 +143,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if o.verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logW := &swapWriter{w: stderr}
+	log := slog.New(slog.NewTextHandler(logW, &slog.HandlerOptions{Level: level}))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -188,18 +189,35 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// Scripts (stdin not a terminal), -json and one-shot runs report a
 	// failed command in the exit status; a person at a terminal sees it.
 	interactive := !oneShot && isTerminal(stdin)
-	out := newOutput(stdout, stderr, o.json, interactive)
+	var tty *terminal // line editing: human mode, stdin and stdout terminals
+	if interactive && !o.json {
+		tty = openTerminal(stdin, stdout)
+	}
+	outW, errW := stdout, stderr
+	if tty != nil {
+		outW, errW = tty, tty
+		logW.set(tty)
+	}
+	out := newOutput(outW, errW, o.json, interactive && tty == nil)
 	d := newDemo(n, store, out)
 	var readErr error
-	if oneShot {
+	switch {
+	case oneShot:
 		if o.json {
 			out.reply(ready(n.ID().String(), d.addrs()))
 		}
 		d.oneShot(ctx, cmd, o.wait)
-	} else {
+	case tty != nil:
 		out.reply(ready(n.ID().String(), d.addrs())) // the first line
 		d.watchPeers()
-		readErr = d.repl(ctx, stdin)
+		readErr = d.repl(ctx, tty.readLines)
+		tty.close() // cooked mode again: a second Ctrl-C is a real SIGINT
+		out.setWriters(stdout, stderr)
+		logW.set(stderr)
+	default:
+		out.reply(ready(n.ID().String(), d.addrs())) // the first line
+		d.watchPeers()
+		readErr = d.repl(ctx, func(lines chan<- line) { readLines(stdin, lines) })
 	}
 	stop() // a second Ctrl-C during shutdown kills at once
 	if err := d.close(log); err != nil {

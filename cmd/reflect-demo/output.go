@@ -429,6 +429,13 @@ func (o *output) reply(e event) {
 	_, _ = w.Write(b) // a closed stdout ends the process with SIGPIPE
 }
 
+// setWriters changes where the output goes (the terminal leaving raw mode).
+func (o *output) setWriters(w, errW io.Writer) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.w, o.errW = w, errW
+}
+
 // failed returns the number of error replies so far.
 func (o *output) failed() int {
 	o.mu.Lock()

@@ -101,3 +101,15 @@ func TestReadiness(t *testing.T) {
 		}
 	}
 }
+
+// In raw mode Ctrl-C reaches the demo as a byte: ctrlCReader turns each
+// into a call (SIGINT to itself) and passes the rest through.
+func TestCtrlCReader(t *testing.T) {
+	calls := 0
+	r := &ctrlCReader{r: strings.NewReader("ab\x03c\x03\x03"), onCtrlC: func() { calls++ }}
+	b := make([]byte, 16)
+	n, err := r.Read(b)
+	if string(b[:n]) != "abc" || err != nil || calls != 3 {
+		t.Errorf("read %q, %v, %d calls; want abc, nil, 3", b[:n], err, calls)
+	}
+}
