@@ -95,7 +95,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 		}
 		return o, err
 	}
-	o.command = fs.Args()
+	if fs.NArg() > 0 {
+		o.command = fs.Args()
+	}
 	if o.version {
 		return o, nil
 	}

@@ -444,17 +444,19 @@ func TestParseFlags(t *testing.T) {
 		want options
 		err  error // nil: success; errNoKey, flag.ErrHelp, or errAny
 	}{
-		{"key flag", []string{"-key", "s"}, "", options{key: "s", mdns: true}, nil},
-		{"env fallback", nil, "from-env", options{key: "from-env", mdns: true}, nil},
-		{"flag wins", []string{"-key", "flag"}, "env", options{key: "flag", mdns: true}, nil},
-		{"everything", []string{"-key", "s", "-json", "-v", "-mdns=false", "-identity", "f",
-			"-listen", "/ip4/127.0.0.1/tcp/0", "-listen", "/ip6/::1/tcp/0", "-peer", "/p/1", "-peer", "/p/2"}, "",
-			options{key: "s", json: true, verbose: true, identity: "f",
-				listen: []string{"/ip4/127.0.0.1/tcp/0", "/ip6/::1/tcp/0"}, peers: []string{"/p/1", "/p/2"}}, nil},
+		{"key flag", []string{"-key", "s"}, "", options{key: "s", mdns: true, wait: defaultOneShotWait}, nil},
+		{"env fallback", nil, "from-env", options{key: "from-env", mdns: true, wait: defaultOneShotWait}, nil},
+		{"flag wins", []string{"-key", "flag"}, "env", options{key: "flag", mdns: true, wait: defaultOneShotWait}, nil},
+		{"everything", []string{"-key", "s", "-json", "-v", "-mdns=false", "-identity", "f", "-store", "st", "-wait", "2s", "-fast-timers",
+			"-listen", "/ip4/127.0.0.1/tcp/0", "-listen", "/ip6/::1/tcp/0", "-peer", "/p/1", "-peer", "/p/2", "set", "k", "v w"}, "",
+			options{key: "s", json: true, verbose: true, identity: "f", store: "st", wait: 2 * time.Second, fast: true,
+				listen: []string{"/ip4/127.0.0.1/tcp/0", "/ip6/::1/tcp/0"}, peers: []string{"/p/1", "/p/2"},
+				command: []string{"set", "k", "v w"}}, nil},
+		{"version needs no key", []string{"-version"}, "", options{mdns: true, wait: defaultOneShotWait, version: true}, nil},
 		{"no key", []string{"-json"}, "", options{}, errNoKey},
 		{"help", []string{"-h"}, "", options{}, flag.ErrHelp},
 		{"unknown flag", []string{"-key", "s", "-x"}, "", options{}, errAny},
-		{"argument", []string{"-key", "s", "arg"}, "", options{}, errAny},
+		{"negative wait", []string{"-key", "s", "-wait", "-1s"}, "", options{}, errAny},
 	}
 	for _, c := range cases {
 		var stderr bytes.Buffer
@@ -466,8 +468,10 @@ func TestParseFlags(t *testing.T) {
 			t.Errorf("%s:\n got %+v\nwant %+v", c.name, got, c.want)
 		case c.err == errAny && err == nil, c.err != nil && c.err != errAny && !errors.Is(err, c.err):
 			t.Errorf("%s: error %v, want %v", c.name, err, c.err)
-		case c.err != nil && stderr.Len() == 0:
+		case c.err != nil && c.err != flag.ErrHelp && stderr.Len() == 0:
 			t.Errorf("%s: nothing on stderr", c.name)
+		case c.err == flag.ErrHelp && stderr.Len() != 0:
+			t.Errorf("%s: %q on stderr (the help goes to stdout)", c.name, stderr.String())
 		}
 	}
 }
