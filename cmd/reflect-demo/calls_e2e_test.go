@@ -251,21 +251,31 @@ func TestHumanModeCalls(t *testing.T) {
 		"",
 	}, "\n")
 	out, errOut, code := runOnce(t, in, nil, "-key", testKey(t), "-mdns=false", "-listen", "/ip4/127.0.0.1/tcp/0")
-	if code != 0 {
-		t.Fatalf("exit status %d; stderr %s", code, errOut)
+	if code != 1 { // the failed reqs
+		t.Fatalf("exit status %d, want 1; stderr %s", code, errOut)
 	}
 	for _, want := range []string{
 		"\n? [svc] request from …", ` {k=a\x1bb}: \x1b[2Jhi` + "\n",
 		"\n[svc] reply from …", ": pong\n",
-		"\nerror: req [no-responders]: no responders on \"nobody\"\n",
-		"\nerror: req [remote]: ", ": out of stock\n",
-		"\nerror: req [timeout]: no reply on \"slow\" within 200ms\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "\x1b") {
-		t.Errorf("an escape character reached stdout:\n%q", out)
+	// Errors go to stderr, escaped as well.
+	for _, want := range []string{
+		"\nerror: req [no-responders]: no responders on \"nobody\"\n",
+		"\nerror: req [remote]: ", ": out of stock\n",
+		"\nerror: req [timeout]: no reply on \"slow\" within 200ms\n",
+	} {
+		if !strings.Contains("\n"+errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if strings.Contains(out, "error:") {
+		t.Errorf("an error reached stdout:\n%s", out)
+	}
+	if strings.Contains(out+errOut, "\x1b") {
+		t.Errorf("an escape character reached the output:\n%q", out+errOut)
 	}
 }

@@ -9,20 +9,66 @@
 // # Flags
 //
 //	-key SECRET      shared secret; default $REFLECT_KEY (none at all: exit 2)
-//	-listen ADDR     listen multiaddr, repeatable (default: every interface, TCP, port 0)
+//	-listen ADDR     listen multiaddr, repeatable (default: every interface, TCP, port 0);
+//	                 one that parses but cannot be used (a transport the demo
+//	                 lacks, such as /udp/.../quic-v1 or /ws; a port in use; an
+//	                 IP not on this host) is an error naming it: exit 1
 //	-peer ADDR       bootstrap peer multiaddr with /p2p/ID, repeatable
 //	-mdns=false      turn mDNS discovery off (on by default)
 //	-identity FILE   keep the peer identity in FILE (created if missing)
+//	-store NAME      use the store named NAME (default "default"; letters,
+//	                 digits, '.', '_', '-'): instances share only a store of
+//	                 the same name
 //	-json            machine-readable output: one JSON object per line
 //	-v               debug logs on standard error (default: warnings only)
-//	-fast-timers     test timers: dead links noticed in ~2 s, lost peers redialled
-//	                 at least every second, store anti-entropy every second
+//	-wait DURATION   one-shot COMMAND: how long to wait for a peer and the
+//	                 store's sync (default 5s; 0: not at all)
+//	-version         print the module version (and VCS revision, if the build
+//	                 recorded it) and exit
+//	-h               the flags, and the commands with an example each
+//
+// -fast-timers, for tests and fault drills, is left out of -h: dead links
+// are noticed in ~2 s, lost peers redialled at least every second, store
+// anti-entropy runs every second.
+//
+// # One-shot commands
+//
+// Arguments after the flags form one command, run like redis-cli or nats
+// run theirs; standard input is not read:
+//
+//	reflect-demo -key K get color          # joins, syncs, prints the value
+//	reflect-demo -key K set color blue     # joins, syncs, writes, delivers, exits
+//	reflect-demo -key K pub chat hi        # joins, waits for a peer, publishes
+//	reflect-demo -key K keys user/
+//	reflect-demo -key K sub chat           # prints messages until Ctrl-C
+//
+// Before running it the demo waits, at most -wait, as the command needs:
+// get, keys, dump, set and del wait for a peer to join and for the store to
+// sync with the peers (wait-synced), and fail if no peer joins in time
+// (this node's store alone would be empty, and a write would reach no one);
+// pub and send wait for a peer, and fail likewise; req waits for a
+// responder on its topic (none: req fails with no-responders); peers waits
+// for a peer but lists none without failing; the others run at once. sub,
+// watch and reply then print their events until SIGINT or SIGTERM. Standard
+// output holds the reply only (and those events): no banner and no peer
+// events; with -json the ready line comes first as always. Then the demo
+// closes as at the end of input, delivering what it sent, and exits 0, or 1
+// if the command failed (the error on standard error in human mode).
 //
 // # Commands
 //
-// Commands are read from standard input, one per line. Blank lines and lines
-// starting with '#' are ignored. A prompt is shown only in human mode when
-// standard input is a terminal (there is no line editing).
+// Commands are read from standard input, one per line (or come after the
+// flags: see above). Blank lines and lines starting with '#' are ignored. In
+// human mode error replies go to standard error and everything else to
+// standard output; with -json every reply is on standard output.
+//
+// In human mode on a terminal (standard input and output both terminals)
+// there is a prompt and line editing: the arrow keys move in the line and
+// through the history of the session, Ctrl-A, Ctrl-E, Ctrl-W, Ctrl-U and
+// Ctrl-K edit, events arriving while a line is typed print above it, Ctrl-D
+// on an empty line ends the input and Ctrl-C interrupts (SIGINT). Errors and
+// logs then go to the terminal too. A typed line holds at most 4096
+// characters; feed longer ones through a pipe.
 //
 //	sub [-q GROUP] TOPIC     print the messages published on TOPIC, or on every topic
 //	                         matching a pattern (orders.* orders.>); -q: join queue
@@ -147,8 +193,18 @@
 // At the end of input, after quit, and on SIGINT or SIGTERM the demo closes
 // the store (publishing its last writes) and the node, which sends the
 // messages still queued and waits (at most three seconds) until the peers
-// have received them; peers see it leave. Then it exits with status 0. A command still waiting when the signal arrives
-// gets an error reply ("interrupted"); a second signal during the shutdown
-// kills the demo at once. Exit status 2 means bad usage (flags, no secret,
-// invalid addresses), 1 a failure to start or to read standard input.
+// have received them; peers see it leave. A command still waiting when the
+// signal arrives gets an error reply ("interrupted"); a second signal during
+// the shutdown kills the demo at once.
+//
+// # Exit status
+//
+//	0  all went well (or -h, -version)
+//	1  the demo could not start (e.g. an unusable -listen address) or read
+//	   its input; or a command failed in a non-interactive run: commands
+//	   read from a pipe or file, any run with -json, a one-shot COMMAND
+//	   (error replies, "interrupted" included; a person at a terminal sees
+//	   the errors, and exits 0)
+//	2  bad usage: flags, no secret, invalid addresses, an invalid -store
+//	   name, an invalid one-shot COMMAND
 package main

@@ -175,8 +175,8 @@ func TestLoopbackPeer(t *testing.T) {
 	if r := a.Next(testutil.IsReply); r["event"] != "error" || r["cmd"] != "wait-peers" || r["error"] != "interrupted" {
 		t.Errorf("a: reply %v, want an interrupted wait-peers", r)
 	}
-	if code := a.ExitStatus(); code != 0 {
-		t.Errorf("a: exit status %d after SIGINT", code)
+	if code := a.ExitStatus(); code != 1 { // the interrupted command failed
+		t.Errorf("a: exit status %d after SIGINT, want 1", code)
 	}
 }
 
@@ -322,8 +322,8 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("get big: %v", r)
 	}
 	p.Must("quit")
-	if code := p.ExitStatus(); code != 0 {
-		t.Errorf("exit status %d after quit", code)
+	if code := p.ExitStatus(); code != 1 { // commands failed
+		t.Errorf("exit status %d after quit, want 1", code)
 	}
 }
 
@@ -369,7 +369,11 @@ func TestUsageErrors(t *testing.T) {
 		{"no key", []string{"-json"}, "REFLECT_KEY"},
 		{"empty key", []string{"-key", ""}, "no secret"},
 		{"unknown flag", []string{"-key", "k", "-bogus"}, "bogus"},
-		{"argument", []string{"-key", "k", "extra"}, "unexpected argument"},
+		{"bad command", []string{"-key", "k", "extra"}, "unknown command"},
+		{"bad command args", []string{"-key", "k", "get"}, "usage: get KEY"},
+		{"comment command", []string{"-key", "k", "#", "x"}, "no command"},
+		{"negative wait", []string{"-key", "k", "-wait", "-1s", "get", "k"}, "negative"},
+		{"bad store", []string{"-key", "k", "-mdns=false", "-listen", "/ip4/127.0.0.1/tcp/0", "-store", "a b"}, "Name"},
 		{"bad peer", []string{"-key", "k", "-mdns=false", "-peer", "not-a-multiaddr"}, "peer"},
 		{"bad listen", []string{"-key", "k", "-mdns=false", "-listen", "garbage"}, "listen"},
 	}
@@ -390,19 +394,22 @@ func TestHumanModeAndIdentity(t *testing.T) {
 	idFile := filepath.Join(t.TempDir(), "id.key")
 	args := []string{"-key", testKey(t), "-mdns=false", "-listen", "/ip4/127.0.0.1/tcp/0", "-identity", idFile}
 	out1, errOut, code := runOnce(t, "set greeting hello there\nget greeting\nget nothing\nfrob\nkeys\nhelp\n", nil, args...)
-	if code != 0 {
-		t.Fatalf("exit status %d; stderr %s", code, errOut)
+	if code != 1 { // frob failed
+		t.Fatalf("exit status %d, want 1; stderr %s", code, errOut)
 	}
-	for _, want := range []string{"peer id 12D3", "/ip4/127.0.0.1/tcp/", "\nok\nhello there\n(nothing not found)\nerror: frob: unknown command", "\ngreeting\n", "wait-peers N [SECONDS]"} {
+	for _, want := range []string{"peer id 12D3", "/ip4/127.0.0.1/tcp/", "\nok\nhello there\n(nothing not found)\ngreeting\n", "wait-peers N [SECONDS]"} {
 		if !strings.Contains(out1, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out1)
 		}
+	}
+	if want := "error: frob: unknown command"; !strings.Contains(errOut, want) || strings.Contains(out1, want) {
+		t.Errorf("want %q on stderr only; stdout:\n%s\nstderr:\n%s", want, out1, errOut)
 	}
 	if strings.Contains(out1, "{\"event\"") || strings.Contains(out1, "> ") {
 		t.Errorf("JSON or a prompt in human mode without a terminal:\n%s", out1)
 	}
 	out2, _, code := runOnce(t, "", nil, args...)
-	if code != 0 {
+	if code != 0 { // nothing failed
 		t.Fatalf("second run: exit status %d", code)
 	}
 	id := func(out string) string {

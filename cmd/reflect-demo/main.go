@@ -24,12 +24,16 @@ func main() {
 // Exit statuses.
 const (
 	exitOK    = 0
-	exitFail  = 1 // could not start, or reading standard input failed
-	exitUsage = 2 // bad flags, no secret, invalid addresses
+	exitFail  = 1 // could not start, reading standard input failed, or (scripts, one-shot) a command failed
+	exitUsage = 2 // bad flags, no secret, invalid addresses or command
 )
 
 // keyEnv is the environment variable read when -key is not given.
 const keyEnv = "REFLECT_KEY"
+
+// defaultOneShotWait is -wait's default: how long a one-shot command waits
+// for a peer (and the store's sync) before it gives up.
+const defaultOneShotWait = 5 * time.Second
 
 // options are the parsed flags.
 type options struct {
@@ -38,10 +42,17 @@ type options struct {
 	peers    []string
 	mdns     bool
 	identity string
+	store    string
 	json     bool
 	verbose  bool
+	wait     time.Duration
+	version  bool
 	fast     bool
+	command  []string // the arguments after the flags: one command to run
 }
+
+// hiddenFlags work but are left out of -h: they are for tests.
+var hiddenFlags = map[string]bool{"fast-timers": true}
 
 // stringList is a repeatable string flag.
 type stringList []string
@@ -53,31 +64,46 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 var errNoKey = errors.New("no secret: pass -key SECRET or set " + keyEnv +
 	" (every instance of a mesh uses the same one)")
 
-// parseFlags parses the command line; getenv supplies $REFLECT_KEY. Flag
-// errors are printed on stderr by the flag package; flag.ErrHelp means -h.
-func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
-	var o options
+// newFlagSet defines the flags into o.
+func newFlagSet(o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("reflect-demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&o.key, "key", "", "shared `secret` (default $"+keyEnv+")")
 	fs.Var((*stringList)(&o.listen), "listen", "listen `multiaddr`, repeatable (default: every interface, TCP, port 0)")
 	fs.Var((*stringList)(&o.peers), "peer", "bootstrap peer `multiaddr` with /p2p/ID, repeatable")
 	fs.BoolVar(&o.mdns, "mdns", true, "find peers on the LAN with mDNS")
 	fs.StringVar(&o.identity, "identity", "", "keep the peer identity in `file` (created if missing)")
+	fs.StringVar(&o.store, "store", "", "use the store `name`d so (default \""+crdtstore.DefaultName+"\")")
 	fs.BoolVar(&o.json, "json", false, "machine-readable output: one JSON object per line")
 	fs.BoolVar(&o.verbose, "v", false, "debug logs on stderr (default: warnings only)")
+	fs.DurationVar(&o.wait, "wait", defaultOneShotWait, "one-shot COMMAND: how long to wait for a peer and the store's sync (0: not at all)")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVar(&o.fast, "fast-timers", false, "test timers: notice dead links and redial within about a second, anti-entropy every second")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: reflect-demo [flags]; then commands on stdin (type help)\n")
-		fs.PrintDefaults()
-	}
+	return fs
+}
+
+// parseFlags parses the command line; getenv supplies $REFLECT_KEY. Flag
+// errors are printed on stderr; flag.ErrHelp means -h (the caller prints
+// the help).
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	var o options
+	fs := newFlagSet(&o)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {} // -h: the caller prints the help on stdout
 	if err := fs.Parse(args); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stderr, "usage: reflect-demo [flags] [COMMAND [ARG...]]; reflect-demo -h for the flags and commands\n")
+		}
 		return o, err
 	}
 	if fs.NArg() > 0 {
-		err := fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		o.command = fs.Args()
+	}
+	if o.version {
+		return o, nil
+	}
+	if o.wait < 0 {
+		err := fmt.Errorf("-wait %v is negative", o.wait)
 		fmt.Fprintf(stderr, "reflect-demo: %v\n", err)
-		fs.Usage()
 		return o, err
 	}
 	if o.key == "" {
@@ -90,20 +116,37 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	return o, nil
 }
 
-// run is the program: flags in args, commands on stdin, events on stdout,
-// logs on stderr. It returns the exit status.
+// run is the program: flags in args, commands on stdin (or one in args),
+// events on stdout, logs on stderr. It returns the exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	o, err := parseFlags(args, os.Getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		_, _ = io.WriteString(stdout, helpPage())
 		return exitOK
-	} else if err != nil {
+	case err != nil:
 		return exitUsage
+	case o.version:
+		fmt.Fprintln(stdout, versionLine())
+		return exitOK
+	}
+	oneShot := len(o.command) > 0
+	var cmd command
+	if oneShot {
+		if cmd, err = parseLine(strings.Join(o.command, " ")); err != nil {
+			if errors.Is(err, errSkip) {
+				err = fmt.Errorf("no command in %q", o.command)
+			}
+			fmt.Fprintf(stderr, "reflect-demo: %v\n", err)
+			return exitUsage
+		}
 	}
 	level := slog.LevelWarn
 	if o.verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logW := &swapWriter{w: stderr}
+	log := slog.New(slog.NewTextHandler(logW, &slog.HandlerOptions{Level: level}))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -116,7 +159,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		IdentityFile:   o.identity,
 		Logger:         log,
 	}
-	var sopts crdtstore.Options
+	sopts := crdtstore.Options{Name: o.store}
 	if o.fast {
 		cfg, sopts = fastTimers(cfg, sopts)
 	}
@@ -128,25 +171,65 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return exitFail
 	}
+	if bad := unusableListen(n.Host(), o.listen); len(bad) > 0 {
+		for _, b := range bad {
+			fmt.Fprintf(stderr, "reflect-demo: -listen %s: %v\n", b.addr, b.why)
+		}
+		_ = n.Close()
+		return exitFail
+	}
 	store, err := crdtstore.Open(n, sopts)
 	if err != nil {
 		fmt.Fprintf(stderr, "reflect-demo: %v\n", err)
 		_ = n.Close()
+		if errors.Is(err, crdtstore.ErrConfig) {
+			return exitUsage
+		}
 		return exitFail
 	}
 
-	out := newOutput(stdout, o.json, isTerminal(stdin))
+	// Scripts (stdin not a terminal), -json and one-shot runs report a
+	// failed command in the exit status; a person at a terminal sees it.
+	interactive := !oneShot && isTerminal(stdin)
+	var tty *terminal // line editing: human mode, stdin and stdout terminals
+	if interactive && !o.json {
+		tty = openTerminal(stdin, stdout)
+	}
+	outW, errW := stdout, stderr
+	if tty != nil {
+		outW, errW = tty, tty
+		logW.set(tty)
+	}
+	out := newOutput(outW, errW, o.json, interactive && tty == nil)
 	d := newDemo(n, store, out)
-	out.reply(ready(n.ID().String(), d.addrs())) // the first line
-	d.watchPeers()
-
-	readErr := d.repl(ctx, stdin)
+	var readErr error
+	switch {
+	case oneShot:
+		if o.json {
+			out.reply(ready(n.ID().String(), d.addrs()))
+		}
+		d.oneShot(ctx, cmd, o.wait)
+	case tty != nil:
+		out.reply(ready(n.ID().String(), d.addrs())) // the first line
+		d.watchPeers()
+		readErr = d.repl(ctx, tty.readLines)
+		tty.close() // cooked mode again: a second Ctrl-C is a real SIGINT
+		out.setWriters(stdout, stderr)
+		logW.set(stderr)
+	default:
+		out.reply(ready(n.ID().String(), d.addrs())) // the first line
+		d.watchPeers()
+		readErr = d.repl(ctx, func(lines chan<- line) { readLines(stdin, lines) })
+	}
 	stop() // a second Ctrl-C during shutdown kills at once
 	if err := d.close(log); err != nil {
 		log.Warn("reflect-demo: closing", "err", err)
 	}
-	if readErr != nil {
+	switch {
+	case readErr != nil:
 		fmt.Fprintf(stderr, "reflect-demo: %v\n", readErr)
+		return exitFail
+	case out.failed() > 0 && (o.json || !interactive):
 		return exitFail
 	}
 	return exitOK

@@ -376,15 +376,20 @@ func (e errorReply) human() string {
 
 // output writes events to standard output, one call to Write per event, under
 // a mutex: replies and asynchronous events never split each other's lines.
+// In human mode error replies go to standard error instead, so that stdout
+// holds the results only. It counts the error replies: the exit status of a
+// script depends on them.
 type output struct {
-	mu     sync.Mutex
-	w      io.Writer
-	json   bool
-	prompt string // shown before each command when non-empty (human mode on a terminal)
+	mu       sync.Mutex
+	w        io.Writer
+	errW     io.Writer // human mode's error replies
+	json     bool
+	prompt   string // shown before each command when non-empty (human mode on a terminal)
+	failures int    // error replies so far
 }
 
-func newOutput(w io.Writer, jsonMode, interactive bool) *output {
-	o := &output{w: w, json: jsonMode}
+func newOutput(w, errW io.Writer, jsonMode, interactive bool) *output {
+	o := &output{w: w, errW: errW, json: jsonMode}
 	if interactive && !jsonMode {
 		o.prompt = "> "
 	}
@@ -408,8 +413,35 @@ func (o *output) format(e event) []byte {
 	return buf.Bytes()
 }
 
-// reply writes the reply to a command.
-func (o *output) reply(e event) { o.write(o.format(e)) }
+// reply writes the reply to a command, counting the error replies.
+func (o *output) reply(e event) {
+	b := o.format(e)
+	_, failed := e.(errorReply)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	w := o.w
+	if failed {
+		o.failures++
+		if !o.json {
+			w = o.errW
+		}
+	}
+	_, _ = w.Write(b) // a closed stdout ends the process with SIGPIPE
+}
+
+// setWriters changes where the output goes (the terminal leaving raw mode).
+func (o *output) setWriters(w, errW io.Writer) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.w, o.errW = w, errW
+}
+
+// failed returns the number of error replies so far.
+func (o *output) failed() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.failures
+}
 
 // event writes an asynchronous event; on a terminal the prompt follows it
 // again, since the event took its place.

@@ -67,12 +67,14 @@ func readLine(br *bufio.Reader, limit int) (line, error) {
 	}
 }
 
-// repl runs the commands read from in until the end of input, quit, or
-// ctx ending (a signal). It returns an error only if reading in failed.
-func (d *demo) repl(ctx context.Context, in io.Reader) error {
+// repl runs the commands that read sends until the end of input, quit, or
+// ctx ending (a signal). read sends the lines of the input and closes the
+// channel at its end (readLines, or a terminal's). repl returns an error
+// only if reading failed.
+func (d *demo) repl(ctx context.Context, read func(chan<- line)) error {
 	lines := make(chan line)
 	// On a signal this goroutine may stay blocked in Read; the process exits.
-	go readLines(in, lines)
+	go read(lines)
 	for {
 		d.out.showPrompt()
 		var l line

@@ -299,11 +299,11 @@ func TestOutputFormats(t *testing.T) {
 			`error: req [no-responders]: no responders on "x"`},
 	}
 	for _, c := range cases {
-		j := newOutput(io.Discard, true, false).format(c.e)
+		j := newOutput(io.Discard, io.Discard, true, false).format(c.e)
 		if string(j) != c.json+"\n" {
 			t.Errorf("%T JSON:\n got %s\nwant %s", c.e, j, c.json)
 		}
-		h := newOutput(io.Discard, false, false).format(c.e)
+		h := newOutput(io.Discard, io.Discard, false, false).format(c.e)
 		if string(h) != c.human+"\n" {
 			t.Errorf("%T human:\n got %q\nwant %q", c.e, h, c.human)
 		}
@@ -315,7 +315,7 @@ func TestStatsFormat(t *testing.T) {
 		pubsub.Stats{Topics: map[string]pubsub.TopicStats{"chat": {Published: 1, Dropped: 2}}, Invalid: 3},
 		crdtstore.Stats{DeltasSent: 4, SyncFailures: 5, Keys: 6})
 	var got map[string]any
-	if err := json.Unmarshal(newOutput(io.Discard, true, false).format(s), &got); err != nil {
+	if err := json.Unmarshal(newOutput(io.Discard, io.Discard, true, false).format(s), &got); err != nil {
 		t.Fatal(err)
 	}
 	for path, want := range map[string]any{
@@ -352,7 +352,7 @@ func TestSnakeCase(t *testing.T) {
 // Events written from many goroutines come out as whole lines.
 func TestOutputLinesNeverSplit(t *testing.T) {
 	var buf bytes.Buffer
-	o := newOutput(&buf, true, false)
+	o := newOutput(&buf, io.Discard, true, false)
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
@@ -382,7 +382,7 @@ func TestOutputLinesNeverSplit(t *testing.T) {
 
 func TestPrompt(t *testing.T) {
 	var buf bytes.Buffer
-	o := newOutput(&buf, false, true)
+	o := newOutput(&buf, io.Discard, false, true)
 	o.showPrompt()
 	o.event(peerChange("p", "left"))
 	o.reply(ok("set"))
@@ -390,7 +390,7 @@ func TestPrompt(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 	buf.Reset()
-	o = newOutput(&buf, true, true) // never a prompt in JSON mode
+	o = newOutput(&buf, io.Discard, true, true) // never a prompt in JSON mode
 	o.showPrompt()
 	o.event(peerChange("p", "left"))
 	if got := buf.String(); got != `{"event":"peer","id":"p","state":"left"}`+"\n" {
@@ -444,17 +444,19 @@ func TestParseFlags(t *testing.T) {
 		want options
 		err  error // nil: success; errNoKey, flag.ErrHelp, or errAny
 	}{
-		{"key flag", []string{"-key", "s"}, "", options{key: "s", mdns: true}, nil},
-		{"env fallback", nil, "from-env", options{key: "from-env", mdns: true}, nil},
-		{"flag wins", []string{"-key", "flag"}, "env", options{key: "flag", mdns: true}, nil},
-		{"everything", []string{"-key", "s", "-json", "-v", "-mdns=false", "-identity", "f",
-			"-listen", "/ip4/127.0.0.1/tcp/0", "-listen", "/ip6/::1/tcp/0", "-peer", "/p/1", "-peer", "/p/2"}, "",
-			options{key: "s", json: true, verbose: true, identity: "f",
-				listen: []string{"/ip4/127.0.0.1/tcp/0", "/ip6/::1/tcp/0"}, peers: []string{"/p/1", "/p/2"}}, nil},
+		{"key flag", []string{"-key", "s"}, "", options{key: "s", mdns: true, wait: defaultOneShotWait}, nil},
+		{"env fallback", nil, "from-env", options{key: "from-env", mdns: true, wait: defaultOneShotWait}, nil},
+		{"flag wins", []string{"-key", "flag"}, "env", options{key: "flag", mdns: true, wait: defaultOneShotWait}, nil},
+		{"everything", []string{"-key", "s", "-json", "-v", "-mdns=false", "-identity", "f", "-store", "st", "-wait", "2s", "-fast-timers",
+			"-listen", "/ip4/127.0.0.1/tcp/0", "-listen", "/ip6/::1/tcp/0", "-peer", "/p/1", "-peer", "/p/2", "set", "k", "v w"}, "",
+			options{key: "s", json: true, verbose: true, identity: "f", store: "st", wait: 2 * time.Second, fast: true,
+				listen: []string{"/ip4/127.0.0.1/tcp/0", "/ip6/::1/tcp/0"}, peers: []string{"/p/1", "/p/2"},
+				command: []string{"set", "k", "v w"}}, nil},
+		{"version needs no key", []string{"-version"}, "", options{mdns: true, wait: defaultOneShotWait, version: true}, nil},
 		{"no key", []string{"-json"}, "", options{}, errNoKey},
 		{"help", []string{"-h"}, "", options{}, flag.ErrHelp},
 		{"unknown flag", []string{"-key", "s", "-x"}, "", options{}, errAny},
-		{"argument", []string{"-key", "s", "arg"}, "", options{}, errAny},
+		{"negative wait", []string{"-key", "s", "-wait", "-1s"}, "", options{}, errAny},
 	}
 	for _, c := range cases {
 		var stderr bytes.Buffer
@@ -466,8 +468,10 @@ func TestParseFlags(t *testing.T) {
 			t.Errorf("%s:\n got %+v\nwant %+v", c.name, got, c.want)
 		case c.err == errAny && err == nil, c.err != nil && c.err != errAny && !errors.Is(err, c.err):
 			t.Errorf("%s: error %v, want %v", c.name, err, c.err)
-		case c.err != nil && stderr.Len() == 0:
+		case c.err != nil && c.err != flag.ErrHelp && stderr.Len() == 0:
 			t.Errorf("%s: nothing on stderr", c.name)
+		case c.err == flag.ErrHelp && stderr.Len() != 0:
+			t.Errorf("%s: %q on stderr (the help goes to stdout)", c.name, stderr.String())
 		}
 	}
 }
@@ -538,18 +542,18 @@ func TestOutputEscapesRemoteText(t *testing.T) {
 		{"error", failure("get", errors.New("bad "+key)), "error: get: bad " + keyH},
 	}
 	for _, c := range cases {
-		h := string(newOutput(io.Discard, false, false).format(c.e))
+		h := string(newOutput(io.Discard, io.Discard, false, false).format(c.e))
 		if h != c.human+"\n" {
 			t.Errorf("%s human:\n got %q\nwant %q", c.name, h, c.human+"\n")
 		}
-		j := newOutput(io.Discard, true, false).format(c.e)
+		j := newOutput(io.Discard, io.Discard, true, false).format(c.e)
 		if !bytes.HasSuffix(j, []byte("\n")) || bytes.Count(j, []byte("\n")) != 1 ||
 			!utf8.Valid(j) || !json.Valid(j) || bytes.ContainsAny(j, "\x1b\r\x07") {
 			t.Errorf("%s JSON: not one valid UTF-8 JSON line without control characters: %q", c.name, j)
 		}
 	}
 	// The keys keep their text in JSON, invalid bytes replaced.
-	j := newOutput(io.Discard, true, false).format(keys([]string{key}))
+	j := newOutput(io.Discard, io.Discard, true, false).format(keys([]string{key}))
 	want := `{"event":"keys","keys":["k\u001b[2J\n* peer X left\ufffd"]}` + "\n"
 	if string(j) != want {
 		t.Errorf("keys JSON:\n got %s\nwant %s", j, want)
