@@ -110,8 +110,14 @@ func TestSendToOnePeer(t *testing.T) {
 func TestSendErrors(t *testing.T) {
 	ps := newMesh(t, 2, Config{})
 	ctx := context.Background()
-	// Not subscribed there (yet): refused, nothing sent.
-	if err := ps[0].Send(ctx, ps[1].host.ID(), "t", []byte("x")); !errors.Is(err, ErrNoSubscriber) {
+	// Not subscribed there (yet): refused, nothing sent. (Until ps[1]'s
+	// pub/sub is ready, ps[0] has no way to it at all: ErrNoRoute.)
+	var err error
+	testutil.Eventually(t, 5*time.Second, "ps[1] to be reachable", func() bool {
+		err = ps[0].Send(ctx, ps[1].host.ID(), "t", []byte("x"))
+		return !errors.Is(err, ErrNoRoute)
+	})
+	if !errors.Is(err, ErrNoSubscriber) {
 		t.Fatalf("send to a non-subscriber: %v", err)
 	}
 	if err := ps[0].Send(ctx, peer.ID("nobody"), "t", []byte("x")); !errors.Is(err, ErrNoRoute) {
