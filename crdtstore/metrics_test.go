@@ -18,46 +18,6 @@ import (
 	"github.com/reflectmesh/reflect/pubsub"
 )
 
-// metricValue returns the value of the metric name whose labels include
-// the given name/value pairs, from a scrape of g.
-func metricValue(t testing.TB, g prometheus.Gatherer, name string, labels ...string) (float64, bool) {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, l := range m.GetLabel() {
-					found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
-				}
-				if !found {
-					continue metrics
-				}
-			}
-			if m.Counter != nil {
-				return m.Counter.GetValue(), true
-			}
-			return m.Gauge.GetValue(), true
-		}
-	}
-	return 0, false
-}
-
-func wantMetric(t testing.TB, g prometheus.Gatherer, want float64, name string, labels ...string) {
-	t.Helper()
-	got, ok := metricValue(t, g, name, labels...)
-	if !ok || got != want {
-		t.Fatalf("%s%v = %v (found %v), want %v", name, labels, got, ok, want)
-	}
-}
-
 // A store opened on a node with Config.Metrics registers its metrics there;
 // a scrape after a Set shows the key and the delta on both nodes, and the
 // node's and pub/sub's metrics beside them.
@@ -76,27 +36,27 @@ func TestStoreMetricsScrape(t *testing.T) {
 	mustSet(t, a.s, "color", "blue")
 	testutil.Eventually(t, 10*time.Second, "the key on b", func() bool { return has(b.s, "color") })
 	testutil.Eventually(t, 10*time.Second, "the delta received", func() bool {
-		v, _ := metricValue(t, regs[1], "reflect_store_deltas_received_total", "store", "default")
+		v, _ := testutil.MetricValue(t, regs[1], "reflect_store_deltas_received_total", "store", "default")
 		return v == 1
 	})
 	for i, reg := range regs {
-		wantMetric(t, reg, 1, "reflect_store_keys", "store", "default")
-		wantMetric(t, reg, 0, "reflect_store_deltas_invalid_total", "store", "default")
-		wantMetric(t, reg, 0, "reflect_store_sync_failures_total", "store", "default")
-		wantMetric(t, reg, 0, "reflect_store_pending_deltas", "store", "default")
-		wantMetric(t, reg, 1, "reflect_node_peers")
-		if v, _ := metricValue(t, reg, "reflect_store_syncs_total", "store", "default"); v+func() float64 {
-			v, _ := metricValue(t, reg, "reflect_store_syncs_served_total", "store", "default")
+		testutil.WantMetric(t, reg, 1, "reflect_store_keys", "store", "default")
+		testutil.WantMetric(t, reg, 0, "reflect_store_deltas_invalid_total", "store", "default")
+		testutil.WantMetric(t, reg, 0, "reflect_store_sync_failures_total", "store", "default")
+		testutil.WantMetric(t, reg, 0, "reflect_store_pending_deltas", "store", "default")
+		testutil.WantMetric(t, reg, 1, "reflect_node_peers")
+		if v, _ := testutil.MetricValue(t, reg, "reflect_store_syncs_total", "store", "default"); v+func() float64 {
+			v, _ := testutil.MetricValue(t, reg, "reflect_store_syncs_served_total", "store", "default")
 			return v
 		}() < 1 {
 			t.Errorf("node %d: no sync counted", i)
 		}
-		if v, _ := metricValue(t, reg, "reflect_store_sync_received_bytes_total", "store", "default"); v == 0 {
+		if v, _ := testutil.MetricValue(t, reg, "reflect_store_sync_received_bytes_total", "store", "default"); v == 0 {
 			t.Errorf("node %d: no sync bytes counted", i)
 		}
 	}
-	wantMetric(t, regs[0], 1, "reflect_store_deltas_sent_total", "store", "default")
-	wantMetric(t, regs[1], 0, "reflect_store_deltas_sent_total", "store", "default")
+	testutil.WantMetric(t, regs[0], 1, "reflect_store_deltas_sent_total", "store", "default")
+	testutil.WantMetric(t, regs[1], 0, "reflect_store_deltas_sent_total", "store", "default")
 	// The store's deltas travel on a pub/sub topic of their own.
 	var topics []string
 	scrape, err := regs[0].Gather()
@@ -159,21 +119,22 @@ func TestStoreMetricsRegisterer(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustSet(t, s2, "k", "v")
-	wantMetric(t, reg, 0, "reflect_store_keys", "store", "default")
-	wantMetric(t, reg, 1, "reflect_store_keys", "store", "other")
+	testutil.WantMetric(t, reg, 0, "reflect_store_keys", "store", "default")
+	testutil.WantMetric(t, reg, 1, "reflect_store_keys", "store", "other")
 	if err := s2.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := metricValue(t, reg, "reflect_store_keys", "store", "other"); ok {
+	if _, ok := testutil.MetricValue(t, reg, "reflect_store_keys", "store", "other"); ok {
 		t.Fatal("a closed store's metrics are still registered")
 	}
-	if _, ok := metricValue(t, reg, "reflect_node_peers"); ok {
+	if _, ok := testutil.MetricValue(t, reg, "reflect_node_peers"); ok {
 		t.Fatal("node metrics registered without node.Config.Metrics")
 	}
 }
 
-// snakeCase is cmd/reflect-demo's: the JSON names the demo has always
-// printed for the Stats fields.
+// snakeCase converts a Go name: "SyncBytesIn" → "sync_bytes_in", "RTTMax"
+// → "rtt_max": the JSON names the demo's stats have always printed for the
+// Stats fields, which their tags now give.
 func snakeCase(name string) string {
 	rs := []rune(name)
 	var b strings.Builder
@@ -185,6 +146,17 @@ func snakeCase(name string) string {
 		b.WriteRune(unicode.ToLower(r))
 	}
 	return b.String()
+}
+
+func TestSnakeCase(t *testing.T) {
+	for in, want := range map[string]string{
+		"DeltasSent": "deltas_sent", "SyncBytesIn": "sync_bytes_in", "Keys": "keys",
+		"RTTMax": "rtt_max", "InboundUndeliverable": "inbound_undeliverable", "P99": "p99",
+	} {
+		if got := snakeCase(in); got != want {
+			t.Errorf("snakeCase(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
 
 // The Stats and status types carry JSON names, the fields' in snake_case.

@@ -2,7 +2,6 @@ package crdtstore_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -25,24 +24,10 @@ import (
 
 // Issue 11, attack 4: sync streams that send what they declare.
 
-// logSink collects a logger's output.
-type logSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+// logSink collects a logger's output (testutil.LogBuffer).
+type logSink struct{ testutil.LogBuffer }
 
-func (l *logSink) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logSink) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
+// logger returns a logger of warnings and errors writing to l.
 func (l *logSink) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }

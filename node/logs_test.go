@@ -1,14 +1,12 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,23 +17,9 @@ import (
 	"github.com/reflectmesh/reflect/internal/testutil"
 )
 
-// logBuf collects a logger's output; safe for concurrent use.
-type logBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// logBuf collects a logger's output (testutil.LogBuffer), with the
+// searches the tests below need.
+type logBuf struct{ testutil.LogBuffer }
 
 // lines returns the lines holding every one of subs.
 func (b *logBuf) lines(subs ...string) []string {
@@ -58,7 +42,7 @@ func (b *logBuf) waitLine(t *testing.T, within time.Duration, subs ...string) st
 	deadline := time.Now().Add(within)
 	for len(b.lines(subs...)) == 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("no log line with %q in %v; log:\n%s", subs, within, b)
+			t.Fatalf("no log line with %q in %v; log:\n%s", subs, within, b.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -11,63 +11,9 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/reflectmesh/reflect/internal/testutil"
 )
-
-// metricValue returns the value of the metric name whose labels include
-// the given name/value pairs, from a scrape of g.
-func metricValue(t testing.TB, g prometheus.Gatherer, name string, labels ...string) (float64, bool) {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if hasLabels(m, labels) {
-				switch {
-				case m.Counter != nil:
-					return m.Counter.GetValue(), true
-				case m.Gauge != nil:
-					return m.Gauge.GetValue(), true
-				}
-			}
-		}
-	}
-	return 0, false
-}
-
-func hasLabels(m *dto.Metric, pairs []string) bool {
-	for i := 0; i+1 < len(pairs); i += 2 {
-		found := false
-		for _, l := range m.GetLabel() {
-			if l.GetName() == pairs[i] && l.GetValue() == pairs[i+1] {
-				found = true
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
-}
-
-// wantMetric fails unless the metric has the value.
-func wantMetric(t testing.TB, g prometheus.Gatherer, want float64, name string, labels ...string) {
-	t.Helper()
-	got, ok := metricValue(t, g, name, labels...)
-	if !ok {
-		t.Fatalf("no metric %s%v", name, labels)
-	}
-	if got != want {
-		t.Fatalf("%s%v = %v, want %v", name, labels, got, want)
-	}
-}
 
 // metricNames returns the names of the metrics g has with prefix.
 func metricNames(t testing.TB, g prometheus.Gatherer, prefix string) []string {
@@ -163,33 +109,33 @@ func TestMetricsScrapeMesh(t *testing.T) {
 	testutil.Eventually(t, 10*time.Second, "every message delivered", func() bool { return got.Load() == count })
 
 	for i := range ns {
-		wantMetric(t, regs[i], 1, "reflect_node_peers")
-		wantMetric(t, regs[i], 1, "reflect_node_members")
-		wantMetric(t, regs[i], 1, "reflect_node_peer_joins_total")
-		wantMetric(t, regs[i], 0, "reflect_node_peer_leaves_total")
-		wantMetric(t, regs[i], 0, "reflect_node_reconnects_total")
-		wantMetric(t, regs[i], 0, "reflect_pubsub_invalid_batches_total")
-		wantMetric(t, regs[i], 0, "reflect_pubsub_forged_total")
+		testutil.WantMetric(t, regs[i], 1, "reflect_node_peers")
+		testutil.WantMetric(t, regs[i], 1, "reflect_node_members")
+		testutil.WantMetric(t, regs[i], 1, "reflect_node_peer_joins_total")
+		testutil.WantMetric(t, regs[i], 0, "reflect_node_peer_leaves_total")
+		testutil.WantMetric(t, regs[i], 0, "reflect_node_reconnects_total")
+		testutil.WantMetric(t, regs[i], 0, "reflect_pubsub_invalid_batches_total")
+		testutil.WantMetric(t, regs[i], 0, "reflect_pubsub_forged_total")
 	}
-	wantMetric(t, regs[0], count, "reflect_pubsub_published_messages_total", "topic", "metrics")
-	wantMetric(t, regs[1], count, "reflect_pubsub_received_messages_total", "topic", "metrics")
-	wantMetric(t, regs[1], count, "reflect_pubsub_delivered_messages_total", "topic", "metrics")
-	wantMetric(t, regs[1], 0, "reflect_pubsub_dropped_messages_total", "topic", "metrics")
-	wantMetric(t, regs[1], 0, "reflect_pubsub_subscription_queue_messages", "topic", "metrics")
-	wantMetric(t, regs[0], 0, "reflect_pubsub_publish_queue_messages", "topic", "metrics")
+	testutil.WantMetric(t, regs[0], count, "reflect_pubsub_published_messages_total", "topic", "metrics")
+	testutil.WantMetric(t, regs[1], count, "reflect_pubsub_received_messages_total", "topic", "metrics")
+	testutil.WantMetric(t, regs[1], count, "reflect_pubsub_delivered_messages_total", "topic", "metrics")
+	testutil.WantMetric(t, regs[1], 0, "reflect_pubsub_dropped_messages_total", "topic", "metrics")
+	testutil.WantMetric(t, regs[1], 0, "reflect_pubsub_subscription_queue_messages", "topic", "metrics")
+	testutil.WantMetric(t, regs[0], 0, "reflect_pubsub_publish_queue_messages", "topic", "metrics")
 
 	// A peer that leaves and comes back: a leave, a join, a reconnect.
 	if err := ns[0].Host().Network().ClosePeer(ns[1].ID()); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 10*time.Second, "the peer reconnected", func() bool {
-		v, _ := metricValue(t, regs[0], "reflect_node_reconnects_total")
+		v, _ := testutil.MetricValue(t, regs[0], "reflect_node_reconnects_total")
 		return v == 1
 	})
-	wantMetric(t, regs[0], 2, "reflect_node_peer_joins_total")
-	wantMetric(t, regs[0], 1, "reflect_node_peer_leaves_total")
+	testutil.WantMetric(t, regs[0], 2, "reflect_node_peer_joins_total")
+	testutil.WantMetric(t, regs[0], 1, "reflect_node_peer_leaves_total")
 	testutil.Eventually(t, 10*time.Second, "the peer joined again", func() bool {
-		v, _ := metricValue(t, regs[0], "reflect_node_peers")
+		v, _ := testutil.MetricValue(t, regs[0], "reflect_node_peers")
 		return v == 1
 	})
 	if st := ns[0].Stats(); st.Joins != 2 || st.Leaves != 1 || st.Reconnects != 1 || st.Peers != 1 {
@@ -215,7 +161,7 @@ func TestMetricsRegistererLifecycle(t *testing.T) {
 		t.Fatalf("after Close: %v still registered", names)
 	}
 	startNode(t, cfg) // registers again
-	wantMetric(t, reg, 0, "reflect_node_peers")
+	testutil.WantMetric(t, reg, 0, "reflect_node_peers")
 
 	// libp2p panics when its metrics exist in the registry with other
 	// labels: New fails instead.
@@ -231,7 +177,7 @@ func TestMetricsRegistererLifecycle(t *testing.T) {
 		c.Metrics = prometheus.WrapRegistererWith(prometheus.Labels{"node": fmt.Sprint(i)}, shared)
 		startNode(t, c)
 	}
-	wantMetric(t, shared, 0, "reflect_node_peers", "node", "1")
+	testutil.WantMetric(t, shared, 0, "reflect_node_peers", "node", "1")
 }
 
 func TestPeerStatus(t *testing.T) {

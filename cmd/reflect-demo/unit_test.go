@@ -338,17 +338,6 @@ func TestStatsFormat(t *testing.T) {
 	}
 }
 
-func TestSnakeCase(t *testing.T) {
-	for in, want := range map[string]string{
-		"DeltasSent": "deltas_sent", "SyncBytesIn": "sync_bytes_in", "Keys": "keys",
-		"RTTMax": "rtt_max", "InboundUndeliverable": "inbound_undeliverable", "P99": "p99",
-	} {
-		if got := snakeCase(in); got != want {
-			t.Errorf("snakeCase(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // Events written from many goroutines come out as whole lines.
 func TestOutputLinesNeverSplit(t *testing.T) {
 	var buf bytes.Buffer
