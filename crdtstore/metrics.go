@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/reflectmesh/reflect/internal/statmetrics"
 )
 
 // registerMetrics registers the store's collector with Options.Metrics, if
@@ -27,30 +29,17 @@ func (s *Store) unregisterMetrics() {
 	}
 }
 
-// storeCollector reads the store's Stats when the registry is scraped:
+// newStoreCollector reads the store's Stats when the registry is scraped:
 // reflect_store_* metrics with the label store (Options.Name).
-type storeCollector struct {
-	s       *Store
-	metrics []storeMetric
-}
-
-type storeMetric struct {
-	desc  *prometheus.Desc
-	kind  prometheus.ValueType
-	value func(Stats) float64
-}
-
-func newStoreCollector(s *Store) *storeCollector {
+func newStoreCollector(s *Store) prometheus.Collector {
 	labels := prometheus.Labels{"store": s.opts.Name}
-	gauge := func(name, help string, v func(Stats) int) storeMetric {
-		return storeMetric{prometheus.NewDesc("reflect_store_"+name, help, nil, labels), prometheus.GaugeValue,
-			func(st Stats) float64 { return float64(v(st)) }}
+	gauge := func(name, help string, v func(Stats) int) statmetrics.Metric[Stats] {
+		return statmetrics.Gauge("reflect_store_"+name, help, labels, v)
 	}
-	counter := func(name, help string, v func(Stats) uint64) storeMetric {
-		return storeMetric{prometheus.NewDesc("reflect_store_"+name, help, nil, labels), prometheus.CounterValue,
-			func(st Stats) float64 { return float64(v(st)) }}
+	counter := func(name, help string, v func(Stats) uint64) statmetrics.Metric[Stats] {
+		return statmetrics.Counter("reflect_store_"+name, help, labels, v)
 	}
-	return &storeCollector{s: s, metrics: []storeMetric{
+	return statmetrics.NewCollector(s.Stats,
 		gauge("keys", "Keys with a value.", func(st Stats) int { return st.Keys }),
 		gauge("pending_deltas", "Received deltas held until the dots they need arrive.", func(st Stats) int { return st.PendingDeltas }),
 		gauge("pending_bytes", "Estimated memory of the pending deltas.", func(st Stats) int { return st.PendingBytes }),
@@ -73,18 +62,5 @@ func newStoreCollector(s *Store) *storeCollector {
 		counter("sync_budget_limited_total", "Sync requests answered busy: the peer took too many reply bytes.", func(st Stats) uint64 { return st.SyncBudgetLimited }),
 		counter("sync_frames_too_large_total", "Sync frames refused for their declared length.", func(st Stats) uint64 { return st.SyncFramesTooLarge }),
 		counter("sync_read_waits_total", "Large sync frames that waited for a large-read slot.", func(st Stats) uint64 { return st.SyncReadWaits }),
-	}}
-}
-
-func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, m := range c.metrics {
-		ch <- m.desc
-	}
-}
-
-func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.s.Stats()
-	for _, m := range c.metrics {
-		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(st))
-	}
+	)
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/reflectmesh/reflect/internal/statmetrics"
 	"github.com/reflectmesh/reflect/pubsub"
 )
 
@@ -68,28 +69,15 @@ func (n *Node) unregisterMetrics() {
 	n.collectors = nil
 }
 
-// nodeCollector reads the node's Stats when the registry is scraped.
-type nodeCollector struct {
-	n       *Node
-	metrics []nodeMetric
-}
-
-type nodeMetric struct {
-	desc  *prometheus.Desc
-	kind  prometheus.ValueType
-	value func(Stats) float64
-}
-
-func newNodeCollector(n *Node) *nodeCollector {
-	gauge := func(name, help string, v func(Stats) int) nodeMetric {
-		return nodeMetric{prometheus.NewDesc("reflect_node_"+name, help, nil, nil), prometheus.GaugeValue,
-			func(s Stats) float64 { return float64(v(s)) }}
+// newNodeCollector reads the node's Stats when the registry is scraped.
+func newNodeCollector(n *Node) prometheus.Collector {
+	gauge := func(name, help string, v func(Stats) int) statmetrics.Metric[Stats] {
+		return statmetrics.Gauge("reflect_node_"+name, help, nil, v)
 	}
-	counter := func(name, help string, v func(Stats) uint64) nodeMetric {
-		return nodeMetric{prometheus.NewDesc("reflect_node_"+name, help, nil, nil), prometheus.CounterValue,
-			func(s Stats) float64 { return float64(v(s)) }}
+	counter := func(name, help string, v func(Stats) uint64) statmetrics.Metric[Stats] {
+		return statmetrics.Counter("reflect_node_"+name, help, nil, v)
 	}
-	return &nodeCollector{n: n, metrics: []nodeMetric{
+	return statmetrics.NewCollector(n.Stats,
 		gauge("peers", "Peers joined now.", func(s Stats) int { return s.Peers }),
 		gauge("members", "Peers remembered: connected, or lost and being redialled.", func(s Stats) int { return s.Members }),
 		gauge("candidates", "Peers found by mDNS waiting for a first dial.", func(s Stats) int { return s.Candidates }),
@@ -104,18 +92,5 @@ func newNodeCollector(n *Node) *nodeCollector {
 		counter("candidate_dials_total", "Dials of mDNS candidates.", func(s Stats) uint64 { return s.CandidateDials }),
 		counter("candidate_dials_failed_total", "Failed dials of mDNS candidates.", func(s Stats) uint64 { return s.CandidateDialsFailed }),
 		counter("handshakes_refused_total", "Inbound connections closed at once: their address had too many handshakes pending.", func(s Stats) uint64 { return s.HandshakesRefused }),
-	}}
-}
-
-func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, m := range c.metrics {
-		ch <- m.desc
-	}
-}
-
-func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.n.Stats()
-	for _, m := range c.metrics {
-		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(st))
-	}
+	)
 }

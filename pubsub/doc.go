@@ -47,7 +47,9 @@
 //     messages or 8 MiB: backpressure) and fails with ErrTooLarge for
 //     oversized messages; the publisher waits for slow peers' queues (a
 //     window of Config.Window batches per peer and topic) instead of
-//     overflowing them. Whatever is dropped anyway is counted in Stats: a
+//     overflowing them, except a peer's whose window has stayed full for
+//     Config.WindowWait: one that reads nothing slows only what goes to it
+//     (flow.go), and is disconnected after Config.StallTimeout. Whatever is dropped anyway is counted in Stats: a
 //     slow handler's queue overflowing (Dropped, per subscription and per
 //     topic; the queue grows up to 65,536 messages or 32 MiB while the
 //     handler is behind), the outbound queue to a stuck peer, GossipSub's
