@@ -13,7 +13,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/reflectmesh/reflect/crdtstore"
+	"github.com/reflectmesh/reflect/internal/statuspage"
 	"github.com/reflectmesh/reflect/node"
 )
 
@@ -46,6 +49,8 @@ type options struct {
 	json     bool
 	verbose  bool
 	wait     time.Duration
+	http     string // the status page's listen address, "" for none
+	public   bool   // -http-public: serve the page on a non-loopback address
 	version  bool
 	fast     bool
 	command  []string // the arguments after the flags: one command to run
@@ -76,6 +81,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.json, "json", false, "machine-readable output: one JSON object per line")
 	fs.BoolVar(&o.verbose, "v", false, "debug logs on stderr (default: warnings only)")
 	fs.DurationVar(&o.wait, "wait", defaultOneShotWait, "one-shot COMMAND: how long to wait for a peer and the store's sync (0: not at all)")
+	fs.StringVar(&o.http, "http", "", "serve a live status page, /status and /metrics at `host:port` (loopback only, e.g. 127.0.0.1:8080)")
+	fs.BoolVar(&o.public, "http-public", false, "let -http listen on a non-loopback address: anyone who reaches it sees the mesh's peers, topics and key names")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVar(&o.fast, "fast-timers", false, "test timers: notice dead links and redial within about a second, anti-entropy every second")
 	return fs
@@ -103,6 +110,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	}
 	if o.wait < 0 {
 		err := fmt.Errorf("-wait %v is negative", o.wait)
+		fmt.Fprintf(stderr, "reflect-demo: %v\n", err)
+		return o, err
+	}
+	if o.http != "" && !o.public && !statuspage.IsLoopbackHost(o.http) {
+		err := fmt.Errorf("-http %s is not a loopback address: the status page shows the mesh's peers, topics and key names to anyone who can reach it; add -http-public to serve it there anyway", o.http)
 		fmt.Fprintf(stderr, "reflect-demo: %v\n", err)
 		return o, err
 	}
@@ -160,6 +172,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		Logger:         log,
 	}
 	sopts := crdtstore.Options{Name: o.store}
+	var reg *prometheus.Registry
+	if o.http != "" {
+		reg = newRegistry()
+		cfg.Metrics, sopts.Metrics = reg, reg
+	}
 	if o.fast {
 		cfg, sopts = fastTimers(cfg, sopts)
 	}
@@ -188,6 +205,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 
+	var status *statusServer // nil without -http
+	if o.http != "" {
+		if status, err = startStatus(o.http, o.public, n, store, sopts.Name, reg, log); err != nil {
+			fmt.Fprintf(stderr, "reflect-demo: %v\n", err)
+			_ = store.Close()
+			_ = n.Close()
+			return exitFail
+		}
+	}
+
 	// Scripts (stdin not a terminal), -json and one-shot runs report a
 	// failed command in the exit status; a person at a terminal sees it.
 	interactive := !oneShot && isTerminal(stdin)
@@ -206,22 +233,23 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch {
 	case oneShot:
 		if o.json {
-			out.reply(ready(n.ID().String(), d.addrs()))
+			out.reply(ready(n.ID().String(), d.addrs(), status.url()))
 		}
 		d.oneShot(ctx, cmd, o.wait)
 	case tty != nil:
-		out.reply(ready(n.ID().String(), d.addrs())) // the first line
+		out.reply(ready(n.ID().String(), d.addrs(), status.url())) // the first line
 		d.watchPeers()
 		readErr = d.repl(ctx, tty.readLines)
 		tty.close() // cooked mode again: a second Ctrl-C is a real SIGINT
 		out.setWriters(stdout, stderr)
 		logW.set(stderr)
 	default:
-		out.reply(ready(n.ID().String(), d.addrs())) // the first line
+		out.reply(ready(n.ID().String(), d.addrs(), status.url())) // the first line
 		d.watchPeers()
 		readErr = d.repl(ctx, func(lines chan<- line) { readLines(stdin, lines) })
 	}
 	stop() // a second Ctrl-C during shutdown kills at once
+	status.close()
 	if err := d.close(log); err != nil {
 		log.Warn("reflect-demo: closing", "err", err)
 	}

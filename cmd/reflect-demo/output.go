@@ -29,6 +29,8 @@ type (
 		Event string   `json:"event"`
 		ID    string   `json:"id"`
 		Addrs []string `json:"addrs"`
+		// HTTP is the status page's URL (-http), absent without it.
+		HTTP string `json:"http,omitempty"`
 	}
 	peerEvent struct {
 		Event string `json:"event"`
@@ -110,8 +112,8 @@ type (
 	}
 )
 
-func ready(id string, addrs []string) readyEvent {
-	return readyEvent{"ready", id, nonNil(addrs)}
+func ready(id string, addrs []string, httpURL string) readyEvent {
+	return readyEvent{"ready", id, nonNil(addrs), httpURL}
 }
 
 func peerChange(id, state string) peerEvent { return peerEvent{"peer", id, state} }
@@ -229,6 +231,9 @@ func (e readyEvent) human() string {
 	fmt.Fprintf(&b, "peer id %s, listening on:", printable(e.ID))
 	for _, a := range e.Addrs {
 		fmt.Fprintf(&b, "\n  %s", printable(a))
+	}
+	if e.HTTP != "" {
+		fmt.Fprintf(&b, "\nstatus page: %s", printable(e.HTTP))
 	}
 	b.WriteString("\ntype help for the commands")
 	return b.String()

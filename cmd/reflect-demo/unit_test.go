@@ -250,9 +250,12 @@ func TestOutputFormats(t *testing.T) {
 		e           event
 		json, human string
 	}{
-		{ready(id, []string{"/ip4/127.0.0.1/tcp/1/p2p/" + id}),
+		{ready(id, []string{"/ip4/127.0.0.1/tcp/1/p2p/" + id}, ""),
 			`{"event":"ready","id":"` + id + `","addrs":["/ip4/127.0.0.1/tcp/1/p2p/` + id + `"]}`,
 			"peer id " + id + ", listening on:\n  /ip4/127.0.0.1/tcp/1/p2p/" + id + "\ntype help for the commands"},
+		{ready(id, nil, "http://127.0.0.1:8080/"),
+			`{"event":"ready","id":"` + id + `","addrs":[],"http":"http://127.0.0.1:8080/"}`,
+			"peer id " + id + ", listening on:\nstatus page: http://127.0.0.1:8080/\ntype help for the commands"},
 		{peerChange(id, "joined"), `{"event":"peer","id":"` + id + `","state":"joined"}`, "* peer " + id + " joined"},
 		{message("chat", id, []byte(`{"text": "hi <3"}`)),
 			`{"event":"message","topic":"chat","from":"` + id + `","data":{"text":"hi <3"}}`, "[chat] …kSCVe2Xo: hi <3"},
@@ -526,7 +529,7 @@ func TestOutputEscapesRemoteText(t *testing.T) {
 		{"peer", peerChange("id\x1b\n", "left\r"), `* peer id\x1b\n left\r`},
 		{"peers", peers([]string{"p\x1b\n"}), `p\x1b\n`},
 		{"id", identity("me", []string{"/dns4/a\x1b\nb"}), "me\n  " + `/dns4/a\x1b\nb`},
-		{"ready", ready("me\n", []string{"/dns4/\xff"}), `peer id me\n, listening on:` + "\n  " + `/dns4/\xff` + "\ntype help for the commands"},
+		{"ready", ready("me\n", []string{"/dns4/\xff"}, ""), `peer id me\n, listening on:` + "\n  " + `/dns4/\xff` + "\ntype help for the commands"},
 		{"message from", message("chat", "x\x1b\n", []byte(`{"text":"hi"}`)), `[chat] x\x1b\n: hi`},
 		{"error", failure("get", errors.New("bad "+key)), "error: get: bad " + keyH},
 	}

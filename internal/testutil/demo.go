@@ -59,6 +59,7 @@ type Demo struct {
 	Name  string   // in messages; the host, or a letter
 	ID    string   // peer id, from the ready line
 	Addrs []string // listen multiaddrs, from the ready line
+	HTTP  string   // the status page's URL (-http), from the ready line
 	// Timeout bounds every wait for a reply, an event or the exit, except
 	// where a method takes its own bound.
 	Timeout time.Duration
@@ -79,7 +80,7 @@ func NewDemo(t testing.TB, name string, stdin io.WriteCloser, p Process) *Demo {
 func (d *Demo) String() string { return d.Name }
 
 // WaitReady waits (at most within) for the ready event, which must be the
-// first line, and sets ID and Addrs from it.
+// first line, and sets ID, Addrs and HTTP from it.
 func (d *Demo) WaitReady(within time.Duration) error {
 	e, err := d.take(within, func(string, string) bool { return true })
 	if err != nil {
@@ -89,7 +90,7 @@ func (d *Demo) WaitReady(within time.Duration) error {
 	if e.Kind() != "ready" || e.Str("id") == "" || !ok {
 		return fmt.Errorf("%s: first line %v, want the ready event with id and addrs", d.Name, e)
 	}
-	d.ID, d.Addrs = e.Str("id"), addrs
+	d.ID, d.Addrs, d.HTTP = e.Str("id"), addrs, e.Str("http")
 	return nil
 }
 
