@@ -23,6 +23,12 @@
 //	-v               debug logs on standard error (default: warnings only)
 //	-wait DURATION   one-shot COMMAND: how long to wait for a peer and the
 //	                 store's sync (default 5s; 0: not at all)
+//	-http HOST:PORT  serve a live status page at http://HOST:PORT/ (see below),
+//	                 with /status (JSON) and /metrics (Prometheus); HOST must
+//	                 be a loopback address or localhost (else exit 2) unless
+//	                 -http-public is given; port 0 picks a free one
+//	-http-public     let -http listen on any address: whoever reaches it sees
+//	                 the mesh's peer ids, addresses, topic and key names
 //	-version         print the module version (and VCS revision, if the build
 //	                 recorded it) and exit
 //	-h               the flags, and the commands with an example each
@@ -30,6 +36,21 @@
 // -fast-timers, for tests and fault drills, is left out of -h: dead links
 // are noticed in ~2 s, lost peers redialled at least every second, store
 // anti-entropy runs every second.
+//
+// # Status page
+//
+// With -http the demo serves the live status page of internal/statuspage:
+// the mesh as a graph (every node this one knows, the links each node
+// announces, round-trip times on this node's links), the peers (state,
+// address, connected since, RTT, the store's sync state and lag), the
+// topics (counters, messages per second), the store (keys, size, syncs)
+// and the last 100 events (peers joining and leaving, keys set or deleted
+// with their writer and size, never their values, syncs), read every
+// second. /status serves the same data as JSON, /metrics the node's and
+// store's Prometheus metrics with Go's and the process's. The page's URL
+// is in the ready line ("http") and, in human mode, printed after the
+// addresses. Requests whose Host is not a loopback name get 403 (no DNS
+// rebinding), unless -http-public.
 //
 // # One-shot commands
 //
@@ -149,6 +170,8 @@
 // "event" field; logs go to standard error only. The first line is
 //
 //	{"event":"ready","id":PEER_ID,"addrs":[FULL_MULTIADDRS_WITH_P2P]}
+//
+// with "http":URL added when -http serves the status page.
 //
 // Every command line gets exactly one reply, in command order:
 //

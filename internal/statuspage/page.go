@@ -64,11 +64,11 @@ type Page struct {
 	stopPeers func()
 	watcher   *crdtstore.Watcher
 
-	mu      sync.Mutex
-	last    sample         // the latest sample (rates.go)
-	events  []Event        // ring of the last maxEvents, oldest first
-	synced  map[string]syncMark // per peer: what the last sample saw of its sync (events.go)
-	closed  bool
+	mu     sync.Mutex
+	last   sample              // the latest sample (rates.go)
+	events []Event             // ring of the last maxEvents, oldest first
+	synced map[string]syncMark // per peer: what the last sample saw of its sync (events.go)
+	closed bool
 }
 
 // New starts a status page of cfg.Node; serve it with Handler, stop it
