@@ -21,7 +21,7 @@ import (
 type statusServer struct {
 	page *statuspage.Page
 	srv  *http.Server
-	addr net.Addr
+	link string        // the page's URL
 	done chan struct{} // closed when Serve returns
 }
 
@@ -57,7 +57,7 @@ func startStatus(addr string, public bool, n *node.Node, store *crdtstore.Store,
 			ReadHeaderTimeout: 5 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		},
-		addr: ln.Addr(),
+		link: pageURL(addr, ln.Addr()),
 		done: make(chan struct{}),
 	}
 	go func() {
@@ -74,7 +74,18 @@ func (s *statusServer) url() string {
 	if s == nil {
 		return ""
 	}
-	return "http://" + s.addr.String() + "/"
+	return s.link
+}
+
+// pageURL is the URL of the page listening at bound for the -http address
+// asked: the host asked (localhost for every interface), the port bound.
+func pageURL(asked string, bound net.Addr) string {
+	host, _, err := net.SplitHostPort(asked)
+	if ip := net.ParseIP(host); err != nil || host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	_, port, _ := net.SplitHostPort(bound.String())
+	return "http://" + net.JoinHostPort(host, port) + "/"
 }
 
 // close stops serving (open requests get a second to finish) and stops the
