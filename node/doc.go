@@ -138,16 +138,16 @@
 //     in the handshakes (different secret, or not a Reflect node?)", or
 //     "timed out (unreachable, or firewalled)". Connect's error names the
 //     same cause.
-//
-//     Every failed handshake of these two warnings counts in
-//     Stats.HandshakesFailed (reflect_node_handshakes_failed_total), logged
-//     or not: an inbound one when its entry expires, an outbound one when
-//     the dial fails. "Answered with another peer id" does not count.
 //   - "node: mDNS is on, but libp2p's mDNS does not advertise WebSocket
 //     (/ws) addresses, ...", once at New, for a node that listens on
 //     WebSocket only: other nodes will not find it on the LAN.
 //   - "node: the secret is short and could be guessed", "node: mDNS
 //     discovery unavailable" (no multicast), and the bounds of Strangers.
+//
+// Every failed handshake of the first two counts in Stats.HandshakesFailed
+// (reflect_node_handshakes_failed_total), logged or not: an inbound one when
+// its entry expires, an outbound one when the dial fails; "answered with
+// another peer id" does not count.
 //
 // A bootstrap address without /p2p/<id> is dialled under a placeholder id:
 // the node that answers passes the private network handshake (it has the
