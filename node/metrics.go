@@ -27,10 +27,10 @@ import (
 //
 // Pub/sub's (pubsub.NewCollector), per topic (label "topic"):
 //
-//	reflect_pubsub_{published_messages, published_batches, direct_batches,
-//	send_failed_messages, publish_waits, received_messages,
-//	delivered_messages, dropped_messages, not_forwarded_batches,
-//	skipped_batches}_total; reflect_pubsub_publish_queue_messages,
+//	reflect_pubsub_{published_messages, published_bytes, published_batches,
+//	direct_batches, send_failed_messages, publish_waits, received_messages,
+//	received_bytes, delivered_messages, dropped_messages,
+//	not_forwarded_batches, skipped_batches}_total; reflect_pubsub_publish_queue_messages,
 //	reflect_pubsub_publish_queue_bytes,
 //	reflect_pubsub_subscription_queue_messages (gauges);
 //
