@@ -39,11 +39,7 @@ func (n *Node) sweepHandshakes() {
 // the handshakes (most often: it has another secret), or timed out.
 func dialFailure(err error) (what string, actual peer.ID) {
 	var mismatch sec.ErrPeerIDMismatch
-	// libp2p has no typed error for a failed private network or Noise
-	// handshake: the connection was made, then closed or stalled in the
-	// handshakes, which is what another secret looks like (each side
-	// decrypts the other's bytes to garbage and waits for more).
-	inHandshakes := err != nil && strings.Contains(err.Error(), "failed to negotiate security protocol")
+	inHandshakes := inHandshakes(err)
 	var ne net.Error
 	timedOut := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
 		(errors.As(err, &ne) && ne.Timeout())
@@ -63,6 +59,24 @@ func dialFailure(err error) (what string, actual peer.ID) {
 	default:
 		return "failed", ""
 	}
+}
+
+// inHandshakes reports whether a dial failed in the handshakes (private
+// network key, Noise, or the peer id check that ends Noise). libp2p has no
+// typed error for a failed private network or Noise handshake: the
+// connection was made, then closed or stalled in the handshakes, which is
+// what another secret looks like (each side decrypts the other's bytes to
+// garbage and waits for more).
+func inHandshakes(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "failed to negotiate security protocol")
+}
+
+// handshakesFailed reports whether a dial failed the handshakes themselves
+// (the "different secret?" cases of dialFailure, timed out or not), rather
+// than reaching a node with another peer id: Stats.HandshakesFailed.
+func handshakesFailed(err error) bool {
+	var mismatch sec.ErrPeerIDMismatch
+	return inHandshakes(err) && !errors.As(err, &mismatch)
 }
 
 // warnDialFailed logs why a dial of a kept peer (bootstrap, Connect)

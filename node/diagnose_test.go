@@ -18,7 +18,7 @@ import (
 
 func TestHandshakeGateLogsExpiredHandshakesPerAddress(t *testing.T) {
 	log, buf := captureLogger()
-	g, _, now := testGate(3 * time.Second)
+	g, count, now := testGate(3 * time.Second)
 	g.warns = newWarnLimiter(log, warnEvery)
 	g.warns.now = func() time.Time { return *now }
 
@@ -50,6 +50,10 @@ func TestHandshakeGateLogsExpiredHandshakesPerAddress(t *testing.T) {
 	if len(buf.lines("192.168.1.70")) != 0 {
 		t.Errorf("the connection superseded by a secured one was logged:\n%s", buf)
 	}
+	// Counted as logged: the superseded one is not a failure.
+	if n := count.handshakesFailed.Load(); n != 3 {
+		t.Errorf("HandshakesFailed %d, want 3 (two from .66, one from .67)", n)
+	}
 
 	// Within warnEvery, .66 fails again: held back; after it, logged.
 	g.InterceptAccept(conn("/ip4/192.168.1.66", 3000))
@@ -57,6 +61,10 @@ func TestHandshakeGateLogsExpiredHandshakesPerAddress(t *testing.T) {
 	g.sweep()
 	if n := len(buf.lines("192.168.1.66")); n != 1 {
 		t.Fatalf("%d warnings for .66 within %v, want 1", n, warnEvery)
+	}
+	// Counted although the warning is held back.
+	if n := count.handshakesFailed.Load(); n != 4 {
+		t.Errorf("HandshakesFailed %d, want 4", n)
 	}
 	g.InterceptAccept(conn("/ip4/192.168.1.66", 3001))
 	*now = now.Add(warnEvery)
@@ -67,7 +75,7 @@ func TestHandshakeGateLogsExpiredHandshakesPerAddress(t *testing.T) {
 }
 
 func TestHandshakeGateFailedListIsBounded(t *testing.T) {
-	g, _, now := testGate(time.Second)
+	g, count, now := testGate(time.Second)
 	g.warns = newWarnLimiter(slog.New(slog.DiscardHandler), warnEvery)
 	for i := range maxPendingTotal {
 		g.InterceptAccept(conn(fmt.Sprintf("/ip4/10.%d.%d.1", i/256, i%256), 1000))
@@ -80,6 +88,10 @@ func TestHandshakeGateFailedListIsBounded(t *testing.T) {
 	if failed != maxFailedUnlogged {
 		t.Fatalf("%d failed handshakes waiting to be logged, want the bound %d", failed, maxFailedUnlogged)
 	}
+	// The count is not bounded by the log's list.
+	if n := count.handshakesFailed.Load(); n != maxPendingTotal {
+		t.Fatalf("HandshakesFailed %d, want %d", n, maxPendingTotal)
+	}
 }
 
 func TestDialFailureNamesTheCause(t *testing.T) {
@@ -88,15 +100,16 @@ func TestDialFailureNamesTheCause(t *testing.T) {
 		return fmt.Errorf("failed to dial: %w", &swarm.DialError{Peer: "x", DialErrors: []swarm.TransportError{{Address: addr, Cause: cause}}})
 	}
 	for _, c := range []struct {
-		err  error
-		want string
+		err        error
+		want       string
+		handshakes bool // counted in Stats.HandshakesFailed
 	}{
-		{wrap(fmt.Errorf("failed to negotiate security protocol: %w", sec.ErrPeerIDMismatch{Expected: "a", Actual: "b"})), "another peer id"},
-		{wrap(fmt.Errorf("dial tcp4: connect: %w", syscall.ECONNREFUSED)), "refused"},
-		{wrap(errors.New("failed to negotiate security protocol: read: connection reset by peer")), "failed the handshakes (different secret?)"},
-		{wrap(fmt.Errorf("failed to negotiate security protocol: %w", context.DeadlineExceeded)), "timed out in the handshakes"},
-		{wrap(fmt.Errorf("dial tcp4: %w", context.DeadlineExceeded)), "timed out (unreachable"},
-		{errors.New("something else"), "failed"},
+		{wrap(fmt.Errorf("failed to negotiate security protocol: %w", sec.ErrPeerIDMismatch{Expected: "a", Actual: "b"})), "another peer id", false},
+		{wrap(fmt.Errorf("dial tcp4: connect: %w", syscall.ECONNREFUSED)), "refused", false},
+		{wrap(errors.New("failed to negotiate security protocol: read: connection reset by peer")), "failed the handshakes (different secret?)", true},
+		{wrap(fmt.Errorf("failed to negotiate security protocol: %w", context.DeadlineExceeded)), "timed out in the handshakes", true},
+		{wrap(fmt.Errorf("dial tcp4: %w", context.DeadlineExceeded)), "timed out (unreachable", false},
+		{errors.New("something else"), "failed", false},
 	} {
 		what, actual := dialFailure(c.err)
 		if !strings.HasPrefix(what, c.want) && !strings.Contains(what, c.want) {
@@ -104,6 +117,9 @@ func TestDialFailureNamesTheCause(t *testing.T) {
 		}
 		if (actual != "") != strings.Contains(c.want, "peer id") {
 			t.Errorf("%v: actual peer %q", c.err, actual)
+		}
+		if got := handshakesFailed(c.err); got != c.handshakes {
+			t.Errorf("%v: handshakesFailed %v, want %v", c.err, got, c.handshakes)
 		}
 	}
 }

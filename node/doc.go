@@ -144,6 +144,11 @@
 //   - "node: the secret is short and could be guessed", "node: mDNS
 //     discovery unavailable" (no multicast), and the bounds of Strangers.
 //
+// Every failed handshake of the first two counts in Stats.HandshakesFailed
+// (reflect_node_handshakes_failed_total), logged or not: an inbound one when
+// its entry expires, an outbound one when the dial fails; "answered with
+// another peer id" does not count.
+//
 // A bootstrap address without /p2p/<id> is dialled under a placeholder id:
 // the node that answers passes the private network handshake (it has the
 // secret), then proves its peer id in Noise, and that id is kept and

@@ -176,7 +176,8 @@ func (g *handshakeGate) InterceptSecured(dir network.Direction, p peer.ID, c net
 
 // pruneLocked drops src's expired entries and returns what is left. An
 // expired entry is a connection that did not pass the handshakes in time
-// (HandshakeTimeout): unless quiet, it is kept for reportFailed.
+// (HandshakeTimeout): unless quiet, it counts in Stats.HandshakesFailed and
+// is kept for reportFailed.
 func (g *handshakeGate) pruneLocked(src netip.Prefix, now time.Time) []pendingConn {
 	list := g.pending[src]
 	keep := list[:0]
@@ -184,8 +185,12 @@ func (g *handshakeGate) pruneLocked(src netip.Prefix, now time.Time) []pendingCo
 		switch {
 		case now.Sub(pc.at) < g.expiry:
 			keep = append(keep, pc)
-		case !pc.quiet && len(g.failed) < maxFailedUnlogged:
-			g.failed = append(g.failed, pc.remote)
+		case pc.quiet:
+		default:
+			g.count.handshakesFailed.Add(1)
+			if len(g.failed) < maxFailedUnlogged {
+				g.failed = append(g.failed, pc.remote)
+			}
 		}
 	}
 	g.total -= len(list) - len(keep)

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/p2p/transport/websocket"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/reflectmesh/reflect/internal/testutil"
 )
@@ -85,12 +86,17 @@ func diagConfig(key string) (Config, *logBuf) {
 	return cfg, buf
 }
 
+// The failed handshakes are named in the log on both sides, and counted
+// (Stats.HandshakesFailed, reflect_node_handshakes_failed_total): a's
+// outbound ones and b's inbound ones, before b dials a in turn.
 func TestDifferentSecretIsNamedBothWays(t *testing.T) {
 	cfgA, logA := diagConfig(testKey)
 	cfgB, logB := diagConfig(testKey + "-other")
+	regA := prometheus.NewRegistry()
+	cfgA.Metrics = regA
 	a, b := startNode(t, cfgA), startNode(t, cfgB)
 
-	for _, dir := range []struct {
+	for i, dir := range []struct {
 		from, to       *Node
 		fromLog, toLog *logBuf
 	}{{a, b, logA, logB}, {b, a, logB, logA}} {
@@ -99,6 +105,17 @@ func TestDifferentSecretIsNamedBothWays(t *testing.T) {
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), "different secret") {
 			t.Fatalf("Connect to a node with another secret: %v, want an error naming a different secret", err)
+		}
+		if i == 0 {
+			// Nobody has dialled a: its count is of its dials.
+			if n := a.Stats().HandshakesFailed; n == 0 {
+				t.Fatalf("a's failed dial not counted: HandshakesFailed %d", n)
+			}
+			// b has dialled nobody: its count is of inbound connections,
+			// counted when they expire.
+			testutil.Eventually(t, 10*time.Second, "b counts the failed inbound handshake", func() bool {
+				return b.Stats().HandshakesFailed > 0
+			})
 		}
 		// The dialled node names the remote address of the connection.
 		line := dir.toLog.waitLine(t, 10*time.Second, "level=WARN", "different secret?", "remote=/ip4/127.0.0.1/tcp/")
@@ -110,6 +127,45 @@ func TestDifferentSecretIsNamedBothWays(t *testing.T) {
 	if len(a.Peers())+len(b.Peers()) != 0 {
 		t.Fatal("nodes with different secrets joined")
 	}
+	if v, ok := testutil.MetricValue(t, regA, "reflect_node_handshakes_failed_total"); !ok || v == 0 {
+		t.Fatalf("reflect_node_handshakes_failed_total = %v (present %v), want > 0", v, ok)
+	}
+}
+
+// A healthy pair counts no failed handshake: not the dial by address only
+// (the first connection learns the peer id and is dropped in Noise, on
+// both sides), not anything before the pending entries expire.
+func TestHandshakesFailedZeroWhenHealthy(t *testing.T) {
+	cfg, _ := diagConfig(testKey)
+	reg := prometheus.NewRegistry()
+	cfg.Metrics = reg
+	a := startNode(t, cfg)
+	cfg, _ = diagConfig(testKey)
+	b := startNode(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Connect(ctx, b.Addrs()[0]); err != nil { // no /p2p/: learnt on connect
+		t.Fatal(err)
+	}
+	if err := b.Connect(ctx, a.Addrs()[0]); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*Node{a, b} {
+		if err := n.WaitPeers(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every inbound connection has passed the handshakes or expired
+	// (and would be counted by now).
+	testutil.Eventually(t, 10*time.Second, "no handshake pending", func() bool {
+		return a.Stats().HandshakesPending == 0 && b.Stats().HandshakesPending == 0
+	})
+	for _, n := range []*Node{a, b} {
+		if st := n.Stats(); st.HandshakesFailed != 0 {
+			t.Errorf("%s: HandshakesFailed %d on a healthy pair", n.ID(), st.HandshakesFailed)
+		}
+	}
+	testutil.WantMetric(t, reg, 0, "reflect_node_handshakes_failed_total")
 }
 
 func TestBootstrapFailuresAreNamed(t *testing.T) {

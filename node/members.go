@@ -464,7 +464,11 @@ func (ms *members) dialOnce(ctx context.Context, ai peer.AddrInfo, finish bool) 
 	// which says where (connecting, or in the handshakes), not with ours.
 	ctx, cancel := context.WithTimeout(ctx, ms.cfg.DialTimeout+dialSlack)
 	defer cancel()
-	return ms.h.Connect(network.WithForceDirectDial(ctx, "reflect reconnect"), ai)
+	err := ms.h.Connect(network.WithForceDirectDial(ctx, "reflect reconnect"), ai)
+	if handshakesFailed(err) {
+		ms.count.handshakesFailed.Add(1)
+	}
+	return err
 }
 
 // dialAddrs returns the addresses to dial m at: its own, then the

@@ -22,14 +22,15 @@ import (
 //	reflect_node_reconnects_total, reflect_node_candidates_added_total,
 //	reflect_node_candidates_dropped_total, reflect_node_candidates_evicted_total,
 //	reflect_node_candidates_forgotten_total, reflect_node_candidate_dials_total,
-//	reflect_node_candidate_dials_failed_total, reflect_node_handshakes_refused_total.
+//	reflect_node_candidate_dials_failed_total, reflect_node_handshakes_refused_total,
+//	reflect_node_handshakes_failed_total.
 //
 // Pub/sub's (pubsub.NewCollector), per topic (label "topic"):
 //
-//	reflect_pubsub_{published_messages, published_batches, direct_batches,
-//	send_failed_messages, publish_waits, received_messages,
-//	delivered_messages, dropped_messages, not_forwarded_batches,
-//	skipped_batches}_total; reflect_pubsub_publish_queue_messages,
+//	reflect_pubsub_{published_messages, published_bytes, published_batches,
+//	direct_batches, send_failed_messages, publish_waits, received_messages,
+//	received_bytes, delivered_messages, dropped_messages,
+//	not_forwarded_batches, skipped_batches}_total; reflect_pubsub_publish_queue_messages,
 //	reflect_pubsub_publish_queue_bytes,
 //	reflect_pubsub_subscription_queue_messages (gauges);
 //
@@ -92,5 +93,6 @@ func newNodeCollector(n *Node) prometheus.Collector {
 		counter("candidate_dials_total", "Dials of mDNS candidates.", func(s Stats) uint64 { return s.CandidateDials }),
 		counter("candidate_dials_failed_total", "Failed dials of mDNS candidates.", func(s Stats) uint64 { return s.CandidateDialsFailed }),
 		counter("handshakes_refused_total", "Inbound connections closed at once: their address had too many handshakes pending.", func(s Stats) uint64 { return s.HandshakesRefused }),
+		counter("handshakes_failed_total", "Connections, inbound or outbound, that failed the private network or Noise handshakes (different secret?).", func(s Stats) uint64 { return s.HandshakesFailed }),
 	)
 }

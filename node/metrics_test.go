@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/reflectmesh/reflect/internal/testutil"
 )
@@ -101,10 +103,14 @@ func TestMetricsScrapeMesh(t *testing.T) {
 	waitSubscribers(t, ns[0], "metrics", 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	var size int // payload bytes: the messages' JSON
 	for i := range count {
-		if err := ns[0].Broadcast(ctx, "metrics", map[string]any{"n": i}); err != nil {
+		msg := map[string]any{"n": i}
+		if err := ns[0].Broadcast(ctx, "metrics", msg); err != nil {
 			t.Fatal(err)
 		}
+		b, _ := json.Marshal(msg)
+		size += len(b)
 	}
 	testutil.Eventually(t, 10*time.Second, "every message delivered", func() bool { return got.Load() == count })
 
@@ -116,13 +122,34 @@ func TestMetricsScrapeMesh(t *testing.T) {
 		testutil.WantMetric(t, regs[i], 0, "reflect_node_reconnects_total")
 		testutil.WantMetric(t, regs[i], 0, "reflect_pubsub_invalid_batches_total")
 		testutil.WantMetric(t, regs[i], 0, "reflect_pubsub_forged_total")
+		testutil.WantMetric(t, regs[i], 0, "reflect_node_handshakes_failed_total")
 	}
 	testutil.WantMetric(t, regs[0], count, "reflect_pubsub_published_messages_total", "topic", "metrics")
+	testutil.WantMetric(t, regs[0], float64(size), "reflect_pubsub_published_bytes_total", "topic", "metrics")
+	testutil.WantMetric(t, regs[1], float64(size), "reflect_pubsub_received_bytes_total", "topic", "metrics")
+	testutil.WantMetric(t, regs[1], 0, "reflect_pubsub_published_bytes_total", "topic", "metrics")
 	testutil.WantMetric(t, regs[1], count, "reflect_pubsub_received_messages_total", "topic", "metrics")
 	testutil.WantMetric(t, regs[1], count, "reflect_pubsub_delivered_messages_total", "topic", "metrics")
 	testutil.WantMetric(t, regs[1], 0, "reflect_pubsub_dropped_messages_total", "topic", "metrics")
 	testutil.WantMetric(t, regs[1], 0, "reflect_pubsub_subscription_queue_messages", "topic", "metrics")
 	testutil.WantMetric(t, regs[0], 0, "reflect_pubsub_publish_queue_messages", "topic", "metrics")
+
+	// Reflect's metrics follow Prometheus's naming conventions.
+	for i := range regs {
+		mfs, err := regs[i].Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range problems {
+			if strings.HasPrefix(p.Metric, "reflect_") {
+				t.Errorf("lint: %s: %s", p.Metric, p.Text)
+			}
+		}
+	}
 
 	// A peer that leaves and comes back: a leave, a join, a reconnect.
 	if err := ns[0].Host().Network().ClosePeer(ns[1].ID()); err != nil {

@@ -47,6 +47,17 @@ type Stats struct {
 	// their address already had 8 connections pending (see
 	// HandshakesPending).
 	HandshakesRefused uint64 `json:"handshakes_refused"`
+	// HandshakesFailed counts connections that failed the handshakes
+	// (private network key and Noise): what another secret looks like,
+	// and what the "different secret?" warnings name. Inbound, a
+	// connection that had not passed them within Config.HandshakeTimeout,
+	// counted when its entry expires (a second or two later); outbound, a
+	// dial that failed or timed out in them (a dial of several addresses
+	// counts once). A peer that answers with another peer id is not
+	// counted, nor an inbound connection its dialler gave up on because
+	// of that (a member dialled by address only), nor this node's dials
+	// of itself.
+	HandshakesFailed uint64 `json:"handshakes_failed"`
 }
 
 // counters are the monotonic counts behind Stats, shared by the gate and
@@ -54,7 +65,7 @@ type Stats struct {
 type counters struct {
 	candidatesAdded, candidatesDropped, candidatesEvicted, candidatesForgotten atomic.Uint64
 	candidateDials, candidateDialsFailed                                       atomic.Uint64
-	handshakesRefused                                                          atomic.Uint64
+	handshakesRefused, handshakesFailed                                        atomic.Uint64
 	joins, leaves, reconnects                                                  atomic.Uint64
 }
 
@@ -69,6 +80,7 @@ func (n *Node) Stats() Stats {
 		CandidateDials:       c.candidateDials.Load(),
 		CandidateDialsFailed: c.candidateDialsFailed.Load(),
 		HandshakesRefused:    c.handshakesRefused.Load(),
+		HandshakesFailed:     c.handshakesFailed.Load(),
 		HandshakesPending:    n.gate.pendingCount(),
 		Joins:                c.joins.Load(),
 		Leaves:               c.leaves.Load(),

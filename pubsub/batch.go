@@ -59,6 +59,15 @@ func (b *batch) header(i int) Header {
 	return b.hdrs[i]
 }
 
+// payloadBytes returns the bytes of the batch's messages (their data).
+func (b *batch) payloadBytes() uint64 {
+	var n uint64
+	for _, m := range b.msgs {
+		n += uint64(len(m))
+	}
+	return n
+}
+
 // batchWriter accumulates messages into one encoded batch.
 type batchWriter struct {
 	count   int

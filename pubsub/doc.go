@@ -144,7 +144,9 @@
 // does not get it from the author directly (topology.go). A fully connected
 // mesh relays nothing; a partial one (bootstrap peers, a broken link)
 // relays as GossipSub does. Copies that arrive anyway are counted in
-// Stats.InboundDuplicates.
+// Stats.InboundDuplicates. Links returns these announcements, the mesh's
+// graph as this node sees it (for a status page); they are refreshed every
+// 15 s, so a lost one is corrected within that.
 //
 // A stream can die while a connection to the peer remains (a duplicate
 // connection, under loss). GossipSub then forgets the peer's topics and

@@ -56,10 +56,12 @@ var topicMetrics = []struct {
 }{
 	{"published_messages_total", "Messages published on the topic.", func(s TopicStats) uint64 { return s.Published }},
 	{"published_batches_total", "Network messages (batches) the published messages travelled in.", func(s TopicStats) uint64 { return s.Batches }},
+	{"published_bytes_total", "Payload bytes of the messages published on the topic.", func(s TopicStats) uint64 { return s.PublishedBytes }},
 	{"direct_batches_total", "Batches sent on direct streams rather than through GossipSub.", func(s TopicStats) uint64 { return s.DirectBatches }},
 	{"send_failed_messages_total", "Messages not sent: GossipSub refused them, or no member took a queue-group share.", func(s TopicStats) uint64 { return s.SendFailed }},
 	{"publish_waits_total", "Times the publisher paused for a peer's queue to drain (flow control).", func(s TopicStats) uint64 { return s.Waits }},
 	{"received_messages_total", "Messages received on the topic.", func(s TopicStats) uint64 { return s.Received }},
+	{"received_bytes_total", "Payload bytes of the messages received on the topic.", func(s TopicStats) uint64 { return s.ReceivedBytes }},
 	{"delivered_messages_total", "Messages handed to the topic's handlers.", func(s TopicStats) uint64 { return s.Delivered }},
 	{"dropped_messages_total", "Messages dropped because a subscription's queue was full (slow handler).", func(s TopicStats) uint64 { return s.Dropped }},
 	{"not_forwarded_batches_total", "Received batches not relayed: every peer had them from their author.", func(s TopicStats) uint64 { return s.NotForwarded }},

@@ -187,6 +187,7 @@ func (t *topic) sendGroupShare(g string, tg *groupTarget) bool {
 // counted.
 func (t *topic) deliverGroup(g string, b *batch) {
 	t.stats.received.Add(uint64(len(b.msgs)))
+	t.stats.recvBytes.Add(b.payloadBytes())
 	from := peerID(b.author)
 	for i, data := range b.msgs {
 		m := Message{Topic: t.name, From: from, Data: data, Header: b.header(i)}

@@ -47,6 +47,7 @@ func (p *PubSub) Send(ctx context.Context, to peer.ID, topic string, data []byte
 		return err
 	}
 	t.stats.published.Add(1)
+	t.stats.pubBytes.Add(uint64(len(data)))
 	return nil
 }
 

@@ -26,6 +26,9 @@ type TopicStats struct {
 	Published     uint64 `json:"published"`
 	Batches       uint64 `json:"batches"`
 	DirectBatches uint64 `json:"direct_batches"`
+	// PublishedBytes counts the payload bytes (Message.Data, without
+	// headers or framing) of the messages Published counts.
+	PublishedBytes uint64 `json:"published_bytes"`
 	// SendFailed counts messages GossipSub refused to publish (the node was
 	// closing, or an internal error), and queue-group shares no member
 	// node could take; they were not sent.
@@ -39,6 +42,9 @@ type TopicStats struct {
 	Received  uint64 `json:"received"`
 	Delivered uint64 `json:"delivered"`
 	Dropped   uint64 `json:"dropped"`
+	// ReceivedBytes counts the payload bytes of the messages Received
+	// counts (once per message, however many subscriptions take it).
+	ReceivedBytes uint64 `json:"received_bytes"`
 	// NotForwarded counts received batches this node did not relay because
 	// every peer of it had them from their author directly.
 	NotForwarded uint64 `json:"not_forwarded"`
@@ -51,7 +57,8 @@ type TopicStats struct {
 // Stats is a snapshot of this node's counters.
 type Stats struct {
 	// Topics holds each joined topic's counters, and each wildcard
-	// pattern's (Delivered and Dropped of its subscriptions).
+	// pattern's (Delivered and Dropped of its subscriptions only: their
+	// messages count, bytes included, under the topics they came on).
 	Topics map[string]TopicStats `json:"topics"`
 	// OutboundDropped counts batches dropped because a peer's outbound
 	// queue (GossipSub's or the direct stream's) was full; each was lost
@@ -127,6 +134,8 @@ func (p *PubSub) Stats() Stats {
 			SendFailed:     c.sendFailed.Load(),
 			Waits:          c.waits.Load(),
 			Received:       c.received.Load(),
+			PublishedBytes: c.pubBytes.Load(),
+			ReceivedBytes:  c.recvBytes.Load(),
 			Delivered:      c.delivered.Load(),
 			Dropped:        c.dropped.Load(),
 			NotForwarded:   c.notForwarded.Load(),

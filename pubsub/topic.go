@@ -57,11 +57,13 @@ type topic struct {
 
 type counters struct {
 	published    atomic.Uint64 // messages sent
+	pubBytes     atomic.Uint64 // payload bytes of the messages sent
 	batches      atomic.Uint64 // batches sent
 	direct       atomic.Uint64 // batches sent on direct streams
 	sendFailed   atomic.Uint64 // messages GossipSub refused
 	waits        atomic.Uint64 // times the publisher waited for the window
 	received     atomic.Uint64 // messages received from other nodes
+	recvBytes    atomic.Uint64 // payload bytes of the messages received
 	notForwarded atomic.Uint64 // batches every peer had from their author already
 	delivered    atomic.Uint64 // messages handed to handlers
 	dropped      atomic.Uint64 // messages dropped because a subscription queue was full
@@ -194,7 +196,7 @@ func (t *topic) publishLoop() {
 		pending, hasPending = outMsg{}, false
 		w.reset()
 		w.addHeader(m.hdr, m.data)
-		taken := m.size()
+		taken, payload := m.size(), uint64(len(m.data))
 	fill:
 		for w.size() < maxBatch {
 			select {
@@ -205,6 +207,7 @@ func (t *topic) publishLoop() {
 				}
 				w.addHeader(m.hdr, m.data)
 				taken += m.size()
+				payload += uint64(len(m.data))
 			default:
 				break fill
 			}
@@ -233,6 +236,7 @@ func (t *topic) publishLoop() {
 			continue
 		}
 		t.stats.published.Add(n)
+		t.stats.pubBytes.Add(payload)
 		t.stats.batches.Add(1)
 	}
 }
@@ -314,7 +318,9 @@ func (t *topic) deliver(b *batch) {
 	subs := *t.subs.Load()
 	from := peerID(b.author)
 	t.stats.received.Add(uint64(len(b.msgs)))
+	var size uint64
 	for i, data := range b.msgs {
+		size += uint64(len(data))
 		m := Message{Topic: t.name, From: from, Data: data, Header: b.header(i)}
 		if b.vals != nil {
 			m.Decoded = b.vals[i]
@@ -323,6 +329,7 @@ func (t *topic) deliver(b *batch) {
 			s.offer(m)
 		}
 	}
+	t.stats.recvBytes.Add(size)
 }
 
 // subscribe adds a subscription: a plain one subscribes to GossipSub on

@@ -1,0 +1,58 @@
+package pubsub
+
+import (
+	"slices"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Links returns the mesh's links as this node knows them, for a status
+// page's graph: for this node and each node whose announcement it holds
+// (see Topology-aware forwarding in topology.go: every node announces the
+// peers its pub/sub sends to), the peers that node sends to, sorted. A link
+// a→b is in the graph when a announced b; on a healthy mesh b announces a
+// too.
+//
+// Only nodes this node can reach count: its connected peers and the nodes
+// reachable through announced links, so a node that closed far away drops
+// out once its neighbours announce it gone. Nodes announce whenever whom
+// they send to changes (after about 20 ms, and again 1.5 s later) and
+// every 15 s in case one was lost; so a link appears or disappears within
+// a few seconds, 15 s at worst when an announcement was lost. A node
+// connected a moment ago, whose announcement has not arrived, is named
+// only as the target of links (and has no key) until it does.
+//
+// The map and its slices are the caller's. Its size is bounded by the
+// mesh: one key per reachable node, at most 4096 peers each (an
+// announcement's limit).
+func (p *PubSub) Links() map[peer.ID][]peer.ID {
+	return p.topo.links()
+}
+
+// links implements PubSub.Links.
+func (t *topology) links() map[peer.ID][]peer.ID {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[peer.ID][]peer.ID, len(t.theirs)+1)
+	out[t.self] = sortedPeers(t.ready)
+	hops := t.hopsLocked()
+	for q, sends := range t.theirs {
+		_, reachable := hops[q]
+		_, neighbour := t.mine[q]
+		if q == t.self || (!reachable && !neighbour) {
+			continue
+		}
+		out[q] = sortedPeers(sends)
+	}
+	return out
+}
+
+// sortedPeers returns the peers of set, sorted (empty, not nil, for none).
+func sortedPeers(set map[peer.ID]struct{}) []peer.ID {
+	out := make([]peer.ID, 0, len(set))
+	for q := range set {
+		out = append(out, q)
+	}
+	slices.Sort(out)
+	return out
+}
