@@ -115,12 +115,15 @@ func (p *Page) Status() Status {
 	return st
 }
 
-// links reads the mesh's links, as text ids.
+// links reads the mesh's links (pubsub.PubSub.Links), as text ids.
 func (p *Page) links() map[string][]string {
 	out := map[string][]string{}
-	self := p.cfg.Node.ID().String()
-	for _, q := range p.cfg.Node.Peers() {
-		out[self] = append(out[self], q.String())
+	for from, tos := range p.cfg.Node.PubSub().Links() {
+		l := make([]string, len(tos))
+		for i, to := range tos {
+			l[i] = to.String()
+		}
+		out[from.String()] = l
 	}
 	return out
 }
