@@ -21,9 +21,12 @@ type sample struct {
 
 // Rate is a topic's traffic per second between two samples.
 type Rate struct {
-	// Published and Received are messages per second sent and received.
-	Published float64 `json:"published"`
-	Received  float64 `json:"received"`
+	// Published and Received are messages per second sent and received;
+	// PublishedBytes and ReceivedBytes their payload bytes per second.
+	Published      float64 `json:"published"`
+	Received       float64 `json:"received"`
+	PublishedBytes float64 `json:"published_bytes"`
+	ReceivedBytes  float64 `json:"received_bytes"`
 }
 
 // takeSample reads the counters, computes the rates against the last
@@ -59,6 +62,9 @@ func rates(prev, cur sample) map[string]Rate {
 		out[name] = Rate{
 			Published: perSecond(p.Published, c.Published, dt),
 			Received:  perSecond(p.Received, c.Received, dt),
+
+			PublishedBytes: perSecond(p.PublishedBytes, c.PublishedBytes, dt),
+			ReceivedBytes:  perSecond(p.ReceivedBytes, c.ReceivedBytes, dt),
 		}
 	}
 	return out

@@ -54,13 +54,13 @@ func TestChangeEventHasNoValue(t *testing.T) {
 func TestRates(t *testing.T) {
 	t0 := time.Unix(100, 0)
 	prev := sample{at: t0, pubsub: pubsub.Stats{Topics: map[string]pubsub.TopicStats{
-		"a": {Published: 10, Received: 100}, "b": {Published: 50},
+		"a": {Published: 10, Received: 100, PublishedBytes: 1000}, "b": {Published: 50},
 	}}}
 	cur := sample{at: t0.Add(2 * time.Second), pubsub: pubsub.Stats{Topics: map[string]pubsub.TopicStats{
-		"a": {Published: 30, Received: 100}, "b": {Published: 3}, "c": {Published: 7},
+		"a": {Published: 30, Received: 100, PublishedBytes: 5000}, "b": {Published: 3}, "c": {Published: 7},
 	}}}
 	r := rates(prev, cur)
-	want := map[string]Rate{"a": {Published: 10}, "b": {}, "c": {}}
+	want := map[string]Rate{"a": {Published: 10, PublishedBytes: 2000}, "b": {}, "c": {}}
 	if len(r) != len(want) {
 		t.Fatalf("rates %v, want %v", r, want)
 	}

@@ -104,7 +104,8 @@ function drawPeers(st, now) {
 function drawTopics(st) {
   fill(document.querySelector("#topics tbody"), st.topics.map(t => [
     el("td", t.name, "mono"), t.stats.published, t.stats.received, t.stats.delivered, t.stats.dropped,
-    rate(t.rate.published), rate(t.rate.received)]));
+    rate(t.rate.published) + " · " + bytes(Math.round(t.rate.published_bytes)),
+    rate(t.rate.received) + " · " + bytes(Math.round(t.rate.received_bytes))]));
 }
 
 function drawStore(st) {
