@@ -184,8 +184,12 @@ func TestCloseStopsThePage(t *testing.T) {
 	}
 	srv := httptest.NewServer(page.Handler())
 	defer srv.Close()
-	if running := pageGoroutines(); running == 0 {
-		t.Fatal("no goroutine of the page found: the check below could not fail")
+	// Its three loops (samples, pings, the store's changes) show in the
+	// goroutine dump once they have started.
+	for deadline := time.Now().Add(10 * time.Second); pageGoroutines() < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines of the page found, want 3: the check below could not fail", pageGoroutines())
+		}
 	}
 	if err := errors.Join(page.Close(), page.Close()); err != nil {
 		t.Fatal(err)
@@ -201,7 +205,14 @@ func TestCloseStopsThePage(t *testing.T) {
 // pageGoroutines counts the goroutines running a loop of a Page.
 func pageGoroutines() int {
 	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
 	n := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
 		if strings.Contains(g, "statuspage.(*Page).") && strings.Contains(g, "Loop(") {
