@@ -153,3 +153,13 @@ const (
 	LargeReads       = largeReads
 	ServeBytesWindow = serveBytesWindow
 )
+
+// SetClock makes s read now for the replica lag and the last sync times.
+func SetClock(s *Store, now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = now
+}
+
+// ExpireNow runs the expiry timer's work now: expired values are removed.
+func ExpireNow(s *Store) { s.expireDue() }

@@ -126,9 +126,9 @@ func (s *Store) forgetPeerLocked(p string) {
 // noteSyncEnd records the end of a sync exchange with p, in either role:
 // its error (nil if it succeeded) and the bytes it moved.
 func (s *Store) noteSyncEnd(p string, err error, bytes int) {
-	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now()
 	ps := s.peers[p]
 	if ps == nil {
 		return

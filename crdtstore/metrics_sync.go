@@ -52,8 +52,8 @@ type PeerSyncStatus struct {
 // PeerSyncStatus returns the store's sync state with each peer it knows,
 // sorted by peer: joined ones, and ones it is syncing with.
 func (s *Store) PeerSyncStatus() []PeerSyncStatus {
-	now := s.now()
 	s.mu.Lock()
+	now := s.now()
 	out := make([]PeerSyncStatus, 0, len(s.peers))
 	for p, ps := range s.peers {
 		if s.node != nil {

@@ -60,7 +60,7 @@ type Store struct {
 	running  int              // syncs in progress, either role
 	deferred map[string]bool  // syncs put off while catching up
 	lagging  int              // peers behind: peerState.lag.behind set (lag.go)
-	now      func() time.Time // the clock of lag and last sync (tests set it)
+	now      func() time.Time // the clock of lag and last sync; s.mu guards it (tests set it)
 
 	stats counters
 	lim   syncLimits // the sync limits' state (synclimits.go)
