@@ -163,3 +163,6 @@ func SetClock(s *Store, now func() time.Time) {
 
 // ExpireNow runs the expiry timer's work now: expired values are removed.
 func ExpireNow(s *Store) { s.expireDue() }
+
+// DeliverDelta hands s a delta as its transport does, from peer from.
+func DeliverDelta(s *Store, from string, d ormap.Delta) { s.onDelta(from, d) }

@@ -50,7 +50,9 @@ type PeerSyncStatus struct {
 }
 
 // PeerSyncStatus returns the store's sync state with each peer it knows,
-// sorted by peer: joined ones, and ones it is syncing with.
+// sorted by peer: joined ones, and ones it is syncing with (a peer that
+// left is forgotten, its lag and last sync with it). See "Observing" in
+// the package documentation.
 func (s *Store) PeerSyncStatus() []PeerSyncStatus {
 	s.mu.Lock()
 	now := s.now()

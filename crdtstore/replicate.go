@@ -178,7 +178,7 @@ func (s *Store) onDelta(from string, d ormap.Delta) {
 	gap := false
 	if err == nil {
 		gap = s.m.HasGap(d)
-		ready := s.m.Ready(d)
+		ready := !gap || s.m.Ready(d) // HasGap reports a delta not ready
 		err = s.joinFromLocked(d, OriginRemote, from)
 		if err == nil {
 			s.noteDeltaLocked(from, d, ready, gap)

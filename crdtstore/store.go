@@ -89,8 +89,8 @@ type counters struct {
 	deltasForged, deltasOverBounds, pendingDropped atomic.Uint64
 }
 
-// Stats counts the store's replication traffic on this node. The JSON
-// names are the fields' in snake_case.
+// Stats counts the store's replication traffic on this node, and gives
+// its size (Keys, Bytes). The JSON names are the fields' in snake_case.
 type Stats struct {
 	DeltasSent     uint64 `json:"deltas_sent"`
 	DeltasReceived uint64 `json:"deltas_received"`
@@ -464,7 +464,8 @@ func (s *Store) Len() int {
 	return s.viewLocked().Len()
 }
 
-// Stats returns the store's counters.
+// Stats returns the store's counters and size. It costs O(1): nothing is
+// scanned. Per-peer state (sync, replica lag) is in PeerSyncStatus.
 func (s *Store) Stats() Stats {
 	c := &s.stats
 	s.mu.Lock()
