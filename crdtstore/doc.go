@@ -159,6 +159,35 @@
 // one, then counts as synced; it syncs with peers that appear later as
 // they come.
 //
+// # Observing
+//
+// Stats counts the replication traffic and gives the store's size (Keys,
+// and Bytes: the keys and values of the live data, siblings included, kept
+// as the data changes). PeerSyncStatus gives, per peer the store knows
+// (joined, or syncing with it), the sync state, the last sync exchange
+// (when it ended, its error, its bytes) and the replica lag.
+//
+// Replica lag is how far behind this store is with a peer's writes, in
+// time. Each value carries its write time, the writer's hybrid-logical-
+// clock time (see "Expiring keys"). When a write of the peer's store is
+// applied here, by a delta or in a sync reply from any peer, its lag is the
+// local time minus its write time (at least 0), and the peer's lag is that
+// of its newest write applied. While the store holds deltas of the peer
+// that wait for writes they need, or knows it missed some of the peer's
+// writes (a gap), the lag is instead the time since the oldest such held or
+// gap-revealing write was written: it grows while the store is behind and
+// drops when it has caught up. The clock is the store's (package ormap
+// reads none). Clock skew between the two hosts adds to the lag, and a
+// store that joins sees, once, the age of the newest write of each peer
+// its first sync brought.
+//
+// With Options.Metrics (by default the node's node.Config.Metrics) the
+// same figures are Prometheus metrics, read when scraped:
+// reflect_store_keys, reflect_store_bytes, the counters, and per peer
+// reflect_store_replica_lag_seconds and
+// reflect_store_last_sync_timestamp_seconds (label peer; a peer that
+// left has none).
+//
 // # Transports and tests
 //
 // Open runs the store on a node. Underneath, the store reaches the network

@@ -153,3 +153,16 @@ const (
 	LargeReads       = largeReads
 	ServeBytesWindow = serveBytesWindow
 )
+
+// SetClock makes s read now for the replica lag and the last sync times.
+func SetClock(s *Store, now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = now
+}
+
+// ExpireNow runs the expiry timer's work now: expired values are removed.
+func ExpireNow(s *Store) { s.expireDue() }
+
+// DeliverDelta hands s a delta as its transport does, from peer from.
+func DeliverDelta(s *Store, from string, d ormap.Delta) { s.onDelta(from, d) }

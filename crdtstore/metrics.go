@@ -29,9 +29,48 @@ func (s *Store) unregisterMetrics() {
 	}
 }
 
-// newStoreCollector reads the store's Stats when the registry is scraped:
-// reflect_store_* metrics with the label store (Options.Name).
+// storeCollector reads the store's Stats and PeerSyncStatus when the
+// registry is scraped: reflect_store_* metrics with the label store
+// (Options.Name), and per peer (label peer, PeerSyncStatus.Peer) the
+// replica lag and the time of the last sync. A peer the store forgot (it
+// left) has no series any more.
+type storeCollector struct {
+	s        *Store
+	stats    prometheus.Collector
+	lag      *prometheus.Desc
+	lastSync *prometheus.Desc
+}
+
 func newStoreCollector(s *Store) prometheus.Collector {
+	labels := prometheus.Labels{"store": s.opts.Name}
+	return &storeCollector{
+		s:     s,
+		stats: newStatsCollector(s),
+		lag: prometheus.NewDesc("reflect_store_replica_lag_seconds",
+			"How far behind this store is with the peer's writes (PeerSyncStatus.Lag).", []string{"peer"}, labels),
+		lastSync: prometheus.NewDesc("reflect_store_last_sync_timestamp_seconds",
+			"When the last sync exchange with the peer ended, in either role, successful or not.", []string{"peer"}, labels),
+	}
+}
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	c.stats.Describe(ch)
+	ch <- c.lag
+	ch <- c.lastSync
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	c.stats.Collect(ch)
+	for _, ps := range c.s.PeerSyncStatus() {
+		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, ps.Lag.Seconds(), ps.Peer)
+		if !ps.LastSync.IsZero() {
+			ch <- prometheus.MustNewConstMetric(c.lastSync, prometheus.GaugeValue, float64(ps.LastSync.UnixNano())/1e9, ps.Peer)
+		}
+	}
+}
+
+// newStatsCollector reads the store's Stats when the registry is scraped.
+func newStatsCollector(s *Store) prometheus.Collector {
 	labels := prometheus.Labels{"store": s.opts.Name}
 	gauge := func(name, help string, v func(Stats) int) statmetrics.Metric[Stats] {
 		return statmetrics.Gauge("reflect_store_"+name, help, labels, v)
@@ -41,6 +80,7 @@ func newStoreCollector(s *Store) prometheus.Collector {
 	}
 	return statmetrics.NewCollector(s.Stats,
 		gauge("keys", "Keys with a value.", func(st Stats) int { return st.Keys }),
+		gauge("bytes", "Bytes of the live data: keys with a value and their values, siblings included.", func(st Stats) int { return st.Bytes }),
 		gauge("pending_deltas", "Received deltas held until the dots they need arrive.", func(st Stats) int { return st.PendingDeltas }),
 		gauge("pending_bytes", "Estimated memory of the pending deltas.", func(st Stats) int { return st.PendingBytes }),
 		counter("deltas_sent_total", "Deltas published.", func(st Stats) uint64 { return st.DeltasSent }),

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/reflectmesh/reflect/crdtstore"
+	"github.com/reflectmesh/reflect/crdtstore/crdttest"
 	"github.com/reflectmesh/reflect/internal/testutil"
 	"github.com/reflectmesh/reflect/node"
 	"github.com/reflectmesh/reflect/pubsub"
@@ -33,6 +34,9 @@ func TestStoreMetricsScrape(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// b's clock for the lag and last sync: an hour ahead, fixed.
+	later := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	crdtstore.SetClock(b.s, func() time.Time { return later })
 	mustSet(t, a.s, "color", "blue")
 	testutil.Eventually(t, 10*time.Second, "the key on b", func() bool { return has(b.s, "color") })
 	testutil.Eventually(t, 10*time.Second, "the delta received", func() bool {
@@ -54,6 +58,27 @@ func TestStoreMetricsScrape(t *testing.T) {
 		if v, _ := testutil.MetricValue(t, reg, "reflect_store_sync_received_bytes_total", "store", "default"); v == 0 {
 			t.Errorf("node %d: no sync bytes counted", i)
 		}
+	}
+	// The live data's bytes, and the lag of a's write on b (b's clock
+	// minus its write time) and none on a (b wrote nothing).
+	for _, reg := range regs {
+		testutil.WantMetric(t, reg, float64(len("color")+len("blue")), "reflect_store_bytes", "store", "default")
+	}
+	e, _ := b.s.GetEntry("color")
+	aID, bID := a.n.ID().String(), b.n.ID().String()
+	testutil.WantMetric(t, regs[1], later.Sub(e.Time).Seconds(), "reflect_store_replica_lag_seconds", "store", "default", "peer", aID)
+	testutil.WantMetric(t, regs[0], 0, "reflect_store_replica_lag_seconds", "store", "default", "peer", bID)
+	if lag := later.Sub(e.Time); lag < 59*time.Minute || lag > time.Hour {
+		t.Errorf("lag %v, want about an hour", lag)
+	}
+	// The last sync: on b, once an anti-entropy sync has run on its
+	// clock; on a, the status's.
+	testutil.Eventually(t, 10*time.Second, "a sync at b's clock", func() bool {
+		v, _ := testutil.MetricValue(t, regs[1], "reflect_store_last_sync_timestamp_seconds", "store", "default", "peer", aID)
+		return v == float64(later.UnixNano())/1e9
+	})
+	if v, ok := testutil.MetricValue(t, regs[0], "reflect_store_last_sync_timestamp_seconds", "store", "default", "peer", bID); !ok || v < float64(time.Now().Add(-time.Minute).Unix()) {
+		t.Errorf("a's last sync with b: %v, %v", v, ok)
 	}
 	testutil.WantMetric(t, regs[0], 1, "reflect_store_deltas_sent_total", "store", "default")
 	testutil.WantMetric(t, regs[1], 0, "reflect_store_deltas_sent_total", "store", "default")
@@ -96,6 +121,39 @@ func TestStoreMetricsScrape(t *testing.T) {
 	if len(st) != 1 || st[0].Peer != b.n.ID().String() || !st[0].Joined || !st[0].Synced {
 		t.Errorf("PeerSyncStatus: %+v", st)
 	}
+}
+
+// The per-peer series follow PeerSyncStatus: one per peer the store knows,
+// gone with the peer.
+func TestStoreMetricsPerPeer(t *testing.T) {
+	net := crdttest.NewNetwork()
+	reg := prometheus.NewRegistry()
+	opts := fastOptions()
+	opts.Metrics = reg
+	a := openMem(t, net, "a", fastOptions())
+	b := openMem(t, net, "b", opts)
+	clk := &fakeClock{}
+	crdtstore.SetClock(b, clk.Now)
+	mustSet(t, a, "k", "v")
+	testutil.Eventually(t, 5*time.Second, "k on b", func() bool { return has(b, "k") })
+	e, _ := b.GetEntry("k")
+	at := e.Time.Add(1500 * time.Millisecond)
+	clk.Set(at)
+	mustSet(t, a, "k", "w")
+	testutil.Eventually(t, 5*time.Second, "k=w on b", func() bool { return get(b, "k") == "w" })
+	e, _ = b.GetEntry("k")
+	testutil.WantMetric(t, reg, at.Sub(e.Time).Seconds(), "reflect_store_replica_lag_seconds", "store", "default", "peer", "a")
+	testutil.WantMetric(t, reg, float64(len("k")+len("w")), "reflect_store_bytes", "store", "default")
+	testutil.Eventually(t, 5*time.Second, "a sync at b's clock", func() bool {
+		v, _ := testutil.MetricValue(t, reg, "reflect_store_last_sync_timestamp_seconds", "store", "default", "peer", "a")
+		return v == float64(at.UnixNano())/1e9
+	})
+	net.Disconnect("a", "b")
+	testutil.Eventually(t, 5*time.Second, "a's series gone", func() bool {
+		_, lag := testutil.MetricValue(t, reg, "reflect_store_replica_lag_seconds", "peer", "a")
+		_, last := testutil.MetricValue(t, reg, "reflect_store_last_sync_timestamp_seconds", "peer", "a")
+		return !lag && !last
+	})
 }
 
 // Options.Metrics puts a store's metrics elsewhere; two stores on one

@@ -86,9 +86,13 @@ type Options struct {
 	// default).
 	Logger *slog.Logger
 	// Metrics, if set, receives the store's Prometheus metrics, labelled
-	// store=Name and read from Stats when scraped: the gauges
-	// reflect_store_keys, reflect_store_pending_deltas and
-	// reflect_store_pending_bytes, and the counters
+	// store=Name and read from Stats and PeerSyncStatus when scraped: the
+	// gauges reflect_store_keys, reflect_store_bytes,
+	// reflect_store_pending_deltas and reflect_store_pending_bytes; per
+	// peer (label peer, one series per peer PeerSyncStatus lists), the
+	// gauges reflect_store_replica_lag_seconds (PeerSyncStatus.Lag) and
+	// reflect_store_last_sync_timestamp_seconds (LastSync, once a sync
+	// with the peer has ended); and the counters
 	// reflect_store_{deltas_sent, deltas_received, deltas_invalid,
 	// deltas_dropped, deltas_forged, deltas_over_bounds, pending_dropped,
 	// gaps, syncs, syncs_served, sync_failures, sync_busy,

@@ -178,7 +178,11 @@ func (s *Store) onDelta(from string, d ormap.Delta) {
 	gap := false
 	if err == nil {
 		gap = s.m.HasGap(d)
+		ready := !gap || s.m.Ready(d) // HasGap reports a delta not ready
 		err = s.joinFromLocked(d, OriginRemote, from)
+		if err == nil {
+			s.noteDeltaLocked(from, d, ready, gap)
+		}
 		if err == nil && s.m.Knows(origin) { // not if held
 			s.learnWriterLocked(origin, from)
 			if isNew {
@@ -294,7 +298,11 @@ func (s *Store) joinLocked(d ormap.Delta, origin Origin) error {
 		s.stats.deltasForged.Add(1)
 		return errNotDiff
 	}
-	return s.joinFromLocked(d, origin, "")
+	if err := s.joinFromLocked(d, origin, ""); err != nil {
+		return err
+	}
+	s.noteSyncReplyLocked(d)
+	return nil
 }
 
 // errNotDiff refuses a sync reply that is not a Diff.

@@ -56,9 +56,11 @@ type Store struct {
 	guard    guardState                 // the causality guard's (replicate.go)
 	changed  chan struct{}              // closed and replaced when sync state changes
 	closed   bool
-	caughtUp bool            // a sync has succeeded since Open
-	running  int             // syncs in progress, either role
-	deferred map[string]bool // syncs put off while catching up
+	caughtUp bool             // a sync has succeeded since Open
+	running  int              // syncs in progress, either role
+	deferred map[string]bool  // syncs put off while catching up
+	lagging  int              // peers behind: peerState.lag.behind set (lag.go)
+	now      func() time.Time // the clock of lag and last sync; s.mu guards it (tests set it)
 
 	stats counters
 	lim   syncLimits // the sync limits' state (synclimits.go)
@@ -72,6 +74,11 @@ type peerState struct {
 	up      bool // joined: between the transport's PeerUp and PeerDown
 	synced  bool // a sync completed since it connected (or it has no store)
 	syncing bool // a sync with it is running, in either direction
+
+	lag           peerLag   // lag.go
+	lastSync      time.Time // end of the last sync exchange, either role
+	lastSyncErr   string    // its error, "" if it succeeded
+	lastSyncBytes int       // the bytes it moved, both directions
 }
 
 type counters struct {
@@ -82,8 +89,8 @@ type counters struct {
 	deltasForged, deltasOverBounds, pendingDropped atomic.Uint64
 }
 
-// Stats counts the store's replication traffic on this node. The JSON
-// names are the fields' in snake_case.
+// Stats counts the store's replication traffic on this node, and gives
+// its size (Keys, Bytes). The JSON names are the fields' in snake_case.
 type Stats struct {
 	DeltasSent     uint64 `json:"deltas_sent"`
 	DeltasReceived uint64 `json:"deltas_received"`
@@ -142,6 +149,11 @@ type Stats struct {
 	SyncReadWaits      uint64 `json:"sync_read_waits"`
 	// Keys is the number of keys with a value.
 	Keys int `json:"keys"`
+	// Bytes is the size of the live data: each key with a value once,
+	// plus every value stored under it (siblings included). An expired
+	// value counts until the expiry timer removes it, moments later. It
+	// is kept as the data changes; reading it costs nothing.
+	Bytes int `json:"bytes"`
 }
 
 const (
@@ -235,6 +247,7 @@ func open(tr Transport, opts Options) (*Store, error) {
 		writers:  map[ormap.ReplicaID]string{ormap.ReplicaID(rid): tr.Self()},
 		deferred: make(map[string]bool),
 		changed:  make(chan struct{}),
+		now:      time.Now,
 	}
 	// A peer whose clock runs far ahead must not drag ours along.
 	s.clock.MaxOffset = int64(time.Hour)
@@ -451,11 +464,13 @@ func (s *Store) Len() int {
 	return s.viewLocked().Len()
 }
 
-// Stats returns the store's counters.
+// Stats returns the store's counters and size. It costs O(1): nothing is
+// scanned. Per-peer state (sync, replica lag) is in PeerSyncStatus.
 func (s *Store) Stats() Stats {
 	c := &s.stats
 	s.mu.Lock()
 	ps := s.m.PendingStats()
+	bytes := s.m.Bytes()
 	s.mu.Unlock()
 	return Stats{
 		DeltasSent:     c.deltasSent.Load(),
@@ -481,6 +496,7 @@ func (s *Store) Stats() Stats {
 		SyncFramesTooLarge: s.lim.refused[limitFrame].Load(),
 		SyncReadWaits:      s.lim.gate.waits.Load(),
 		Keys:               s.Len(),
+		Bytes:              bytes,
 	}
 }
 

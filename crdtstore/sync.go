@@ -75,7 +75,7 @@ func (s *Store) peerUp(p string) {
 // peerDown forgets a peer that left, and what was synced with it.
 func (s *Store) peerDown(p string) {
 	s.mu.Lock()
-	delete(s.peers, p)
+	s.forgetPeerLocked(p)
 	s.changedLocked()
 	s.mu.Unlock()
 	s.sweepLimits()
@@ -257,6 +257,10 @@ func (s *Store) startSync(p string) {
 // errBusy is a peer's answer while it is catching up with another peer.
 var errBusy = errors.New("crdtstore: peer busy catching up")
 
+// errAnsweredBusy is PeerSyncStatus.LastSyncError of a sync request this
+// store answered "busy".
+var errAnsweredBusy = errors.New("crdtstore: answered busy")
+
 // retryLater syncs with p after the gap delay (and a jitter, so that two
 // new replicas that refused each other do not collide again).
 func (s *Store) retryLater(p string) {
@@ -273,6 +277,14 @@ func (s *Store) retryLater(p string) {
 
 // syncWith runs the initiator's side of the protocol with p.
 func (s *Store) syncWith(p string) (err error) {
+	var cs *countingStream
+	defer func() {
+		if cs != nil {
+			s.noteSyncEnd(p, err, cs.read+cs.written)
+		} else {
+			s.noteSyncEnd(p, err, 0)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(s.ctx, s.opts.SyncTimeout)
 	defer cancel()
 	st, err := s.tr.OpenSync(ctx, p) // wraps ErrNoStore for a peer without the store
@@ -288,7 +300,7 @@ func (s *Store) syncWith(p string) (err error) {
 	}()
 	deadline := time.Now().Add(s.opts.SyncTimeout)
 	_ = st.SetDeadline(deadline)
-	cs := &countingStream{Stream: st}
+	cs = &countingStream{Stream: st}
 	defer s.countSync(cs)
 	st = cs
 	r := bufio.NewReader(st)
@@ -404,6 +416,7 @@ func (s *Store) onSync(p string, st Stream) {
 	if lim := s.allowServe(p); lim != limitNone {
 		s.refuse(p, lim)
 		s.answerBusy(p, cs, rd)
+		s.noteSyncEnd(p, fmt.Errorf("%w: over the sync limit: %s", errAnsweredBusy, limitNames[lim]), cs.read+cs.written)
 		return
 	}
 	// A sync the other way may run; serving anyway is harmless. But a
@@ -418,10 +431,12 @@ func (s *Store) onSync(p string, st Stream) {
 		if s.answerBusy(p, cs, rd) {
 			s.stats.syncBusy.Add(1)
 		}
+		s.noteSyncEnd(p, fmt.Errorf("%w: catching up with another peer", errAnsweredBusy), cs.read+cs.written)
 		return
 	}
 	err := s.serveSync(p, cs, rd)
 	s.countSync(cs)
+	s.noteSyncEnd(p, err, cs.read+cs.written)
 	if err != nil {
 		_ = st.Reset()
 		s.stats.syncFailures.Add(1)

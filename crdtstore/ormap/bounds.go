@@ -72,6 +72,19 @@ func (m *Map) Knows(r ReplicaID) bool {
 	return ok
 }
 
+// Contiguous reports whether m has every dot of replica r up to the
+// highest it knows: none of r's writes is missing below one m has seen
+// (true for a replica m does not know). HasGap reports a delta that breaks
+// it; the Join that brings the missing dots restores it.
+func (m *Map) Contiguous(r ReplicaID) bool {
+	i, ok := m.repIdx[r]
+	if !ok {
+		return true
+	}
+	row := m.ctx[i]
+	return len(row) == 0 || len(row) == 1 && row[0].Lo == 1
+}
+
 // Intervals returns the number of intervals of m's causal context: at most
 // Bounds.MaxIntervals.
 func (m *Map) Intervals() int { return m.nIv }

@@ -125,6 +125,26 @@ func (d Delta) Entries(key string) []Entry {
 	return out
 }
 
+// NewestWrites calls f once per replica with entries in d, with the latest
+// timestamp among that replica's entries: the newest write of each writer
+// a delta (or a sync reply) carries.
+func (d Delta) NewestWrites(f func(ReplicaID, Timestamp)) {
+	var newest map[ReplicaID]Timestamp
+	for _, g := range d.groups {
+		for _, e := range g.ents {
+			if newest == nil {
+				newest = make(map[ReplicaID]Timestamp)
+			}
+			if t, ok := newest[e.rep]; !ok || e.ts.Compare(t) > 0 {
+				newest[e.rep] = e.ts
+			}
+		}
+	}
+	for r, t := range newest {
+		f(r, t)
+	}
+}
+
 // MaxTime returns the latest timestamp among d's entries (zero if none):
 // pass it to HLC.Observe when d arrives from a peer.
 func (d Delta) MaxTime() Timestamp {

@@ -47,7 +47,9 @@
 // messages, so Map.Join holds such a delta until the missing dots arrive,
 // by another delta or a sync, and HasGap reports it so the wrapper can pull
 // a sync. HasGap also reports a lost delta of the origin itself (we have
-// r:[1,5], the delta carries r:7).
+// r:[1,5], the delta carries r:7). Ready, PendingFrom (held deltas per
+// source) and Contiguous (no write of a replica missing below one seen)
+// let the wrapper tell how far behind it is; the map reads no clock.
 //
 // # Hostile deltas
 //

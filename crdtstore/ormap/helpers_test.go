@@ -40,7 +40,7 @@ func clone(m *Map) *Map {
 	for i, iv := range m.ctx {
 		c.ctx[i] = slices.Clone(iv)
 	}
-	c.nIv, c.bounds = m.nIv, m.bounds // not the held deltas
+	c.nIv, c.bounds, c.bytes = m.nIv, m.bounds, m.bytes // not the held deltas
 	m.tree.ascend("", func(key string, e *entry) bool {
 		c.tree.insert(item{key, *e})
 		return true

@@ -61,6 +61,7 @@ type Map struct {
 	multi  map[string][]entry
 	ttl    ttlIndex // expiry of the entries that have one
 	nIv    int      // intervals in ctx
+	bytes  int      // live keys' and stored values' bytes (Bytes)
 
 	bounds      Bounds
 	pending     []held // joined deltas waiting for dots they need, oldest first
@@ -91,6 +92,25 @@ func (m *Map) Replica() ReplicaID { return m.reps[0] }
 // Len returns the number of keys with a stored value, expired or not (see
 // At).
 func (m *Map) Len() int { return m.tree.len }
+
+// Bytes returns the bytes of m's live data: each stored key once, plus the
+// value of every entry stored under it (siblings included), expired or not
+// until Expire removes it. It is kept as entries are stored and removed,
+// so it costs nothing to read.
+func (m *Map) Bytes() int { return m.bytes }
+
+// valueBytes returns the bytes of the values stored under key; cur is
+// key's entry in the tree.
+func (m *Map) valueBytes(key string, cur *entry) int {
+	if cur.rep&multiBit == 0 {
+		return len(cur.val)
+	}
+	n := 0
+	for _, o := range m.multi[key] {
+		n += len(o.val)
+	}
+	return n
+}
 
 func (m *Map) intern(r ReplicaID) uint32 {
 	if i, ok := m.repIdx[r]; ok {
@@ -142,6 +162,14 @@ func (m *Map) entries(key string, cur *entry, buf []entry) []entry {
 // the expiry of every entry of es with ttlBit (Map.ttl.add); store drops
 // from the index the old entries that are not kept.
 func (m *Map) store(cur *entry, key string, es []entry) {
+	if cur != nil {
+		m.bytes -= m.valueBytes(key, cur)
+	} else {
+		m.bytes += len(key)
+	}
+	for _, o := range es {
+		m.bytes += len(o.val)
+	}
 	if cur != nil && cur.rep&ttlBit != 0 {
 		m.unindex(key, cur, es)
 	}
@@ -187,6 +215,7 @@ func (m *Map) unindex(key string, cur *entry, kept []entry) {
 
 // remove deletes key and its entries; cur is key's entry in the tree.
 func (m *Map) remove(key string, cur *entry) {
+	m.bytes -= len(key) + m.valueBytes(key, cur)
 	if cur.rep&ttlBit != 0 {
 		m.unindex(key, cur, nil)
 	}

@@ -35,6 +35,18 @@ func (m *Map) PendingStats() PendingStats {
 	return PendingStats{Deltas: len(m.pending), Bytes: m.pendBytes, Sources: len(m.pendUse), Dropped: m.pendDropped}
 }
 
+// PendingFrom returns how many deltas received from src m holds back now.
+func (m *Map) PendingFrom(src string) int {
+	if u := m.pendUse[src]; u != nil {
+		return u.n
+	}
+	return 0
+}
+
+// Ready reports whether Join would apply d now rather than hold it: m's
+// context holds what d needs (see Join).
+func (m *Map) Ready(d Delta) bool { return m.ready(d) }
+
 // hold adds a delta that is not ready to the held ones, within the bounds:
 // the oldest delta of src is dropped first when src is over its share, and
 // the oldest of the source holding the most when all together are over, so

@@ -38,7 +38,7 @@ func (m *Map) verify() error {
 		}
 	}
 	seen := make(map[dotKey]string)
-	count, multis, expiring := 0, 0, 0
+	count, multis, expiring, bytes := 0, 0, 0, 0
 	var prev string
 	var err error
 	m.tree.ascend("", func(key string, cur *entry) bool {
@@ -62,7 +62,9 @@ func (m *Map) verify() error {
 			return false
 		}
 		anyTTL := false
+		bytes += len(it.key)
 		for i, e := range es {
+			bytes += len(e.val)
 			if e.rep&multiBit != 0 && (i > 0 || len(es) > 1) {
 				err = fmt.Errorf("key %q: flag on a sibling", it.key)
 				return false
@@ -103,6 +105,9 @@ func (m *Map) verify() error {
 	}
 	if count != m.tree.len || multis != len(m.multi) {
 		return fmt.Errorf("counted %d keys, %d with siblings; recorded %d, %d", count, multis, m.tree.len, len(m.multi))
+	}
+	if bytes != m.bytes {
+		return fmt.Errorf("live data is %d bytes, Bytes says %d", bytes, m.bytes)
 	}
 	return m.ttl.verify(expiring)
 }
