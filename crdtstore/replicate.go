@@ -179,12 +179,14 @@ func (s *Store) onDelta(from string, d ormap.Delta) {
 	if err == nil {
 		gap = s.m.HasGap(d)
 		ready := !gap || s.m.Ready(d) // HasGap reports a delta not ready
+		// The origin is from's (ownsReplica, above): known before the join,
+		// so that the changes it notifies name their writer's peer.
+		s.learnWriterLocked(origin, from)
 		err = s.joinFromLocked(d, OriginRemote, from)
 		if err == nil {
 			s.noteDeltaLocked(from, d, ready, gap)
 		}
 		if err == nil && s.m.Knows(origin) { // not if held
-			s.learnWriterLocked(origin, from)
 			if isNew {
 				if s.guard.introduced == nil {
 					s.guard.introduced = make(map[string]int)

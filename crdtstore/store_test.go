@@ -653,3 +653,30 @@ func TestMergedDeltasFitTheLimit(t *testing.T) {
 		t.Fatalf("b: %d of %d deltas invalid, %d keys of 61", st.DeltasInvalid, len(sizes), b.Len())
 	}
 }
+
+// The first write a store receives from a peer's replica names that peer
+// in the watcher's Change (Entry.Peer), not only the writes after it.
+func TestWatchNamesTheWriterOfAFirstWrite(t *testing.T) {
+	_, ss := memStores(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range ss {
+		if err := s.WaitSynced(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := ss[0].Watch("")
+	defer w.Stop()
+	mustSet(t, ss[1], "first", "1")
+	mustSet(t, ss[1], "second", "2")
+	for _, key := range []string{"first", "second"} {
+		select {
+		case c := <-w.Updates():
+			if c.Key != key || c.Peer != "s1" {
+				t.Errorf("change of %s: Peer %q, want s1", c.Key, c.Peer)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no change for %s", key)
+		}
+	}
+}
