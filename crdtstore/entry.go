@@ -5,6 +5,8 @@ import (
 	"iter"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/reflectmesh/reflect/crdtstore/ormap"
 )
 
@@ -22,7 +24,8 @@ type Entry struct {
 	// of the store on one node (a restarted node is a new replica). Compare
 	// it with Store.ReplicaID.
 	Writer string
-	// Peer is the peer id of the node whose store wrote the value, when
+	// Peer is the peer id of the node whose store wrote the value (on a
+	// node, its text form, as peer.ID's String gives it), when
 	// this store knows it: for its own writes, and for those of every
 	// store it has received a delta from or synced with since it opened.
 	// Empty for a value written by a store not met (one that left before
@@ -50,7 +53,7 @@ func (s *Store) entry(key string, e ormap.Entry, siblings int) Entry {
 	} else {
 		out.Writer = hex.EncodeToString([]byte(e.Dot.Replica))
 	}
-	out.Peer = s.writers[e.Dot.Replica]
+	out.Peer = s.peerText(s.writers[e.Dot.Replica])
 	if e.Expires != 0 {
 		out.Expires = time.Unix(0, e.Expires)
 	}
@@ -142,3 +145,12 @@ func scan[T interface{ key() string }](s *Store, prefix string, conv func(ormap.
 func (kv KeyValue) key() string { return kv.Key }
 
 func (e Entry) key() string { return e.Key }
+
+// peerText is the text form of a transport's peer id: on a node, peer.ID's
+// String (the transport's ids are the ids' bytes); elsewhere the id itself.
+func (s *Store) peerText(p string) string {
+	if s.node != nil && p != "" {
+		return peer.ID(p).String()
+	}
+	return p
+}

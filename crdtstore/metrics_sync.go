@@ -4,8 +4,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // PeerSyncStatus is the store's sync state with one peer at one moment.
@@ -58,11 +56,8 @@ func (s *Store) PeerSyncStatus() []PeerSyncStatus {
 	now := s.now()
 	out := make([]PeerSyncStatus, 0, len(s.peers))
 	for p, ps := range s.peers {
-		if s.node != nil {
-			p = peer.ID(p).String()
-		}
 		out = append(out, PeerSyncStatus{
-			Peer: p, Joined: ps.up, Synced: ps.synced, Syncing: ps.syncing,
+			Peer: s.peerText(p), Joined: ps.up, Synced: ps.synced, Syncing: ps.syncing,
 			Lag: ps.lag.at(now), LastWrite: ps.lag.lastWrite,
 			LastSync: ps.lastSync, LastSyncError: ps.lastSyncErr, LastSyncBytes: ps.lastSyncBytes,
 		})

@@ -331,3 +331,35 @@ func TestOpenDerivesDeltaLimits(t *testing.T) {
 		t.Fatalf("Open with MaxValueLen = the message size: %v, want ErrConfig", err)
 	}
 }
+
+// On a node, Entry.Peer is the writer's peer id in its text form, for a
+// value received by delta and one received by sync.
+func TestLoopbackEntryPeerIsTheTextID(t *testing.T) {
+	a, b := startStoreNode(t), startStoreNode(t)
+	if err := a.s.Set("before", []byte("1")); err != nil { // reaches b by sync
+		t.Fatal(err)
+	}
+	connect(t, a, b)
+	testutil.Eventually(t, 10*time.Second, "b has before", func() bool { _, ok := b.s.Get("before"); return ok })
+	w := b.s.Watch("after")
+	defer w.Stop()
+	if err := a.s.Set("after", []byte("2")); err != nil { // by delta
+		t.Fatal(err)
+	}
+	select {
+	case c := <-w.Updates():
+		if c.Peer != a.n.ID().String() {
+			t.Errorf("Change.Peer %q, want %s", c.Peer, a.n.ID())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no change on b")
+	}
+	for _, key := range []string{"before", "after"} {
+		if e, ok := b.s.GetEntry(key); !ok || e.Peer != a.n.ID().String() {
+			t.Errorf("b's entry of %s: Peer %q, want %s", key, e.Peer, a.n.ID())
+		}
+		if e, ok := a.s.GetEntry(key); !ok || e.Peer != a.n.ID().String() {
+			t.Errorf("a's own entry of %s: Peer %q, want %s", key, e.Peer, a.n.ID())
+		}
+	}
+}

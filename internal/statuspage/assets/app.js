@@ -93,7 +93,9 @@ function drawPeers(st, now) {
   fill(document.querySelector("#peers tbody"), st.peers.map(p => {
     const s = p.store;
     const state = p.joined ? "joined" : p.connected ? "connected" : "lost " + ago(p.lost_since, now);
-    const store = !s ? "" : s.syncing ? "syncing" : s.synced ? "synced" : "not synced";
+    let store = !s ? "" : s.syncing ? "syncing" : s.synced ? "synced" : "not synced";
+    if (s && s.last_sync_error) store += " (last sync " + ago(s.last_sync, now) + " failed: " + s.last_sync_error + ")";
+    else if (s && ago(s.last_sync, now)) store += " (last sync " + ago(s.last_sync, now) + ")";
     const id = el("td", short(p.id), "mono");
     id.title = p.id;
     return [id, state, (p.addrs || [])[0] || "", ago(p.connected_since, now), ms(p.rtt), store,
