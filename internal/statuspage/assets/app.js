@@ -40,9 +40,9 @@ function bytes(n) {
 
 function rate(r) { return r >= 10 ? r.toFixed(0) : r.toFixed(1); }
 
-function fill(tbody, rows) {
-  tbody.replaceChildren(...rows.map(cells => {
-    const tr = el("tr");
+function fill(tbody, rows, classOf) {
+  tbody.replaceChildren(...rows.map((cells, i) => {
+    const tr = el("tr", null, classOf ? classOf(i) : "");
     for (const c of cells) tr.append(c instanceof Node ? c : el("td", c));
     return tr;
   }));
@@ -107,7 +107,8 @@ function drawTopics(st) {
   fill(document.querySelector("#topics tbody"), st.topics.map(t => [
     el("td", t.name, "mono"), t.stats.published, t.stats.received, t.stats.delivered, t.stats.dropped,
     rate(t.rate.published) + " · " + bytes(Math.round(t.rate.published_bytes)),
-    rate(t.rate.received) + " · " + bytes(Math.round(t.rate.received_bytes))]));
+    rate(t.rate.received) + " · " + bytes(Math.round(t.rate.received_bytes))]),
+    i => st.topics[i].name.startsWith("_reflect/") ? "reserved" : "");
 }
 
 function drawStore(st) {
