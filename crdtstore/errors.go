@@ -25,4 +25,10 @@ var (
 	// OpenSync returns it, wrapped, for such a peer; the store then counts
 	// the peer as synced.
 	ErrNoStore = errors.New("crdtstore: peer does not run this store")
+	// ErrDisk reports that the store could not open its Options.Dir
+	// (in use by another process, a newer format, corrupt files), or that
+	// a write could not be saved there. After a failed save the change is
+	// in memory and replicates, but may be gone after a restart; later
+	// writes fail with ErrDisk too.
+	ErrDisk = errors.New("crdtstore: disk")
 )

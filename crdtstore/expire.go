@@ -95,6 +95,7 @@ func (s *Store) expireDue() {
 		now := time.Now().UnixNano()
 		var changes []ormap.Change
 		changes, more = s.m.Expire(now, expireBatch)
+		s.saveLocked() // not waited for: after a crash, the value expires again
 		s.notifyChangesLocked(changes, s.m.At(now), OriginExpired)
 		s.mu.Unlock()
 	}

@@ -49,6 +49,17 @@ type Options struct {
 	// Name selects one of several stores on a mesh (letters, digits, '.',
 	// '_', '-'; at most 64). Default DefaultName.
 	Name string
+	// Dir keeps the store on disk in this directory (created if missing),
+	// so that it survives restarts: the entries, the causal context and
+	// the replica id (see Persistence in the package documentation). One
+	// store per directory, opened by one process at a time. Default: the
+	// store lives in memory only.
+	Dir string
+	// Fsync makes a write that returned survive a power loss too (each
+	// Set, SetTTL and Delete waits for an fsync, shared by concurrent
+	// writers). Without it, a write that returned survives the crash of
+	// the process (kill -9), not of the machine. Only with Dir.
+	Fsync bool
 	// SyncInterval is the anti-entropy period. Default DefaultSyncInterval;
 	// negative disables it (syncs still run on connect and on gaps).
 	SyncInterval time.Duration
@@ -155,6 +166,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("%w: MaxDeltaBytes %d is negative", ErrConfig, o.MaxDeltaBytes)
 	case o.MaxValueLen < 0:
 		return fmt.Errorf("%w: MaxValueLen %d is negative", ErrConfig, o.MaxValueLen)
+	case o.Fsync && o.Dir == "":
+		return fmt.Errorf("%w: Fsync without Dir", ErrConfig)
 	case o.MaxValueLen > 0 && o.MaxDeltaBytes > 0 && o.MaxValueLen >= o.MaxDeltaBytes:
 		return fmt.Errorf("%w: MaxValueLen %d does not fit MaxDeltaBytes %d", ErrConfig, o.MaxValueLen, o.MaxDeltaBytes)
 	}

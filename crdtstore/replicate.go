@@ -332,6 +332,7 @@ func (s *Store) joinFromLocked(d ormap.Delta, origin Origin, src string) error {
 		return err
 	}
 	s.clock.Observe(d.MaxTime(), now)
+	s.saveLocked() // not waited for: a crash loses it, a sync brings it back
 	s.notifyChangesLocked(changes, s.m.At(now), origin)
 	s.armLocked()
 	return nil

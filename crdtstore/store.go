@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/reflectmesh/reflect/crdtstore/internal/disk"
 	"github.com/reflectmesh/reflect/crdtstore/ormap"
 	"github.com/reflectmesh/reflect/node"
 )
@@ -66,6 +67,9 @@ type Store struct {
 	lim   syncLimits // the sync limits' state (synclimits.go)
 
 	collector prometheus.Collector // registered with opts.Metrics (metrics.go)
+
+	db         *disk.DB    // Options.Dir's engine, nil without (persist.go)
+	diskFailed atomic.Bool // a save failed: local writes are refused
 }
 
 // peerState is what the store knows of one peer: a joined one (the
@@ -222,9 +226,22 @@ func OpenTransport(tr Transport, opts Options) (*Store, error) {
 
 // open opens a store over tr with opts valid and defaulted.
 func open(tr Transport, opts Options) (*Store, error) {
-	rid, err := newReplicaID(tr.Self())
-	if err != nil {
-		return nil, fmt.Errorf("crdtstore: replica id: %w", err)
+	var (
+		rid []byte
+		m   *ormap.Map
+		rs  *restored
+		err error
+	)
+	if opts.Dir != "" {
+		if rs, err = openDisk(opts.Dir, opts.Fsync, tr.Self(), opts); err != nil {
+			return nil, err
+		}
+		rid, m = rs.rid, rs.m
+	} else {
+		if rid, err = newReplicaID(tr.Self()); err != nil {
+			return nil, fmt.Errorf("crdtstore: replica id: %w", err)
+		}
+		m = ormap.New(ormap.ReplicaID(rid))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
@@ -241,7 +258,7 @@ func open(tr Transport, opts Options) (*Store, error) {
 		opened:   time.Now(),
 		syncCh:   make(chan string, 64),
 		gapCh:    make(chan string, 64),
-		m:        ormap.New(ormap.ReplicaID(rid)),
+		m:        m,
 		watchers: make(map[*Watcher]struct{}),
 		peers:    make(map[string]*peerState),
 		writers:  map[ormap.ReplicaID]string{ormap.ReplicaID(rid): tr.Self()},
@@ -251,19 +268,23 @@ func open(tr Transport, opts Options) (*Store, error) {
 	}
 	// A peer whose clock runs far ahead must not drag ours along.
 	s.clock.MaxOffset = int64(time.Hour)
+	if rs != nil {
+		s.db = rs.db
+		s.resumeLocked(rs) // not shared yet: no lock needed
+	}
 	s.goOwned(s.flushLoop)
 	s.goOwned(s.syncLoop)
 	s.goOwned(s.expireLoop)
 	if err := s.registerMetrics(); err != nil {
 		cancel()
 		s.wg.Wait()
-		return nil, err
+		return nil, errors.Join(err, s.closeDisk())
 	}
 	if err := tr.Start(Handlers{DecodeDelta: s.decodeDelta, Delta: s.onDelta, Sync: s.onSync, PeerUp: s.peerUp, PeerDown: s.peerDown}); err != nil {
 		s.unregisterMetrics()
 		cancel()
 		s.wg.Wait()
-		return nil, fmt.Errorf("crdtstore: start transport: %w", err)
+		return nil, errors.Join(fmt.Errorf("crdtstore: start transport: %w", err), s.closeDisk())
 	}
 	return s, nil
 }
@@ -299,6 +320,7 @@ func (s *Store) Close() error {
 	s.cancel()
 	err := s.tr.Close()
 	s.wg.Wait()
+	err = errors.Join(err, s.closeDisk())
 	if s.ownsNode {
 		err = errors.Join(err, s.node.Close())
 	}
@@ -332,13 +354,16 @@ func (s *Store) set(key string, value []byte, ttl time.Duration) error {
 		return fmt.Errorf("%w: %w", ErrTooLarge, err)
 	}
 	s.mu.Lock()
-	if s.closed {
+	if err := s.writableLocked(); err != nil {
 		s.mu.Unlock()
-		return ErrClosed
+		return err
 	}
 	ts := s.clock.Now(time.Now().UnixNano())
 	d := s.m.SetTTL(key, value, ts, int64(ttl))
-	s.queueLocked(d, len(key)+len(value)+perEntryOverhead)
+	t := s.saveLocked()
+	if t == nil {
+		s.queueLocked(d, len(key)+len(value)+perEntryOverhead)
+	}
 	if ttl > 0 {
 		s.armLocked()
 	}
@@ -347,6 +372,34 @@ func (s *Store) set(key string, value []byte, ttl time.Duration) error {
 		s.notifyLocked(Change{Entry: s.entry(key, e, 1), Origin: OriginLocal})
 	}
 	s.mu.Unlock()
+	return s.publishSaved(t, d, len(key)+len(value)+perEntryOverhead)
+}
+
+// writableLocked returns why a local write cannot be made now, if it
+// cannot: the store is closed, or its disk failed; s.mu held.
+func (s *Store) writableLocked() error {
+	switch {
+	case s.closed:
+		return ErrClosed
+	case s.diskFailed.Load():
+		return fmt.Errorf("%w: an earlier save failed", ErrDisk)
+	}
+	return nil
+}
+
+// publishSaved queues the local delta d for publishing once its records
+// are saved (t, nil without a disk: queued already) and wakes the
+// publisher. With a disk, a delta whose save failed is not published: the
+// write returned an error.
+func (s *Store) publishSaved(t *disk.Ticket, d ormap.Delta, size int) error {
+	if t != nil {
+		if err := s.saved(t); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.queueLocked(d, size)
+		s.mu.Unlock()
+	}
 	s.kickFlusher()
 	return nil
 }
@@ -359,20 +412,22 @@ func (s *Store) Delete(key string) error {
 		return err
 	}
 	s.mu.Lock()
-	if s.closed {
+	if err := s.writableLocked(); err != nil {
 		s.mu.Unlock()
-		return ErrClosed
+		return err
 	}
 	d, ok := s.m.Delete(key)
-	if ok {
+	if !ok {
+		s.mu.Unlock()
+		return nil
+	}
+	t := s.saveLocked()
+	if t == nil {
 		s.queueLocked(d, len(key)+perEntryOverhead)
-		s.notifyLocked(Change{Entry: Entry{Key: key}, Deleted: true, Origin: OriginLocal})
 	}
+	s.notifyLocked(Change{Entry: Entry{Key: key}, Deleted: true, Origin: OriginLocal})
 	s.mu.Unlock()
-	if ok {
-		s.kickFlusher()
-	}
-	return nil
+	return s.publishSaved(t, d, len(key)+perEntryOverhead)
 }
 
 // Get returns the value of key and whether it has one. An expired value is

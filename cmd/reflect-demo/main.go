@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -46,6 +47,7 @@ type options struct {
 	mdns     bool
 	identity string
 	store    string
+	data     string // -data: keep the store (and the identity) here
 	json     bool
 	verbose  bool
 	wait     time.Duration
@@ -77,6 +79,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.Var((*stringList)(&o.peers), "peer", "bootstrap peer `multiaddr` with /p2p/ID, repeatable")
 	fs.BoolVar(&o.mdns, "mdns", true, "find peers on the LAN with mDNS")
 	fs.StringVar(&o.identity, "identity", "", "keep the peer identity in `file` (created if missing)")
+	fs.StringVar(&o.data, "data", "", "keep the store on disk in `dir` across restarts (and the peer identity, unless -identity)")
 	fs.StringVar(&o.store, "store", "", "use the store `name`d so (default \""+crdtstore.DefaultName+"\")")
 	fs.BoolVar(&o.json, "json", false, "machine-readable output: one JSON object per line")
 	fs.BoolVar(&o.verbose, "v", false, "debug logs on stderr (default: warnings only)")
@@ -172,6 +175,20 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		Logger:         log,
 	}
 	sopts := crdtstore.Options{Name: o.store}
+	if o.data != "" {
+		if err := os.MkdirAll(o.data, 0o700); err != nil {
+			fmt.Fprintf(stderr, "reflect-demo: -data: %v\n", err)
+			return exitFail
+		}
+		if cfg.IdentityFile == "" { // the store resumes its replica id only under the same peer id
+			cfg.IdentityFile = filepath.Join(o.data, "identity")
+		}
+		name := o.store
+		if name == "" {
+			name = crdtstore.DefaultName
+		}
+		sopts.Dir = filepath.Join(o.data, "store-"+name)
+	}
 	var reg *prometheus.Registry
 	if o.http != "" {
 		reg = newRegistry()
