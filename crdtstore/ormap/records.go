@@ -104,7 +104,13 @@ func (m *Map) TakeRecords(fn func(Record)) {
 			}
 			fn(rec)
 		}
-		clear(m.dirty.keys)
+		if len(keys) > 1024 {
+			// clear costs the map's capacity on every later call: after a
+			// large sync, start small again.
+			m.dirty.keys = make(map[string]struct{})
+		} else {
+			clear(m.dirty.keys)
+		}
 	}
 }
 
