@@ -53,6 +53,7 @@ func Restore(self ReplicaID, recs iter.Seq[Record]) (*Map, RestoreStats, error) 
 	var rowSeen []bool
 	var dots []dotKey
 	var buf []entry
+	var lastKey string
 	var err error
 	for rec := range recs {
 		switch rec.Kind {
@@ -76,7 +77,8 @@ func Restore(self ReplicaID, recs iter.Seq[Record]) (*Map, RestoreStats, error) 
 			m.ctx[i] = iv
 			st.Rows++
 		case RecordKey:
-			if m.tree.get(rec.Name) != nil {
+			// Keys in order (as an engine yields them) need no lookup.
+			if (st.Keys == 0 || rec.Name <= lastKey) && m.tree.get(rec.Name) != nil {
 				err = fmt.Errorf("%w: duplicate record", ErrCorruptRecord)
 				break
 			}
@@ -91,6 +93,7 @@ func Restore(self ReplicaID, recs iter.Seq[Record]) (*Map, RestoreStats, error) 
 			}
 			m.sortEntries(buf)
 			m.store(nil, rec.Name, buf)
+			lastKey = max(lastKey, rec.Name)
 			st.Keys++
 			st.Entries += len(buf)
 		default:
