@@ -244,6 +244,39 @@
 // a hostile but well-formed delta can still do is the subject of "Hostile
 // deltas" above.
 //
+// # Persistence
+//
+// The map does no I/O; it tells its owner what to write. After
+// Map.TrackChanges (off by default: nothing is tracked, nothing costs), the
+// map notes every key whose entries change (Set, Delete, Join, JoinAt,
+// Expire: store and remove are the only places entries change) and every
+// context row that grows (mint, the join's union); Map.TakeRecords then
+// yields one Record per changed row (Kind RecordRow, Name the replica id)
+// and per changed key (RecordKey; Data nil once the key has no entry),
+// rows first, each sorted, and forgets them. A store writes them to a
+// key-value engine after every operation, each over the previous record of
+// its Kind and Name. Restore(self, records) rebuilds the map: equal to the
+// one written (entries, siblings, expiries, context, Len, Bytes), without
+// the deltas it held back (Pending), which a sync brings again.
+//
+// Record Data starts with a version byte (1). A row record holds the
+// row's intervals as in the wire format's context rows (4 bytes for
+// [1, n] with n < 128). A key record holds the key's entries in Get's
+// order, each: replica id (length, bytes), counter, wall (zig-zag),
+// logical<<1 | expires, the TTL if it expires, value (length, bytes); a
+// 16-byte key with a 100-byte value and a 16-byte replica id takes 133
+// bytes of Data. Restore checks every record and fails with
+// ErrCorruptRecord naming the record (truncated, trailing bytes, unknown
+// kind or version, a counter out of range, a duplicated record, a dot live
+// under two keys), or ErrBounds past the default Bounds, never a panic
+// (FuzzRestoreRecord). It restores the invariants whatever records are
+// missing: a live dot missing from the context joins it, and the own row
+// becomes [1, n] past every own dot (RestoreStats counts the repairs; the
+// repaired rows are the first records the restored map yields), so the
+// next Set never reuses a dot. Restoring under a new id keeps the data:
+// the old id's writes become another replica's. RestoreStats.MaxTime tells
+// the owner's HLC where to resume.
+//
 // # Testing
 //
 // The package's tests check the join laws on random states, compare the Map
@@ -256,6 +289,11 @@
 // it also publishes poison contexts, impersonations, forged entries,
 // replica-id floods and never-ready deltas into the same network, and checks
 // that no honest write is lost or resurrected, that no flooded id is
-// joined, and that the held deltas stayed within small bounds. The simulator and the invariant check it
-// uses (verify_test.go) are test code, not part of the API.
+// joined, and that the held deltas stayed within small bounds. With
+// restarts (sim_restart_test.go), replicas write their records to a
+// simulated disk after every step and restart from it at random, some
+// under a new id: each restored map must equal the live one, and the run
+// must still converge with nothing lost or resurrected. The simulator and
+// the invariant check it uses (verify_test.go) are test code, not part of
+// the API.
 package ormap

@@ -42,4 +42,11 @@ var (
 	// replica's own writes: one from Diff, one without an origin, or one
 	// carrying entries written by another replica.
 	ErrNotOwn = errors.New("ormap: delta is not its origin's own writes")
+
+	// ErrCorruptRecord is returned by Restore for a record it cannot
+	// decode or that contradicts another one: an unknown kind or record
+	// version, truncated or trailing bytes, a counter out of range, an empty
+	// or duplicated record, a dot live under two keys. The error names the
+	// record.
+	ErrCorruptRecord = errors.New("ormap: corrupt persisted record")
 )

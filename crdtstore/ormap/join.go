@@ -266,6 +266,9 @@ func (m *Map) apply(d Delta, changes []Change, now int64) []Change {
 
 	for _, r := range dctx.rows {
 		i, iv := r.i, r.iv
+		if m.dirty.rows != nil && !subsetIvs(iv, m.ctx[i]) {
+			m.touchRow(i)
+		}
 		m.nIv -= len(m.ctx[i])
 		switch {
 		case len(m.ctx[i]) == 0:

@@ -68,6 +68,8 @@ type Map struct {
 	pendUse     map[string]*usage
 	pendBytes   int
 	pendDropped uint64
+
+	dirty tracker // keys and rows changed since TakeRecords (records.go)
 }
 
 // MaxPending is how many deltas a Map holds back, by default, while it
@@ -162,6 +164,7 @@ func (m *Map) entries(key string, cur *entry, buf []entry) []entry {
 // the expiry of every entry of es with ttlBit (Map.ttl.add); store drops
 // from the index the old entries that are not kept.
 func (m *Map) store(cur *entry, key string, es []entry) {
+	m.touchKey(key)
 	if cur != nil {
 		m.bytes -= m.valueBytes(key, cur)
 	} else {
@@ -215,6 +218,7 @@ func (m *Map) unindex(key string, cur *entry, kept []entry) {
 
 // remove deletes key and its entries; cur is key's entry in the tree.
 func (m *Map) remove(key string, cur *entry) {
+	m.touchKey(key)
 	m.bytes -= len(key) + m.valueBytes(key, cur)
 	if cur.rep&ttlBit != 0 {
 		m.unindex(key, cur, nil)
@@ -256,6 +260,7 @@ func (m *Map) mint() uint64 {
 		m.nIv++ // a counter of 1 starts the row; later ones extend it
 	}
 	m.ctx[0].add(c, c)
+	m.touchRow(0)
 	return c
 }
 

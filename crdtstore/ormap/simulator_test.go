@@ -61,6 +61,14 @@ type simConfig struct {
 	// NoGuard skips the wrapper's checks, to show that the simulation
 	// catches what they prevent. Test only.
 	NoGuard bool
+
+	// Restart is the probability, each step, that a replica restarts from
+	// its records (sim_restart_test.go): every replica then tracks its
+	// changes into a simulated disk after each step. NewID is the share of
+	// restarts under a new replica id (the old identity lost, its data
+	// kept).
+	Restart float64
+	NewID   float64
 }
 
 // defaultSimConfig returns the configuration the package tests run: 5
@@ -104,6 +112,8 @@ type simReport struct {
 	MaxHeld     int // most bytes any replica held back at a check
 	HeldDropped int // held deltas dropped by the bounds, all replicas
 	HostileHeld int // hostile deltas still held at the end, all replicas
+
+	Restarts, NewIDs int // restarts from records; of those, under a new id
 }
 
 // simulate runs replicas of a Map through a lossy network, deterministically
@@ -149,6 +159,7 @@ type simReplica struct {
 	// expiredTo: the map holds no entry that expired at or before it (the
 	// time of its last Expire that left nothing due).
 	expiredTo int64
+	disk      map[diskKey][]byte // records written, with Restart
 }
 
 type simWrite struct {
@@ -186,6 +197,10 @@ func (s *sim) run() (simReport, error) {
 		// Ids of different lengths and orders exercise the tie-breaks.
 		id := ReplicaID(strconv.Itoa(int(s.rnd.next()%1000)) + "-" + strconv.Itoa(i))
 		r := &simReplica{m: New(id), expiredTo: math.MinInt64}
+		if cfg.Restart > 0 {
+			r.m.TrackChanges()
+			r.disk = make(map[diskKey][]byte)
+		}
 		if cfg.Skew > 0 {
 			r.skew = int64(s.rnd.intn(int(2*cfg.Skew+1))) - cfg.Skew
 			r.clock.MaxOffset = 2*cfg.Skew + 1
@@ -219,6 +234,11 @@ func (s *sim) run() (simReport, error) {
 		}
 		if cfg.Hostile > 0 && s.rnd.chance(cfg.HostileRate) {
 			s.attack()
+		}
+		if cfg.Restart > 0 {
+			if err := s.restarts(); err != nil {
+				return s.rep, fmt.Errorf("step %d: %w", s.t, err)
+			}
 		}
 		if s.t%16 == 0 {
 			s.noteHeld()
