@@ -114,7 +114,9 @@ func (db *DB) commitLoop() {
 	for {
 		db.mu.Lock()
 		q, t, closing := db.queue, db.round, db.closing
-		db.queue, db.round = db.spare[:0], nil
+		if len(q) > 0 {
+			db.queue, db.round = db.spare[:0], nil
+		}
 		db.mu.Unlock()
 		if len(q) == 0 {
 			if closing {
