@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ const (
 	childEnv    = "REFLECT_DISK_CHILD"
 	childDirEnv = "REFLECT_DISK_DIR"
 	childDurEnv = "REFLECT_DISK_DURABILITY"
+	childKeyEnv = "REFLECT_DISK_FIRST" // first record number of the "write" child
 	childGoros  = 4   // writer goroutines in the "write" child
 	childValLen = 200 // bytes per record in the "write" child
 )
@@ -46,12 +48,13 @@ func runChild(mode string) int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+		first, _ := strconv.Atoi(os.Getenv(childKeyEnv))
 		fmt.Println("ready")
 		var out sync.Mutex
 		var wg sync.WaitGroup
 		for g := range childGoros {
 			wg.Go(func() {
-				for i := 0; ; i++ {
+				for i := first; ; i++ {
 					b := db.NewBatch()
 					b.Put('k', childKey(g, i), childValue(g, i))
 					if err := db.Enqueue(b).Wait(); err != nil {
@@ -80,10 +83,11 @@ func childValue(g, i int) []byte {
 
 // startChild starts the test binary in mode on dir; its stdout is returned
 // as a line scanner. The caller owns cmd (and kills it by its PID).
-func startChild(t *testing.T, mode, dir string, dur Durability) (*exec.Cmd, *bufio.Scanner) {
+func startChild(t *testing.T, mode, dir string, dur Durability, env ...string) (*exec.Cmd, *bufio.Scanner) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+mode, childDirEnv+"="+dir, childDurEnv+"="+dur.String())
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
