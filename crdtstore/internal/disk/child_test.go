@@ -19,8 +19,8 @@ const (
 	childDirEnv = "REFLECT_DISK_DIR"
 	childDurEnv = "REFLECT_DISK_DURABILITY"
 	childKeyEnv = "REFLECT_DISK_FIRST" // first record number of the "write" child
-	childGoros  = 4   // writer goroutines in the "write" child
-	childValLen = 200 // bytes per record in the "write" child
+	childGoros  = 4                    // writer goroutines in the "write" child
+	childValLen = 200                  // bytes per record in the "write" child
 )
 
 func runChild(mode string) int {

@@ -97,4 +97,3 @@ func (db *DB) DiskSize() int64 {
 
 // Dir is the directory the DB was opened on.
 func (db *DB) Dir() string { return db.dir }
-
