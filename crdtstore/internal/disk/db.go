@@ -57,6 +57,7 @@ type DB struct {
 	dir  string
 	pdb  *pebble.DB
 	lock *os.File
+	ev   *events
 
 	mu      sync.Mutex
 	queue   []*pebble.Batch // enqueued, not yet taken by the committer
@@ -96,9 +97,11 @@ func Open(dir string, o Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	ev := &events{log: log}
 	po := &pebble.Options{
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{log},
+		EventListener:      ev.listener(),
 		FS:                 vfs.Default,
 	}
 	if o.Durability == Crash {
@@ -119,6 +122,7 @@ func Open(dir string, o Options) (*DB, error) {
 		dir:    dir,
 		pdb:    pdb,
 		lock:   lock,
+		ev:     ev,
 		wake:   make(chan struct{}, 1),
 		exited: make(chan struct{}),
 	}

@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"log/slog"
 	"os"
 	"testing"
 
@@ -15,3 +16,5 @@ func TestMain(m *testing.M) {
 	}
 	goleak.VerifyTestMain(m)
 }
+
+var discard = slog.New(slog.DiscardHandler)
