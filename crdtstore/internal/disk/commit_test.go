@@ -38,7 +38,7 @@ func scanAll(t testing.TB, db *DB) map[string]string {
 func TestOrderUnderConcurrency(t *testing.T) {
 	for _, dur := range []Durability{Crash, Power} {
 		t.Run(dur.String(), func(t *testing.T) {
-			const goros, keys = 16, 8
+			const goros, keys = 16, 64
 			iters := 400
 			if dur == Power {
 				iters = 60 // one fsync per round
@@ -193,4 +193,43 @@ func TestReservedKindPanics(t *testing.T) {
 		}
 	}()
 	db.NewBatch().Put(0, "format", nil)
+}
+
+// Bursts of batches enqueued without waiting (so rounds merge many of them)
+// writing a few keys: after waiting for the last ticket of a burst, every key
+// reads as the value enqueued last, and so it does after reopen.
+func TestOrderOfQueuedBursts(t *testing.T) {
+	dir := t.TempDir()
+	db := openT(t, dir, Options{})
+	r := rand.New(rand.NewPCG(7, 7))
+	want := map[string]string{}
+	for burst := range 50 {
+		var last *Ticket
+		for i := range 1 + r.IntN(300) {
+			b := db.NewBatch()
+			k := fmt.Sprint(r.IntN(4))
+			v := fmt.Sprintf("%d/%d", burst, i)
+			b.Put('k', k, []byte(v))
+			want[k] = v
+			last = db.Enqueue(b)
+		}
+		if err := last.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range want {
+			got, _, err := db.Get('k', k)
+			if err != nil || string(got) != v {
+				t.Fatalf("burst %d: key %s = %q (%v), want %q (the last enqueued)", burst, k, got, err, v)
+			}
+		}
+	}
+	db.Close()
+	db = openT(t, dir, Options{})
+	defer db.Close()
+	got := scanAll(t, db)
+	for k, v := range want {
+		if got["k"+k] != v {
+			t.Errorf("after reopen key %s = %q, want %q", k, got["k"+k], v)
+		}
+	}
 }
