@@ -1,0 +1,235 @@
+package disk
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+)
+
+func openT(t testing.TB, dir string, o Options) *DB {
+	t.Helper()
+	db, err := Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func scanAll(t testing.TB, db *DB) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	err := db.Scan(func(kind byte, name string, data []byte) error {
+		got[string(kind)+name] = string(data)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// Many goroutines enqueue under a shared mutex, writing the same keys with
+// increasing values, and wait outside it. After Close and reopen, every key
+// holds the value enqueued last for it: no batch was overwritten by an
+// earlier one.
+func TestOrderUnderConcurrency(t *testing.T) {
+	for _, dur := range []Durability{Crash, Power} {
+		t.Run(dur.String(), func(t *testing.T) {
+			const goros, keys = 16, 64
+			iters := 400
+			if dur == Power {
+				iters = 60 // one fsync per round
+			}
+			dir := t.TempDir()
+			db := openT(t, dir, Options{Durability: dur})
+			var mu sync.Mutex
+			var counter uint64
+			want := map[string]string{}
+			var wg sync.WaitGroup
+			errs := make(chan error, goros)
+			for g := range goros {
+				wg.Go(func() {
+					r := rand.New(rand.NewPCG(uint64(g), 1))
+					for range iters {
+						b := db.NewBatch()
+						mu.Lock()
+						for range 1 + r.IntN(3) {
+							counter++
+							k := fmt.Sprintf("key%d", r.IntN(keys))
+							v := binary.BigEndian.AppendUint64(nil, counter)
+							b.Put('k', k, v)
+							want["k"+k] = string(v)
+						}
+						if r.IntN(10) == 0 {
+							k := fmt.Sprintf("key%d", r.IntN(keys))
+							b.Delete('k', k)
+							delete(want, "k"+k)
+						}
+						tk := db.Enqueue(b)
+						mu.Unlock()
+						if err := tk.Wait(); err != nil {
+							errs <- err
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			db = openT(t, dir, Options{Durability: dur})
+			defer db.Close()
+			got := scanAll(t, db)
+			if len(got) != len(want) {
+				t.Errorf("%d keys after reopen, want %d", len(got), len(want))
+			}
+			for k, v := range want {
+				if got[k] != v {
+					t.Errorf("%s = %x after reopen, want %x (the last enqueued)", k, got[k], v)
+				}
+			}
+		})
+	}
+}
+
+// Close commits what was enqueued before it, refuses what comes after, is
+// safe twice, and reads after it return ErrClosed.
+func TestCloseCommitsQueuedThenRefuses(t *testing.T) {
+	dir := t.TempDir()
+	db := openT(t, dir, Options{})
+	var tickets []*Ticket
+	for i := range 1000 {
+		b := db.NewBatch()
+		b.Put('k', fmt.Sprint(i), []byte("v"))
+		tickets = append(tickets, db.Enqueue(b))
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i, tk := range tickets {
+		if err := tk.Wait(); err != nil {
+			t.Fatalf("ticket %d: %v", i, err)
+		}
+	}
+	b := db.NewBatch()
+	b.Put('k', "late", nil)
+	if err := db.Enqueue(b).Wait(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Enqueue after Close: %v, want ErrClosed", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Errorf("second Close: %v, want nil", err)
+	}
+	if err := db.Scan(func(byte, string, []byte) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Errorf("Scan after Close: %v", err)
+	}
+	if _, _, err := db.Get('k', "1"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Get after Close: %v", err)
+	}
+	if err := db.Compact(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Compact after Close: %v", err)
+	}
+	db = openT(t, dir, Options{})
+	defer db.Close()
+	if n := len(scanAll(t, db)); n != 1000 {
+		t.Errorf("%d records after reopen, want 1000", n)
+	}
+}
+
+func TestGetScanCompact(t *testing.T) {
+	db := openT(t, t.TempDir(), Options{})
+	defer db.Close()
+	b := db.NewBatch()
+	b.Put('r', "b", []byte("2"))
+	b.Put('k', "z", []byte("1"))
+	b.Put('m', "id", []byte("me"))
+	b.Put('k', "a", []byte("0"))
+	if b.Len() != 4 {
+		t.Errorf("Len %d", b.Len())
+	}
+	if err := db.Enqueue(b).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	v, ok, err := db.Get('m', "id")
+	if err != nil || !ok || string(v) != "me" {
+		t.Errorf("Get m/id = %q %v %v", v, ok, err)
+	}
+	if _, ok, err := db.Get('m', "nope"); ok || err != nil {
+		t.Errorf("Get missing = %v %v", ok, err)
+	}
+	var order []string
+	db.Scan(func(kind byte, name string, data []byte) error {
+		order = append(order, string(kind)+name)
+		return nil
+	})
+	if fmt.Sprint(order) != "[ka kz mid rb]" {
+		t.Errorf("scan order %v (the format record must not show)", order)
+	}
+	stop := errors.New("stop")
+	if err := db.Scan(func(byte, string, []byte) error { return stop }); err != stop {
+		t.Errorf("Scan returned %v, want fn's error", err)
+	}
+	if err := db.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	if db.DiskSize() <= 0 {
+		t.Errorf("DiskSize %d", db.DiskSize())
+	}
+}
+
+func TestReservedKindPanics(t *testing.T) {
+	db := openT(t, t.TempDir(), Options{})
+	defer db.Close()
+	defer func() {
+		if recover() == nil {
+			t.Error("Put of kind 0 did not panic")
+		}
+	}()
+	db.NewBatch().Put(0, "format", nil)
+}
+
+// Bursts of batches enqueued without waiting (so rounds merge many of them)
+// writing a few keys: after waiting for the last ticket of a burst, every key
+// reads as the value enqueued last, and so it does after reopen.
+func TestOrderOfQueuedBursts(t *testing.T) {
+	dir := t.TempDir()
+	db := openT(t, dir, Options{})
+	r := rand.New(rand.NewPCG(7, 7))
+	want := map[string]string{}
+	for burst := range 50 {
+		var last *Ticket
+		for i := range 1 + r.IntN(300) {
+			b := db.NewBatch()
+			k := fmt.Sprint(r.IntN(4))
+			v := fmt.Sprintf("%d/%d", burst, i)
+			b.Put('k', k, []byte(v))
+			want[k] = v
+			last = db.Enqueue(b)
+		}
+		if err := last.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range want {
+			got, _, err := db.Get('k', k)
+			if err != nil || string(got) != v {
+				t.Fatalf("burst %d: key %s = %q (%v), want %q (the last enqueued)", burst, k, got, err, v)
+			}
+		}
+	}
+	db.Close()
+	db = openT(t, dir, Options{})
+	defer db.Close()
+	got := scanAll(t, db)
+	for k, v := range want {
+		if got["k"+k] != v {
+			t.Errorf("after reopen key %s = %q, want %q", k, got["k"+k], v)
+		}
+	}
+}

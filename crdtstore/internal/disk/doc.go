@@ -1,0 +1,2 @@
+// Package disk is the on-disk engine of a persistent store.
+package disk
