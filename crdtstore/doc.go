@@ -148,6 +148,50 @@
 //   - Anti-entropy: every Options.SyncInterval a node syncs with a random
 //     peer, repairing whatever was lost.
 //
+// # Persistence
+//
+// With Options.Dir the store keeps its replica on disk and a restart finds
+// it there: every key's entries (siblings and expiry times included), the
+// causal context (so deletes stay deleted) and the replica id, readable at
+// once, before any peer is reachable; then the store syncs only the
+// difference with its peers. Reads never touch the disk: the whole store
+// is still in memory, loaded at Open.
+//
+// Guarantees. By default a Set, SetTTL or Delete that returned is in the
+// engine's log, written to the operating system, before it returns and
+// before its delta is published: it survives the crash of the process
+// (kill -9, a panic), not of the machine. With Options.Fsync it is also
+// fsynced: it survives a power loss; concurrent writers share fsyncs.
+// What arrives from peers (deltas, sync replies) and expiries are saved
+// in the same order without being waited for: a crash may lose the last
+// of them, and the next sync brings them back. A save that fails makes
+// the write return ErrDisk (the change stays in memory and replicates),
+// and every later write too: the store then behaves as a memory-only one
+// until reopened.
+//
+// The replica id is resumed only under the same peer id: give the node an
+// identity (node.Config.IdentityFile). Under another peer id the store
+// keeps the data and writes as a new replica, with a warning. One process
+// at a time opens a directory (another gets ErrDisk); one store per
+// directory.
+//
+// The engine is pebble (github.com/cockroachdb/pebble/v2), chosen against
+// bbolt on this workload (both measured, 2 cores, a virtio disk whose
+// fsync takes ~300 µs): Set p50 2.1 µs against 15.7–19.8 µs for bbolt in
+// the default mode; with fsync, 16 writers reach 26,800 engine commits/s
+// against 11,900 (bbolt's Batch, tuned); on disk 1.02× the live data after
+// compaction against 1.16–1.99×; 43 MB against 420 MB resident while
+// loading 1,000,000 keys. pebble's own NoSync mode is not used: it can
+// return before the record leaves the process (kill -9 lost up to 2,692
+// acknowledged writes in tests); the default mode is Sync over a file
+// system that skips the fsync of the log only. Each key is one record
+// (all its entries), each context row one record; records carry a format
+// version and are checked when read: a corrupt record is ErrDisk naming
+// it, never a panic. Measured through the store: a Set p50 5.5 µs (p99
+// 62–81 µs) by default against 0.5 µs in memory; 80,000–88,000 Sets/s from
+// 16 writers by default, 14,500–16,900 with Fsync (bound by the fsync);
+// Open of 1,000,000 keys of 100 bytes: 1.07 s (100,000: 0.16 s).
+//
 // # Synced
 //
 // Synced reports, and WaitSynced waits for, the moment this replica has
@@ -243,8 +287,9 @@
 // Keys are non-empty UTF-8, at most 4 KiB; a value must fit one pub/sub
 // message (Options.MaxValueLen: the message size minus 4 KiB, about 1 MiB
 // by default), and a received delta must fit Options.MaxDeltaBytes. The
-// state lives in memory; a restarted node starts empty under a new replica
-// id and refills from its peers. A new node's first sync is one frame of at
+// state lives in memory (and, with Options.Dir, on disk: see Persistence);
+// without Dir a restarted node starts empty under a new replica id and
+// refills from its peers. A new node's first sync is one frame of at
 // most Options.MaxSyncFrame (64 MiB by default, about 400,000 keys of 100
 // bytes).
 //

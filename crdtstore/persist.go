@@ -42,9 +42,8 @@ type restored struct {
 	// written under another peer identity (the data is kept; the store
 	// writes as a new replica).
 	resumed bool
-	keys    int
-	took    time.Duration
-	repairs int
+	stats ormap.RestoreStats
+	took  time.Duration
 }
 
 // openDisk opens dir and reads the store saved there for the transport
@@ -101,8 +100,7 @@ func openDisk(dir string, fsync bool, self string, o Options) (*restored, error)
 	if err != nil {
 		return fail(err)
 	}
-	m.TrackChanges()
-	r.m, r.keys, r.repairs = m, m.Len(), st.Repairs
+	r.m, r.stats = m, st
 	if !r.resumed {
 		b := db.NewBatch()
 		b.Put(metaKind, metaReplica, r.rid)
@@ -154,10 +152,9 @@ func (s *Store) saved(t *disk.Ticket) error {
 // resumeLocked starts s on what openDisk restored: the clock past every
 // restored write, so that a new write of a key orders after the old ones.
 func (s *Store) resumeLocked(rs *restored) {
-	for _, e := range s.m.Scan("") {
-		s.clock.Observe(e.Time, e.Time.Wall) // never ahead of itself: always observed
-	}
-	s.log.Debug("crdtstore: restored from Dir", "dir", s.opts.Dir, "keys", rs.keys, "resumed_replica", rs.resumed, "repairs", rs.repairs, "took", rs.took)
+	s.clock.Observe(rs.stats.MaxTime, rs.stats.MaxTime.Wall) // never ahead of itself: always observed
+	s.log.Debug("crdtstore: restored from Dir", "dir", s.opts.Dir, "keys", rs.stats.Keys, "entries", rs.stats.Entries,
+		"resumed_replica", rs.resumed, "repaired_dots", rs.stats.RepairedDots, "took", rs.took)
 	s.armLocked() // restored values with a TTL
 }
 

@@ -16,6 +16,10 @@
 //	-peer ADDR       bootstrap peer multiaddr with /p2p/ID, repeatable
 //	-mdns=false      turn mDNS discovery off (on by default)
 //	-identity FILE   keep the peer identity in FILE (created if missing)
+//	-data DIR        keep the store on disk in DIR/store-NAME across restarts
+//	                 (crdtstore.Options.Dir), and the peer identity in
+//	                 DIR/identity unless -identity is given, so that a
+//	                 restart resumes the same replica
 //	-store NAME      use the store named NAME (default "default"; letters,
 //	                 digits, '.', '_', '-'): instances share only a store of
 //	                 the same name

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"net"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -194,5 +196,27 @@ func TestHelpAndVersion(t *testing.T) {
 	out, errOut, code = runOnce(t, "", nil, "-version")
 	if code != 0 || !strings.HasPrefix(out, "reflect-demo ") || strings.Count(out, "\n") != 1 || !strings.Contains(out, "go1.") {
 		t.Errorf("-version: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// -data keeps the store and the identity: a second run, alone, finds the
+// keys the first one wrote, under the same peer id.
+func TestDataDir(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	key := testKey(t)
+	out, errOut, code := runOnce(t, "set color blue\nset doomed x\ndel doomed\nid\n", nil, "-key", key, "-mdns=false", "-json", "-data", dir)
+	if code != 0 {
+		t.Fatalf("first run: exit %d, stderr %q", code, errOut)
+	}
+	firstID := strings.SplitN(strings.SplitN(out, `"id":"`, 2)[1], `"`, 2)[0]
+	out, errOut, code = runOnce(t, "get color\nget doomed\n", nil, "-key", key, "-mdns=false", "-json", "-data", dir)
+	if code != 0 || !strings.Contains(out, `"id":"`+firstID+`"`) ||
+		!strings.Contains(out, `{"event":"value","key":"color","value":"blue","found":true}`) ||
+		!strings.Contains(out, `{"event":"value","key":"doomed","value":null,"found":false}`) {
+		t.Errorf("second run: exit %d, stdout:\n%s\nstderr %q", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "identity")); err != nil {
+		t.Errorf("no identity in -data: %v", err)
 	}
 }
