@@ -2,6 +2,9 @@ package crdtstore_test
 
 import (
 	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -99,14 +102,21 @@ func BenchmarkRestart(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			rng := rand.New(rand.NewPCG(1, 2)) // incompressible values, as real data mostly is
+			v := make([]byte, 100)
 			for i := range n {
-				if err := s.Set(fmt.Sprintf("key/%09d", i), benchValue); err != nil {
+				for j := range v {
+					v[j] = byte(rng.Uint32())
+				}
+				if err := s.Set(fmt.Sprintf("key/%09d", i), v); err != nil {
 					b.Fatal(err)
 				}
 			}
+			live := s.Stats().Bytes
 			if err := s.Close(); err != nil {
 				b.Fatal(err)
 			}
+			ratio := float64(dirSize(b, dir)) / float64(live)
 			b.ResetTimer()
 			for range b.N {
 				s, err := crdtstore.OpenTransport(crdttest.NewNetwork().Transport("b"), o)
@@ -120,6 +130,24 @@ func BenchmarkRestart(b *testing.B) {
 				_ = s.Close()
 				b.StartTimer()
 			}
+			b.ReportMetric(ratio, "disk/live")
 		})
 	}
+}
+
+// dirSize sums the sizes of the files under dir.
+func dirSize(b *testing.B, dir string) int64 {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		n += fi.Size()
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
 }
