@@ -42,8 +42,8 @@ type restored struct {
 	// written under another peer identity (the data is kept; the store
 	// writes as a new replica).
 	resumed bool
-	stats ormap.RestoreStats
-	took  time.Duration
+	stats   ormap.RestoreStats
+	took    time.Duration
 }
 
 // openDisk opens dir and reads the store saved there for the transport
