@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // One writer, one ~200 B batch per commit (Enqueue + Wait), Crash mode.
@@ -104,4 +106,30 @@ func BenchmarkScan100k(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(size)/float64(n*(1+23+100)), "disk/live")
+}
+
+// Reference: pebble itself, 16 goroutines each calling Set with pebble.Sync
+// (pebble's own group commit, no ordering across goroutines), to compare
+// BenchmarkCommitPower16 with on the same disk at the same time.
+func BenchmarkPebbleSync16(b *testing.B) {
+	pdb, err := pebble.Open(b.TempDir(), &pebble.Options{FormatMajorVersion: pebble.FormatNewest, Logger: pebbleLogger{discard}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pdb.Close()
+	val := []byte(strings.Repeat("v", 170))
+	var seq atomic.Int64
+	b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	t0 := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := seq.Add(1)
+			if err := pdb.Set(fmt.Appendf(nil, "kkey%020d", i*7919%1000003), val, pebble.Sync); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(t0).Seconds(), "commits/s")
 }
