@@ -105,21 +105,17 @@ func (db *DB) signal() {
 }
 
 // commitLoop is the only goroutine that writes batches: each round it takes
-// the whole queue, merges it into one pebble batch (up to maxMerge bytes;
-// more make further batches) in queue order and applies it with pebble.Sync
-// over the WAL no-fsync FS in Crash mode. It does not wait for the log
-// write and fsync: it hands the round to syncLoop and applies the next one,
-// so the rounds queued meanwhile share pebble's next log write and fsync
-// (group commit, pipelined). pebble writes the log in apply order, so the
-// order of the queue is the order on disk. commitLoop returns when Close has
-// been called and the queue is empty.
+// the whole queue, merges it into one pebble batch in queue order and
+// commits it with pebble.Sync (over the WAL no-fsync FS in Crash mode), so
+// concurrent committers share one write (and one fsync in Power mode). It
+// returns when Close has been called and the queue is empty.
 func (db *DB) commitLoop() {
-	defer close(db.applied)
+	defer close(db.exited)
 	for {
 		db.mu.Lock()
 		q, t, closing := db.queue, db.round, db.closing
 		if len(q) > 0 {
-			db.queue, db.round = nil, nil
+			db.queue, db.round = db.spare[:0], nil
 		}
 		db.mu.Unlock()
 		if len(q) == 0 {
@@ -129,75 +125,44 @@ func (db *DB) commitLoop() {
 			<-db.wake
 			continue
 		}
-		db.applied <- db.apply(q, t)
+		t.err = db.commit(q)
+		close(t.done)
+		clear(q)
+		db.spare = q
 	}
 }
 
-// maxMerge bounds the bytes merged into one pebble batch.
+// maxMerge bounds the bytes one round merges into its first batch; the
+// rest of the queue goes in a further commit of the same round.
 const maxMerge = 4 << 20
 
-// inflight is a round applied to the memtable and queued in pebble's log,
-// waiting for its log write (and fsync).
-type inflight struct {
-	t     *Ticket
-	all   []*pebble.Batch // every batch of the round, to close
-	heads []*pebble.Batch // the ones applied (the others were merged into them)
-	err   error           // apply error
-}
-
-func (db *DB) apply(q []*pebble.Batch, t *Ticket) inflight {
-	r := inflight{t: t, all: q}
-	if err := db.failure(); err != nil {
-		r.err = err
-		return r
+func (db *DB) commit(q []*pebble.Batch) error {
+	defer func() {
+		for _, pb := range q {
+			pb.Close()
+		}
+	}()
+	if db.failed != nil {
+		return db.failed
 	}
 	for len(q) > 0 {
 		head, n := q[0], 1
 		for ; n < len(q) && head.Len() < maxMerge; n++ {
 			if err := head.Apply(q[n], nil); err != nil {
-				r.err = db.fail(fmt.Errorf("disk: merge batches: %w", err))
-				return r
+				db.failed = fmt.Errorf("disk: merge batches: %w", err)
+				return db.failed
 			}
 		}
-		if err := db.pdb.ApplyNoSyncWait(head, pebble.Sync); err != nil {
-			r.err = db.fail(engineErr("commit", err))
-			return r
+		if err := db.pdb.Apply(head, pebble.Sync); err != nil {
+			db.failed = engineErr("commit", err)
+			return db.failed
 		}
-		r.heads = append(r.heads, head)
-		q = q[n:]
-	}
-	return r
-}
-
-// syncLoop waits, in order, for each applied round to be written to the log
-// (and fsynced in Power mode), then releases its ticket. It returns after
-// commitLoop has returned and every round is released.
-func (db *DB) syncLoop() {
-	defer close(db.exited)
-	for r := range db.applied {
-		err := r.err
-		for _, h := range r.heads {
-			if serr := h.SyncWait(); serr != nil && err == nil {
-				err = db.fail(engineErr("commit", serr))
-			}
-		}
-		for _, pb := range r.all {
+		// Close the merged batches now, keep the rest for the next commit.
+		for _, pb := range q[:n] {
 			pb.Close()
 		}
-		r.t.err = err
-		close(r.t.done)
-	}
-}
-
-// fail records the first commit error: after it every batch fails with it.
-func (db *DB) fail(err error) error {
-	db.failed.CompareAndSwap(nil, &err)
-	return *db.failed.Load()
-}
-
-func (db *DB) failure() error {
-	if p := db.failed.Load(); p != nil {
-		return *p
+		clear(q[:n])
+		q = q[n:]
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 )
 
 func openT(t testing.TB, dir string, o Options) *DB {
@@ -232,4 +233,87 @@ func TestOrderOfQueuedBursts(t *testing.T) {
 			t.Errorf("after reopen key %s = %q, want %q", k, got["k"+k], v)
 		}
 	}
+}
+
+// Rounds larger than maxMerge are split into several pebble commits, and an
+// empty batch commits; all in order.
+func TestLargeRoundsAndEmptyBatch(t *testing.T) {
+	dir := t.TempDir()
+	db := openT(t, dir, Options{})
+	if err := db.Enqueue(db.NewBatch()).Wait(); err != nil {
+		t.Fatalf("empty batch: %v", err)
+	}
+	big := make([]byte, 100<<10)
+	var last *Ticket
+	for i := range 120 { // 12 MB, enqueued without waiting
+		b := db.NewBatch()
+		big[0] = byte(i)
+		b.Put('k', fmt.Sprint(i%10), big)
+		last = db.Enqueue(b)
+	}
+	if err := last.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db = openT(t, dir, Options{})
+	defer db.Close()
+	for k := range 10 {
+		v, ok, err := db.Get('k', fmt.Sprint(k))
+		if err != nil || !ok || len(v) != len(big) || v[0] != byte(110+k) {
+			t.Errorf("key %d: ok=%v err=%v first byte %d, want %d", k, ok, err, v[0], 110+k)
+		}
+	}
+}
+
+// Close racing with writers and readers: every ticket returns nil or
+// ErrClosed, reads return data or ErrClosed, nothing panics or leaks.
+func TestCloseRacingWritersAndReaders(t *testing.T) {
+	db := openT(t, t.TempDir(), Options{})
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for g := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				b := db.NewBatch()
+				b.Put('k', fmt.Sprint(g, i), []byte("v"))
+				if err := db.Enqueue(b).Wait(); err != nil && !errors.Is(err, ErrClosed) {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			err := db.Scan(func(byte, string, []byte) error { return nil })
+			if err != nil && !errors.Is(err, ErrClosed) {
+				t.Error(err)
+				return
+			}
+			db.DiskSize()
+		}
+	})
+	time.Sleep(50 * time.Millisecond)
+	var cwg sync.WaitGroup
+	for range 2 {
+		cwg.Go(func() {
+			if err := db.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	cwg.Wait()
+	time.Sleep(10 * time.Millisecond)
+	close(stop)
+	wg.Wait()
 }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -64,10 +63,10 @@ type DB struct {
 	queue   []*pebble.Batch // enqueued, not yet taken by the committer
 	round   *Ticket         // ticket of the batches in queue
 	closing bool
-	wake    chan struct{}         // cap 1: the queue is not empty or closing is set
-	applied chan inflight         // commitLoop to syncLoop, in order; closed by commitLoop
-	exited  chan struct{}         // closed when syncLoop returns
-	failed  atomic.Pointer[error] // first commit error, sticky
+	spare   []*pebble.Batch // committer-only: the other queue buffer
+	failed  error           // committer-only: sticky commit error
+	wake    chan struct{}   // cap 1: the queue is not empty or closing is set
+	exited  chan struct{}   // closed when the committer returns
 
 	// life is held shared by reads and exclusively by Close while it closes
 	// pebble, so no read runs on a closed engine.
@@ -76,9 +75,6 @@ type DB struct {
 	closeOnce sync.Once
 	closeErr  error
 }
-
-// maxInflight bounds the rounds applied but not yet written to the log.
-const maxInflight = 64
 
 // Open opens (creating it if needed) the store directory dir. It locks the
 // directory (a second opener, in this or another process, gets ErrLocked
@@ -123,16 +119,14 @@ func Open(dir string, o Options) (*DB, error) {
 		return nil, err
 	}
 	db := &DB{
-		dir:     dir,
-		pdb:     pdb,
-		lock:    lock,
-		ev:      ev,
-		wake:    make(chan struct{}, 1),
-		applied: make(chan inflight, maxInflight),
-		exited:  make(chan struct{}),
+		dir:    dir,
+		pdb:    pdb,
+		lock:   lock,
+		ev:     ev,
+		wake:   make(chan struct{}, 1),
+		exited: make(chan struct{}),
 	}
 	go db.commitLoop()
-	go db.syncLoop()
 	return db, nil
 }
 

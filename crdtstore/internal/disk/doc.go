@@ -1,2 +1,111 @@
-// Package disk is the on-disk engine of a persistent store.
+// Package disk is the on-disk engine of a persistent crdtstore: an ordered,
+// group-committed batch log over an embedded pebble/v2 (v2.1.7) database.
+// The store keeps its data in memory and calls this package only to persist
+// writes and to read everything back at start.
+//
+// # Records
+//
+// A record is (kind, name) → data. On disk its key is the kind byte followed
+// by name; Scan returns records ordered by kind, then name. The store uses
+// 'k' (keys), 'r' (causal-context rows) and 'm' (meta). Kind 0 is reserved:
+// it holds the format record, key "\x00format", value "reflect\x00" and a
+// big-endian uint32 version (1). Open writes it into an empty directory and
+// checks it otherwise: another version gives ErrFormat, an undecodable one
+// ErrCorrupt, records without one ErrFormat.
+//
+// # Commits and their order
+//
+// Enqueue appends a batch to one commit queue and returns a Ticket at once;
+// Ticket.Wait returns when the batch is committed. Batches reach the log in
+// Enqueue order across goroutines, so a caller that enqueues under its own
+// lock and waits outside it never sees a batch overwritten by an earlier
+// one. One goroutine takes the whole queue each round, merges it into one
+// pebble batch (in order) and applies it with pebble.Sync, then releases
+// the round's tickets; batches enqueued while a round is being written (and
+// fsynced) form the next round, so concurrent committers share one log
+// write and one fsync (group commit). A batch is atomic: after any crash it
+// is all there or not at all. After a failed commit (an I/O error) every
+// later batch fails with the same error; the DB must be closed.
+//
+// # Durability
+//
+//   - Crash (default): a committed batch survives kill -9 of the process.
+//     Its log record was written to the OS with write(2), but not fsynced.
+//     This is pebble.Sync over a file system whose WAL files (*.log) do not
+//     fsync (walNoSyncFS); sstables, the MANIFEST and directories fsync as
+//     usual, and a WAL is fsynced when pebble closes it (rotation, Close).
+//     After a power loss the records that survive are a prefix of the
+//     committed ones (the tail of the newest WAL may be lost).
+//     pebble.NoSync is NOT crash safe: it keeps acknowledged records in a
+//     32 KiB buffer in process memory (TestKill9KeepsAcknowledged fails with
+//     it).
+//   - Power: also survives power loss: each round is fsynced before its
+//     tickets return; concurrent committers share the fsync.
+//
+// # Directory lock, damage
+//
+// Open locks dir/REFLECT.LOCK with flock(2): a second Open of the
+// directory, from this or another process, gets ErrLocked naming it; the
+// kernel drops the lock when the process dies. pebble's own LOCK is taken
+// as well.
+//
+// What pebble does with damaged files (TestDamagedWAL, TestDamagedSSTable):
+//   - newest WAL truncated, with garbage or zeros appended, or a byte
+//     flipped: Open succeeds with an intact prefix of the committed records
+//     (pebble treats any unreadable tail of the newest log as its end;
+//     nothing tells what was cut);
+//   - an older WAL truncated or damaged: ErrCorrupt (an older log must end
+//     cleanly); except an older WAL truncated to 0 bytes, which pebble
+//     cannot tell from an empty one: it opens without those records (only
+//     outside damage does this, since a WAL is fsynced when closed);
+//   - a flipped byte in an sstable: ErrCorrupt from Open (which reads the
+//     format record) or from Scan/Get; the checksum catches it. pebble's
+//     default reaction to corruption found while reading is Logger.Fatalf;
+//     here it is counted (Stats.Corruptions), logged at Error (at most once
+//     per 10 s) and the read returns ErrCorrupt.
+//
+// Every error wraps a sentinel (ErrLocked, ErrFormat, ErrCorrupt,
+// ErrClosed) or pebble's error, with the operation and the directory.
+// A panic inside pebble.Open is returned as ErrCorrupt.
+//
+// # Logging
+//
+// Options.Logger receives pebble's Infof at Debug and Errorf at Warn;
+// failed background jobs (flush, compaction) are counted
+// (Stats.BackgroundErrors) and logged at Warn, rate-limited. pebble calls
+// Fatalf only when it cannot continue (a failed MANIFEST or WAL write, a
+// broken invariant): it is logged at Error and then panics, as pebble's
+// default logger exits the process.
+//
+// # Goroutines
+//
+// An open DB owns one goroutine (the committer) plus pebble's own.
+// Close commits everything enqueued before it, stops them, closes pebble
+// and releases the lock; batches enqueued after it fail with ErrClosed, and
+// reads return ErrClosed. A second Close returns nil.
+//
+// # Figures (2 shared vCPUs, virtio disk, ext4; one 200 B O_DSYNC write
+// ≈ 300 µs; go test -bench, load average 2–4 from other builds)
+//
+//   - BenchmarkCommitCrash, 1 writer, ~200 B batch, Enqueue+Wait:
+//     p50 3.0–3.3 µs, p99 37–40 µs (target p50 ≤ 20 µs).
+//   - BenchmarkCommitCrash16, 16 writers: 135,000–210,000 commits/s.
+//   - BenchmarkCommitPower (1 writer, fsync): p50 340–390 µs.
+//   - BenchmarkCommitPower16, 16 writers, fsync: 13,000–20,000 commits/s
+//     (median of 5: 18,900), the same as pebble's own group commit measured
+//     alongside (BenchmarkPebbleSync16: 14,000–18,000/s); a committer that
+//     pipelines rounds (pebble's experimental ApplyNoSyncWait) measured
+//     ~5 % more, within the noise, and was not kept. The ≥ 50,000/s target
+//     is bound by the disk here: 16 writers with one fsync per group give
+//     at most 16 / fsync time (300–400 µs now) = 40,000–53,000/s.
+//   - BenchmarkScan1M: reopen + scan of 1M records (23 B key, 100 B
+//     random value), compacted: 0.15 s (engine part of a restart; building
+//     the store's map comes on top); disk 1.03× the live bytes.
+//     BenchmarkScan100k: 31 ms, 2.6× (fixed overhead of a small store).
+//
+// The engine comparison with bbolt that chose pebble is in the issue 12
+// notes (/work/notes/engines-result.md at the time of writing): pebble won
+// on latency, concurrent fsync throughput and online compaction, at the
+// cost of a larger binary (+13 MB on a binary already linking the
+// library's dependencies).
 package disk

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -342,4 +344,56 @@ func TestDamagedSSTable(t *testing.T) {
 	if corrupt == 0 {
 		t.Error("no flipped byte was reported as corruption")
 	}
+}
+
+// A corrupt sstable block found by a read after Open: the read returns
+// ErrCorrupt, Stats counts it, the logger gets one Error line, and the
+// process goes on (pebble's default would be Logger.Fatalf).
+func TestCorruptionCountedAndLogged(t *testing.T) {
+	const n = 2000
+	dir := copyDir(t, buildDir(t, n, true))
+	p := newest(t, dir, ".sst")
+	fi, _ := os.Stat(p)
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := []byte{0}
+	f.ReadAt(b, fi.Size()/2)
+	b[0] ^= 0x5a
+	f.WriteAt(b, fi.Size()/2)
+	f.Close()
+	var logBuf strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logBuf}, nil))
+	db, err := Open(dir, Options{Logger: log})
+	if err != nil {
+		t.Fatalf("Open: %v (the format record's block is intact)", err)
+	}
+	defer db.Close()
+	for range 3 {
+		if err := db.Scan(func(byte, string, []byte) error { return nil }); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Scan: %v, want ErrCorrupt", err)
+		}
+	}
+	if c := db.Stats().Corruptions; c < 3 {
+		t.Errorf("Stats.Corruptions = %d after 3 corrupt scans", c)
+	}
+	mu.Lock()
+	out := logBuf.String()
+	mu.Unlock()
+	if got := strings.Count(out, "level=ERROR msg=\"disk: corrupt data\""); got != 1 {
+		t.Errorf("%d corruption log lines, want 1 (rate-limited):\n%s", got, out)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
