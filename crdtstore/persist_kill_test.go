@@ -2,15 +2,18 @@ package crdtstore_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/reflectmesh/reflect/crdtstore"
+	"github.com/reflectmesh/reflect/crdtstore/internal/disk"
 	"github.com/reflectmesh/reflect/crdtstore/crdttest"
 )
 
@@ -67,6 +70,9 @@ func TestPersistKill9(t *testing.T) {
 		dir := t.TempDir()
 		cmd := exec.Command(os.Args[0], "-test.run=^TestPersistKillChild$", "-test.v=false")
 		cmd.Env = append(os.Environ(), killChildDir+"="+dir)
+		// The test binary re-executes itself into a network namespace
+		// (netns.RunTests): the writer is a grandchild. Kill the group.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if fsync {
 			cmd.Env = append(cmd.Env, killChildDir+"_FSYNC=1")
 		}
@@ -93,7 +99,7 @@ func TestPersistKill9(t *testing.T) {
 				t.Fatalf("round %d: child: %s", round, sc.Text())
 			}
 			if !killed && len(set) >= 3000 {
-				_ = cmd.Process.Kill() // SIGKILL, by the PID we started; acks already printed are read on
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the group of the PID we started; acks already printed are read on
 				killed = true
 			}
 		}
@@ -101,7 +107,7 @@ func TestPersistKill9(t *testing.T) {
 		if !killed {
 			t.Fatalf("round %d: the child ended after %d writes without being killed", round, len(set))
 		}
-		s := openDir(t, crdttest.NewNetwork(), "child", dir)
+		s := openAfterKill(t, dir)
 		lost, resurrected := 0, 0
 		for n := range set {
 			_, ok := s.Get("k/" + strconv.Itoa(n))
@@ -117,5 +123,23 @@ func TestPersistKill9(t *testing.T) {
 		}
 		t.Logf("round %d (fsync %v): %d acknowledged writes, %d keys after reopening", round, fsync, len(set), s.Len())
 		closeStore(t, s)
+	}
+}
+
+// openAfterKill opens the killed child's directory, waiting (at most 10 s)
+// for its lock to go with the last process of the group.
+func openAfterKill(t *testing.T, dir string) *crdtstore.Store {
+	t.Helper()
+	o := fastOptions()
+	o.Dir = dir
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		s, err := crdtstore.OpenTransport(crdttest.NewNetwork().Transport("child"), o)
+		if err == nil {
+			t.Cleanup(func() { closeStore(t, s) })
+			return s
+		}
+		if !errors.Is(err, disk.ErrLocked) || time.Now().After(deadline) {
+			t.Fatal(err)
+		}
 	}
 }
