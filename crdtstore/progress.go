@@ -160,10 +160,9 @@ func (s *Store) noteSyncStop(p string, cs *countingStream) {
 // syncWarn rate-limits the Warn logs of failed sync exchanges, apart from
 // the store's other warnings so that those never hide them.
 type syncWarn struct {
-	mu     sync.Mutex
-	last   time.Time
-	quiet  int // failures logged at Debug since last
-	logged int // Warn logs so far (tests)
+	mu    sync.Mutex
+	last  time.Time
+	quiet int // failures logged at Debug since last
 }
 
 // warnSyncFailure logs a failed sync exchange with p at Warn, at most once
@@ -184,7 +183,6 @@ func (s *Store) warnSyncFailure(msg, p string, err error) {
 	}
 	quiet := w.quiet
 	w.last, w.quiet = now, 0
-	w.logged++
 	w.mu.Unlock()
 	args := []any{"peer", s.peerText(p), "err", err}
 	if quiet > 0 {
