@@ -23,12 +23,14 @@ var ErrNotSynced = errors.New("crdtstore: not synced")
 // a deadline), and says why.
 type NotSyncedError struct {
 	// Reason says why, for each joined peer not synced yet, sorted by peer
-	// ("; " between them; at most maxReasons named, then "+N more"):
+	// ("; " between them; at most 5 named, then "+N more"):
 	//
 	//	peer X: syncing for 3.2 s, 12.0 MB so far
 	//	peer X: last sync failed 2.0 s ago: <its error>
 	//	peer X: not synced yet (no sync started)
 	//
+	// (or "(no sync started: the first sync runs with another peer)": a
+	// new replica downloads the state from one peer at a time).
 	// or "no peer joined" while no peer has joined (during
 	// Options.DiscoveryGrace). Peers are named as in PeerSyncStatus.
 	Reason string
