@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/reflectmesh/reflect/crdtstore"
+	"github.com/reflectmesh/reflect/crdtstore/ormap"
 	"github.com/reflectmesh/reflect/internal/testutil"
 )
 
@@ -303,4 +304,33 @@ func TestCloseEndsStalledSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
+}
+
+// A failed sync logs at Warn even right after another kind of warning (a
+// forged delta): the two are rate-limited apart.
+func TestSyncFailureWarnNotHiddenByGuard(t *testing.T) {
+	tr := newFakeTransport("z", true, "b") // z > b: its sync with b starts 300 ms after b joins
+	var logs logSink
+	s := openFake(t, tr, crdtstore.Options{Logger: logs.logger()})
+	C := string(crdtstore.NewReplicaID("c"))
+	forged := rawDelta{origin: C, ctx: map[string][]ormap.Interval{C: one(1, 1)},
+		keys: []rawKey{{key: "k", ents: []rawEntry{{rep: C, ctr: 1, val: []byte("v")}}}}}.encode()
+	tr.mu.Lock()
+	h := tr.h
+	tr.mu.Unlock()
+	d, err := h.DecodeDelta(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Delta("b", d) // c's replica, published by b
+	<-tr.opened
+	waitFor(t, "the sync to fail", func() bool { return s.Stats().SyncFailures > 0 })
+	// The failure's Warn follows its count: wait for it (old code: never).
+	for deadline := time.Now().Add(2 * time.Second); !strings.Contains(logs.String(), "crdtstore: sync failed") && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	out := logs.String()
+	if s.Stats().DeltasForged != 1 || !strings.Contains(out, "refusing a delta") || !strings.Contains(out, "crdtstore: sync failed") {
+		t.Fatalf("want a Warn about the forged delta and one about the failed sync, got:\n%s", out)
+	}
 }
