@@ -208,8 +208,12 @@
 // Stats counts the replication traffic and gives the store's size (Keys,
 // and Bytes: the keys and values of the live data, siblings included, kept
 // as the data changes). PeerSyncStatus gives, per peer the store knows
-// (joined, or syncing with it), the sync state, the last sync exchange
-// (when it ended, its error, its bytes) and the replica lag.
+// (joined, or syncing with it), the sync state, the sync exchange running
+// now (when it started, the bytes it has moved so far), the last one (when
+// it ended, its error, its bytes) and the replica lag. A failed sync
+// exchange logs at Warn (at most one such log every 10 s per store, the
+// others at Debug). When WaitSynced gives up, its error says why, per peer
+// not synced (NotSyncedError).
 //
 // Replica lag is how far behind this store is with a peer's writes, in
 // time. Each value carries its write time, the writer's hybrid-logical-
@@ -228,9 +232,10 @@
 // With Options.Metrics (by default the node's node.Config.Metrics) the
 // same figures are Prometheus metrics, read when scraped:
 // reflect_store_keys, reflect_store_bytes, the counters, and per peer
-// reflect_store_replica_lag_seconds and
-// reflect_store_last_sync_timestamp_seconds (label peer; a peer that
-// left has none).
+// reflect_store_replica_lag_seconds,
+// reflect_store_last_sync_timestamp_seconds and
+// reflect_store_sync_in_progress_bytes (label peer; a peer that left has
+// none).
 //
 // # Transports and tests
 //

@@ -32,13 +32,15 @@ func (s *Store) unregisterMetrics() {
 // storeCollector reads the store's Stats and PeerSyncStatus when the
 // registry is scraped: reflect_store_* metrics with the label store
 // (Options.Name), and per peer (label peer, PeerSyncStatus.Peer) the
-// replica lag and the time of the last sync. A peer the store forgot (it
+// replica lag, the time of the last sync and the bytes of the sync
+// running now. A peer the store forgot (it
 // left) has no series any more.
 type storeCollector struct {
 	s        *Store
 	stats    prometheus.Collector
 	lag      *prometheus.Desc
 	lastSync *prometheus.Desc
+	syncing  *prometheus.Desc
 }
 
 func newStoreCollector(s *Store) prometheus.Collector {
@@ -50,6 +52,8 @@ func newStoreCollector(s *Store) prometheus.Collector {
 			"How far behind this store is with the peer's writes (PeerSyncStatus.Lag).", []string{"peer"}, labels),
 		lastSync: prometheus.NewDesc("reflect_store_last_sync_timestamp_seconds",
 			"When the last sync exchange with the peer ended, in either role, successful or not.", []string{"peer"}, labels),
+		syncing: prometheus.NewDesc("reflect_store_sync_in_progress_bytes",
+			"Bytes moved so far, both directions, by the sync exchange with the peer running now (0 if none).", []string{"peer"}, labels),
 	}
 }
 
@@ -57,12 +61,14 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	c.stats.Describe(ch)
 	ch <- c.lag
 	ch <- c.lastSync
+	ch <- c.syncing
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	c.stats.Collect(ch)
 	for _, ps := range c.s.PeerSyncStatus() {
 		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, ps.Lag.Seconds(), ps.Peer)
+		ch <- prometheus.MustNewConstMetric(c.syncing, prometheus.GaugeValue, float64(ps.SyncBytes), ps.Peer)
 		if !ps.LastSync.IsZero() {
 			ch <- prometheus.MustNewConstMetric(c.lastSync, prometheus.GaugeValue, float64(ps.LastSync.UnixNano())/1e9, ps.Peer)
 		}

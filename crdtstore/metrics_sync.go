@@ -45,6 +45,11 @@ type PeerSyncStatus struct {
 	LastSync      time.Time `json:"last_sync"`
 	LastSyncError string    `json:"last_sync_error"`
 	LastSyncBytes int       `json:"last_sync_bytes"`
+	// SyncStarted is when the sync exchange with the peer running now
+	// started (the latest, if one runs each way), SyncBytes the bytes it
+	// has moved so far, both directions; both zero when none runs.
+	SyncStarted time.Time `json:"sync_started"`
+	SyncBytes   int64     `json:"sync_bytes"`
 }
 
 // PeerSyncStatus returns the store's sync state with each peer it knows,
@@ -56,11 +61,15 @@ func (s *Store) PeerSyncStatus() []PeerSyncStatus {
 	now := s.now()
 	out := make([]PeerSyncStatus, 0, len(s.peers))
 	for p, ps := range s.peers {
-		out = append(out, PeerSyncStatus{
+		st := PeerSyncStatus{
 			Peer: s.peerText(p), Joined: ps.up, Synced: ps.synced, Syncing: ps.syncing,
 			Lag: ps.lag.at(now), LastWrite: ps.lag.lastWrite,
 			LastSync: ps.lastSync, LastSyncError: ps.lastSyncErr, LastSyncBytes: ps.lastSyncBytes,
-		})
+		}
+		if ps.run != nil {
+			st.SyncStarted, st.SyncBytes = ps.runStarted, ps.run.bytes()
+		}
+		out = append(out, st)
 	}
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b PeerSyncStatus) int { return strings.Compare(a.Peer, b.Peer) })

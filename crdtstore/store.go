@@ -63,8 +63,9 @@ type Store struct {
 	lagging  int              // peers behind: peerState.lag.behind set (lag.go)
 	now      func() time.Time // the clock of lag and last sync; s.mu guards it (tests set it)
 
-	stats counters
-	lim   syncLimits // the sync limits' state (synclimits.go)
+	stats    counters
+	lim      syncLimits // the sync limits' state (synclimits.go)
+	syncWarn syncWarn   // rate limit of the sync failures' Warn logs (progress.go)
 
 	collector prometheus.Collector // registered with opts.Metrics (metrics.go)
 
@@ -83,6 +84,9 @@ type peerState struct {
 	lastSync      time.Time // end of the last sync exchange, either role
 	lastSyncErr   string    // its error, "" if it succeeded
 	lastSyncBytes int       // the bytes it moved, both directions
+
+	run        *countingStream // the sync exchange running now, nil if none (progress.go)
+	runStarted time.Time       // when it started
 }
 
 type counters struct {

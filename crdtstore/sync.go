@@ -242,13 +242,9 @@ func (s *Store) startSync(p string) {
 			s.retryLater(p)
 		default:
 			s.stats.syncFailures.Add(1)
-			if s.ctx.Err() == nil {
-				// At Warn, at most once every 10 s (warnLocked): a peer
-				// that left mid-sync fails one too.
-				s.mu.Lock()
-				s.warnLocked("crdtstore: sync failed", "peer", p, "err", err)
-				s.mu.Unlock()
-			}
+			// At Warn, at most once every warnEvery: a peer that left
+			// mid-sync fails one too.
+			s.warnSyncFailure("crdtstore: sync failed", p, err)
 		}
 		s.release(p, err == nil || errors.Is(err, ErrNoStore))
 	})
@@ -277,13 +273,13 @@ func (s *Store) retryLater(p string) {
 
 // syncWith runs the initiator's side of the protocol with p.
 func (s *Store) syncWith(p string) (err error) {
-	var cs *countingStream
+	// cs counts from the start (its Stream is set once open): the time
+	// spent opening the stream shows in PeerSyncStatus too.
+	cs := &countingStream{}
+	s.noteSyncStart(p, cs)
 	defer func() {
-		if cs != nil {
-			s.noteSyncEnd(p, err, cs.read+cs.written)
-		} else {
-			s.noteSyncEnd(p, err, 0)
-		}
+		s.noteSyncStop(p, cs)
+		s.noteSyncEnd(p, err, int(cs.bytes()))
 	}()
 	ctx, cancel := context.WithTimeout(s.ctx, s.opts.SyncTimeout)
 	defer cancel()
@@ -300,7 +296,7 @@ func (s *Store) syncWith(p string) (err error) {
 	}()
 	deadline := time.Now().Add(s.opts.SyncTimeout)
 	_ = st.SetDeadline(deadline)
-	cs = &countingStream{Stream: st}
+	cs.Stream = st
 	defer s.countSync(cs)
 	st = cs
 	r := bufio.NewReader(st)
@@ -416,7 +412,7 @@ func (s *Store) onSync(p string, st Stream) {
 	if lim := s.allowServe(p); lim != limitNone {
 		s.refuse(p, lim)
 		s.answerBusy(p, cs, rd)
-		s.noteSyncEnd(p, fmt.Errorf("%w: over the sync limit: %s", errAnsweredBusy, limitNames[lim]), cs.read+cs.written)
+		s.noteSyncEnd(p, fmt.Errorf("%w: over the sync limit: %s", errAnsweredBusy, limitNames[lim]), int(cs.bytes()))
 		return
 	}
 	// A sync the other way may run; serving anyway is harmless. But a
@@ -431,18 +427,18 @@ func (s *Store) onSync(p string, st Stream) {
 		if s.answerBusy(p, cs, rd) {
 			s.stats.syncBusy.Add(1)
 		}
-		s.noteSyncEnd(p, fmt.Errorf("%w: catching up with another peer", errAnsweredBusy), cs.read+cs.written)
+		s.noteSyncEnd(p, fmt.Errorf("%w: catching up with another peer", errAnsweredBusy), int(cs.bytes()))
 		return
 	}
+	s.noteSyncStart(p, cs)
 	err := s.serveSync(p, cs, rd)
+	s.noteSyncStop(p, cs)
 	s.countSync(cs)
-	s.noteSyncEnd(p, err, cs.read+cs.written)
+	s.noteSyncEnd(p, err, int(cs.bytes()))
 	if err != nil {
 		_ = st.Reset()
 		s.stats.syncFailures.Add(1)
-		if s.ctx.Err() == nil {
-			s.log.Debug("crdtstore: serving sync failed", "peer", p, "err", err)
-		}
+		s.warnSyncFailure("crdtstore: serving sync failed", p, err)
 	} else {
 		_ = st.Close()
 		s.stats.syncServed.Add(1)
@@ -556,6 +552,13 @@ func (s *Store) syncedState() (ok bool, changed <-chan struct{}, grace time.Dura
 // WaitSynced blocks until Synced is true or ctx ends. After it returns nil,
 // this replica holds at least everything its peers held when they
 // connected.
+//
+// If ctx ends first, the error is a *NotSyncedError: it wraps
+// ErrNotSynced and ctx.Err() (errors.Is(err, context.DeadlineExceeded)
+// holds for a deadline), and says why, per peer not synced: a sync that
+// is still running (for how long, how many bytes so far), the last sync's
+// failure, or no sync started yet; or that no peer joined. It returns
+// ErrClosed if the store closes.
 func (s *Store) WaitSynced(ctx context.Context) error {
 	graceEnd := time.NewTimer(time.Hour)
 	graceEnd.Stop()
@@ -574,34 +577,14 @@ func (s *Store) WaitSynced(ctx context.Context) error {
 		case <-changed:
 		case <-wake:
 		case <-ctx.Done():
-			return fmt.Errorf("crdtstore: waiting for sync: %w", ctx.Err())
+			if ok, _, _ := s.syncedState(); ok {
+				return nil
+			}
+			return &NotSyncedError{Reason: s.notSyncedReason(), Err: ctx.Err()}
 		case <-s.ctx.Done():
 			return ErrClosed
 		}
 	}
-}
-
-// countingStream counts the bytes a sync moves.
-type countingStream struct {
-	Stream
-	read, written int
-}
-
-func (c *countingStream) Read(p []byte) (int, error) {
-	n, err := c.Stream.Read(p)
-	c.read += n
-	return n, err
-}
-
-func (c *countingStream) Write(p []byte) (int, error) {
-	n, err := c.Stream.Write(p)
-	c.written += n
-	return n, err
-}
-
-func (s *Store) countSync(c *countingStream) {
-	s.stats.syncBytesIn.Add(uint64(c.read))
-	s.stats.syncBytesOut.Add(uint64(c.written))
 }
 
 // reading returns how a sync exchange, served or started by this store,

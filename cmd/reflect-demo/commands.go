@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -34,6 +33,8 @@ type demo struct {
 
 	peerMu    sync.Mutex
 	peerState map[peer.ID]string // last state printed per peer
+
+	progress bool // wait-synced prints its progress (human mode on a terminal)
 }
 
 func newDemo(n *node.Node, s *crdtstore.Store, out *output) *demo {
@@ -233,18 +234,6 @@ func (d *demo) waitPeers(ctx context.Context, n int, timeout time.Duration) erro
 	defer cancel()
 	if err := d.node.WaitPeers(ctx, n); err != nil {
 		return fmt.Errorf("%d of %d peers joined after %v", len(d.node.Peers()), n, timeout)
-	}
-	return nil
-}
-
-func (d *demo) waitSynced(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if err := d.store.WaitSynced(ctx); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("not synced with every peer after %v", timeout)
-		}
-		return err
 	}
 	return nil
 }

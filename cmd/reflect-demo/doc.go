@@ -142,6 +142,13 @@
 // peer id as printed by peers or id. A queue group's members get nothing
 // but the group's share; a pattern subscription prints the concrete topic.
 //
+// wait-synced on a terminal (human mode) prints its progress every second
+// while it waits ("… syncing with …abc12345: 12.3 MB (4 s); waiting for
+// …def67890"). When it gives up, its error says why, per peer not synced:
+// "peer X: syncing for 3.2 s, 12.0 MB so far", "peer X: last sync failed
+// 2.0 s ago: ERROR", "peer X: not synced yet (no sync started)", or "no
+// peer joined". Scripts and -json get the same error text and no progress.
+//
 // req waits for the first answer. Its error replies say why in a reason
 // (shown in brackets in human mode): "no-responders" (nobody answers on
 // TOPIC; at once), "timeout", "remote" (the responder failed: the error

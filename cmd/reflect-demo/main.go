@@ -246,6 +246,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	out := newOutput(outW, errW, o.json, interactive && tty == nil)
 	d := newDemo(n, store, out)
+	d.progress = tty != nil
 	var readErr error
 	switch {
 	case oneShot:

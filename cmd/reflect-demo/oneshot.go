@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/reflectmesh/reflect/crdtstore"
 )
 
 // One-shot use, like redis-cli or nats: "reflect-demo -key K get color".
@@ -82,7 +84,12 @@ func (d *demo) await(ctx context.Context, c command, need readiness, wait time.D
 		if need == needSync {
 			if err := d.store.WaitSynced(ctx); err != nil {
 				if errors.Is(err, context.DeadlineExceeded) {
-					return fmt.Errorf("the store did not sync with its peers within %v (-wait)", wait)
+					msg := fmt.Sprintf("the store did not sync with its peers within %v (-wait)", wait)
+					var nse *crdtstore.NotSyncedError
+					if errors.As(err, &nse) {
+						msg += ": " + nse.Reason
+					}
+					return errors.New(msg)
 				}
 				return err
 			}
