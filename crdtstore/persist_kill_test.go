@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/reflectmesh/reflect/crdtstore"
-	"github.com/reflectmesh/reflect/crdtstore/internal/disk"
 	"github.com/reflectmesh/reflect/crdtstore/crdttest"
+	"github.com/reflectmesh/reflect/crdtstore/internal/disk"
 )
 
 // killChildDir, set in a child's environment, makes TestPersistKillChild
