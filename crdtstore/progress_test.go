@@ -1,7 +1,9 @@
 package crdtstore_test
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -33,10 +35,15 @@ type fakeTransport struct {
 	conns   []net.Conn
 	wg      sync.WaitGroup
 	opened  chan string // each peer a sync was opened to
+	// requestRead gets the size of each request frame a stalled peer read.
+	requestRead chan int64
 }
 
+// uvarintLen is the length of n as a uvarint.
+func uvarintLen(n uint64) int { return len(binary.AppendUvarint(nil, n)) }
+
 func newFakeTransport(self string, fail bool, peers ...string) *fakeTransport {
-	return &fakeTransport{self: self, peers: peers, fail: fail, remotes: map[string]net.Conn{}, opened: make(chan string, 100)}
+	return &fakeTransport{self: self, peers: peers, fail: fail, remotes: map[string]net.Conn{}, opened: make(chan string, 100), requestRead: make(chan int64, 100)}
 }
 
 func (t *fakeTransport) Self() string { return t.self }
@@ -66,11 +73,21 @@ func (t *fakeTransport) OpenSync(_ context.Context, p string) (crdtstore.Stream,
 	t.remotes[p] = remote
 	t.conns = append(t.conns, local, remote)
 	t.mu.Unlock()
-	// The peer reads the request and never answers.
+	// The peer reads the request (one frame: its size goes to
+	// requestRead) and never answers.
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
-		_, _ = io.Copy(io.Discard, remote)
+		br := bufio.NewReader(remote)
+		if n, err := binary.ReadUvarint(br); err == nil {
+			if _, err := io.CopyN(io.Discard, br, int64(n)); err == nil {
+				select { // never blocks the peer (and Close) if nobody reads
+				case t.requestRead <- int64(uvarintLen(n)) + int64(n):
+				default:
+				}
+			}
+		}
+		_, _ = io.Copy(io.Discard, br)
 	}()
 	t.opened <- p
 	return pipeStream{local}, nil
@@ -158,11 +175,8 @@ func TestPeerSyncStatusShowsSyncInProgress(t *testing.T) {
 	s := openFake(t, tr, crdtstore.Options{Metrics: reg})
 	before := time.Now()
 	<-tr.opened
-	var sent int64
-	waitFor(t, "the request to be written", func() bool {
-		sent = status(s, "b").SyncBytes
-		return sent > 0
-	})
+	sent := <-tr.requestRead // the whole request frame, read by the peer
+	waitFor(t, "the request to count", func() bool { return status(s, "b").SyncBytes == sent })
 	st := status(s, "b")
 	if !st.Syncing || st.SyncStarted.Before(before.Add(-time.Second)) || st.SyncStarted.After(time.Now()) {
 		t.Fatalf("status of a running sync: %+v", st)
