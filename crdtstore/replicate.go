@@ -197,7 +197,7 @@ func (s *Store) onDelta(from string, d ormap.Delta) {
 	}
 	if err != nil {
 		if !errors.Is(err, ormap.ErrBounds) && !errors.Is(err, ormap.ErrForeignDot) { // logged by joinFromLocked
-			s.warnLocked("crdtstore: refusing a delta", "from", from, "err", err)
+			s.warnLocked("crdtstore: refusing a delta", "from", s.peerText(from), "err", err)
 		}
 		s.mu.Unlock()
 		s.stats.deltasInvalid.Add(1)
@@ -322,11 +322,11 @@ func (s *Store) joinFromLocked(d ormap.Delta, origin Origin, src string) error {
 	switch {
 	case errors.Is(err, ormap.ErrBounds):
 		s.stats.deltasOverBounds.Add(1)
-		s.warnLocked("crdtstore: refusing a delta beyond the replica or context bounds", "from", src, "err", err)
+		s.warnLocked("crdtstore: refusing a delta beyond the replica or context bounds", "from", s.peerText(src), "err", err)
 		return err
 	case errors.Is(err, ormap.ErrForeignDot):
 		s.stats.deltasForged.Add(1)
-		s.warnLocked("crdtstore: refusing a delta that claims this replica's dots", "from", src, "err", err)
+		s.warnLocked("crdtstore: refusing a delta that claims this replica's dots", "from", s.peerText(src), "err", err)
 		return err
 	case err != nil:
 		return err
