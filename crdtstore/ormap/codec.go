@@ -527,27 +527,34 @@ func (r *reader) context(table []ReplicaID, used []bool) (Context, []ivs) {
 			break
 		}
 		total += m
-		iv := make(ivs, 0, m)
-		var prev uint64
-		for j := 0; j < m && r.err == nil; j++ {
-			gap, span := r.uv(), r.uv()
-			base := uint64(1)
-			if j > 0 {
-				base = prev + 2
-			}
-			if r.err == nil && (gap > maxCounter-base || span > maxCounter-(base+gap)) {
-				r.fail(ErrMalformed, "counter out of range")
-			}
-			lo := base + gap
-			prev = lo + span
-			iv = append(iv, Interval{lo, prev})
-		}
+		iv := r.intervals(m)
 		last = int(ri)
 		used[ri] = true
 		byIdx[ri] = iv
 		c.rows = append(c.rows, ctxRow{table[ri], iv})
 	}
 	return c, byIdx
+}
+
+// intervals reads a row of n intervals (n > 0): each a gap after the
+// previous one and a span, so that rows are canonical by construction.
+func (r *reader) intervals(n int) ivs {
+	iv := make(ivs, 0, n)
+	var prev uint64
+	for j := 0; j < n && r.err == nil; j++ {
+		gap, span := r.uv(), r.uv()
+		base := uint64(1)
+		if j > 0 {
+			base = prev + 2
+		}
+		if r.err == nil && (gap > maxCounter-base || span > maxCounter-(base+gap)) {
+			r.fail(ErrMalformed, "counter out of range")
+		}
+		lo := base + gap
+		prev = lo + span
+		iv = append(iv, Interval{lo, prev})
+	}
+	return iv
 }
 
 // end checks that the frame is fully consumed and every replica used.

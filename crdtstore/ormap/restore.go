@@ -219,22 +219,8 @@ func decodeRowRecord(data []byte) (ivs, error) {
 		r.fail(ErrMalformed, "empty row")
 	}
 	var iv ivs
-	if n > 0 {
-		iv = make(ivs, 0, n)
-	}
-	var prev uint64
-	for j := 0; j < n && r.err == nil; j++ {
-		gap, span := r.uv(), r.uv()
-		base := uint64(1)
-		if j > 0 {
-			base = prev + 2
-		}
-		if r.err == nil && (gap > maxCounter-base || span > maxCounter-(base+gap)) {
-			r.fail(ErrMalformed, "counter out of range")
-		}
-		lo := base + gap
-		prev = lo + span
-		iv = append(iv, Interval{lo, prev})
+	if r.err == nil {
+		iv = r.intervals(n)
 	}
 	r.end(nil)
 	if r.err != nil {
