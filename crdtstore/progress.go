@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/reflectmesh/reflect/internal/units"
 )
 
 // Sync progress and failures, as PeerSyncStatus, WaitSynced's error and
@@ -81,7 +83,7 @@ func (s *Store) notSyncedReason() string {
 		st := q.ps
 		switch {
 		case st.run != nil:
-			fmt.Fprintf(&b, "syncing for %s, %s so far", seconds(now.Sub(st.runStarted)), byteSize(st.run.bytes()))
+			fmt.Fprintf(&b, "syncing for %s, %s so far", seconds(now.Sub(st.runStarted)), units.Bytes(st.run.bytes()))
 		case st.lastSyncErr != "":
 			fmt.Fprintf(&b, "last sync failed %s ago: %s", seconds(now.Sub(st.lastSync)), st.lastSyncErr)
 		case s.deferred[q.p]:
@@ -98,19 +100,6 @@ func (s *Store) notSyncedReason() string {
 // seconds formats d as "3.2 s".
 func seconds(d time.Duration) string {
 	return fmt.Sprintf("%.1f s", max(d, 0).Seconds())
-}
-
-// byteSize formats n bytes as "512 B", "12.3 kB", "4.0 MB", "1.2 GB".
-func byteSize(n int64) string {
-	switch {
-	case n < 1000:
-		return fmt.Sprintf("%d B", n)
-	case n < 1000*1000:
-		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
-	case n < 1000*1000*1000:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	}
-	return fmt.Sprintf("%.1f GB", float64(n)/1e9)
 }
 
 // countingStream counts the bytes a sync moves. The counts are atomic:

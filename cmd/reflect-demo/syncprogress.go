@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/reflectmesh/reflect/crdtstore"
+	"github.com/reflectmesh/reflect/internal/units"
 )
 
 // wait-synced: its progress on a terminal, and why it gave up.
@@ -97,7 +98,7 @@ func syncProgress(st []crdtstore.PeerSyncStatus, now time.Time) string {
 		id := printable(short(ps.Peer))
 		switch {
 		case !ps.SyncStarted.IsZero():
-			parts = append(parts, fmt.Sprintf("syncing with %s: %s (%.0f s)", id, byteSize(ps.SyncBytes), max(now.Sub(ps.SyncStarted), 0).Seconds()))
+			parts = append(parts, fmt.Sprintf("syncing with %s: %s (%.0f s)", id, units.Bytes(ps.SyncBytes), max(now.Sub(ps.SyncStarted), 0).Seconds()))
 		case ps.LastSyncError != "":
 			parts = append(parts, fmt.Sprintf("%s: last sync failed: %s", id, printable(ps.LastSyncError)))
 		default:
@@ -108,17 +109,4 @@ func syncProgress(st []crdtstore.PeerSyncStatus, now time.Time) string {
 		parts = append(parts, fmt.Sprintf("+%d more", more))
 	}
 	return strings.Join(parts, "; ")
-}
-
-// byteSize formats n bytes as "512 B", "12.3 kB", "4.0 MB", "1.2 GB".
-func byteSize(n int64) string {
-	switch {
-	case n < 1000:
-		return fmt.Sprintf("%d B", n)
-	case n < 1000*1000:
-		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
-	case n < 1000*1000*1000:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	}
-	return fmt.Sprintf("%.1f GB", float64(n)/1e9)
 }

@@ -44,14 +44,6 @@ func TestSyncProgressLine(t *testing.T) {
 	}
 }
 
-func TestByteSize(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 999: "999 B", 1000: "1.0 kB", 12_345_678: "12.3 MB", 4_200_000_000: "4.2 GB"} {
-		if got := byteSize(n); got != want {
-			t.Errorf("byteSize(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
 // stalledPeer opens a store "a" on an in-memory network with a peer "b"
 // whose sync handler never answers (until the test ends): a sync with b
 // runs and stalls.

@@ -1,0 +1,3 @@
+// Package units formats quantities for people: the sizes that logs, errors
+// and the demo's progress lines show.
+package units
