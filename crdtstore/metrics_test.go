@@ -10,7 +10,6 @@ import (
 	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/reflectmesh/reflect/crdtstore"
 	"github.com/reflectmesh/reflect/crdtstore/crdttest"
@@ -103,19 +102,7 @@ func TestStoreMetricsScrape(t *testing.T) {
 	}
 
 	// Reflect's metrics follow Prometheus's naming conventions.
-	mfs, err := regs[0].Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		if strings.HasPrefix(p.Metric, "reflect_") {
-			t.Errorf("lint: %s: %s", p.Metric, p.Text)
-		}
-	}
+	testutil.LintMetrics(t, regs[0])
 
 	st := a.s.PeerSyncStatus()
 	if len(st) != 1 || st[0].Peer != b.n.ID().String() || !st[0].Joined || !st[0].Synced {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/reflectmesh/reflect/internal/testutil"
 )
@@ -135,20 +134,8 @@ func TestMetricsScrapeMesh(t *testing.T) {
 	testutil.WantMetric(t, regs[0], 0, "reflect_pubsub_publish_queue_messages", "topic", "metrics")
 
 	// Reflect's metrics follow Prometheus's naming conventions.
-	for i := range regs {
-		mfs, err := regs[i].Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range problems {
-			if strings.HasPrefix(p.Metric, "reflect_") {
-				t.Errorf("lint: %s: %s", p.Metric, p.Text)
-			}
-		}
+	for _, reg := range regs {
+		testutil.LintMetrics(t, reg)
 	}
 
 	// A peer that leaves and comes back: a leave, a join, a reconnect.

@@ -1,11 +1,32 @@
 package testutil
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 )
+
+// LintMetrics fails t for every problem Prometheus's linter finds in the
+// reflect_* metrics of a scrape of g (libp2p's own are not ours to fix).
+func LintMetrics(t testing.TB, g prometheus.Gatherer) {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		if strings.HasPrefix(p.Metric, "reflect_") {
+			t.Errorf("lint: %s: %s", p.Metric, p.Text)
+		}
+	}
+}
 
 // MetricValue returns the value of the counter or gauge name whose labels
 // include the given name/value pairs, from a scrape of g.
