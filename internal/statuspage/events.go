@@ -20,11 +20,6 @@ type Event struct {
 	Text string `json:"text"`
 }
 
-// syncMark is what the last sample saw of the store's sync with a peer.
-type syncMark struct {
-	synced bool
-}
-
 func (p *Page) addLocked(e Event) {
 	if len(p.events) == maxEvents {
 		copy(p.events, p.events[1:])
@@ -72,13 +67,12 @@ func changeEvent(now time.Time, c crdtstore.Change) Event {
 
 // syncEventsLocked records each peer the store has newly synced with.
 func (p *Page) syncEventsLocked(now time.Time, peers []crdtstore.PeerSyncStatus) {
-	seen := make(map[string]syncMark, len(peers))
+	seen := make(map[string]bool, len(peers))
 	for _, ps := range peers {
-		m := syncMark{synced: ps.Synced}
-		if m.synced && !p.synced[ps.Peer].synced {
+		if ps.Synced && !p.synced[ps.Peer] {
 			p.addLocked(Event{Time: now, Kind: "sync", Peer: ps.Peer, Text: "store synced"})
 		}
-		seen[ps.Peer] = m
+		seen[ps.Peer] = ps.Synced
 	}
 	p.synced = seen
 }

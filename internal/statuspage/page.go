@@ -63,12 +63,12 @@ type Page struct {
 
 	stopPeers func()
 	watcher   *crdtstore.Watcher
+	closeOnce sync.Once
 
 	mu     sync.Mutex
-	last   sample              // the latest sample (rates.go)
-	events []Event             // ring of the last maxEvents, oldest first
-	synced map[string]syncMark // per peer: what the last sample saw of its sync (events.go)
-	closed bool
+	last   sample          // the latest sample (sample.go)
+	events []Event         // ring of the last maxEvents, oldest first
+	synced map[string]bool // per peer: whether the last sample saw it synced (events.go)
 }
 
 // New starts a status page of cfg.Node; serve it with Handler, stop it
@@ -88,7 +88,7 @@ func New(cfg Config) (*Page, error) {
 		started: time.Now(),
 		ctx:     ctx,
 		cancel:  cancel,
-		synced:  map[string]syncMark{},
+		synced:  map[string]bool{},
 	}
 	p.takeSample(time.Now()) // the first page load has data at once
 	p.stopPeers = cfg.Node.OnPeer(p.peerEvent)
@@ -106,19 +106,14 @@ func New(cfg Config) (*Page, error) {
 // Close stops the page's goroutines and waits for them. Safe to call more
 // than once. Handler keeps answering from the last sample.
 func (p *Page) Close() error {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil
-	}
-	p.closed = true
-	p.mu.Unlock()
-	p.cancel()
-	p.stopPeers()
-	if p.watcher != nil {
-		p.watcher.Stop()
-	}
-	p.wg.Wait()
+	p.closeOnce.Do(func() {
+		p.cancel()
+		p.stopPeers()
+		if p.watcher != nil {
+			p.watcher.Stop()
+		}
+		p.wg.Wait()
+	})
 	return nil
 }
 
