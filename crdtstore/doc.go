@@ -268,11 +268,11 @@
 //     issue 11, a 37-byte delta claiming dots 1…2^62 of one replica, is
 //     refused or waits, and changes nothing.
 //   - Each peer may introduce at most 256 replica ids by its deltas (one
-//     per restart of its store); the store knows at most 4,096 replica ids
-//     and 1,048,576 context intervals, the limits its peers decode: a delta
-//     or sync reply that would exceed them is refused (Stats.DeltasOverBounds,
-//     logged), so the store's contexts and sync replies always stay readable
-//     and syncs keep working.
+//     per restart of a store without Options.Dir); the store knows at most
+//     4,096 replica ids and 1,048,576 context intervals, the limits its
+//     peers decode: a delta or sync reply that would exceed them is refused
+//     (Stats.DeltasOverBounds, logged), so the store's contexts and sync
+//     replies always stay readable and syncs keep working.
 //   - Sync replies must be diffs (global, with no dependency: they never
 //     wait); one that claims dots of this store's replica it never minted
 //     is refused. Otherwise a sync reply is trusted as its sender is: sync

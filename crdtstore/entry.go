@@ -21,7 +21,8 @@ type Entry struct {
 	Time time.Time
 	HLC  ormap.Timestamp
 	// Writer is the replica that wrote the value, in hex: one incarnation
-	// of the store on one node (a restarted node is a new replica). Compare
+	// of the store on one node (a restarted node is a new replica, unless
+	// its store resumed from Options.Dir under the same peer id). Compare
 	// it with Store.ReplicaID.
 	Writer string
 	// Peer is the peer id of the node whose store wrote the value (on a

@@ -178,8 +178,9 @@ const (
 	replicaIDLen = 16
 )
 
-// Open opens the store named opts.Name on n. Its state is in memory: it is
-// filled by syncing with the peers, at once and whenever a peer connects.
+// Open opens the store named opts.Name on n. Its state is in memory (and,
+// with opts.Dir, on disk, read back here): it is filled by syncing with the
+// peers, at once and whenever a peer connects.
 func Open(n *node.Node, opts Options) (*Store, error) {
 	if opts.MaxDeltaBytes == 0 {
 		opts.MaxDeltaBytes = n.PubSub().MaxMessageSize()
