@@ -2,7 +2,6 @@ package ormap
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 )
@@ -65,20 +64,22 @@ const (
 // removals, to be joined first (with Join), and start, m's context now, which
 // every DiffChunk of this sync takes and the requester joins last (with
 // JoinContext). The removals are a Diff-like reply without entries whose
-// context is the dots m knows, that are not live in m and that c lacks:
+// context is every dot m knows that is not live in m:
 //
-//	R = C \ (dots(S) ∪ c)
+//	R = C \ dots(S)
 //
 // They remove, on the requester, every entry m had removed when the sync
-// started. R is closed under "overwrote": a dot that overwrote another is
-// in C only if the other is, and then the other is not live, so joining R
-// keeps the requester causally consistent (see the package documentation).
-// If C ⊆ c the removals are empty and so will be every chunk.
+// started — including the requester's own entries, whose dots c holds, so
+// R does not leave out the dots c knows. R is closed under "overwrote": a
+// dot that overwrote another is in C only if the other is, and then the
+// other is not live, so joining R keeps the requester causally consistent
+// (see the package documentation). If C ⊆ c the removals are empty and so
+// will be every chunk.
 //
-// Cost: one pass over m's entries. R has one interval per run of dead dots
-// the requester lacks: small after a typical reconnect, empty for a store
-// that never overwrote or deleted, and in the worst case (keys overwritten
-// many times in random order) up to about one interval per live key.
+// Cost: one pass over m's entries. R ⊆ Diff(c)'s context: one interval per
+// run of dead dots, empty for a store that never overwrote or deleted, and
+// in the worst case (keys overwritten many times in random order) up to
+// about one interval per live key.
 func (m *Map) DiffStart(c Context) (removals Delta, start Context) {
 	start = m.Context()
 	removals = Delta{origin: m.reps[0], global: true}
@@ -106,11 +107,7 @@ func (m *Map) DiffStart(c Context) (removals Delta, start Context) {
 		return true
 	})
 	for i, iv := range m.ctx {
-		row := live[i].subtractFrom(iv)
-		if known := c.row(m.reps[i]); len(known) > 0 && len(row) > 0 {
-			row = diffIvs(row, known)
-		}
-		if len(row) > 0 {
+		if row := live[i].subtractFrom(iv); len(row) > 0 {
 			removals.ctx.rows = append(removals.ctx.rows, ctxRow{m.reps[i], row})
 		}
 	}
@@ -209,13 +206,13 @@ func (m *Map) JoinChunk(ch Chunk, now int64) ([]Change, error) {
 // or knows, or one whose entry the sender had removed (at the start, or
 // before it sent the dot's range). Joined at any other time it can make m
 // skip writes it never received. It returns the changes of held deltas
-// that became ready, ErrForeignDot if c claims dots of m's own replica that
+// that became ready (joined at wall time now, as JoinAt), ErrForeignDot if c claims dots of m's own replica that
 // m never minted, and ErrBounds past m's Bounds (changing nothing then).
 //
 // (Join of an entry-less global delta is not this: it removes every entry
 // whose dot its context holds — the sync trap.)
-func (m *Map) JoinContext(c Context) ([]Change, error) {
-	return m.JoinFrom(Delta{ctx: c}, math.MinInt64, "")
+func (m *Map) JoinContext(c Context, now int64) ([]Change, error) {
+	return m.JoinFrom(Delta{ctx: c}, now, "")
 }
 
 // ChunkSeq follows a chunked sync on the receiving side: Accept checks
