@@ -128,6 +128,8 @@ type simReport struct {
 	HostileHeld int // hostile deltas still held at the end, all replicas
 
 	Restarts, NewIDs int // restarts from records; of those, under a new id
+
+	Chunks, ChunkedDone int // chunks joined; chunked syncs that reached JoinContext
 }
 
 // simulate runs replicas of a Map through a lossy network, deterministically
@@ -566,6 +568,9 @@ func (s *sim) syncNow(a, b int) (int, error) {
 	cB := B.Context()
 	if cB.Equal(cA) {
 		return 1, nil
+	}
+	if s.cfg.ChunkBudget > 0 && !s.cfg.ChunkProposal {
+		return s.chunkSyncNow(a, b, cA)
 	}
 	if _, err := s.join(a, EncodeDelta(s.diff(B, cA))); err != nil {
 		return 0, err
