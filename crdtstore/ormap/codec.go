@@ -17,6 +17,7 @@ const (
 	wireTTL      = 2 // a delta frame with expiring entries
 	kindContext  = 1
 	kindDelta    = 2
+	kindChunk    = 3 // a sync chunk: a range, then a delta body
 	flagGlobal   = 1 // delta is not keyed (from Diff)
 	minEntrySize = 5 // rep, counter, wall, logical, value length: 1 byte each at least
 )
@@ -74,7 +75,10 @@ func EncodeContext(c Context) []byte {
 }
 
 // EncodeDelta encodes d as a delta frame.
-func EncodeDelta(d Delta) []byte {
+func EncodeDelta(d Delta) []byte { return encodeDelta(d, kindDelta, nil) }
+
+// encodeDelta writes version, kind, head, then d's body.
+func encodeDelta(d Delta, kind byte, head []byte) []byte {
 	table := d.ctx.Replicas()
 	if d.origin != "" {
 		if i, ok := slices.BinarySearch(table, d.origin); !ok {
@@ -96,8 +100,9 @@ func EncodeDelta(d Delta) []byte {
 			}
 		}
 	}
-	b := make([]byte, 2, size)
-	b[0], b[1] = version, kindDelta
+	b := make([]byte, 2, size+len(head))
+	b[0], b[1] = version, kind
+	b = append(b, head...)
 	b = appendTable(b, table)
 	flags := byte(0)
 	if d.global {
@@ -209,6 +214,12 @@ func DecodeDelta(b []byte, l Limits) (Delta, error) {
 	if err != nil {
 		return Delta{}, err
 	}
+	return r.delta()
+}
+
+// delta reads the body of a delta frame (after version and kind) to the
+// end of the frame.
+func (r *reader) delta() (Delta, error) {
 	expiring := false
 	table := r.table()
 	used := make([]bool, len(table))

@@ -179,7 +179,7 @@
 // — so A drops the entries B removed. Joining it with the ordinary rule
 // gives A exactly A ⊔ B, even if A moved on meanwhile. If C_B ⊆ C_A the
 // reply is empty. Diff of the empty context is a full snapshot, for a new
-// replica.
+// replica. A reply too large for one frame goes as a chunked sync (below).
 //
 // The trap: the tempting reply "the entries A lacks + all of C_B" is wrong.
 // B skipped the entries A already has; their dots are in C_B; so A's join
@@ -196,18 +196,75 @@
 // each on the wire), still far below a snapshot. Computing Diff is one pass
 // over B's entries (about 1.5 ms for 100,000 keys).
 //
+// # Chunked sync
+//
+// A Diff is one frame, so a large store cannot reach a new replica in one
+// piece within the decoders' limits, and both sides hold the whole reply at
+// once. A chunked sync answers C_A in pieces instead:
+//
+//  1. B.DiffStart(C_A) returns the removals R = C_B0 \ dots(S_B0) (every
+//     dot B knows that is dead, as a global delta without entries) and
+//     C_B0, B's context now. A joins R with Join.
+//  2. B.DiffChunk(C_A, C_B0, from, budget), from "" on: the entries of
+//     keys in [from, next) whose dots C_B0 holds and C_A lacks, stopping
+//     after about budget bytes at a key boundary. Its context is exactly
+//     its entries' dots, so A's JoinChunk adds entries and removes
+//     nothing. ChunkSeq checks on A that the ranges follow each other.
+//  3. After the Done chunk, A's JoinContext(C_B0) unites C_B0 into its
+//     context without removing anything, and A answers with A.Diff(C_B0).
+//
+// B keeps C_A, C_B0 and the next key; A keeps the next key; each holds one
+// chunk at a time. Writes and deltas on both sides may interleave with the
+// chunks; entries B gets after the start are left out (they reach A as
+// deltas, or in the next sync). Why A never claims a dot whose entry it
+// lacks, unless that entry was removed, whenever the sync stops:
+//
+//   - After R: every dot of R is dead in B, so its entry was removed there
+//     (overwritten, deleted or expired); A drops it too. R is closed under
+//     "overwrote" (B is causally consistent: a dot that overwrote another
+//     is in C_B0 only with the other, which is then dead), so A stays
+//     causally consistent. Including the dots C_A holds matters: A's own
+//     entries that B removed have them.
+//   - After a chunk: A gains only the dots of entries it takes, each live
+//     in B and in C_B0. What such an entry overwrote is dead in B at the
+//     start, so in R, so already in A's context: a late delta of an
+//     overwritten write cannot come back.
+//   - At the end: a dot of C_B0 is dead at the start (in R), or was live
+//     at the start under a key of some chunk's range; then when the chunk
+//     was made it was still live (sent unless C_A had it: A took it or
+//     has it) or B had removed it since, and A may claim it. The order
+//     check makes "every range was joined" true. So JoinContext(C_B0)
+//     claims nothing that A lacks and B has not removed.
+//
+// A stream cut after any step leaves A in one of these states: nothing is
+// lost, and the next sync (or the deltas) brings the rest. The scheme first
+// proposed — chunks carrying B's current context for removals scoped to
+// their range, and no R — is unsound: A takes a write y without the dots y
+// overwrote, and a late delta of one of them makes it a sibling of y again
+// (TestChunkedSyncLateOverwrittenStaysGone, TestSimulationCatchesChunkProposal).
+//
+// Cost: R ⊆ Diff(C_A)'s context (one frame, not chunked: small unless keys
+// were overwritten many times in random order, then up to about one
+// interval per live key). Each chunk is a walk over its range. For 100,000
+// keys × 100 B to a new replica in 1 MiB chunks: 15 frames of at most
+// 0.8 MB instead of one of 11.3 MB.
+//
 // # Wire format, versions 1 and 2
 //
 // All integers are unsigned LEB128 varints (minimal encodings only), except
 // wall times, which are zig-zag varints. Every frame:
 //
 //	version   byte  1, or 2 for a delta with an expiring entry
-//	kind      byte  1 = context, 2 = delta
+//	kind      byte  1 = context, 2 = delta, 3 = chunk
 //	replicas  n, then n × (length, bytes)      sorted, distinct, non-empty,
 //	                                            each one used by the frame
 //
-// A context (kind 1, the sync request) continues with rows; a delta (kind
-// 2) continues with:
+// A context (kind 1, the sync request) continues with rows; a chunk (kind
+// 3) continues with its range — from (length, bytes), a byte 1 if it is the
+// last (Done), else 0 and next (length, bytes), from < next — then as a
+// delta: a chunk has no flags, no origin, no deps, only keys within its
+// range, each with entries, and a context of exactly its entries' dots. A
+// delta (kind 2) continues with:
 //
 //	flags     byte  bit 0: global (from Diff), others zero
 //	origin    0 = none, else replica index + 1
@@ -293,7 +350,10 @@
 // restarts (sim_restart_test.go), replicas write their records to a
 // simulated disk after every step and restart from it at random, some
 // under a new id: each restored map must equal the live one, and the run
-// must still converge with nothing lost or resurrected. The simulator and
+// must still converge with nothing lost or resurrected. With chunked syncs
+// (sim_chunks_test.go), every sync goes in tiny chunks that break off at
+// random, and after every step each replica's context is checked against
+// the write log. The simulator and
 // the invariant check it uses (verify_test.go) are test code, not part of
 // the API.
 package ormap

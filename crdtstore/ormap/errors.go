@@ -43,6 +43,12 @@ var (
 	// carrying entries written by another replica.
 	ErrNotOwn = errors.New("ormap: delta is not its origin's own writes")
 
+	// ErrChunkOrder is returned by ChunkSeq.Accept for a chunk of a
+	// chunked sync that does not start where the previous one ended, or
+	// that comes after the last one. The sync must be abandoned (joining the
+	// final context after a gap could lose writes).
+	ErrChunkOrder = errors.New("ormap: sync chunk out of order")
+
 	// ErrCorruptRecord is returned by Restore for a record it cannot
 	// decode or that contradicts another one: an unknown kind or record
 	// version, truncated or trailing bytes, a counter out of range, an empty

@@ -69,6 +69,20 @@ type simConfig struct {
 	// kept).
 	Restart float64
 	NewID   float64
+
+	// ChunkBudget > 0 makes every sync reply chunked (sim_chunks_test.go):
+	// DiffStart's removals, then DiffChunk pieces of about ChunkBudget
+	// bytes, each pulled by the requester, then JoinContext of the start
+	// context. ChunkAbort is the probability that the stream breaks before
+	// each of its messages. Every step then also checks each replica's
+	// context against the write log (checkChunkModel); a negative
+	// ChunkBudget runs only that check, with plain syncs.
+	ChunkBudget int
+	ChunkAbort  float64
+	// ChunkProposal runs the scheme first proposed for chunks instead: no
+	// removals up front, chunks carrying the sender's current context for
+	// removals scoped to their range. Test only: it is unsound.
+	ChunkProposal bool
 }
 
 // defaultSimConfig returns the configuration the package tests run: 5
@@ -114,6 +128,8 @@ type simReport struct {
 	HostileHeld int // hostile deltas still held at the end, all replicas
 
 	Restarts, NewIDs int // restarts from records; of those, under a new id
+
+	Chunks, ChunkedDone int // chunks joined; chunked syncs that reached JoinContext
 }
 
 // simulate runs replicas of a Map through a lossy network, deterministically
@@ -141,6 +157,7 @@ type simMsg struct {
 	at, from, to int
 	kind         int
 	frame, ctx   []byte
+	live         []Dot // ChunkProposal: the sender's live dots of the chunk's range
 }
 
 const (
@@ -148,6 +165,9 @@ const (
 	msgSyncReq
 	msgSyncReply
 	msgSyncAnswer
+	msgChunkStart // B → A: DiffStart's removals
+	msgChunkNext  // A → B: the next chunk, from the key in frame
+	msgChunk      // B → A: a chunk; with ctx (the start context) if the last
 )
 
 type simReplica struct {
@@ -181,6 +201,9 @@ type sim struct {
 
 	writes      map[Dot]simWrite // every Set ever made
 	overwritten map[Dot]bool     // dots some Set or Delete overwrote
+	overwriters map[Dot][]Dot    // the dots of the Sets and Deletes that overwrote a write
+
+	chunks map[[2]int]*simChunkSync // chunked syncs under way, by pair
 
 	hostile []*simHostile // sim_hostile_test.go; senders len(rs)+i
 }
@@ -193,6 +216,8 @@ func (s *sim) run() (simReport, error) {
 	s.syncing = make(map[[2]int]bool)
 	s.writes = make(map[Dot]simWrite)
 	s.overwritten = make(map[Dot]bool)
+	s.overwriters = make(map[Dot][]Dot)
+	s.chunks = make(map[[2]int]*simChunkSync)
 	for i := 0; i < cfg.Replicas; i++ {
 		// Ids of different lengths and orders exercise the tie-breaks.
 		id := ReplicaID(strconv.Itoa(int(s.rnd.next()%1000)) + "-" + strconv.Itoa(i))
@@ -237,6 +262,11 @@ func (s *sim) run() (simReport, error) {
 		}
 		if cfg.Restart > 0 {
 			if err := s.restarts(); err != nil {
+				return s.rep, fmt.Errorf("step %d: %w", s.t, err)
+			}
+		}
+		if cfg.ChunkBudget != 0 {
+			if err := s.checkChunkModel(); err != nil {
 				return s.rep, fmt.Errorf("step %d: %w", s.t, err)
 			}
 		}
@@ -371,6 +401,7 @@ func (s *sim) operate(i int) bool {
 			for c := iv.Lo; c <= iv.Hi; c++ {
 				if dot := (Dot{rid, c}); dot != self {
 					s.overwritten[dot] = true
+					s.overwriters[dot] = append(s.overwriters[dot], self)
 				}
 			}
 		}
@@ -463,6 +494,9 @@ func (s *sim) handle(msg simMsg) error {
 			delete(s.syncing, [2]int{min(msg.from, msg.to), max(msg.from, msg.to)})
 			return nil
 		}
+		if s.cfg.ChunkBudget > 0 {
+			return s.chunkStart(msg, cA)
+		}
 		s.send(simMsg{from: msg.to, to: msg.from, kind: msgSyncReply,
 			frame: EncodeDelta(s.diff(to.m, cA)), ctx: EncodeContext(cB)})
 	case msgSyncReply: // at A: join, answer symmetrically against B's context
@@ -479,6 +513,8 @@ func (s *sim) handle(msg simMsg) error {
 		if _, err := s.join(msg.to, msg.frame); err != nil {
 			return err
 		}
+	default:
+		return s.handleChunk(msg)
 	}
 	return nil
 }
@@ -532,6 +568,9 @@ func (s *sim) syncNow(a, b int) (int, error) {
 	cB := B.Context()
 	if cB.Equal(cA) {
 		return 1, nil
+	}
+	if s.cfg.ChunkBudget > 0 && !s.cfg.ChunkProposal {
+		return s.chunkSyncNow(a, b, cA)
 	}
 	if _, err := s.join(a, EncodeDelta(s.diff(B, cA))); err != nil {
 		return 0, err
