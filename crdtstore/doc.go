@@ -118,15 +118,23 @@
 //     after a few seconds) makes the receiver sync with its sender.
 //   - Sync on connect: when a peer connects, the two exchange causal
 //     contexts over the stream protocol
-//     "<mesh prefix>/store/<name>/sync/1.0.0". Equal contexts mean equal
+//     "<mesh prefix>/store/<name>/sync/2.0.0". Equal contexts mean equal
 //     states: done in one round trip of a few hundred bytes. Otherwise each
 //     sends what the other lacks, computed from the other's context: the
-//     entries it has not seen and the removals of entries it holds — never
-//     "my missing entries plus my whole context", which would delete the
-//     entries both already share. Frames are length-prefixed and bounded
-//     (Options.MaxSyncFrame), every read has a deadline, one sync per peer
-//     runs at a time, and a peer's declared sizes are never trusted for
-//     allocation.
+//     removals of entries it holds, then the entries it has not seen, in
+//     chunks of about 512 KiB in key order, then the context they were
+//     computed from — never "my missing entries plus my whole context",
+//     which would delete the entries both already share. The receiver
+//     joins each chunk as it arrives: a store of any size reaches a new
+//     replica, each side holds one chunk at a time, writes go on during
+//     the sync, and a sync cut off anywhere loses nothing (the next one
+//     resumes from what arrived; see "Chunked sync" in package ormap).
+//     Frames are length-prefixed and bounded (Options.MaxSyncFrame), every
+//     frame has a deadline (Options.SyncTimeout), one sync per peer runs at
+//     a time, and a peer's declared sizes are never trusted for
+//     allocation. Peers of releases before chunked sync speak
+//     ".../sync/1.0.0", where a reply is one frame; the store speaks it
+//     with them (libp2p picks the newest version both speak).
 //   - Sync limits, against peers that do send what they declare: a context
 //     frame (a request) is bounded by the decoder's replica limit and 16
 //     intervals per replica (about 2.4 MB, or MaxSyncFrame if smaller),
@@ -134,9 +142,12 @@
 //     frame buffers grow as bytes arrive, and at most two frames over
 //     1 MiB are read at once per store. A peer has one served stream at a
 //     time (a new one resets the older), may ask for 64 syncs at once and
-//     20 per second after that (plus its sync on connect), and may take
-//     MaxSyncFrame bytes of replies at once, refilled at MaxSyncFrame per
-//     minute; beyond that it is answered "busy" and retries shortly. Stats
+//     20 per second after that (plus its sync on connect), and may start a
+//     reply while it has taken less than MaxSyncFrame bytes of replies,
+//     refilled at MaxSyncFrame per minute (a reply that started is
+//     finished, so a joiner takes the whole store and then waits); beyond
+//     that it is answered "busy" and retries shortly, unless it is in sync
+//     (its syncs then cost one round trip and are always answered). Stats
 //     counts each refusal (SyncStreamsReset, SyncRateLimited,
 //     SyncBudgetLimited, SyncFramesTooLarge, SyncReadWaits) and the logger
 //     warns of it, naming the peer, at most every 10 s per peer.
@@ -209,7 +220,7 @@
 // and Bytes: the keys and values of the live data, siblings included, kept
 // as the data changes). PeerSyncStatus gives, per peer the store knows
 // (joined, or syncing with it), the sync state, the sync exchange running
-// now (when it started, the bytes it has moved so far), the last one (when
+// now (when it started, the bytes and keys it has moved so far), the last one (when
 // it ended, its error, its bytes) and the replica lag. A failed sync
 // exchange logs at Warn (at most one such log every 10 s per store, the
 // others at Debug). When WaitSynced gives up, its error says why, per peer
@@ -294,9 +305,13 @@
 // by default), and a received delta must fit Options.MaxDeltaBytes. The
 // state lives in memory (and, with Options.Dir, on disk: see Persistence);
 // without Dir a restarted node starts empty under a new replica id and
-// refills from its peers. A new node's first sync is one frame of at
-// most Options.MaxSyncFrame (64 MiB by default, about 400,000 keys of 100
-// bytes).
+// refills from its peers. A sync has no size limit: only its frames are
+// bounded (a chunk of the entries about 512 KiB; the removals, one frame of
+// at most Options.MaxSyncFrame, hold one interval per run of removed
+// writes, which a store with many keys overwritten in random order can
+// bring to about one interval per key: ~10 MB for 1,000,000 keys). With a
+// peer of a release before chunked sync, a reply is one frame of at most
+// MaxSyncFrame (64 MiB by default, about 400,000 keys of 100 bytes).
 //
 // Received deltas waiting for what they need (Stats.PendingDeltas) take at
 // most 16 MiB per sending peer and 64 MiB in all, by their estimated

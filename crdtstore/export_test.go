@@ -8,6 +8,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/reflectmesh/reflect/crdtstore/ormap"
+	"github.com/reflectmesh/reflect/node"
 )
 
 // What the external tests (package crdtstore_test) need of the internals.
@@ -90,8 +91,27 @@ func OpenSync(ctx context.Context, s *Store, p string) (Stream, error) {
 	return s.tr.OpenSync(ctx, p)
 }
 
-// SyncProtocol is the stream protocol of a store opened on a node.
-func SyncProtocol(s *Store) protocol.ID { return s.tr.(*nodeTransport).proto }
+// SyncProtocol is the stream protocol of a store opened on a node, in the
+// current version (SyncV2).
+func SyncProtocol(s *Store) protocol.ID { return s.tr.(*nodeTransport).protos[0] }
+
+// SyncProtocolV1 is the store's stream protocol of SyncV1.
+func SyncProtocolV1(s *Store) protocol.ID { return s.tr.(*nodeTransport).protos[1] }
+
+// OpenV1 opens a store on n as a release before SyncV2 did: its transport
+// serves and opens SyncV1 streams only.
+func OpenV1(n *node.Node, opts Options) (*Store, error) {
+	opts.MaxDeltaBytes = n.PubSub().MaxMessageSize()
+	opts.Logger = n.Logger()
+	opts = opts.withDefaults()
+	tr := newNodeTransport(n, opts.Name)
+	tr.protos[0] = tr.protos[1]
+	s, err := open(tr, opts)
+	if err == nil {
+		s.node = n
+	}
+	return s, err
+}
 
 // SetUnarmed stores an expiring value written at wall time at, without
 // waking the expiry timer: reads must hide it once expired all the same.
@@ -134,8 +154,9 @@ func Replicas(s *Store) int {
 
 // Sync frame kinds, for tests that speak the protocol on raw streams.
 const (
-	FrameDelta = frameDelta
-	FrameEqual = frameEqual
+	FrameDelta     = frameDelta
+	FrameEqual     = frameEqual
+	FrameSyncChunk = frameSyncChunk
 )
 
 // SyncBuffered returns the bytes of sync frame buffers s holds now, and

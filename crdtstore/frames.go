@@ -17,14 +17,12 @@ import (
 // smallFrame also needs a large-read slot of the store's readGate (see
 // synclimits.go).
 const (
-	frameContext byte = 1 // an ormap-encoded causal context
-	frameEqual   byte = 2 // "our contexts are equal" / "nothing to send"
-	frameDelta   byte = 3 // an ormap-encoded delta
-	frameBusy    byte = 4 // "busy (catching up, or this peer's limits): ask again later"
+	frameContext   byte = 1 // an ormap-encoded causal context
+	frameEqual     byte = 2 // "our contexts are equal" / "nothing to send"
+	frameDelta     byte = 3 // an ormap-encoded delta
+	frameBusy      byte = 4 // "busy (catching up, or this peer's limits): ask again later"
+	frameSyncChunk byte = 5 // an ormap-encoded chunk of a reply (SyncV2)
 )
-
-// syncProtocolVersion is part of the stream protocol id.
-const syncProtocolVersion = "1.0.0"
 
 // writeFrame writes one frame.
 func writeFrame(w io.Writer, kind byte, payload []byte) error {
@@ -56,14 +54,20 @@ type frame struct {
 	kind    byte
 	payload []byte
 	gate    *readGate
-	held    int  // bytes accounted in gate
-	slot    bool // holds a large-read slot
-	served  bool // for a served stream
+	held    int     // bytes accounted in gate
+	slot    bool    // holds a large-read slot
+	served  bool    // for a served stream
+	keep    *[]byte // where release leaves the buffer for the next frame
 }
 
-// release returns the frame's memory and slot to its gate; the payload
+// release returns the frame's memory and slot to its gate, and its buffer
+// to keep if it has one and the buffer is at most smallFrame; the payload
 // must not be used afterwards. Safe twice.
 func (f *frame) release() {
+	if f.keep != nil && cap(f.payload) <= smallFrame {
+		*f.keep = f.payload[:0]
+	}
+	f.keep, f.payload = nil, nil
 	if f.gate == nil {
 		return
 	}
@@ -74,12 +78,14 @@ func (f *frame) release() {
 	f.gate, f.held, f.slot = nil, 0, false
 }
 
-// readFrame reads one frame of at most limit bytes. With a gate (rd.gate;
-// nil: no accounting, no slots), its buffer is accounted there as it
-// grows, and a body larger than smallFrame first waits for a large-read
-// slot; the caller releases the frame. A declared length over the limit is
-// an error wrapping ErrProtocol and errFrameLimit.
-func readFrame(r *bufio.Reader, limit int, rd reading) (f frame, err error) {
+// readFrame reads one frame of at most limit bytes, into spare (a buffer
+// of an earlier frame: the decoders copy what they keep), grown if the
+// body needs more. With a gate (rd.gate; nil: no accounting, no slots), its buffer
+// is accounted there as it grows, and a body larger than smallFrame first
+// waits for a large-read slot; the caller releases the frame. A declared
+// length over the limit is an error wrapping ErrProtocol and
+// errFrameLimit.
+func readFrame(r *bufio.Reader, limit int, rd reading, spare []byte) (f frame, err error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
 		if err == io.EOF {
@@ -108,7 +114,10 @@ func readFrame(r *bufio.Reader, limit int, rd reading) (f frame, err error) {
 		}
 		f.slot = true
 	}
-	buf := make([]byte, 0, min(body, frameChunk))
+	buf := spare[:0] // grown as below if the body needs more
+	if cap(buf) == 0 {
+		buf = make([]byte, 0, min(body, frameChunk))
+	}
 	f.grow(cap(buf))
 	for len(buf) < body {
 		if len(buf) == cap(buf) {
@@ -117,7 +126,7 @@ func readFrame(r *bufio.Reader, limit int, rd reading) (f frame, err error) {
 			f.grow(cap(next) - cap(buf))
 			buf = next
 		}
-		m, err := io.ReadFull(r, buf[len(buf):cap(buf)])
+		m, err := io.ReadFull(r, buf[len(buf):min(cap(buf), body)])
 		buf = buf[:len(buf)+m]
 		if err != nil {
 			if errors.Is(err, io.EOF) {

@@ -12,7 +12,7 @@ import (
 
 // read reads one frame without a gate.
 func read(r *bufio.Reader, limit int) (frame, error) {
-	return readFrame(r, limit, reading{})
+	return readFrame(r, limit, reading{}, nil)
 }
 
 func TestFrameRoundTrip(t *testing.T) {
@@ -39,7 +39,7 @@ func TestFrameRefusesHostileLengths(t *testing.T) {
 		"bad varint":     {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
 	} {
 		var g readGate
-		if _, err := readFrame(bufio.NewReader(bytes.NewReader(in)), 1<<20, reading{gate: &g, deadline: time.Now().Add(time.Second)}); !errors.Is(err, ErrProtocol) {
+		if _, err := readFrame(bufio.NewReader(bytes.NewReader(in)), 1<<20, reading{gate: &g, deadline: time.Now().Add(time.Second)}, nil); !errors.Is(err, ErrProtocol) {
 			t.Errorf("%s: got %v, want ErrProtocol", name, err)
 		}
 		if b := g.buffered.Load(); b != 0 {
@@ -67,7 +67,7 @@ func TestFrameBufferGrowsWithTheBytes(t *testing.T) {
 	in := append(binary.AppendUvarint(nil, declared), frameDelta)
 	in = append(in, make([]byte, 100<<10)...) // 100 KiB of 8 MiB, then EOF
 	var g readGate
-	_, err := readFrame(bufio.NewReader(trickle{bytes.NewReader(in), 4096}), declared, reading{gate: &g, deadline: time.Now().Add(time.Second)})
+	_, err := readFrame(bufio.NewReader(trickle{bytes.NewReader(in), 4096}), declared, reading{gate: &g, deadline: time.Now().Add(time.Second)}, nil)
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("got %v, want io.ErrUnexpectedEOF", err)
 	}
@@ -80,7 +80,7 @@ func TestFrameBufferGrowsWithTheBytes(t *testing.T) {
 
 	full := append(binary.AppendUvarint(nil, declared), frameDelta)
 	full = append(full, make([]byte, declared-1)...)
-	f, err := readFrame(bufio.NewReader(bytes.NewReader(full)), declared, reading{gate: &g, deadline: time.Now().Add(time.Second)})
+	f, err := readFrame(bufio.NewReader(bytes.NewReader(full)), declared, reading{gate: &g, deadline: time.Now().Add(time.Second)}, nil)
 	if err != nil || len(f.payload) != declared-1 {
 		t.Fatalf("got %d bytes, %v", len(f.payload), err)
 	}
@@ -102,13 +102,13 @@ func TestLargeReadSlots(t *testing.T) {
 	big = append(big, make([]byte, smallFrame+1)...)
 	var held []frame
 	for range largeReads {
-		f, err := readFrame(bufio.NewReader(bytes.NewReader(big)), 2*smallFrame, reading{gate: &g, deadline: time.Now().Add(time.Second)})
+		f, err := readFrame(bufio.NewReader(bytes.NewReader(big)), 2*smallFrame, reading{gate: &g, deadline: time.Now().Add(time.Second)}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		held = append(held, f)
 	}
-	_, err := readFrame(bufio.NewReader(bytes.NewReader(big)), 2*smallFrame, reading{gate: &g, deadline: time.Now().Add(50 * time.Millisecond)})
+	_, err := readFrame(bufio.NewReader(bytes.NewReader(big)), 2*smallFrame, reading{gate: &g, deadline: time.Now().Add(50 * time.Millisecond)}, nil)
 	if !errors.Is(err, errReadSlot) {
 		t.Fatalf("a third large frame: %v, want errReadSlot", err)
 	}
@@ -118,7 +118,7 @@ func TestLargeReadSlots(t *testing.T) {
 	// A small frame needs no slot.
 	small := append(binary.AppendUvarint(nil, 11), frameContext)
 	small = append(small, make([]byte, 10)...)
-	sf, err := readFrame(bufio.NewReader(bytes.NewReader(small)), 2*smallFrame, reading{gate: &g, deadline: time.Now().Add(time.Second)})
+	sf, err := readFrame(bufio.NewReader(bytes.NewReader(small)), 2*smallFrame, reading{gate: &g, deadline: time.Now().Add(time.Second)}, nil)
 	if err != nil {
 		t.Fatalf("a small frame while the slots are taken: %v", err)
 	}
@@ -126,7 +126,7 @@ func TestLargeReadSlots(t *testing.T) {
 	// A waiting reader gets the slot freed.
 	got := make(chan error, 1)
 	go func() {
-		f, err := readFrame(bufio.NewReader(bytes.NewReader(big)), 2*smallFrame, reading{gate: &g, deadline: time.Now().Add(10 * time.Second)})
+		f, err := readFrame(bufio.NewReader(bytes.NewReader(big)), 2*smallFrame, reading{gate: &g, deadline: time.Now().Add(10 * time.Second)}, nil)
 		f.release()
 		got <- err
 	}()
@@ -136,15 +136,15 @@ func TestLargeReadSlots(t *testing.T) {
 	}
 	held[1].release()
 	// Served streams take one slot less: one stays for the syncs we start.
-	sv, err := readFrame(bufio.NewReader(bytes.NewReader(big)), 2*smallFrame, reading{gate: &g, served: true, deadline: time.Now().Add(time.Second)})
+	sv, err := readFrame(bufio.NewReader(bytes.NewReader(big)), 2*smallFrame, reading{gate: &g, served: true, deadline: time.Now().Add(time.Second)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = readFrame(bufio.NewReader(bytes.NewReader(big)), 2*smallFrame, reading{gate: &g, served: true, deadline: time.Now().Add(50 * time.Millisecond)})
+	_, err = readFrame(bufio.NewReader(bytes.NewReader(big)), 2*smallFrame, reading{gate: &g, served: true, deadline: time.Now().Add(50 * time.Millisecond)}, nil)
 	if !errors.Is(err, errReadSlot) {
 		t.Fatalf("a served stream took slot %d: %v", largeReads, err)
 	}
-	ours, err := readFrame(bufio.NewReader(bytes.NewReader(big)), 2*smallFrame, reading{gate: &g, deadline: time.Now().Add(time.Second)})
+	ours, err := readFrame(bufio.NewReader(bytes.NewReader(big)), 2*smallFrame, reading{gate: &g, deadline: time.Now().Add(time.Second)}, nil)
 	if err != nil {
 		t.Fatalf("a sync we started found no slot while served streams hold theirs: %v", err)
 	}
@@ -158,12 +158,12 @@ func TestLargeReadSlots(t *testing.T) {
 	}
 	// A closed store ends the wait.
 	for range largeReads {
-		f, _ := readFrame(bufio.NewReader(bytes.NewReader(big)), 2*smallFrame, reading{gate: &g, deadline: time.Now().Add(time.Second)})
+		f, _ := readFrame(bufio.NewReader(bytes.NewReader(big)), 2*smallFrame, reading{gate: &g, deadline: time.Now().Add(time.Second)}, nil)
 		defer f.release()
 	}
 	done := make(chan struct{})
 	close(done)
-	if _, err := readFrame(bufio.NewReader(bytes.NewReader(big)), 2*smallFrame, reading{gate: &g, deadline: time.Now().Add(10 * time.Second), done: done}); err == nil {
+	if _, err := readFrame(bufio.NewReader(bytes.NewReader(big)), 2*smallFrame, reading{gate: &g, deadline: time.Now().Add(10 * time.Second), done: done}, nil); err == nil {
 		t.Fatal("a wait for a slot outlived the store")
 	}
 }
@@ -180,7 +180,7 @@ func FuzzReadFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		const lim = 4096
 		var g readGate
-		fr, err := readFrame(bufio.NewReader(bytes.NewReader(in)), lim, reading{gate: &g, deadline: time.Now().Add(time.Second)})
+		fr, err := readFrame(bufio.NewReader(bytes.NewReader(in)), lim, reading{gate: &g, deadline: time.Now().Add(time.Second)}, nil)
 		if err != nil {
 			if b := g.buffered.Load(); b != 0 {
 				t.Fatalf("a failed read left %d bytes accounted", b)
@@ -206,4 +206,40 @@ func FuzzReadFrame(f *testing.F) {
 			t.Fatal("bytes accounted after release")
 		}
 	})
+}
+
+// A released frame leaves its buffer for the next one, which reads into it
+// when it fits (no allocation per chunk of a reply), accounted while in
+// use; a frame larger than smallFrame does not stay.
+func TestFrameBufferReused(t *testing.T) {
+	var g readGate
+	var spare []byte
+	in := bytes.NewReader(nil)
+	r := bufio.NewReader(in)
+	read := func(n int) frame {
+		t.Helper()
+		b := append(binary.AppendUvarint(nil, uint64(n)), frameSyncChunk)
+		in.Reset(append(b, bytes.Repeat([]byte{7}, n-1)...))
+		r.Reset(in)
+		f, err := readFrame(r, 4*smallFrame, reading{gate: &g, deadline: time.Now().Add(time.Second)}, spare)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spare = nil
+		f.keep = &spare
+		return f
+	}
+	f := read(100 << 10)
+	first := &f.payload[:1][0]
+	f.release()
+	f = read(80 << 10)
+	if &f.payload[:1][0] != first || g.buffered.Load() != int64(cap(f.payload)) {
+		t.Fatalf("the second frame did not reuse the first's buffer (or is not accounted: %d)", g.buffered.Load())
+	}
+	f.release()
+	f = read(2 * smallFrame)
+	f.release()
+	if cap(spare) > smallFrame || g.buffered.Load() != 0 {
+		t.Fatalf("kept a buffer of %d bytes; %d accounted", cap(spare), g.buffered.Load())
+	}
 }

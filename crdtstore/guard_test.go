@@ -362,7 +362,8 @@ func answerEqual(s crdtstore.Stream) {
 }
 
 // answer opens a sync with p, sends an empty context, reads p's reply
-// (a delta and p's context) and answers with payload as a delta frame.
+// and answers with payload as a delta frame: the removals that open a
+// reply, joined before the stream ends.
 func (a syncAttacker) answer(t *testing.T, p string, payload []byte) {
 	t.Helper()
 	for try := 0; ; try++ {
@@ -389,7 +390,8 @@ func (a syncAttacker) try(t *testing.T, p string, payload []byte) bool {
 	_ = st.SetDeadline(time.Now().Add(5 * time.Second))
 	writeRawFrame(t, st, crdtstore.FrameContext, ormap.EncodeContext(ormap.Context{}))
 	r := bufio.NewReader(st)
-	for i := range 2 {
+	// The reply (SyncV2): the removals, chunks, then p's context.
+	for i := 0; ; i++ {
 		n, err := binary.ReadUvarint(r)
 		if err != nil {
 			t.Fatalf("reading the reply: %v", err)
@@ -404,7 +406,11 @@ func (a syncAttacker) try(t *testing.T, p string, payload []byte) bool {
 		if _, err := io.CopyN(io.Discard, r, int64(n-1)); err != nil {
 			t.Fatal(err)
 		}
+		if kind == crdtstore.FrameContext {
+			break
+		}
 	}
+	// Our reply's removals; the stream ends before any chunk.
 	writeRawFrame(t, st, 3, payload) // a delta frame
 	_, _ = io.Copy(io.Discard, r)    // until the server ends the stream
 	return true

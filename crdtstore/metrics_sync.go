@@ -47,9 +47,12 @@ type PeerSyncStatus struct {
 	LastSyncBytes int       `json:"last_sync_bytes"`
 	// SyncStarted is when the sync exchange with the peer running now
 	// started (the latest, if one runs each way), SyncBytes the bytes it
-	// has moved so far, both directions; both zero when none runs.
+	// has moved so far and SyncKeys the keys whose entries it has moved
+	// (a key counts once per piece of the reply that carries it), both
+	// directions; all zero when none runs.
 	SyncStarted time.Time `json:"sync_started"`
 	SyncBytes   int64     `json:"sync_bytes"`
+	SyncKeys    int64     `json:"sync_keys"`
 }
 
 // PeerSyncStatus returns the store's sync state with each peer it knows,
@@ -67,7 +70,7 @@ func (s *Store) PeerSyncStatus() []PeerSyncStatus {
 			LastSync: ps.lastSync, LastSyncError: ps.lastSyncErr, LastSyncBytes: ps.lastSyncBytes,
 		}
 		if ps.run != nil {
-			st.SyncStarted, st.SyncBytes = ps.runStarted, ps.run.bytes()
+			st.SyncStarted, st.SyncBytes, st.SyncKeys = ps.runStarted, ps.run.bytes(), ps.run.keys.Load()
 		}
 		out = append(out, st)
 	}

@@ -20,11 +20,12 @@ const (
 	// DefaultSyncInterval is how often the store runs a background sync
 	// with a random peer (anti-entropy), repairing deltas lost in transit.
 	DefaultSyncInterval = 10 * time.Second
-	// DefaultSyncTimeout bounds one sync exchange, every read and write
-	// included.
+	// DefaultSyncTimeout bounds each frame of a sync exchange, read or
+	// written.
 	DefaultSyncTimeout = 30 * time.Second
-	// DefaultMaxSyncFrame bounds one sync frame: a full snapshot for a new
-	// node must fit (about 400,000 keys of 100 bytes).
+	// DefaultMaxSyncFrame bounds one sync frame: the removals of a reply,
+	// or a whole reply to a peer of a release before chunked sync (about
+	// 400,000 keys of 100 bytes).
 	DefaultMaxSyncFrame = 64 << 20
 	// DefaultWatchBuffer is a watcher's channel capacity.
 	DefaultWatchBuffer = 1024
@@ -63,12 +64,17 @@ type Options struct {
 	// SyncInterval is the anti-entropy period. Default DefaultSyncInterval;
 	// negative disables it (syncs still run on connect and on gaps).
 	SyncInterval time.Duration
-	// SyncTimeout bounds one sync exchange. Default DefaultSyncTimeout.
+	// SyncTimeout bounds each frame of a sync exchange, read or written,
+	// and the opening of its stream: a sync runs as long as it makes
+	// progress. Default DefaultSyncTimeout.
 	SyncTimeout time.Duration
-	// MaxSyncFrame bounds a sync delta frame in bytes (context frames have
-	// a much smaller bound, see Replication in the package documentation).
-	// It is also what each peer may take of this store's sync replies at
-	// once, refilled over a minute. Default DefaultMaxSyncFrame.
+	// MaxSyncFrame bounds a sync frame in bytes: the chunks of a reply aim
+	// at 512 KiB (or MaxSyncFrame/2, if smaller), its removals are one
+	// frame, and context frames have a much smaller bound (see
+	// Replication in the package documentation). It is also the reply
+	// budget of each peer: a reply starts only while the peer has taken
+	// less than MaxSyncFrame bytes, refilled over a minute. Default
+	// DefaultMaxSyncFrame.
 	MaxSyncFrame int
 	// WatchBuffer is each watcher's channel capacity. Default
 	// DefaultWatchBuffer.

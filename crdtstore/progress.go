@@ -27,7 +27,7 @@ type NotSyncedError struct {
 	// Reason says why, for each joined peer not synced yet, sorted by peer
 	// ("; " between them; at most 5 named, then "+N more"):
 	//
-	//	peer X: syncing for 3.2 s, 12.0 MB so far
+	//	peer X: syncing for 3.2 s, 12.0 MB and 95,000 keys so far
 	//	peer X: last sync failed 2.0 s ago: <its error>
 	//	peer X: not synced yet (no sync started)
 	//
@@ -83,7 +83,7 @@ func (s *Store) notSyncedReason() string {
 		st := q.ps
 		switch {
 		case st.run != nil:
-			fmt.Fprintf(&b, "syncing for %s, %s so far", seconds(now.Sub(st.runStarted)), units.Bytes(st.run.bytes()))
+			fmt.Fprintf(&b, "syncing for %s, %s and %s keys so far", seconds(now.Sub(st.runStarted)), units.Bytes(st.run.bytes()), units.Count(st.run.keys.Load()))
 		case st.lastSyncErr != "":
 			fmt.Fprintf(&b, "last sync failed %s ago: %s", seconds(now.Sub(st.lastSync)), st.lastSyncErr)
 		case s.deferred[q.p]:
@@ -107,6 +107,7 @@ func seconds(d time.Duration) string {
 type countingStream struct {
 	Stream
 	read, written atomic.Int64
+	keys          atomic.Int64 // keys of the entries sent and received
 }
 
 func (c *countingStream) Read(p []byte) (int, error) {

@@ -227,7 +227,7 @@ func TestWaitSyncedSaysWhySyncing(t *testing.T) {
 	var syncing, waiting int
 	for _, p := range parts {
 		switch {
-		case strings.Contains(p, ": syncing for ") && strings.HasSuffix(p, " B so far"):
+		case strings.Contains(p, ": syncing for ") && strings.HasSuffix(p, " B and 0 keys so far"):
 			syncing++
 		case strings.HasSuffix(p, ": not synced yet (no sync started: the first sync runs with another peer)"):
 			waiting++

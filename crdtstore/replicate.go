@@ -315,9 +315,44 @@ var errNotDiff = errors.New("crdtstore: a sync reply that is not a diff")
 // s.mu held. A value that arrives already expired is not stored (see
 // ormap.Map.JoinAt).
 func (s *Store) joinFromLocked(d ormap.Delta, origin Origin, src string) error {
+	return s.applyLocked(d.MaxTime(), origin, src, func(now int64) ([]ormap.Change, error) {
+		return s.m.JoinFrom(d, now, src)
+	})
+}
+
+// joinChunkLocked joins ch, a chunk of a sync reply from p, as
+// joinFromLocked joins a delta; s.mu held.
+func (s *Store) joinChunkLocked(ch ormap.Chunk, p string) error {
+	d := ch.Delta()
+	err := s.applyLocked(d.MaxTime(), OriginRemote, p, func(now int64) ([]ormap.Change, error) {
+		return s.m.JoinChunk(ch, now)
+	})
+	if err == nil {
+		s.noteSyncReplyLocked(d)
+	}
+	return err
+}
+
+// joinContextLocked joins c, the context that ends a chunked sync reply
+// from p, once its removals and every chunk were joined in order (see
+// ormap.Map.JoinContext); s.mu held.
+func (s *Store) joinContextLocked(c ormap.Context, p string) error {
+	err := s.applyLocked(ormap.Timestamp{}, OriginRemote, p, func(now int64) ([]ormap.Change, error) {
+		return s.m.JoinContext(c, now)
+	})
+	if err == nil {
+		s.checkCaughtUpLocked(s.now())
+	}
+	return err
+}
+
+// applyLocked runs join (a join into s.m at wall time now, from src),
+// moves the clock past maxTime, the newest write it brings, saves it,
+// tells the watchers and arms the expiry timer; s.mu held.
+func (s *Store) applyLocked(maxTime ormap.Timestamp, origin Origin, src string, join func(now int64) ([]ormap.Change, error)) error {
 	now := time.Now().UnixNano()
 	dropped := s.m.PendingStats().Dropped
-	changes, err := s.m.JoinFrom(d, now, src)
+	changes, err := join(now)
 	s.stats.pendingDropped.Add(s.m.PendingStats().Dropped - dropped)
 	switch {
 	case errors.Is(err, ormap.ErrBounds):
@@ -331,7 +366,7 @@ func (s *Store) joinFromLocked(d ormap.Delta, origin Origin, src string) error {
 	case err != nil:
 		return err
 	}
-	s.clock.Observe(d.MaxTime(), now)
+	s.clock.Observe(maxTime, now)
 	s.saveLocked() // not waited for: a crash loses it, a sync brings it back
 	s.notifyChangesLocked(changes, s.m.At(now), origin)
 	s.armLocked()

@@ -248,6 +248,7 @@ func open(tr Transport, opts Options) (*Store, error) {
 		}
 		m = ormap.New(ormap.ReplicaID(rid))
 	}
+	m.DiscardChanges(true) // until a watcher comes
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
 		opts:     opts,

@@ -1,26 +1,19 @@
 package crdtstore
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
-
-	"github.com/reflectmesh/reflect/crdtstore/ormap"
 )
 
-// Sync protocol, on a stream opened by A to B (see doc.go):
-//
-//	A → B  context C_A
-//	B → A  "equal"                          if C_B = C_A: done, one round trip
-//	B → A  delta B.Diff(C_A), context C_B   otherwise
-//	A → B  "equal" or delta A.Diff(C_B)     after A joined B's delta
-//
-// Each side joins what it receives; both end with the union of the two
-// states. Every read and write has the sync deadline; frames are bounded,
-// context frames tightly, and the limits of synclimits.go apply.
+// Syncs: when and with whom they run (on connect, on a gap, every
+// SyncInterval), one at a time per peer, and a new replica catching up
+// with one peer at a time. The exchange itself is sync_v2.go's (SyncV1
+// with peers of earlier releases: sync_v1.go); every read and write has
+// the sync deadline, frames are bounded, context frames tightly, and the
+// limits of synclimits.go apply.
 
 // peerUp records a joined peer and schedules a sync with it, unless one
 // has run or is running already (it may have connected to us first). Of
@@ -271,7 +264,7 @@ func (s *Store) retryLater(p string) {
 	})
 }
 
-// syncWith runs the initiator's side of the protocol with p.
+// syncWith runs the initiator's side of a sync with p.
 func (s *Store) syncWith(p string) (err error) {
 	// cs counts from the start (its Stream is set once open): the time
 	// spent opening the stream shows in PeerSyncStatus too.
@@ -294,100 +287,13 @@ func (s *Store) syncWith(p string) (err error) {
 			_ = st.Close()
 		}
 	}()
-	deadline := time.Now().Add(s.opts.SyncTimeout)
-	_ = st.SetDeadline(deadline)
 	cs.Stream = st
 	defer s.countSync(cs)
-	st = cs
-	r := bufio.NewReader(st)
-
-	s.mu.Lock()
-	mine := s.m.Context()
-	s.mu.Unlock()
-	if err := writeFrame(st, frameContext, ormap.EncodeContext(mine)); err != nil {
-		return err
+	x := s.newExchange(p, cs, false)
+	if streamVersion(st) == SyncV1 {
+		return x.initiateV1()
 	}
-	rd := s.reading(false, deadline)
-	d, equal, done, err := s.readDelta(p, r, rd)
-	defer done() // the frame stays accounted until joined
-	if err != nil || equal {
-		return err
-	}
-	theirs, err := s.readContext(p, r, rd)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.learnWriterLocked(d.Origin(), p) // a diff comes from its sender's replica
-	err = s.joinLocked(d, OriginRemote)
-	var back ormap.Delta
-	if err == nil {
-		back = s.m.Diff(theirs)
-	}
-	s.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrProtocol, err)
-	}
-	if back.IsEmpty() {
-		return writeFrame(st, frameEqual, nil)
-	}
-	return writeFrame(st, frameDelta, ormap.EncodeDelta(back))
-}
-
-// readFrameFrom reads a frame from p under the store's read gate,
-// counting and logging one refused for its length.
-func (s *Store) readFrameFrom(p string, r *bufio.Reader, limit int, rd reading) (frame, error) {
-	f, err := readFrame(r, limit, rd)
-	if errors.Is(err, errFrameLimit) {
-		s.refuse(p, limitFrame)
-	}
-	return f, err
-}
-
-// readDelta reads a delta frame (of at most MaxSyncFrame bytes), or an
-// "equal" frame (nothing to join). done releases the frame's memory
-// accounting: call it once the delta is joined, whatever the error.
-func (s *Store) readDelta(p string, r *bufio.Reader, rd reading) (d ormap.Delta, equal bool, done func(), err error) {
-	f, err := s.readFrameFrom(p, r, s.opts.MaxSyncFrame, rd)
-	done = f.release
-	if err != nil {
-		return d, false, done, err
-	}
-	switch f.kind {
-	case frameEqual:
-		return d, true, done, nil
-	case frameBusy:
-		return d, false, done, errBusy
-	case frameDelta:
-	default:
-		return d, false, done, fmt.Errorf("%w: frame kind %d, want a delta", ErrProtocol, f.kind)
-	}
-	if d, err = ormap.DecodeDelta(f.payload, s.syncLim); err != nil {
-		return d, false, done, fmt.Errorf("%w: %w", ErrProtocol, err)
-	}
-	if err = checkRemoteKeys(d); err != nil {
-		return d, false, done, err
-	}
-	return d, false, done, nil
-}
-
-// readContext reads a context frame: a sync request, or the context of a
-// reply. It is bounded by contextLimits (and MaxSyncFrame, if smaller).
-func (s *Store) readContext(p string, r *bufio.Reader, rd reading) (ormap.Context, error) {
-	lim := contextLimits(s.syncLim)
-	f, err := s.readFrameFrom(p, r, s.contextFrameLimit(), rd)
-	defer f.release()
-	if err != nil {
-		return ormap.Context{}, err
-	}
-	if f.kind != frameContext {
-		return ormap.Context{}, fmt.Errorf("%w: frame kind %d, want a context", ErrProtocol, f.kind)
-	}
-	c, err := ormap.DecodeContext(f.payload, lim)
-	if err != nil {
-		return ormap.Context{}, fmt.Errorf("%w: %w", ErrProtocol, err)
-	}
-	return c, nil
+	return x.initiateV2()
 }
 
 // onSync serves a sync stream opened by p.
@@ -404,14 +310,14 @@ func (s *Store) onSync(p string, st Stream) {
 	// One served stream per peer: a new one resets the one running.
 	gen := s.admitServed(p, st)
 	defer s.endServed(p, gen)
-	deadline := time.Now().Add(s.opts.SyncTimeout)
-	_ = st.SetDeadline(deadline)
-	rd := s.reading(true, deadline)
 	cs := &countingStream{Stream: st}
-	// A peer over its rate or reply budget is answered "busy".
-	if lim := s.allowServe(p); lim != limitNone {
+	x := s.newExchange(p, cs, true)
+	// A peer over its rate is answered "busy"; over its reply budget, it
+	// is unless the request finds the two in sync (see serveV2).
+	lim := s.allowServe(p)
+	if lim == limitRate {
 		s.refuse(p, lim)
-		s.answerBusy(p, cs, rd)
+		s.answerBusy(x)
 		s.noteSyncEnd(p, fmt.Errorf("%w: over the sync limit: %s", errAnsweredBusy, limitNames[lim]), int(cs.bytes()))
 		return
 	}
@@ -424,45 +330,54 @@ func (s *Store) onSync(p string, st Stream) {
 		s.mu.Lock()
 		s.deferred[p] = true
 		s.mu.Unlock()
-		if s.answerBusy(p, cs, rd) {
+		if s.answerBusy(x) {
 			s.stats.syncBusy.Add(1)
 		}
 		s.noteSyncEnd(p, fmt.Errorf("%w: catching up with another peer", errAnsweredBusy), int(cs.bytes()))
 		return
 	}
 	s.noteSyncStart(p, cs)
-	err := s.serveSync(p, cs, rd)
+	var err error
+	if streamVersion(st) == SyncV1 {
+		err = x.serveV1(lim == limitBudget)
+	} else {
+		err = x.serveV2(lim == limitBudget)
+	}
 	s.noteSyncStop(p, cs)
 	s.countSync(cs)
 	s.noteSyncEnd(p, err, int(cs.bytes()))
-	if err != nil {
+	switch {
+	case errors.Is(err, errAnsweredBudget):
+		_ = st.Close()
+	case err != nil:
 		_ = st.Reset()
 		s.stats.syncFailures.Add(1)
 		s.warnSyncFailure("crdtstore: serving sync failed", p, err)
-	} else {
+	default:
 		_ = st.Close()
 		s.stats.syncServed.Add(1)
 	}
+	ok := err == nil
 	if claimed {
-		s.release(p, err == nil)
-	} else if err == nil {
+		s.release(p, ok)
+	} else if ok {
 		s.markSynced(p)
 	}
 }
 
 // answerBusy reads p's request and answers "busy", closing the stream (or
 // resetting it, and returning false, if that fails).
-func (s *Store) answerBusy(p string, cs *countingStream, rd reading) bool {
-	_, err := s.readContext(p, bufio.NewReader(cs), rd)
+func (s *Store) answerBusy(x *exchange) bool {
+	_, err := x.readContext()
 	if err == nil {
-		err = writeFrame(cs, frameBusy, nil)
+		err = x.write(frameBusy, nil)
 	}
-	s.countSync(cs)
+	s.countSync(x.cs)
 	if err != nil {
-		_ = cs.Reset()
+		_ = x.cs.Reset()
 		return false
 	}
-	_ = cs.Close()
+	_ = x.cs.Close()
 	return true
 }
 
@@ -473,48 +388,6 @@ func (s *Store) markSynced(p string) {
 		ps.synced = true
 		s.changedLocked()
 	}
-}
-
-// serveSync runs the responder's side of the protocol; the stream has its
-// deadline. The reply is charged to p's budget.
-func (s *Store) serveSync(p string, st Stream, rd reading) error {
-	r := bufio.NewReader(st)
-	theirs, err := s.readContext(p, r, rd)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	mine := s.m.Context()
-	equal := mine.Equal(theirs)
-	var d ormap.Delta
-	if !equal {
-		d = s.m.Diff(theirs)
-	}
-	s.mu.Unlock()
-	if equal {
-		return writeFrame(st, frameEqual, nil)
-	}
-	delta, ctx := ormap.EncodeDelta(d), ormap.EncodeContext(mine)
-	s.chargeServe(p, len(delta)+len(ctx))
-	if err := writeFrame(st, frameDelta, delta); err != nil {
-		return err
-	}
-	if err := writeFrame(st, frameContext, ctx); err != nil {
-		return err
-	}
-	back, equal, done, err := s.readDelta(p, r, rd)
-	defer done()
-	if err != nil || equal {
-		return err
-	}
-	s.mu.Lock()
-	s.learnWriterLocked(back.Origin(), p)
-	err = s.joinLocked(back, OriginRemote)
-	s.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrProtocol, err)
-	}
-	return nil
 }
 
 // Synced reports whether this replica has synced with every joined peer

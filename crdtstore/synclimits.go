@@ -19,11 +19,12 @@ import (
 //
 //   - A context frame (the request that opens a sync, and the context of
 //     a reply) is small: at most contextFrameBytes under contextLimits,
-//     about 2.4 MB by default. Only delta frames may reach MaxSyncFrame.
+//     about 2.4 MB by default. Only delta and chunk frames may reach
+//     MaxSyncFrame (an honest chunk is about chunkBudget).
 //   - A frame's buffer grows as its bytes arrive, never to its declared
 //     size at once; a body larger than smallFrame needs one of largeReads
 //     slots, shared by every sync of the store and waited for within the
-//     exchange's deadline. Served streams take at most largeReads-1 of
+//     frame's deadline. Served streams take at most largeReads-1 of
 //     them, so that peers opening syncs with us cannot hold up the replies
 //     to those we start (a joiner's snapshot). So the sync readers of a
 //     store hold at most largeReads × MaxSyncFrame in large frames, plus
@@ -36,10 +37,15 @@ import (
 //     second, plus one each time it (re)joins (its sync on connect); and
 //     it may take MaxSyncFrame bytes of replies at once, refilled at
 //     MaxSyncFrame per serveBytesWindow. A reply starts only while its
-//     budget is not in debt and is charged when encoded, so a peer takes at
-//     most 2 × MaxSyncFrame plus the refill over any period. Beyond either
-//     limit the request is answered "busy", which honest peers retry
-//     shortly.
+//     budget is not in debt and is charged frame by frame as it is
+//     encoded; a reply that started is finished (a joiner takes the whole
+//     store), so a peer takes at most MaxSyncFrame plus one whole store
+//     plus the refill over any period, and each such reply puts it in debt
+//     for as long as the refill takes to repay it. Beyond either limit the
+//     request is answered "busy", which honest peers retry shortly — but
+//     over the budget only if this replica knows something the request's
+//     context lacks: a peer in sync costs a round trip and is always
+//     answered.
 //
 // Each refusal is counted in Stats and logged at Warn, at most once per
 // peer per warnEvery.

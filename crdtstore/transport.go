@@ -60,9 +60,37 @@ type Handlers struct {
 }
 
 // Stream is a bidirectional byte stream with deadlines (a libp2p stream).
+// It speaks the current version of the sync protocol (SyncV2) unless it is
+// a VersionedStream.
 type Stream interface {
 	io.ReadWriteCloser
 	SetDeadline(t time.Time) error
 	// Reset aborts the stream (both directions) after an error.
 	Reset() error
+}
+
+// Versions of the sync protocol. A store speaks both: SyncV2, where a
+// reply goes in chunks of bounded size (a store of any size reaches a new
+// replica), and SyncV1, where it is one frame of at most
+// Options.MaxSyncFrame, with peers of releases before SyncV2.
+const (
+	SyncV1 = 1
+	SyncV2 = 2
+)
+
+// VersionedStream is a Stream that says which version of the sync protocol
+// it speaks: a transport that negotiates the version with each peer wraps
+// its streams so (the node's transport does, by libp2p protocol id,
+// preferring SyncV2).
+type VersionedStream interface {
+	Stream
+	SyncVersion() int
+}
+
+// streamVersion is the sync protocol version st speaks.
+func streamVersion(st Stream) int {
+	if v, ok := st.(VersionedStream); ok {
+		return v.SyncVersion()
+	}
+	return SyncV2
 }

@@ -17,13 +17,14 @@ import (
 )
 
 // nodeTransport carries a store over a node: deltas on the reserved topic
-// "_reflect/store/<name>", sync on the stream protocol
-// "<mesh protocol prefix>/store/<name>/sync/1.0.0", membership from the
-// node's peer events.
+// "_reflect/store/<name>", sync on the stream protocols
+// "<mesh protocol prefix>/store/<name>/sync/2.0.0" (SyncV2, preferred) and
+// ".../sync/1.0.0" (SyncV1, for peers of earlier releases), membership
+// from the node's peer events.
 type nodeTransport struct {
-	n     *node.Node
-	topic string
-	proto protocol.ID
+	n      *node.Node
+	topic  string
+	protos [2]protocol.ID // SyncV2's, SyncV1's: the order of preference
 
 	mu       sync.Mutex
 	sub      *pubsub.Subscription
@@ -31,11 +32,28 @@ type nodeTransport struct {
 }
 
 func newNodeTransport(n *node.Node, name string) *nodeTransport {
+	base := n.Network().ProtocolPrefix() + "/store/" + name + "/sync/"
 	return &nodeTransport{
-		n:     n,
-		topic: pubsub.ReservedPrefix + "store/" + name,
-		proto: protocol.ID(n.Network().ProtocolPrefix() + "/store/" + name + "/sync/" + syncProtocolVersion),
+		n:      n,
+		topic:  pubsub.ReservedPrefix + "store/" + name,
+		protos: [2]protocol.ID{protocol.ID(base + "2.0.0"), protocol.ID(base + "1.0.0")},
 	}
+}
+
+// versionedStream is a libp2p stream of a negotiated sync protocol version.
+type versionedStream struct {
+	network.Stream
+	v int
+}
+
+func (s versionedStream) SyncVersion() int { return s.v }
+
+// version is the sync protocol version of protocol id.
+func (t *nodeTransport) version(id protocol.ID) int {
+	if id == t.protos[1] {
+		return SyncV1
+	}
+	return SyncV2
 }
 
 func (t *nodeTransport) Self() string { return string(t.n.ID()) }
@@ -60,9 +78,12 @@ func (t *nodeTransport) Start(h Handlers) error {
 	if err != nil {
 		return err
 	}
-	t.n.Host().SetStreamHandler(t.proto, func(s network.Stream) {
-		h.Sync(string(s.Conn().RemotePeer()), s)
-	})
+	for _, id := range t.protos {
+		v := t.version(id)
+		t.n.Host().SetStreamHandler(id, func(s network.Stream) {
+			h.Sync(string(s.Conn().RemotePeer()), versionedStream{s, v})
+		})
+	}
 	// OnPeer starts with a PeerJoined for every peer already joined.
 	stop := t.n.OnPeer(func(e node.PeerEvent) {
 		switch e.State {
@@ -85,21 +106,24 @@ func (t *nodeTransport) Publish(ctx context.Context, data []byte) error {
 // Flush waits until the node has written every queued message.
 func (t *nodeTransport) Flush(ctx context.Context) error { return t.n.PubSub().Flush(ctx) }
 
-// OpenSync opens a sync stream to p. A peer that does not speak the store's
-// protocol (multistream: "protocol not supported") runs no such store.
+// OpenSync opens a sync stream to p, in the newest protocol version both
+// speak. A peer that speaks neither (multistream: "protocol not
+// supported") runs no such store.
 func (t *nodeTransport) OpenSync(ctx context.Context, p string) (Stream, error) {
-	s, err := t.n.Host().NewStream(ctx, peer.ID(p), t.proto)
+	s, err := t.n.Host().NewStream(ctx, peer.ID(p), t.protos[:]...)
 	if err != nil {
 		if errors.Is(err, msmux.ErrNotSupported[protocol.ID]{}) {
 			return nil, fmt.Errorf("%w: %s: %w", ErrNoStore, p, err)
 		}
 		return nil, err
 	}
-	return s, nil
+	return versionedStream{s, t.version(s.Protocol())}, nil
 }
 
 func (t *nodeTransport) Close() error {
-	t.n.Host().RemoveStreamHandler(t.proto)
+	for _, id := range t.protos {
+		t.n.Host().RemoveStreamHandler(id)
+	}
 	t.mu.Lock()
 	sub, stop := t.sub, t.stopPeer
 	t.sub, t.stopPeer = nil, nil

@@ -118,6 +118,7 @@ func (s *Store) Watch(prefix string, opts ...WatchOption) *Watcher {
 		return w
 	}
 	s.watchers[w] = struct{}{}
+	s.m.DiscardChanges(false)
 	return w
 }
 
@@ -134,6 +135,7 @@ func (w *Watcher) Stop() {
 	w.s.mu.Lock()
 	defer w.s.mu.Unlock()
 	delete(w.s.watchers, w)
+	w.s.m.DiscardChanges(len(w.s.watchers) == 0)
 	w.closeLocked()
 }
 

@@ -98,7 +98,7 @@ func syncProgress(st []crdtstore.PeerSyncStatus, now time.Time) string {
 		id := printable(short(ps.Peer))
 		switch {
 		case !ps.SyncStarted.IsZero():
-			parts = append(parts, fmt.Sprintf("syncing with %s: %s (%.0f s)", id, units.Bytes(ps.SyncBytes), max(now.Sub(ps.SyncStarted), 0).Seconds()))
+			parts = append(parts, fmt.Sprintf("syncing with %s: %s keys, %s (%.0f s)", id, units.Count(ps.SyncKeys), units.Bytes(ps.SyncBytes), max(now.Sub(ps.SyncStarted), 0).Seconds()))
 		case ps.LastSyncError != "":
 			parts = append(parts, fmt.Sprintf("%s: last sync failed: %s", id, printable(ps.LastSyncError)))
 		default:

@@ -19,7 +19,7 @@ import (
 func TestSyncProgressLine(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	long := "12D3KooWAbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdef"
-	syncing := crdtstore.PeerSyncStatus{Peer: long, Joined: true, Syncing: true, SyncStarted: now.Add(-4 * time.Second), SyncBytes: 12_345_678}
+	syncing := crdtstore.PeerSyncStatus{Peer: long, Joined: true, Syncing: true, SyncStarted: now.Add(-4 * time.Second), SyncBytes: 12_345_678, SyncKeys: 95_000}
 	failed := crdtstore.PeerSyncStatus{Peer: "b", Joined: true, LastSyncError: "stream reset\x1b[2J"}
 	waiting := crdtstore.PeerSyncStatus{Peer: "c", Joined: true}
 	synced := crdtstore.PeerSyncStatus{Peer: "d", Joined: true, Synced: true}
@@ -30,8 +30,8 @@ func TestSyncProgressLine(t *testing.T) {
 	}{
 		{nil, ""},
 		{[]crdtstore.PeerSyncStatus{synced, left}, ""},
-		{[]crdtstore.PeerSyncStatus{syncing}, "syncing with …89abcdef: 12.3 MB (4 s)"},
-		{[]crdtstore.PeerSyncStatus{syncing, failed, synced, waiting}, `syncing with …89abcdef: 12.3 MB (4 s); b: last sync failed: stream reset\x1b[2J; waiting for c`},
+		{[]crdtstore.PeerSyncStatus{syncing}, "syncing with …89abcdef: 95,000 keys, 12.3 MB (4 s)"},
+		{[]crdtstore.PeerSyncStatus{syncing, failed, synced, waiting}, `syncing with …89abcdef: 95,000 keys, 12.3 MB (4 s); b: last sync failed: stream reset\x1b[2J; waiting for c`},
 		{[]crdtstore.PeerSyncStatus{waiting, waiting, waiting, waiting, waiting}, "waiting for c; waiting for c; waiting for c; +2 more"},
 	}
 	for _, c := range cases {
@@ -124,7 +124,7 @@ func TestWaitSyncedTimeoutSaysWhy(t *testing.T) {
 			t.Fatalf("wait-synced: %#v, want an error", r)
 		}
 		t.Log(e.human())
-		if !strings.HasPrefix(e.Error, "not synced with every peer after 100ms: peer b: syncing for ") || !strings.HasSuffix(e.Error, " B so far") {
+		if !strings.HasPrefix(e.Error, "not synced with every peer after 100ms: peer b: syncing for ") || !strings.HasSuffix(e.Error, " B and 0 keys so far") {
 			t.Fatalf("tty %v: error %q does not say why", tty, e.Error)
 		}
 		progress := strings.Contains(out.String(), "… syncing with b: ")

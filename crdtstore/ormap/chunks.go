@@ -124,8 +124,12 @@ func (m *Map) DiffStart(c Context) (removals Delta, start Context) {
 // requester gets them as deltas, or from the next sync. The chunk's range
 // is [from, Next()), or [from, ∞) if Done.
 //
-// Cost: a walk over the chunk's range only; memory: the chunk.
+// Cost: a walk over the chunk's range only (none if start ⊆ c: then the
+// chunk is empty and Done at once); memory: the chunk.
 func (m *Map) DiffChunk(c, start Context, from string, budget int) Chunk {
+	if start.SubsetOf(c) {
+		return Chunk{from: from, done: true}
+	}
 	budget = max(budget, 1)
 	known := make([]ivs, len(m.reps))
 	inStart := make([]ivs, len(m.reps))

@@ -354,3 +354,64 @@ func FuzzDecodeChunk(f *testing.F) {
 		}
 	})
 }
+
+// A replica that knows everything the sync's start holds gets one empty,
+// final chunk, whatever the budget: the walk is skipped.
+func TestDiffChunkInSyncIsDoneAtOnce(t *testing.T) {
+	a := New("a")
+	for i := range 1000 {
+		a.Set(fmt.Sprintf("k%04d", i), []byte("v"), Timestamp{Wall: int64(i + 1)})
+	}
+	b := New("b")
+	if _, err := b.Join(a.Diff(b.Context())); err != nil {
+		t.Fatal(err)
+	}
+	_, start := a.DiffStart(b.Context())
+	ch := a.DiffChunk(b.Context(), start, "", 1)
+	if !ch.Done() || ch.Len() != 0 || ch.From() != "" {
+		t.Fatalf("in-sync chunk: done %v, %d keys, from %q; want done, 0 keys, from \"\"", ch.Done(), ch.Len(), ch.From())
+	}
+	// Behind by one key, a budget of 1 makes many chunks again.
+	a.Set("k0500", []byte("w"), Timestamp{Wall: 5000})
+	_, start = a.DiffStart(b.Context())
+	if ch := a.DiffChunk(b.Context(), start, "", 1); ch.Done() {
+		t.Fatal("a chunk of budget 1 over 1000 keys is the last one")
+	}
+}
+
+// With DiscardChanges, joins and expiries return no Changes and change the
+// map exactly as without.
+func TestDiscardChanges(t *testing.T) {
+	src := New("src")
+	for i := range 200 {
+		src.Set(fmt.Sprintf("k%03d", i), []byte("v"), Timestamp{Wall: int64(i + 1)})
+	}
+	src.SetTTL("t", []byte("x"), Timestamp{Wall: 1}, 10)
+	d := src.Diff(Context{})
+	quiet, loud := New("q"), New("l")
+	quiet.DiscardChanges(true)
+	qc, err := quiet.Join(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc, err := loud.Join(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if qc != nil || len(lc) != 201 {
+		t.Fatalf("changes: %d discarded (want none), %d reported (want 201)", len(qc), len(lc))
+	}
+	if qe, _ := quiet.Expire(100, 0); qe != nil {
+		t.Fatalf("Expire reported %d changes", len(qe))
+	}
+	if le, _ := loud.Expire(100, 0); len(le) != 1 {
+		t.Fatalf("Expire without DiscardChanges: %d changes, want 1", len(le))
+	}
+	if quiet.Len() != loud.Len() || !quiet.Context().Equal(loud.Context()) {
+		t.Fatal("the two maps differ")
+	}
+	quiet.DiscardChanges(false)
+	if c, _ := quiet.Join(src.Set("k000", []byte("w"), Timestamp{Wall: 500})); len(c) != 1 {
+		t.Fatalf("after DiscardChanges(false): %d changes, want 1", len(c))
+	}
+}

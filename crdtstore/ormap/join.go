@@ -144,7 +144,7 @@ func (m *Map) rowOf(r ReplicaID) ivs {
 
 // apply joins a ready delta at wall time now, appending visible changes.
 func (m *Map) apply(d Delta, changes []Change, now int64) []Change {
-	if len(d.groups) > 64 && changes == nil {
+	if len(d.groups) > 64 && changes == nil && !m.noChanges {
 		changes = make([]Change, 0, len(d.groups))
 	}
 	// The delta's context by local replica index (interning what is new).
@@ -291,6 +291,9 @@ func (m *Map) apply(d Delta, changes []Change, now int64) []Change {
 func (m *Map) replace(changes []Change, it *entry, key string, ours, kept []entry) []Change {
 	if len(kept) == 0 {
 		m.remove(key, it)
+		if m.noChanges {
+			return changes
+		}
 		return append(changes, Change{Key: key, Deleted: true})
 	}
 	m.sortEntries(kept)
@@ -299,6 +302,9 @@ func (m *Map) replace(changes []Change, it *entry, key string, ours, kept []entr
 		return changes
 	}
 	m.store(it, key, kept)
+	if m.noChanges {
+		return changes
+	}
 	return append(changes, Change{Key: key, Entry: m.export(kept[0])})
 }
 

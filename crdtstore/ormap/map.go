@@ -70,6 +70,8 @@ type Map struct {
 	pendDropped uint64
 
 	dirty tracker // keys and rows changed since TakeRecords (records.go)
+
+	noChanges bool // DiscardChanges
 }
 
 // MaxPending is how many deltas a Map holds back, by default, while it
@@ -87,6 +89,12 @@ func New(self ReplicaID) *Map {
 	m.intern(self)
 	return m
 }
+
+// DiscardChanges makes the joins and expiries of m return no Changes
+// (nil) while on is true: they cost an allocation and a copy of each
+// changed value, wasted when nobody watches (a new replica's first sync
+// changes every key). What changes meanwhile is not reported later.
+func (m *Map) DiscardChanges(on bool) { m.noChanges = on }
 
 // Replica returns the replica id the map mints dots for.
 func (m *Map) Replica() ReplicaID { return m.reps[0] }

@@ -21,6 +21,13 @@ var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, sy
 // already run the child and must return code; otherwise the caller runs the
 // tests in this process.
 func prepare() (code int, done bool) {
+	if v, ok := os.LookupEnv(sharedEnv); ok {
+		os.Unsetenv(sharedEnv)
+		if sharesParent(v) {
+			isolated = true
+			return 0, false
+		}
+	}
 	if v, ok := os.LookupEnv(childEnv); ok {
 		os.Unsetenv(childEnv) // the child's own children get namespaces of their own
 		if isChild(v) {
@@ -73,6 +80,33 @@ func flagValue(name string) string {
 
 // isChild reports whether marker v was set by this process's parent for this
 // process: the PID matches our parent and our namespace differs from its.
+// sharesParent reports whether marker v names this process's parent and
+// the network namespace this process is in.
+func sharesParent(v string) bool {
+	ppid, ns, ok := parseMarker(v)
+	if !ok || ppid != os.Getppid() {
+		return false
+	}
+	own, err := os.Readlink("/proc/self/ns/net")
+	return err == nil && own == ns
+}
+
+// SharedEnv returns the environment entry ("NAME=value") that lets a test
+// binary this process starts run its tests in this process's namespace,
+// as isolated as this one, instead of making its own: for tests whose
+// processes talk to each other over loopback. It returns "" unless this
+// process is isolated (see Isolated).
+func SharedEnv() string {
+	if !isolated {
+		return ""
+	}
+	ns, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		return ""
+	}
+	return sharedEnv + "=" + markerFor(os.Getpid(), ns)
+}
+
 func isChild(v string) bool {
 	ppid, ns, ok := parseMarker(v)
 	if !ok || ppid != os.Getppid() {

@@ -16,6 +16,9 @@ func Reexec(string) (int, error) { return 0, errNotLinux }
 // SetupLoopback is not available: network namespaces need Linux.
 func SetupLoopback() error { return errNotLinux }
 
+// SharedEnv returns "": without network namespaces nothing is isolated.
+func SharedEnv() string { return "" }
+
 func prepare() (code int, done bool) {
 	if !flag.Parsed() {
 		flag.Parse()

@@ -17,6 +17,11 @@ const RequireEnv = "REFLECT_REQUIRE_NETNS"
 // the variable names the network namespace the process is actually in.
 const HostEnv = "REFLECT_NETNS_HOST"
 
+// sharedEnv marks a test binary started by an isolated one to share its
+// namespace (see SharedEnv); its value is a marker as childEnv's, with the
+// namespace they share.
+const sharedEnv = "REFLECT_NETNS_SHARED"
+
 // childEnv marks the re-executed child. Its value is "PPID:NETNS" with the
 // parent's PID and network namespace (see markerFor).
 const childEnv = "REFLECT_NETNS_CHILD"

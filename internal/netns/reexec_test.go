@@ -31,6 +31,9 @@ func TestHelperProcess(t *testing.T) {
 	}
 	fmt.Printf("helper: isolated=%v pid=%d\n", netns.Isolated(), os.Getpid())
 	switch mode {
+	case "netns":
+		ns, err := os.Readlink("/proc/self/ns/net")
+		fmt.Printf("helper: netns=%s err=%v\n", ns, err)
 	case "pass":
 	case "fail":
 		t.Fatal("helper: failing on purpose")
@@ -103,6 +106,30 @@ func TestExitCodePropagates(t *testing.T) {
 				t.Fatalf("helper did not run isolated; output:\n%s", out)
 			}
 		})
+	}
+}
+
+// A test binary started with SharedEnv runs in place, in its parent's
+// namespace, and counts as isolated; without it, in one of its own.
+func TestSharedEnv(t *testing.T) {
+	netns.Require(t)
+	own, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, shared := range []bool{true, false} {
+		cmd := helper(t, "netns")
+		if shared {
+			cmd.Env = append(cmd.Env, netns.SharedEnv())
+		}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("helper: %v; output:\n%s", err, out)
+		}
+		same := strings.Contains(string(out), "helper: netns="+own+" ")
+		if same != shared || !strings.Contains(string(out), "helper: isolated=true") {
+			t.Fatalf("shared %v: same namespace %v; output:\n%s", shared, same, out)
+		}
 	}
 }
 

@@ -1,3 +1,3 @@
-// Package units formats quantities for people: the sizes that logs, errors
+// Package units formats quantities for people: the sizes and counts that logs, errors
 // and the demo's progress lines show.
 package units
