@@ -128,13 +128,24 @@ func BenchmarkJoin100k(b *testing.B) {
 // keys when they reconnect after 10 keys changed on one side: bytes and
 // round trips should be proportional to the difference, not the store. Each
 // iteration times one sync, from the reconnection to its end; both stores
-// claim the pair beforehand so that no other sync runs with it.
+// claim the pair beforehand so that no other sync runs with it. With
+// dir=true both stores are kept on disk (Options.Dir).
 func BenchmarkReconnect10Changed(b *testing.B) {
+	for _, dir := range []bool{false, true} {
+		b.Run(fmt.Sprintf("dir=%v", dir), func(b *testing.B) { benchReconnect10Changed(b, dir) })
+	}
+}
+
+func benchReconnect10Changed(b *testing.B, dir bool) {
 	net := crdttest.NewNetwork()
 	opts := fastOptions()
 	opts.SyncInterval = -1
-	x := openMem(b, net, "x", opts)
-	y := openMem(b, net, "y", opts)
+	xo, yo := opts, opts
+	if dir {
+		xo.Dir, yo.Dir = b.TempDir(), b.TempDir()
+	}
+	x := openMem(b, net, "x", xo)
+	y := openMem(b, net, "y", yo)
 	v := make([]byte, 100)
 	for i := range 100000 {
 		if err := x.Set(fmt.Sprintf("key/%06d", i), v); err != nil {

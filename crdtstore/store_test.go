@@ -418,12 +418,23 @@ func TestUndecodableDeltasRefused(t *testing.T) {
 	}
 }
 
-// An in-sync reconnect costs one round trip: our context out, "equal" back.
+// An in-sync reconnect costs one round trip: our context out, "equal" back;
+// kept on disk or not.
 func TestInSyncReconnectIsOneRoundTrip(t *testing.T) {
+	for _, dir := range []bool{false, true} {
+		t.Run(fmt.Sprintf("dir=%v", dir), func(t *testing.T) { testInSyncReconnect(t, dir) })
+	}
+}
+
+func testInSyncReconnect(t *testing.T, dir bool) {
 	net := crdttest.NewNetwork()
 	opts := fastOptions()
 	opts.SyncInterval = -1 // no background sync to race with ours
-	ss := []*crdtstore.Store{openMem(t, net, "s0", opts), openMem(t, net, "s1", opts)}
+	o0, o1 := opts, opts
+	if dir {
+		o0.Dir, o1.Dir = t.TempDir(), t.TempDir()
+	}
+	ss := []*crdtstore.Store{openMem(t, net, "s0", o0), openMem(t, net, "s1", o1)}
 	for i := range 1000 {
 		mustSet(t, ss[i%2], fmt.Sprintf("k%04d", i), "value")
 	}

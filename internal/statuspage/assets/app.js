@@ -94,7 +94,7 @@ function drawPeers(st, now) {
     const s = p.store;
     const state = p.joined ? "joined" : p.connected ? "connected" : "lost " + ago(p.lost_since, now);
     let store = !s ? "" : s.syncing ? "syncing" : s.synced ? "synced" : "not synced";
-    if (s && s.sync_bytes > 0) store += " (" + bytes(s.sync_bytes) + " so far)";
+    if (s && s.sync_bytes > 0) store += " (" + s.sync_keys.toLocaleString("en-US") + " keys, " + bytes(s.sync_bytes) + " so far)";
     if (s && s.last_sync_error) store += " (last sync " + ago(s.last_sync, now) + " failed: " + s.last_sync_error + ")";
     else if (s && ago(s.last_sync, now)) store += " (last sync " + ago(s.last_sync, now) + ")";
     const id = el("td", short(p.id), "mono");
