@@ -138,9 +138,10 @@
 //   - Sync limits, against peers that do send what they declare: a context
 //     frame (a request) is bounded by the decoder's replica limit and 16
 //     intervals per replica (about 2.4 MB, or MaxSyncFrame if smaller),
-//     only deltas by MaxSyncFrame;
-//     frame buffers grow as bytes arrive, and at most two frames over
-//     1 MiB are read at once per store. A peer has one served stream at a
+//     only deltas and chunks by MaxSyncFrame;
+//     frame buffers grow as bytes arrive (a sync reuses one buffer for its
+//     chunks), and at most two frames over 1 MiB are read at once per
+//     store. A peer has one served stream at a
 //     time (a new one resets the older), may ask for 64 syncs at once and
 //     20 per second after that (plus its sync on connect), and may start a
 //     reply while it has taken less than MaxSyncFrame bytes of replies,

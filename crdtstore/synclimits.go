@@ -26,7 +26,7 @@ import (
 //     slots, shared by every sync of the store and waited for within the
 //     frame's deadline. Served streams take at most largeReads-1 of
 //     them, so that peers opening syncs with us cannot hold up the replies
-//     to those we start (a joiner's snapshot). So the sync readers of a
+//     to those we start (a joiner's first sync). So the sync readers of a
 //     store hold at most largeReads × MaxSyncFrame in large frames, plus
 //     smallFrame per stream being read (at most two per peer: one we
 //     started, one served).
