@@ -127,6 +127,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			"scenarios to run: pub/sub latency, throughput, headers, burst; store (at N = -store-n only) set-visible, set-rate, join, reconnect, key-memory; "+
 				"calls (at N = 5 only) request, request-rate, queue")
 		storeN   = fs.Int("store-n", 5, "N of the store scenarios (their cluster size; they run only if it is among -n)")
+		storeK   = fs.Int("store-keys", 0, "keys of the store written by set-rate, then joined and reconnected to (default 100,000, -quick 20,000)")
+		storeW   = fs.Duration("store-wait", 0, "bound of each wait of the store scenarios: replicas applying the load, a join, a reconnect (default 1m, -quick 20s)")
 		sizes    = fs.String("sizes", "256,65536", "message sizes for throughput and burst (256 and/or 65536)")
 		topology = fs.String("topology", "full", "peer-to-peer connections: full (every pair, as mDNS gives) or star (subscribers to the publisher)")
 		cpuprof  = fs.String("cpuprofile", "", "write a CPU profile of the scenarios (after open and warm-up); needs one system, one N, one run")
@@ -196,6 +198,18 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	cfg.params.Sizes = sz
 	cfg.params.StoreN = *storeN
+	if *storeK != 0 {
+		if *storeK < 10 || *storeK > 10_000_000 {
+			return cfg, fmt.Errorf("-store-keys %d out of range [10, 10,000,000]", *storeK)
+		}
+		cfg.params.StoreKeys = *storeK
+	}
+	if *storeW != 0 {
+		if *storeW < time.Second || *storeW > time.Hour {
+			return cfg, fmt.Errorf("-store-wait %v out of range [1s, 1h]", *storeW)
+		}
+		cfg.params.StoreWait = *storeW
+	}
 	if *trials >= 0 {
 		cfg.params.SearchTrials = min(*trials, 20)
 	}

@@ -229,14 +229,14 @@ func runStoreCluster(ctx context.Context, kv KVSystem, n int, env *Env, res *Sto
 	if env.want(scJoin) && ctx.Err() == nil {
 		settle()
 		env.Logf("    join: a new participant loads %d keys", p.StoreKeys)
-		jctx, cancel := context.WithTimeout(ctx, p.StoreWait)
-		j, err := c.Join(jctx, p.StoreKeys)
-		cancel()
+		j, err := joinWithMemory(ctx, c, p)
 		if err != nil {
 			return fmt.Errorf("join: %w", err)
 		}
 		res.Join = &j
 		env.Logf("      %.3fs, %.2f MB in, %.2f MB out, %d keys; %s", j.Secs, float64(j.BytesIn)/mb, float64(j.BytesOut)/mb, j.Keys, j.How)
+		env.Logf("      this process's memory over the join: peak +%.1f MB heap, +%.1f MB held; +%.1f MB heap after, while the new participant holds the keys",
+			j.PeakHeapMB, j.PeakHeldMB, j.HeldHeapMB)
 	}
 	if env.want(scReconnect) && ctx.Err() == nil {
 		settle()
@@ -261,6 +261,27 @@ func runStoreCluster(ctx context.Context, kv KVSystem, n int, env *Env, res *Sto
 		env.Logf("      %.3fs, %d B in, %d B out, %g round trips, %d exchanges; %s", r2.Secs, r2.BytesIn, r2.BytesOut, r2.RoundTrips, r2.Exchanges, r2.How)
 	}
 	return nil
+}
+
+// joinWithMemory runs c.Join within p.StoreWait and adds this process's
+// memory growth during it (SyncFigures.PeakHeapMB and the others).
+func joinWithMemory(ctx context.Context, c KVCluster, p Params) (SyncFigures, error) {
+	jctx, cancel := context.WithTimeout(ctx, p.StoreWait)
+	defer cancel()
+	base := settledMem(nil)
+	peak := startMemPeak(nil, 10*time.Millisecond)
+	var after memReading
+	j, err := c.Join(jctx, p.StoreKeys, func() { after = settledMem(nil) })
+	top := peak.done()
+	growth := func(r, b uint64) float64 {
+		if r < b {
+			return 0
+		}
+		return float64(r-b) / mb
+	}
+	j.PeakHeapMB, j.PeakHeldMB = growth(top.Heap, base.Heap), growth(top.Held, base.Held)
+	j.HeldHeapMB = growth(after.Heap, base.Heap)
+	return j, err
 }
 
 // settle lets the previous phase's garbage and timers go before the next.

@@ -84,8 +84,10 @@ type KVCluster interface {
 	Watch(i int, fn func(key string, missed int)) error
 	// Join starts one more participant, lets it load the whole store of
 	// keys keys the way the system does it, and reports when it had
-	// everything and what it cost. The new participant is closed after.
-	Join(ctx context.Context, keys int) (SyncFigures, error)
+	// everything and what it cost. held, if not nil, is called once the
+	// join is done, while the new participant still holds what it loaded
+	// (for a memory reading). The new participant is closed after.
+	Join(ctx context.Context, keys int, held func()) (SyncFigures, error)
 	// Reconnect disconnects participant i, runs change (which writes
 	// elsewhere the keys in changed, and waits until the participants
 	// still connected have them), reconnects i and waits until it caught
@@ -118,6 +120,17 @@ type SyncFigures struct {
 	Keys int `json:"keys"`
 	// How says what the participant did.
 	How string `json:"how,omitempty"`
+	// Joins only: this process's memory growth over a settled reading
+	// taken before the join, at its peak (sampled every 10 ms: Go heap
+	// objects, live or not yet swept, and memory held from the OS) and
+	// after a GC once the join is done, while the new participant still
+	// holds what it loaded. Every participant lives in this process, so
+	// the peak includes the serving side (Reflect's other nodes, NATS's
+	// embedded server); redis-server is another process and is not
+	// counted.
+	PeakHeapMB float64 `json:"peak_heap_growth_mb,omitempty"`
+	PeakHeldMB float64 `json:"peak_held_growth_mb,omitempty"`
+	HeldHeapMB float64 `json:"heap_growth_after_mb,omitempty"`
 }
 
 // Bytes is the total both ways.

@@ -217,7 +217,7 @@ func (p *natsParticipant) close() {
 
 // Join connects a new client and loads every key with a watch that first
 // delivers the current value of each key (an ordered push consumer).
-func (c *natsKV) Join(ctx context.Context, keys int) (SyncFigures, error) {
+func (c *natsKV) Join(ctx context.Context, keys int, held func()) (SyncFigures, error) {
 	t0 := time.Now()
 	p, err := c.connect(ctx, false)
 	if err != nil {
@@ -233,6 +233,9 @@ func (c *natsKV) Join(ctx context.Context, keys int) (SyncFigures, error) {
 	d := p.counter.read()
 	f.BytesIn, f.BytesOut, f.RoundTrips, f.Exchanges = d.in, d.out, float64(d.turns), d.turns
 	f.How = "new connection, KeyValue(bucket), WatchAll until the initial values are in (wire bytes, connection handshake included)"
+	if held != nil {
+		held()
+	}
 	return f, nil
 }
 

@@ -250,8 +250,11 @@ func (c *redisKV) load(ctx context.Context) (SyncFigures, error) {
 	return f, nil
 }
 
-func (c *redisKV) Join(ctx context.Context, keys int) (SyncFigures, error) {
+func (c *redisKV) Join(ctx context.Context, keys int, held func()) (SyncFigures, error) {
 	f, err := c.load(ctx)
+	if err == nil && held != nil {
+		held()
+	}
 	f.How = "new client: SCAN COUNT 1000 + MGET of each page, pipelined together (wire bytes, connection handshake included)"
 	return f, err
 }

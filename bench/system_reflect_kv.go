@@ -166,7 +166,7 @@ func (c *reflectKV) Watch(i int, fn func(key string, missed int)) error {
 // Join starts one more node and connects it to every node at once (as mDNS
 // does on a LAN); it is done when WaitSynced returns, after it saw all of
 // them.
-func (c *reflectKV) Join(ctx context.Context, keys int) (SyncFigures, error) {
+func (c *reflectKV) Join(ctx context.Context, keys int, held func()) (SyncFigures, error) {
 	nd, s, _, err := c.newReplica()
 	if err != nil {
 		return SyncFigures{}, err
@@ -197,6 +197,9 @@ func (c *reflectKV) Join(ctx context.Context, keys int) (SyncFigures, error) {
 		len(c.nodes), f.Exchanges, st.SyncFailures, st.Gaps)
 	if f.Keys != keys {
 		f.How += fmt.Sprintf("; it held %d of %d keys when WaitSynced returned", f.Keys, keys)
+	}
+	if held != nil {
+		held()
 	}
 	return f, nil
 }
