@@ -81,6 +81,17 @@ func (x *exchange) readDelta() (d ormap.Delta, equal bool, done func(), err erro
 	return d, false, done, nil
 }
 
+// readAnswer reads the initiator's answer to this side's reply: "equal",
+// or a delta (SyncV1: its diff; SyncV2: the removals that open its
+// reply), as readDelta; "busy" there is a protocol error.
+func (x *exchange) readAnswer() (d ormap.Delta, equal bool, done func(), err error) {
+	d, equal, done, err = x.readDelta()
+	if errors.Is(err, errBusy) {
+		err = fmt.Errorf("%w: \"busy\" where an answer belongs", ErrProtocol)
+	}
+	return d, equal, done, err
+}
+
 // readContext reads a context frame: a sync request, or the context that
 // ends a reply. It is bounded by contextLimits (and MaxSyncFrame, if
 // smaller).

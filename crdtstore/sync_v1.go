@@ -1,10 +1,6 @@
 package crdtstore
 
-import (
-	"fmt"
-
-	"github.com/reflectmesh/reflect/crdtstore/ormap"
-)
+import "github.com/reflectmesh/reflect/crdtstore/ormap"
 
 // Sync protocol SyncV1, spoken with peers of earlier releases, on a stream
 // opened by A to B:
@@ -79,12 +75,9 @@ func (x *exchange) serveV1(overBudget bool) error {
 	if err := x.write(frameContext, ctx); err != nil {
 		return err
 	}
-	back, equal, done, err := x.readDelta()
+	back, equal, done, err := x.readAnswer()
 	defer done()
 	if err != nil || equal {
-		if err == errBusy {
-			err = fmt.Errorf("%w: \"busy\" where a reply belongs", ErrProtocol)
-		}
 		return err
 	}
 	return x.joinReply(back)

@@ -1,7 +1,6 @@
 package crdtstore
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/reflectmesh/reflect/crdtstore/ormap"
@@ -69,12 +68,9 @@ func (x *exchange) serveV2(overBudget bool) error {
 	if err := x.sendReply(theirs, func(n int) { s.chargeServe(x.p, n) }); err != nil {
 		return err
 	}
-	removals, equal, done, err := x.readDelta()
+	removals, equal, done, err := x.readAnswer()
 	if err != nil || equal {
 		done()
-		if errors.Is(err, errBusy) {
-			err = fmt.Errorf("%w: \"busy\" where a reply belongs", ErrProtocol)
-		}
 		return err
 	}
 	_, err = x.receiveReply(removals, done)
