@@ -56,15 +56,16 @@ func (x *exchange) serveV1(overBudget bool) error {
 	s.mu.Lock()
 	mine := s.m.Context()
 	equal := mine.Equal(theirs)
+	refuse := overBudget && !mine.SubsetOf(theirs)
 	var d ormap.Delta
-	if !equal && (!overBudget || mine.SubsetOf(theirs)) {
+	if !equal && !refuse {
 		d = s.m.Diff(theirs)
 	}
 	s.mu.Unlock()
 	switch {
 	case equal:
 		return x.write(frameEqual, nil)
-	case overBudget && !mine.SubsetOf(theirs):
+	case refuse:
 		return x.refuseOverBudget()
 	}
 	delta, ctx := ormap.EncodeDelta(d), ormap.EncodeContext(mine)
