@@ -211,7 +211,7 @@ func formStep(t *testing.T, ds []*demo, formed []bool, took, target time.Duratio
 			alone++
 		}
 	}
-	members := make([]float64, n)
+	members, added := make([]float64, n), make([]float64, n)
 	var dials, dialsFailed, forgotten, hsFailed float64
 	var mu sync.Mutex
 	eachDemo(ds, func(i int, d *demo) {
@@ -221,6 +221,7 @@ func formStep(t *testing.T, ds []*demo, formed []bool, took, target time.Duratio
 			return
 		}
 		members[i] = e.Num("node", "members")
+		added[i] = e.Num("node", "candidates_added")
 		mu.Lock()
 		dials += e.Num("node", "candidate_dials")
 		dialsFailed += e.Num("node", "candidate_dials_failed")
@@ -234,8 +235,8 @@ func formStep(t *testing.T, ds []*demo, formed []bool, took, target time.Duratio
 		report(t, "%d hosts: mesh not full %v after the last start: %d of %d nodes with all %d peers; peers min/median/max %s; %d nodes with 0 peers",
 			n, formWithin, full, n, n-1, spreadOf(counts), alone)
 	}
-	report(t, "%d hosts: discovery: members known min/median/max %s; mDNS candidate dials %.0f, failed %.0f, candidates forgotten %.0f; handshakes failed %.0f",
-		n, spreadOf(members), dials, dialsFailed, forgotten, hsFailed)
+	report(t, "%d hosts: discovery: members known min/median/max %s; mDNS candidates added %s; candidate dials %.0f, failed %.0f; candidates forgotten %.0f; handshakes failed %.0f",
+		n, spreadOf(members), spreadOf(added), dials, dialsFailed, forgotten, hsFailed)
 	if full < n || took > target {
 		t.Errorf("formation: %d of %d nodes joined to all, the last %.1f s after the last start (target: all, ≤ %v)", full, n, took.Seconds(), target)
 	}
