@@ -213,6 +213,7 @@ func formStep(t *testing.T, ds []*demo, formed []bool, took, target time.Duratio
 	}
 	members, added := make([]float64, n), make([]float64, n)
 	var dials, dialsFailed, forgotten, hsFailed float64
+	var psMsgs, psBytes, syncBytes float64
 	var mu sync.Mutex
 	eachDemo(ds, func(i int, d *demo) {
 		e, err := d.Do("stats")
@@ -227,6 +228,9 @@ func formStep(t *testing.T, ds []*demo, formed []bool, took, target time.Duratio
 		dialsFailed += e.Num("node", "candidate_dials_failed")
 		forgotten += e.Num("node", "candidates_forgotten")
 		hsFailed += e.Num("node", "handshakes_failed")
+		psMsgs += e.Num("pubsub", "received")
+		psBytes += e.Num("pubsub", "received_bytes")
+		syncBytes += e.Num("store", "sync_bytes_in")
 		mu.Unlock()
 	})
 	if full == n {
@@ -237,6 +241,8 @@ func formStep(t *testing.T, ds []*demo, formed []bool, took, target time.Duratio
 	}
 	report(t, "%d hosts: discovery: members known min/median/max %s; mDNS candidates added %s; candidate dials %.0f, failed %.0f; candidates forgotten %.0f; handshakes failed %.0f",
 		n, spreadOf(members), spreadOf(added), dials, dialsFailed, forgotten, hsFailed)
+	report(t, "%d hosts: traffic until formation, all nodes: pub/sub received %.0f messages, %.1f MB; store sync received %.1f MB",
+		n, psMsgs, psBytes/1e6, syncBytes/1e6)
 	if full < n || took > target {
 		t.Errorf("formation: %d of %d nodes joined to all, the last %.1f s after the last start (target: all, ≤ %v)", full, n, took.Seconds(), target)
 	}
