@@ -91,12 +91,15 @@ func TestScale(t *testing.T) {
 		pids[i] = d.p.PID()
 		rss[i] = float64(rssKB(pids[i])) / 1024 // strangers_test.go
 	}
+	before := meshTraffic(t, ds)
 	cpu, err := meshCPU(pids, idleWindow)
 	if err != nil {
 		t.Fatal(err)
 	}
+	idle := meshTraffic(t, ds).minus(before)
 	report(t, "%d hosts: RSS per process min/median/max %s MB; idle CPU of the whole mesh %.1f%% of one core over %v (target < 10%%); load average %s",
 		n, spreadOf(rss), cpu, idleWindow, loadAverage())
+	report(t, "%d hosts: while idle: %s", n, idle)
 
 	broadcastStep(t, ds)
 	burstStep(t, ds)
@@ -213,7 +216,6 @@ func formStep(t *testing.T, ds []*demo, formed []bool, took, target time.Duratio
 	}
 	members, added := make([]float64, n), make([]float64, n)
 	var dials, dialsFailed, forgotten, hsFailed float64
-	var psMsgs, psBytes, syncBytes float64
 	var mu sync.Mutex
 	eachDemo(ds, func(i int, d *demo) {
 		e, err := d.Do("stats")
@@ -228,9 +230,6 @@ func formStep(t *testing.T, ds []*demo, formed []bool, took, target time.Duratio
 		dialsFailed += e.Num("node", "candidate_dials_failed")
 		forgotten += e.Num("node", "candidates_forgotten")
 		hsFailed += e.Num("node", "handshakes_failed")
-		psMsgs += e.Num("pubsub", "received")
-		psBytes += e.Num("pubsub", "received_bytes")
-		syncBytes += e.Num("store", "sync_bytes_in")
 		mu.Unlock()
 	})
 	if full == n {
@@ -241,8 +240,7 @@ func formStep(t *testing.T, ds []*demo, formed []bool, took, target time.Duratio
 	}
 	report(t, "%d hosts: discovery: members known min/median/max %s; mDNS candidates added %s; candidate dials %.0f, failed %.0f; candidates forgotten %.0f; handshakes failed %.0f",
 		n, spreadOf(members), spreadOf(added), dials, dialsFailed, forgotten, hsFailed)
-	report(t, "%d hosts: traffic until formation, all nodes: pub/sub received %.0f messages, %.1f MB; store sync received %.1f MB",
-		n, psMsgs, psBytes/1e6, syncBytes/1e6)
+	report(t, "%d hosts: until formation: %s", n, meshTraffic(t, ds))
 	if full < n || took > target {
 		t.Errorf("formation: %d of %d nodes joined to all, the last %.1f s after the last start (target: all, ≤ %v)", full, n, took.Seconds(), target)
 	}
@@ -417,4 +415,54 @@ func partitionStep(t *testing.T, lab *netlab.Lab, ds []*demo) {
 	report(t, "%d hosts: partition of %d noticed in %.1f s; %v after the heal %d of %d nodes have all peers; peers min/median/max %s",
 		n, partitioned, noticed.Seconds(), healWithin, full, n, spreadOf(counts))
 	t.Errorf("partition: %d of %d nodes joined to all %v after the heal", full, n, healWithin)
+}
+
+// traffic sums the pub/sub and store counters of every node.
+type traffic struct {
+	received, receivedBytes float64 // pub/sub messages of every topic
+	duplicates, dropped     float64 // pub/sub inbound duplicates, outbound drops
+	syncs, syncBytes        float64 // store syncs run and their bytes received
+}
+
+// meshTraffic returns the sums of the demos' counters now.
+func meshTraffic(t *testing.T, ds []*demo) traffic {
+	t.Helper()
+	var sum traffic
+	var mu sync.Mutex
+	eachDemo(ds, func(_ int, d *demo) {
+		e, err := d.Do("stats")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		var x traffic
+		ps, _ := e["pubsub"].(map[string]any)
+		topics, _ := ps["topics"].(map[string]any)
+		for name := range topics {
+			x.received += e.Num("pubsub", "topics", name, "received")
+			x.receivedBytes += e.Num("pubsub", "topics", name, "received_bytes")
+		}
+		x.duplicates = e.Num("pubsub", "inbound_duplicates")
+		x.dropped = e.Num("pubsub", "outbound_dropped")
+		x.syncs = e.Num("store", "syncs")
+		x.syncBytes = e.Num("store", "sync_bytes_in")
+		mu.Lock()
+		sum = sum.plus(x)
+		mu.Unlock()
+	})
+	return sum
+}
+
+func (a traffic) plus(b traffic) traffic {
+	return traffic{a.received + b.received, a.receivedBytes + b.receivedBytes,
+		a.duplicates + b.duplicates, a.dropped + b.dropped, a.syncs + b.syncs, a.syncBytes + b.syncBytes}
+}
+
+func (a traffic) minus(b traffic) traffic {
+	return a.plus(traffic{-b.received, -b.receivedBytes, -b.duplicates, -b.dropped, -b.syncs, -b.syncBytes})
+}
+
+func (a traffic) String() string {
+	return fmt.Sprintf("pub/sub received %.0f messages (%.2f MB), %.0f duplicates, %.0f dropped outbound; store syncs %.0f, %.2f MB received",
+		a.received, a.receivedBytes/1e6, a.duplicates, a.dropped, a.syncs, a.syncBytes/1e6)
 }
