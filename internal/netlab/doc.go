@@ -6,7 +6,10 @@
 // namespace with lo up and a veth0 cabled to the bridge:
 //
 //	host i:  namespace <lab>-h<i>, veth0 = 10.X.Y.i/24 (X, Y random per lab),
-//	         224.0.0.0/4 routed to veth0, IPv6 DAD off, no default route
+//	         224.0.0.0/4 routed to veth0, IPv6 DAD off, no default route,
+//	         a fixed MAC, and a permanent neighbour (ARP) entry for every
+//	         other host (the kernel's dynamic neighbour table is shared by
+//	         all namespaces: a full mesh of 33 hosts would overflow it)
 //	bridge:  namespace <lab>-br, br0 (multicast snooping and STP off),
 //	         port p<i> for host i
 //

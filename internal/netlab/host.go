@@ -19,6 +19,7 @@ type Host struct {
 	ns    string     // namespace name
 	port  string     // bridge port in the bridge namespace
 	ip    netip.Addr // on veth0
+	mac   string     // veth0's, fixed: the other hosts know it (permanent neighbour entries)
 }
 
 // Name returns the host's network namespace name, as for `ip netns exec`.

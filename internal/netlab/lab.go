@@ -194,7 +194,8 @@ func (l *Lab) addHostsLocked(ctx context.Context, n int) error {
 	for i := first; i < first+n; i++ {
 		ip := l.subnet.Addr().As4()
 		ip[3] = byte(i)
-		h := &Host{lab: l, index: i, ns: fmt.Sprintf("%s-h%d", l.name, i), port: fmt.Sprintf("p%d", i), ip: netip.AddrFrom4(ip)}
+		h := &Host{lab: l, index: i, ns: fmt.Sprintf("%s-h%d", l.name, i), port: fmt.Sprintf("p%d", i), ip: netip.AddrFrom4(ip),
+			mac: fmt.Sprintf("02:52:%02x:%02x:00:%02x", ip[1], ip[2], ip[3])}
 		added = append(added, h)
 		fmt.Fprintf(&create, "netns add %s\n", h.ns)
 		fmt.Fprintf(&create, "link add veth0 netns %s type veth peer name %s netns %s\n", h.ns, h.port, l.bridgeNS())
@@ -213,12 +214,44 @@ func (l *Lab) addHostsLocked(ctx context.Context, n int) error {
 		if err != nil {
 			return err
 		}
-		script := fmt.Sprintf("link set lo up\naddr add %s/24 dev veth0\nlink set veth0 up\nroute add 224.0.0.0/4 dev veth0\n", h.ip)
+		script := fmt.Sprintf("link set lo up\nlink set veth0 address %s\naddr add %s/24 dev veth0\nlink set veth0 up\nroute add 224.0.0.0/4 dev veth0\n", h.mac, h.ip)
 		if err := run(ctx, script, "ip", "-n", h.ns, "-batch", "-"); err != nil {
 			return err
 		}
 	}
+	if err := l.addNeighboursLocked(ctx, added); err != nil {
+		return err
+	}
 	return run(ctx, cable.String(), "ip", "-n", l.bridgeNS(), "-batch", "-")
+}
+
+// addNeighboursLocked gives every host a permanent neighbour (ARP) entry
+// for each of the added hosts, and the added hosts one for every host.
+// Without them a lab of N hosts in full mesh needs N(N-1) dynamic entries
+// in the kernel's neighbour table, which all namespaces share (at most
+// 1,024 by default, gc_thresh3): from about 33 hosts on, dials fail with
+// "neighbour table overflow" although each real machine would hold only
+// N-1. Permanent entries are exempt from that limit.
+func (l *Lab) addNeighboursLocked(ctx context.Context, added []*Host) error {
+	isNew := make(map[*Host]bool, len(added))
+	for _, h := range added {
+		isNew[h] = true
+	}
+	for _, h := range l.hosts {
+		var script strings.Builder
+		for _, o := range l.hosts {
+			if o != h && (isNew[h] || isNew[o]) {
+				fmt.Fprintf(&script, "neigh replace %s lladdr %s dev veth0 nud permanent\n", o.ip, o.mac)
+			}
+		}
+		if script.Len() == 0 {
+			continue
+		}
+		if err := run(ctx, script.String(), "ip", "-n", h.ns, "-batch", "-"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // namespaces returns the names of the lab's namespaces, hosts first.

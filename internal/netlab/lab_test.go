@@ -151,6 +151,19 @@ func TestAddHost(t *testing.T) {
 	if h.IP().As4() != want {
 		t.Fatalf("late joiner's IP %v, want %v", h.IP(), want)
 	}
+	// Every host knows every other's address statically, the late joiner
+	// included (permanent neighbour entries: no shared ARP table limit).
+	for _, x := range lab.Hosts() {
+		out, err := x.Command(t.Context(), "ip", "neigh", "show", "dev", "veth0", "nud", "permanent").CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v: %s", x.Name(), err, out)
+		}
+		for _, o := range lab.Hosts() {
+			if o != x && !strings.Contains(string(out), o.IP().String()+" lladdr ") {
+				t.Fatalf("%s has no permanent neighbour entry for %s:\n%s", x.Name(), o.IP(), out)
+			}
+		}
+	}
 	a1, a3 := startAgent(t, lab.Host(1)), startAgent(t, h)
 	a3.must("serve-tcp %d", echoPort)
 	a1.must("dial %s:%d 2000", h.IP(), echoPort)
