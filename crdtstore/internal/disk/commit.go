@@ -167,11 +167,16 @@ func (db *DB) commitLoop() {
 		}
 		db.queue, db.round = db.spare[:0], nil
 		db.mu.Unlock()
+		size := 0
+		for _, pb := range q {
+			size += pb.Len()
+		}
 		t0 := time.Now()
 		t.err = db.commit(q)
 		last = time.Since(t0)
 		db.rounds.Add(1)
 		db.batches.Add(uint64(len(q)))
+		db.committed(size)
 		// Before done is closed: the waiters released now, and those
 		// already waiting on the next round.
 		expect, lingered = t.waiters.Load(), nil

@@ -72,6 +72,7 @@ type DB struct {
 	waitWake chan struct{}
 	rounds   atomic.Uint64 // commit rounds (log writes; fsyncs in Power mode)
 	batches  atomic.Uint64 // batches committed
+	compact  compactState
 	exited   chan struct{} // closed when the committer returns
 
 	// life is held shared by reads and exclusively by Close while it closes
@@ -135,7 +136,9 @@ func Open(dir string, o Options) (*DB, error) {
 	if o.Durability == Power {
 		db.waitWake = make(chan struct{}, 1)
 	}
+	db.compact.init()
 	go db.commitLoop()
+	go db.compactLoop()
 	return db, nil
 }
 
@@ -205,6 +208,7 @@ func (db *DB) Close() error {
 		db.mu.Unlock()
 		signal(db.wake)
 		<-db.exited
+		db.stopCompactor()
 		db.life.Lock()
 		db.closed = true
 		err := db.pdb.Close()

@@ -22,6 +22,9 @@ type Stats struct {
 	// Power mode. Batches is the number of batches they committed;
 	// Batches/Rounds is how many batches shared a write (and an fsync).
 	Rounds, Batches uint64
+	// AutoCompactions is the number of automatic full compactions (see
+	// SetLive).
+	AutoCompactions uint64
 }
 
 // Stats returns the event counters.
@@ -31,6 +34,7 @@ func (db *DB) Stats() Stats {
 		BackgroundErrors: db.ev.background.Load(),
 		Rounds:           db.rounds.Load(),
 		Batches:          db.batches.Load(),
+		AutoCompactions:  db.compact.runs.Load(),
 	}
 }
 
