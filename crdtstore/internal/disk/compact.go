@@ -12,7 +12,7 @@ import (
 // keys × 100 B, each overwritten 3 times, then half deleted: 2.9× the live
 // data; 1.4× after a full compaction). So a DB whose user reports its live
 // size (SetLive) also runs a compactor goroutine that compacts the whole
-// key space when the tables grow past autoCompactRatio × live. The live
+// key space when the tables (and WAL) grow past autoCompactRatio × live. The live
 // size is in the user's unit (the store: bytes of keys and values); the
 // ratio of the table size to it right after a compaction (metadata,
 // compression) is learnt, so a store whose records are much larger than its
@@ -134,12 +134,14 @@ func needCompaction(tables, live int64, ratio float64) bool {
 	return tables >= autoCompactMin && float64(tables) > limit
 }
 
-// tableSize is the bytes of the engine's live sstables (not WAL, not
-// obsolete files waiting for deletion), 0 once closed.
+// tableSize is the bytes of the engine's files that hold data: the live
+// sstables and WAL files (not obsolete files waiting for deletion, kept
+// for recycling or not yet deleted), 0 once closed.
 func (db *DB) tableSize() int64 {
 	var n int64
 	db.reading(func() error {
-		n = int64(db.pdb.Metrics().Table.Local.LiveSize)
+		m := db.pdb.Metrics()
+		n = int64(m.Table.Local.LiveSize + m.WAL.PhysicalSize)
 		return nil
 	})
 	return n

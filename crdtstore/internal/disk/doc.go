@@ -59,8 +59,8 @@
 // while nothing more is written. A user that reports its live size
 // (SetLive; the store does after reading its records and after each save)
 // gets a compactor goroutine: every 4 MiB committed, and when the live size
-// moved by a quarter, it compares the live sstables with the live size and
-// compacts the whole key space online (Compact) when they exceed 2× (or
+// moved by a quarter, it compares the live sstables and WAL with the live
+// size and compacts the whole key space online (Compact) when they exceed 2× (or
 // 1.5× the ratio left by the last compaction, if larger: records bigger
 // than the live bytes must not compact in a loop), and are ≥ 32 MiB.
 // Stats.AutoCompactions counts them; a failure counts in
