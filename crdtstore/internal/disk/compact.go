@@ -25,6 +25,9 @@ const (
 	// checkEvery: the committer asks for a check after this many bytes
 	// committed since the last one.
 	checkEvery = 4 << 20
+	// checkTick: the compactor also checks this often if the live size
+	// changed since its last check.
+	checkTick = 10 * time.Second
 )
 
 // autoCompactMin: tables smaller than this are never compacted
@@ -91,11 +94,19 @@ func (db *DB) committed(n int) {
 func (db *DB) compactLoop() {
 	c := &db.compact
 	defer close(c.exited)
+	tick := time.NewTicker(checkTick)
+	defer tick.Stop()
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
 		case <-c.wake:
+		case <-tick.C:
+			// Catches what the wakes miss: deletes that shrank the live
+			// size by less than a quarter since a check made during them.
+			if c.live.Load() == c.lastLive.Load() {
+				continue
+			}
 		}
 		live := c.live.Load()
 		if live < 0 {

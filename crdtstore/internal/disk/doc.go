@@ -58,13 +58,15 @@
 // deletes its tables can stay several times larger than the live data
 // while nothing more is written. A user that reports its live size
 // (SetLive; the store does after reading its records and after each save)
-// gets a compactor goroutine: every 4 MiB committed, and when the live size
-// moved by a quarter, it compares the live sstables and WAL with the live
-// size and compacts the whole key space online (Compact) when they exceed 2× (or
-// 1.5× the ratio left by the last compaction, if larger: records bigger
-// than the live bytes must not compact in a loop), and are ≥ 32 MiB.
-// Stats.AutoCompactions counts them; a failure counts in
-// Stats.BackgroundErrors and logs at Warn. Close cancels a running one.
+// gets a compactor goroutine: every 4 MiB committed, when the live size
+// moved by a quarter, and every 10 s if it moved at all, it compares the
+// live sstables and WAL with the live size and compacts the whole key
+// space online (Compact) when they exceed 2× (or 1.5× the ratio left by
+// the last compaction, if larger: records much bigger than the live bytes
+// must not compact in a loop) and 32 MiB. Stats.AutoCompactions counts
+// them; a failure counts in Stats.BackgroundErrors and logs at Warn. Close
+// cancels a running one. Not counted: obsolete files until pebble deletes
+// them, and the WAL files kept for reuse (up to 3 × 4 MiB).
 //
 // # Directory lock, damage
 //
