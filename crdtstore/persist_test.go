@@ -236,7 +236,7 @@ func TestPersistCompactsAfterChurn(t *testing.T) {
 	}
 	live := int64(s.Stats().Bytes)
 	var tables, wal int64
-	testutil.Eventually(t, time.Minute, "the tables under 2× the live data", func() bool {
+	testutil.Eventually(t, 2*time.Minute, "the tables under 2× the live data", func() bool {
 		tables, wal = dirBytes(t, dir)
 		return tables <= 2*live
 	})

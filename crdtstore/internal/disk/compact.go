@@ -130,10 +130,14 @@ func (db *DB) compactLoop() {
 			continue
 		}
 		c.runs.Add(1)
-		after, live := db.tableSize(), c.live.Load()
-		if live > 0 {
-			c.ratio = max(1, float64(after)/float64(live))
+		// Deletes made while it ran are still in the tables: take the
+		// larger live size, not to learn a ratio that would keep the
+		// tables above 2× from now on.
+		after, liveNow := db.tableSize(), c.live.Load()
+		if ref := max(live, liveNow); ref > 0 {
+			c.ratio = max(1, float64(after)/float64(ref))
 		}
+		live = liveNow
 		db.ev.log.Debug("disk: compacted automatically", "dir", db.dir, "tables_before", tables,
 			"tables_after", after, "live", live, "took", time.Since(start))
 	}

@@ -37,9 +37,10 @@ func TestAutoCompaction(t *testing.T) {
 	t.Logf("sstables+WAL %d, live %d, %+v", db.tableSize(), live(keys), db.Stats())
 	// 40 MB written over 8 MB live: at least one compaction brought it down.
 	testutil.Eventually(t, time.Minute, "a compaction", func() bool { return db.Stats().AutoCompactions >= 1 })
-	if got, lim := sstSize(db), 2*live(keys); got > lim+checkEvery {
-		t.Fatalf("sstables %d B after the overwrites, want ≤ 2 × live + one check interval (%d)", got, lim+checkEvery)
-	}
+	// Garbage committed after the last check (< checkEvery) may stay.
+	testutil.Eventually(t, time.Minute, "sstables ≤ 2 × live + one check interval", func() bool {
+		return sstSize(db) <= 2*live(keys)+checkEvery
+	})
 	b := db.NewBatch()
 	for k := 0; k < keys; k += 2 {
 		b.Delete('k', fmt.Sprintf("key%05d", k))
