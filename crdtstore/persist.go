@@ -101,6 +101,7 @@ func openDisk(dir string, fsync bool, self string, o Options) (*restored, error)
 		return fail(err)
 	}
 	r.m, r.stats = m, st
+	db.SetLive(int64(m.Bytes())) // automatic compaction: see disk.DB.SetLive
 	if !r.resumed {
 		b := db.NewBatch()
 		b.Put(metaKind, metaReplica, r.rid)
@@ -130,7 +131,9 @@ func (s *Store) saveLocked() *disk.Ticket {
 	if b.Len() == 0 {
 		return nil
 	}
-	return s.db.Enqueue(b)
+	t := s.db.Enqueue(b)
+	s.db.SetLive(int64(s.m.Bytes()))
+	return t
 }
 
 // saved waits for t (nil: nothing to wait for) and reports a failure as

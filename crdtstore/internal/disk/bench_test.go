@@ -68,6 +68,8 @@ func benchCommitN(b *testing.B, dur Durability, writers int) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(t0).Seconds(), "commits/s")
+	st := db.Stats()
+	b.ReportMetric(float64(st.Batches)/float64(max(1, st.Rounds)), "batches/round")
 }
 
 // Reopen of a directory holding 100k records × 100 B (compacted) and a

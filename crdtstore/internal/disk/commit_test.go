@@ -317,3 +317,58 @@ func TestCloseRacingWritersAndReaders(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// 16 writers in a loop (commit, wait, commit again), Power mode: the rounds
+// hold nearly all 16 batches, so the writers share one fsync per round.
+// Without the linger they split into two cohorts taking turns (8 batches
+// per round on average: each writer waited for two fsyncs).
+func TestPowerWritersShareRounds(t *testing.T) {
+	const writers, each = 16, 40
+	db := openT(t, t.TempDir(), Options{Durability: Power})
+	defer db.Close()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				b := db.NewBatch()
+				b.Put('k', fmt.Sprintf("w%02d/%03d", w, i), []byte("v"))
+				if err := db.Enqueue(b).Wait(); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st := db.Stats()
+	if st.Batches != writers*each {
+		t.Fatalf("%d batches committed, want %d", st.Batches, writers*each)
+	}
+	per := float64(st.Batches) / float64(st.Rounds)
+	t.Logf("%d rounds, %.1f batches per round", st.Rounds, per)
+	if per < 12 {
+		t.Fatalf("%.1f batches per round (%d rounds): the writers did not share fsyncs", per, st.Rounds)
+	}
+}
+
+func TestLingerFor(t *testing.T) {
+	ms := time.Millisecond
+	for _, c := range []struct {
+		waiting, expect int32
+		last, lingered  time.Duration
+		want            time.Duration
+	}{
+		{1, 1, ms, 0, 0},                // everyone back: go
+		{16, 16, ms, 0, 0},              //
+		{17, 16, ms, 0, 0},              // more than expected
+		{15, 16, ms, 0, ms / 2},         // one missing: half the last commit
+		{15, 16, ms, ms / 4, ms / 4},    // what is left of it
+		{15, 16, ms, ms, 0},             // spent
+		{15, 16, 10 * ms, 0, maxLinger}, // capped
+		{0, 16, 0, 0, 0},                // nothing measured yet (or a failed DB)
+	} {
+		if got := lingerFor(c.waiting, c.expect, c.last, c.lingered); got != c.want {
+			t.Errorf("lingerFor(%d, %d, %v, %v) = %v, want %v", c.waiting, c.expect, c.last, c.lingered, got, c.want)
+		}
+	}
+}

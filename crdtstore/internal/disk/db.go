@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -66,7 +67,13 @@ type DB struct {
 	spare   []*pebble.Batch // committer-only: the other queue buffer
 	failed  error           // committer-only: sticky commit error
 	wake    chan struct{}   // cap 1: the queue is not empty or closing is set
-	exited  chan struct{}   // closed when the committer returns
+	// waitWake (cap 1, Power mode only; nil otherwise) is signalled by a
+	// Ticket.Wait that blocks: the committer may be lingering for it.
+	waitWake chan struct{}
+	rounds   atomic.Uint64 // commit rounds (log writes; fsyncs in Power mode)
+	batches  atomic.Uint64 // batches committed
+	compact  compactState
+	exited   chan struct{} // closed when the committer returns
 
 	// life is held shared by reads and exclusively by Close while it closes
 	// pebble, so no read runs on a closed engine.
@@ -126,7 +133,12 @@ func Open(dir string, o Options) (*DB, error) {
 		wake:   make(chan struct{}, 1),
 		exited: make(chan struct{}),
 	}
+	if o.Durability == Power {
+		db.waitWake = make(chan struct{}, 1)
+	}
+	db.compact.init()
 	go db.commitLoop()
+	go db.compactLoop()
 	return db, nil
 }
 
@@ -194,8 +206,9 @@ func (db *DB) Close() error {
 		db.mu.Lock()
 		db.closing = true
 		db.mu.Unlock()
-		db.signal()
+		signal(db.wake)
 		<-db.exited
+		db.stopCompactor()
 		db.life.Lock()
 		db.closed = true
 		err := db.pdb.Close()

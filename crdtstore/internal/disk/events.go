@@ -18,6 +18,13 @@ type Stats struct {
 	// BackgroundErrors is the number of failed background jobs (flushes,
 	// compactions); pebble retries them.
 	BackgroundErrors uint64
+	// Rounds is the number of commit rounds: log writes, each fsynced in
+	// Power mode. Batches is the number of batches they committed;
+	// Batches/Rounds is how many batches shared a write (and an fsync).
+	Rounds, Batches uint64
+	// AutoCompactions is the number of automatic full compactions (see
+	// SetLive).
+	AutoCompactions uint64
 }
 
 // Stats returns the event counters.
@@ -25,6 +32,9 @@ func (db *DB) Stats() Stats {
 	return Stats{
 		Corruptions:      db.ev.corruptions.Load(),
 		BackgroundErrors: db.ev.background.Load(),
+		Rounds:           db.rounds.Load(),
+		Batches:          db.batches.Load(),
+		AutoCompactions:  db.compact.runs.Load(),
 	}
 }
 

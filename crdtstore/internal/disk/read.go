@@ -57,7 +57,10 @@ func (db *DB) Get(kind byte, name string) ([]byte, bool, error) {
 // Compact rewrites the whole key space online (reads and commits go on),
 // dropping overwritten and deleted records, so the disk holds about the live
 // data.
-func (db *DB) Compact() error {
+func (db *DB) Compact() error { return db.compactAll(context.Background()) }
+
+// compactAll is Compact, stopped when ctx is done.
+func (db *DB) compactAll(ctx context.Context) error {
 	return db.reading(func() error {
 		it, err := db.pdb.NewIter(nil)
 		if err != nil {
@@ -77,7 +80,7 @@ func (db *DB) Compact() error {
 			return nil
 		}
 		// The end bound is exclusive: the smallest key after last.
-		if err := db.pdb.Compact(context.Background(), first, append(last, 0), true); err != nil {
+		if err := db.pdb.Compact(ctx, first, append(last, 0), true); err != nil {
 			return engineErr("compact", err)
 		}
 		return nil
