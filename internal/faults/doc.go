@@ -15,5 +15,9 @@
 //
 //	go test ./internal/faults/ -v
 //
-// and -short to skip the long scenarios.
+// and -short to skip the long scenarios. The scale scenario (scale_test.go)
+// runs only with REFLECT_SCALE=N, N hosts (at least 12), and
+// REFLECT_SCALE_LOGS=DIR keeps each demo's -v log there:
+//
+//	REFLECT_SCALE=50 go test -count=1 -run TestScale -v ./internal/faults/
 package faults
