@@ -40,6 +40,14 @@ func (x *exchange) write(kind byte, payload []byte) error {
 	return writeFrame(x.cs, kind, payload)
 }
 
+// request sends the sync request: this replica's context.
+func (x *exchange) request() error {
+	x.s.mu.Lock()
+	mine := x.s.m.Context()
+	x.s.mu.Unlock()
+	return x.write(frameContext, ormap.EncodeContext(mine))
+}
+
 // read reads a frame of at most limit bytes under the store's read gate,
 // counting and logging one refused for its length; release it. A frame
 // reuses the buffer of the last one released (a sync reply is a run of

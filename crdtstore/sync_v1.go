@@ -16,10 +16,7 @@ import "github.com/reflectmesh/reflect/crdtstore/ormap"
 // initiateV1 runs the initiator's side of SyncV1.
 func (x *exchange) initiateV1() error {
 	s := x.s
-	s.mu.Lock()
-	mine := s.m.Context()
-	s.mu.Unlock()
-	if err := x.write(frameContext, ormap.EncodeContext(mine)); err != nil {
+	if err := x.request(); err != nil {
 		return err
 	}
 	d, equal, done, err := x.readDelta()

@@ -28,11 +28,7 @@ func (s *Store) chunkBudget() int { return min(chunkBudget, s.opts.MaxSyncFrame/
 
 // initiateV2 runs the initiator's side of SyncV2.
 func (x *exchange) initiateV2() error {
-	s := x.s
-	s.mu.Lock()
-	mine := s.m.Context()
-	s.mu.Unlock()
-	if err := x.write(frameContext, ormap.EncodeContext(mine)); err != nil {
+	if err := x.request(); err != nil {
 		return err
 	}
 	removals, equal, done, err := x.readDelta()

@@ -86,16 +86,7 @@ func (m *Map) DiffStart(c Context) (removals Delta, start Context) {
 	if start.SubsetOf(c) {
 		return removals, start
 	}
-	live := make([]liveSet, len(m.reps))
-	budget := uint64(m.tree.len) + 1024 // words: 8 bytes per live key at most
-	for i, iv := range m.ctx {
-		if len(iv) > 0 {
-			live[i].base = iv[0].Lo
-			if words := (iv.max()-iv[0].Lo)/64 + 1; words <= budget {
-				live[i].bits = make([]uint64, words)
-			}
-		}
-	}
+	live := m.liveSets()
 	m.tree.ascend("", func(key string, cur *entry) bool {
 		if cur.rep&multiBit == 0 {
 			live[cur.ri()].add(cur.ctr)

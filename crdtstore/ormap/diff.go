@@ -47,19 +47,8 @@ func (m *Map) Diff(c Context) Delta {
 		return Delta{origin: m.reps[0], global: true}
 	}
 
-	// The live dots the requester knows, per replica: a bitmap over the
-	// replica's counter span when that is no bigger than a list would be,
-	// else a list, sorted afterwards.
-	live := make([]liveSet, len(m.reps))
-	budget := uint64(m.tree.len) + 1024 // words: 8 bytes per live key at most
-	for i, iv := range m.ctx {
-		if len(iv) > 0 {
-			live[i].base = iv[0].Lo
-			if words := (iv.max()-iv[0].Lo)/64 + 1; words <= budget {
-				live[i].bits = make([]uint64, words)
-			}
-		}
-	}
+	// The live dots the requester knows, per replica.
+	live := m.liveSets()
 	var ents []dentry
 	var keys []string
 	var ends []int
@@ -168,4 +157,21 @@ func (l *liveSet) next(from, hi uint64, want bool) uint64 {
 		c += 64 - o%64
 	}
 	return hi + 1
+}
+
+// liveSets returns an empty set of dots per replica of m, each a bitmap
+// over the replica's counter span when that is no bigger than a list of
+// m's live keys would be, else a list (sorted when read).
+func (m *Map) liveSets() []liveSet {
+	live := make([]liveSet, len(m.reps))
+	budget := uint64(m.tree.len) + 1024 // words: 8 bytes per live key at most
+	for i, iv := range m.ctx {
+		if len(iv) > 0 {
+			live[i].base = iv[0].Lo
+			if words := (iv.max()-iv[0].Lo)/64 + 1; words <= budget {
+				live[i].bits = make([]uint64, words)
+			}
+		}
+	}
+	return live
 }

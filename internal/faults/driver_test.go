@@ -50,6 +50,12 @@ func startDemo(t testing.TB, h *netlab.Host, key string, extra ...string) (*demo
 	if err != nil {
 		return nil, err
 	}
+	return driveDemo(t, h, p, readyWithin)
+}
+
+// driveDemo drives the reflect-demo process p started on h, once its
+// ready line came within ready. It does not fail t.
+func driveDemo(t testing.TB, h *netlab.Host, p *netlab.Proc, ready time.Duration) (*demo, error) {
 	t.Cleanup(func() {
 		// The lab kills the process after this; a panic so far is a bug.
 		if s := p.Stderr(); strings.Contains(s, "panic:") {
@@ -58,7 +64,7 @@ func startDemo(t testing.TB, h *netlab.Host, key string, extra ...string) (*demo
 	})
 	d := &demo{Demo: testutil.NewDemo(t, h.String(), p.Stdin, p), h: h, p: p}
 	d.Timeout = replyWithin
-	if err := d.WaitReady(readyWithin); err != nil {
+	if err := d.WaitReady(ready); err != nil {
 		return nil, err
 	}
 	return d, nil

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -141,17 +140,7 @@ func startScaleDemo(t testing.TB, h *netlab.Host) (*demo, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.Cleanup(func() {
-		if s := p.Stderr(); strings.Contains(s, "panic:") {
-			t.Errorf("%s panicked:\n%s", h, s)
-		}
-	})
-	d := &demo{Demo: testutil.NewDemo(t, h.String(), p.Stdin, p), h: h, p: p}
-	d.Timeout = replyWithin
-	if err := d.WaitReady(scaleReadyWithin); err != nil {
-		return nil, err
-	}
-	return d, nil
+	return driveDemo(t, h, p, scaleReadyWithin)
 }
 
 // eachDemo runs f on every demo at once, one goroutine each, and waits.
