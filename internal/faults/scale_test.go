@@ -409,7 +409,9 @@ func partitionStep(t *testing.T, lab *netlab.Lab, ds []*demo) {
 // traffic sums the pub/sub and store counters of every node.
 type traffic struct {
 	received, receivedBytes float64 // pub/sub messages of every topic
+	published, notForwarded float64 // pub/sub messages published; received and not forwarded
 	duplicates, dropped     float64 // pub/sub inbound duplicates, outbound drops
+	stalled, resets         float64 // pub/sub peers cut for stalling, connection resets
 	syncs, syncBytes        float64 // store syncs run and their bytes received
 }
 
@@ -430,9 +432,13 @@ func meshTraffic(t *testing.T, ds []*demo) traffic {
 		for name := range topics {
 			x.received += e.Num("pubsub", "topics", name, "received")
 			x.receivedBytes += e.Num("pubsub", "topics", name, "received_bytes")
+			x.published += e.Num("pubsub", "topics", name, "published")
+			x.notForwarded += e.Num("pubsub", "topics", name, "not_forwarded")
 		}
 		x.duplicates = e.Num("pubsub", "inbound_duplicates")
 		x.dropped = e.Num("pubsub", "outbound_dropped")
+		x.stalled = e.Num("pubsub", "stalled_peers")
+		x.resets = e.Num("pubsub", "connection_resets")
 		x.syncs = e.Num("store", "syncs")
 		x.syncBytes = e.Num("store", "sync_bytes_in")
 		mu.Lock()
@@ -444,14 +450,17 @@ func meshTraffic(t *testing.T, ds []*demo) traffic {
 
 func (a traffic) plus(b traffic) traffic {
 	return traffic{a.received + b.received, a.receivedBytes + b.receivedBytes,
-		a.duplicates + b.duplicates, a.dropped + b.dropped, a.syncs + b.syncs, a.syncBytes + b.syncBytes}
+		a.published + b.published, a.notForwarded + b.notForwarded,
+		a.duplicates + b.duplicates, a.dropped + b.dropped, a.stalled + b.stalled, a.resets + b.resets,
+		a.syncs + b.syncs, a.syncBytes + b.syncBytes}
 }
 
 func (a traffic) minus(b traffic) traffic {
-	return a.plus(traffic{-b.received, -b.receivedBytes, -b.duplicates, -b.dropped, -b.syncs, -b.syncBytes})
+	return a.plus(traffic{-b.received, -b.receivedBytes, -b.published, -b.notForwarded,
+		-b.duplicates, -b.dropped, -b.stalled, -b.resets, -b.syncs, -b.syncBytes})
 }
 
 func (a traffic) String() string {
-	return fmt.Sprintf("pub/sub received %.0f messages (%.2f MB), %.0f duplicates, %.0f dropped outbound; store syncs %.0f, %.2f MB received",
-		a.received, a.receivedBytes/1e6, a.duplicates, a.dropped, a.syncs, a.syncBytes/1e6)
+	return fmt.Sprintf("pub/sub published %.0f, received %.0f messages (%.2f MB), %.0f of them not forwarded, %.0f duplicates, %.0f dropped outbound, %.0f stalled peers cut, %.0f connection resets; store syncs %.0f, %.2f MB received",
+		a.published, a.received, a.receivedBytes/1e6, a.notForwarded, a.duplicates, a.dropped, a.stalled, a.resets, a.syncs, a.syncBytes/1e6)
 }
