@@ -12,10 +12,10 @@ import (
 // keys × 100 B, each overwritten 3 times, then half deleted: 2.9× the live
 // data; 1.4× after a full compaction). So a DB whose user reports its live
 // size (SetLive) also runs a compactor goroutine that compacts the whole
-// key space when the tables (and WAL) grow past autoCompactRatio × live. The live
+// key space when the tables and WAL grow past autoCompactRatio × live. The live
 // size is in the user's unit (the store: bytes of keys and values); the
-// ratio of the table size to it right after a compaction (metadata,
-// compression) is learnt, so a store whose records are much larger than its
+// ratio of the tables' size (without the WAL) to it right after a
+// compaction (metadata, compression) is learnt, so a store whose records are much larger than its
 // live bytes (tiny values) is not compacted over and over: the threshold
 // is max(autoCompactRatio, 1.5 × that ratio) × live.
 
@@ -113,8 +113,8 @@ func (db *DB) compactLoop() {
 			continue
 		}
 		c.lastLive.Store(live)
-		tables := db.tableSize()
-		if !needCompaction(tables, live, c.ratio) {
+		tables, wal := db.fileSizes()
+		if !needCompaction(tables+wal, live, c.ratio) {
 			continue
 		}
 		start := time.Now()
@@ -132,14 +132,16 @@ func (db *DB) compactLoop() {
 		c.runs.Add(1)
 		// Deletes made while it ran are still in the tables: take the
 		// larger live size, not to learn a ratio that would keep the
-		// tables above 2× from now on.
-		after, liveNow := db.tableSize(), c.live.Load()
+		// tables above 2× from now on. The ratio is the tables' alone:
+		// what the log holds right now says nothing of the data.
+		after, _ := db.fileSizes()
+		liveNow := c.live.Load()
 		if ref := max(live, liveNow); ref > 0 {
 			c.ratio = max(1, float64(after)/float64(ref))
 		}
 		live = liveNow
 		db.ev.log.Debug("disk: compacted automatically", "dir", db.dir, "tables_before", tables,
-			"tables_after", after, "live", live, "took", time.Since(start))
+			"wal_before", wal, "tables_after", after, "live", live, "took", time.Since(start))
 	}
 }
 
@@ -149,17 +151,16 @@ func needCompaction(tables, live int64, ratio float64) bool {
 	return tables >= autoCompactMin && float64(tables) > limit
 }
 
-// tableSize is the bytes of the engine's files that hold data: the live
-// sstables and WAL files (not obsolete files waiting for deletion, kept
-// for recycling or not yet deleted), 0 once closed.
-func (db *DB) tableSize() int64 {
-	var n int64
+// fileSizes returns the bytes of the engine's files that hold data: the
+// live sstables, and the live WAL files (not obsolete files waiting for
+// deletion, kept for recycling or not yet deleted); 0 once closed.
+func (db *DB) fileSizes() (tables, wal int64) {
 	db.reading(func() error {
 		m := db.pdb.Metrics()
-		n = int64(m.Table.Local.LiveSize + m.WAL.PhysicalSize)
+		tables, wal = int64(m.Table.Local.LiveSize), int64(m.WAL.PhysicalSize)
 		return nil
 	})
-	return n
+	return tables, wal
 }
 
 // stopCompactor cancels a running compaction and waits for the compactor.
