@@ -194,8 +194,12 @@ func TestCloseStopsThePage(t *testing.T) {
 	if err := errors.Join(page.Close(), page.Close()); err != nil {
 		t.Fatal(err)
 	}
-	if running := pageGoroutines(); running != 0 {
-		t.Errorf("%d goroutines of the page after Close", running)
+	// Close has waited for each loop's deferred Done; a loop may still be
+	// on its way out of its frame for a moment after that.
+	for deadline := time.Now().Add(2 * time.Second); pageGoroutines() != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines of the page 2 s after Close", pageGoroutines())
+		}
 	}
 	if resp, _ := get(t, srv, "/status", ""); resp.StatusCode != http.StatusOK {
 		t.Errorf("/status after Close: %s", resp.Status)
