@@ -159,24 +159,32 @@ func appendTable(b []byte, table []ReplicaID) []byte {
 }
 
 // appendContext writes the rows of c; table is sorted and holds every
-// replica of c. Intervals are delta-encoded: the first as (Lo-1, Hi-Lo),
-// each next as (Lo-prevHi-2, Hi-Lo), so only valid lists can be written.
+// replica of c.
 func appendContext(b []byte, c Context, table []ReplicaID) []byte {
 	b = binary.AppendUvarint(b, uint64(len(c.rows)))
 	for _, row := range c.rows {
 		i, _ := slices.BinarySearch(table, row.r)
 		b = binary.AppendUvarint(b, uint64(i))
-		b = binary.AppendUvarint(b, uint64(len(row.iv)))
-		var prev uint64
-		for k, iv := range row.iv {
-			if k == 0 {
-				b = binary.AppendUvarint(b, iv.Lo-1)
-			} else {
-				b = binary.AppendUvarint(b, iv.Lo-prev-2)
-			}
-			b = binary.AppendUvarint(b, iv.Hi-iv.Lo)
-			prev = iv.Hi
+		b = appendIntervals(b, row.iv)
+	}
+	return b
+}
+
+// appendIntervals writes a row's interval count and its intervals,
+// delta-encoded: the first as (Lo-1, Hi-Lo), each next as
+// (Lo-prevHi-2, Hi-Lo), so only valid lists can be written (reader.intervals
+// reads them back).
+func appendIntervals(b []byte, row ivs) []byte {
+	b = binary.AppendUvarint(b, uint64(len(row)))
+	var prev uint64
+	for k, iv := range row {
+		if k == 0 {
+			b = binary.AppendUvarint(b, iv.Lo-1)
+		} else {
+			b = binary.AppendUvarint(b, iv.Lo-prev-2)
 		}
+		b = binary.AppendUvarint(b, iv.Hi-iv.Lo)
+		prev = iv.Hi
 	}
 	return b
 }

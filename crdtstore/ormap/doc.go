@@ -211,7 +211,8 @@
 //     its entries' dots, so A's JoinChunk adds entries and removes
 //     nothing. ChunkSeq checks on A that the ranges follow each other.
 //  3. After the Done chunk, A's JoinContext(C_B0) unites C_B0 into its
-//     context without removing anything, and A answers with A.Diff(C_B0).
+//     context without removing anything, and A answers C_B0 the same way
+//     (crdtstore does), or with A.Diff(C_B0) in one piece.
 //
 // B keeps C_A, C_B0 and the next key; A keeps the next key; each holds one
 // chunk at a time. Writes and deltas on both sides may interleave with the

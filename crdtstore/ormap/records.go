@@ -116,19 +116,7 @@ func (m *Map) TakeRecords(fn func(Record)) {
 
 // appendRowRecord encodes a context row.
 func appendRowRecord(b []byte, row ivs) []byte {
-	b = append(b, recordVersion)
-	b = binary.AppendUvarint(b, uint64(len(row)))
-	var prev uint64
-	for k, iv := range row {
-		if k == 0 {
-			b = binary.AppendUvarint(b, iv.Lo-1)
-		} else {
-			b = binary.AppendUvarint(b, iv.Lo-prev-2)
-		}
-		b = binary.AppendUvarint(b, iv.Hi-iv.Lo)
-		prev = iv.Hi
-	}
-	return b
+	return appendIntervals(append(b, recordVersion), row)
 }
 
 // appendKeyRecord encodes the entries of key; cur is its entry in the tree.
