@@ -270,12 +270,7 @@ func TestDamagedWAL(t *testing.T) {
 			if err := c.d(newest(t, dir, ".log")); err != nil {
 				t.Fatal(err)
 			}
-			got := checkPrefixOrCorrupt(t, dir, n)
-			if got < 0 {
-				t.Logf("ErrCorrupt")
-			} else {
-				t.Logf("opened with %d of %d records", got, n)
-			}
+			logOutcome(t, checkPrefixOrCorrupt(t, dir, n), n)
 		})
 	}
 	// An older WAL was closed cleanly, so pebble treats damage to it as
@@ -295,12 +290,7 @@ func TestDamagedWAL(t *testing.T) {
 			if err := c.d(filepath.Join(dir, filepath.Base(logs[0]))); err != nil {
 				t.Fatal(err)
 			}
-			got := checkPrefixOrCorrupt(t, dir, n)
-			if got < 0 {
-				t.Logf("ErrCorrupt")
-			} else {
-				t.Logf("opened with %d of %d records", got, n)
-			}
+			logOutcome(t, checkPrefixOrCorrupt(t, dir, n), n)
 		})
 	}
 }
@@ -396,4 +386,15 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// logOutcome logs what checkPrefixOrCorrupt found: got records of n, or
+// ErrCorrupt (got < 0).
+func logOutcome(t *testing.T, got, n int) {
+	t.Helper()
+	if got < 0 {
+		t.Logf("ErrCorrupt")
+	} else {
+		t.Logf("opened with %d of %d records", got, n)
+	}
 }
