@@ -170,8 +170,7 @@ func TestForgedAdvertsDoNotDelayMembers(t *testing.T) {
 	cfg.DialTimeout = time.Second
 	a := startNode(t, cfg)
 	b := plainHost(t, testKey, "/ip4/127.0.0.2/tcp/0")
-	notify := mdnsNotifee{a.members} // the discovery entry point
-	notify.HandlePeerFound(peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()})
+	a.members.discovered(peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}, fromMDNS) // the discovery entry point
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := a.WaitPeers(ctx, 1); err != nil {
@@ -191,7 +190,7 @@ func TestForgedAdvertsDoNotDelayMembers(t *testing.T) {
 		if i%100 == 0 {
 			id = b.ID() // a forged advert of the member itself
 		}
-		wg.Go(func() { notify.HandlePeerFound(peer.AddrInfo{ID: id, Addrs: []ma.Multiaddr{bad}}) }) // as libp2p's mdns calls it
+		wg.Go(func() { a.members.discovered(peer.AddrInfo{ID: id, Addrs: []ma.Multiaddr{bad}}, fromMDNS) }) // concurrently, as adverts arrive
 	}
 	wg.Wait()
 	st := a.Stats()
@@ -240,7 +239,7 @@ func TestCandidateBecomesMember(t *testing.T) {
 	netns.Require(t)
 	a := startNode(t, localConfig(testKey))
 	b := plainHost(t, testKey, "/ip4/127.0.0.3/tcp/0")
-	mdnsNotifee{a.members}.HandlePeerFound(peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()})
+	a.members.discovered(peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}, fromMDNS)
 	testutil.Eventually(t, 10*time.Second, "the candidate to connect", func() bool {
 		st := a.Stats()
 		return st.Members == 1 && st.Candidates == 0
@@ -271,7 +270,7 @@ func TestCloseWithCandidateDialsInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 20 {
-		mdnsNotifee{n.members}.HandlePeerFound(peer.AddrInfo{ID: fakeID(t), Addrs: []ma.Multiaddr{bad}})
+		n.members.discovered(peer.AddrInfo{ID: fakeID(t), Addrs: []ma.Multiaddr{bad}}, fromMDNS)
 	}
 	testutil.Eventually(t, 5*time.Second, "candidate dials to start", func() bool {
 		return n.Stats().CandidateDials >= maxCandidateDials

@@ -10,7 +10,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -28,7 +27,7 @@ type Node struct {
 	host    host.Host
 	ps      *pubsub.PubSub
 	members *members
-	mdns    mdns.Service
+	mdns    *mdnsService
 	gate    *handshakeGate
 	count   counters
 	// collectors are registered with Config.Metrics (metrics.go).
