@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,8 +111,9 @@ func forgedPackets(service, ip string, port, count int) ([][]byte, error) {
 // TestHelperForgeMDNS is not a test: TestForgedMDNS runs the test binary as
 // the forger. Every 2 s it advertises REFLECT_FORGE_PEERS fresh fake peers
 // under the service REFLECT_FORGE_SERVICE, each at REFLECT_FORGE_IP and a
-// TCP port of its own that accepts connections and never answers, until
-// SIGINT or REFLECT_HELPER_FOR.
+// TCP port of its own that accepts connections and never answers, and
+// answers every mDNS question with as many, until SIGINT or
+// REFLECT_HELPER_FOR.
 func TestHelperForgeMDNS(t *testing.T) {
 	service := os.Getenv("REFLECT_FORGE_SERVICE")
 	if service == "" {
@@ -164,6 +166,35 @@ func TestHelperForgeMDNS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	// Nodes ask for unicast answers and read nothing else: the forger
+	// answers every question too, with fresh forged adverts.
+	group, err := net.ListenMulticastUDP("udp4", nil, mdnsGroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answered atomic.Int64
+	wg.Go(func() {
+		buf := make([]byte, 9000)
+		for {
+			n, from, err := group.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			if n < 12 || buf[2]&0x80 != 0 { // an answer, not a question
+				continue
+			}
+			pkts, err := forgedPackets(service, ip, port, count)
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				_, _ = group.WriteToUDP(p, from)
+				time.Sleep(200 * time.Microsecond)
+			}
+			answered.Add(1)
+		}
+	})
+	defer group.Close()
 	fmt.Println("helper started")
 	rounds, sent, packets := 0, 0, 0
 	tick := time.NewTicker(2 * time.Second)
@@ -187,7 +218,9 @@ func TestHelperForgeMDNS(t *testing.T) {
 		case <-tick.C:
 		}
 	}
+	group.Close()
 	mu.Lock()
 	defer mu.Unlock()
-	fmt.Printf("helper: %d rounds, %d forged adverts in %d packets; the tar pit accepted %d dials\n", rounds, sent, packets, accepted)
+	fmt.Printf("helper: %d rounds, %d forged adverts in %d packets, %d questions answered with as many; the tar pit accepted %d dials\n",
+		rounds, sent, packets, answered.Load(), accepted)
 }
