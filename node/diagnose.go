@@ -98,7 +98,7 @@ func (ms *members) warnDialFailed(p peer.ID, placeholder bool, addrs []ma.Multia
 	ms.warns.warnKey("dial-failed", key, "node: cannot connect to a bootstrap peer: it "+what, args...)
 }
 
-// mdnsAdvertisable reports whether libp2p's mDNS advertises a: an IP
+// mdnsAdvertisable reports whether mDNS advertises a (mdns.go): an IP
 // address without WebSocket, WebTransport, WebRTC or relay (as
 // p2p/discovery/mdns does it).
 func mdnsAdvertisable(a ma.Multiaddr) bool {
@@ -118,7 +118,7 @@ func mdnsAdvertisable(a ma.Multiaddr) bool {
 }
 
 // warnIfMDNSBlind warns, once at New, when mDNS is on but none of the
-// node's listen addresses is one libp2p's mDNS advertises (a WebSocket-only
+// node's listen addresses is one mDNS advertises (a WebSocket-only
 // node): other nodes would never find it on the LAN.
 func (n *Node) warnIfMDNSBlind() {
 	addrs := n.host.Addrs()
@@ -127,6 +127,6 @@ func (n *Node) warnIfMDNSBlind() {
 			return
 		}
 	}
-	n.log.Warn("node: mDNS is on, but libp2p's mDNS does not advertise WebSocket (/ws) addresses, the only ones this node listens on: other nodes will not find it on the LAN; add a TCP listen address, or use BootstrapPeers",
+	n.log.Warn("node: mDNS is on, but mDNS does not advertise WebSocket (/ws) addresses, the only ones this node listens on: other nodes will not find it on the LAN; add a TCP listen address, or use BootstrapPeers",
 		"addrs", addrs)
 }

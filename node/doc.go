@@ -23,9 +23,17 @@
 //     with other secrets do not even see each other's adverts (adverts are
 //     unauthenticated hints: see Strangers); bootstrap peers for networks
 //     without multicast, given with their peer id (/p2p/<id>) or by address
-//     alone, the id then learnt from the node that answers.
+//     alone, the id then learnt from the node that answers. The node
+//     answers with zeroconf's responder (libp2p's advert, so older releases
+//     find it) and asks for unicast answers, listing the peers it is
+//     connected to as known answers: a formed mesh's questions bring no
+//     answers, where libp2p's mDNS cost N³ packets a round (mdns.go).
+//   - Peer exchange: members tell each other the members they have joined,
+//     with addresses, on a stream of the private network; one discovered or
+//     bootstrap peer is enough to find the whole mesh (exchange.go,
+//     Stats.PeersExchanged).
 //   - A reconnect loop. libp2p never redials a lost peer and mDNS reports a
-//     peer only once, so the node remembers every peer's addresses and
+//     connected peer no more, so the node remembers every peer's addresses and
 //     redials with jittered exponential backoff (Config.ReconnectMin to
 //     ReconnectMax), one dial loop per peer, each dial bounded by
 //     Config.DialTimeout, clearing libp2p's own dial backoff first. Dead
@@ -102,8 +110,9 @@
 //     8 dialling at the same instant retry after their backoff. A stranger
 //     with ten or more addresses can still fill the transient slots; the
 //     connections of members already joined are not affected.
-//   - Forged mDNS adverts. Anyone on the LAN can advertise under the mesh's
-//     service name, with any peer id and address. A peer found by mDNS is a
+//   - Forged mDNS adverts. Anyone on the LAN can answer a node's mDNS
+//     questions, with any peer id and address (unsolicited adverts are not
+//     read). A peer found by mDNS (or by peer exchange, from a member) is a
 //     candidate until it connects: at most 256 wait in a table apart from
 //     the members, are dialled by one goroutine with 4 dial slots of their
 //     own (members have 16), and are forgotten after 3 failed dials or a
@@ -138,7 +147,7 @@
 //     in the handshakes (different secret, or not a Reflect node?)", or
 //     "timed out (unreachable, or firewalled)". Connect's error names the
 //     same cause.
-//   - "node: mDNS is on, but libp2p's mDNS does not advertise WebSocket
+//   - "node: mDNS is on, but mDNS does not advertise WebSocket
 //     (/ws) addresses, ...", once at New, for a node that listens on
 //     WebSocket only: other nodes will not find it on the LAN.
 //   - "node: the secret is short and could be guessed", "node: mDNS

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -34,6 +35,7 @@ const (
 	fromMDNS source = iota
 	fromBootstrap
 	fromConnection
+	fromExchange // another member's answer (exchange.go)
 )
 
 // member is what we remember of one peer that connected, or that the
@@ -75,8 +77,9 @@ const readyGrace = 3 * time.Second
 // members also keeps the reconnect loop: libp2p never redials a lost peer
 // and mDNS reports a peer once, so we remember every member's addresses and
 // redial with jittered exponential backoff, one dial loop per member at a
-// time. Peers found by mDNS are candidates until they connect
-// (candidates.go): they never take a member's place or dial slot.
+// time. Peers found by mDNS or peer exchange (exchange.go) are candidates
+// until they connect (candidates.go): they never take a member's place or
+// dial slot.
 type members struct {
 	h     host.Host
 	cfg   Config
@@ -99,6 +102,9 @@ type members struct {
 	watchers    map[*watcher[PeerEvent]]struct{}  // OnPeer: joins and leaves
 	followers   map[*watcher[connChange]]struct{} // FollowConnections: connections
 	changed     chan struct{}                     // closed and replaced on every join or leave
+
+	exchangeProto protocol.ID           // peer exchange's protocol ("": off), set by New
+	exchanged     map[peer.ID]time.Time // when each peer last asked us (exchange.go)
 }
 
 // connChange is a change of a peer's connectedness, for FollowConnections.
@@ -132,6 +138,7 @@ func newMembers(ctx context.Context, wg *sync.WaitGroup, h host.Host, cfg Config
 		watchers:  make(map[*watcher[PeerEvent]]struct{}),
 		followers: make(map[*watcher[connChange]]struct{}),
 		changed:   make(chan struct{}),
+		exchanged: make(map[peer.ID]time.Time),
 	}, nil
 }
 
@@ -249,6 +256,7 @@ func (ms *members) joinLocked(p peer.ID, m *member) {
 		ms.count.reconnects.Add(1)
 	}
 	m.joinedOnce = true
+	ms.joinedForExchange(p)
 	ms.notifyLocked(PeerEvent{ID: p, State: PeerJoined})
 	ms.log.Debug("node: peer joined", "peer", p)
 }
@@ -268,25 +276,26 @@ func (ms *members) identified(p peer.ID, conn network.Conn, addrs []ma.Multiaddr
 	ms.mu.Unlock()
 }
 
-// discovered handles a peer found by mDNS or given as a bootstrap peer. A
-// bootstrap peer is a member kept for good. An mDNS advert of a member adds
-// hint addresses to it and redials it if it is lost; of anyone else, it
-// makes a candidate (candidates.go).
-func (ms *members) discovered(ai peer.AddrInfo, src source) {
+// discovered handles a peer found by mDNS or peer exchange, or given as a
+// bootstrap peer. A bootstrap peer is a member kept for good. An advert of
+// a member adds hint addresses to it and redials it if it is lost; of
+// anyone else, it makes a candidate (candidates.go). It reports whether a
+// new candidate was taken.
+func (ms *members) discovered(ai peer.AddrInfo, src source) bool {
 	if ai.ID == ms.self || ai.ID == "" {
-		return
+		return false
 	}
 	addrs := dialable(ai.Addrs, false)
 	if len(addrs) == 0 {
 		addrs = dialable(ai.Addrs, true) // only loopback: same host
 	}
 	if len(addrs) == 0 {
-		return
+		return false
 	}
 	if src == fromBootstrap {
 		ms.keepPeer(peer.AddrInfo{ID: ai.ID, Addrs: addrs})
 		ms.dial(ai.ID, true)
-		return
+		return false
 	}
 	if len(addrs) > maxAdvertAddrs {
 		addrs = addrs[:maxAdvertAddrs]
@@ -297,11 +306,11 @@ func (ms *members) discovered(ai peer.AddrInfo, src source) {
 		m.hints = addrs
 		ms.mu.Unlock()
 		ms.dial(ai.ID, false) // nothing if connected or already redialling
-		return
+		return false
 	}
 	if ms.ctx.Err() != nil {
 		ms.mu.Unlock()
-		return
+		return false
 	}
 	due := now
 	if bytes.Compare([]byte(ms.self), []byte(ai.ID)) > 0 {
@@ -321,9 +330,10 @@ func (ms *members) discovered(ai peer.AddrInfo, src source) {
 		ms.wakeCandidates()
 	case candDropped:
 		ms.count.candidatesDropped.Add(1)
-		ms.warns.warn("candidates-full", "node: ignoring mDNS adverts: the table of untried candidates is full (forged adverts?)",
+		ms.warns.warn("candidates-full", "node: ignoring discovered peers: the table of untried candidates is full (forged adverts?)",
 			"peer", ai.ID, "candidates", size)
 	}
+	return res == candAdded || res == candEvicted
 }
 
 // keepPeer makes ai a member kept for good (bootstrap, Connect), with its

@@ -23,7 +23,8 @@ import (
 //	reflect_node_candidates_dropped_total, reflect_node_candidates_evicted_total,
 //	reflect_node_candidates_forgotten_total, reflect_node_candidate_dials_total,
 //	reflect_node_candidate_dials_failed_total, reflect_node_handshakes_refused_total,
-//	reflect_node_handshakes_failed_total.
+//	reflect_node_handshakes_failed_total, reflect_node_peer_exchanges_total,
+//	reflect_node_peers_exchanged_total.
 //
 // Pub/sub's (pubsub.NewCollector), per topic (label "topic"):
 //
@@ -81,17 +82,19 @@ func newNodeCollector(n *Node) prometheus.Collector {
 	return statmetrics.NewCollector(n.Stats,
 		gauge("peers", "Peers joined now.", func(s Stats) int { return s.Peers }),
 		gauge("members", "Peers remembered: connected, or lost and being redialled.", func(s Stats) int { return s.Members }),
-		gauge("candidates", "Peers found by mDNS waiting for a first dial.", func(s Stats) int { return s.Candidates }),
+		gauge("candidates", "Peers found by mDNS or peer exchange waiting for a first dial.", func(s Stats) int { return s.Candidates }),
 		gauge("handshakes_pending", "Inbound connections that have not passed the handshakes yet.", func(s Stats) int { return s.HandshakesPending }),
 		counter("peer_joins_total", "Peers that joined (PeerJoined events).", func(s Stats) uint64 { return s.Joins }),
 		counter("peer_leaves_total", "Peers that left (PeerLeft events).", func(s Stats) uint64 { return s.Leaves }),
 		counter("reconnects_total", "Joins of peers that had joined before.", func(s Stats) uint64 { return s.Reconnects }),
-		counter("candidates_added_total", "mDNS candidates taken into the table.", func(s Stats) uint64 { return s.CandidatesAdded }),
-		counter("candidates_dropped_total", "mDNS adverts ignored: the candidate table was full.", func(s Stats) uint64 { return s.CandidatesDropped }),
+		counter("candidates_added_total", "Candidates (mDNS, peer exchange) taken into the table.", func(s Stats) uint64 { return s.CandidatesAdded }),
+		counter("candidates_dropped_total", "Discovered peers ignored: the candidate table was full.", func(s Stats) uint64 { return s.CandidatesDropped }),
 		counter("candidates_evicted_total", "Failed candidates replaced by newly advertised ones.", func(s Stats) uint64 { return s.CandidatesEvicted }),
 		counter("candidates_forgotten_total", "Candidates forgotten without ever connecting.", func(s Stats) uint64 { return s.CandidatesForgotten }),
-		counter("candidate_dials_total", "Dials of mDNS candidates.", func(s Stats) uint64 { return s.CandidateDials }),
-		counter("candidate_dials_failed_total", "Failed dials of mDNS candidates.", func(s Stats) uint64 { return s.CandidateDialsFailed }),
+		counter("candidate_dials_total", "Dials of candidates.", func(s Stats) uint64 { return s.CandidateDials }),
+		counter("candidate_dials_failed_total", "Failed dials of candidates.", func(s Stats) uint64 { return s.CandidateDialsFailed }),
+		counter("peer_exchanges_total", "Answers of other members to this node's peer exchange questions.", func(s Stats) uint64 { return s.PeerExchanges }),
+		counter("peers_exchanged_total", "Peers learnt by peer exchange that were new to this node.", func(s Stats) uint64 { return s.PeersExchanged }),
 		counter("handshakes_refused_total", "Inbound connections closed at once: their address had too many handshakes pending.", func(s Stats) uint64 { return s.HandshakesRefused }),
 		counter("handshakes_failed_total", "Connections, inbound or outbound, that failed the private network or Noise handshakes (different secret?).", func(s Stats) uint64 { return s.HandshakesFailed }),
 	)

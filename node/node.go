@@ -97,7 +97,10 @@ func New(cfg Config) (*Node, error) {
 		return fail(fmt.Errorf("node: event bus: %w", err))
 	}
 	n.members.gate = n.gate
+	n.members.exchangeProto = exchangeProtocolID(network.ProtocolPrefix())
+	h.SetStreamHandler(n.members.exchangeProto, n.members.serveExchange)
 	n.members.goOwned(n.members.run)
+	n.members.goOwned(n.members.exchangeLoop)
 	n.members.goOwned(n.members.dialCandidates)
 	n.members.goOwned(n.sweepHandshakes)
 

@@ -19,12 +19,12 @@ type Stats struct {
 	// and being redialled (bootstrap peers, peers given to Connect, and
 	// every peer that was connected, until Config.ForgetAfter).
 	Members int `json:"members"`
-	// Candidates counts the peers found by mDNS that have never connected
-	// and are waiting for a dial (at most 256).
+	// Candidates counts the peers found by mDNS or peer exchange that have
+	// never connected and are waiting for a dial (at most 256).
 	Candidates int `json:"candidates"`
-	// CandidatesAdded counts mDNS candidates taken into the table.
+	// CandidatesAdded counts candidates taken into the table.
 	CandidatesAdded uint64 `json:"candidates_added"`
-	// CandidatesDropped counts mDNS adverts of new peers ignored because
+	// CandidatesDropped counts adverts of new peers ignored because
 	// the candidate table was full of candidates not yet tried.
 	CandidatesDropped uint64 `json:"candidates_dropped"`
 	// CandidatesEvicted counts candidates that had failed a dial and were
@@ -58,6 +58,11 @@ type Stats struct {
 	// of that (a member dialled by address only), nor this node's dials
 	// of itself.
 	HandshakesFailed uint64 `json:"handshakes_failed"`
+	// PeerExchanges counts the answers of other members to this node's
+	// peer exchange questions, and PeersExchanged the peers they told of
+	// that were new to it (taken as candidates).
+	PeerExchanges  uint64 `json:"peer_exchanges"`
+	PeersExchanged uint64 `json:"peers_exchanged"`
 }
 
 // counters are the monotonic counts behind Stats, shared by the gate and
@@ -67,6 +72,7 @@ type counters struct {
 	candidateDials, candidateDialsFailed                                       atomic.Uint64
 	handshakesRefused, handshakesFailed                                        atomic.Uint64
 	joins, leaves, reconnects                                                  atomic.Uint64
+	exchanges, exchanged                                                       atomic.Uint64
 }
 
 // Stats returns a snapshot of the node's counters.
@@ -85,6 +91,8 @@ func (n *Node) Stats() Stats {
 		Joins:                c.joins.Load(),
 		Leaves:               c.leaves.Load(),
 		Reconnects:           c.reconnects.Load(),
+		PeerExchanges:        c.exchanges.Load(),
+		PeersExchanged:       c.exchanged.Load(),
 	}
 	st.Peers = len(n.Peers())
 	st.Members, st.Candidates = n.members.sizes()
