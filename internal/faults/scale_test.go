@@ -204,7 +204,7 @@ func formStep(t *testing.T, ds []*demo, formed []bool, took, target time.Duratio
 		}
 	}
 	members, added := make([]float64, n), make([]float64, n)
-	var dials, dialsFailed, forgotten, hsFailed float64
+	var dials, dialsFailed, forgotten, hsFailed, exchanged float64
 	var mu sync.Mutex
 	eachDemo(ds, func(i int, d *demo) {
 		e, err := d.Do("stats")
@@ -219,6 +219,7 @@ func formStep(t *testing.T, ds []*demo, formed []bool, took, target time.Duratio
 		dialsFailed += e.Num("node", "candidate_dials_failed")
 		forgotten += e.Num("node", "candidates_forgotten")
 		hsFailed += e.Num("node", "handshakes_failed")
+		exchanged += e.Num("node", "peers_exchanged")
 		mu.Unlock()
 	})
 	if full == n {
@@ -227,8 +228,8 @@ func formStep(t *testing.T, ds []*demo, formed []bool, took, target time.Duratio
 		report(t, "%d hosts: mesh not full %v after the last start: %d of %d nodes with all %d peers; peers min/median/max %s; %d nodes with 0 peers",
 			n, formWithin, full, n, n-1, spreadOf(counts), alone)
 	}
-	report(t, "%d hosts: discovery: members known min/median/max %s; mDNS candidates added %s; candidate dials %.0f, failed %.0f; candidates forgotten %.0f; handshakes failed %.0f",
-		n, spreadOf(members), spreadOf(added), dials, dialsFailed, forgotten, hsFailed)
+	report(t, "%d hosts: discovery: members known min/median/max %s; candidates added %s (%.0f of them by peer exchange); candidate dials %.0f, failed %.0f; candidates forgotten %.0f; handshakes failed %.0f",
+		n, spreadOf(members), spreadOf(added), exchanged, dials, dialsFailed, forgotten, hsFailed)
 	report(t, "%d hosts: until formation: %s", n, meshTraffic(t, ds))
 	if full < n || took > target {
 		t.Errorf("formation: %d of %d nodes joined to all, the last %.1f s after the last start (target: all, ≤ %v)", full, n, took.Seconds(), target)
