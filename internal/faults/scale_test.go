@@ -36,6 +36,7 @@ const (
 	broadcasts    = 10 // messages of the broadcast step, in order
 	partitioned   = 10 // hosts cut off in the partition step
 	idleWindow    = 10 * time.Second
+	settledAfter  = time.Minute // a second idle window: the steady state, the formation's garbage returned
 
 	scaleReadyWithin = 90 * time.Second // all processes started at once share 2 cores
 	formWithin       = 30 * time.Second
@@ -90,19 +91,28 @@ func TestScale(t *testing.T) {
 		pids[i] = d.p.PID()
 		rss[i] = float64(rssKB(pids[i])) / 1024 // strangers_test.go
 	}
+	formedAt := time.Now()
+	idleStep(t, ds, pids, "5 s after formation")
+	report(t, "%d hosts: RSS per process min/median/max %s MB", n, spreadOf(rss))
+	time.Sleep(time.Until(formedAt.Add(settledAfter)))
+	idleStep(t, ds, pids, fmt.Sprintf("%v after formation", settledAfter+5*time.Second))
+
+	broadcastStep(t, ds)
+	burstStep(t, ds)
+	partitionStep(t, lab, ds)
+}
+
+// idleStep measures the whole mesh's CPU and traffic over idleWindow.
+func idleStep(t *testing.T, ds []*demo, pids []int, when string) {
+	t.Helper()
 	before := meshTraffic(t, ds)
 	cpu, err := meshCPU(pids, idleWindow)
 	if err != nil {
 		t.Fatal(err)
 	}
 	idle := meshTraffic(t, ds).minus(before)
-	report(t, "%d hosts: RSS per process min/median/max %s MB; idle CPU of the whole mesh %.1f%% of one core over %v (target < 10%%); load average %s",
-		n, spreadOf(rss), cpu, idleWindow, loadAverage())
-	report(t, "%d hosts: while idle: %s", n, idle)
-
-	broadcastStep(t, ds)
-	burstStep(t, ds)
-	partitionStep(t, lab, ds)
+	report(t, "%d hosts, %s: idle CPU of the whole mesh %.1f%% of one core over %v (target < 10%%); load average %s; %s",
+		len(ds), when, cpu, idleWindow, loadAverage(), idle)
 }
 
 // startScale starts one demo per host of lab, all at once, and returns
