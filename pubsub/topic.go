@@ -273,6 +273,11 @@ func (t *topic) validate(_ context.Context, from peer.ID, m *lp2pps.Message) lp2
 	if h := p.dir.testHookReceive.Load(); h != nil {
 		(*h)(t.wire, false)
 	}
+	if t.route.viaGossipOnly && t.order.superseded(b) {
+		// An announcement older than one delivered already, relayed late:
+		// it would overwrite what its author announced since (topology.go).
+		return lp2pps.ValidationIgnore
+	}
 	t.order.add(b)
 	// On a partial mesh announcements are always forwarded: they are few,
 	// and the nodes beyond the neighbours need them (routes.go); the check
@@ -280,6 +285,9 @@ func (t *topic) validate(_ context.Context, from peer.ID, m *lp2pps.Message) lp2
 	// closed neighbourhood everyone is a neighbour; forwarding them there
 	// also left GossipSub's flow accounting short: TestFlush.)
 	forward := t.route.viaGossipOnly && !p.topo.closed()
+	if dbgHook != nil {
+		dbgHook(t, p, peerID(b.author), forward, m.ReceivedFrom)
+	}
 	if !forward && p.topo.allConnectedTo(peerID(b.author)) {
 		t.stats.notForwarded.Add(1)
 		return lp2pps.ValidationIgnore

@@ -45,8 +45,18 @@ import (
 const (
 	// peersTopic carries the announcements.
 	peersTopic = ReservedPrefix + "peers"
-	// announceDelay debounces announcements after connection changes.
+	// announceDelay debounces announcements after a peer is lost (or a
+	// registry entry changes): others must stop counting on our link at
+	// once.
 	announceDelay = 20 * time.Millisecond
+	// An announcement of new peers waits until none has come for
+	// announceGrowQuiet, at most announceGrowMax after the first: while a
+	// mesh forms, peers become ready one after the other, and announcing
+	// each (N-1 announcements of up to N peers by each of N nodes) was
+	// most of the formation's traffic. A late "I send to q" only makes the
+	// others relay a little longer, which is safe.
+	announceGrowQuiet = 100 * time.Millisecond
+	announceGrowMax   = 400 * time.Millisecond
 	// announceRefresh re-announces periodically, in case one was lost.
 	announceRefresh = 15 * time.Second
 	// announceAgain repeats an announcement made after a change once
@@ -68,7 +78,9 @@ type topology struct {
 	hops    map[peer.ID]peer.ID              // cache: reachable node → next hop (routes.go)
 	covered map[peer.ID]bool                 // cache: author → all our peers get its messages from it
 	closure int8                             // cache of closed(): 0 unknown, 1 yes, -1 no
-	changed chan struct{}                    // signalled when what we announce changes
+	changed chan struct{}                    // signalled when what we announce changes (a loss, a registry entry)
+	grown   chan struct{}                    // signalled when we announce a peer more
+	refresh chan struct{}                    // signalled to announce at once (tests)
 	updated chan struct{}                    // closed and replaced when anything changes
 }
 
@@ -81,6 +93,8 @@ func newTopology(self peer.ID) *topology {
 		regs:    map[peer.ID]announcedRegs{},
 		covered: map[peer.ID]bool{},
 		changed: make(chan struct{}, 1),
+		grown:   make(chan struct{}, 1),
+		refresh: make(chan struct{}, 1),
 		updated: make(chan struct{}),
 	}
 }
@@ -115,7 +129,11 @@ func (t *topology) setReady(p peer.ID, ready bool) {
 		delete(t.ready, p)
 	}
 	t.invalidateLocked()
-	t.poke()
+	if ready {
+		t.pokeGrown()
+	} else {
+		t.poke()
+	}
 }
 
 // invalidateLocked drops the cached answers; t.mu held.
@@ -134,7 +152,7 @@ func (t *topology) updates() <-chan struct{} {
 	return t.updated
 }
 
-// poke schedules an announcement.
+// poke schedules an announcement soon (announceDelay).
 func (t *topology) poke() {
 	select {
 	case t.changed <- struct{}{}:
@@ -142,18 +160,43 @@ func (t *topology) poke() {
 	}
 }
 
-// learn records p's announcement: whom it sends to, and its registry
-// entries (nil: none).
-func (t *topology) learn(p peer.ID, peers []peer.ID, regs []regKey) {
-	set := make(map[peer.ID]struct{}, len(peers))
-	for _, q := range peers {
-		set[q] = struct{}{}
+// pokeGrown schedules an announcement of a peer more, which can wait for
+// the next ones (announceGrowQuiet, announceGrowMax).
+func (t *topology) pokeGrown() {
+	select {
+	case t.grown <- struct{}{}:
+	default:
 	}
+}
+
+// learn records p's announcement: whom it sends to, and its registry
+// entries (nil: none). An announcement identical to p's last one (its
+// periodic refresh) changes nothing: the cached answers stay.
+func (t *topology) learn(p peer.ID, peers []peer.ID, regs []regKey) {
 	t.mu.Lock()
-	t.theirs[p] = set
+	defer t.mu.Unlock()
+	old, had := t.theirs[p]
+	same := had && len(old) == len(peers)
+	for _, q := range peers {
+		if !same {
+			break
+		}
+		_, same = old[q]
+	}
+	if !same {
+		set := make(map[peer.ID]struct{}, len(peers))
+		for _, q := range peers {
+			set[q] = struct{}{}
+		}
+		t.theirs[p] = set
+	}
+	// learnRegsLocked also refreshes p's entries' age and expires other
+	// nodes' entries: a change either way is news.
+	n, before := len(t.regs), t.regs[p].entries
 	t.learnRegsLocked(p, regs)
-	t.invalidateLocked()
-	t.mu.Unlock()
+	if !same || len(t.regs) != n || !slices.Equal(before, t.regs[p].entries) {
+		t.invalidateLocked()
+	}
 }
 
 // forget drops what p announced (it disconnected: a later announcement
@@ -304,8 +347,9 @@ func (p *PubSub) connectionChanged(q peer.ID, up bool) {
 	}
 }
 
-// announceLoop publishes the peers we send to shortly after they change,
-// and every announceRefresh.
+// announceLoop publishes the peers we send to shortly after they change
+// (promptly after a loss, a little later after a gain), and every
+// announceRefresh.
 func (p *PubSub) announceLoop() {
 	refresh := time.NewTicker(announceRefresh)
 	defer refresh.Stop()
@@ -315,20 +359,46 @@ func (p *PubSub) announceLoop() {
 	again := time.NewTimer(time.Hour)
 	again.Stop()
 	defer again.Stop()
+	// The pending announcement goes out at the earlier of two deadlines,
+	// one for losses (prompt) and one for gains (zero: none pending).
+	var prompt, grow, grown time.Time // grown: the first gain pending
+	schedule := func() {
+		at := prompt
+		if at.IsZero() || (!grow.IsZero() && grow.Before(at)) {
+			at = grow
+		}
+		debounce.Reset(time.Until(at))
+	}
 	for {
 		select {
 		case <-p.ctx.Done():
 			return
 		case <-p.topo.changed:
-			debounce.Reset(announceDelay)
+			prompt = time.Now().Add(announceDelay)
+			schedule()
+			continue
+		case <-p.topo.grown:
+			now := time.Now()
+			if grown.IsZero() {
+				grown = now
+			}
+			grow = minTime(now.Add(announceGrowQuiet), grown.Add(announceGrowMax))
+			schedule()
 			continue
 		case <-debounce.C:
+			prompt, grow, grown = time.Time{}, time.Time{}, time.Time{}
 			// A relay forwards only to the peers in its GossipSub mesh
 			// for the topic, which its heartbeat builds: a new peer of it
 			// may miss this announcement. Repeat it after the heartbeat.
 			again.Reset(announceAgain)
 		case <-again.C:
+			// In a closed neighbourhood every node that needs the
+			// announcement is our peer and had it from us directly.
+			if p.topo.closed() {
+				continue
+			}
 		case <-refresh.C:
+		case <-p.topo.refresh:
 		}
 		data := encodePeers(p.topo.announced(), p.localRegs()...)
 		if err := p.publish(p.ctx, peersTopic, data, []Option{AllowReserved()}); err != nil && p.ctx.Err() == nil {
@@ -336,3 +406,24 @@ func (p *PubSub) announceLoop() {
 		}
 	}
 }
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// superseded reports whether b is older than a batch of its author
+// already delivered, with no gap skipped between (a late copy, not a
+// restarted publisher's). The validator drops such peer announcements:
+// delivered, one would overwrite what its author has announced since, and
+// a link it lists may be gone.
+func (r *reorderer) superseded(b *batch) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a := r.authors[string(b.author)]
+	return a != nil && !a.loose && b.seq < a.next && a.next-b.seq < reorderRestart
+}
+
+var dbgHook func(t *topic, p *PubSub, author peer.ID, forward bool, via peer.ID)

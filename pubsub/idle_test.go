@@ -1,0 +1,139 @@
+package pubsub
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/reflectmesh/reflect/internal/testutil"
+)
+
+// idleCounts sums, over a mesh's nodes, the counters of one topic that
+// tell what an idle mesh sends.
+type idleCounts struct {
+	published, received, notForwarded, duplicates uint64
+}
+
+// forwarded is how many received batches GossipSub relayed (the topics
+// measured here carry one message per batch).
+func (c idleCounts) forwarded() uint64 { return c.received - c.notForwarded }
+
+func (c idleCounts) String() string {
+	return fmt.Sprintf("published %d, received %d, not forwarded %d, forwarded %d, duplicates %d",
+		c.published, c.received, c.notForwarded, c.forwarded(), c.duplicates)
+}
+
+// topicCounts sums topic's counters over ps.
+func topicCounts(ps []*PubSub, topic string) idleCounts {
+	var c idleCounts
+	for _, p := range ps {
+		s := p.Stats().Topics[topic]
+		c.published += s.Published
+		c.received += s.Received
+		c.notForwarded += s.NotForwarded
+		c.duplicates += s.Duplicates
+	}
+	return c
+}
+
+func (c idleCounts) minus(o idleCounts) idleCounts {
+	return idleCounts{c.published - o.published, c.received - o.received,
+		c.notForwarded - o.notForwarded, c.duplicates - o.duplicates}
+}
+
+// settled reports whether every node of a full mesh of n nodes sends to
+// all the others, knows its neighbourhood is closed and relays no author's
+// messages.
+func settled(ps []*PubSub) bool {
+	for _, p := range ps {
+		if len(p.topo.announced()) != len(ps)-1 || !p.topo.closed() {
+			return false
+		}
+		for _, q := range ps {
+			if q != p && !p.topo.allConnectedTo(q.host.ID()) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// idleNodes is how many nodes TestIdleFullMesh starts: REFLECT_IDLE_NODES
+// or 20.
+func idleNodes(t *testing.T) int {
+	n := 20
+	if s := os.Getenv("REFLECT_IDLE_NODES"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 2 || v > 24 {
+			t.Fatalf("REFLECT_IDLE_NODES=%q: want 2 to 24", s)
+		}
+		n = v
+	}
+	return n
+}
+
+// Once a full mesh has settled (every node knows its neighbourhood is
+// closed and every author reaches all its peers), it stays settled, and
+// nothing it sends on the announcements' topic is relayed: not the
+// repeats after the last changes, not copies of older announcements still
+// on their way, not the periodic refresh. After the formation's last
+// copies are in, a refresh of every node's announcement reaches each peer
+// once, directly, with no duplicate. (GossipSub would also count as a
+// duplicate a message it asked for after a peer's gossip, an IHAVE, while
+// its own copy waited in the validation queue: the test allows none.)
+func TestIdleFullMesh(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 20 nodes")
+	}
+	n := idleNodes(t)
+	start := time.Now()
+	ps := newMesh(t, n, Config{})
+	testutil.Eventually(t, 60*time.Second, "a settled full mesh", func() bool { return settled(ps) })
+	formed := time.Since(start)
+	formation := topicCounts(ps, peersTopic)
+	dbgDump(t, "formation")
+	// Through the repeats after the last changes (announceAgain) and the
+	// formation's copies still on their way, the mesh stays settled.
+	unsettled := 0
+	for end := time.Now().Add(announceAgain + time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if !settled(ps) {
+			unsettled++
+		}
+	}
+	before := topicCounts(ps, peersTopic)
+	dbgDump(t, "until idle")
+	lateSum(t, ps)
+	t.Logf("%d nodes settled after %v: %v; then until idle: %v", n, formed.Round(time.Millisecond), formation, before.minus(formation))
+	for _, p := range ps {
+		select {
+		case p.topo.refresh <- struct{}{}:
+		default:
+		}
+	}
+	// Wait for every refresh to arrive everywhere, then for GossipSub's
+	// gossip (IHAVE at its heartbeat, every second) to have gone out.
+	want := before.received + uint64(n*(n-1))
+	testutil.Eventually(t, 30*time.Second, "the refreshed announcements", func() bool {
+		return topicCounts(ps, peersTopic).received >= want
+	})
+	time.Sleep(3 * time.Second)
+	after := topicCounts(ps, peersTopic)
+	idle := after.minus(before)
+	dbgDump(t, "idle")
+	lateSum(t, ps)
+	t.Logf("refresh and 3 s idle: %v", idle)
+	if unsettled > 0 || !settled(ps) {
+		t.Errorf("the mesh was not settled any more %d times after it had settled", unsettled)
+	}
+	if f := after.minus(formation).forwarded(); f != 0 {
+		t.Errorf("%d announcements relayed in a settled full mesh", f)
+	}
+	if idle.published != uint64(n) || idle.received != uint64(n*(n-1)) {
+		t.Errorf("%d nodes published %d announcements and received %d, want %d and %d", n, idle.published, idle.received, n, n*(n-1))
+	}
+	if idle.duplicates != 0 {
+		t.Errorf("%d duplicate announcements in a settled full mesh", idle.duplicates)
+	}
+}
