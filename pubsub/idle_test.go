@@ -106,11 +106,13 @@ func TestIdleFullMesh(t *testing.T) {
 	dbgDump(t, "until idle")
 	lateSum(t, ps)
 	t.Logf("%d nodes settled after %v: %v; then until idle: %v", n, formed.Round(time.Millisecond), formation, before.minus(formation))
+	// Nodes refresh at their own times (refreshInterval): 20 ms apart.
 	for _, p := range ps {
 		select {
 		case p.topo.refresh <- struct{}{}:
 		default:
 		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	// Wait for every refresh to arrive everywhere, then for GossipSub's
 	// gossip (IHAVE at its heartbeat, every second) to have gone out.

@@ -3,6 +3,7 @@ package pubsub
 import (
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -57,7 +58,8 @@ const (
 	// others relay a little longer, which is safe.
 	announceGrowQuiet = 100 * time.Millisecond
 	announceGrowMax   = 400 * time.Millisecond
-	// announceRefresh re-announces periodically, in case one was lost.
+	// announceRefresh re-announces periodically (give or take a tenth), in
+	// case one was lost.
 	announceRefresh = 15 * time.Second
 	// announceAgain repeats an announcement made after a change once
 	// GossipSub's heartbeat (1 s) has put new peers in the relays' meshes.
@@ -234,6 +236,38 @@ func (t *topology) allConnectedTo(author peer.ID) bool {
 	return c
 }
 
+// reachedAll reports whether author's peer announcement (the last of
+// msgs, a batch of them) reached every peer we are connected to directly:
+// it lists them all. An announcement lists the peers its author's pub/sub
+// sent to when it was published (announced), so unlike allConnectedTo this
+// needs nothing else: a peer the author announces sending to got this very
+// message from it, unless their connection failed meanwhile (then the
+// author's next announcement, promptly after the loss, drops the peer, and
+// we relay that one). A peer left out needs a relay: it may be a new peer
+// of the author, or further away and need the announcement for routing
+// (routes.go).
+func (t *topology) reachedAll(author peer.ID, msgs [][]byte) bool {
+	if len(msgs) == 0 {
+		return false
+	}
+	listed, _, err := decodeAnnouncement(msgs[len(msgs)-1])
+	if err != nil {
+		return false
+	}
+	set := make(map[peer.ID]struct{}, len(listed))
+	for _, q := range listed {
+		set[q] = struct{}{}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for q := range t.mine {
+		if _, ok := set[q]; !ok && q != author {
+			return false
+		}
+	}
+	return true
+}
+
 // closed reports whether every peer we are connected to is ready (we have
 // its subscriptions: ready.go) and has announced whom it sends to, and each
 // of them sends only to us and to our other peers. Then the nodes we can
@@ -351,7 +385,7 @@ func (p *PubSub) connectionChanged(q peer.ID, up bool) {
 // (promptly after a loss, a little later after a gain), and every
 // announceRefresh.
 func (p *PubSub) announceLoop() {
-	refresh := time.NewTicker(announceRefresh)
+	refresh := time.NewTimer(refreshInterval())
 	defer refresh.Stop()
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
@@ -398,6 +432,7 @@ func (p *PubSub) announceLoop() {
 				continue
 			}
 		case <-refresh.C:
+			refresh.Reset(refreshInterval())
 		case <-p.topo.refresh:
 		}
 		data := encodePeers(p.topo.announced(), p.localRegs()...)
@@ -405,6 +440,15 @@ func (p *PubSub) announceLoop() {
 			p.log.Debug("pubsub: peer announcement not sent", "err", err)
 		}
 	}
+}
+
+// refreshInterval is announceRefresh give or take a tenth, at random:
+// nodes started together would otherwise refresh together for ever, and
+// the burst of announcements at every node's validator makes GossipSub ask
+// for copies it is still validating (IWANT after a gossiped IHAVE), which
+// arrive as duplicates.
+func refreshInterval() time.Duration {
+	return announceRefresh*9/10 + rand.N(announceRefresh/5)
 }
 
 func minTime(a, b time.Time) time.Time {
