@@ -288,9 +288,6 @@ func (t *topic) validate(_ context.Context, from peer.ID, m *lp2pps.Message) lp2
 	} else {
 		covered = p.topo.allConnectedTo(author)
 	}
-	if dbgHook != nil {
-		dbgHook(t, p, author, !covered, m.ReceivedFrom)
-	}
 	if covered {
 		t.stats.notForwarded.Add(1)
 		return lp2pps.ValidationIgnore

@@ -469,5 +469,3 @@ func (r *reorderer) superseded(b *batch) bool {
 	a := r.authors[string(b.author)]
 	return a != nil && !a.loose && b.seq < a.next && a.next-b.seq < reorderRestart
 }
-
-var dbgHook func(t *topic, p *PubSub, author peer.ID, forward bool, via peer.ID)
