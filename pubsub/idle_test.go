@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/reflectmesh/reflect/internal/testutil"
 )
 
@@ -141,5 +143,92 @@ func TestIdleFullMesh(t *testing.T) {
 	// (Relaying, before, gave about five copies per relayed one.)
 	if idle.duplicates > idle.received/4 {
 		t.Errorf("%d duplicate announcements in a settled full mesh (of %d received)", idle.duplicates, idle.received)
+	}
+}
+
+// A refresh identical to the last announcement changes nothing: the
+// cached answers stay, and nobody waiting for a change is woken.
+func TestLearnIdenticalKeepsCaches(t *testing.T) {
+	topo := newTopology("me")
+	topo.setConnected("a", true)
+	topo.setConnected("b", true)
+	topo.learn("a", []peer.ID{"me", "b"}, nil)
+	woken := func(f func()) bool {
+		ch := topo.updates()
+		f()
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	if woken(func() { topo.learn("a", []peer.ID{"b", "me"}, nil) }) {
+		t.Error("an identical announcement counted as a change")
+	}
+	if !woken(func() { topo.learn("a", []peer.ID{"me"}, nil) }) {
+		t.Error("a lost link did not count as a change")
+	}
+	if !woken(func() { topo.learn("a", []peer.ID{"me"}, []regKey{{regResponder, "svc", ""}}) }) {
+		t.Error("a new registry entry did not count as a change")
+	}
+	if woken(func() { topo.learn("a", []peer.ID{"me"}, []regKey{{regResponder, "svc", ""}}) }) {
+		t.Error("the same registry entry again counted as a change")
+	}
+	if !woken(func() { topo.learn("b", []peer.ID{"me", "a"}, nil) }) {
+		t.Error("b's first announcement did not count as a change")
+	}
+}
+
+// An announcement is relayed unless it lists every other peer of ours: it
+// reached those directly.
+func TestReachedAll(t *testing.T) {
+	topo := newTopology("me")
+	topo.setConnected("a", true)
+	topo.setConnected("b", true)
+	topo.setConnected("c", true)
+	for _, c := range []struct {
+		msgs [][]byte
+		want bool
+	}{
+		{[][]byte{encodePeers([]peer.ID{"b", "c", "me"})}, true},
+		{[][]byte{encodePeers([]peer.ID{"b", "c", "me", "z"})}, true},                    // z is further away: its other peers' business
+		{[][]byte{encodePeers([]peer.ID{"b", "me"})}, false},                             // c needs it relayed
+		{[][]byte{encodePeers([]peer.ID{"b", "b", "me"})}, false},                        // a repeat is not c
+		{[][]byte{encodePeers([]peer.ID{"b", "c"}), encodePeers([]peer.ID{"b"})}, false}, // the batch's last counts
+		{[][]byte{{0xff}}, false},
+		{nil, false},
+	} {
+		if got := topo.reachedAll("a", c.msgs); got != c.want {
+			t.Errorf("%x: reachedAll %v, want %v", c.msgs, got, c.want)
+		}
+	}
+}
+
+// An announcement older than one of its author's already delivered is
+// superseded; one that fills a gap before a held one is not.
+func TestSupersededAnnouncement(t *testing.T) {
+	var r reorderer
+	var got []uint64
+	r.init(func(b *batch) { got = append(got, b.seq) })
+	defer r.stop()
+	b := func(seq uint64) *batch { return &batch{author: []byte("a"), seq: seq} }
+	r.add(b(10))
+	r.add(b(12)) // held: 11 missing
+	for _, c := range []struct {
+		seq  uint64
+		want bool
+	}{{9, true}, {10, true}, {11, false}, {13, false}} {
+		if s := r.superseded(b(c.seq)); s != c.want {
+			t.Errorf("seq %d: superseded %v, want %v", c.seq, s, c.want)
+		}
+	}
+	if r.superseded(&batch{author: []byte("new"), seq: 1}) {
+		t.Error("an unknown author's first batch superseded")
+	}
+	// Far behind: the author restarted with its clock set back.
+	r.add(&batch{author: []byte("late"), seq: 1 << 40})
+	if r.superseded(&batch{author: []byte("late"), seq: 1<<40 - reorderRestart}) {
+		t.Error("a restarted author's batch superseded")
 	}
 }
