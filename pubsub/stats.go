@@ -101,8 +101,10 @@ type Stats struct {
 	// read nothing of a topic for Config.StallTimeout (stall.go).
 	StalledPeers uint64 `json:"stalled_peers"`
 	// InboundDuplicates counts received copies of batches already seen:
-	// GossipSub copies relayed by more than one peer (none in a fully
-	// connected mesh, where nothing is relayed).
+	// GossipSub copies relayed by more than one peer (in a settled fully
+	// connected mesh, where nothing is relayed, only the rare copy
+	// GossipSub asks for after a peer's gossip while it still validates
+	// its own). TopicStats.Duplicates tells the topics apart.
 	InboundDuplicates uint64 `json:"inbound_duplicates"`
 	// ConnectionResets counts the times this node closed its connections
 	// to a peer because GossipSub lost its stream to the peer while still

@@ -42,6 +42,21 @@ import (
 // forwarded those that q needed. (Messages sent on direct streams are
 // never forwarded.) The peer's own announcement covers the other end: it
 // drops the author as soon as their connection breaks.
+//
+// The announcements themselves are judged by what they say (reachedAll):
+// one lists the peers its author sent it to, so a node relays it only to
+// reach a peer it does not list, a new peer of the author or a node
+// further away that needs it for routing (routes.go). A copy older than
+// an announcement of the same author delivered already (relayed the long
+// way round while the mesh formed) is dropped, neither delivered nor
+// relayed: learnt, it would overwrite the newer one, and the node would
+// relay for the author until its next refresh. A refresh identical to the
+// last announcement changes nothing here. A gain is announced once no
+// other has come for announceGrowQuiet (at most announceGrowMax after the
+// first), a loss at once; and the repeat after the heartbeat is left out
+// where every node that needs the announcement is a peer (closed). So a
+// settled full mesh sends each node's refresh to each peer once and
+// relays nothing (TestIdleFullMesh).
 
 const (
 	// peersTopic carries the announcements.
