@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -230,5 +231,37 @@ func TestSupersededAnnouncement(t *testing.T) {
 	r.add(&batch{author: []byte("late"), seq: 1 << 40})
 	if r.superseded(&batch{author: []byte("late"), seq: 1<<40 - reorderRestart}) {
 		t.Error("a restarted author's batch superseded")
+	}
+}
+
+// A copy of an older announcement that arrives after a newer one (relayed
+// the long way round while a mesh forms) is dropped: learnt, it would
+// overwrite the newer one, and the mesh would relay for its author until
+// the next refresh. The late copy is made here by turning the author's
+// sequence number back.
+func TestLateAnnouncementIsDropped(t *testing.T) {
+	ps := newMesh(t, 4, Config{})
+	testutil.Eventually(t, 20*time.Second, "a settled full mesh", func() bool { return settled(ps) })
+	ps[0].mu.Lock()
+	tp := ps[0].joined[peersTopic]
+	ps[0].mu.Unlock()
+	sent := tp.stats.published.Load()
+	cur := tp.seq.Load()
+	tp.seq.Store(cur - 5)
+	old := encodePeers([]peer.ID{ps[1].host.ID()}) // as if 2 and 3 were not ready yet
+	if err := ps[0].publish(context.Background(), peersTopic, old, []Option{AllowReserved()}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, "the late copy sent", func() bool { return tp.stats.published.Load() > sent })
+	tp.seq.Store(cur) // what comes next is newer again
+	// Nothing tells when the copy was dropped: give it the time a copy
+	// takes to arrive, a thousand times over.
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if !settled(ps) {
+			for i, p := range ps[1:] {
+				t.Logf("node %d: %d links of node 0 known", i+1, len(p.Links()[ps[0].host.ID()]))
+			}
+			t.Fatal("a late announcement overwrote a newer one")
+		}
 	}
 }
