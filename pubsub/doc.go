@@ -154,7 +154,7 @@
 // node sees it (for a status page); they are refreshed every 15 s (give
 // or take a tenth, so that nodes started together do not refresh
 // together), so a lost one is corrected within that. New links are
-// announced once none has come for 100 ms (at most 400 ms after the
+// announced once none has come for 50 ms (at most 250 ms after the
 // first), lost ones within 20 ms.
 //
 // A stream can die while a connection to the peer remains (a duplicate

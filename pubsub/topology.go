@@ -71,8 +71,8 @@ const (
 	// each (N-1 announcements of up to N peers by each of N nodes) was
 	// most of the formation's traffic. A late "I send to q" only makes the
 	// others relay a little longer, which is safe.
-	announceGrowQuiet = 100 * time.Millisecond
-	announceGrowMax   = 400 * time.Millisecond
+	announceGrowQuiet = 50 * time.Millisecond
+	announceGrowMax   = 250 * time.Millisecond
 	// announceRefresh re-announces periodically (give or take a tenth), in
 	// case one was lost.
 	announceRefresh = 15 * time.Second
