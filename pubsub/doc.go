@@ -143,10 +143,19 @@
 // when that changes), and a node relays a message only if one of its peers
 // does not get it from the author directly (topology.go). A fully connected
 // mesh relays nothing; a partial one (bootstrap peers, a broken link)
-// relays as GossipSub does. Copies that arrive anyway are counted in
-// Stats.InboundDuplicates. Links returns these announcements, the mesh's
-// graph as this node sees it (for a status page); they are refreshed every
-// 15 s, so a lost one is corrected within that.
+// relays as GossipSub does. An announcement is relayed only to the peers
+// it does not list (it lists whom its author sent it to), so a settled
+// full mesh relays none of them either, and one overtaken by a newer
+// announcement of its author is dropped. Copies that arrive anyway are
+// counted in Stats.InboundDuplicates, and per topic in
+// TopicStats.Duplicates: in a settled full mesh only the rare copy
+// GossipSub asks for after its author's gossip while it still validates
+// its own. Links returns these announcements, the mesh's graph as this
+// node sees it (for a status page); they are refreshed every 15 s (give
+// or take a tenth, so that nodes started together do not refresh
+// together), so a lost one is corrected within that. New links are
+// announced once none has come for 50 ms (at most 250 ms after the
+// first), lost ones within 20 ms.
 //
 // A stream can die while a connection to the peer remains (a duplicate
 // connection, under loss). GossipSub then forgets the peer's topics and

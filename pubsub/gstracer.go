@@ -131,7 +131,7 @@ func (g *gossipTracer) RejectMessage(m *lp2pps.Message, reason string) {
 
 func (g *gossipTracer) UndeliverableMessage(*lp2pps.Message) { g.count.undeliverable.Add(1) }
 
-func (g *gossipTracer) DuplicateMessage(*lp2pps.Message) { g.count.duplicates.Add(1) }
+func (g *gossipTracer) DuplicateMessage(m *lp2pps.Message) { g.count.duplicate(m.GetTopic()) }
 
 // RecvRPC runs on GossipSub's event loop just before it applies the RPC's
 // subscriptions, in the same step: anything published after the mirror

@@ -65,6 +65,7 @@ var topicMetrics = []struct {
 	{"delivered_messages_total", "Messages handed to the topic's handlers.", func(s TopicStats) uint64 { return s.Delivered }},
 	{"dropped_messages_total", "Messages dropped because a subscription's queue was full (slow handler).", func(s TopicStats) uint64 { return s.Dropped }},
 	{"not_forwarded_batches_total", "Received batches not relayed: every peer had them from their author.", func(s TopicStats) uint64 { return s.NotForwarded }},
+	{"duplicate_batches_total", "Received copies of the topic's batches already seen.", func(s TopicStats) uint64 { return s.Duplicates }},
 	{"skipped_batches_total", "Batches of other nodes never received: later ones were delivered without them.", func(s TopicStats) uint64 { return s.SkippedBatches }},
 }
 

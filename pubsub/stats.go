@@ -1,6 +1,9 @@
 package pubsub
 
-import "sync/atomic"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // netCounters count, for the whole node, what the network did to batches
 // on both ways (GossipSub's through its tracer, direct streams').
@@ -10,12 +13,16 @@ type netCounters struct {
 	undeliverable   atomic.Uint64 // inbound batches our reader was too slow for
 	invalid         atomic.Uint64 // inbound batches that failed validation
 	duplicates      atomic.Uint64 // inbound copies of batches already seen
-	connResets      atomic.Uint64 // connections closed by streamLost
-	noSubscriber    atomic.Uint64 // messages sent here with nobody to take them
-	unroutable      atomic.Uint64 // forwarded frames this node could not pass on
-	forged          atomic.Uint64 // inbound batches and calls whose author was not their sender
-	subsRefused     atomic.Uint64 // subscriptions of peers beyond maxTopicsPerPeer
-	stalled         atomic.Uint64 // peers disconnected by stallLoop
+	// topicDups counts duplicates per wire topic (*atomic.Uint64 by wire
+	// name). GossipSub drops copies on topics we do not subscribe to before
+	// it looks for duplicates, so only our own topics ever get an entry.
+	topicDups    sync.Map
+	connResets   atomic.Uint64 // connections closed by streamLost
+	noSubscriber atomic.Uint64 // messages sent here with nobody to take them
+	unroutable   atomic.Uint64 // forwarded frames this node could not pass on
+	forged       atomic.Uint64 // inbound batches and calls whose author was not their sender
+	subsRefused  atomic.Uint64 // subscriptions of peers beyond maxTopicsPerPeer
+	stalled      atomic.Uint64 // peers disconnected by stallLoop
 }
 
 // TopicStats counts one topic's traffic on this node.
@@ -48,6 +55,11 @@ type TopicStats struct {
 	// NotForwarded counts received batches this node did not relay because
 	// every peer of it had them from their author directly.
 	NotForwarded uint64 `json:"not_forwarded"`
+	// Duplicates counts received copies of the topic's batches already
+	// seen (GossipSub's; their sum over the topics is
+	// Stats.InboundDuplicates), to tell which topic the idle traffic of a
+	// mesh comes from.
+	Duplicates uint64 `json:"duplicates"`
 	// SkippedBatches counts batches of other nodes never received here: a
 	// later batch of the same publisher waited for them in vain (about
 	// 100 ms) and was delivered without them.
@@ -89,8 +101,10 @@ type Stats struct {
 	// read nothing of a topic for Config.StallTimeout (stall.go).
 	StalledPeers uint64 `json:"stalled_peers"`
 	// InboundDuplicates counts received copies of batches already seen:
-	// GossipSub copies relayed by more than one peer (none in a fully
-	// connected mesh, where nothing is relayed).
+	// GossipSub copies relayed by more than one peer (in a settled fully
+	// connected mesh, where nothing is relayed, only the rare copy
+	// GossipSub asks for after a peer's gossip while it still validates
+	// its own). TopicStats.Duplicates tells the topics apart.
 	InboundDuplicates uint64 `json:"inbound_duplicates"`
 	// ConnectionResets counts the times this node closed its connections
 	// to a peer because GossipSub lost its stream to the peer while still
@@ -139,6 +153,7 @@ func (p *PubSub) Stats() Stats {
 			Delivered:      c.delivered.Load(),
 			Dropped:        c.dropped.Load(),
 			NotForwarded:   c.notForwarded.Load(),
+			Duplicates:     p.count.topicDuplicates(t.wire),
 			SkippedBatches: t.order.skipped(),
 		}
 	}
@@ -153,4 +168,23 @@ func (p *PubSub) Stats() Stats {
 		s.Topics[pattern] = ts
 	}
 	return s
+}
+
+// duplicate counts a received copy of a batch of the wire topic that was
+// seen already.
+func (c *netCounters) duplicate(wire string) {
+	c.duplicates.Add(1)
+	n, ok := c.topicDups.Load(wire)
+	if !ok {
+		n, _ = c.topicDups.LoadOrStore(wire, new(atomic.Uint64))
+	}
+	n.(*atomic.Uint64).Add(1)
+}
+
+// topicDuplicates returns the duplicates counted for the wire topic.
+func (c *netCounters) topicDuplicates(wire string) uint64 {
+	if n, ok := c.topicDups.Load(wire); ok {
+		return n.(*atomic.Uint64).Load()
+	}
+	return 0
 }

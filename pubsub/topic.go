@@ -273,14 +273,22 @@ func (t *topic) validate(_ context.Context, from peer.ID, m *lp2pps.Message) lp2
 	if h := p.dir.testHookReceive.Load(); h != nil {
 		(*h)(t.wire, false)
 	}
+	if t.route.viaGossipOnly && t.order.superseded(b) {
+		// An announcement older than one delivered already, relayed late:
+		// it would overwrite what its author announced since (topology.go).
+		return lp2pps.ValidationIgnore
+	}
 	t.order.add(b)
-	// On a partial mesh announcements are always forwarded: they are few,
-	// and the nodes beyond the neighbours need them (routes.go); the check
-	// below would judge one by the links its predecessor announced. (In a
-	// closed neighbourhood everyone is a neighbour; forwarding them there
-	// also left GossipSub's flow accounting short: TestFlush.)
-	forward := t.route.viaGossipOnly && !p.topo.closed()
-	if !forward && p.topo.allConnectedTo(peerID(b.author)) {
+	// A peer announcement says whom its author sent it to: it is judged by
+	// what it says itself, not by its predecessor (topology.go).
+	author := peerID(b.author)
+	var covered bool
+	if t.route.viaGossipOnly {
+		covered = p.topo.reachedAll(author, b.msgs)
+	} else {
+		covered = p.topo.allConnectedTo(author)
+	}
+	if covered {
 		t.stats.notForwarded.Add(1)
 		return lp2pps.ValidationIgnore
 	}

@@ -3,6 +3,7 @@ package pubsub
 import (
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -41,13 +42,39 @@ import (
 // forwarded those that q needed. (Messages sent on direct streams are
 // never forwarded.) The peer's own announcement covers the other end: it
 // drops the author as soon as their connection breaks.
+//
+// The announcements themselves are judged by what they say (reachedAll):
+// one lists the peers its author sent it to, so a node relays it only to
+// reach a peer it does not list, a new peer of the author or a node
+// further away that needs it for routing (routes.go). A copy older than
+// an announcement of the same author delivered already (relayed the long
+// way round while the mesh formed) is dropped, neither delivered nor
+// relayed: learnt, it would overwrite the newer one, and the node would
+// relay for the author until its next refresh. A refresh identical to the
+// last announcement changes nothing here. A gain is announced once no
+// other has come for announceGrowQuiet (at most announceGrowMax after the
+// first), a loss at once; and the repeat after the heartbeat is left out
+// where every node that needs the announcement is a peer (closed). So a
+// settled full mesh sends each node's refresh to each peer once and
+// relays nothing (TestIdleFullMesh).
 
 const (
 	// peersTopic carries the announcements.
 	peersTopic = ReservedPrefix + "peers"
-	// announceDelay debounces announcements after connection changes.
+	// announceDelay debounces announcements after a peer is lost (or a
+	// registry entry changes): others must stop counting on our link at
+	// once.
 	announceDelay = 20 * time.Millisecond
-	// announceRefresh re-announces periodically, in case one was lost.
+	// An announcement of new peers waits until none has come for
+	// announceGrowQuiet, at most announceGrowMax after the first: while a
+	// mesh forms, peers become ready one after the other, and announcing
+	// each (N-1 announcements of up to N peers by each of N nodes) was
+	// most of the formation's traffic. A late "I send to q" only makes the
+	// others relay a little longer, which is safe.
+	announceGrowQuiet = 50 * time.Millisecond
+	announceGrowMax   = 250 * time.Millisecond
+	// announceRefresh re-announces periodically (give or take a tenth), in
+	// case one was lost.
 	announceRefresh = 15 * time.Second
 	// announceAgain repeats an announcement made after a change once
 	// GossipSub's heartbeat (1 s) has put new peers in the relays' meshes.
@@ -68,7 +95,9 @@ type topology struct {
 	hops    map[peer.ID]peer.ID              // cache: reachable node → next hop (routes.go)
 	covered map[peer.ID]bool                 // cache: author → all our peers get its messages from it
 	closure int8                             // cache of closed(): 0 unknown, 1 yes, -1 no
-	changed chan struct{}                    // signalled when what we announce changes
+	changed chan struct{}                    // signalled when what we announce changes (a loss, a registry entry)
+	grown   chan struct{}                    // signalled when we announce a peer more
+	refresh chan struct{}                    // signalled to announce at once (tests)
 	updated chan struct{}                    // closed and replaced when anything changes
 }
 
@@ -81,6 +110,8 @@ func newTopology(self peer.ID) *topology {
 		regs:    map[peer.ID]announcedRegs{},
 		covered: map[peer.ID]bool{},
 		changed: make(chan struct{}, 1),
+		grown:   make(chan struct{}, 1),
+		refresh: make(chan struct{}, 1),
 		updated: make(chan struct{}),
 	}
 }
@@ -115,7 +146,11 @@ func (t *topology) setReady(p peer.ID, ready bool) {
 		delete(t.ready, p)
 	}
 	t.invalidateLocked()
-	t.poke()
+	if ready {
+		t.pokeGrown()
+	} else {
+		t.poke()
+	}
 }
 
 // invalidateLocked drops the cached answers; t.mu held.
@@ -134,7 +169,7 @@ func (t *topology) updates() <-chan struct{} {
 	return t.updated
 }
 
-// poke schedules an announcement.
+// poke schedules an announcement soon (announceDelay).
 func (t *topology) poke() {
 	select {
 	case t.changed <- struct{}{}:
@@ -142,18 +177,43 @@ func (t *topology) poke() {
 	}
 }
 
-// learn records p's announcement: whom it sends to, and its registry
-// entries (nil: none).
-func (t *topology) learn(p peer.ID, peers []peer.ID, regs []regKey) {
-	set := make(map[peer.ID]struct{}, len(peers))
-	for _, q := range peers {
-		set[q] = struct{}{}
+// pokeGrown schedules an announcement of a peer more, which can wait for
+// the next ones (announceGrowQuiet, announceGrowMax).
+func (t *topology) pokeGrown() {
+	select {
+	case t.grown <- struct{}{}:
+	default:
 	}
+}
+
+// learn records p's announcement: whom it sends to, and its registry
+// entries (nil: none). An announcement identical to p's last one (its
+// periodic refresh) changes nothing: the cached answers stay.
+func (t *topology) learn(p peer.ID, peers []peer.ID, regs []regKey) {
 	t.mu.Lock()
-	t.theirs[p] = set
+	defer t.mu.Unlock()
+	old, had := t.theirs[p]
+	same := had && len(old) == len(peers)
+	for _, q := range peers {
+		if !same {
+			break
+		}
+		_, same = old[q]
+	}
+	if !same {
+		set := make(map[peer.ID]struct{}, len(peers))
+		for _, q := range peers {
+			set[q] = struct{}{}
+		}
+		t.theirs[p] = set
+	}
+	// learnRegsLocked also refreshes p's entries' age and expires other
+	// nodes' entries: a change either way is news.
+	n, before := len(t.regs), t.regs[p].entries
 	t.learnRegsLocked(p, regs)
-	t.invalidateLocked()
-	t.mu.Unlock()
+	if !same || len(t.regs) != n || !slices.Equal(before, t.regs[p].entries) {
+		t.invalidateLocked()
+	}
 }
 
 // forget drops what p announced (it disconnected: a later announcement
@@ -189,6 +249,38 @@ func (t *topology) allConnectedTo(author peer.ID) bool {
 	}
 	t.covered[author] = c
 	return c
+}
+
+// reachedAll reports whether author's peer announcement (the last of
+// msgs, a batch of them) reached every peer we are connected to directly:
+// it lists them all. An announcement lists the peers its author's pub/sub
+// sent to when it was published (announced), so unlike allConnectedTo this
+// needs nothing else: a peer the author announces sending to got this very
+// message from it, unless their connection failed meanwhile (then the
+// author's next announcement, promptly after the loss, drops the peer, and
+// we relay that one). A peer left out needs a relay: it may be a new peer
+// of the author, or further away and need the announcement for routing
+// (routes.go).
+func (t *topology) reachedAll(author peer.ID, msgs [][]byte) bool {
+	if len(msgs) == 0 {
+		return false
+	}
+	listed, _, err := decodeAnnouncement(msgs[len(msgs)-1])
+	if err != nil {
+		return false
+	}
+	set := make(map[peer.ID]struct{}, len(listed))
+	for _, q := range listed {
+		set[q] = struct{}{}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for q := range t.mine {
+		if _, ok := set[q]; !ok && q != author {
+			return false
+		}
+	}
+	return true
 }
 
 // closed reports whether every peer we are connected to is ready (we have
@@ -304,10 +396,11 @@ func (p *PubSub) connectionChanged(q peer.ID, up bool) {
 	}
 }
 
-// announceLoop publishes the peers we send to shortly after they change,
-// and every announceRefresh.
+// announceLoop publishes the peers we send to shortly after they change
+// (promptly after a loss, a little later after a gain), and every
+// announceRefresh.
 func (p *PubSub) announceLoop() {
-	refresh := time.NewTicker(announceRefresh)
+	refresh := time.NewTimer(refreshInterval())
 	defer refresh.Stop()
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
@@ -315,24 +408,79 @@ func (p *PubSub) announceLoop() {
 	again := time.NewTimer(time.Hour)
 	again.Stop()
 	defer again.Stop()
+	// The pending announcement goes out at the earlier of two deadlines,
+	// one for losses (prompt) and one for gains (zero: none pending).
+	var prompt, grow, grown time.Time // grown: the first gain pending
+	schedule := func() {
+		at := prompt
+		if at.IsZero() || (!grow.IsZero() && grow.Before(at)) {
+			at = grow
+		}
+		debounce.Reset(time.Until(at))
+	}
 	for {
 		select {
 		case <-p.ctx.Done():
 			return
 		case <-p.topo.changed:
-			debounce.Reset(announceDelay)
+			prompt = time.Now().Add(announceDelay)
+			schedule()
+			continue
+		case <-p.topo.grown:
+			now := time.Now()
+			if grown.IsZero() {
+				grown = now
+			}
+			grow = minTime(now.Add(announceGrowQuiet), grown.Add(announceGrowMax))
+			schedule()
 			continue
 		case <-debounce.C:
+			prompt, grow, grown = time.Time{}, time.Time{}, time.Time{}
 			// A relay forwards only to the peers in its GossipSub mesh
 			// for the topic, which its heartbeat builds: a new peer of it
 			// may miss this announcement. Repeat it after the heartbeat.
 			again.Reset(announceAgain)
 		case <-again.C:
+			// In a closed neighbourhood every node that needs the
+			// announcement is our peer and had it from us directly.
+			if p.topo.closed() {
+				continue
+			}
 		case <-refresh.C:
+			refresh.Reset(refreshInterval())
+		case <-p.topo.refresh:
 		}
 		data := encodePeers(p.topo.announced(), p.localRegs()...)
 		if err := p.publish(p.ctx, peersTopic, data, []Option{AllowReserved()}); err != nil && p.ctx.Err() == nil {
 			p.log.Debug("pubsub: peer announcement not sent", "err", err)
 		}
 	}
+}
+
+// refreshInterval is announceRefresh give or take a tenth, at random:
+// nodes started together would otherwise refresh together for ever, and
+// the burst of announcements at every node's validator makes GossipSub ask
+// for copies it is still validating (IWANT after a gossiped IHAVE), which
+// arrive as duplicates.
+func refreshInterval() time.Duration {
+	return announceRefresh*9/10 + rand.N(announceRefresh/5)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// superseded reports whether b is older than a batch of its author
+// already delivered, with no gap skipped between (a late copy, not a
+// restarted publisher's). The validator drops such peer announcements:
+// delivered, one would overwrite what its author has announced since, and
+// a link it lists may be gone.
+func (r *reorderer) superseded(b *batch) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a := r.authors[string(b.author)]
+	return a != nil && !a.loose && b.seq < a.next && a.next-b.seq < reorderRestart
 }
