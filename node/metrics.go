@@ -31,7 +31,7 @@ import (
 //	reflect_pubsub_{published_messages, published_bytes, published_batches,
 //	direct_batches, send_failed_messages, publish_waits, received_messages,
 //	received_bytes, delivered_messages, dropped_messages,
-//	not_forwarded_batches, skipped_batches}_total; reflect_pubsub_publish_queue_messages,
+//	not_forwarded_batches, skipped_batches, duplicate_batches}_total; reflect_pubsub_publish_queue_messages,
 //	reflect_pubsub_publish_queue_bytes,
 //	reflect_pubsub_subscription_queue_messages (gauges);
 //
