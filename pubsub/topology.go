@@ -57,6 +57,18 @@ import (
 // where every node that needs the announcement is a peer (closed). So a
 // settled full mesh sends each node's refresh to each peer once and
 // relays nothing (TestIdleFullMesh).
+//
+// Nor does a node relay announcements while the mesh forms around it (a
+// peer connected or became ready within announceSettle): nodes connect one
+// after the other, every announcement then leaves out some of a node's
+// peers, and relaying each to every GossipSub mesh peer was, at 50 nodes,
+// over a hundred thousand duplicates in formation, enough to keep both
+// cores busy and the mesh from forming for half a minute. What relaying
+// gives is routes (routes.go) and Links beyond the neighbours: the
+// coverage checks of app topics above need only the neighbours' own
+// announcements, which come directly. A node repeats its announcement once
+// it has settled, and every announceRefresh, so a partial mesh's routes
+// follow a moment after it forms.
 
 const (
 	// peersTopic carries the announcements.
@@ -73,6 +85,10 @@ const (
 	// others relay a little longer, which is safe.
 	announceGrowQuiet = 50 * time.Millisecond
 	announceGrowMax   = 250 * time.Millisecond
+	// announceSettle: a node whose neighbourhood gained a peer within
+	// this long relays no announcement (forming), and repeats its own
+	// once it has gained none for this long.
+	announceSettle = time.Second
 	// announceRefresh re-announces periodically (give or take a tenth), in
 	// case one was lost.
 	announceRefresh = 15 * time.Second
@@ -87,18 +103,19 @@ const (
 type topology struct {
 	self peer.ID
 
-	mu      sync.Mutex
-	mine    map[peer.ID]struct{}             // our connected peers, as the Membership reports them
-	ready   map[peer.ID]struct{}             // those our pub/sub sends to (ready.go): what we announce
-	theirs  map[peer.ID]map[peer.ID]struct{} // each peer's last announcement
-	regs    map[peer.ID]announcedRegs        // each node's announced registry entries (routes.go)
-	hops    map[peer.ID]peer.ID              // cache: reachable node → next hop (routes.go)
-	covered map[peer.ID]bool                 // cache: author → all our peers get its messages from it
-	closure int8                             // cache of closed(): 0 unknown, 1 yes, -1 no
-	changed chan struct{}                    // signalled when what we announce changes (a loss, a registry entry)
-	grown   chan struct{}                    // signalled when we announce a peer more
-	refresh chan struct{}                    // signalled to announce at once (tests)
-	updated chan struct{}                    // closed and replaced when anything changes
+	mu       sync.Mutex
+	mine     map[peer.ID]struct{}             // our connected peers, as the Membership reports them
+	ready    map[peer.ID]struct{}             // those our pub/sub sends to (ready.go): what we announce
+	theirs   map[peer.ID]map[peer.ID]struct{} // each peer's last announcement
+	regs     map[peer.ID]announcedRegs        // each node's announced registry entries (routes.go)
+	hops     map[peer.ID]peer.ID              // cache: reachable node → next hop (routes.go)
+	covered  map[peer.ID]bool                 // cache: author → all our peers get its messages from it
+	closure  int8                             // cache of closed(): 0 unknown, 1 yes, -1 no
+	gainedAt time.Time                        // when a peer last connected or became ready
+	changed  chan struct{}                    // signalled when what we announce changes (a loss, a registry entry)
+	grown    chan struct{}                    // signalled when we announce a peer more
+	refresh  chan struct{}                    // signalled to announce at once (tests)
+	updated  chan struct{}                    // closed and replaced when anything changes
 }
 
 func newTopology(self peer.ID) *topology {
@@ -125,12 +142,29 @@ func (t *topology) setConnected(p peer.ID, connected bool) {
 	}
 	if connected {
 		t.mine[p] = struct{}{}
+		t.gainedAt = time.Now()
 	} else {
 		delete(t.mine, p)
 		delete(t.ready, p)
 		t.poke()
 	}
 	t.invalidateLocked()
+}
+
+// forming reports whether our neighbourhood gained a peer within the last
+// announceSettle: the mesh is still forming around us.
+func (t *topology) forming(now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return now.Sub(t.gainedAt) < announceSettle
+}
+
+// settlesIn returns how long until our neighbourhood has gained nothing
+// for announceSettle (0: it has).
+func (t *topology) settlesIn(now time.Time) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return max(0, t.gainedAt.Add(announceSettle).Sub(now))
 }
 
 // setReady records that our pub/sub sends to p from now on, or no longer.
@@ -142,6 +176,7 @@ func (t *topology) setReady(p peer.ID, ready bool) {
 	}
 	if ready {
 		t.ready[p] = struct{}{}
+		t.gainedAt = time.Now()
 	} else {
 		delete(t.ready, p)
 	}
@@ -441,8 +476,15 @@ func (p *PubSub) announceLoop() {
 			// may miss this announcement. Repeat it after the heartbeat.
 			again.Reset(announceAgain)
 		case <-again.C:
-			// In a closed neighbourhood every node that needs the
-			// announcement is our peer and had it from us directly.
+			// Nodes relay no announcement while the mesh forms around
+			// them (see the top): repeat it once we have settled, for
+			// the nodes beyond the neighbours. In a closed neighbourhood
+			// every node that needs it is our peer and had it from us
+			// directly.
+			if wait := p.topo.settlesIn(time.Now()); wait > 0 {
+				again.Reset(wait)
+				continue
+			}
 			if p.topo.closed() {
 				continue
 			}
