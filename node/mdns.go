@@ -110,13 +110,12 @@ func (s *mdnsService) Start() error {
 	if err != nil {
 		return err
 	}
-	s.server = server
 	ask, err := newMDNSAsker(s.log)
 	if err != nil {
 		server.Shutdown()
 		return err
 	}
-	s.ask = ask
+	s.server, s.ask = server, ask
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Go(func() { s.askLoop(ctx) })
