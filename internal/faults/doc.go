@@ -17,7 +17,9 @@
 //
 // and -short to skip the long scenarios. The scale scenario (scale_test.go)
 // runs only with REFLECT_SCALE=N, N hosts (at least 12), and
-// REFLECT_SCALE_LOGS=DIR keeps each demo's -v log there:
+// REFLECT_SCALE_LOGS=DIR keeps each demo's -v log there (large: GossipSub
+// logs every RPC at Debug, about 800 MB for 35 hosts, and the writing
+// alone changes the figures):
 //
 //	REFLECT_SCALE=50 go test -count=1 -run TestScale -v ./internal/faults/
 package faults
