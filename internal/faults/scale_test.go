@@ -169,16 +169,22 @@ func waitFormed(t *testing.T, ds []*demo, within time.Duration) ([]bool, time.Du
 	formed := make([]bool, len(ds))
 	var mu sync.Mutex
 	var took time.Duration
+	var times []float64
 	start := time.Now()
 	eachDemo(ds, func(i int, d *demo) {
 		if err := d.WaitPeers(len(ds)-1, within); err == nil {
 			mu.Lock()
 			formed[i], took = true, max(took, time.Since(start))
+			times = append(times, time.Since(start).Seconds())
 			mu.Unlock()
 		} else if !errors.Is(err, testutil.ErrReply) {
 			t.Error(err)
 		}
 	})
+	if len(times) > 0 {
+		sp := spreadOf(times)
+		t.Logf("%d hosts: each node joined to all %.1f/%.1f/%.1f s (min/median/max) after the wait began", len(ds), sp.min, sp.median, sp.max)
+	}
 	return formed, took
 }
 
