@@ -284,7 +284,7 @@ func (t *topic) validate(_ context.Context, from peer.ID, m *lp2pps.Message) lp2
 	author := peerID(b.author)
 	var covered bool
 	if t.route.viaGossipOnly {
-		covered = p.topo.reachedAll(author, b.msgs) || p.topo.forming(time.Now())
+		covered = p.topo.forming(time.Now()) || p.topo.reachedAll(author, b.vals)
 	} else {
 		covered = p.topo.allConnectedTo(author)
 	}

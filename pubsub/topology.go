@@ -287,25 +287,25 @@ func (t *topology) allConnectedTo(author peer.ID) bool {
 }
 
 // reachedAll reports whether author's peer announcement (the last of
-// msgs, a batch of them) reached every peer we are connected to directly:
-// it lists them all. An announcement lists the peers its author's pub/sub
-// sent to when it was published (announced), so unlike allConnectedTo this
-// needs nothing else: a peer the author announces sending to got this very
-// message from it, unless their connection failed meanwhile (then the
-// author's next announcement, promptly after the loss, drops the peer, and
-// we relay that one). A peer left out needs a relay: it may be a new peer
-// of the author, or further away and need the announcement for routing
-// (routes.go).
-func (t *topology) reachedAll(author peer.ID, msgs [][]byte) bool {
-	if len(msgs) == 0 {
+// vals, a batch of them as the topic's decoder made them) reached every
+// peer we are connected to directly: it lists them all. An announcement
+// lists the peers its author's pub/sub sent to when it was published
+// (announced), so unlike allConnectedTo this needs nothing else: a peer
+// the author announces sending to got this very message from it, unless
+// their connection failed meanwhile (then the author's next announcement,
+// promptly after the loss, drops the peer, and we relay that one). A peer
+// left out needs a relay: it may be a new peer of the author, or further
+// away and need the announcement for routing (routes.go).
+func (t *topology) reachedAll(author peer.ID, vals []any) bool {
+	if len(vals) == 0 {
 		return false
 	}
-	listed, _, err := decodeAnnouncement(msgs[len(msgs)-1])
-	if err != nil {
+	a, ok := vals[len(vals)-1].(announcement)
+	if !ok {
 		return false
 	}
-	set := make(map[peer.ID]struct{}, len(listed))
-	for _, q := range listed {
+	set := make(map[peer.ID]struct{}, len(a.peers))
+	for _, q := range a.peers {
 		set[q] = struct{}{}
 	}
 	t.mu.Lock()
@@ -402,19 +402,34 @@ func decodeAnnouncement(b []byte) ([]peer.ID, []regKey, error) {
 	return out, regs, nil
 }
 
+// announcement is a decoded peer announcement: whom its author sends to,
+// and its registry entries.
+type announcement struct {
+	peers []peer.ID
+	regs  []regKey
+}
+
+// decodeAnnouncementValue is the peers topic's decoder (WithDecoder).
+func decodeAnnouncementValue(b []byte) (any, error) {
+	ps, regs, err := decodeAnnouncement(b)
+	if err != nil {
+		return nil, err
+	}
+	return announcement{ps, regs}, nil
+}
+
 // startTopology announces whom we send to and learns the others'. Our
 // connections come from the Membership (connectionChanged), whom we send to
 // from readiness.
 func (p *PubSub) startTopology() error {
+	// The decoder runs once, in the validator: a malformed announcement
+	// is refused there (Stats.Invalid), neither delivered nor relayed, and
+	// reachedAll and the handler share what it made.
 	if _, err := p.Subscribe(peersTopic, func(m Message) {
-		ps, regs, err := decodeAnnouncement(m.Data)
-		if err != nil {
-			p.log.Debug("pubsub: bad peer announcement", "from", m.From, "err", err)
-			return
-		}
-		p.topo.learn(m.From, ps, regs)
+		a := m.Decoded.(announcement)
+		p.topo.learn(m.From, a.peers, a.regs)
 		p.callsUnreachable()
-	}, AllowReserved()); err != nil {
+	}, AllowReserved(), WithDecoder(decodeAnnouncementValue)); err != nil {
 		return err
 	}
 	p.goOwned(p.announceLoop)
