@@ -93,7 +93,9 @@ const (
 	// case one was lost.
 	announceRefresh = 15 * time.Second
 	// announceAgain repeats an announcement made after a change once
-	// GossipSub's heartbeat (1 s) has put new peers in the relays' meshes.
+	// GossipSub's heartbeat (1 s) has put new peers in the relays' meshes,
+	// or later, once we have settled (announceSettle), and not at all in a
+	// closed neighbourhood.
 	announceAgain = 1500 * time.Millisecond
 	// maxAnnounced bounds the peers in one announcement.
 	maxAnnounced = 4096
