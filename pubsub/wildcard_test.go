@@ -259,6 +259,11 @@ func TestWildcardLateSubscriber(t *testing.T) {
 	if err := ps[0].Publish(ctx, "late.x", []byte("before")); err != nil {
 		t.Fatal(err)
 	}
+	// Publish only queues: under load the batch could still be waiting
+	// when the pattern subscribes, and then reach it.
+	if err := ps[0].Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 	c := newCollector()
 	if _, err := ps[1].Subscribe("late.*", c.handle); err != nil {
 		t.Fatal(err)
