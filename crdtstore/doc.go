@@ -215,8 +215,10 @@
 //
 // Synced reports, and WaitSynced waits for, the moment this replica has
 // completed a sync with every peer joined to it (connected, with pub/sub
-// ready: the node's OnPeer events). From then on it holds at least
-// everything those peers held when they joined. A peer that does not run
+// ready: the node's OnNeighbour events). From then on it holds at least
+// everything those peers held when they joined; on a partial mesh, the
+// members beyond them reach it through its neighbours' syncs and the
+// relayed deltas. A peer that does not run
 // the store counts as synced. A store with no peer at all waits
 // Options.DiscoveryGrace (one second) after Open for discovery to find
 // one, then counts as synced; it syncs with peers that appear later as

@@ -84,8 +84,10 @@ func (t *nodeTransport) Start(h Handlers) error {
 			h.Sync(string(s.Conn().RemotePeer()), versionedStream{s, v})
 		})
 	}
-	// OnPeer starts with a PeerJoined for every peer already joined.
-	stop := t.n.OnPeer(func(e node.PeerEvent) {
+	// The store syncs with its direct peers (its neighbours): the others
+	// are synced by theirs. OnNeighbour starts with a PeerJoined for
+	// every neighbour already joined.
+	stop := t.n.OnNeighbour(func(e node.PeerEvent) {
 		switch e.State {
 		case node.PeerJoined:
 			h.PeerUp(string(e.ID))

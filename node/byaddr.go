@@ -84,6 +84,7 @@ func (ms *members) learnID(old, actual peer.ID, dial bool) bool {
 	}
 	boot := slices.Clone(nm.boot)
 	ms.mu.Unlock()
+	ms.protect(actual)
 	ms.h.Peerstore().ClearAddrs(old)
 	ms.h.Peerstore().RemovePeer(old)
 	if m.placeholder {

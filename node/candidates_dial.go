@@ -45,7 +45,8 @@ func (ms *members) startCandidateDials() time.Duration {
 		ms.count.candidatesForgotten.Add(uint64(expired))
 		ms.log.Debug("node: forgetting candidates not reached in time", "count", expired, "ttl", ms.cands.ttl)
 	}
-	for ms.candDialing < maxCandidateDials && ms.ctx.Err() == nil {
+	// Only while the node has room for more peers (degree.go).
+	for ms.candDialing < maxCandidateDials && ms.roomLocked(ms.candDialing) && ms.ctx.Err() == nil {
 		p, c, wait := ms.cands.next(time.Now())
 		if c == nil {
 			return min(wait, untilExpiry)

@@ -40,7 +40,8 @@ const (
 	DefaultKeepAlive = 5 * time.Second
 	// DefaultWriteTimeout bounds a multiplexer write (and a keepalive).
 	DefaultWriteTimeout = 3 * time.Second
-	// DefaultMaxPeers is the connection manager's high-water mark.
+	// DefaultMaxPeers is how many direct peers a node keeps (see
+	// Config.MaxPeers).
 	DefaultMaxPeers = 256
 )
 
@@ -107,8 +108,13 @@ type Config struct {
 	// detection. Defaults DefaultKeepAlive and DefaultWriteTimeout.
 	KeepAlive, WriteTimeout time.Duration
 
-	// MaxPeers is the connection manager's high-water mark. Default
-	// DefaultMaxPeers.
+	// MaxPeers is how many direct peers a node keeps. A node connects to
+	// every peer it finds while it has fewer; above it, it dials no more
+	// and trims connections beyond MaxPeers plus a quarter (at least 2)
+	// back to MaxPeers, sparing bootstrap peers and peers given to
+	// Connect. So a mesh of up to MaxPeers+1 nodes is a full mesh, and a
+	// larger one is partial: pub/sub relays, and Node.Peers still lists
+	// every member (see degree.go). Default DefaultMaxPeers.
 	MaxPeers int
 
 	// PubSub configures topics. TopicPrefix and Logger are set by the node.

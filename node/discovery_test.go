@@ -29,7 +29,7 @@ func formMesh(t *testing.T, count int, key string) ([]*Node, time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	for i, n := range ns {
-		if err := n.WaitPeers(ctx, count-1); err != nil {
+		if err := waitNeighbours(ctx, n, count-1); err != nil {
 			t.Fatalf("node %d: %v", i, err)
 		}
 	}

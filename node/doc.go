@@ -47,13 +47,16 @@
 //
 // # Membership
 //
-// The node owns the membership: Peers lists the peers that have joined,
-// OnPeer reports joins and leaves, WaitPeers blocks until enough peers have
-// joined. A peer joins once it is connected and its pub/sub is ready, so a
-// broadcast made after WaitPeers returns reaches the subscriptions those
-// peers had; pub/sub and the store follow the same membership. A peer that
-// left is redialled for Config.ForgetAfter (bootstrap peers and peers given
-// to Connect forever).
+// The node owns the membership: Peers lists the members of the mesh that
+// have joined, OnPeer reports joins and leaves, WaitPeers blocks until
+// enough members have joined. A peer joins once it is connected and its
+// pub/sub is ready, so a broadcast made after WaitPeers returns reaches the
+// subscriptions those peers had. On a partial mesh (bootstrap peers, a
+// firewall), members beyond the direct peers join and leave as the
+// others' peer announcements tell (meshview.go); Neighbours and
+// OnNeighbour report the direct peers, which pub/sub and the store follow.
+// A direct peer that was lost is redialled for Config.ForgetAfter
+// (bootstrap peers and peers given to Connect forever).
 //
 // # Threat model
 //

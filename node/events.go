@@ -12,11 +12,14 @@ type PeerState int
 
 const (
 	// PeerJoined: the peer joined this node's view of the mesh: it is
-	// connected and can receive this node's broadcasts (see Node.OnPeer for
-	// the exact rule).
+	// connected and can receive this node's broadcasts, or (on a partial
+	// mesh) another node announces it is (see Node.OnPeer for the exact
+	// rule; Node.OnNeighbour for direct peers).
 	PeerJoined PeerState = iota + 1
-	// PeerLeft: the last connection to a joined peer closed (it left,
-	// crashed, or the network failed; the node keeps redialling it).
+	// PeerLeft: the peer is no longer connected to this node nor
+	// announced by another (it left, crashed, or the network failed; the
+	// node keeps redialling a lost direct peer). For Node.OnNeighbour: the
+	// last connection to the peer closed.
 	PeerLeft
 )
 

@@ -94,11 +94,11 @@ func TestBootstrapFindsTheWholeMesh(t *testing.T) {
 	late := startNode(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := late.WaitPeers(ctx, 3); err != nil {
-		t.Fatalf("a node bootstrapped to one member of three: %v (peers %v)", err, late.Peers())
+	if err := waitNeighbours(ctx, late, 3); err != nil {
+		t.Fatalf("a node bootstrapped to one member of three: %v (peers %v)", err, late.Neighbours())
 	}
 	for i, n := range ns {
-		if err := n.WaitPeers(ctx, 3); err != nil {
+		if err := waitNeighbours(ctx, n, 3); err != nil {
 			t.Fatalf("member %d: %v", i, err)
 		}
 	}
@@ -121,8 +121,8 @@ func TestChainBecomesAFullMesh(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for i, n := range ns {
-		if err := n.WaitPeers(ctx, count-1); err != nil {
-			t.Fatalf("node %d of a chain: %v (peers %d)", i, err, len(n.Peers()))
+		if err := waitNeighbours(ctx, n, count-1); err != nil {
+			t.Fatalf("node %d of a chain: %v", i, err)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -53,11 +54,26 @@ func startMesh(t testing.TB, count int, key string) []*Node {
 		}
 	}
 	for _, n := range ns {
-		if err := n.WaitPeers(ctx, count-1); err != nil {
+		if err := waitNeighbours(ctx, n, count-1); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return ns
+}
+
+// waitNeighbours waits until n has at least count direct peers joined.
+func waitNeighbours(ctx context.Context, n *Node, count int) error {
+	for {
+		ps, changed := n.members.joinedNeighbours()
+		if len(ps) >= count {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %d direct peers, have %d (members %d): %w", count, len(ps), len(n.Peers()), ctx.Err())
+		}
+	}
 }
 
 // closeNode closes n at the end of a test; the test may have closed it.

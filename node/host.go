@@ -123,7 +123,9 @@ func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions, 
 		opts = append(opts, libp2p.ResourceManager(rm))
 	}
 	if !uo.connmgr {
-		cm, err := connmgr.NewConnManager(cfg.MaxPeers*3/4, cfg.MaxPeers)
+		// A safety net above the node's own trimming (degree.go).
+		low := cfg.MaxPeers + trimSlack(cfg.MaxPeers)
+		cm, err := connmgr.NewConnManager(low, 2*low)
 		if err != nil {
 			return nil, fmt.Errorf("node: connection manager: %w", err)
 		}

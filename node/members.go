@@ -53,6 +53,7 @@ type member struct {
 	joinedOnce  bool // joined at least once (Stats.Reconnects)
 	dialing     bool
 	lostAt      time.Time // when it was last seen disconnected
+	trimmedAt   time.Time // when this node closed its connection to keep MaxPeers (degree.go)
 }
 
 // readyGrace is how long a connected peer may stay without a pub/sub hello
@@ -99,9 +100,15 @@ type members struct {
 	peers       map[peer.ID]*member
 	cands       candidateTable
 	candDialing int                               // candidate dials in flight, at most maxCandidateDials
-	watchers    map[*watcher[PeerEvent]]struct{}  // OnPeer: joins and leaves
+	nconn       int                               // connected peers (degree.go)
+	mesh        meshView                          // pub/sub's view of the mesh, once followMesh runs
+	far         map[peer.ID]struct{}              // peers other nodes announce they send to (meshview.go)
+	shown       map[peer.ID]struct{}              // members reported joined to OnPeer: joined or far
+	watchers    map[*watcher[PeerEvent]]struct{}  // OnPeer: members' joins and leaves
+	neighbours  map[*watcher[PeerEvent]]struct{}  // OnNeighbour: direct peers' joins and leaves
 	followers   map[*watcher[connChange]]struct{} // FollowConnections: connections
-	changed     chan struct{}                     // closed and replaced on every join or leave
+	changed     chan struct{}                     // closed and replaced on every change of shown
+	nchanged    chan struct{}                     // closed and replaced on every neighbour's join or leave
 
 	exchangeProto protocol.ID           // peer exchange's protocol ("": off), set by New
 	exchanged     map[peer.ID]time.Time // when each peer last asked us (exchange.go)
@@ -122,23 +129,27 @@ func newMembers(ctx context.Context, wg *sync.WaitGroup, h host.Host, cfg Config
 		return nil, err
 	}
 	return &members{
-		h:         h,
-		cfg:       cfg,
-		log:       cfg.Logger,
-		self:      h.ID(),
-		count:     count,
-		warns:     warns,
-		ctx:       ctx,
-		wg:        wg,
-		sem:       make(chan struct{}, maxConcurrentDials),
-		candWake:  make(chan struct{}, 1),
-		subs:      sub,
-		peers:     make(map[peer.ID]*member),
-		cands:     newCandidateTable(),
-		watchers:  make(map[*watcher[PeerEvent]]struct{}),
-		followers: make(map[*watcher[connChange]]struct{}),
-		changed:   make(chan struct{}),
-		exchanged: make(map[peer.ID]time.Time),
+		h:          h,
+		cfg:        cfg,
+		log:        cfg.Logger,
+		self:       h.ID(),
+		count:      count,
+		warns:      warns,
+		ctx:        ctx,
+		wg:         wg,
+		sem:        make(chan struct{}, maxConcurrentDials),
+		candWake:   make(chan struct{}, 1),
+		subs:       sub,
+		peers:      make(map[peer.ID]*member),
+		cands:      newCandidateTable(),
+		far:        make(map[peer.ID]struct{}),
+		shown:      make(map[peer.ID]struct{}),
+		watchers:   make(map[*watcher[PeerEvent]]struct{}),
+		neighbours: make(map[*watcher[PeerEvent]]struct{}),
+		followers:  make(map[*watcher[connChange]]struct{}),
+		changed:    make(chan struct{}),
+		nchanged:   make(chan struct{}),
+		exchanged:  make(map[peer.ID]time.Time),
 	}, nil
 }
 
@@ -162,6 +173,8 @@ func (ms *members) run() {
 			return
 		case <-sweep.C:
 			ms.sweep()
+			ms.trim()
+			ms.refill()
 		case e, ok := <-ms.subs.Out():
 			if !ok {
 				return
@@ -187,6 +200,7 @@ func (ms *members) connectedness(p peer.ID, c network.Connectedness) {
 	switch {
 	case c == network.Connected && !m.connected:
 		m.connected = true
+		ms.nconn++
 		m.connectedAt = time.Now()
 		if cand := ms.cands.remove(p); cand != nil {
 			m.hints = cand.addrs // it had the key: a member now
@@ -200,20 +214,28 @@ func (ms *members) connectedness(p peer.ID, c network.Connectedness) {
 		}
 	case c == network.NotConnected && m.connected:
 		m.connected = false
+		ms.nconn--
 		m.ready = false
 		m.lostAt = time.Now()
 		ms.followLocked(connChange{p, false})
 		if m.joined {
 			m.joined = false
-			ms.count.leaves.Add(1)
-			ms.notifyLocked(PeerEvent{ID: p, State: PeerLeft})
-			ms.log.Debug("node: peer left", "peer", p)
+			ms.notifyNeighboursLocked(PeerEvent{ID: p, State: PeerLeft})
+			ms.showLocked(p)
+			ms.log.Debug("node: peer disconnected", "peer", p)
 		}
-		startDial = ms.ctx.Err() == nil
+		// A peer kept for good is redialled at once, and so is any peer
+		// of a full mesh (fewer members than Config.MaxPeers). In a
+		// partial mesh, refill and the candidates fill the room, with a
+		// random pick (degree.go): the peer may have left us on purpose.
+		startDial = ms.ctx.Err() == nil && (m.keep || (ms.roomLocked(0) && len(ms.shown) < ms.cfg.MaxPeers))
 	}
 	ms.mu.Unlock()
 	if startDial {
 		ms.dial(p, false)
+	}
+	if c == network.NotConnected {
+		ms.wakeCandidates() // room for one more, maybe
 	}
 }
 
@@ -251,14 +273,14 @@ func (ms *members) sweep() {
 // joinLocked reports p as joined; ms.mu held.
 func (ms *members) joinLocked(p peer.ID, m *member) {
 	m.joined = true
-	ms.count.joins.Add(1)
 	if m.joinedOnce {
 		ms.count.reconnects.Add(1)
 	}
 	m.joinedOnce = true
 	ms.joinedForExchange(p)
-	ms.notifyLocked(PeerEvent{ID: p, State: PeerJoined})
-	ms.log.Debug("node: peer joined", "peer", p)
+	ms.notifyNeighboursLocked(PeerEvent{ID: p, State: PeerJoined})
+	ms.showLocked(p)
+	ms.log.Debug("node: peer connected and ready", "peer", p)
 }
 
 // identified records the listen addresses a connected peer announced: they,
@@ -353,6 +375,7 @@ func (ms *members) keepPeer(ai peer.AddrInfo) {
 	if d := dialable(ai.Addrs, true); len(d) > 0 {
 		m.addrs = d
 	}
+	ms.protect(ai.ID)
 }
 
 // sizes returns the number of members and of candidates.
@@ -368,7 +391,8 @@ func (ms *members) sizes() (members, candidates int) {
 func (ms *members) dial(p peer.ID, now bool) {
 	ms.mu.Lock()
 	m := ms.peers[p]
-	if m == nil || m.dialing || ms.h.Network().Connectedness(p) == network.Connected || ms.ctx.Err() != nil {
+	if m == nil || m.dialing || ms.h.Network().Connectedness(p) == network.Connected || ms.ctx.Err() != nil ||
+		(!m.keep && !ms.roomLocked(0)) {
 		ms.mu.Unlock()
 		return
 	}
@@ -397,8 +421,8 @@ func (ms *members) dialLoop(p peer.ID, delay time.Duration) {
 		case m == nil:
 			ms.mu.Unlock()
 			return
-		case ms.h.Network().Connectedness(p) == network.Connected:
-			m.dialing = false
+		case ms.h.Network().Connectedness(p) == network.Connected, !m.keep && !ms.roomLocked(0):
+			m.dialing = false // connected, or enough peers without it (degree.go)
 			ms.mu.Unlock()
 			return
 		case !m.keep && time.Since(m.lostAt) > ms.cfg.ForgetAfter:
@@ -493,11 +517,12 @@ func (m *member) dialAddrs() []ma.Multiaddr {
 	return out
 }
 
-// notifyLocked fans an event out to the watchers; ms.mu held.
-func (ms *members) notifyLocked(e PeerEvent) {
-	close(ms.changed)
-	ms.changed = make(chan struct{})
-	for w := range ms.watchers {
+// notifyNeighboursLocked fans a direct peer's join or leave out to the
+// neighbour watchers; ms.mu held.
+func (ms *members) notifyNeighboursLocked(e PeerEvent) {
+	close(ms.nchanged)
+	ms.nchanged = make(chan struct{})
+	for w := range ms.neighbours {
 		w.push(e)
 	}
 }
@@ -536,25 +561,41 @@ func (ms *members) followLocked(c connChange) {
 }
 
 // watch registers fn for membership events, starting with a PeerJoined for
-// every peer already joined.
+// every member shown now.
 func (ms *members) watch(fn func(PeerEvent)) (stop func()) {
+	return ms.register(fn, false)
+}
+
+// watchNeighbours registers fn for direct peers' joins and leaves, starting
+// with a PeerJoined for every peer joined now.
+func (ms *members) watchNeighbours(fn func(PeerEvent)) (stop func()) {
+	return ms.register(fn, true)
+}
+
+func (ms *members) register(fn func(PeerEvent), direct bool) (stop func()) {
 	w := newWatcher(fn)
 	ms.mu.Lock()
 	if ms.ctx.Err() != nil {
 		ms.mu.Unlock()
 		return func() {}
 	}
-	for p, m := range ms.peers {
-		if m.joined {
+	set := ms.watchers
+	if direct {
+		set = ms.neighbours
+		for _, p := range ms.joinedLocked() {
+			w.push(PeerEvent{ID: p, State: PeerJoined})
+		}
+	} else {
+		for _, p := range sortedSet(ms.shown) {
 			w.push(PeerEvent{ID: p, State: PeerJoined})
 		}
 	}
-	ms.watchers[w] = struct{}{}
+	set[w] = struct{}{}
 	ms.goOwned(w.run)
 	ms.mu.Unlock()
 	return func() {
 		ms.mu.Lock()
-		delete(ms.watchers, w)
+		delete(set, w)
 		ms.mu.Unlock()
 		w.halt()
 	}
@@ -566,19 +607,36 @@ func (ms *members) stopWatchers() {
 	for w := range ms.watchers {
 		w.halt()
 	}
+	for w := range ms.neighbours {
+		w.halt()
+	}
 	for w := range ms.followers {
 		w.halt()
 	}
 	ms.watchers = map[*watcher[PeerEvent]]struct{}{}
+	ms.neighbours = map[*watcher[PeerEvent]]struct{}{}
 	ms.followers = map[*watcher[connChange]]struct{}{}
 	ms.mu.Unlock()
 }
 
-// joined returns the joined peers, sorted, and a channel closed at the next
-// join or leave.
+// joined returns the members (joined peers and the peers beyond them),
+// sorted, and a channel closed at the next change.
 func (ms *members) joined() ([]peer.ID, <-chan struct{}) {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
+	return sortedSet(ms.shown), ms.changed
+}
+
+// joinedNeighbours returns the joined direct peers, sorted, and a channel
+// closed at the next join or leave of one.
+func (ms *members) joinedNeighbours() ([]peer.ID, <-chan struct{}) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	return ms.joinedLocked(), ms.nchanged
+}
+
+// joinedLocked returns the joined direct peers, sorted; ms.mu held.
+func (ms *members) joinedLocked() []peer.ID {
 	var out []peer.ID
 	for p, m := range ms.peers {
 		if m.joined {
@@ -586,7 +644,7 @@ func (ms *members) joined() ([]peer.ID, <-chan struct{}) {
 		}
 	}
 	slices.Sort(out)
-	return out, ms.changed
+	return out
 }
 
 // jitter returns d scaled by a random factor in [0.75, 1.25).

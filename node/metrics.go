@@ -80,13 +80,15 @@ func newNodeCollector(n *Node) prometheus.Collector {
 		return statmetrics.Counter("reflect_node_"+name, help, nil, v)
 	}
 	return statmetrics.NewCollector(n.Stats,
-		gauge("peers", "Peers joined now.", func(s Stats) int { return s.Peers }),
+		gauge("peers", "Members of the mesh joined now (direct peers and, on a partial mesh, the peers beyond them).", func(s Stats) int { return s.Peers }),
+		gauge("neighbours", "Direct peers joined now.", func(s Stats) int { return s.Neighbours }),
 		gauge("members", "Peers remembered: connected, or lost and being redialled.", func(s Stats) int { return s.Members }),
 		gauge("candidates", "Peers found by mDNS or peer exchange waiting for a first dial.", func(s Stats) int { return s.Candidates }),
 		gauge("handshakes_pending", "Inbound connections that have not passed the handshakes yet.", func(s Stats) int { return s.HandshakesPending }),
 		counter("peer_joins_total", "Peers that joined (PeerJoined events).", func(s Stats) uint64 { return s.Joins }),
 		counter("peer_leaves_total", "Peers that left (PeerLeft events).", func(s Stats) uint64 { return s.Leaves }),
-		counter("reconnects_total", "Joins of peers that had joined before.", func(s Stats) uint64 { return s.Reconnects }),
+		counter("trimmed_total", "Connections closed to keep MaxPeers direct peers.", func(s Stats) uint64 { return s.Trimmed }),
+		counter("reconnects_total", "Direct peers that joined again after an earlier connection.", func(s Stats) uint64 { return s.Reconnects }),
 		counter("candidates_added_total", "Candidates (mDNS, peer exchange) taken into the table.", func(s Stats) uint64 { return s.CandidatesAdded }),
 		counter("candidates_dropped_total", "Discovered peers ignored: the candidate table was full.", func(s Stats) uint64 { return s.CandidatesDropped }),
 		counter("candidates_evicted_total", "Failed candidates replaced by newly advertised ones.", func(s Stats) uint64 { return s.CandidatesEvicted }),

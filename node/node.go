@@ -110,6 +110,7 @@ func New(cfg Config) (*Node, error) {
 	if n.ps, err = pubsub.New(h, n.members, pcfg); err != nil {
 		return fail(err)
 	}
+	n.members.goOwned(func() { n.members.followMesh(n.ps) })
 	if err := n.registerMetrics(); err != nil {
 		return fail(err)
 	}
@@ -245,21 +246,44 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) error {
 	return n.ps.Publish(ctx, topic, data)
 }
 
-// Peers returns the peers that have joined (see OnPeer), sorted.
+// Peers returns the members of the mesh this node knows of (see OnPeer),
+// sorted.
 func (n *Node) Peers() []peer.ID {
 	ps, _ := n.members.joined()
 	return ps
 }
 
-// OnPeer calls fn for every peer that joins or leaves, in order, on a
-// goroutine of its own, starting with a PeerJoined for each peer already
-// joined. A peer joins when it is connected and its pub/sub is ready (a
-// broadcast from then on reaches its subscriptions), or after it has been
-// connected for three seconds without that (a libp2p peer that runs no
-// Reflect pub/sub); it leaves when its last connection closes. OnPeer
-// returns a function that stops the calls.
+// OnPeer calls fn for every member of the mesh that joins or leaves, in
+// order, on a goroutine of its own, starting with a PeerJoined for each
+// member known now. It returns a function that stops the calls.
+//
+// A directly connected peer joins when its pub/sub is ready (a broadcast
+// from then on reaches its subscriptions), or after it has been connected
+// for three seconds without that (a libp2p peer that runs no Reflect
+// pub/sub). On a partial mesh (bootstrap peers, a firewall,
+// Config.MaxPeers), a member that is not connected to this node joins
+// when a node this node reaches announces that it is connected to it
+// (about a second after that connection). A member leaves when it is
+// neither connected to this node nor announced by another: a peer whose
+// connection to this node broke but that others still reach stays a
+// member. Neighbours and OnNeighbour report the direct peers only.
 func (n *Node) OnPeer(fn func(PeerEvent)) (stop func()) {
 	return n.members.watch(fn)
+}
+
+// Neighbours returns the peers this node is connected to that have joined
+// (see OnPeer), sorted: in a full mesh, the same as Peers.
+func (n *Node) Neighbours() []peer.ID {
+	ps, _ := n.members.joinedNeighbours()
+	return ps
+}
+
+// OnNeighbour is OnPeer for the direct peers: fn is called for every peer
+// that joins (connected and ready) or whose last connection to this node
+// closes, starting with a PeerJoined for each joined now. The store syncs
+// with its neighbours on these events.
+func (n *Node) OnNeighbour(fn func(PeerEvent)) (stop func()) {
+	return n.members.watchNeighbours(fn)
 }
 
 // Connect dials the peer at addr and keeps it connected from then on, like
@@ -296,9 +320,10 @@ func (n *Node) ConnectPeer(ctx context.Context, ai peer.AddrInfo) error {
 	return nil
 }
 
-// WaitPeers blocks until at least count peers have joined (see OnPeer) or
-// ctx ends. A broadcast made after it returns reaches the subscriptions
-// those peers had when they joined.
+// WaitPeers blocks until at least count members have joined (see OnPeer)
+// or ctx ends. A broadcast made after it returns reaches the subscriptions
+// those peers had when they joined (on a partial mesh, where relaying
+// nodes subscribe to the topic too: see package pubsub).
 func (n *Node) WaitPeers(ctx context.Context, count int) error {
 	for {
 		joined, changed := n.members.joined()

@@ -7,11 +7,13 @@ import "sync/atomic"
 // "Strangers" section, counted. The JSON names are the fields' in
 // snake_case.
 type Stats struct {
-	// Peers counts the peers joined now (Node.Peers).
-	Peers int `json:"peers"`
+	// Peers counts the members joined now (Node.Peers), Neighbours the
+	// direct peers among them (Node.Neighbours).
+	Peers      int `json:"peers"`
+	Neighbours int `json:"neighbours"`
 	// Joins and Leaves count PeerJoined and PeerLeft events (Node.OnPeer);
-	// Reconnects counts the joins of peers that had joined before (a
-	// member that left and came back: a restart, a network failure).
+	// Reconnects counts the direct peers that joined again after they had
+	// been connected before (a restart, a network failure).
 	Joins      uint64 `json:"joins"`
 	Leaves     uint64 `json:"leaves"`
 	Reconnects uint64 `json:"reconnects"`
@@ -63,6 +65,9 @@ type Stats struct {
 	// that were new to it (taken as candidates).
 	PeerExchanges  uint64 `json:"peer_exchanges"`
 	PeersExchanged uint64 `json:"peers_exchanged"`
+	// Trimmed counts connections this node closed because it had more
+	// than Config.MaxPeers (plus a quarter) direct peers.
+	Trimmed uint64 `json:"trimmed"`
 }
 
 // counters are the monotonic counts behind Stats, shared by the gate and
@@ -73,6 +78,7 @@ type counters struct {
 	handshakesRefused, handshakesFailed                                        atomic.Uint64
 	joins, leaves, reconnects                                                  atomic.Uint64
 	exchanges, exchanged                                                       atomic.Uint64
+	trimmed                                                                    atomic.Uint64
 }
 
 // Stats returns a snapshot of the node's counters.
@@ -93,8 +99,10 @@ func (n *Node) Stats() Stats {
 		Reconnects:           c.reconnects.Load(),
 		PeerExchanges:        c.exchanges.Load(),
 		PeersExchanged:       c.exchanged.Load(),
+		Trimmed:              c.trimmed.Load(),
 	}
 	st.Peers = len(n.Peers())
+	st.Neighbours = len(n.Neighbours())
 	st.Members, st.Candidates = n.members.sizes()
 	return st
 }

@@ -56,3 +56,35 @@ func sortedPeers(set map[peer.ID]struct{}) []peer.ID {
 	slices.Sort(out)
 	return out
 }
+
+// Announced returns the nodes that the nodes this node reaches say they
+// send to (their announcements, see Links), this node excepted, each named
+// by a node other than itself and other than this node: on a partial mesh,
+// the members beyond the neighbours, and in a full mesh every peer that
+// another peer is connected to. It also returns a channel closed at the
+// next change of what this node knows of the mesh (a change of its peers
+// or of an announcement; maybe no change of the set). Package node builds
+// its membership from it (Node.Peers). The map is the caller's.
+func (p *PubSub) Announced() (map[peer.ID]struct{}, <-chan struct{}) {
+	return p.topo.announcedByOthers()
+}
+
+// announcedByOthers implements PubSub.Announced.
+func (t *topology) announcedByOthers() (map[peer.ID]struct{}, <-chan struct{}) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[peer.ID]struct{}{}
+	hops := t.hopsLocked()
+	for u, sends := range t.theirs {
+		_, reachable := hops[u]
+		if u == t.self || !reachable {
+			continue
+		}
+		for q := range sends {
+			if q != u && q != t.self {
+				out[q] = struct{}{}
+			}
+		}
+	}
+	return out, t.updated
+}

@@ -55,6 +55,7 @@ type options struct {
 	public   bool   // -http-public: serve the page on a non-loopback address
 	version  bool
 	fast     bool
+	maxPeers int      // -max-peers: node.Config.MaxPeers
 	command  []string // the arguments after the flags: one command to run
 }
 
@@ -78,6 +79,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.Var((*stringList)(&o.listen), "listen", "listen `multiaddr`, repeatable (default: every interface, TCP, port 0)")
 	fs.Var((*stringList)(&o.peers), "peer", "bootstrap peer `multiaddr` with /p2p/ID, repeatable")
 	fs.BoolVar(&o.mdns, "mdns", true, "find peers on the LAN with mDNS")
+	fs.IntVar(&o.maxPeers, "max-peers", 0, "keep at most `n` direct peers; larger meshes are partial, and relay (default node.DefaultMaxPeers)")
 	fs.StringVar(&o.identity, "identity", "", "keep the peer identity in `file` (created if missing)")
 	fs.StringVar(&o.data, "data", "", "keep the store on disk in `dir` across restarts (and the peer identity, unless -identity)")
 	fs.StringVar(&o.store, "store", "", "use the store `name`d so (default \""+crdtstore.DefaultName+"\")")
@@ -172,6 +174,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		BootstrapPeers: o.peers,
 		DisableMDNS:    !o.mdns,
 		IdentityFile:   o.identity,
+		MaxPeers:       o.maxPeers,
 		Logger:         log,
 	}
 	sopts := crdtstore.Options{Name: o.store}

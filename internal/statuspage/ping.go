@@ -20,7 +20,7 @@ func (p *Page) pingLoop() {
 			return
 		case <-t.C:
 		}
-		peers := p.cfg.Node.Peers()
+		peers := p.cfg.Node.Neighbours()
 		next = p.pingRound(peers, next)
 		t.Reset(pingEvery)
 	}

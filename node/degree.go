@@ -1,0 +1,147 @@
+package node
+
+import (
+	"cmp"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// The mesh's shape: how many direct peers a node keeps.
+//
+// A node connects to every peer it finds while it has fewer than
+// Config.MaxPeers connected (direct peers, bootstrap peers included); so a
+// mesh of up to MaxPeers+1 nodes is a full mesh, where pub/sub sends every
+// message straight to each peer. Above that size the mesh is partial:
+//
+//   - a node dials candidates (mDNS, peer exchange) and redials lost
+//     peers only while it has room (fewer than MaxPeers connected);
+//     bootstrap peers and peers given to Connect are always redialled;
+//   - it accepts every inbound connection (a newcomer must find a way in),
+//     and trims the connections above MaxPeers+trimSlack(MaxPeers) back
+//     to MaxPeers (trim), sparing bootstrap peers, peers given to Connect
+//     and connections younger than trimGrace; a trimmed peer redials
+//     someone if that leaves it short, so every node ends with about
+//     MaxPeers peers and the graph, a random one, stays connected;
+//   - a node that falls short (a peer left, a link broke) dials its
+//     candidates and its lost peers again, a few at a time (refill);
+//   - pub/sub relays what a peer does not get directly (GossipSub), the
+//     store syncs with its direct peers only and gets the rest through the
+//     relayed deltas, and Node.Peers reports the members beyond the direct
+//     peers from the peer announcements (meshview.go).
+const (
+	// trimGrace spares a new connection from trimming: its pub/sub hello,
+	// peer exchange and the store's first sync run first.
+	trimGrace = 5 * time.Second
+	// trimForget: refill does not redial a peer this node trimmed for
+	// this long.
+	trimForget = time.Minute
+	// refillMax bounds the lost peers redialled at once by refill.
+	refillMax = 4
+)
+
+// trimSlack returns how far above maxPeers connections may go before the
+// connection manager trims them: inbound connections of newcomers, and
+// redials of peers that were trimmed, come on top of the node's own.
+func trimSlack(maxPeers int) int {
+	return max(2, maxPeers/4)
+}
+
+// roomLocked reports whether the node may dial another peer that is not
+// kept for good, with pending dials already under way; ms.mu held.
+func (ms *members) roomLocked(pending int) bool {
+	return ms.nconn+pending < ms.cfg.MaxPeers
+}
+
+// refill redials lost peers, a few at a time, when the node has room and
+// no candidate to dial (sweep calls it).
+func (ms *members) refill() {
+	ms.mu.Lock()
+	if len(ms.cands.byID) > 0 || ms.ctx.Err() != nil {
+		ms.mu.Unlock()
+		return
+	}
+	var lost []peer.ID
+	now := time.Now()
+	dialing := ms.candDialing
+	for p, m := range ms.peers {
+		switch {
+		case !m.keep && !m.connected && !m.dialing && time.Since(m.lostAt) > ms.cfg.ForgetAfter:
+			delete(ms.peers, p) // what dialLoop does for the peers it redials
+		case m.dialing:
+			dialing++
+		case !m.connected && !m.placeholder && now.Sub(m.trimmedAt) > trimForget:
+			lost = append(lost, p)
+		}
+	}
+	var pick []peer.ID
+	rand.Shuffle(len(lost), func(i, j int) { lost[i], lost[j] = lost[j], lost[i] })
+	for _, p := range lost {
+		if len(pick) == refillMax || !ms.roomLocked(dialing+len(pick)) {
+			break
+		}
+		pick = append(pick, p)
+	}
+	ms.mu.Unlock()
+	for _, p := range pick {
+		ms.dial(p, true)
+	}
+}
+
+// trim closes the connections above MaxPeers plus trimSlack, back to
+// MaxPeers (sweep calls it). It spares peers kept for good and connections
+// younger than trimGrace, and closes first those to peers that announce
+// more than MaxPeers peers themselves: they will not dial anyone to make
+// up for the lost link, while a peer with fewer would redial someone,
+// maybe this node. (libp2p's connection manager cannot do this here:
+// GossipSub protects its mesh peers from it, which at a small MaxPeers is
+// every peer.)
+func (ms *members) trim() {
+	ms.mu.Lock()
+	excess := ms.nconn - ms.cfg.MaxPeers
+	v := ms.mesh
+	ms.mu.Unlock()
+	if excess <= trimSlack(ms.cfg.MaxPeers) || v == nil || ms.ctx.Err() != nil {
+		return
+	}
+	links := v.Links()
+	now := time.Now()
+	type victim struct {
+		p      peer.ID
+		degree int
+		order  float64
+	}
+	var vs []victim
+	ms.mu.Lock()
+	for p, m := range ms.peers {
+		if m.connected && !m.keep && now.Sub(m.connectedAt) >= trimGrace {
+			vs = append(vs, victim{p, len(links[p]), rand.Float64()})
+		}
+	}
+	slices.SortFunc(vs, func(a, b victim) int {
+		if c := cmp.Compare(b.degree, a.degree); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.order, b.order)
+	})
+	vs = vs[:min(len(vs), excess)]
+	for _, x := range vs {
+		ms.peers[x.p].trimmedAt = now
+	}
+	ms.mu.Unlock()
+	for _, x := range vs {
+		ms.count.trimmed.Add(1)
+		ms.log.Debug("node: closing a connection above MaxPeers", "peer", x.p, "its_peers", x.degree)
+		_ = ms.h.Network().ClosePeer(x.p)
+	}
+}
+
+// protect keeps the connection manager from trimming p's connections (a
+// bootstrap peer, a peer given to Connect).
+func (ms *members) protect(p peer.ID) {
+	if cm := ms.h.ConnManager(); cm != nil {
+		cm.Protect(p, "reflect-keep")
+	}
+}

@@ -1,0 +1,149 @@
+package node
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/reflectmesh/reflect/internal/netns"
+	"github.com/reflectmesh/reflect/internal/testutil"
+)
+
+// Eight nodes that find each other by mDNS, with MaxPeers 3: each keeps a
+// few direct peers (at most the high-water mark once trimmed), the mesh is
+// partial, and still every node lists all seven others as members, a
+// broadcast reaches everyone through relays, and a node that closes leaves
+// everyone's membership.
+func TestMaxPeersPartialMesh(t *testing.T) {
+	netns.Require(t)
+	const count, maxPeers = 8, 3
+	ns := make([]*Node, count)
+	for i := range ns {
+		cfg := mdnsConfig(testKey)
+		cfg.MaxPeers = maxPeers
+		ns[i] = startNode(t, cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i, n := range ns {
+		if err := n.WaitPeers(ctx, count-1); err != nil {
+			t.Fatalf("node %d: %v (direct peers %d)", i, err, len(n.Neighbours()))
+		}
+	}
+	high := maxPeers + trimSlack(maxPeers)
+	testutil.Eventually(t, 20*time.Second, "every node within the high-water mark", func() bool {
+		for _, n := range ns {
+			if c := len(n.Host().Network().Peers()); c > high || c == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	partial := false
+	for i, n := range ns {
+		nb := n.Neighbours()
+		if len(nb) < count-1 {
+			partial = true
+		}
+		for _, p := range nb {
+			if !slices.Contains(n.Peers(), p) {
+				t.Errorf("node %d: direct peer %s is not among its members %v", i, p, n.Peers())
+			}
+		}
+	}
+	if !partial {
+		t.Fatalf("every node is connected to all %d others with MaxPeers %d", count-1, maxPeers)
+	}
+
+	// Every node gets a broadcast of ns[0], relayed where it is not a
+	// direct peer. GossipSub takes a heartbeat or two to graft a new
+	// subscription into its relays' meshes: broadcast until everyone has
+	// had one.
+	const topic = "partial"
+	var mu sync.Mutex
+	got := map[int]bool{}
+	for i := 1; i < count; i++ {
+		if _, err := ns[i].Subscribe(topic, func(map[string]any) {
+			mu.Lock()
+			got[i] = true
+			mu.Unlock()
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, 20*time.Second, "a broadcast to reach every node", func() bool {
+		if err := ns[0].Broadcast(ctx, topic, map[string]any{"hello": true}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == count-1
+	})
+
+	// A node that closes leaves every other node's membership, direct
+	// peer or not.
+	gone := ns[count-1].ID()
+	if err := ns[count-1].Close(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 20*time.Second, "every node to see the closed one leave", func() bool {
+		for _, n := range ns[:count-1] {
+			if slices.Contains(n.Peers(), gone) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// A node that is not a direct peer joins and leaves OnPeer's view, and
+// only OnNeighbour's events name direct peers.
+func TestOnPeerReportsMembersBeyondNeighbours(t *testing.T) {
+	netns.Require(t)
+	// a – b – c: a and c keep one direct peer each, b.
+	b := startNode(t, localConfig(testKey))
+	cfg := localConfig(testKey)
+	cfg.MaxPeers = 1
+	cfg.BootstrapPeers = []string{b.Addrs()[0].String() + "/p2p/" + b.ID().String()}
+	a, c := startNode(t, cfg), startNode(t, cfg)
+
+	var mu sync.Mutex
+	var members, neighbours []PeerEvent
+	a.OnPeer(func(e PeerEvent) { mu.Lock(); members = append(members, e); mu.Unlock() })
+	a.OnNeighbour(func(e PeerEvent) { mu.Lock(); neighbours = append(neighbours, e); mu.Unlock() })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := a.WaitPeers(ctx, 2); err != nil {
+		t.Fatalf("a: %v (direct peers %v)", err, a.Neighbours())
+	}
+	if got := a.Neighbours(); !slices.Equal(got, []peer.ID{b.ID()}) {
+		t.Fatalf("a's direct peers %v, want only b %s", got, b.ID())
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, "a to see c leave", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(members, PeerEvent{ID: c.ID(), State: PeerLeft})
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(members, PeerEvent{ID: c.ID(), State: PeerJoined}) {
+		t.Errorf("OnPeer: %v, want c joined then left", members)
+	}
+	for _, e := range neighbours {
+		if e.ID != b.ID() {
+			t.Errorf("OnNeighbour reported %v: not a direct peer", e)
+		}
+	}
+	if st := a.Stats(); st.Peers != 1 || st.Neighbours != 1 {
+		t.Errorf("a's stats: %d peers, %d neighbours; want 1 and 1 (b)", st.Peers, st.Neighbours)
+	}
+}
