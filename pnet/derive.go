@@ -4,6 +4,7 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/hex"
+	"runtime/debug"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -44,12 +45,25 @@ const (
 // KeySize is the size in bytes of a libp2p private network key (PSK).
 const KeySize = 32
 
-// argonMaster stretches a passphrase into a 32-byte master key.
+// argonMaster stretches a passphrase into a 32-byte master key, then gives
+// Argon2id's working memory (argonMemory KiB, garbage once IDKey returns)
+// back to the OS.
 func argonMaster(secret string) [KeySize]byte {
 	var m [KeySize]byte
 	copy(m[:], argon2.IDKey([]byte(secret), []byte(argonSalt), argonTime, argonMemory, argonThreads, KeySize))
+	releaseArgonMemory()
 	return m
 }
+
+// releaseArgonMemory frees Argon2id's block at once. Left to the runtime,
+// it stays resident for minutes in an idle process: the collection that
+// its allocation triggers sees it live and doubles the heap goal, so the
+// next one may wait for the two-minute forced collection, and the
+// scavenger returns it after that. FreeOSMemory collects now (the block
+// is dead) and returns every free span. It costs one forced collection
+// per derivation, that is once per secret per process (FromPassphrase
+// caches).
+func releaseArgonMemory() { debug.FreeOSMemory() }
 
 // expand returns n bytes of HKDF-SHA256(ikm, salt = none, info = label).
 func expand(ikm []byte, label string, n int) []byte {
