@@ -92,8 +92,10 @@ func (n Network) Format(f fmt.State, _ rune) {
 // Argon2id is deliberately slow (tens of milliseconds, 19 MiB of memory),
 // so results are cached per secret for the life of the process; concurrent
 // first calls for the same secret compute it once and all callers receive
-// the same *Network. An empty secret returns ErrEmptySecret. Use Weak to
-// warn about short secrets.
+// the same *Network. The call that computes it returns the 19 MiB to the
+// OS before it returns, at the cost of one forced garbage collection
+// (runtime/debug.FreeOSMemory). An empty secret returns ErrEmptySecret.
+// Use Weak to warn about short secrets.
 func FromPassphrase(secret string) (*Network, error) {
 	if secret == "" {
 		return nil, ErrEmptySecret
