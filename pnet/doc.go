@@ -36,10 +36,13 @@
 // The Argon2id cost is OWASP's minimum. Measured with BenchmarkArgon2id on
 // the development machine (2 shared cores of an AMD EPYC, Go 1.26): about
 // 22-26 ms and 19 MiB per derivation. Every node and every guess by an
-// attacker pays that once per secret. FromPassphrase gives the 19 MiB back
-// to the OS before it returns (runtime/debug.FreeOSMemory: one forced
-// garbage collection per derivation); left to the runtime, they stayed
-// resident in an idle node for minutes.
+// attacker pays that once per secret. A process's first derivation also
+// has the kernel fault in and zero the 19 MiB: about 95 ms in all there.
+// FromPassphrase gives the 19 MiB back to the OS before it returns
+// (runtime/debug.FreeOSMemory: one forced garbage collection per
+// derivation, which added no measurable time to a fresh process's first
+// one); left to the runtime, they stayed resident in an idle node for
+// minutes.
 //
 // # What pnet protects
 //
