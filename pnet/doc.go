@@ -40,9 +40,8 @@
 // has the kernel fault in and zero the 19 MiB: about 95 ms in all there.
 // FromPassphrase gives the 19 MiB back to the OS before it returns
 // (runtime/debug.FreeOSMemory: one forced garbage collection per
-// derivation, which added no measurable time to a fresh process's first
-// one); left to the runtime, they stayed resident in an idle node for
-// minutes.
+// derivation, 4-12 ms after a fresh process's first one); left to the
+// runtime, they stayed resident in an idle node for minutes.
 //
 // # What pnet protects
 //
