@@ -17,6 +17,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && (os.Args[1] == participantCmd || os.Args[1] == natsServerCmd) {
+		os.Exit(subcommand(os.Args[1:]))
+	}
 	code, done, err := isolate()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -45,6 +48,11 @@ type config struct {
 	quiet      bool
 	command    string
 	from       string
+	// procs selects the multi-process mode (procs_main.go) of the
+	// systems in procsSystems, written to procsOut.
+	procs        bool
+	procsSystems []string
+	procsOut     string
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -60,6 +68,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
+	if cfg.procs {
+		return runProcs(ctx, cfg, stdout, stderr)
+	}
 
 	var res *Results
 	if cfg.from != "" {
@@ -90,7 +101,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if cfg.md != "" {
-		if err := writeMarkdown(cfg.md, res, plots); err != nil {
+		procs, err := loadProcsResults(procsResultsFile)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintln(stderr, "bench: the one-process-per-participant results are left out:", err)
+		}
+		if err := writeMarkdown(cfg.md, res, procs, plots); err != nil {
 			fmt.Fprintln(stderr, "bench: writing Markdown:", err)
 			failed = true
 		} else {
@@ -136,6 +151,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		quiet    = fs.Bool("q", false, "no progress lines on stderr")
 		trials   = fs.Int("search-trials", -1, "paced trials of the throughput search (default 5, -quick 2); 0 reports the unpaced run only (e.g. for -cpuprofile)")
 		from     = fs.String("from", "", "measure nothing: regenerate the table, JSON, plots and Markdown from this results.json")
+		procs    = fs.Bool("procs", false, "one OS process per participant (systems reflect, nats, nats-tls, redis; scenarios latency, throughput; "+
+			"default N 5, -out "+procsResultsFile+"); BENCHMARKS.md shows its tables first, the in-process ones (results.json) as the library micro-view")
 	)
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -169,6 +186,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			cfg.timeout = 5 * time.Minute
 		}
 	}
+	if *procs {
+		if err := procsFlags(&cfg, set, ns, systems, scenarios); err != nil {
+			return cfg, err
+		}
+	}
 	if *topology != "full" && *topology != "star" {
 		return cfg, fmt.Errorf("-topology %q: want full or star", *topology)
 	}
@@ -184,8 +206,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if cfg.runs < 1 || cfg.runs > 20 {
 		return cfg, fmt.Errorf("-runs %d out of range [1, 20]", cfg.runs)
 	}
-	if cfg.systems, err = pickSystems(*systems); err != nil {
-		return cfg, err
+	if !cfg.procs {
+		if cfg.systems, err = pickSystems(*systems); err != nil {
+			return cfg, err
+		}
 	}
 	sz, err := parseInts(*sizes)
 	if err != nil {
@@ -218,6 +242,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		for _, id := range s.Scenarios() {
 			known[id] = true
 		}
+	}
+	if cfg.procs {
+		return cfg, nil // procsFlags checked the systems and scenarios
 	}
 	cfg.scenarios = map[string]bool{}
 	for _, id := range strings.Split(*scenarios, ",") {
