@@ -17,9 +17,6 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && (os.Args[1] == participantCmd || os.Args[1] == natsServerCmd) {
-		os.Exit(subcommand(os.Args[1:]))
-	}
 	code, done, err := isolate()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -53,6 +50,7 @@ type config struct {
 	procs        bool
 	procsSystems []string
 	procsOut     string
+	participants string // prebuilt participant binaries, or "" to build them
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -153,6 +151,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		from     = fs.String("from", "", "measure nothing: regenerate the table, JSON, plots and Markdown from this results.json")
 		procs    = fs.Bool("procs", false, "one OS process per participant (systems reflect, nats, nats-tls, redis; scenarios latency, throughput; "+
 			"default N 5, -out "+procsResultsFile+"); BENCHMARKS.md shows its tables first, the in-process ones (results.json) as the library micro-view")
+		participants = fs.String("participants", "", "-procs: directory of prebuilt participant binaries (go build -o DIR ./participant/cmd/...); default: built at start")
 	)
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -187,7 +186,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		}
 	}
 	if *procs {
-		if err := procsFlags(&cfg, set, ns, systems, scenarios); err != nil {
+		if err := procsFlags(&cfg, set, ns, systems, scenarios, *participants); err != nil {
 			return cfg, err
 		}
 	}

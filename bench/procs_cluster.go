@@ -4,17 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/reflectmesh/reflect/bench/participant"
 	"github.com/reflectmesh/reflect/pnet"
 )
 
 // procsSystems are the systems of the -procs mode, in table order: the
-// first is the system under test. Each participant is its own process;
-// NATS's server is one more (the bench binary running the nats-server
-// library), Redis's is redis-server.
+// first is the system under test. Each participant is its own process (a
+// binary of bench/participant/cmd); NATS's server is one more
+// (nats-server, the library), Redis's is redis-server.
 var procsSystems = []string{"reflect", "nats", "nats-tls", "redis"}
 
 // describeProcs says what runs for each -procs system.
@@ -60,7 +62,8 @@ const (
 
 // openProcs starts the cluster's processes and returns once every
 // subscriber is known to the publisher.
-func openProcs(ctx context.Context, sys string, n int, star bool) (c *procsCluster, err error) {
+// bin is the directory of the participant binaries (buildParticipants).
+func openProcs(ctx context.Context, bin, sys string, n int, star bool) (c *procsCluster, err error) {
 	c = &procsCluster{sys: sys}
 	defer func() {
 		if err != nil {
@@ -68,6 +71,7 @@ func openProcs(ctx context.Context, sys string, n int, star bool) (c *procsClust
 			c = nil
 		}
 	}()
+	var exe string
 	var args []string // participant flags besides -role
 	switch sys {
 	case "reflect":
@@ -75,23 +79,23 @@ func openProcs(ctx context.Context, sys string, n int, star bool) (c *procsClust
 		if err != nil {
 			return nil, err
 		}
-		args = []string{"-key", secret}
+		exe, args = "reflect-node", []string{"-key", secret}
 	case "nats", "nats-tls":
 		var sargs []string
 		if sys == "nats-tls" {
 			if c.tls, err = makeTLS(); err != nil {
 				return nil, err
 			}
-			sargs = []string{"-cert", c.tls.Cert, "-key", c.tls.Key}
+			sargs = []string{"-cert", c.tls.Cert, "-cert-key", c.tls.Key}
 		}
-		if c.srv, err = startProc(sys+" server", append([]string{natsServerCmd}, sargs...)...); err != nil {
+		if c.srv, err = startProc(sys+" server", filepath.Join(bin, "nats-server"), sargs...); err != nil {
 			return nil, err
 		}
-		r, err := c.srv.call(ctx, command{Op: "addr"})
+		r, err := c.srv.call(ctx, participant.Command{Op: "addr"})
 		if err != nil {
 			return nil, err
 		}
-		args = []string{"-url", r.Addr}
+		exe, args = "nats-client", []string{"-url", r.Addr}
 		if c.tls != nil {
 			args = append(args, "-ca", c.tls.CA)
 		}
@@ -99,7 +103,7 @@ func openProcs(ctx context.Context, sys string, n int, star bool) (c *procsClust
 		if c.redis, err = startRedis(ctx); err != nil {
 			return nil, err
 		}
-		args = []string{"-url", c.redis.addr}
+		exe, args = "redis-client", []string{"-url", c.redis.addr}
 	default:
 		return nil, fmt.Errorf("-procs: unknown system %q", sys)
 	}
@@ -108,8 +112,7 @@ func openProcs(ctx context.Context, sys string, n int, star bool) (c *procsClust
 		if i == 0 {
 			role = "pub"
 		}
-		p, err := startProc(sys+" "+role+" "+strconv.Itoa(i),
-			append([]string{participantCmd, "-system", sys, "-role", role}, args...)...)
+		p, err := startProc(sys+" "+role+" "+strconv.Itoa(i), filepath.Join(bin, exe), append([]string{"-role", role}, args...)...)
 		if err != nil {
 			return nil, err
 		}
@@ -122,12 +125,12 @@ func openProcs(ctx context.Context, sys string, n int, star bool) (c *procsClust
 	}
 	errs := make([]error, n)
 	parallel(n-1, func(i int) {
-		_, errs[i+1] = c.parts[i+1].call(ctx, command{Op: "subscribe"})
+		_, errs[i+1] = c.parts[i+1].call(ctx, participant.Command{Op: "subscribe"})
 	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if _, err := c.parts[0].call(ctx, command{Op: "wait_subscribers", N: n - 1}); err != nil {
+	if _, err := c.parts[0].call(ctx, participant.Command{Op: "wait_subscribers", N: n - 1}); err != nil {
 		return nil, err
 	}
 	if sys == "reflect" {
@@ -143,7 +146,7 @@ func (c *procsCluster) meshReflect(ctx context.Context, star bool) error {
 	n := len(c.parts)
 	addrs := make([]string, n)
 	for i, p := range c.parts {
-		r, err := p.call(ctx, command{Op: "addr"})
+		r, err := p.call(ctx, participant.Command{Op: "addr"})
 		if err != nil {
 			return err
 		}
@@ -156,7 +159,7 @@ func (c *procsCluster) meshReflect(ctx context.Context, star bool) error {
 		if star {
 			to = addrs[:1]
 		}
-		_, errs[i] = c.parts[i].call(ctx, command{Op: "connect", Addrs: to})
+		_, errs[i] = c.parts[i].call(ctx, participant.Command{Op: "connect", Addrs: to})
 	})
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -166,7 +169,7 @@ func (c *procsCluster) meshReflect(ctx context.Context, star bool) error {
 		if star && i > 0 {
 			want = 1
 		}
-		_, errs[i] = c.parts[i].call(ctx, command{Op: "wait_peers", N: want})
+		_, errs[i] = c.parts[i].call(ctx, participant.Command{Op: "wait_peers", N: want})
 	})
 	return errors.Join(errs...)
 }
@@ -203,8 +206,8 @@ func (c *procsCluster) drops(ctx context.Context) Drops {
 		if p == nil {
 			continue
 		}
-		if r, err := p.call(ctx, command{Op: "drops"}); err == nil && r.Drops != nil {
-			add(*r.Drops)
+		if r, err := p.call(ctx, participant.Command{Op: "drops"}); err == nil {
+			add(Drops{Counts: r.Drops})
 		}
 	}
 	if c.redis != nil {

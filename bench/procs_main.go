@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,8 +21,9 @@ var procsScenarios = []string{"latency", "throughput"}
 
 // procsFlags applies -procs to cfg: its own defaults for what the user
 // did not set, and its own systems and scenarios.
-func procsFlags(cfg *config, set map[string]bool, ns, systems, scenarios *string) error {
+func procsFlags(cfg *config, set map[string]bool, ns, systems, scenarios *string, participants string) error {
 	cfg.procs = true
+	cfg.participants = participants
 	cfg.procsOut = procsResultsFile
 	if !set["n"] {
 		*ns = "5"
@@ -148,6 +148,17 @@ func procsBenchmark(ctx context.Context, cfg config, log io.Writer) *ProcsResult
 		systems = append(systems, name)
 	}
 	env := &Env{P: cfg.params, Scenarios: cfg.scenarios, Open: OpenOptions{Star: cfg.star}, Logf: logf}
+	if cfg.participants == "" {
+		logf("building the participant binaries (go build %s/...)", participantPkg)
+	}
+	bin, cleanup, err := buildParticipants(ctx, cfg.participants)
+	if err != nil {
+		logf("%v", err)
+		res.Samples = append(res.Samples, ProcsSample{Run: 1, Error: err.Error()})
+		systems = nil
+	} else {
+		defer cleanup()
+	}
 	for r := 1; r <= cfg.runs && ctx.Err() == nil; r++ {
 		for _, n := range cfg.ns {
 			order := slices.Clone(systems)
@@ -161,7 +172,7 @@ func procsBenchmark(ctx context.Context, cfg config, log io.Writer) *ProcsResult
 				}
 				s := ProcsSample{Run: r, System: sys, N: n}
 				logf("run %d/%d, N=%d, %s, one process per participant (load average %s)", r, cfg.runs, n, sys, loadAvg())
-				if err := runProcsSample(ctx, sys, n, env, &s); err != nil {
+				if err := runProcsSample(ctx, bin, sys, n, env, &s); err != nil {
 					s.Error = err.Error()
 					logf("  %s: %v", sys, err)
 				}
@@ -172,19 +183,4 @@ func procsBenchmark(ctx context.Context, cfg config, log io.Writer) *ProcsResult
 	res.ElapsedSecs = time.Since(start).Seconds()
 	analyzeProcs(res)
 	return res
-}
-
-// subcommand runs a child process of the -procs mode (participant or
-// nats-server) and returns its exit code. It runs only where the bench
-// itself would: in a network namespace with nothing but loopback, which
-// the parent already is in and the child inherits.
-func subcommand(args []string) int {
-	if !onlyLoopback() {
-		fmt.Fprintf(os.Stderr, "%v: %s runs only as a child of the bench in its namespace\n", errNotIsolated, args[0])
-		return 2
-	}
-	if args[0] == natsServerCmd {
-		return runNATSServer(args[1:], os.Stdin, os.Stdout, os.Stderr)
-	}
-	return runParticipant(args[1:], os.Stdin, os.Stdout, os.Stderr)
 }

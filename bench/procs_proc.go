@@ -13,10 +13,13 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/reflectmesh/reflect/bench/participant"
 )
 
 // proc is one child process of the -procs mode (a participant or a NATS
-// server), driven over its stdin and stdout (procs_proto.go).
+// server: a binary of bench/participant/cmd), driven over its stdin and
+// stdout (bench/participant/proto.go).
 type proc struct {
 	name string // e.g. "reflect sub 3", for errors and logs
 	cmd  *exec.Cmd
@@ -29,14 +32,9 @@ type proc struct {
 // errProc is a child process that failed or answered with an error.
 var errProc = errors.New("process")
 
-// startProc starts this executable with args (a subcommand). The child
-// dies with the parent (Pdeathsig) and inherits its network namespace and
-// stderr.
-func startProc(name string, args ...string) (*proc, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
+// startProc starts the binary exe with args. The child dies with the
+// parent (Pdeathsig) and inherits its network namespace and stderr.
+func startProc(name, exe string, args ...string) (*proc, error) {
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -60,28 +58,28 @@ func (p *proc) pid() int { return p.cmd.Process.Pid }
 
 // call sends c and returns the reply; a reply with Err is an error. If
 // the child does not answer before ctx ends, it is killed.
-func (p *proc) call(ctx context.Context, c command) (reply, error) {
+func (p *proc) call(ctx context.Context, c participant.Command) (participant.Reply, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	b, err := json.Marshal(c)
 	if err != nil {
-		return reply{}, err
+		return participant.Reply{}, err
 	}
 	stop := context.AfterFunc(ctx, func() { _ = p.cmd.Process.Kill() })
 	defer stop()
 	if _, err := p.in.Write(append(b, '\n')); err != nil {
-		return reply{}, fmt.Errorf("%w %s: %s: %w", errProc, p.name, c.Op, err)
+		return participant.Reply{}, fmt.Errorf("%w %s: %s: %w", errProc, p.name, c.Op, err)
 	}
 	line, err := p.out.ReadBytes('\n')
 	if err != nil {
 		if ctx.Err() != nil {
 			err = context.Cause(ctx)
 		}
-		return reply{}, fmt.Errorf("%w %s: %s: %w", errProc, p.name, c.Op, err)
+		return participant.Reply{}, fmt.Errorf("%w %s: %s: %w", errProc, p.name, c.Op, err)
 	}
-	var r reply
+	var r participant.Reply
 	if err := json.Unmarshal(line, &r); err != nil {
-		return reply{}, fmt.Errorf("%w %s: %s: reply %q: %w", errProc, p.name, c.Op, strings.TrimSpace(string(line)), err)
+		return participant.Reply{}, fmt.Errorf("%w %s: %s: reply %q: %w", errProc, p.name, c.Op, strings.TrimSpace(string(line)), err)
 	}
 	if r.Err != "" {
 		return r, fmt.Errorf("%w %s: %s: %s", errProc, p.name, c.Op, r.Err)
@@ -94,7 +92,7 @@ func (p *proc) call(ctx context.Context, c command) (reply, error) {
 func (p *proc) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := p.call(ctx, command{Op: "quit"})
+	_, err := p.call(ctx, participant.Command{Op: "quit"})
 	_ = p.in.Close()
 	select {
 	case <-p.done:

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/reflectmesh/reflect/bench/participant"
 )
 
 // ProcsSample is one run of one system at one N in the -procs mode: every
@@ -88,11 +90,12 @@ func loadAvg() string {
 
 // runProcsSample opens one cluster of sys and runs the -procs scenarios
 // env selects on it (latency, throughput; memory and CPU always).
-func runProcsSample(ctx context.Context, sys string, n int, env *Env, s *ProcsSample) (err error) {
+// bin is the directory of the participant binaries.
+func runProcsSample(ctx context.Context, bin, sys string, n int, env *Env, s *ProcsSample) (err error) {
 	s.LoadAvg = loadAvg()
 	t0 := time.Now()
 	octx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	c, err := openProcs(octx, sys, n, env.Open.Star)
+	c, err := openProcs(octx, bin, sys, n, env.Open.Star)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
@@ -176,9 +179,9 @@ type driver struct {
 func (d *driver) subs() []*proc { return d.c.parts[1:] }
 
 // callSubs sends c to every subscriber at once.
-func (d *driver) callSubs(ctx context.Context, c command) ([]reply, error) {
+func (d *driver) callSubs(ctx context.Context, c participant.Command) ([]participant.Reply, error) {
 	subs := d.subs()
-	rs := make([]reply, len(subs))
+	rs := make([]participant.Reply, len(subs))
 	errs := make([]error, len(subs))
 	parallel(len(subs), func(i int) { rs[i], errs[i] = subs[i].call(ctx, c) })
 	return rs, errors.Join(errs...)
@@ -187,7 +190,7 @@ func (d *driver) callSubs(ctx context.Context, c command) ([]reply, error) {
 // begin waits (at most quiesceMax) until no subscriber receives anything,
 // then starts a new trial on all of them.
 func (d *driver) begin(ctx context.Context, keep int) (uint32, error) {
-	quiet, err := d.waitIdle(ctx, d.p.DrainIdle, quiesceMax, func([]reply) bool { return false })
+	quiet, err := d.waitIdle(ctx, d.p.DrainIdle, quiesceMax, func([]participant.Reply) bool { return false })
 	if err != nil {
 		return 0, err
 	}
@@ -196,19 +199,19 @@ func (d *driver) begin(ctx context.Context, keep int) (uint32, error) {
 		d.logf("      still delivering an earlier trial after %v; going on", quiesceMax)
 	}
 	d.trial++
-	_, err = d.callSubs(ctx, command{Op: "begin", Trial: d.trial, Keep: keep})
+	_, err = d.callSubs(ctx, participant.Command{Op: "begin", Trial: d.trial, Keep: keep})
 	return d.trial, err
 }
 
 // waitIdle polls the subscribers until done says so (it returns true),
 // no delivery of any trial happened for idle (false) or maxWait passed
 // (false). The last poll's replies go to done.
-func (d *driver) waitIdle(ctx context.Context, idle, maxWait time.Duration, done func([]reply) bool) (bool, error) {
+func (d *driver) waitIdle(ctx context.Context, idle, maxWait time.Duration, done func([]participant.Reply) bool) (bool, error) {
 	deadline := time.Now().Add(maxWait)
 	var last uint64
 	lastChange := time.Now()
 	for first := true; ; first = false {
-		rs, err := d.callSubs(ctx, command{Op: "count"})
+		rs, err := d.callSubs(ctx, participant.Command{Op: "count"})
 		if err != nil {
 			return false, err
 		}
@@ -236,20 +239,20 @@ func (d *driver) waitIdle(ctx context.Context, idle, maxWait time.Duration, done
 }
 
 // publish runs l on the publisher as trial id.
-func (d *driver) publish(ctx context.Context, id uint32, l load) (*pubReport, error) {
-	r, err := d.c.parts[0].call(ctx, command{Op: "publish", Trial: id, Size: l.size, Count: l.count,
+func (d *driver) publish(ctx context.Context, id uint32, l load) (*participant.PubReport, error) {
+	r, err := d.c.parts[0].call(ctx, participant.Command{Op: "publish", Trial: id, Size: l.size, Count: l.count,
 		Rate: l.rate, LimitNS: int64(l.limit)})
 	if err == nil && r.Pub == nil {
-		err = fmt.Errorf("%w: publish without a report", errProtocol)
+		err = fmt.Errorf("%w: publish without a report", participant.ErrProtocol)
 	}
 	return r.Pub, err
 }
 
 // deliver waits until every subscriber has want messages of the current
 // trial (or they stop coming, or DrainMax) and returns the last counts.
-func (d *driver) deliver(ctx context.Context, want int64) ([]reply, error) {
-	var last []reply
-	_, err := d.waitIdle(ctx, d.p.DrainIdle, d.p.DrainMax, func(rs []reply) bool {
+func (d *driver) deliver(ctx context.Context, want int64) ([]participant.Reply, error) {
+	var last []participant.Reply
+	_, err := d.waitIdle(ctx, d.p.DrainIdle, d.p.DrainMax, func(rs []participant.Reply) bool {
 		last = rs
 		for _, r := range rs {
 			if r.Count < want {
@@ -281,7 +284,7 @@ func (d *driver) warmup(ctx context.Context) (float64, error) {
 	return pct(minCount(rs), int64(d.p.Warmup)), nil
 }
 
-func minCount(rs []reply) int64 {
+func minCount(rs []participant.Reply) int64 {
 	m := int64(-1)
 	for _, r := range rs {
 		m = min64(m, r.Count)
@@ -305,7 +308,7 @@ func (d *driver) latency(ctx context.Context) (*LatencyResult, error) {
 	if _, err := d.deliver(ctx, int64(pr.Sent)); err != nil {
 		return nil, err
 	}
-	rs, err := d.callSubs(ctx, command{Op: "latencies"})
+	rs, err := d.callSubs(ctx, participant.Command{Op: "latencies"})
 	if err != nil {
 		return nil, err
 	}
@@ -321,7 +324,7 @@ func (d *driver) latency(ctx context.Context) (*LatencyResult, error) {
 		P99:       quantileUS(lat, 0.99),
 		P999:      quantileUS(lat, 0.999),
 		Max:       quantileUS(lat, 1),
-		MaxCallUS: float64(pr.MaxCall) / 1e3,
+		MaxCallUS: float64(pr.MaxCallNS) / 1e3,
 		Drops:     d.c.drops(ctx).sub(d0),
 	}, nil
 }

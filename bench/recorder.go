@@ -12,11 +12,19 @@ import (
 //
 //	trial  uint32  which measurement the message belongs to
 //	seq    uint64  0, 1, 2, … within the trial
-//	sent   int64   send time, nanoseconds on CLOCK_MONOTONIC (clock.go)
+//	sent   int64   send time, nanoseconds on the process's monotonic clock
 //
 // Late messages of an earlier trial are recognised by the trial number and
 // ignored, so one cluster can serve several measurements in a row.
 const headerLen = 4 + 8 + 8
+
+// epoch is the origin of the monotonic clock carried in messages. Publisher
+// and subscribers live in this process, so receive time − send time is the
+// one-way latency with no clock skew.
+var epoch = time.Now()
+
+// now returns monotonic nanoseconds since epoch.
+func now() int64 { return int64(time.Since(epoch)) }
 
 func putHeader(b []byte, trial uint32, seq uint64, sent int64) {
 	binary.LittleEndian.PutUint32(b, trial)
@@ -65,13 +73,7 @@ const quiesceMax = 5 * time.Second
 
 // begin starts a new trial; latencies are kept for seq < keepLatency.
 func (r *recorder) begin(keepLatency int) *trial {
-	return r.beginID(r.nextID.Add(1), keepLatency)
-}
-
-// beginID starts trial id, chosen by someone else (the -procs parent, the
-// same for every subscriber process); keepLatency is as for begin.
-func (r *recorder) beginID(id uint32, keepLatency int) *trial {
-	t := &trial{id: id, rec: r, sub: make([]subCounters, r.subs)}
+	t := &trial{id: r.nextID.Add(1), rec: r, sub: make([]subCounters, r.subs)}
 	if keepLatency > 0 {
 		for i := range t.sub {
 			t.sub[i].lat = make([]atomic.Int64, keepLatency)
