@@ -34,9 +34,6 @@ func procsFlags(cfg *config, set map[string]bool, ns, systems, scenarios *string
 		cfg.procsOut = ""
 	}
 	cfg.out, cfg.plots = "", ""
-	if cfg.from != "" {
-		return errors.New("-from reads results.json; with -procs there is nothing to measure from it")
-	}
 	if cfg.cpuProfile != "" {
 		return errors.New("-cpuprofile: profile a participant process instead (-procs has no in-process scenarios)")
 	}
@@ -81,7 +78,17 @@ func procsFlags(cfg *config, set map[string]bool, ns, systems, scenarios *string
 // BENCHMARKS.md (with the in-process results.json as the library
 // micro-view, when it exists).
 func runProcs(ctx context.Context, cfg config, stdout, stderr io.Writer) int {
-	res := procsBenchmark(ctx, cfg, stderr)
+	var res *ProcsResults
+	if cfg.from != "" {
+		var err error
+		if res, err = loadProcsResults(cfg.from); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+		cfg.procsOut = "" // it is the input
+	} else {
+		res = procsBenchmark(ctx, cfg, stderr)
+	}
 	printProcsText(stdout, res)
 	failed := false
 	if cfg.procsOut != "" {
@@ -148,6 +155,7 @@ func procsBenchmark(ctx context.Context, cfg config, log io.Writer) *ProcsResult
 		systems = append(systems, name)
 	}
 	env := &Env{P: cfg.params, Scenarios: cfg.scenarios, Open: OpenOptions{Star: cfg.star}, Logf: logf}
+	res.Crypto = measureCrypto()
 	if cfg.participants == "" {
 		logf("building the participant binaries (go build %s/...)", participantPkg)
 	}

@@ -14,16 +14,19 @@ import (
 // mode's JSON output (results-procs.json), and BENCHMARKS.md's headline
 // tables.
 type ProcsResults struct {
-	Machine     Machine        `json:"machine"`
-	Quick       bool           `json:"quick"`
-	Ns          []int          `json:"ns"`
-	Runs        int            `json:"runs"`
-	Topology    string         `json:"topology"`
-	Params      Params         `json:"params"`
-	Systems     []SystemInfo   `json:"systems"`
-	Samples     []ProcsSample  `json:"samples"`
-	Summaries   []ProcsSummary `json:"summaries"`
-	Ratios      []ProcsRatio   `json:"ratios"`
+	Machine   Machine        `json:"machine"`
+	Quick     bool           `json:"quick"`
+	Ns        []int          `json:"ns"`
+	Runs      int            `json:"runs"`
+	Topology  string         `json:"topology"`
+	Params    Params         `json:"params"`
+	Systems   []SystemInfo   `json:"systems"`
+	Samples   []ProcsSample  `json:"samples"`
+	Summaries []ProcsSummary `json:"summaries"`
+	Ratios    []ProcsRatio   `json:"ratios"`
+	// Crypto is Reflect's crypto ceiling for large messages, measured at
+	// the start of the invocation.
+	Crypto      *CryptoCeiling `json:"crypto_ceiling,omitempty"`
 	ElapsedSecs float64        `json:"elapsed_secs"`
 }
 
@@ -289,6 +292,16 @@ func lossMark(delivered Stat) string {
 	return ""
 }
 
+// ceilingPct is Reflect's 64 KiB rate as a % of its crypto ceiling at
+// that N (other systems: –).
+func ceilingPct(res *ProcsResults, s ProcsSummary, lg ProcsSizeSummary) string {
+	c := res.Crypto.perSubscriber(s.N)
+	if s.System != procsSystems[0] || c <= 0 || !lg.MBPerSec.ok() {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f%% of %.0f MB/s", 100*lg.MBPerSec.Median/c, c)
+}
+
 // ratioX prints a ratio as 0.83× (range).
 func ratioX(s Stat) string {
 	if !s.ok() {
@@ -316,7 +329,7 @@ func procsTables(res *ProcsResults) []table {
 		main := table{
 			title: fmt.Sprintf("One process per participant, N = %d (1 publisher, %d subscribers); medians of %d run(s), range in parentheses", n, n-1, res.Runs),
 			head: []string{"system", "p50 µs", "p99 µs", "delivered %", "256 B msgs/s per subscriber", "64 KiB MB/s per subscriber",
-				"CPU µs per delivery, 256 B", "CPU µs per delivery, 64 KiB", "idle MB per subscriber (RSS / private)", "idle MB per server (RSS / private)", "idle RSS MB, all processes"},
+				"CPU µs per delivery, 256 B", "CPU µs per delivery, 64 KiB", "64 KiB: % of crypto ceiling", "idle MB per subscriber (RSS / private)", "idle MB per server (RSS / private)", "idle RSS MB, all processes"},
 		}
 		procs := table{
 			title: fmt.Sprintf("Processes, N = %d: memory idle and at peak (MB, RSS / private), idle CPU and context switches", n),
@@ -339,7 +352,7 @@ func procsTables(res *ProcsResults) []table {
 			}
 			main.rows = append(main.rows, []string{name, s.P50.short(), s.P99.short(), s.LatDelivered.format("%.2f"),
 				sm.MsgsPerSec.short() + lossMark(sm.Delivered), lg.MBPerSec.short() + lossMark(lg.Delivered),
-				sm.CPUPerMsgUS.short(), lg.CPUPerMsgUS.short(),
+				sm.CPUPerMsgUS.short(), lg.CPUPerMsgUS.short(), ceilingPct(res, s, lg),
 				memPair(sub.IdleRSSMB, sub.IdleAnonMB), server, s.IdleRSSMB.short()})
 			for _, r := range s.Roles {
 				sw := "–"
@@ -376,12 +389,22 @@ func printProcsText(w io.Writer, res *ProcsResults) {
 	for _, t := range procsTables(res) {
 		t.text(w)
 	}
+	if c := res.Crypto; c != nil {
+		fmt.Fprintf(w, "\nCrypto ceiling: %s\n", cryptoLine(c))
+	}
 	fmt.Fprintf(w, "\nLoad average (1, 5, 15 min) at each sample's start: %s\n", loadAvgs(res))
 	for _, s := range res.Samples {
 		if s.Error != "" {
 			fmt.Fprintf(w, "error: run %d, N=%d, %s: %s\n", s.Run, s.N, s.System, s.Error)
 		}
 	}
+}
+
+// cryptoLine says how the crypto ceiling was found.
+func cryptoLine(c *CryptoCeiling) string {
+	return fmt.Sprintf("XSalsa20 %.0f MB/s and ChaCha20-Poly1305 %.0f MB/s on one core (x/crypto, 64 KiB buffers): "+
+		"%.2f ms of CPU per MB delivered (encrypt + decrypt, both layers); with %d cores shared by N−1 subscribers the ceiling per subscriber is %d × 1000 ÷ %.2f ÷ (N−1) MB/s",
+		c.XSalsa20MBps, c.ChaChaPolyMBps, c.MSPerMB, c.Cores, c.Cores, c.MSPerMB)
 }
 
 // loadAvgs lists the samples' load averages, in order.
@@ -423,6 +446,9 @@ func writeProcsMarkdown(b io.Writer, res *ProcsResults) {
 		"the deliveries ended, ÷ all subscribers' deliveries. The parent and its polling (every 20 ms) are not counted.\n\n",
 		p.Warmup, p.MemIdle, procsIdleWindow, procsPeakEvery, p.LatencySize, p.LatencyRate, p.LatencyFor,
 		p.ThroughputCount[small], p.ThroughputCount[large], p.ThroughputFor)
+	if c := res.Crypto; c != nil {
+		fmt.Fprintf(b, "*%% of crypto ceiling*: Reflect's 64 KiB rate per subscriber against the most encryption alone would allow: %s.\n\n", cryptoLine(c))
+	}
 	fmt.Fprintf(b, "Load average (1, 5, 15 min) at each sample's start: %s.\n", loadAvgs(res))
 }
 

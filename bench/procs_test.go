@@ -117,7 +117,6 @@ func TestProcsFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-procs", "-systems", "libp2p"},
 		{"-procs", "-scenarios", "burst"},
-		{"-procs", "-from", "results.json"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("%v: accepted", args)
@@ -202,6 +201,15 @@ func TestProcsRatios(t *testing.T) {
 	sub, ok := s.role(roleSub)
 	if s.System != "reflect" || !ok || sub.Processes != 3 || sub.IdleRSSMB.Median != 32 || s.IdleRSSMB.Median != 196 {
 		t.Errorf("summary %+v / subscribers %+v: want 3 subscribers at 32 MB, 196 MB in all", s, sub)
+	}
+	// The figures: 3.1 ms per MB, 2 cores, 4 subscribers: ~161 MB/s.
+	c := &CryptoCeiling{MSPerMB: 3.1, Cores: 2}
+	if v := c.perSubscriber(5); math.Abs(v-161.29) > 0.01 {
+		t.Errorf("crypto ceiling per subscriber %.2f MB/s, want 161.29", v)
+	}
+	res.Crypto = c
+	if got := ceilingPct(res, ProcsSummary{System: "reflect", N: 5}, ProcsSizeSummary{MBPerSec: statOf([]float64{50})}); got != "31% of 161 MB/s" {
+		t.Errorf("ceiling column %q", got)
 	}
 	if m := lossMark(statOf([]float64{100, 99.5})); m == "" {
 		t.Errorf("a lossy unpaced run is not marked")
