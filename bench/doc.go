@@ -17,7 +17,7 @@
 //	        -search-trials 0 -cpuprofile cpu.pprof -out '' -md '' -plots ''
 //	go run . -from results.json           # re-render the reports, measure nothing''
 //	go run . -procs                       # one process per participant: reflect, nats, nats-tls,
-//	                                      # redis, N = 5, 3 runs (~6 min); BENCHMARKS.md's headline
+//	                                      # redis, N = 5, 3 runs (~9 min); BENCHMARKS.md's headline
 //	go run . -procs -quick                # its CI smoke: N = 5, 1 run, < 1 min, writes no files
 //	go run . -procs -from results-procs.json   # re-render BENCHMARKS.md, measure nothing
 //
@@ -45,8 +45,12 @@
 // (procstat.go). Files: procs_main.go (flags, the run), procs_build.go,
 // procs_proc.go (one child), procs_cluster.go (opening a system),
 // procs_run.go (scenarios: latency, unpaced throughput at each size,
-// memory, CPU, context switches), procs_summary.go (medians, Reflect's
-// ratios within runs, tables; results-procs.json). BENCHMARKS.md shows
+// memory, CPU, context switches), procs_join.go (the store scenario join at
+// N = -store-n, reflect and nats: -store-keys written on one participant,
+// replicated, then a new process joins, timed from its exec, with holder
+// and joiner memory), procs_crypto.go (Reflect's crypto ceiling for 64
+// KiB), procs_summary.go (medians, Reflect's ratios within runs, tables;
+// results-procs.json). BENCHMARKS.md shows
 // these tables first, as the headline, and the in-process ones after as
 // the library micro-view, whichever mode regenerates it (when both
 // results files exist).

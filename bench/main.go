@@ -149,7 +149,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		quiet    = fs.Bool("q", false, "no progress lines on stderr")
 		trials   = fs.Int("search-trials", -1, "paced trials of the throughput search (default 5, -quick 2); 0 reports the unpaced run only (e.g. for -cpuprofile)")
 		from     = fs.String("from", "", "measure nothing: regenerate the table, JSON, plots and Markdown from this results.json")
-		procs    = fs.Bool("procs", false, "one OS process per participant (systems reflect, nats, nats-tls, redis; scenarios latency, throughput; "+
+		procs    = fs.Bool("procs", false, "one OS process per participant (systems reflect, nats, nats-tls, redis; scenarios latency, throughput, join (reflect, nats at -store-n); "+
 			"default N 5, -out "+procsResultsFile+"); BENCHMARKS.md shows its tables first, the in-process ones (results.json) as the library micro-view")
 		participants = fs.String("participants", "", "-procs: directory of prebuilt participant binaries (go build -o DIR ./participant/cmd/...); default: built at start")
 	)

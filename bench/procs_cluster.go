@@ -42,8 +42,12 @@ func describeProcs(name string) SystemInfo {
 // 1..n−1 subscribe, each a process; servers are NATS's or Redis's.
 type procsCluster struct {
 	sys   string
-	parts []*proc // participants; 0 is the publisher
-	srv   *proc   // nats-server, or nil
+	kv    bool     // a store cluster (-kv participants)
+	exe   string   // the participants' binary
+	args  []string // their flags besides -role
+	addrs []string // Reflect: the participants' addresses
+	parts []*proc  // participants; 0 is the publisher (the store's writer)
+	srv   *proc    // nats-server, or nil
 	redis *redisServer
 	tls   *tlsFiles
 }
@@ -61,10 +65,12 @@ const (
 )
 
 // openProcs starts the cluster's processes and returns once every
-// subscriber is known to the publisher.
-// bin is the directory of the participant binaries (buildParticipants).
-func openProcs(ctx context.Context, bin, sys string, n int, star bool) (c *procsCluster, err error) {
-	c = &procsCluster{sys: sys}
+// subscriber is known to the publisher; bin is the directory of the
+// participant binaries (buildParticipants). With kv, the participants
+// share a store instead (reflect and nats only): it returns once it
+// replicates between all of them.
+func openProcs(ctx context.Context, bin, sys string, n int, star, kv bool) (c *procsCluster, err error) {
+	c = &procsCluster{sys: sys, kv: kv}
 	defer func() {
 		if err != nil {
 			c.kill()
@@ -88,6 +94,9 @@ func openProcs(ctx context.Context, bin, sys string, n int, star bool) (c *procs
 			}
 			sargs = []string{"-cert", c.tls.Cert, "-cert-key", c.tls.Key}
 		}
+		if kv {
+			sargs = append(sargs, "-kv")
+		}
 		if c.srv, err = startProc(sys+" server", filepath.Join(bin, "nats-server"), sargs...); err != nil {
 			return nil, err
 		}
@@ -107,12 +116,19 @@ func openProcs(ctx context.Context, bin, sys string, n int, star bool) (c *procs
 	default:
 		return nil, fmt.Errorf("-procs: unknown system %q", sys)
 	}
+	if kv {
+		if sys != "reflect" && sys != "nats" {
+			return nil, fmt.Errorf("-procs: %s has no store here", sys)
+		}
+		args = append(args, "-kv")
+	}
+	c.exe, c.args = filepath.Join(bin, exe), args
 	for i := range n {
 		role := "sub"
 		if i == 0 {
 			role = "pub"
 		}
-		p, err := startProc(sys+" "+role+" "+strconv.Itoa(i), filepath.Join(bin, exe), append([]string{"-role", role}, args...)...)
+		p, err := startProc(sys+" "+role+" "+strconv.Itoa(i), c.exe, append([]string{"-role", role}, args...)...)
 		if err != nil {
 			return nil, err
 		}
@@ -124,6 +140,18 @@ func openProcs(ctx context.Context, bin, sys string, n int, star bool) (c *procs
 		}
 	}
 	errs := make([]error, n)
+	if kv {
+		parallel(n, func(i int) {
+			_, errs[i] = c.parts[i].call(ctx, participant.Command{Op: "kv_ready", N: n - 1})
+		})
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		if sys == "reflect" {
+			time.Sleep(gossipSettle)
+		}
+		return c, nil
+	}
 	parallel(n-1, func(i int) {
 		_, errs[i+1] = c.parts[i+1].call(ctx, participant.Command{Op: "subscribe"})
 	})
@@ -152,6 +180,7 @@ func (c *procsCluster) meshReflect(ctx context.Context, star bool) error {
 		}
 		addrs[i] = r.Addr
 	}
+	c.addrs = addrs
 	errs := make([]error, n)
 	parallel(n-1, func(k int) {
 		i := k + 1 // participant i dials every j < i (star: 0 only)
@@ -172,6 +201,12 @@ func (c *procsCluster) meshReflect(ctx context.Context, star bool) error {
 		_, errs[i] = c.parts[i].call(ctx, participant.Command{Op: "wait_peers", N: want})
 	})
 	return errors.Join(errs...)
+}
+
+// startJoiner starts one more store participant (kv clusters); the caller
+// stops it.
+func (c *procsCluster) startJoiner() (*proc, error) {
+	return startProc(c.sys+" joiner", c.exe, append([]string{"-role", "sub"}, c.args...)...)
 }
 
 // processes lists every process of the cluster, servers first.

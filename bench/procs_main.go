@@ -17,7 +17,7 @@ import (
 const procsResultsFile = "results-procs.json"
 
 // procsScenarios are the scenarios the -procs mode has.
-var procsScenarios = []string{"latency", "throughput"}
+var procsScenarios = []string{"latency", "throughput", "join"}
 
 // procsFlags applies -procs to cfg: its own defaults for what the user
 // did not set, and its own systems and scenarios.
@@ -178,11 +178,20 @@ func procsBenchmark(ctx context.Context, cfg config, log io.Writer) *ProcsResult
 				if ctx.Err() != nil {
 					break
 				}
-				s := ProcsSample{Run: r, System: sys, N: n}
-				logf("run %d/%d, N=%d, %s, one process per participant (load average %s)", r, cfg.runs, n, sys, loadAvg())
-				if err := runProcsSample(ctx, bin, sys, n, env, &s); err != nil {
-					s.Error = err.Error()
-					logf("  %s: %v", sys, err)
+				s := ProcsSample{Run: r, System: sys, N: n, LoadAvg: loadAvg()}
+				logf("run %d/%d, N=%d, %s, one process per participant (load average %s)", r, cfg.runs, n, sys, s.LoadAvg)
+				if env.want("latency") || env.want("throughput") {
+					if err := runProcsSample(ctx, bin, sys, n, env, &s); err != nil {
+						s.Error = err.Error()
+						logf("  %s: %v", sys, err)
+					}
+				}
+				if env.want("join") && joinSystems[sys] && n == cfg.params.StoreN && ctx.Err() == nil {
+					var err error
+					if s.Join, err = runProcsJoin(ctx, bin, sys, n, env); err != nil {
+						s.Error = strings.TrimSpace(s.Error + " join: " + err.Error())
+						logf("  %s: join: %v", sys, err)
+					}
 				}
 				res.Samples = append(res.Samples, s)
 			}

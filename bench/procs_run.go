@@ -27,8 +27,11 @@ type ProcsSample struct {
 	Latency         *LatencyResult    `json:"latency,omitempty"`
 	Throughput      []ProcsThroughput `json:"throughput,omitempty"`
 	Procs           []ProcFigures     `json:"procs"`
-	Reused          int               `json:"unquiet_trials,omitempty"`
-	byPID           map[int]*ProcFigures
+	// Join is the store scenario (at N = Params.StoreN, systems with a
+	// store), on a cluster of its own.
+	Join   *ProcsJoin `json:"join,omitempty"`
+	Reused int        `json:"unquiet_trials,omitempty"`
+	byPID  map[int]*ProcFigures
 }
 
 // ProcsThroughput is one unpaced run (scenario 2's first step) across
@@ -92,10 +95,9 @@ func loadAvg() string {
 // env selects on it (latency, throughput; memory and CPU always).
 // bin is the directory of the participant binaries.
 func runProcsSample(ctx context.Context, bin, sys string, n int, env *Env, s *ProcsSample) (err error) {
-	s.LoadAvg = loadAvg()
 	t0 := time.Now()
 	octx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	c, err := openProcs(octx, bin, sys, n, env.Open.Star)
+	c, err := openProcs(octx, bin, sys, n, env.Open.Star, false)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("open: %w", err)

@@ -44,6 +44,26 @@ type ProcsSummary struct {
 	Roles        []ProcsRoleSummary `json:"roles"`
 	// IdleRSSMB is the sum over every process of the system.
 	IdleRSSMB Stat `json:"idle_rss_mb_all_processes"`
+	// Join is the store scenario, if it ran.
+	Join *ProcsJoinSummary `json:"join,omitempty"`
+}
+
+// ProcsJoinSummary is ProcsJoin over runs.
+type ProcsJoinSummary struct {
+	Keys           int  `json:"keys"`
+	FillSecs       Stat `json:"fill_secs"`
+	ReplicatedSecs Stat `json:"replicated_secs"`
+	HolderRSSMB    Stat `json:"holder_rss_mb"`
+	HolderAnonMB   Stat `json:"holder_private_mb"`
+	ServerRSSMB    Stat `json:"server_rss_mb"`
+	ServerAnonMB   Stat `json:"server_private_mb"`
+	UpSecs         Stat `json:"up_secs"`
+	JoinSecs       Stat `json:"join_secs"`
+	JoinerRSSMB    Stat `json:"joiner_rss_mb"`
+	JoinerAnonMB   Stat `json:"joiner_private_mb"`
+	JoinerPeakMB   Stat `json:"joiner_peak_rss_mb"`
+	// PeakRatio is the joiner's peak RSS ÷ its final RSS.
+	PeakRatio Stat `json:"joiner_peak_to_final"`
 }
 
 // ProcsSizeSummary is the unpaced run of one message size.
@@ -84,6 +104,8 @@ type ProcsRatio struct {
 	IdleRSS      Stat   `json:"idle_rss_per_subscriber"`
 	IdleAnon     Stat   `json:"idle_private_per_subscriber"`
 	IdleRSSTotal Stat   `json:"idle_rss_all_processes"`
+	// JoinSecs is the store join, from exec until every key is held.
+	JoinSecs Stat `json:"join_secs"`
 }
 
 // analyzeProcs derives the summaries and ratios from res.Samples.
@@ -183,6 +205,43 @@ func sizeOf(size int, f func(*ProcsThroughput) float64) func(*ProcsSample) float
 	}
 }
 
+func joinOf(f func(*ProcsJoin) float64) func(*ProcsSample) float64 {
+	return func(s *ProcsSample) float64 {
+		if s.Join == nil || s.Join.JoinSecs <= 0 {
+			return math.NaN()
+		}
+		return f(s.Join)
+	}
+}
+
+// summarizeJoin is nil if no run of ss joined.
+func summarizeJoin(ss []ProcsSample) *ProcsJoinSummary {
+	keys := 0
+	for _, s := range ss {
+		if s.Join != nil && s.Join.JoinSecs > 0 {
+			keys = s.Join.Keys
+		}
+	}
+	if keys == 0 {
+		return nil
+	}
+	j := func(f func(*ProcsJoin) float64) Stat { return over(ss, joinOf(f)) }
+	return &ProcsJoinSummary{Keys: keys,
+		FillSecs:       j(func(j *ProcsJoin) float64 { return j.FillSecs }),
+		ReplicatedSecs: j(func(j *ProcsJoin) float64 { return j.ReplicatedSecs }),
+		HolderRSSMB:    j(func(j *ProcsJoin) float64 { return j.HolderRSSMB }),
+		HolderAnonMB:   j(func(j *ProcsJoin) float64 { return j.HolderAnonMB }),
+		ServerRSSMB:    j(func(j *ProcsJoin) float64 { return nanIfZero(j.ServerRSSMB) }),
+		ServerAnonMB:   j(func(j *ProcsJoin) float64 { return nanIfZero(j.ServerAnonMB) }),
+		UpSecs:         j(func(j *ProcsJoin) float64 { return j.UpSecs }),
+		JoinSecs:       j(func(j *ProcsJoin) float64 { return j.JoinSecs }),
+		JoinerRSSMB:    j(func(j *ProcsJoin) float64 { return j.JoinerRSSMB }),
+		JoinerAnonMB:   j(func(j *ProcsJoin) float64 { return j.JoinerAnonMB }),
+		JoinerPeakMB:   j(func(j *ProcsJoin) float64 { return j.JoinerPeakRSSMB }),
+		PeakRatio:      j(func(j *ProcsJoin) float64 { return j.JoinerPeakRSSMB / j.JoinerRSSMB }),
+	}
+}
+
 func summarizeProcs(all []ProcsSample, system string, n int, sizes []int) ProcsSummary {
 	ss, errs := samplesOf(all, system, n)
 	sum := ProcsSummary{System: system, N: n, Runs: len(ss), Errors: errs,
@@ -191,6 +250,7 @@ func summarizeProcs(all []ProcsSample, system string, n int, sizes []int) ProcsS
 		P999:         over(ss, latencyOf(func(l *LatencyResult) float64 { return l.P999 })),
 		LatDelivered: over(ss, latencyOf(func(l *LatencyResult) float64 { return l.Delivered })),
 		IdleRSSMB:    over(ss, (*ProcsSample).idleRSSTotal),
+		Join:         summarizeJoin(ss),
 	}
 	for _, size := range sizes {
 		sum.Sizes = append(sum.Sizes, ProcsSizeSummary{Size: size,
@@ -240,6 +300,19 @@ func (s ProcsSummary) size(size int) ProcsSizeSummary {
 	return ProcsSizeSummary{Size: size, MsgsPerSec: nan, MBPerSec: nan, Delivered: nan, CPUPerMsgUS: nan, SwitchesPerMsg: nan}
 }
 
+// hasPubSub reports whether the pub/sub scenarios measured anything.
+func (s ProcsSummary) hasPubSub() bool {
+	if s.P50.ok() {
+		return true
+	}
+	for _, z := range s.Sizes {
+		if z.MsgsPerSec.ok() {
+			return true
+		}
+	}
+	return false
+}
+
 func (s ProcsSummary) role(role string) (ProcsRoleSummary, bool) {
 	for _, r := range s.Roles {
 		if r.Role == role {
@@ -280,6 +353,7 @@ func procsRatios(all []ProcsSample, sys, base string, n int) ProcsRatio {
 		IdleRSS:      ratio(subRSS),
 		IdleAnon:     ratio(subAnon),
 		IdleRSSTotal: ratio((*ProcsSample).idleRSSTotal),
+		JoinSecs:     ratio(joinOf(func(j *ProcsJoin) float64 { return j.JoinSecs })),
 	}
 }
 
@@ -339,6 +413,9 @@ func procsTables(res *ProcsResults) []table {
 			if s.N != n {
 				continue
 			}
+			if !s.hasPubSub() {
+				continue
+			}
 			name := s.System
 			if len(s.Errors) > 0 {
 				name += " (errors)"
@@ -364,24 +441,56 @@ func procsTables(res *ProcsResults) []table {
 					r.IdleCPUPct.short(), r.IdleWakeups.short(), sw})
 			}
 		}
-		out = append(out, main)
+		if len(main.rows) > 0 {
+			out = append(out, main)
+		}
 		rt := table{
 			title: fmt.Sprintf("Reflect ÷ baseline, N = %d, one process per participant: ratios within each run, median (range); latency and CPU: lower is better, rates: higher", n),
-			head:  []string{"baseline", "p50", "p99", "256 B msgs/s", "64 KiB MB/s", "CPU per delivery 256 B", "CPU per delivery 64 KiB", "idle RSS per subscriber", "idle private per subscriber", "idle RSS, all processes"},
+			head: []string{"baseline", "p50", "p99", "256 B msgs/s", "64 KiB MB/s", "CPU per delivery 256 B", "CPU per delivery 64 KiB",
+				"idle RSS per subscriber", "idle private per subscriber", "idle RSS, all processes", "store join from exec"},
 		}
 		for _, r := range res.Ratios {
 			if r.N != n {
 				continue
 			}
 			rt.rows = append(rt.rows, []string{r.Baseline, ratioX(r.P50), ratioX(r.P99), ratioX(r.Msgs256), ratioX(r.MB64K),
-				ratioX(r.CPU256), ratioX(r.CPU64K), ratioX(r.IdleRSS), ratioX(r.IdleAnon), ratioX(r.IdleRSSTotal)})
+				ratioX(r.CPU256), ratioX(r.CPU64K), ratioX(r.IdleRSS), ratioX(r.IdleAnon), ratioX(r.IdleRSSTotal), ratioX(r.JoinSecs)})
 		}
 		if len(rt.rows) > 0 {
 			out = append(out, rt)
 		}
-		out = append(out, procs)
+		if len(procs.rows) > 0 {
+			out = append(out, procs)
+		}
+		if jt := joinTable(res, n); len(jt.rows) > 0 {
+			out = append(out, jt)
+		}
 	}
 	return out
+}
+
+// joinTable is the store scenario at n, if it ran.
+func joinTable(res *ProcsResults, n int) table {
+	t := table{
+		title: fmt.Sprintf("Store, N = %d, one process per participant: %s keys × %d B written on one, then a new process joins (times from its exec)",
+			n, count(res.Params.StoreKeys), res.Params.ValueSize),
+		head: []string{"system", "write s", "replicated on all s", "holder MB (RSS / private)", "server MB (RSS / private)",
+			"joiner up s", "join s (exec → every key)", "joiner MB after (RSS / private)", "joiner peak RSS MB", "peak ÷ final"},
+	}
+	for _, s := range res.Summaries {
+		j := s.Join
+		if s.N != n || j == nil {
+			continue
+		}
+		server := "–"
+		if j.ServerRSSMB.ok() {
+			server = memPair(j.ServerRSSMB, j.ServerAnonMB)
+		}
+		t.rows = append(t.rows, []string{s.System, j.FillSecs.format("%.2f"), j.ReplicatedSecs.format("%.2f"),
+			memPair(j.HolderRSSMB, j.HolderAnonMB), server, j.UpSecs.format("%.2f"), j.JoinSecs.format("%.2f"),
+			memPair(j.JoinerRSSMB, j.JoinerAnonMB), j.JoinerPeakMB.short(), j.PeakRatio.format("%.2f")})
+	}
+	return t
 }
 
 // printProcsText prints the -procs tables and each sample's load average.
@@ -449,6 +558,14 @@ func writeProcsMarkdown(b io.Writer, res *ProcsResults) {
 	if c := res.Crypto; c != nil {
 		fmt.Fprintf(b, "*%% of crypto ceiling*: Reflect's 64 KiB rate per subscriber against the most encryption alone would allow: %s.\n\n", cryptoLine(c))
 	}
+	fmt.Fprintf(b, "**Store** (at N = %d, systems with a store; a cluster of its own): Reflect: every participant a node with the default crdtstore, every pair connected; "+
+		"NATS: JetStream KV (memory storage, History 1) in the nats-server process, one client process per participant. Participant 0 writes %s keys of %d B unpaced "+
+		"(Reflect: Set, then Flush; NATS: asynchronous publishes to the bucket's subject, ≤ 4,096 acks pending, until all are acknowledged); *replicated* is until every "+
+		"Reflect node held every key. After %v, *holder* is the median over participants 1–%d (NATS clients hold nothing: the server does). Then a new process is executed: "+
+		"Reflect's connects to every node at once, `WaitSynced`, and waits for every key; NATS's binds the bucket and `WatchAll`s until every key's value is in, kept in a map. "+
+		"*Up*: from exec until the node and store (NATS: the connection) were open; *join*: until every key was held. Its memory is read at once, and after %v more (*after*); "+
+		"the peak is sampled every 10 ms from exec until then.\n\n",
+		p.StoreN, count(p.StoreKeys), p.ValueSize, p.MemIdle, p.StoreN-1, p.MemIdle)
 	fmt.Fprintf(b, "Load average (1, 5, 15 min) at each sample's start: %s.\n", loadAvgs(res))
 }
 

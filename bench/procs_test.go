@@ -28,6 +28,7 @@ func TestProcsPath(t *testing.T) {
 	cfg.params = tinyParams()
 	cfg.params.Sizes = []int{small}
 	cfg.params.MemIdle = 0
+	cfg.params.StoreN, cfg.params.StoreKeys, cfg.params.StoreWait = 3, 2000, time.Minute
 	cfg.runs = 1
 	cfg.quiet = !testing.Verbose()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -65,6 +66,12 @@ func TestProcsPath(t *testing.T) {
 		if s.LoadAvg == "" {
 			t.Errorf("%s: no load average", s.System)
 		}
+		// The store join runs for systems with a store only.
+		if j := s.Join; (j != nil) != joinSystems[s.System] {
+			t.Errorf("%s: join %+v", s.System, j)
+		} else if j != nil && (j.Keys != 2000 || j.JoinSecs <= j.UpSecs || j.UpSecs <= 0 || j.JoinerRSSMB <= 0 || j.HolderRSSMB <= 0) {
+			t.Errorf("%s: join %+v: want 2000 keys, up before joined, memory read", s.System, j)
+		}
 	}
 	if len(res.Ratios) != 1 || !res.Ratios[0].P50.ok() {
 		t.Errorf("ratios %+v: want reflect ÷ nats-tls", res.Ratios)
@@ -88,8 +95,8 @@ func TestProcsPath(t *testing.T) {
 	b, _ := os.ReadFile(md)
 	head := strings.Index(string(b), "## Results: one process per participant")
 	micro := strings.Index(string(b), "## Library micro-view")
-	if head < 0 || micro < head || !strings.Contains(string(b), "| nats-tls |") {
-		t.Errorf("BENCHMARKS.md: headline at %d, micro-view at %d; want both, headline first, with a nats-tls row", head, micro)
+	if head < 0 || micro < head || !strings.Contains(string(b), "| nats-tls |") || !strings.Contains(string(b), "**Store, N = 3, one process per participant") {
+		t.Errorf("BENCHMARKS.md: headline at %d, micro-view at %d; want both, headline first, with a nats-tls row and the store table", head, micro)
 	}
 }
 
@@ -100,7 +107,7 @@ func TestProcsFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !cfg.procs || len(cfg.ns) != 1 || cfg.ns[0] != 5 || cfg.procsOut != procsResultsFile || cfg.out != "" ||
-		strings.Join(cfg.procsSystems, ",") != "reflect,nats,nats-tls,redis" || !cfg.scenarios["latency"] || !cfg.scenarios["throughput"] {
+		strings.Join(cfg.procsSystems, ",") != "reflect,nats,nats-tls,redis" || !cfg.scenarios["latency"] || !cfg.scenarios["throughput"] || !cfg.scenarios["join"] {
 		t.Errorf("-procs: %+v", cfg)
 	}
 	cfg, err = parseFlags([]string{"-procs", "-quick"}, io.Discard)

@@ -25,6 +25,9 @@ type Flags struct {
 	// Cert and CertKey are a server's certificate and key (nats-server
 	// with TLS).
 	Cert, CertKey string
+	// KV makes the participant one of a store (KV), and nats-server run
+	// JetStream.
+	KV bool
 }
 
 // ErrFlags is a participant started with flags it cannot use.
@@ -46,6 +49,7 @@ func Main(name string, open func(ctx context.Context, f Flags) (Member, error)) 
 	fs.StringVar(&f.Key, "key", "", "the network's secret (Reflect)")
 	fs.StringVar(&f.Cert, "cert", "", "PEM certificate to serve TLS with (nats-server)")
 	fs.StringVar(&f.CertKey, "cert-key", "", "PEM private key of -cert (nats-server)")
+	fs.BoolVar(&f.KV, "kv", false, "a participant of the store (nats-server: with JetStream)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
@@ -61,6 +65,7 @@ func Main(name string, open func(ctx context.Context, f Flags) (Member, error)) 
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		return 1
 	}
+	upNS = Now()
 	out := os.Stdout
 	os.Stdout = os.Stderr
 	if err := Serve(ctx, os.Stdin, out, m); err != nil {

@@ -27,6 +27,12 @@ import (
 //	publish Trial Size Count Rate LimitNS
 //	                       publisher: publish (publish.go); Pub says what it sent
 //	drops                  the system's drop counters
+//	kv_ready N             store participants (-kv, members with KV): ready with N others
+//	kv_fill Count Size     write Count keys of Size-byte values, unpaced, and flush;
+//	                       StartNS and DoneNS bracket it
+//	kv_keys                Count is the keys the participant holds (-1: none locally)
+//	kv_join Addrs Count    connect to Addrs (Reflect), load the store until Count keys
+//	                       are held; UpNS is when the participant was up (Main), DoneNS now
 //	quit                   close the participant; its reply is the last line
 //
 // Times are CLOCK_MONOTONIC nanoseconds (clock.go).
@@ -54,6 +60,10 @@ type Reply struct {
 	Lat   []int64           `json:"lat,omitempty"`
 	Pub   *PubReport        `json:"pub,omitempty"`
 	Drops map[string]uint64 `json:"drops,omitempty"`
+	// Store commands' times, CLOCK_MONOTONIC.
+	StartNS int64 `json:"start_ns,omitempty"`
+	UpNS    int64 `json:"up_ns,omitempty"`
+	DoneNS  int64 `json:"done_ns,omitempty"`
 }
 
 // Member is one participant of a system. Operations its system or role
@@ -75,6 +85,37 @@ type Member interface {
 	Drops() map[string]uint64
 	Close() error
 }
+
+// KV is a Member with a replicated key-value store (-kv): Reflect's
+// crdtstore, NATS JetStream KV.
+type KV interface {
+	// KVReady waits until the store can replicate to n other
+	// participants.
+	KVReady(ctx context.Context, n int) error
+	// KVFill writes keys 0..count−1 (StoreKey) with size-byte values and
+	// waits until they left the participant (acknowledged, or published).
+	KVFill(ctx context.Context, count, size int) error
+	// KVKeys is the keys held in this process, or -1 if it holds none.
+	KVKeys() int
+	// KVJoin loads the whole store (after connecting to addrs, for a
+	// peer-to-peer system) and returns once count keys are held here.
+	KVJoin(ctx context.Context, addrs []string, count int) error
+}
+
+// StoreKey is the name of key k (as the bench's in-process store
+// scenarios).
+func StoreKey(k int) string { return fmt.Sprintf("key/%06d", k) }
+
+// StoreValue fills v with the value of key k: distinct bytes per key.
+func StoreValue(v []byte, k int) []byte {
+	for i := range v {
+		v[i] = byte(k + i)
+	}
+	return v
+}
+
+// upNS is when Main had the member open.
+var upNS int64
 
 // Topic is the one topic (subject, channel) every participant uses.
 const Topic = "bench"
@@ -165,8 +206,37 @@ func answer(ctx context.Context, m Member, rec *recorder, c Command, r *Reply) e
 		r.Pub = &pr
 	case "drops":
 		r.Drops = m.Drops()
+	case "kv_ready", "kv_fill", "kv_keys", "kv_join":
+		kv, ok := m.(KV)
+		if !ok {
+			return ErrUnsupported
+		}
+		return answerKV(ctx, kv, c, r)
 	default:
 		return fmt.Errorf("%w: unknown op %q", ErrProtocol, c.Op)
+	}
+	return nil
+}
+
+// answerKV runs a store command. Filling and joining may take long: they
+// are bounded by ctx only.
+func answerKV(ctx context.Context, kv KV, c Command, r *Reply) error {
+	switch c.Op {
+	case "kv_ready":
+		wctx, cancel := context.WithTimeout(ctx, opWait)
+		defer cancel()
+		return kv.KVReady(wctx, c.N)
+	case "kv_fill":
+		r.StartNS = Now()
+		err := kv.KVFill(ctx, c.Count, c.Size)
+		r.DoneNS = Now()
+		return err
+	case "kv_keys":
+		r.Count = int64(kv.KVKeys())
+	case "kv_join":
+		err := kv.KVJoin(ctx, c.Addrs, c.Count)
+		r.UpNS, r.DoneNS = upNS, Now()
+		return err
 	}
 	return nil
 }

@@ -1,7 +1,8 @@
 // Command nats-client is one NATS client connection of the bench's -procs
 // mode, with nats.go defaults (as the bench's in-process nats system),
 // verifying the server's certificate against -ca when it is given
-// (nats-tls), driven by the bench over stdin and stdout (package
+// (nats-tls); with -kv a JetStream KV client (the writer, -role pub,
+// creates the bucket). The bench drives it over stdin and stdout (package
 // participant).
 package main
 
@@ -10,9 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/reflectmesh/reflect/bench/participant"
 )
 
@@ -23,9 +27,22 @@ type member struct {
 	nc         *nats.Conn
 	sub        *nats.Subscription
 	slow, disc atomic.Uint64
+
+	// -kv: JetStream, the bucket (bound at open for the writer, -role
+	// pub, which creates it; at the join for the others), what a join
+	// loaded, and the first asynchronous publish error.
+	js       jetstream.JetStream
+	kv       jetstream.KeyValue
+	loaded   map[string][]byte
+	errMu    sync.Mutex
+	firstErr error
 }
 
-func open(_ context.Context, f participant.Flags) (participant.Member, error) {
+// bucket is the store's bucket, configured as the bench's in-process
+// NATS KV: memory storage, History 1, 1 replica.
+var bucket = jetstream.KeyValueConfig{Bucket: "bench", History: 1, Storage: jetstream.MemoryStorage, Replicas: 1}
+
+func open(ctx context.Context, f participant.Flags) (participant.Member, error) {
 	if f.URL == "" {
 		return nil, fmt.Errorf("%w: nats-client needs -url", participant.ErrFlags)
 	}
@@ -46,7 +63,106 @@ func open(_ context.Context, f participant.Flags) (participant.Member, error) {
 		return nil, err
 	}
 	m.nc = nc
+	if f.KV {
+		if err := m.openKV(ctx, f.Pub); err != nil {
+			nc.Close()
+			return nil, err
+		}
+	}
 	return m, nil
+}
+
+func (m *member) openKV(ctx context.Context, create bool) error {
+	var err error
+	m.js, err = jetstream.New(m.nc,
+		jetstream.WithPublishAsyncMaxPending(4096),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) {
+			m.errMu.Lock()
+			if m.firstErr == nil {
+				m.firstErr = err
+			}
+			m.errMu.Unlock()
+		}))
+	if err != nil {
+		return err
+	}
+	if create {
+		m.kv, err = m.js.CreateKeyValue(ctx, bucket)
+	}
+	return err
+}
+
+// KVReady: a client replicates nothing itself.
+func (m *member) KVReady(context.Context, int) error { return nil }
+
+// KVFill publishes every key asynchronously to the bucket's subject (what
+// kv.Put sends, ≤ 4,096 acknowledgements pending) and waits for the
+// acknowledgements.
+func (m *member) KVFill(ctx context.Context, count, size int) error {
+	if m.kv == nil {
+		return errors.New("only the writer (-kv -role pub) fills")
+	}
+	for k := range count {
+		v := participant.StoreValue(make([]byte, size), k)
+		if _, err := m.js.PublishAsync("$KV."+bucket.Bucket+"."+participant.StoreKey(k), v, jetstream.WithStallWait(time.Minute)); err != nil {
+			return fmt.Errorf("put %d: %w", k, err)
+		}
+	}
+	select {
+	case <-m.js.PublishAsyncComplete():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	m.errMu.Lock()
+	defer m.errMu.Unlock()
+	return m.firstErr
+}
+
+// KVKeys is the keys a join loaded; -1 before (the server holds them).
+func (m *member) KVKeys() int {
+	if m.loaded == nil {
+		return -1
+	}
+	return len(m.loaded)
+}
+
+// KVJoin binds the bucket and loads every key with a watch that first
+// delivers each key's current value (an ordered push consumer), keeping
+// the values as an application's copy of the store would.
+func (m *member) KVJoin(ctx context.Context, _ []string, count int) error {
+	if m.js == nil {
+		return errors.New("started without -kv")
+	}
+	kv, err := m.js.KeyValue(ctx, bucket.Bucket)
+	if err != nil {
+		return err
+	}
+	w, err := kv.WatchAll(ctx)
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	m.loaded = make(map[string][]byte, count)
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return errors.New("watch ended")
+			}
+			if e == nil { // the initial values are in
+				if len(m.loaded) >= count {
+					return nil
+				}
+				continue
+			}
+			m.loaded[e.Key()] = e.Value()
+			if len(m.loaded) >= count {
+				return nil
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d keys: %w", len(m.loaded), count, ctx.Err())
+		}
+	}
 }
 
 func (m *member) Subscribe(ctx context.Context, deliver func([]byte)) error {

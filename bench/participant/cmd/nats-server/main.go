@@ -1,7 +1,8 @@
 // Command nats-server is the NATS server of the bench's -procs mode: the
 // nats-server library the bench embeds in its in-process mode, defaults,
 // 127.0.0.1 and a random port, with TLS only when given -cert and
-// -cert-key. It answers the bench's addr (its client URL), drops (its slow
+// -cert-key, with JetStream (StoreDir in a temporary directory) with -kv.
+// It answers the bench's addr (its client URL), drops (its slow
 // consumers) and quit over stdin and stdout (package participant).
 package main
 
@@ -21,6 +22,7 @@ func main() { os.Exit(participant.Main("nats-server", open)) }
 type member struct {
 	participant.Base
 	srv *server.Server
+	dir string // JetStream's StoreDir, or ""
 }
 
 func open(_ context.Context, f participant.Flags) (participant.Member, error) {
@@ -33,16 +35,26 @@ func open(_ context.Context, f participant.Flags) (participant.Member, error) {
 		opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{kp}, MinVersion: tls.VersionTLS12}
 		opts.TLSTimeout = 5
 	}
+	var dir string
+	if f.KV {
+		var err error
+		if dir, err = os.MkdirTemp("", "bench-jetstream-"); err != nil {
+			return nil, err
+		}
+		opts.JetStream, opts.StoreDir = true, dir
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	go srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
 		srv.Shutdown()
+		os.RemoveAll(dir)
 		return nil, errors.New("did not start")
 	}
-	return &member{srv: srv}, nil
+	return &member{srv: srv, dir: dir}, nil
 }
 
 func (m *member) Addr() (string, error) { return m.srv.ClientURL(), nil }
@@ -58,5 +70,8 @@ func (m *member) Drops() map[string]uint64 {
 func (m *member) Close() error {
 	m.srv.Shutdown()
 	m.srv.WaitForShutdown()
+	if m.dir != "" {
+		return os.RemoveAll(m.dir)
+	}
 	return nil
 }

@@ -1,7 +1,8 @@
 // Command reflect-node is one Reflect node of the bench's -procs mode:
 // node.New with the default configuration, only loopback listening and
 // mDNS off (as the bench's in-process reflect system), raw-byte Publish and
-// Subscribe, driven by the bench over stdin and stdout (package
+// Subscribe; with -kv the default crdtstore on it (crdtstore.Open,
+// default options). The bench drives it over stdin and stdout (package
 // participant).
 package main
 
@@ -10,9 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
+	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/reflectmesh/reflect/bench/participant"
+	"github.com/reflectmesh/reflect/crdtstore"
 	"github.com/reflectmesh/reflect/node"
 	"github.com/reflectmesh/reflect/pubsub"
 )
@@ -20,7 +24,8 @@ import (
 func main() { os.Exit(participant.Main("reflect-node", open)) }
 
 type member struct {
-	nd *node.Node
+	nd    *node.Node
+	store *crdtstore.Store // with -kv: the default store, default options
 }
 
 func open(_ context.Context, f participant.Flags) (participant.Member, error) {
@@ -35,7 +40,14 @@ func open(_ context.Context, f participant.Flags) (participant.Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &member{nd: nd}, nil
+	m := &member{nd: nd}
+	if f.KV {
+		if m.store, err = crdtstore.Open(nd, crdtstore.Options{}); err != nil {
+			_ = nd.Close()
+			return nil, err
+		}
+	}
+	return m, nil
 }
 
 // Addr is the node's first listen address with its peer ID (/p2p/...).
@@ -87,4 +99,86 @@ func (m *member) Drops() map[string]uint64 {
 		"InboundThrottled": st.InboundThrottled, "InboundUndeliverable": st.InboundUndeliverable}
 }
 
-func (m *member) Close() error { return m.nd.Close() }
+func (m *member) Close() error {
+	var err error
+	if m.store != nil {
+		if err = m.store.Close(); errors.Is(err, crdtstore.ErrClosed) {
+			err = nil
+		}
+	}
+	return errors.Join(err, m.nd.Close())
+}
+
+// storeTopic is the reserved pub/sub topic of crdtstore's default store.
+const storeTopic = pubsub.ReservedPrefix + "store/" + crdtstore.DefaultName
+
+// errNoStore is a store command to a node started without -kv.
+var errNoStore = errors.New("started without -kv")
+
+// KVReady waits until n other nodes subscribe to the store's topic and the
+// store synced with its peers.
+func (m *member) KVReady(ctx context.Context, n int) error {
+	if m.store == nil {
+		return errNoStore
+	}
+	if n > 0 {
+		if err := m.nd.PubSub().WaitSubscribers(ctx, storeTopic, n); err != nil {
+			return err
+		}
+	}
+	return m.store.WaitSynced(ctx)
+}
+
+// KVFill Sets every key, then Flushes: the writes were handed to the
+// network.
+func (m *member) KVFill(ctx context.Context, count, size int) error {
+	if m.store == nil {
+		return errNoStore
+	}
+	for k := range count {
+		if err := m.store.Set(participant.StoreKey(k), participant.StoreValue(make([]byte, size), k)); err != nil {
+			return fmt.Errorf("set %d: %w", k, err)
+		}
+	}
+	return m.store.Flush(ctx)
+}
+
+func (m *member) KVKeys() int {
+	if m.store == nil {
+		return -1
+	}
+	return m.store.Stats().Keys
+}
+
+// KVJoin connects to every address at once (as mDNS gives on a LAN),
+// waits for WaitSynced and then for count keys.
+func (m *member) KVJoin(ctx context.Context, addrs []string, count int) error {
+	if m.store == nil {
+		return errNoStore
+	}
+	errs := make([]error, len(addrs))
+	var wg sync.WaitGroup
+	for i, a := range addrs {
+		wg.Go(func() { errs[i] = m.Connect(ctx, []string{a}) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := m.nd.WaitPeers(ctx, len(addrs)); err != nil {
+		return err
+	}
+	if err := m.store.WaitSynced(ctx); err != nil {
+		return err
+	}
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for m.store.Stats().Keys < count {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d keys: %w", m.store.Stats().Keys, count, ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
