@@ -33,7 +33,9 @@
 // library micro-view, which hides per-process memory, CPU and wake-ups.
 // -procs runs them as users do, each its own OS process: a small binary
 // per system (package participant and its cmd/reflect-node,
-// cmd/nats-client, cmd/redis-client, cmd/nats-server), built with go build
+// cmd/reflect-store, cmd/nats-client, cmd/redis-client, cmd/nats-server;
+// the pub/sub node links no store, so its memory is a pub/sub node's),
+// built with go build
 // at start (or taken from -participants DIR), started one per participant
 // and driven over stdin and stdout, one JSON line per command and reply
 // (participant/proto.go). NATS's server is one more process, with TLS for

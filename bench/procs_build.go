@@ -11,11 +11,12 @@ import (
 
 // participantPkg holds the participant binaries of the -procs mode, one
 // small program per system so that a process's memory is that system's:
-// reflect-node, nats-client, redis-client and nats-server.
+// reflect-node, reflect-store (a node with the store), nats-client,
+// redis-client and nats-server.
 const participantPkg = "github.com/reflectmesh/reflect/bench/participant/cmd"
 
 // participantBinaries are the binaries' names.
-var participantBinaries = []string{"reflect-node", "nats-client", "redis-client", "nats-server"}
+var participantBinaries = []string{"reflect-node", "reflect-store", "nats-client", "redis-client", "nats-server"}
 
 // errBuild is a participant binary that could not be built or found.
 var errBuild = errors.New("participant binaries")

@@ -121,6 +121,9 @@ func openProcs(ctx context.Context, bin, sys string, n int, star, kv bool) (c *p
 			return nil, fmt.Errorf("-procs: %s has no store here", sys)
 		}
 		args = append(args, "-kv")
+		if sys == "reflect" {
+			exe = "reflect-store" // the store linked only where it runs
+		}
 	}
 	c.exe, c.args = filepath.Join(bin, exe), args
 	for i := range n {

@@ -530,7 +530,7 @@ func loadAvgs(res *ProcsResults) string {
 func writeProcsMarkdown(b io.Writer, res *ProcsResults) {
 	p := res.Params
 	fmt.Fprintf(b, "\n## Results: one process per participant\n\n")
-	fmt.Fprintf(b, "As users run it: every participant is its own OS process, a small program per system (`bench/participant/cmd`: reflect-node, nats-client, redis-client), "+
+	fmt.Fprintf(b, "As users run it: every participant is its own OS process, a small program per system (`bench/participant/cmd`: reflect-node, reflect-store for the store, nats-client, redis-client), "+
 		"NATS's server another (nats-server: the library, defaults), Redis's redis-server. Command: `%s`; %s; commit `%s`%s; %d run(s) per system and N, systems in rotating order.\n\n",
 		res.Machine.Command, res.Machine.Date, res.Machine.Commit, dirtyMark(res.Machine.Dirty), res.Runs)
 	fmt.Fprintf(b, "Systems:\n\n")

@@ -1,8 +1,9 @@
 // Package participant is one participant of the bench's -procs mode in a
 // process of its own, as users run a node or a client: a small binary per
-// system (cmd/reflect-node, cmd/nats-client, cmd/redis-client; and
-// cmd/nats-server, the server library NATS's clients connect to), so that
-// its memory is that system's, not the bench's. The bench builds them
+// system (cmd/reflect-node, cmd/reflect-store: the node with the store,
+// cmd/nats-client, cmd/redis-client; and cmd/nats-server, the server
+// library NATS's clients connect to), so that its memory is that system's,
+// not the bench's. The bench builds them
 // (go build), starts one per participant and drives each over its stdin
 // and stdout, one JSON line per command and per reply (proto.go).
 //
