@@ -203,7 +203,7 @@ func writeReport(t *testing.T, dir string, res *Results) string {
 		t.Fatal(err)
 	}
 	md := filepath.Join(dir, "BENCHMARKS.md")
-	if err := writeMarkdown(md, res, plots); err != nil {
+	if err := writeMarkdown(md, res, nil, plots); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(md)

@@ -16,12 +16,46 @@
 //	go run . -systems reflect -n 5 -runs 1 -scenarios throughput -sizes 256 \
 //	        -search-trials 0 -cpuprofile cpu.pprof -out '' -md '' -plots ''
 //	go run . -from results.json           # re-render the reports, measure nothing''
+//	go run . -procs                       # one process per participant: reflect, nats, nats-tls,
+//	                                      # redis, N = 5, 3 runs (~9 min); BENCHMARKS.md's headline
+//	go run . -procs -quick                # its CI smoke: N = 5, 1 run, < 1 min, writes no files
+//	go run . -procs -from results-procs.json   # re-render BENCHMARKS.md, measure nothing
 //
 // It is a module of its own (go.mod with a replace of the root module), so
 // the NATS server, the Redis client and gonum/plot never enter the
 // library's module graph. redis-server comes from Debian's package; the
 // benchmark starts one per cluster on 127.0.0.1 and a free port and stops
 // it (by its PID) when the cluster closes. NATS runs embedded.
+//
+// # One process per participant (-procs)
+//
+// The default mode runs every participant of a system in this process: a
+// library micro-view, which hides per-process memory, CPU and wake-ups.
+// -procs runs them as users do, each its own OS process: a small binary
+// per system (package participant and its cmd/reflect-node,
+// cmd/reflect-store, cmd/nats-client, cmd/redis-client, cmd/nats-server;
+// the pub/sub node links no store, so its memory is a pub/sub node's),
+// built with go build
+// at start (or taken from -participants DIR), started one per participant
+// and driven over stdin and stdout, one JSON line per command and reply
+// (participant/proto.go). NATS's server is one more process, with TLS for
+// nats-tls (a CA generated at start, procs_tls.go; clients verify);
+// Redis's is redis-server. Latency comes from CLOCK_MONOTONIC, one clock
+// for every process. Each process's VmRSS and RssAnon (private memory) are
+// read from /proc idle and sampled at peak, and the CPU time of every
+// process, servers included, gives CPU per delivered message
+// (procstat.go). Files: procs_main.go (flags, the run), procs_build.go,
+// procs_proc.go (one child), procs_cluster.go (opening a system),
+// procs_run.go (scenarios: latency, unpaced throughput at each size,
+// memory, CPU, context switches), procs_join.go (the store scenario join at
+// N = -store-n, reflect and nats: -store-keys written on one participant,
+// replicated, then a new process joins, timed from its exec, with holder
+// and joiner memory), procs_crypto.go (Reflect's crypto ceiling for 64
+// KiB), procs_summary.go (medians, Reflect's ratios within runs, tables;
+// results-procs.json). BENCHMARKS.md shows
+// these tables first, as the headline, and the in-process ones after as
+// the library micro-view, whichever mode regenerates it (when both
+// results files exist).
 //
 // # Network safety
 //
@@ -30,6 +64,8 @@
 // loopback: it runs in place when it already is in one (the sandbox tool),
 // re-executes itself in a fresh one when it is root, and refuses otherwise
 // (isolate.go). The test uses internal/netns like the library's tests.
+// The -procs children inherit the namespace, and refuse to run in one
+// with another interface (participant.Main).
 //
 // # Layout
 //

@@ -45,6 +45,12 @@ type config struct {
 	quiet      bool
 	command    string
 	from       string
+	// procs selects the multi-process mode (procs_main.go) of the
+	// systems in procsSystems, written to procsOut.
+	procs        bool
+	procsSystems []string
+	procsOut     string
+	participants string // prebuilt participant binaries, or "" to build them
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -60,6 +66,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
+	if cfg.procs {
+		return runProcs(ctx, cfg, stdout, stderr)
+	}
 
 	var res *Results
 	if cfg.from != "" {
@@ -90,7 +99,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if cfg.md != "" {
-		if err := writeMarkdown(cfg.md, res, plots); err != nil {
+		procs, err := loadProcsResults(procsResultsFile)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintln(stderr, "bench: the one-process-per-participant results are left out:", err)
+		}
+		if err := writeMarkdown(cfg.md, res, procs, plots); err != nil {
 			fmt.Fprintln(stderr, "bench: writing Markdown:", err)
 			failed = true
 		} else {
@@ -136,6 +149,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		quiet    = fs.Bool("q", false, "no progress lines on stderr")
 		trials   = fs.Int("search-trials", -1, "paced trials of the throughput search (default 5, -quick 2); 0 reports the unpaced run only (e.g. for -cpuprofile)")
 		from     = fs.String("from", "", "measure nothing: regenerate the table, JSON, plots and Markdown from this results.json")
+		procs    = fs.Bool("procs", false, "one OS process per participant (systems reflect, nats, nats-tls, redis; scenarios latency, throughput, join (reflect, nats at -store-n); "+
+			"default N 5, -out "+procsResultsFile+"); BENCHMARKS.md shows its tables first, the in-process ones (results.json) as the library micro-view")
+		participants = fs.String("participants", "", "-procs: directory of prebuilt participant binaries (go build -o DIR ./participant/cmd/...); default: built at start")
 	)
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -169,6 +185,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			cfg.timeout = 5 * time.Minute
 		}
 	}
+	if *procs {
+		if err := procsFlags(&cfg, set, ns, systems, scenarios, *participants); err != nil {
+			return cfg, err
+		}
+	}
 	if *topology != "full" && *topology != "star" {
 		return cfg, fmt.Errorf("-topology %q: want full or star", *topology)
 	}
@@ -184,8 +205,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if cfg.runs < 1 || cfg.runs > 20 {
 		return cfg, fmt.Errorf("-runs %d out of range [1, 20]", cfg.runs)
 	}
-	if cfg.systems, err = pickSystems(*systems); err != nil {
-		return cfg, err
+	if !cfg.procs {
+		if cfg.systems, err = pickSystems(*systems); err != nil {
+			return cfg, err
+		}
 	}
 	sz, err := parseInts(*sizes)
 	if err != nil {
@@ -218,6 +241,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		for _, id := range s.Scenarios() {
 			known[id] = true
 		}
+	}
+	if cfg.procs {
+		return cfg, nil // procsFlags checked the systems and scenarios
 	}
 	cfg.scenarios = map[string]bool{}
 	for _, id := range strings.Split(*scenarios, ",") {

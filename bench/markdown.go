@@ -13,8 +13,11 @@ import (
 // latest full run (profiles, diagnoses), kept next to the generated figures.
 const notesFile = "NOTES.md"
 
-// writeMarkdown regenerates BENCHMARKS.md at path, linking the plots.
-func writeMarkdown(path string, res *Results, plots []string) error {
+// writeMarkdown regenerates BENCHMARKS.md at path, linking the plots. With
+// procs (the -procs mode's results), its one-process-per-participant
+// tables come first, as the headline, and res's in-process tables follow
+// as the library micro-view.
+func writeMarkdown(path string, res *Results, procs *ProcsResults, plots []string) error {
 	var b bytes.Buffer
 	m := res.Machine
 	p := res.Params
@@ -40,7 +43,14 @@ func writeMarkdown(path string, res *Results, plots []string) error {
 		}
 	}
 
-	fmt.Fprintf(&b, "\n## Results\n")
+	if procs != nil {
+		writeProcsMarkdown(&b, procs)
+		fmt.Fprintf(&b, "\n## Library micro-view: every participant in one process\n\n"+
+			"The tables below run every participant of a system inside the bench's own process (command and machine above): "+
+			"they show the libraries' paths without process boundaries, not what a deployment of one process per node sees (the tables above).\n")
+	} else {
+		fmt.Fprintf(&b, "\n## Results\n")
+	}
 	for _, t := range tables(res) {
 		t.markdown(&b)
 	}
@@ -94,6 +104,8 @@ func writeMarkdown(path string, res *Results, plots []string) error {
 		"cd bench && go mod download\n"+
 		"../../shared/tools/sandbox go run .    # or as root: go run . (isolates itself)\n"+
 		"go run . -quick                        # CI smoke: < 1 min, N = 5, writes nothing unless asked\n"+
+		"go run . -procs                        # one process per participant (the headline tables): reflect, nats, nats-tls, redis, N = 5, 3 runs\n"+
+		"go run . -procs -quick                 # its CI smoke: < 2 min, writes nothing unless asked\n"+
 		"# the store scenarios only, one run:\n"+
 		"go run . -n 5 -runs 1 -systems reflect,nats,redis -scenarios set-visible,set-rate,join,reconnect,key-memory -out '' -md '' -plots ''\n"+
 		"# request/reply, queue group and headers only, Reflect and NATS, one run:\n"+
