@@ -220,11 +220,11 @@ func (c *reflectKV) Reconnect(ctx context.Context, i int, change func(context.Co
 		}
 	}
 	if err := waitFor(ctx, func() bool {
-		if len(nd.Peers()) > 0 {
+		if len(nd.Neighbours()) > 0 {
 			return false
 		}
 		for _, j := range peers {
-			for _, p := range c.nodes[j].Peers() {
+			for _, p := range c.nodes[j].Neighbours() {
 				if p == nd.ID() {
 					return false
 				}
@@ -259,8 +259,9 @@ func (c *reflectKV) Reconnect(ctx context.Context, i int, change func(context.Co
 		if err := nd.Connect(ctx, c.nodes[j].Addrs()[0]); err != nil {
 			return f, fmt.Errorf("reconnect to %d: %w", j, err)
 		}
-		if err := nd.WaitPeers(ctx, k+1); err != nil {
-			return f, err
+		// Direct peers: Peers counts the members the first one announces.
+		if err := waitFor(ctx, func() bool { return len(nd.Neighbours()) >= k+1 }); err != nil {
+			return f, fmt.Errorf("reconnect to %d: %w", j, err)
 		}
 		if err := waitFor(ctx, func() bool { return synced(s.Stats()) > synced(before) }); err != nil {
 			return f, fmt.Errorf("sync with %d: %w", j, err)
