@@ -153,7 +153,8 @@
 // its own. Links returns these announcements, the mesh's graph as this
 // node sees it (for a status page); they are refreshed every 15 s (give
 // or take a tenth, so that nodes started together do not refresh
-// together), so a lost one is corrected within that. New links are
+// together; in a mesh of more than 20 nodes, 15 s per 20 nodes, at most
+// 75 s), so a lost one is corrected within that. New links are
 // announced once none has come for 50 ms (at most 250 ms after the
 // first), lost ones within 20 ms.
 //

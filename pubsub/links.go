@@ -17,8 +17,9 @@ import (
 // reachable through announced links, so a node that closed far away drops
 // out once its neighbours announce it gone. Nodes announce whenever whom
 // they send to changes (after about 20 ms, and again 1.5 s later) and
-// every 15 s in case one was lost; so a link appears or disappears within
-// a few seconds, 15 s at worst when an announcement was lost. A node
+// every 15 s in case one was lost (15 s per 20 nodes in a larger mesh, at
+// most 75 s); so a link appears or disappears within a few seconds, one
+// refresh period at worst when an announcement was lost. A node
 // connected a moment ago, whose announcement has not arrived, is named
 // only as the target of links (and has no key) until it does.
 //

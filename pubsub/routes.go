@@ -45,8 +45,9 @@ const (
 	// maxAnnouncedRegs bounds the registry entries in one announcement.
 	maxAnnouncedRegs = 1024
 	// regsExpire forgets the entries of a node not heard from for this long
-	// (three announcement periods).
-	regsExpire = 3 * announceRefresh
+	// (three announcement periods of the largest meshes; only reachable
+	// nodes' entries are used meanwhile).
+	regsExpire = 3 * refreshScaleMax * announceRefresh
 )
 
 // Registry kinds in an announcement.

@@ -90,8 +90,13 @@ const (
 	// once it has gained none for this long.
 	announceSettle = time.Second
 	// announceRefresh re-announces periodically (give or take a tenth), in
-	// case one was lost.
+	// case one was lost; in a mesh of more than refreshNodes nodes, that
+	// many times longer (at most refreshScaleMax times): every node's
+	// refresh reaches every node, so a node receives at most about
+	// refreshNodes of them per announceRefresh whatever the size.
 	announceRefresh = 15 * time.Second
+	refreshNodes    = 20
+	refreshScaleMax = 5
 	// announceAgain repeats an announcement made after a change once
 	// GossipSub's heartbeat (1 s) has put new peers in the relays' meshes,
 	// or later, once we have settled (announceSettle), and not at all in a
@@ -452,7 +457,7 @@ func (p *PubSub) connectionChanged(q peer.ID, up bool) {
 // (promptly after a loss, a little later after a gain), and every
 // announceRefresh.
 func (p *PubSub) announceLoop() {
-	refresh := time.NewTimer(refreshInterval())
+	refresh := time.NewTimer(refreshInterval(1))
 	defer refresh.Stop()
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
@@ -506,7 +511,7 @@ func (p *PubSub) announceLoop() {
 				continue
 			}
 		case <-refresh.C:
-			refresh.Reset(refreshInterval())
+			refresh.Reset(refreshInterval(p.topo.size()))
 		case <-p.topo.refresh:
 		}
 		data := encodePeers(p.topo.announced(), p.localRegs()...)
@@ -521,8 +526,17 @@ func (p *PubSub) announceLoop() {
 // the burst of announcements at every node's validator makes GossipSub ask
 // for copies it is still validating (IWANT after a gossiped IHAVE), which
 // arrive as duplicates.
-func refreshInterval() time.Duration {
-	return announceRefresh*9/10 + rand.N(announceRefresh/5)
+func refreshInterval(nodes int) time.Duration {
+	every := announceRefresh * time.Duration(min(refreshScaleMax, max(1, (nodes+refreshNodes-1)/refreshNodes)))
+	return every*9/10 + rand.N(every/5)
+}
+
+// size returns the nodes this node knows to announce: itself and those
+// whose announcement it holds.
+func (t *topology) size() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.theirs) + 1
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -267,3 +267,19 @@ func TestDuplicatesAreCounted(t *testing.T) {
 	barrier(t, ps[0], []*collector{c}, total)
 	checkSequence(t, "d", c, total+1) // each once, whatever the copies
 }
+
+// The refresh period grows with the mesh, 15 s per 20 nodes, at most 75 s,
+// jittered by a tenth either way.
+func TestRefreshIntervalScalesWithTheMesh(t *testing.T) {
+	for _, c := range []struct {
+		nodes int
+		every time.Duration
+	}{{1, announceRefresh}, {20, announceRefresh}, {21, 2 * announceRefresh}, {100, 5 * announceRefresh}, {1000, 5 * announceRefresh}} {
+		for range 50 {
+			got := refreshInterval(c.nodes)
+			if got < c.every*9/10 || got >= c.every*11/10 {
+				t.Fatalf("%d nodes: refresh after %v, want %v ± 10%%", c.nodes, got, c.every)
+			}
+		}
+	}
+}
