@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 
 	"github.com/reflectmesh/reflect/internal/netns"
@@ -30,7 +29,7 @@ var errNotIsolated = errors.New("bench: refusing to run outside an isolated netw
 // isolate returns done=true in a parent that has already run the benchmark
 // in a child (exit with code); otherwise the caller runs the benchmark.
 func isolate() (code int, done bool, err error) {
-	if onlyLoopback() {
+	if netns.OnlyLoopback() {
 		if err := netns.SetupLoopback(); err != nil {
 			return 0, false, fmt.Errorf("bench: bringing lo up: %w", err)
 		}
@@ -48,18 +47,4 @@ func isolate() (code int, done bool, err error) {
 		return 0, false, fmt.Errorf("%w: %w", errNotIsolated, err)
 	}
 	return code, true, nil
-}
-
-// onlyLoopback reports whether every network interface is a loopback one.
-func onlyLoopback() bool {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return false
-	}
-	for _, i := range ifs {
-		if i.Flags&net.FlagLoopback == 0 {
-			return false
-		}
-	}
-	return true
 }

@@ -2,27 +2,11 @@ package node
 
 import (
 	"runtime/debug"
-	"runtime/metrics"
 	"testing"
 
+	"github.com/reflectmesh/reflect/internal/testutil"
 	"github.com/reflectmesh/reflect/pnet"
 )
-
-// heapResident reads the Go heap that is mapped and not returned to the OS:
-// live and dead objects, fragmentation, and free spans not yet released.
-func heapResident() uint64 {
-	s := []metrics.Sample{
-		{Name: "/memory/classes/heap/objects:bytes"},
-		{Name: "/memory/classes/heap/unused:bytes"},
-		{Name: "/memory/classes/heap/free:bytes"},
-	}
-	metrics.Read(s)
-	var sum uint64
-	for _, x := range s {
-		sum += x.Value.Uint64()
-	}
-	return sum
-}
 
 // argonKiB is pnet's Argon2id memory cost (m = 19 MiB, see pnet's doc).
 const argonKiB = 19 * 1024
@@ -38,9 +22,9 @@ func TestNewReturnsArgonMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	debug.FreeOSMemory()
-	before := heapResident()
+	before := testutil.HeapResident()
 	startNode(t, localConfig(secret))
-	after := heapResident()
+	after := testutil.HeapResident()
 	const limit = argonKiB * 1024 / 2
 	if after > before && after-before > limit {
 		t.Fatalf("the heap holds %d KiB more after New (Argon2id uses %d KiB); want under %d KiB",

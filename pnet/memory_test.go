@@ -2,25 +2,10 @@ package pnet
 
 import (
 	"runtime/debug"
-	"runtime/metrics"
 	"testing"
-)
 
-// heapResident reads the Go heap that is mapped and not returned to the OS:
-// live and dead objects, fragmentation, and free spans not yet released.
-func heapResident() uint64 {
-	s := []metrics.Sample{
-		{Name: "/memory/classes/heap/objects:bytes"},
-		{Name: "/memory/classes/heap/unused:bytes"},
-		{Name: "/memory/classes/heap/free:bytes"},
-	}
-	metrics.Read(s)
-	var sum uint64
-	for _, x := range s {
-		sum += x.Value.Uint64()
-	}
-	return sum
-}
+	"github.com/reflectmesh/reflect/internal/testutil"
+)
 
 // TestPassphraseReturnsArgonMemory checks that once FromPassphrase returns,
 // Argon2id's working memory (argonMemory KiB) is no longer held by the
@@ -35,11 +20,11 @@ func TestPassphraseReturnsArgonMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	debug.FreeOSMemory()
-	before := heapResident()
+	before := testutil.HeapResident()
 	if _, err := FromPassphrase(secret); err != nil {
 		t.Fatal(err)
 	}
-	after := heapResident()
+	after := testutil.HeapResident()
 	const limit = argonMemory * 1024 / 2
 	if after > before && after-before > limit {
 		t.Fatalf("the heap holds %d KiB more after FromPassphrase (Argon2id uses %d KiB); want under %d KiB",

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/reflectmesh/reflect/internal/netns"
 )
 
 // Flags are what every participant binary is started with.
@@ -54,7 +55,7 @@ func Main(name string, open func(ctx context.Context, f Flags) (Member, error)) 
 		return 2
 	}
 	f.Pub = *role == "pub"
-	if !onlyLoopback() {
+	if !netns.OnlyLoopback() {
 		fmt.Fprintln(os.Stderr, ErrNotIsolated)
 		return 2
 	}
@@ -73,18 +74,4 @@ func Main(name string, open func(ctx context.Context, f Flags) (Member, error)) 
 		return 1
 	}
 	return 0
-}
-
-// onlyLoopback reports whether every network interface is a loopback one.
-func onlyLoopback() bool {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return false
-	}
-	for _, i := range ifs {
-		if i.Flags&net.FlagLoopback == 0 {
-			return false
-		}
-	}
-	return true
 }

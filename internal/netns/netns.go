@@ -2,6 +2,7 @@ package netns
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"testing"
@@ -125,4 +126,19 @@ func parseMarker(s string) (ppid int, ns string, ok bool) {
 // notice prints the one line explaining why tests are not isolated.
 func notice(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "netns: "+format+"\n", args...)
+}
+
+// OnlyLoopback reports whether every network interface this process sees
+// is a loopback one: a namespace where nothing can reach a real network.
+func OnlyLoopback() bool {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return false
+	}
+	for _, i := range ifs {
+		if i.Flags&net.FlagLoopback == 0 {
+			return false
+		}
+	}
+	return true
 }

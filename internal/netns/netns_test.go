@@ -27,6 +27,9 @@ func TestOnlyLoopback(t *testing.T) {
 	if ifs[0].Flags&want != want {
 		t.Fatalf("lo flags = %v, want %v", ifs[0].Flags, want)
 	}
+	if !netns.OnlyLoopback() {
+		t.Fatal("OnlyLoopback() = false with only lo")
+	}
 }
 
 func TestMulticastOnLoopback(t *testing.T) {
