@@ -56,7 +56,7 @@ func (ms *members) roomLocked(pending int) bool {
 }
 
 // refill redials lost peers, a few at a time, when the node has room and
-// no candidate to dial (sweep calls it).
+// no candidate to dial (run calls it after each sweep).
 func (ms *members) refill() {
 	ms.mu.Lock()
 	if len(ms.cands.byID) > 0 || ms.ctx.Err() != nil {
@@ -91,11 +91,11 @@ func (ms *members) refill() {
 }
 
 // trim closes the connections above MaxPeers plus trimSlack, back to
-// MaxPeers (sweep calls it). It spares peers kept for good and connections
-// younger than trimGrace, and closes first those to peers that announce
-// more than MaxPeers peers themselves: they will not dial anyone to make
-// up for the lost link, while a peer with fewer would redial someone,
-// maybe this node. (libp2p's connection manager cannot do this here:
+// MaxPeers (run calls it after each sweep). It spares peers kept for good
+// and connections younger than trimGrace, and closes first those to peers
+// that announce more than MaxPeers peers themselves: they will not dial
+// anyone to make up for the lost link, while a peer with fewer would
+// redial someone, maybe this node. (libp2p's connection manager cannot do this here:
 // GossipSub protects its mesh peers from it, which at a small MaxPeers is
 // every peer.)
 func (ms *members) trim() {

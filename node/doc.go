@@ -52,9 +52,10 @@
 // enough members have joined. A peer joins once it is connected and its
 // pub/sub is ready, so a broadcast made after WaitPeers returns reaches the
 // subscriptions those peers had. On a partial mesh (bootstrap peers, a
-// firewall), members beyond the direct peers join and leave as the
-// others' peer announcements tell (meshview.go); Neighbours and
-// OnNeighbour report the direct peers, which pub/sub and the store follow.
+// firewall, Config.MaxPeers), members beyond the direct peers join and
+// leave as the others' peer announcements tell (meshview.go); Neighbours
+// and OnNeighbour report the direct peers, which pub/sub and the store
+// follow.
 // A direct peer that was lost is redialled for Config.ForgetAfter
 // (bootstrap peers and peers given to Connect forever).
 //

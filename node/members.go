@@ -67,13 +67,14 @@ const readyGrace = 3 * time.Second
 // connected to (from the host's events), and who has joined. Pub/sub follows
 // the connections from it (pubsub.Membership: FollowConnections) and tells
 // it when a peer's pub/sub is ready (PubSubReady); the store follows the
-// joins (Node.OnPeer).
+// joins (Node.OnNeighbour).
 //
 // A peer has joined when it is connected and its pub/sub is ready, so that
 // a broadcast from then on reaches the subscriptions it has; or when it has
 // been connected for readyGrace without that (a libp2p peer that is not a
-// Reflect node). It leaves when its last connection closes. Node.Peers,
-// Node.WaitPeers and Node.OnPeer all count joined peers.
+// Reflect node). It leaves when its last connection closes. Node.Neighbours
+// and Node.OnNeighbour count joined peers; Node.Peers, WaitPeers and OnPeer
+// count members, the joined peers and those beyond them (meshview.go).
 //
 // members also keeps the reconnect loop: libp2p never redials a lost peer
 // and mDNS reports a peer once, so we remember every member's addresses and
