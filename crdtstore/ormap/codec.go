@@ -566,7 +566,9 @@ func (r *reader) intervals(n int) ivs {
 		if j > 0 {
 			base = prev + 2
 		}
-		if r.err == nil && (gap > maxCounter-base || span > maxCounter-(base+gap)) {
+		// base itself passes maxCounter after an interval that ends at
+		// it: checked first, or maxCounter-base wraps around.
+		if r.err == nil && (base > maxCounter || gap > maxCounter-base || span > maxCounter-(base+gap)) {
 			r.fail(ErrMalformed, "counter out of range")
 		}
 		lo := base + gap
