@@ -27,7 +27,8 @@ import (
 //     MaxPeers peers and the graph, a random one, stays connected;
 //   - a node that falls short (a peer left, a link broke) dials its
 //     candidates and its lost peers again, a few at a time (refill);
-//   - pub/sub relays what a peer does not get directly (GossipSub), the
+//   - pub/sub relays what a peer does not get directly (GossipSub; every
+//     node relays every topic some node subscribes to), the
 //     store syncs with its direct peers only and gets the rest through the
 //     relayed deltas, and Node.Peers reports the members beyond the direct
 //     peers from the peer announcements (meshview.go).

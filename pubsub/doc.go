@@ -29,11 +29,14 @@
 //     taking turns, while plain subscribers get everything.
 //   - Wildcards: Subscribe("orders.*") or ("orders.>"), NATS syntax.
 //
-// All of them work on a partial mesh too (bootstrap peers, a firewall):
-// broadcasts, wildcard traffic included, are relayed by GossipSub through
-// nodes that subscribe to the topic (or follow a matching pattern), and
-// what goes to one node is passed on hop by hop by any node between (see
-// "The path of a message").
+// All of them work on a partial mesh too (a bounded degree, bootstrap
+// peers, a firewall): broadcasts are relayed by GossipSub, every node of a
+// partial mesh relaying every topic some node subscribes to (relay.go),
+// and what goes to one node is passed on hop by hop by any node between
+// (see "The path of a message"). ListPeers and WaitSubscribers count the
+// subscribers beyond the neighbours too, never the relays. (Wildcard
+// subscribers learn of a topic from their neighbours: on a partial mesh,
+// from those that subscribe to it, relay it or publish on it.)
 //
 // # Delivery
 //

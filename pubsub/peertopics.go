@@ -233,7 +233,8 @@ func (pt *peerTopics) changes() <-chan struct{} {
 	return pt.changed
 }
 
-// of appends the peers subscribed to the wire topic to buf.
+// of appends the peers subscribed to the wire topic to buf: its
+// subscribers and its relays (relay.go), the peers GossipSub sends it to.
 func (pt *peerTopics) of(topic string, buf []peer.ID) []peer.ID {
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
@@ -243,16 +244,59 @@ func (pt *peerTopics) of(topic string, buf []peer.ID) []peer.ID {
 	return buf
 }
 
-// readyCount returns how many ready peers subscribe to the wire topic, and
-// a channel closed at the next change.
-func (pt *peerTopics) readyCount(topic string) (int, <-chan struct{}) {
+// relaysLocked returns the peers that registered as relays of the wire
+// topic (nil for none); pt.mu held.
+func (pt *peerTopics) relaysLocked(wire string) map[peer.ID]struct{} {
+	name, ok := strings.CutPrefix(wire, pt.prefix)
+	if !ok {
+		return nil
+	}
+	return pt.reg[kindTopic{regRelay, name}][""]
+}
+
+// subscribers appends the peers subscribed to the wire topic that are
+// not only relaying it to buf.
+func (pt *peerTopics) subscribers(wire string, buf []peer.ID) []peer.ID {
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
-	n := 0
-	for p := range pt.subs[topic] {
-		if _, ok := pt.ready[p]; ok {
-			n++
+	relays := pt.relaysLocked(wire)
+	for p := range pt.subs[wire] {
+		if _, relay := relays[p]; !relay {
+			buf = append(buf, p)
 		}
 	}
-	return n, pt.changed
+	return buf
+}
+
+// withoutRelays appends to buf the peers of ps that are not only relaying
+// the wire topic.
+func (pt *peerTopics) withoutRelays(wire string, ps, buf []peer.ID) []peer.ID {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	relays := pt.relaysLocked(wire)
+	for _, p := range ps {
+		if _, relay := relays[p]; !relay {
+			buf = append(buf, p)
+		}
+	}
+	return buf
+}
+
+// readySubscribers returns the ready peers subscribed to the wire topic
+// (relays left out), how many ready peers carry it (relays included), and
+// a channel closed at the next change.
+func (pt *peerTopics) readySubscribers(wire string) (subs []peer.ID, carriers int, changed <-chan struct{}) {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	relays := pt.relaysLocked(wire)
+	for p := range pt.subs[wire] {
+		if _, ok := pt.ready[p]; !ok {
+			continue
+		}
+		carriers++
+		if _, relay := relays[p]; !relay {
+			subs = append(subs, p)
+		}
+	}
+	return subs, carriers, pt.changed
 }

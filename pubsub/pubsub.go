@@ -70,6 +70,11 @@ type PubSub struct {
 	closingFlag atomic.Bool           // closing, for streamLost
 	resetMu     sync.Mutex            // guards resets
 	resets      map[peer.ID]time.Time // streamLost's last reset per peer
+
+	relayWake chan struct{} // a plain subscription began or ended (relay.go)
+	relaySync sync.Mutex    // serialises syncRelays
+	relayMu   sync.Mutex    // guards relays
+	relays    relayState
 }
 
 // New starts pub/sub on h, which should already be configured with the
@@ -110,6 +115,8 @@ func New(h host.Host, m Membership, cfg Config) (*PubSub, error) {
 		patterns:    make(map[string][]*Subscription),
 		joinedTopic: make(chan struct{}, 1),
 		flushing:    make(chan struct{}, 1),
+		relayWake:   make(chan struct{}, 1),
+		relays:      relayState{topics: map[string]*relayed{}},
 	}
 	p.queued.init()
 	p.dir = newDirect(p)
@@ -179,6 +186,7 @@ func New(h host.Host, m Membership, cfg Config) (*PubSub, error) {
 	}
 	p.stopMembers = m.FollowConnections(p.connectionChanged)
 	p.goOwned(p.patternLoop)
+	p.goOwned(p.relayLoop)
 	if cfg.StallTimeout > 0 && cfg.Window > 0 {
 		p.goOwned(p.stallLoop)
 	}
@@ -420,10 +428,17 @@ func (p *PubSub) Topics() []string {
 	return out
 }
 
-// ListPeers returns the peers subscribed to topic that this node knows of,
-// sorted.
+// ListPeers returns the nodes subscribed to topic that this node knows
+// of, sorted: neighbours (from their subscriptions) and, on a partial
+// mesh, the nodes beyond them (from their announcements). Nodes that only
+// relay the topic are left out.
 func (p *PubSub) ListPeers(topic string) []peer.ID {
-	ps := p.topics.of(p.cfg.TopicPrefix+topic, nil)
+	ps := p.topics.subscribers(p.cfg.TopicPrefix+topic, nil)
+	for _, q := range p.topo.farSubscribers(topic) {
+		if !slices.Contains(ps, q) {
+			ps = append(ps, q)
+		}
+	}
 	slices.Sort(ps)
 	return ps
 }
@@ -432,7 +447,10 @@ func (p *PubSub) ListPeers(topic string) []peer.ID {
 // subscribed to topic and ready to receive from this one (see Membership's
 // PubSubReady), or ctx ends. A message broadcast before a node's
 // subscription has reached the publisher does not reach that node, so a
-// program that must not miss the first messages waits here first.
+// program that must not miss the first messages waits here first. On a
+// partial mesh, a subscriber beyond the neighbours counts once its
+// announcement has come and a neighbour carries the topic (subscribes to
+// it or relays it: relay.go).
 //
 // With WithQueueGroup, it waits for n nodes with members of that queue
 // group on topic instead (on a partial mesh, those beyond the neighbours
@@ -446,7 +464,16 @@ func (p *PubSub) WaitSubscribers(ctx context.Context, topic string, n int, opts 
 		return p.waitMembers(ctx, regQueue, topic, o.group, n)
 	}
 	for {
-		have, changed := p.topics.readyCount(t.wire)
+		updated := p.topo.updates()
+		near, carriers, changed := p.topics.readySubscribers(t.wire)
+		have := len(near)
+		if carriers > 0 && have < n {
+			for _, q := range p.topo.farSubscribers(topic) {
+				if !slices.Contains(near, q) {
+					have++
+				}
+			}
+		}
 		if have >= n {
 			return nil
 		}
@@ -456,6 +483,7 @@ func (p *PubSub) WaitSubscribers(ctx context.Context, topic string, n int, opts 
 		case <-p.ctx.Done():
 			return ErrClosed
 		case <-changed:
+		case <-updated:
 		}
 	}
 }

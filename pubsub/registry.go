@@ -25,6 +25,8 @@ import (
 //	_reflect/w/<pattern>                      follows a wildcard pattern
 //	_reflect/pub/<topic>                      publishes on topic (announced
 //	                                           to peers whose pattern matches)
+//	_reflect/rl/<topic>                       relays topic without
+//	                                           subscribing to it (relay.go)
 //
 // The length prefix keeps any topic and group name unambiguous.
 
@@ -34,6 +36,10 @@ const (
 	regQueue     = "q/"
 	regPattern   = "w/"
 	regPublisher = "pub/"
+	regRelay     = "rl/"
+	// regSubscriber is no registry topic: a node's plain subscriptions
+	// are listed under it in its peer announcements (routes.go).
+	regSubscriber = "s/"
 )
 
 // registryName is the reserved topic name (without Config.TopicPrefix)
@@ -54,12 +60,12 @@ func parseRegistry(name string) (kind, topic, group string, ok bool) {
 	if !ok {
 		return "", "", "", false
 	}
-	for _, k := range []string{regResponder, regQueue, regPattern, regPublisher} {
+	for _, k := range []string{regResponder, regQueue, regPattern, regPublisher, regRelay} {
 		r, ok := strings.CutPrefix(rest, k)
 		if !ok {
 			continue
 		}
-		if k == regPattern || k == regPublisher {
+		if k == regPattern || k == regPublisher || k == regRelay {
 			return k, r, "", r != ""
 		}
 		lenStr, r, ok := strings.Cut(r, ":")
@@ -114,8 +120,17 @@ func (p *PubSub) register(name string) error {
 		r.sub = sub
 	}
 	r.count++
-	p.topo.poke() // announced too (routes.go)
+	if announcedReg(name) {
+		p.topo.poke() // announced too (routes.go)
+	}
 	return nil
+}
+
+// announcedReg reports whether the registry name is one a node lists in
+// its peer announcements (responders and queue groups: routes.go).
+func announcedReg(name string) bool {
+	kind, _, _, ok := parseRegistry(name)
+	return ok && (kind == regResponder || kind == regQueue)
 }
 
 // unregister undoes one register.
@@ -129,6 +144,8 @@ func (p *PubSub) unregister(name string) {
 	if r.count--; r.count == 0 {
 		r.sub.Cancel()
 		r.sub = nil
-		p.topo.poke()
+		if announcedReg(name) {
+			p.topo.poke()
+		}
 	}
 }

@@ -10,6 +10,7 @@ func TestRegistryNames(t *testing.T) {
 		{regQueue, "12:x", "3:y"},
 		{regPattern, "orders.*", ""},
 		{regPublisher, "orders.eu", ""},
+		{regRelay, "news", ""},
 	} {
 		name := registryName(c.kind, c.topic, c.group)
 		kind, topic, group, ok := parseRegistry(name)
@@ -18,7 +19,7 @@ func TestRegistryNames(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"jobs", ReservedPrefix + "rr/", ReservedPrefix + "rr/x:svc", ReservedPrefix + "q/04:jobs",
-		ReservedPrefix + "q/9:jobs", ReservedPrefix + "q/0:", ReservedPrefix + "w/", ReservedPrefix + "peers"} {
+		ReservedPrefix + "q/9:jobs", ReservedPrefix + "q/0:", ReservedPrefix + "w/", ReservedPrefix + "rl/", ReservedPrefix + "s/news", ReservedPrefix + "peers"} {
 		if k, tp, g, ok := parseRegistry(bad); ok {
 			t.Errorf("%q parsed as %q %q %q", bad, k, tp, g)
 		}

@@ -20,9 +20,10 @@ import (
 //     needs its relaying, a signed mesh its signatures, and a peer whose
 //     direct stream is still opening its queue.
 //
-// Both ways reach the same peers: the subscribers GossipSub knows of
-// (peertopics.go). Before choosing, the publisher waits until each of them
-// has room in its window for the topic (flow.go).
+// Both ways reach the subscribers GossipSub knows of (peertopics.go);
+// GossipSub also sends to the peers that only relay the topic (relay.go).
+// Before choosing, the publisher waits until each of them has room in its
+// window for the topic (flow.go).
 //
 // Order per publisher survives a change of way. A topic's batches carry
 // consecutive sequence numbers on both ways, and a receiver's reorderer
@@ -67,7 +68,8 @@ type route struct {
 	gossip        func(ctx context.Context, data []byte) error // publishes through GossipSub
 	sent          bool                                         // a batch has been sent
 	direct        bool                                         // the way of the last batch
-	peers         []peer.ID
+	peers         []peer.ID                                    // subscribers and relays
+	subs          []peer.ID                                    // subscribers, when some peers only relay
 	streams       []*directPeer
 	turns         map[string]uint64 // next turn per queue group (queue.go)
 }
@@ -87,7 +89,10 @@ func (r *router) send(rt *route, w *batchWriter, seq uint64, stop <-chan struct{
 	res.waited = r.flows.wait(rt.wire, rt.peers, stop, r.windowWait)
 	rt.streams = rt.streams[:0]
 	if !rt.viaGossipOnly && r.topo.closed() {
-		rt.streams, res.direct = r.dir.streams(rt.peers, rt.streams)
+		// Relays (relay.go) need nothing on the direct way: nobody is
+		// beyond a closed neighbourhood.
+		rt.subs = r.topics.withoutRelays(rt.wire, rt.peers, rt.subs[:0])
+		rt.streams, res.direct = r.dir.streams(rt.subs, rt.streams)
 	}
 	var flags byte
 	if rt.sent && res.direct != rt.direct && (!rt.direct || r.flows.queued(rt.wire, true)) {

@@ -17,8 +17,9 @@ import (
 // tell only neighbours about it, and there is no stream to it. So every
 // node's peer announcement (topology.go), which GossipSub carries to the
 // whole mesh, also lists its registry entries (responders and queue-group
-// memberships), and a node keeps, besides whom each node sends to, what
-// each node offers. A call to a node that is not a neighbour goes, wrapped
+// memberships) and its plain subscriptions (for the relays: relay.go),
+// and a node keeps, besides whom each node sends to, what each node
+// offers. A call to a node that is not a neighbour goes, wrapped
 // in a frameForward naming its origin and its target, to the next hop on a
 // shortest path through the announced links; each hop forwards it the same
 // way (at most maxHops), and the target handles the inner frame as if it
@@ -52,8 +53,15 @@ const (
 
 // Registry kinds in an announcement.
 const (
-	regCodeResponder = 1
-	regCodeQueue     = 2
+	regCodeResponder  = 1
+	regCodeQueue      = 2
+	regCodeSubscriber = 3 // a plain subscription (relay.go); no group
+)
+
+// regCodes and regKinds map the kinds announced to their codes and back.
+var (
+	regCodes = map[string]byte{regResponder: regCodeResponder, regQueue: regCodeQueue, regSubscriber: regCodeSubscriber}
+	regKinds = map[byte]string{regCodeResponder: regResponder, regCodeQueue: regQueue, regCodeSubscriber: regSubscriber}
 )
 
 // announcedRegs is a node's announced registry entries.
@@ -71,11 +79,7 @@ func appendRegs(b []byte, regs []regKey) []byte {
 	}
 	b = binary.AppendUvarint(b, uint64(len(regs)))
 	for _, r := range regs {
-		code := byte(regCodeQueue)
-		if r.kind == regResponder {
-			code = regCodeResponder
-		}
-		b = append(b, code)
+		b = append(b, regCodes[r.kind])
 		b = appendString(b, r.topic)
 		b = appendString(b, r.group)
 	}
@@ -96,20 +100,17 @@ func decodeRegs(b []byte) ([]regKey, error) {
 	}
 	out := make([]regKey, 0, n)
 	for range n {
-		if len(b) == 0 || (b[0] != regCodeResponder && b[0] != regCodeQueue) {
+		if len(b) == 0 || regKinds[b[0]] == "" {
 			return nil, fmt.Errorf("%w: registry entry kind", ErrMalformed)
 		}
-		r := regKey{kind: regQueue}
-		if b[0] == regCodeResponder {
-			r.kind = regResponder
-		}
+		r := regKey{kind: regKinds[b[0]]}
 		if r.topic, b, err = readString(b[1:], maxTopicLen, "registry topic"); err != nil {
 			return nil, err
 		}
 		if r.group, b, err = readString(b, maxTopicLen/2, "registry group"); err != nil {
 			return nil, err
 		}
-		if r.topic == "" || (r.kind == regQueue && r.group == "") {
+		if r.topic == "" || (r.kind == regQueue && r.group == "") || (r.kind == regSubscriber && r.group != "") {
 			return nil, fmt.Errorf("%w: registry entry", ErrMalformed)
 		}
 		out = append(out, r)
@@ -120,11 +121,10 @@ func decodeRegs(b []byte) ([]regKey, error) {
 	return out, nil
 }
 
-// localRegs returns this node's responder and queue-group registrations,
-// for its announcements.
+// localRegs returns this node's responder and queue-group registrations
+// and its plain subscriptions (relay.go), for its announcements.
 func (p *PubSub) localRegs() []regKey {
 	p.regMu.Lock()
-	defer p.regMu.Unlock()
 	var out []regKey
 	for name, r := range p.registered {
 		if r.count == 0 || len(out) == maxAnnouncedRegs {
@@ -133,6 +133,13 @@ func (p *PubSub) localRegs() []regKey {
 		if kind, topic, group, ok := parseRegistry(name); ok && (kind == regResponder || kind == regQueue) {
 			out = append(out, regKey{kind, topic, group})
 		}
+	}
+	p.regMu.Unlock()
+	for _, name := range p.subscribedTopics() {
+		if len(out) == maxAnnouncedRegs {
+			break
+		}
+		out = append(out, regKey{kind: regSubscriber, topic: name})
 	}
 	slices.SortFunc(out, func(a, b regKey) int {
 		return cmpStrings(a.kind+"\x00"+a.topic+"\x00"+a.group, b.kind+"\x00"+b.topic+"\x00"+b.group)

@@ -40,7 +40,7 @@ func (p *PubSub) Send(ctx context.Context, to peer.ID, topic string, data []byte
 	}
 	// A neighbour's subscriptions are known; a node beyond them gets the
 	// message if it is reachable (counted there if it does not subscribe).
-	if p.topo.neighbour(to) && !slices.Contains(p.topics.of(t.wire, nil), to) {
+	if p.topo.neighbour(to) && !slices.Contains(p.topics.subscribers(t.wire, nil), to) {
 		return fmt.Errorf("%w: %s, topic %q", ErrNoSubscriber, to, topic)
 	}
 	if err := p.sendFrame(ctx, to, t.wire, encodeSendFrame(t.wire, "", p.router.author, &w)); err != nil {

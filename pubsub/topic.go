@@ -47,7 +47,8 @@ type topic struct {
 	roomMu sync.Mutex
 	room   chan struct{}
 
-	announced atomic.Bool // announced to neighbours' patterns (wildcard.go)
+	announced  atomic.Bool // announced to neighbours' patterns (wildcard.go)
+	subscribed atomic.Bool // lsub is set: announced as subscribed (relay.go)
 
 	mu         sync.Mutex
 	publishing bool
@@ -403,6 +404,8 @@ func (t *topic) attachLocked(s *Subscription) error {
 			return err
 		}
 		t.lsub = ls
+		t.subscribed.Store(true)
+		t.ps.subscriptionsChanged()
 	}
 	old := *t.subs.Load()
 	subs := append(append(make([]*Subscription, 0, len(old)+1), old...), s)
@@ -442,6 +445,8 @@ func (t *topic) remove(s *Subscription) {
 	if len(subs) == 0 && t.lsub != nil {
 		t.lsub.Cancel()
 		t.lsub = nil
+		t.subscribed.Store(false)
+		t.ps.subscriptionsChanged()
 	}
 }
 
@@ -457,6 +462,7 @@ func (t *topic) shutdown() {
 	if t.lsub != nil {
 		t.lsub.Cancel()
 		t.lsub = nil
+		t.subscribed.Store(false)
 	}
 	subs := *t.subs.Load()
 	t.subs.Store(&[]*Subscription{})

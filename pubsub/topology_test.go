@@ -22,14 +22,15 @@ func TestPeersCodec(t *testing.T) {
 	if got, _, err := decodeAnnouncement(encodePeers(nil)); err != nil || len(got) != 0 {
 		t.Fatalf("empty: %v %v", got, err)
 	}
-	want := []regKey{{regResponder, "svc", ""}, {regQueue, "jobs", "w"}}
+	want := []regKey{{regResponder, "svc", ""}, {regQueue, "jobs", "w"}, {regSubscriber, "news", ""}}
 	got, regs, err = decodeAnnouncement(encodePeers(ps, want...))
 	if err != nil || len(got) != 3 || !slices.Equal(regs, want) {
 		t.Fatalf("with registry entries: %v %v %v", got, regs, err)
 	}
 	for _, bad := range [][]byte{nil, {5, 1, 'a'}, {1, 0}, {1, 2, 'a'}, {1, 1, 'a', 'b'}, {0x80, 0x80, 0x80, 0x80, 0x08},
 		{0, 0},                    // zero registry entries written
-		{0, 1, 3, 1, 'x', 0},      // unknown kind
+		{0, 1, 4, 1, 'x', 0},      // unknown kind
+		{0, 1, 3, 1, 'x', 1, 'g'}, // a subscription with a group
 		{0, 1, 2, 1, 'x', 0},      // queue entry without a group
 		{0, 1, 1, 0, 0},           // empty topic
 		{0, 1, 1, 1, 'x', 0, 'z'}, // trailing
@@ -43,7 +44,7 @@ func TestPeersCodec(t *testing.T) {
 
 func FuzzDecodePeers(f *testing.F) {
 	f.Add(encodePeers([]peer.ID{"12D3KooWaaaa", "b"}))
-	f.Add(encodePeers([]peer.ID{"b"}, regKey{regResponder, "svc", ""}, regKey{regQueue, "jobs", "w"}))
+	f.Add(encodePeers([]peer.ID{"b"}, regKey{regResponder, "svc", ""}, regKey{regQueue, "jobs", "w"}, regKey{regSubscriber, "news", ""}))
 	f.Add([]byte{0})
 	f.Add([]byte{0x80, 0x80, 0x80, 0x80, 0x08})
 	f.Fuzz(func(t *testing.T, data []byte) {
