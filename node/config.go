@@ -40,9 +40,13 @@ const (
 	DefaultKeepAlive = 5 * time.Second
 	// DefaultWriteTimeout bounds a multiplexer write (and a keepalive).
 	DefaultWriteTimeout = 3 * time.Second
-	// DefaultMaxPeers is how many direct peers a node keeps (see
-	// Config.MaxPeers).
-	DefaultMaxPeers = 256
+	// DefaultFullMesh is the largest mesh that is a full mesh when
+	// Config.MaxPeers is not set: up to this many nodes, every node
+	// connects to every other (see Config.MaxPeers).
+	DefaultFullMesh = 24
+	// DefaultMaxPeers is how many direct peers a node keeps in a mesh
+	// larger than DefaultFullMesh when Config.MaxPeers is not set.
+	DefaultMaxPeers = 8
 )
 
 // Config configures a Node. Only the secret is required:
@@ -110,11 +114,18 @@ type Config struct {
 
 	// MaxPeers is how many direct peers a node keeps. A node connects to
 	// every peer it finds while it has fewer; above it, it dials no more
-	// and trims connections beyond MaxPeers plus a quarter (at least 2)
-	// back to MaxPeers, sparing bootstrap peers and peers given to
-	// Connect. So a mesh of up to MaxPeers+1 nodes is a full mesh, and a
+	// and closes connections beyond MaxPeers plus a quarter (at least 2),
+	// sparing bootstrap peers and peers given to Connect. So a mesh of up to MaxPeers+1 nodes is a full mesh, and a
 	// larger one is partial: pub/sub relays, and Node.Peers still lists
-	// every member (see degree.go). Default DefaultMaxPeers.
+	// every member (see degree.go).
+	//
+	// Zero (the default) sizes it to the mesh: a full mesh while the node
+	// knows of at most DefaultFullMesh nodes (members, candidates found
+	// and itself), DefaultMaxPeers direct peers once it knows of more,
+	// and a full mesh again once it knows of at most three quarters of
+	// DefaultFullMesh. A full mesh sends every message straight to each
+	// subscriber; a bounded degree keeps a large mesh's connections,
+	// formation and idle traffic in proportion.
 	MaxPeers int
 
 	// PubSub configures topics. TopicPrefix and Logger are set by the node.
@@ -167,9 +178,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = DefaultWriteTimeout
-	}
-	if c.MaxPeers == 0 {
-		c.MaxPeers = DefaultMaxPeers
 	}
 	if c.Logger == nil {
 		c.Logger = warnlog.New()

@@ -12,19 +12,28 @@ import (
 // The mesh's shape: how many direct peers a node keeps.
 //
 // A node connects to every peer it finds while it has fewer than
-// Config.MaxPeers connected (direct peers, bootstrap peers included); so a
-// mesh of up to MaxPeers+1 nodes is a full mesh, where pub/sub sends every
-// message straight to each peer. Above that size the mesh is partial:
+// MaxPeers connected (direct peers, bootstrap peers included); so a mesh
+// of up to MaxPeers+1 nodes is a full mesh, where pub/sub sends every
+// message straight to each peer. MaxPeers is Config.MaxPeers if set; by
+// default it follows the mesh's size as this node knows it
+// (maxPeersLocked): everyone up to DefaultFullMesh nodes, DefaultMaxPeers
+// in a larger mesh. Measured on 2 cores, one process per node, a full
+// mesh of 20 formed in 1.4 s and one of 50 in 17–22 s, against 1.8–2.6 s
+// with 8 peers each (idle CPU of the whole mesh 60–75 % against 15–19 %
+// of a core); and 8 peers each formed a mesh of 50 faster and idled
+// cheaper than 20 each (BENCHMARKS.md, Scale). Above that size the mesh
+// is partial:
 //
 //   - a node dials candidates (mDNS, peer exchange) and redials lost
 //     peers only while it has room (fewer than MaxPeers connected);
 //     bootstrap peers and peers given to Connect are always redialled;
 //   - it accepts every inbound connection (a newcomer must find a way in),
-//     and trims the connections above MaxPeers+trimSlack(MaxPeers) back
-//     to MaxPeers (trim), sparing bootstrap peers, peers given to Connect
+//     and trims the connections above MaxPeers+trimSlack(MaxPeers)
+//     (trim), sparing bootstrap peers, peers given to Connect
 //     and connections younger than trimGrace; a trimmed peer redials
-//     someone if that leaves it short, so every node ends with about
-//     MaxPeers peers and the graph, a random one, stays connected;
+//     someone if that leaves it short, so every node ends with
+//     MaxPeers to MaxPeers+trimSlack peers and the graph, a random one,
+//     stays connected;
 //   - a node that falls short (a peer left, a link broke) dials its
 //     candidates and its lost peers again, a few at a time (refill);
 //   - pub/sub relays what a peer does not get directly (GossipSub; every
@@ -53,7 +62,46 @@ func trimSlack(maxPeers int) int {
 // roomLocked reports whether the node may dial another peer that is not
 // kept for good, with pending dials already under way; ms.mu held.
 func (ms *members) roomLocked(pending int) bool {
-	return ms.nconn+pending < ms.cfg.MaxPeers
+	return ms.nconn+pending < ms.maxPeersLocked()
+}
+
+// maxPeersLocked returns how many direct peers the node keeps now:
+// Config.MaxPeers if set; else DefaultFullMesh-1 (everyone) while the node
+// knows of at most DefaultFullMesh nodes, DefaultMaxPeers once it knows of
+// more, until it knows of at most three quarters of DefaultFullMesh again;
+// ms.mu held.
+func (ms *members) maxPeersLocked() int {
+	if ms.cfg.MaxPeers > 0 {
+		return ms.cfg.MaxPeers
+	}
+	switch n := ms.meshSizeLocked(); {
+	case n > DefaultFullMesh:
+		ms.bounded = true
+	case n <= DefaultFullMesh*3/4:
+		ms.bounded = false
+	}
+	if ms.bounded {
+		return DefaultMaxPeers
+	}
+	return DefaultFullMesh - 1
+}
+
+// meshSizeLocked returns how many nodes this one knows of: itself, the
+// peers it remembers (connected or lost, until ForgetAfter), the members
+// beyond them and the candidates found; ms.mu held.
+func (ms *members) meshSizeLocked() int {
+	n := 1 + len(ms.peers)
+	for p := range ms.shown {
+		if _, ok := ms.peers[p]; !ok {
+			n++
+		}
+	}
+	for p := range ms.cands.byID {
+		if _, ok := ms.peers[p]; !ok {
+			n++
+		}
+	}
+	return n
 }
 
 // refill redials lost peers, a few at a time, when the node has room and
@@ -91,8 +139,10 @@ func (ms *members) refill() {
 	}
 }
 
-// trim closes the connections above MaxPeers plus trimSlack, back to
-// MaxPeers (run calls it after each sweep). It spares peers kept for good
+// trim closes the connections above MaxPeers plus trimSlack (run calls it
+// after each sweep), no more: each connection closed leaves a peer short,
+// which dials someone else, and trimming back to MaxPeers (three for one
+// too many) kept a mesh of 50 churning a minute after it formed. It spares peers kept for good
 // and connections younger than trimGrace, and closes first those to peers
 // that announce more than MaxPeers peers themselves: they will not dial
 // anyone to make up for the lost link, while a peer with fewer would
@@ -101,10 +151,11 @@ func (ms *members) refill() {
 // every peer.)
 func (ms *members) trim() {
 	ms.mu.Lock()
-	excess := ms.nconn - ms.cfg.MaxPeers
+	most := ms.maxPeersLocked()
+	excess := ms.nconn - most - trimSlack(most)
 	v := ms.mesh
 	ms.mu.Unlock()
-	if excess <= trimSlack(ms.cfg.MaxPeers) || v == nil || ms.ctx.Err() != nil {
+	if excess <= 0 || v == nil || ms.ctx.Err() != nil {
 		return
 	}
 	links := v.Links()

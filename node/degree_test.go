@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -145,5 +146,50 @@ func TestOnPeerReportsMembersBeyondNeighbours(t *testing.T) {
 	}
 	if st := a.Stats(); st.Peers != 1 || st.Neighbours != 1 {
 		t.Errorf("a's stats: %d peers, %d neighbours; want 1 and 1 (b)", st.Peers, st.Neighbours)
+	}
+}
+
+// With MaxPeers unset, a node keeps everyone while it knows of at most
+// DefaultFullMesh nodes, DefaultMaxPeers once it knows of more, and
+// everyone again once it knows of at most three quarters of that.
+func TestDefaultMaxPeersFollowsTheMeshSize(t *testing.T) {
+	ms := &members{peers: map[peer.ID]*member{}, shown: map[peer.ID]struct{}{}}
+	ms.cands.byID = map[peer.ID]*candidate{}
+	id := func(i int) peer.ID { return peer.ID(fmt.Sprint("p", i)) }
+	know := func(peers, far, cands int) {
+		clear(ms.peers)
+		clear(ms.shown)
+		clear(ms.cands.byID)
+		for i := range peers {
+			ms.peers[id(i)] = &member{}
+			ms.shown[id(i)] = struct{}{} // joined: shown too, counted once
+		}
+		for i := peers; i < peers+far; i++ {
+			ms.shown[id(i)] = struct{}{}
+		}
+		for i := peers + far; i < peers+far+cands; i++ {
+			ms.cands.byID[id(i)] = &candidate{}
+		}
+	}
+	for _, c := range []struct {
+		peers, far, cands int
+		want              int
+	}{
+		{3, 0, 0, DefaultFullMesh - 1},
+		{DefaultFullMesh - 1, 0, 0, DefaultFullMesh - 1}, // this node and 23 others: full
+		{10, 5, 9, DefaultMaxPeers},                      // 25 nodes
+		{10, 5, 3, DefaultMaxPeers},                      // 19: still bounded
+		{10, 5, 2, DefaultFullMesh - 1},                  // 18 = three quarters: full again
+		{0, 0, 40, DefaultMaxPeers},                      // candidates count before any connects
+	} {
+		know(c.peers, c.far, c.cands)
+		if got := ms.maxPeersLocked(); got != c.want {
+			t.Errorf("%d peers, %d far, %d candidates (%d nodes): MaxPeers %d, want %d",
+				c.peers, c.far, c.cands, ms.meshSizeLocked(), got, c.want)
+		}
+	}
+	ms.cfg.MaxPeers = 5
+	if got := ms.maxPeersLocked(); got != 5 {
+		t.Fatalf("Config.MaxPeers 5: got %d", got)
 	}
 }

@@ -44,6 +44,10 @@
 //     ranges included (see Strangers).
 //   - Pub/sub (package pubsub): GossipSub, and a direct stream to each
 //     connected peer, used while no peer needs a relay (a full mesh).
+//   - A mesh shape for its size: every node connects to every other up to
+//     DefaultFullMesh nodes; in a larger mesh each keeps DefaultMaxPeers
+//     direct peers (up to a quarter more), and pub/sub relays (degree.go;
+//     Config.MaxPeers fixes the number instead).
 //
 // # Membership
 //
@@ -51,8 +55,8 @@
 // have joined, OnPeer reports joins and leaves, WaitPeers blocks until
 // enough members have joined. A peer joins once it is connected and its
 // pub/sub is ready, so a broadcast made after WaitPeers returns reaches the
-// subscriptions those peers had. On a partial mesh (bootstrap peers, a
-// firewall, Config.MaxPeers), members beyond the direct peers join and
+// subscriptions those peers had. On a partial mesh (a large one, bootstrap
+// peers, a firewall), members beyond the direct peers join and
 // leave as the others' peer announcements tell (meshview.go); Neighbours
 // and OnNeighbour report the direct peers, which pub/sub and the store
 // follow.

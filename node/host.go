@@ -124,7 +124,11 @@ func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions, 
 	}
 	if !uo.connmgr {
 		// A safety net above the node's own trimming (degree.go).
-		low := cfg.MaxPeers + trimSlack(cfg.MaxPeers)
+		most := cfg.MaxPeers
+		if most == 0 {
+			most = DefaultFullMesh - 1
+		}
+		low := most + trimSlack(most)
 		cm, err := connmgr.NewConnManager(low, 2*low)
 		if err != nil {
 			return nil, fmt.Errorf("node: connection manager: %w", err)

@@ -102,6 +102,7 @@ type members struct {
 	cands       candidateTable
 	candDialing int                               // candidate dials in flight, at most maxCandidateDials
 	nconn       int                               // connected peers (degree.go)
+	bounded     bool                              // Config.MaxPeers unset and the mesh too large for a full one (degree.go)
 	mesh        meshView                          // pub/sub's view of the mesh, once followMesh runs
 	far         map[peer.ID]struct{}              // peers other nodes announce they send to (meshview.go)
 	shown       map[peer.ID]struct{}              // members reported joined to OnPeer: joined or far
@@ -226,10 +227,10 @@ func (ms *members) connectedness(p peer.ID, c network.Connectedness) {
 			ms.log.Debug("node: peer disconnected", "peer", p)
 		}
 		// A peer kept for good is redialled at once, and so is any peer
-		// of a full mesh (fewer members than Config.MaxPeers). In a
+		// of a full mesh (fewer members than MaxPeers). In a
 		// partial mesh, refill and the candidates fill the room, with a
 		// random pick (degree.go): the peer may have left us on purpose.
-		startDial = ms.ctx.Err() == nil && (m.keep || (ms.roomLocked(0) && len(ms.shown) < ms.cfg.MaxPeers))
+		startDial = ms.ctx.Err() == nil && (m.keep || (ms.roomLocked(0) && len(ms.shown) < ms.maxPeersLocked()))
 	}
 	ms.mu.Unlock()
 	if startDial {

@@ -79,7 +79,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.Var((*stringList)(&o.listen), "listen", "listen `multiaddr`, repeatable (default: every interface, TCP, port 0)")
 	fs.Var((*stringList)(&o.peers), "peer", "bootstrap peer `multiaddr` with /p2p/ID, repeatable")
 	fs.BoolVar(&o.mdns, "mdns", true, "find peers on the LAN with mDNS")
-	fs.IntVar(&o.maxPeers, "max-peers", 0, "keep at most `n` direct peers; larger meshes are partial, and relay (default node.DefaultMaxPeers)")
+	fs.IntVar(&o.maxPeers, "max-peers", 0, "keep at most `n` direct peers; larger meshes are partial, and relay (default: all up to node.DefaultFullMesh nodes, then node.DefaultMaxPeers)")
 	fs.StringVar(&o.identity, "identity", "", "keep the peer identity in `file` (created if missing)")
 	fs.StringVar(&o.data, "data", "", "keep the store on disk in `dir` across restarts (and the peer identity, unless -identity)")
 	fs.StringVar(&o.store, "store", "", "use the store `name`d so (default \""+crdtstore.DefaultName+"\")")
