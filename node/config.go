@@ -123,7 +123,8 @@ type Config struct {
 	// knows of at most DefaultFullMesh nodes (members, candidates found
 	// and itself), DefaultMaxPeers direct peers once it knows of more,
 	// and a full mesh again once it knows of at most three quarters of
-	// DefaultFullMesh. A full mesh sends every message straight to each
+	// DefaultFullMesh (in its first two seconds, while discovery tells it
+	// who is there, DefaultMaxPeers). A full mesh sends every message straight to each
 	// subscriber; a bounded degree keeps a large mesh's connections,
 	// formation and idle traffic in proportion.
 	MaxPeers int

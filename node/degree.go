@@ -50,6 +50,11 @@ const (
 	trimForget = time.Minute
 	// refillMax bounds the lost peers redialled at once by refill.
 	refillMax = 4
+	// fullMeshAfter: with Config.MaxPeers unset, a node keeps
+	// DefaultMaxPeers peers for this long after it starts, before a small
+	// mesh's size lets it connect to everyone (maxPeersLocked). Its
+	// connections are younger than trimGrace meanwhile: none is trimmed.
+	fullMeshAfter = 2 * time.Second
 )
 
 // trimSlack returns how far above maxPeers connections may go before the
@@ -69,7 +74,10 @@ func (ms *members) roomLocked(pending int) bool {
 // Config.MaxPeers if set; else DefaultFullMesh-1 (everyone) while the node
 // knows of at most DefaultFullMesh nodes, DefaultMaxPeers once it knows of
 // more, until it knows of at most three quarters of DefaultFullMesh again;
-// ms.mu held.
+// and DefaultMaxPeers for its first fullMeshAfter, while discovery has
+// told it little: a node that started among a hundred connected to 23 of
+// them before it knew, and trimming those back kept a mesh of 100 from
+// forming for half a minute. ms.mu held.
 func (ms *members) maxPeersLocked() int {
 	if ms.cfg.MaxPeers > 0 {
 		return ms.cfg.MaxPeers
@@ -80,7 +88,7 @@ func (ms *members) maxPeersLocked() int {
 	case n <= DefaultFullMesh*3/4:
 		ms.bounded = false
 	}
-	if ms.bounded {
+	if ms.bounded || time.Since(ms.started) < fullMeshAfter {
 		return DefaultMaxPeers
 	}
 	return DefaultFullMesh - 1
@@ -97,7 +105,9 @@ func (ms *members) meshSizeLocked() int {
 		}
 	}
 	for p := range ms.cands.byID {
-		if _, ok := ms.peers[p]; !ok {
+		_, remembered := ms.peers[p]
+		_, shown := ms.shown[p]
+		if !remembered && !shown {
 			n++
 		}
 	}

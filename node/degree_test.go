@@ -153,8 +153,12 @@ func TestOnPeerReportsMembersBeyondNeighbours(t *testing.T) {
 // DefaultFullMesh nodes, DefaultMaxPeers once it knows of more, and
 // everyone again once it knows of at most three quarters of that.
 func TestDefaultMaxPeersFollowsTheMeshSize(t *testing.T) {
-	ms := &members{peers: map[peer.ID]*member{}, shown: map[peer.ID]struct{}{}}
+	ms := &members{peers: map[peer.ID]*member{}, shown: map[peer.ID]struct{}{}, started: time.Now()}
 	ms.cands.byID = map[peer.ID]*candidate{}
+	if got := ms.maxPeersLocked(); got != DefaultMaxPeers {
+		t.Fatalf("a node just started keeps %d peers, want %d until discovery has told it more", got, DefaultMaxPeers)
+	}
+	ms.started = time.Now().Add(-fullMeshAfter)
 	id := func(i int) peer.ID { return peer.ID(fmt.Sprint("p", i)) }
 	know := func(peers, far, cands int) {
 		clear(ms.peers)
@@ -187,6 +191,18 @@ func TestDefaultMaxPeersFollowsTheMeshSize(t *testing.T) {
 			t.Errorf("%d peers, %d far, %d candidates (%d nodes): MaxPeers %d, want %d",
 				c.peers, c.far, c.cands, ms.meshSizeLocked(), got, c.want)
 		}
+	}
+	// 8 peers and 11 members beyond them, found by mDNS as well: 20
+	// nodes, not 31 (for a node that never knew of more).
+	ms.bounded = false
+	know(8, 11, 0)
+	for p := range ms.shown {
+		if _, ok := ms.peers[p]; !ok {
+			ms.cands.byID[p] = &candidate{}
+		}
+	}
+	if n, got := ms.meshSizeLocked(), ms.maxPeersLocked(); n != 20 || got != DefaultFullMesh-1 {
+		t.Errorf("far members that are candidates too: %d nodes, MaxPeers %d; want 20 and %d", n, got, DefaultFullMesh-1)
 	}
 	ms.cfg.MaxPeers = 5
 	if got := ms.maxPeersLocked(); got != 5 {

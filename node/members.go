@@ -103,6 +103,7 @@ type members struct {
 	candDialing int                               // candidate dials in flight, at most maxCandidateDials
 	nconn       int                               // connected peers (degree.go)
 	bounded     bool                              // Config.MaxPeers unset and the mesh too large for a full one (degree.go)
+	started     time.Time                         // when the node started (degree.go)
 	mesh        meshView                          // pub/sub's view of the mesh, once followMesh runs
 	far         map[peer.ID]struct{}              // peers other nodes announce they send to (meshview.go)
 	shown       map[peer.ID]struct{}              // members reported joined to OnPeer: joined or far
@@ -138,6 +139,7 @@ func newMembers(ctx context.Context, wg *sync.WaitGroup, h host.Host, cfg Config
 		count:      count,
 		warns:      warns,
 		ctx:        ctx,
+		started:    time.Now(),
 		wg:         wg,
 		sem:        make(chan struct{}, maxConcurrentDials),
 		candWake:   make(chan struct{}, 1),
@@ -169,10 +171,19 @@ func (ms *members) run() {
 	defer ms.subs.Close()
 	sweep := time.NewTicker(readyGrace / 4)
 	defer sweep.Stop()
+	// A node sized to the mesh keeps DefaultMaxPeers at first (degree.go):
+	// then its candidates may have room.
+	var grown <-chan time.Time
+	if ms.cfg.MaxPeers == 0 {
+		grown = time.After(time.Until(ms.started.Add(fullMeshAfter)))
+	}
 	for {
 		select {
 		case <-ms.ctx.Done():
 			return
+		case <-grown:
+			grown = nil
+			ms.wakeCandidates()
 		case <-sweep.C:
 			ms.sweep()
 			ms.trim()
