@@ -330,4 +330,18 @@
 // of the peer holding the most (Stats.PendingDropped), so a peer flooding
 // deltas that never become ready evicts only its own. A dropped honest
 // delta is recovered by sync.
+//
+// # Memory
+//
+// A key costs its bytes and value bytes, rounded up to the Go allocator's
+// size classes, plus about 56 bytes of index and metadata: about 185 bytes
+// of heap for a 10-byte key and a 100-byte value. The Go garbage collector
+// lets the heap grow to twice its live data (GOGC=100) before it collects,
+// and keeps the pages it reached: after a bulk load (a new replica's first
+// sync, a burst of a writer's deltas) a holder would keep about twice its
+// data. So once the store has received at least 4 MiB and a quarter of its
+// size since it last did so, and then nothing for a second with no sync
+// running, it returns the freed pages to the OS (runtime/debug.FreeOSMemory,
+// one forced collection of the process's heap). Options.KeepFreedMemory
+// turns this off.
 package crdtstore

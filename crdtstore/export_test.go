@@ -187,3 +187,14 @@ func ExpireNow(s *Store) { s.expireDue() }
 
 // DeliverDelta hands s a delta as its transport does, from peer from.
 func DeliverDelta(s *Store, from string, d ormap.Delta) { s.onDelta(from, d) }
+
+// OnRelease makes s call f instead of returning memory to the OS when a
+// release is due (memory.go).
+func OnRelease(s *Store, f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.freeOSMemory = f
+}
+
+// ReleaseQuiet is how long nothing must arrive before a release.
+const ReleaseQuiet = releaseQuiet

@@ -119,6 +119,13 @@ type Options struct {
 	// Registerer. Default: the node's (node.Config.Metrics) for Open, none
 	// for OpenTransport.
 	Metrics prometheus.Registerer
+	// KeepFreedMemory leaves to the Go runtime the memory a bulk load
+	// freed. By default, once the store has received at least 4 MiB and a
+	// quarter of its size (Stats.Bytes) since it last did so, and then
+	// nothing for a second, it returns the freed memory to the OS with
+	// one forced garbage collection (runtime/debug.FreeOSMemory): see
+	// "Memory" in the package documentation.
+	KeepFreedMemory bool
 }
 
 func (o Options) withDefaults() Options {

@@ -127,6 +127,7 @@ func (c *countingStream) bytes() int64 { return c.read.Load() + c.written.Load()
 
 func (s *Store) countSync(c *countingStream) {
 	s.stats.syncBytesIn.Add(uint64(c.read.Load()))
+	s.noteReceived(int(c.read.Load()))
 	s.stats.syncBytesOut.Add(uint64(c.written.Load()))
 }
 

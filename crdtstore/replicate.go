@@ -111,6 +111,7 @@ func mergeAll(ds []ormap.Delta) ormap.Delta {
 // Set would refuse (checkRemoteKeys), is refused there and reaches neither
 // onDelta nor other peers.
 func (s *Store) decodeDelta(data []byte) (ormap.Delta, error) {
+	s.noteReceived(len(data))
 	d, err := ormap.DecodeDelta(data, s.deltaLim)
 	if err == nil {
 		if err = d.CheckOwn(); err != nil {

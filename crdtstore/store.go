@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -71,6 +72,12 @@ type Store struct {
 
 	db         *disk.DB    // Options.Dir's engine, nil without (persist.go)
 	diskFailed atomic.Bool // a save failed: local writes are refused
+
+	// Returning the memory of a bulk load (memory.go).
+	received     atomic.Uint64 // bytes received from peers: deltas, sync reads
+	releasedAt   atomic.Uint64 // received at the last release
+	relKick      chan struct{} // wakes the release loop
+	freeOSMemory func()        // what a release runs; s.mu guards it (tests replace it)
 }
 
 // peerState is what the store knows of one peer: a joined one (the
@@ -260,6 +267,7 @@ func open(tr Transport, opts Options) (*Store, error) {
 		cancel:   cancel,
 		kick:     make(chan struct{}, 1),
 		expKick:  make(chan struct{}, 1),
+		relKick:  make(chan struct{}, 1),
 		self:     hex.EncodeToString(rid),
 		opened:   time.Now(),
 		syncCh:   make(chan string, 64),
@@ -271,6 +279,8 @@ func open(tr Transport, opts Options) (*Store, error) {
 		deferred: make(map[string]bool),
 		changed:  make(chan struct{}),
 		now:      time.Now,
+
+		freeOSMemory: debug.FreeOSMemory,
 	}
 	// A peer whose clock runs far ahead must not drag ours along.
 	s.clock.MaxOffset = int64(time.Hour)
@@ -281,6 +291,9 @@ func open(tr Transport, opts Options) (*Store, error) {
 	s.goOwned(s.flushLoop)
 	s.goOwned(s.syncLoop)
 	s.goOwned(s.expireLoop)
+	if !opts.KeepFreedMemory {
+		s.goOwned(s.releaseLoop)
+	}
 	if err := s.registerMetrics(); err != nil {
 		cancel()
 		s.wg.Wait()
