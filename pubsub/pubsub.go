@@ -448,9 +448,10 @@ func (p *PubSub) ListPeers(topic string) []peer.ID {
 // PubSubReady), or ctx ends. A message broadcast before a node's
 // subscription has reached the publisher does not reach that node, so a
 // program that must not miss the first messages waits here first. On a
-// partial mesh, a subscriber beyond the neighbours counts once its
-// announcement has come and a neighbour carries the topic (subscribes to
-// it or relays it: relay.go).
+// partial mesh, a subscriber beyond the neighbours counts a little over a
+// second after its announcement came, once the relays between carry the
+// topic (relay.go), if a neighbour carries it (subscribes to it or relays
+// it).
 //
 // With WithQueueGroup, it waits for n nodes with members of that queue
 // group on topic instead (on a partial mesh, those beyond the neighbours
@@ -463,15 +464,31 @@ func (p *PubSub) WaitSubscribers(ctx context.Context, topic string, n int, opts 
 	if o := applyOptions(opts); o.group != "" {
 		return p.waitMembers(ctx, regQueue, topic, o.group, n)
 	}
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		updated := p.topo.updates()
 		near, carriers, changed := p.topics.readySubscribers(t.wire)
 		have := len(near)
+		var settling <-chan time.Time
 		if carriers > 0 && have < n {
-			for _, q := range p.topo.farSubscribers(topic) {
+			far, next := p.topo.settledFarSubscribers(topic, time.Now())
+			for _, q := range far {
 				if !slices.Contains(near, q) {
 					have++
 				}
+			}
+			if next > 0 {
+				if timer == nil {
+					timer = time.NewTimer(next)
+				} else {
+					timer.Reset(next)
+				}
+				settling = timer.C
 			}
 		}
 		if have >= n {
@@ -484,6 +501,7 @@ func (p *PubSub) WaitSubscribers(ctx context.Context, topic string, n int, opts 
 			return ErrClosed
 		case <-changed:
 		case <-updated:
+		case <-settling:
 		}
 	}
 }

@@ -42,12 +42,12 @@ import (
 // registers before it relays again.
 //
 // A subscriber beyond the neighbours counts for WaitSubscribers once its
-// announcement has come and a neighbour carries the topic: every node
-// starts relaying the topic when it learns the announcement, which
-// travels outwards from the subscriber, so the nodes on the way there
-// usually carry it already. A message that overtakes a relay's start is
-// still offered by GossipSub's gossip (its IHAVE to the relay) for a
-// few seconds.
+// announcement has stood for relayGraft and a neighbour carries the
+// topic: every node starts relaying the topic when it learns the
+// announcement, which travels outwards from the subscriber, and GossipSub
+// has grafted the relays by then. A message that overtakes a relay's
+// start is still offered by GossipSub's gossip (its IHAVE to the relay)
+// for a few seconds, but arrives after the messages that followed it.
 
 const (
 	// relayAfter: the mesh must have been partial this long before this
@@ -57,6 +57,15 @@ const (
 	relayLinger = 10 * time.Second
 	// maxRelayed bounds the topics one node relays.
 	maxRelayed = maxAnnouncedRegs
+	// relayGraft: a subscriber beyond the neighbours counts for
+	// WaitSubscribers once its announcement has stood this long, a
+	// GossipSub heartbeat and a little more. The nodes between start to
+	// relay the topic as the announcement reaches them, and GossipSub
+	// grafts a new subscriber into its neighbours' meshes for the topic
+	// when it subscribes, or at their next heartbeat: in a mesh of 100
+	// whose 99 nodes subscribed at once, the first broadcasts after the
+	// announcements missed a subscriber.
+	relayGraft = 1200 * time.Millisecond
 )
 
 // relayed is a topic this node relays.
@@ -276,4 +285,31 @@ func (t *topology) relayable() (map[string]struct{}, bool) {
 // announce subscribing to the user topic.
 func (t *topology) farSubscribers(topic string) []peer.ID {
 	return t.remoteMembers(regSubscriber, topic)[""]
+}
+
+// settledFarSubscribers returns the reachable nodes beyond the neighbours
+// whose announcement of a subscription to the user topic has stood for
+// relayGraft, and how long until the next of the others has (0: none).
+func (t *topology) settledFarSubscribers(topic string, now time.Time) ([]peer.ID, time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []peer.ID
+	var next time.Duration
+	hops := t.hopsLocked()
+	for q, r := range t.regs {
+		if _, near := t.mine[q]; near || q == t.self {
+			continue
+		}
+		if _, ok := hops[q]; !ok || !slices.Contains(r.entries, regKey{kind: regSubscriber, topic: topic}) {
+			continue
+		}
+		if left := r.since.Add(relayGraft).Sub(now); left > 0 {
+			if next == 0 || left < next {
+				next = left
+			}
+			continue
+		}
+		out = append(out, q)
+	}
+	return out, next
 }

@@ -48,6 +48,20 @@ func TestRelayablePartialMesh(t *testing.T) {
 	if got := topo.farSubscribers("news"); len(got) != 0 {
 		t.Fatalf("a is a neighbour, not far: %v", got)
 	}
+	// c counts for WaitSubscribers once its announcement has stood for
+	// relayGraft; the same announcement again does not restart that.
+	now := time.Now()
+	if got, next := topo.settledFarSubscribers("far", now); len(got) != 0 || next <= 0 || next > relayGraft {
+		t.Fatalf("settled at once: %v, next in %v", got, next)
+	}
+	topo.learn("c", []peer.ID{"a"}, []regKey{{regSubscriber, "far", ""}})
+	if got, next := topo.settledFarSubscribers("far", now.Add(relayGraft)); !slices.Equal(got, []peer.ID{"c"}) || next != 0 {
+		t.Fatalf("after relayGraft: %v, next in %v", got, next)
+	}
+	topo.learn("c", []peer.ID{"a"}, []regKey{{regSubscriber, "far", ""}, {regSubscriber, "other", ""}})
+	if got, _ := topo.settledFarSubscribers("far", time.Now().Add(relayGraft/2)); len(got) != 0 {
+		t.Fatalf("a changed announcement restarts the wait: %v", got)
+	}
 }
 
 // waitRelaying waits until p relays exactly the topics want.

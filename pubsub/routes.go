@@ -67,7 +67,8 @@ var (
 // announcedRegs is a node's announced registry entries.
 type announcedRegs struct {
 	entries []regKey
-	at      time.Time
+	at      time.Time // last announced
+	since   time.Time // announced unchanged since
 }
 
 // appendRegs appends registry entries to an announcement: count, then
@@ -170,7 +171,11 @@ func (t *topology) learnRegsLocked(p peer.ID, regs []regKey) {
 		delete(t.regs, p)
 		return
 	}
-	t.regs[p] = announcedRegs{entries: regs, at: now}
+	since := now
+	if old, ok := t.regs[p]; ok && slices.Equal(old.entries, regs) {
+		since = old.since
+	}
+	t.regs[p] = announcedRegs{entries: regs, at: now, since: since}
 }
 
 // hopsLocked returns, for every node reachable through announced links,
