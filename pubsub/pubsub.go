@@ -417,7 +417,8 @@ func (p *PubSub) Subscribe(topic string, handler func(Message), opts ...Option) 
 }
 
 // Topics lists the topics this node has joined (user names, sorted by the
-// caller if needed).
+// caller if needed): those it subscribed to, published on, waited for, and
+// those it relays on a partial mesh (relay.go).
 func (p *PubSub) Topics() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
