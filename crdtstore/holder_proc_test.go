@@ -8,13 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/reflectmesh/reflect/crdtstore"
 	"github.com/reflectmesh/reflect/internal/netns"
@@ -52,18 +49,7 @@ func TestHolderChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := startStoreNodeWith(t, node.Config{}, crdtstore.Options{})
-	writer, err := ma.NewMultiaddr(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := c.n.Connect(ctx, writer); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.s.WaitSynced(ctx); err != nil {
-		t.Fatal(err)
-	}
+	connectAndSync(t, c, addr)
 	fmt.Println("up")
 	testutil.Eventually(t, 5*time.Minute, "every key", func() bool { return c.s.Len() == keys })
 	time.Sleep(holderIdle)
@@ -76,16 +62,7 @@ func TestHolderChild(t *testing.T) {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	if f := os.Getenv("REFLECT_HOLDER_MEMPROFILE"); f != "" {
-		out, err := os.Create(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := pprof.WriteHeapProfile(out); err != nil {
-			t.Fatal(err)
-		}
-		out.Close()
-	}
+	writeHeapProfile(t)
 	fmt.Printf("held keys=%d rss=%d anon=%d file=%d heap=%d goal=%d retained=%d\n",
 		c.s.Len(), procKB(status, "VmRSS:")*1024, procKB(status, "RssAnon:")*1024, procKB(status, "RssFile:")*1024,
 		ms.HeapAlloc, before.NextGC, before.HeapSys-before.HeapReleased)

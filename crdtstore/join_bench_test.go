@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,18 +42,7 @@ func TestJoinChild(t *testing.T) {
 	start := time.Now()
 	c := startStoreNodeWith(t, node.Config{}, crdtstore.Options{})
 	up := time.Since(start)
-	holder, err := ma.NewMultiaddr(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := c.n.Connect(ctx, holder); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.s.WaitSynced(ctx); err != nil {
-		t.Fatal(err)
-	}
+	connectAndSync(t, c, addr)
 	synced := time.Since(start)
 	runtime.GC()
 	var ms runtime.MemStats
@@ -65,6 +55,45 @@ func TestJoinChild(t *testing.T) {
 	fmt.Printf("joined keys=%d up=%d synced=%d bytes=%d heap=%d rss=%d hwm=%d\n",
 		c.s.Len(), up.Microseconds(), synced.Microseconds(), st.SyncBytesIn+st.SyncBytesOut, ms.HeapInuse,
 		procKB(status, "VmRSS:")*1024, procKB(status, "VmHWM:")*1024)
+}
+
+// connectAndSync connects a child process's node to the node at addr (a
+// multiaddr with /p2p/ID) and waits until its store has synced, within 5
+// minutes.
+func connectAndSync(t *testing.T, c testNode, addr string) {
+	t.Helper()
+	peerAddr, err := ma.NewMultiaddr(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := c.n.Connect(ctx, peerAddr); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.s.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeHeapProfile writes a heap profile to the file named by the
+// environment variable REFLECT_HOLDER_MEMPROFILE, if set.
+func writeHeapProfile(t testing.TB) {
+	t.Helper()
+	f := os.Getenv("REFLECT_HOLDER_MEMPROFILE")
+	if f == "" {
+		return
+	}
+	out, err := os.Create(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.WriteHeapProfile(out); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // procKB reads a "Name:   N kB" line of /proc/PID/status.

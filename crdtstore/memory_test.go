@@ -3,10 +3,8 @@ package crdtstore_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
 	"runtime/metrics"
-	"runtime/pprof"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -84,18 +82,7 @@ func holderHeapPerKey(t testing.TB, n int) float64 {
 	runtime.GC()
 	runtime.GC()
 	live := heapObjects()
-	if f := os.Getenv("REFLECT_HOLDER_MEMPROFILE"); f != "" {
-		out, err := os.Create(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := pprof.WriteHeapProfile(out); err != nil {
-			t.Fatal(err)
-		}
-		if err := out.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeHeapProfile(t)
 	runtime.KeepAlive(h)
 	closeStore(t, h)
 	return (float64(live) - float64(base)) / float64(n)

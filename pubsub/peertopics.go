@@ -11,8 +11,10 @@ import (
 
 // peerTopics mirrors GossipSub's view of which peer subscribes to which
 // topic, from the same subscription RPCs, seen by the tracer just before
-// GossipSub applies them. Both ways (direct streams and GossipSub) send a
-// topic's batches to these peers, and flow control waits for them.
+// GossipSub applies them. GossipSub sends a topic's batches to these peers
+// and flow control waits for them; the direct streams, ListPeers and
+// WaitSubscribers leave out those registered as relays of the topic
+// (relay.go).
 // GossipSub's own view is behind its event loop: asking it for every batch
 // would cost a round trip through that loop.
 //
