@@ -189,12 +189,15 @@ func ExpireNow(s *Store) { s.expireDue() }
 func DeliverDelta(s *Store, from string, d ormap.Delta) { s.onDelta(from, d) }
 
 // OnRelease makes s call f instead of returning memory to the OS when a
-// release is due (memory.go).
+// release is due (memory.go), and wait ShortReleaseQuiet, not releaseQuiet,
+// for a load to end.
 func OnRelease(s *Store, f func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.freeOSMemory = f
+	s.releaseQuiet = ShortReleaseQuiet
 }
 
-// ReleaseQuiet is how long nothing must arrive before a release.
-const ReleaseQuiet = releaseQuiet
+// ShortReleaseQuiet is how long nothing must arrive before a release in a
+// store given OnRelease.
+const ShortReleaseQuiet = 250 * time.Millisecond

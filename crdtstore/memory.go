@@ -55,7 +55,10 @@ func (s *Store) releaseLoop() {
 		}
 		for quiet := false; !quiet; {
 			r := s.received.Load()
-			t.Reset(releaseQuiet)
+			s.mu.Lock()
+			wait := s.releaseQuiet
+			s.mu.Unlock()
+			t.Reset(wait)
 			select {
 			case <-s.ctx.Done():
 				return

@@ -124,7 +124,7 @@ func TestReleaseAfterBulkLoad(t *testing.T) {
 		released.Store(0)
 		h, net := fillHolder(t, n, crdtstore.Options{}, count)
 		testutil.Eventually(t, 10*time.Second, "a release", func() bool { return released.Load() > 0 })
-		time.Sleep(3 * crdtstore.ReleaseQuiet)
+		time.Sleep(3 * crdtstore.ShortReleaseQuiet)
 		if got := released.Load(); got != 1 {
 			t.Fatalf("%d releases after one load, want 1", got)
 		}
@@ -135,7 +135,7 @@ func TestReleaseAfterBulkLoad(t *testing.T) {
 			mustSet(t, w, fmt.Sprintf("small/%d", k), "value")
 		}
 		testutil.Eventually(t, 10*time.Second, "the small load", func() bool { return h.Len() == n+100 })
-		time.Sleep(3 * crdtstore.ReleaseQuiet)
+		time.Sleep(3 * crdtstore.ShortReleaseQuiet)
 		if got := released.Load(); got != 1 {
 			t.Fatalf("%d releases after a small load, want 1", got)
 		}
@@ -162,7 +162,7 @@ func TestReleaseAfterBulkLoad(t *testing.T) {
 			t.Fatalf("the joiner holds %d keys, want %d", j.Len(), n)
 		}
 		testutil.Eventually(t, 10*time.Second, "a release", func() bool { return released.Load() > 0 })
-		time.Sleep(3 * crdtstore.ReleaseQuiet)
+		time.Sleep(3 * crdtstore.ShortReleaseQuiet)
 		if got := released.Load(); got != 1 {
 			t.Fatalf("%d releases after one sync, want 1", got)
 		}
@@ -171,7 +171,7 @@ func TestReleaseAfterBulkLoad(t *testing.T) {
 	t.Run("off", func(t *testing.T) {
 		released.Store(0)
 		fillHolder(t, n, crdtstore.Options{KeepFreedMemory: true}, count)
-		time.Sleep(3 * crdtstore.ReleaseQuiet)
+		time.Sleep(3 * crdtstore.ShortReleaseQuiet)
 		if got := released.Load(); got != 0 {
 			t.Fatalf("%d releases with KeepFreedMemory, want 0", got)
 		}

@@ -78,6 +78,7 @@ type Store struct {
 	releasedAt   atomic.Uint64 // received at the last release
 	relKick      chan struct{} // wakes the release loop
 	freeOSMemory func()        // what a release runs; s.mu guards it (tests replace it)
+	releaseQuiet time.Duration // memory.go's releaseQuiet; s.mu guards it (tests shorten it)
 }
 
 // peerState is what the store knows of one peer: a joined one (the
@@ -281,6 +282,7 @@ func open(tr Transport, opts Options) (*Store, error) {
 		now:      time.Now,
 
 		freeOSMemory: debug.FreeOSMemory,
+		releaseQuiet: releaseQuiet,
 	}
 	// A peer whose clock runs far ahead must not drag ours along.
 	s.clock.MaxOffset = int64(time.Hour)
