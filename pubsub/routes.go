@@ -46,9 +46,9 @@ const (
 	// maxAnnouncedRegs bounds the registry entries in one announcement.
 	maxAnnouncedRegs = 1024
 	// regsExpire forgets the entries of a node not heard from for this long
-	// (three announcement periods of the largest meshes; only reachable
-	// nodes' entries are used meanwhile).
-	regsExpire = 3 * refreshScaleMax * announceRefresh
+	// (three periods of the relayed refreshes of the largest meshes, see
+	// knownRefresh; only reachable nodes' entries are used meanwhile).
+	regsExpire = 3 * refreshRelayEvery * refreshScaleMax * announceRefresh
 )
 
 // Registry kinds in an announcement.

@@ -285,7 +285,8 @@ func (t *topic) validate(_ context.Context, from peer.ID, m *lp2pps.Message) lp2
 	author := peerID(b.author)
 	var covered bool
 	if t.route.viaGossipOnly {
-		covered = p.topo.forming(time.Now()) || p.topo.reachedAll(author, b.vals)
+		now := time.Now()
+		covered = p.topo.forming(now) || p.topo.reachedAll(author, b.vals) || p.topo.knownRefresh(author, b.vals, now)
 	} else {
 		covered = p.topo.allConnectedTo(author)
 	}

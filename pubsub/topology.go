@@ -97,6 +97,11 @@ const (
 	announceRefresh = 15 * time.Second
 	refreshNodes    = 20
 	refreshScaleMax = 5
+	// refreshRelayEvery: a node relays a refresh identical to what it
+	// holds from that author only if it has relayed none of the author's
+	// announcements for this many refresh periods, or a node it did not
+	// know has appeared since (see knownRefresh).
+	refreshRelayEvery = 4
 	// announceAgain repeats an announcement made after a change once
 	// GossipSub's heartbeat (1 s) has put new peers in the relays' meshes,
 	// or later, once we have settled (announceSettle), and not at all in a
@@ -119,6 +124,8 @@ type topology struct {
 	covered  map[peer.ID]bool                 // cache: author → all our peers get its messages from it
 	closure  int8                             // cache of closed(): 0 unknown, 1 yes, -1 no
 	gainedAt time.Time                        // when a peer last connected or became ready
+	relayed  map[peer.ID]time.Time            // when we last relayed each author's announcement (knownRefresh)
+	newcomer time.Time                        // when an announcement last came from an author we held none of
 	changed  chan struct{}                    // signalled when what we announce changes (a loss, a registry entry)
 	grown    chan struct{}                    // signalled when we announce a peer more
 	refresh  chan struct{}                    // signalled to announce at once (tests)
@@ -133,6 +140,7 @@ func newTopology(self peer.ID) *topology {
 		theirs:  map[peer.ID]map[peer.ID]struct{}{},
 		regs:    map[peer.ID]announcedRegs{},
 		covered: map[peer.ID]bool{},
+		relayed: map[peer.ID]time.Time{},
 		changed: make(chan struct{}, 1),
 		grown:   make(chan struct{}, 1),
 		refresh: make(chan struct{}, 1),
@@ -242,6 +250,9 @@ func (t *topology) learn(p peer.ID, peers []peer.ID, regs []regKey) {
 		}
 		_, same = old[q]
 	}
+	if !had {
+		t.newcomer = time.Now()
+	}
 	if !same {
 		set := make(map[peer.ID]struct{}, len(peers))
 		for _, q := range peers {
@@ -263,6 +274,7 @@ func (t *topology) learn(p peer.ID, peers []peer.ID, regs []regKey) {
 func (t *topology) forget(p peer.ID) {
 	t.mu.Lock()
 	delete(t.theirs, p)
+	delete(t.relayed, p)
 	t.invalidateLocked()
 	t.mu.Unlock()
 }
@@ -323,6 +335,54 @@ func (t *topology) reachedAll(author peer.ID, vals []any) bool {
 		}
 	}
 	return true
+}
+
+// knownRefresh reports whether author's peer announcement (the last of
+// vals) is a refresh not worth relaying: it says what we hold from author
+// already (its peers and registry entries), we relayed one of author's
+// announcements less than refreshRelayEvery refresh periods ago, and
+// neither has a node appeared (a node that joins needs everyone's
+// announcements) nor have we gained a peer since, give or take
+// announceAgain. Relaying every identical refresh made, at 50 nodes, 14
+// announcement copies per second arrive at every idle node (each copy
+// comes from every GossipSub mesh peer); now one refresh in
+// refreshRelayEvery crosses the mesh, and the others reach only the
+// author's neighbours. A node that missed an announcement learns it from
+// the next one that is relayed: a copy that differs from what a node
+// holds is always relayed. Otherwise it records now as the time author's
+// announcement was relayed, since the caller relays it.
+func (t *topology) knownRefresh(author peer.ID, vals []any, now time.Time) bool {
+	if len(vals) == 0 {
+		return false
+	}
+	a, ok := vals[len(vals)-1].(announcement)
+	if !ok {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	at, relayed := t.relayed[author]
+	old, had := t.theirs[author]
+	// A relay reaches only the peers in our GossipSub mesh for the topic,
+	// which the heartbeat builds after a gain: the same reason the author
+	// repeats its announcement announceAgain after a change.
+	since := t.newcomer
+	if t.gainedAt.After(since) {
+		since = t.gainedAt
+	}
+	known := had && relayed && at.After(since.Add(announceAgain)) && len(old) == len(a.peers) &&
+		now.Sub(at) < refreshRelayEvery*refreshPeriod(len(t.theirs)+1) &&
+		slices.Equal(t.regs[author].entries, a.regs)
+	for _, q := range a.peers {
+		if !known {
+			break
+		}
+		_, known = old[q]
+	}
+	if !known {
+		t.relayed[author] = now
+	}
+	return known
 }
 
 // closed reports whether every peer we are connected to is ready (we have
@@ -527,8 +587,14 @@ func (p *PubSub) announceLoop() {
 // for copies it is still validating (IWANT after a gossiped IHAVE), which
 // arrive as duplicates.
 func refreshInterval(nodes int) time.Duration {
-	every := announceRefresh * time.Duration(min(refreshScaleMax, max(1, (nodes+refreshNodes-1)/refreshNodes)))
+	every := refreshPeriod(nodes)
 	return every*9/10 + rand.N(every/5)
+}
+
+// refreshPeriod is the mean of refreshInterval: announceRefresh, times one
+// per refreshNodes nodes, at most refreshScaleMax times.
+func refreshPeriod(nodes int) time.Duration {
+	return announceRefresh * time.Duration(min(refreshScaleMax, max(1, (nodes+refreshNodes-1)/refreshNodes)))
 }
 
 // size returns the nodes this node knows to announce: itself and those
