@@ -16,9 +16,9 @@ import (
 
 // Eight nodes that find each other by mDNS, with MaxPeers 3: each keeps a
 // few direct peers (at most the high-water mark once trimmed), the mesh is
-// partial, and still every node lists all seven others as members, a
-// broadcast reaches everyone through relays, and a node that closes leaves
-// everyone's membership.
+// partial, and still every node lists all seven others as members, its
+// mDNS questions bring no answers, a broadcast reaches everyone through
+// relays, and a node that closes leaves everyone's membership.
 func TestMaxPeersPartialMesh(t *testing.T) {
 	netns.Require(t)
 	const count, maxPeers = 8, 3
@@ -58,6 +58,28 @@ func TestMaxPeersPartialMesh(t *testing.T) {
 	}
 	if !partial {
 		t.Fatalf("every node is connected to all %d others with MaxPeers %d", count-1, maxPeers)
+	}
+
+	// mDNS questions bring no answers: a node lists every member's advert
+	// as known, the far ones too.
+	for _, n := range ns {
+		n.mdns.askOnce() // a node whose advert it missed answers this once
+	}
+	time.Sleep(500 * time.Millisecond)
+	answers := make([]uint64, count)
+	for i, n := range ns {
+		answers[i] = n.mdns.answers.Load()
+	}
+	for range 2 {
+		for _, n := range ns {
+			n.mdns.askOnce()
+		}
+	}
+	time.Sleep(time.Second)
+	for i, n := range ns {
+		if d := n.mdns.answers.Load() - answers[i]; d != 0 {
+			t.Errorf("node %d: %d adverts answered in a formed partial mesh, want 0 (direct peers %d)", i, d, len(n.Neighbours()))
+		}
 	}
 
 	// Every node gets a broadcast of ns[0], relayed where it is not a

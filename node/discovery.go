@@ -1,6 +1,7 @@
 package node
 
 import (
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -14,12 +15,33 @@ import (
 func (n *Node) startMDNS() {
 	svc := newMDNS(n.host, n.net.ServiceTag(),
 		func(ai peer.AddrInfo) { n.members.discovered(ai, fromMDNS) },
-		func() bool { return len(n.host.Network().Peers()) == 0 },
-		n.log)
+		mdnsMembers{n.members}, n.log)
 	if err := svc.Start(); err != nil {
 		n.log.Warn("node: mDNS discovery unavailable", "err", err)
 		_ = svc.Close()
 		return
 	}
 	n.mdns = svc
+}
+
+// mdnsMembers answers the mDNS service's questions about the mesh.
+type mdnsMembers struct{ ms *members }
+
+func (m mdnsMembers) alone() bool { return len(m.ms.h.Network().Peers()) == 0 }
+
+// member reports whether p is connected, or a member OnPeer reports.
+func (m mdnsMembers) member(p peer.ID) bool {
+	if m.ms.h.Network().Connectedness(p) == network.Connected {
+		return true
+	}
+	m.ms.mu.Lock()
+	defer m.ms.mu.Unlock()
+	_, ok := m.ms.shown[p]
+	return ok
+}
+
+func (m mdnsMembers) size() int {
+	m.ms.mu.Lock()
+	defer m.ms.mu.Unlock()
+	return m.ms.meshSizeLocked()
 }

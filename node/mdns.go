@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/zeroconf/v2"
 	ma "github.com/multiformats/go-multiaddr"
@@ -34,13 +33,17 @@ import (
 //
 //   - its question asks for unicast answers (the QU bit), sent from a
 //     socket of its own: only the asker receives and parses them;
-//   - it lists as known answers its own advert and those of the peers it is
-//     connected to: their responders stay silent (known-answer suppression,
-//     which zeroconf's responder implements), so in a formed mesh a
-//     question costs one packet and no answer, and a peer that was lost
-//     answers again;
-//   - it asks at start, then 1 s, 2 s, 4 s … up to a minute apart, and
-//     never more than 5 s apart while it has no peer (jittered).
+//   - it lists as known answers its own advert and those of the members of
+//     its mesh (connected, or announced by a node it reaches: OnPeer's
+//     members): their responders stay silent (known-answer suppression,
+//     which zeroconf's responder implements), so in a formed mesh, full
+//     or partial, a question costs one packet and no answer, and a peer
+//     that was lost answers again;
+//   - it asks at start, then 1 s, 2 s, 4 s … up to a minute apart (in a
+//     mesh of more than 20 nodes a minute per 20 nodes, at most five, so
+//     that every node receives about 20 questions a minute whatever the
+//     size), and never more than 5 s apart while it has no peer
+//     (jittered).
 //
 // Every peer that answers is handed to the membership as a candidate
 // (candidates.go): mDNS is an unauthenticated hint, like before.
@@ -50,6 +53,8 @@ const (
 	mdnsTTL        = 3200 // seconds: zeroconf's default, set explicitly so known answers match it
 	mdnsFirstAsk   = time.Second
 	mdnsMaxAsk     = time.Minute
+	mdnsAskNodes   = 20 // mdnsMaxAsk per this many nodes of the mesh
+	mdnsAskMaxMul  = 5  // at most this many times mdnsMaxAsk
 	mdnsAloneAsk   = 5 * time.Second
 	mdnsMaxPacket  = 9000 - 48 // RFC 6762 §17, less the IPv6 and UDP headers
 	mdnsReadBuffer = 65536
@@ -62,7 +67,7 @@ type mdnsService struct {
 	service  string // "<tag>._udp": the service name (pnet's ServiceTag)
 	instance string // our advert's instance label, random like libp2p's
 	found    func(peer.AddrInfo)
-	alone    func() bool
+	mesh     mdnsMesh
 	log      *slog.Logger
 
 	server *zeroconf.Server
@@ -86,13 +91,20 @@ type knownAdvert struct {
 	at   time.Time
 }
 
-func newMDNS(h host.Host, service string, found func(peer.AddrInfo), alone func() bool, log *slog.Logger) *mdnsService {
+// mdnsMesh is what the service asks the membership.
+type mdnsMesh interface {
+	alone() bool           // no peer connected
+	member(p peer.ID) bool // p is a member of our mesh (known answers)
+	size() int             // the nodes of the mesh we know of, ourselves included
+}
+
+func newMDNS(h host.Host, service string, found func(peer.AddrInfo), mesh mdnsMesh, log *slog.Logger) *mdnsService {
 	return &mdnsService{
 		host:     h,
 		service:  service,
 		instance: randomLabel(32 + rand.IntN(32)),
 		found:    found,
-		alone:    alone,
+		mesh:     mesh,
 		log:      log,
 		known:    map[string]knownAdvert{},
 		firstAsk: mdnsFirstAsk,
@@ -185,12 +197,18 @@ func (s *mdnsService) askLoop(ctx context.Context) {
 		}
 		s.askOnce()
 		wait := interval
-		if s.alone() {
+		if s.mesh.alone() {
 			wait = min(wait, mdnsAloneAsk)
 		}
 		t.Reset(jitter(wait))
-		interval = min(2*interval, mdnsMaxAsk)
+		interval = min(2*interval, mdnsAskCap(s.mesh.size()))
 	}
+}
+
+// mdnsAskCap is the longest interval between questions in a mesh of n
+// nodes: mdnsMaxAsk per mdnsAskNodes nodes, at most mdnsAskMaxMul times.
+func mdnsAskCap(n int) time.Duration {
+	return mdnsMaxAsk * time.Duration(min(mdnsAskMaxMul, max(1, (n+mdnsAskNodes-1)/mdnsAskNodes)))
 }
 
 // askOnce sends one question, with our known answers.
@@ -204,8 +222,9 @@ func (s *mdnsService) askOnce() {
 }
 
 // knownAnswers returns the instances whose answers we need not hear: ours,
-// and those of the peers we are connected to, while their last answer is
-// less than half its TTL old (the responder checks that too).
+// and those of the members of our mesh, while their last answer is less
+// than half its TTL old (the responder checks that too). A question holds
+// as many as fit in a packet (buildQuestion): about a hundred.
 func (s *mdnsService) knownAnswers() []knownAnswer {
 	own := knownAnswer{instance: instanceFQDN(s.instance, s.service, mdnsDomain), ttl: mdnsTTL}
 	out := []knownAnswer{own}
@@ -217,7 +236,7 @@ func (s *mdnsService) knownAnswers() []knownAnswer {
 			delete(s.known, inst)
 			continue
 		}
-		if s.host.Network().Connectedness(k.peer) == network.Connected {
+		if s.mesh.member(k.peer) {
 			out = append(out, knownAnswer{instance: inst, ttl: k.ttl})
 		}
 	}

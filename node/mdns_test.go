@@ -171,7 +171,7 @@ func (a *answers) count(instance string) int {
 func TestMDNSKnownAnswerSilencesResponder(t *testing.T) {
 	netns.Require(t)
 	h := plainHost(t, testKey, "/ip4/127.0.0.1/tcp/0")
-	responder := newMDNS(h, testService, func(peer.AddrInfo) {}, func() bool { return false }, slog.Default())
+	responder := newMDNS(h, testService, func(peer.AddrInfo) {}, fixedMesh{}, slog.Default())
 	responder.firstAsk = time.Hour
 	if err := responder.Start(); err != nil {
 		t.Fatal(err)
@@ -291,3 +291,11 @@ func TestMDNSFormedMeshIsQuiet(t *testing.T) {
 		}
 	}
 }
+
+// fixedMesh is an mdnsMesh of one node that knows no member and does not
+// count as alone.
+type fixedMesh struct{}
+
+func (fixedMesh) alone() bool         { return false }
+func (fixedMesh) member(peer.ID) bool { return false }
+func (fixedMesh) size() int           { return 1 }
