@@ -19,17 +19,27 @@ import (
 // Warn, limited to one per 10 s per remote address or peer.
 
 // sweepHandshakes expires the gate's unfinished inbound handshakes every
-// second and logs them (handshakeGate.reportFailed). It runs for the
-// node's life.
+// second while there are any and logs them (handshakeGate.reportFailed);
+// otherwise it sleeps until a handshake starts. It runs for the node's
+// life.
 func (n *Node) sweepHandshakes() {
-	t := time.NewTicker(time.Second)
+	t := time.NewTimer(time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-t.C:
-			n.gate.sweep()
+		}
+		if n.gate.sweep() {
+			t.Reset(time.Second)
+			continue
+		}
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.gate.work:
+			t.Reset(time.Second)
 		}
 	}
 }

@@ -32,12 +32,21 @@ func TestHandshakeGateLogsExpiredHandshakesPerAddress(t *testing.T) {
 	if !g.InterceptSecured(network.DirInbound, "", conn("/ip4/192.168.1.70", 2004)) {
 		t.Fatal("secured connection refused")
 	}
-	g.sweep()
+	select {
+	case <-g.work:
+	default:
+		t.Fatal("a handshake started and the sweeper was not woken")
+	}
+	if !g.sweep() {
+		t.Fatal("sweep reports nothing pending with four handshakes unfinished")
+	}
 	if out := buf.String(); out != "" {
 		t.Fatalf("logged before the handshake timeout:\n%s", out)
 	}
 	*now = now.Add(3*time.Second + pendingSlack)
-	g.sweep()
+	if g.sweep() {
+		t.Fatal("sweep reports handshakes pending after they all expired")
+	}
 	lines := buf.lines("level=WARN", "different secret?")
 	if len(lines) != 2 {
 		t.Fatalf("%d warnings, want one per failing address:\n%s", len(lines), buf)

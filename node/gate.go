@@ -54,6 +54,7 @@ type handshakeGate struct {
 	swept   time.Time
 	failed  []ma.Multiaddr // remote addresses of expired handshakes not yet logged
 	timeout time.Duration
+	work    chan struct{} // signalled when a handshake starts: the sweeper wakes (Node.sweepHandshakes)
 }
 
 // maxFailedUnlogged bounds the expired handshakes waiting to be logged:
@@ -80,6 +81,7 @@ func newHandshakeGate(timeout time.Duration, count *counters, warns *warnLimiter
 		warns:   warns,
 		pending: map[netip.Prefix][]pendingConn{},
 		timeout: timeout,
+		work:    make(chan struct{}, 1),
 	}
 }
 
@@ -145,6 +147,10 @@ func (g *handshakeGate) InterceptAccept(c network.ConnMultiaddrs) bool {
 	g.pending[src] = append(list, pendingConn{id: connID(c), remote: c.RemoteMultiaddr(), at: now})
 	g.total++
 	g.mu.Unlock()
+	select {
+	case g.work <- struct{}{}:
+	default:
+	}
 	g.reportFailed()
 	return true
 }
@@ -229,16 +235,19 @@ func (g *handshakeGate) quiet(a ma.Multiaddr) {
 	}
 }
 
-// sweep expires the entries past their time and logs them (reportFailed).
-// The node calls it every second, so a failed handshake is logged within
-// about HandshakeTimeout plus two seconds even when no other connection
-// comes.
-func (g *handshakeGate) sweep() {
+// sweep expires the entries past their time and logs them (reportFailed),
+// and reports whether any handshake is still unfinished. The node calls it
+// every second while one is (Node.sweepHandshakes), so a failed handshake
+// is logged within about HandshakeTimeout plus two seconds even when no
+// other connection comes.
+func (g *handshakeGate) sweep() (pending bool) {
 	now := g.now()
 	g.mu.Lock()
 	g.sweepLocked(now)
+	pending = g.total > 0
 	g.mu.Unlock()
 	g.reportFailed()
+	return pending
 }
 
 // reportFailed logs the inbound connections that did not pass the

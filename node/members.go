@@ -95,6 +95,7 @@ type members struct {
 	wg       *sync.WaitGroup
 	sem      chan struct{} // members' dial slots
 	candWake chan struct{} // wakes dialCandidates
+	sweepNow chan struct{} // brings run's next sweep forward (kickSweep)
 	subs     event.Subscription
 
 	mu          sync.Mutex
@@ -143,6 +144,7 @@ func newMembers(ctx context.Context, wg *sync.WaitGroup, h host.Host, cfg Config
 		wg:         wg,
 		sem:        make(chan struct{}, maxConcurrentDials),
 		candWake:   make(chan struct{}, 1),
+		sweepNow:   make(chan struct{}, 1),
 		subs:       sub,
 		peers:      make(map[peer.ID]*member),
 		cands:      newCandidateTable(),
@@ -166,11 +168,29 @@ func (ms *members) goOwned(f func()) {
 	}()
 }
 
-// run consumes host events until ctx ends.
+// Sweep periods (run): sweepBusy while sweepDue finds work, sweepIdle
+// otherwise. A settled node's sweep finds nothing, and at 50 nodes the
+// wake-ups of every process's timers, not any one computation, were most
+// of an idle mesh's CPU.
+const (
+	sweepBusy = readyGrace / 4
+	sweepIdle = 5 * time.Second
+)
+
+// run consumes host events until ctx ends, and sweeps (sweep, trim,
+// refill) every sweepBusy while there is work for them, every sweepIdle
+// otherwise.
 func (ms *members) run() {
 	defer ms.subs.Close()
-	sweep := time.NewTicker(readyGrace / 4)
+	sweep := time.NewTimer(sweepBusy)
 	defer sweep.Stop()
+	next := time.Now().Add(sweepBusy)
+	soon := func() {
+		if time.Until(next) > sweepBusy {
+			next = time.Now().Add(sweepBusy)
+			sweep.Reset(sweepBusy)
+		}
+	}
 	// A node sized to the mesh keeps DefaultMaxPeers at first (degree.go):
 	// then its candidates may have room.
 	var grown <-chan time.Time
@@ -184,14 +204,21 @@ func (ms *members) run() {
 		case <-grown:
 			grown = nil
 			ms.wakeCandidates()
+			soon()
 		case <-sweep.C:
 			ms.sweep()
 			ms.trim()
 			ms.refill()
+			every := ms.sweepEvery()
+			next = time.Now().Add(every)
+			sweep.Reset(every)
+		case <-ms.sweepNow:
+			soon()
 		case e, ok := <-ms.subs.Out():
 			if !ok {
 				return
 			}
+			soon()
 			switch e := e.(type) {
 			case event.EvtPeerConnectednessChanged:
 				ms.connectedness(e.Peer, e.Connectedness)
@@ -280,6 +307,38 @@ func (ms *members) sweep() {
 			ms.log.Debug("node: peer connected without a pub/sub hello", "peer", p)
 			ms.joinLocked(p, m)
 		}
+	}
+}
+
+// sweepEvery returns when run should sweep next: sweepBusy while a
+// connected peer has not joined, the node has connections to trim, or
+// room for a lost peer that refill would redial; sweepIdle otherwise.
+// Changes that make work without a connection event (the mesh's size
+// changes the degree) call kickSweep.
+func (ms *members) sweepEvery() time.Duration {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	most := ms.maxPeersLocked()
+	if ms.nconn > most+trimSlack(most) {
+		return sweepBusy
+	}
+	refill := len(ms.cands.byID) == 0 && ms.roomLocked(ms.candDialing)
+	for _, m := range ms.peers {
+		if m.connected && !m.joined {
+			return sweepBusy
+		}
+		if refill && !m.connected && !m.placeholder && !m.dialing {
+			return sweepBusy
+		}
+	}
+	return sweepIdle
+}
+
+// kickSweep brings run's next sweep to within sweepBusy.
+func (ms *members) kickSweep() {
+	select {
+	case ms.sweepNow <- struct{}{}:
+	default:
 	}
 }
 

@@ -68,6 +68,9 @@ func (ms *members) setFar(far map[peer.ID]struct{}) {
 	}
 	old := ms.far
 	ms.far = far
+	if len(old) != len(far) {
+		ms.kickSweep() // the mesh's size sets the degree (degree.go)
+	}
 	for _, p := range sortedSet(far) {
 		if _, was := old[p]; !was {
 			ms.showLocked(p)

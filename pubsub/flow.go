@@ -59,6 +59,7 @@ type flows struct {
 	perWay    map[topicWay]int
 	total     int
 	room      chan struct{} // closed and replaced when a flow drops below the window
+	full      chan struct{} // signalled when a window becomes full (wakes stallLoop)
 	emptied   chan struct{} // closed and replaced when total drops to 0
 }
 
@@ -69,8 +70,16 @@ func newFlows(window int) *flows {
 		fullSince: map[peerTopic]time.Time{},
 		perWay:    map[topicWay]int{},
 		room:      make(chan struct{}),
+		full:      make(chan struct{}, 1),
 		emptied:   make(chan struct{}),
 	}
+}
+
+// anyFull reports whether some peer's window for some topic is full.
+func (f *flows) anyFull() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.fullSince) > 0
 }
 
 // add changes the count of k by d (queued: +1, written or dropped: -1).
@@ -97,6 +106,10 @@ func (f *flows) addLocked(k flowKey, d int) {
 	}
 	if f.window > 0 && before+other < f.window && after+other >= f.window {
 		f.fullSince[pt] = time.Now()
+		select {
+		case f.full <- struct{}{}:
+		default:
+		}
 	}
 	if after == 0 {
 		delete(f.n, k)

@@ -12,9 +12,11 @@ import (
 // harm). Their queued batches go with the connection's streams, and flow
 // control forgets them as the streams close; the node's membership may connect again, and a peer that
 // still does not read is disconnected again. Publishers stopped waiting for
-// such a peer long before (flow.go). It checks four times per timeout.
+// such a peer long before (flow.go). It checks four times per timeout
+// while some window is full, and sleeps while none is.
 func (p *PubSub) stallLoop() {
-	tick := time.NewTicker(max(p.cfg.StallTimeout/4, 10*time.Millisecond))
+	every := max(p.cfg.StallTimeout/4, 10*time.Millisecond)
+	tick := time.NewTimer(every)
 	defer tick.Stop()
 	var peers []peer.ID
 	// Peers disconnected within the last timeout: their queues empty as
@@ -42,5 +44,13 @@ func (p *PubSub) stallLoop() {
 				_ = p.host.Network().ClosePeer(q)
 			}
 		}
+		if len(recent) == 0 && !p.flows.anyFull() {
+			select {
+			case <-p.ctx.Done():
+				return
+			case <-p.flows.full:
+			}
+		}
+		tick.Reset(every)
 	}
 }
