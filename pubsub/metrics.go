@@ -128,7 +128,10 @@ func (p *PubSub) queueDepths() map[string]queueDepth {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for name, t := range p.joined {
-		q := queueDepth{publish: len(t.in), publishBytes: int(t.qbytes.Load())}
+		q := queueDepth{publishBytes: int(t.qbytes.Load())}
+		if in := t.in.Load(); in != nil {
+			q.publish = len(*in)
+		}
 		if subs := t.subs.Load(); subs != nil {
 			for _, s := range *subs {
 				q.subscriptions += s.queued()

@@ -620,3 +620,27 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 		}
 	}
 }
+
+// A topic's publish queue is made on its first Publish: a topic that is
+// only subscribed to (or relayed, or a reserved one) holds none.
+func TestPublishQueueMadeOnFirstPublish(t *testing.T) {
+	p := newMesh(t, 1, Config{})[0]
+	if _, err := p.Subscribe("lazy", func(Message) {}); err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	tp := p.joined["lazy"]
+	p.mu.Unlock()
+	if tp.in.Load() != nil {
+		t.Fatal("a topic only subscribed to has a publish queue")
+	}
+	if err := p.Publish(context.Background(), "lazy", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if in := tp.in.Load(); in == nil || cap(*in) != DefaultPublishQueue {
+		t.Fatalf("after a Publish: publish queue %v, want one of %d", in, DefaultPublishQueue)
+	}
+	testutil.Eventually(t, 5*time.Second, "the message published", func() bool {
+		return p.Stats().Topics["lazy"].Published == 1
+	})
+}

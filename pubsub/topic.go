@@ -24,7 +24,10 @@ type topic struct {
 	name string
 	wire string // name with Config.TopicPrefix
 	gt   *lp2pps.Topic
-	in   chan outMsg   // messages waiting to be published
+	// in holds the messages waiting to be published. It is made with the
+	// publisher, on the first Publish (Config.PublishQueue entries, 192
+	// KiB by default): most topics are only subscribed to or relayed.
+	in   atomic.Pointer[chan outMsg]
 	stop chan struct{} // closed by shutdown
 
 	stats counters
@@ -75,7 +78,6 @@ func newTopic(p *PubSub, name string) *topic {
 		ps:   p,
 		name: name,
 		wire: p.cfg.TopicPrefix + name,
-		in:   make(chan outMsg, p.cfg.PublishQueue),
 		stop: make(chan struct{}),
 		room: make(chan struct{}),
 	}
@@ -107,20 +109,23 @@ func (t *topic) enqueue(ctx context.Context, m outMsg) error {
 	}
 	if !t.publishing {
 		t.publishing = true
+		in := make(chan outMsg, t.ps.cfg.PublishQueue)
+		t.in.Store(&in)
 		t.ps.goOwned(t.publishLoop)
 	}
 	t.mu.Unlock()
+	in := *t.in.Load()
 	if err := t.reserve(ctx, m.size()); err != nil {
 		return err
 	}
 	t.ps.queued.add(1)
 	select {
-	case t.in <- m:
+	case in <- m:
 		return nil
 	default:
 	}
 	select {
-	case t.in <- m:
+	case in <- m:
 		return nil
 	case <-ctx.Done():
 		t.ps.queued.add(-1)
@@ -179,13 +184,14 @@ func (t *topic) publishLoop() {
 		pending    outMsg
 		hasPending bool
 		maxBatch   = t.ps.cfg.MaxBatchBytes
+		in         = *t.in.Load()
 	)
 	first := true
 	for {
 		m := pending
 		if !hasPending {
 			select {
-			case m = <-t.in:
+			case m = <-in:
 			case <-t.stop:
 				return
 			}
@@ -201,7 +207,7 @@ func (t *topic) publishLoop() {
 	fill:
 		for w.size() < maxBatch {
 			select {
-			case m := <-t.in:
+			case m := <-in:
 				if w.size()+msgCost(m.hdr, m.data) > maxBatch {
 					pending, hasPending = m, true
 					break fill
