@@ -114,17 +114,26 @@ func (ms *members) meshSizeLocked() int {
 	return n
 }
 
-// refill redials lost peers, a few at a time, when the node has room and
-// no candidate to dial (run calls it after each sweep).
+// refill redials lost peers, a few at a time (those with room first:
+// pickLost), when the node has room and no candidate to dial (run calls it
+// after each sweep).
 func (ms *members) refill() {
 	ms.mu.Lock()
+	v := ms.mesh
 	if len(ms.cands.byID) > 0 || ms.ctx.Err() != nil {
 		ms.mu.Unlock()
 		return
 	}
-	var lost []peer.ID
+	ms.mu.Unlock()
+	var links map[peer.ID][]peer.ID
+	if v != nil {
+		links = v.Links()
+	}
+	ms.mu.Lock()
+	var lost []lostPeer
 	now := time.Now()
 	dialing := ms.candDialing
+	most := ms.maxPeersLocked()
 	for p, m := range ms.peers {
 		switch {
 		case !m.keep && !m.connected && !m.dialing && time.Since(m.lostAt) > ms.cfg.ForgetAfter:
@@ -132,17 +141,11 @@ func (ms *members) refill() {
 		case m.dialing:
 			dialing++
 		case !m.connected && !m.placeholder && now.Sub(m.trimmedAt) > trimForget:
-			lost = append(lost, p)
+			d, ok := links[p]
+			lost = append(lost, lostPeer{p, !ok, len(d), rand.Float64()})
 		}
 	}
-	var pick []peer.ID
-	rand.Shuffle(len(lost), func(i, j int) { lost[i], lost[j] = lost[j], lost[i] })
-	for _, p := range lost {
-		if len(pick) == refillMax || !ms.roomLocked(dialing+len(pick)) {
-			break
-		}
-		pick = append(pick, p)
-	}
+	pick := pickLost(lost, min(refillMax, most-ms.nconn-dialing), most+trimSlack(most))
 	ms.mu.Unlock()
 	for _, p := range pick {
 		ms.dial(p, true)
@@ -206,4 +209,45 @@ func (ms *members) protect(p peer.ID) {
 	if cm := ms.h.ConnManager(); cm != nil {
 		cm.Protect(p, "reflect-keep")
 	}
+}
+
+// lostPeer is a lost peer refill may redial.
+type lostPeer struct {
+	p       peer.ID
+	unknown bool // not reachable through announced links: maybe gone
+	degree  int  // the peers it announces
+	order   float64
+}
+
+// pickLost returns up to n of the lost peers for refill to redial. A peer
+// that announces high (its high-water mark) peers or more would trim one
+// to take us, and that one would dial someone else: it is left out. The
+// reachable peers with the most room come first, at random among equals,
+// then those no announcement reaches.
+func pickLost(lost []lostPeer, n, high int) []peer.ID {
+	if n <= 0 {
+		return nil
+	}
+	lost = slices.DeleteFunc(lost, func(l lostPeer) bool { return l.degree >= high })
+	slices.SortFunc(lost, func(a, b lostPeer) int {
+		if a.unknown != b.unknown {
+			return cmp.Compare(boolInt(a.unknown), boolInt(b.unknown))
+		}
+		if c := cmp.Compare(a.degree, b.degree); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.order, b.order)
+	})
+	out := make([]peer.ID, 0, min(n, len(lost)))
+	for _, l := range lost[:min(n, len(lost))] {
+		out = append(out, l.p)
+	}
+	return out
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

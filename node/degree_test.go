@@ -231,3 +231,32 @@ func TestDefaultMaxPeersFollowsTheMeshSize(t *testing.T) {
 		t.Fatalf("Config.MaxPeers 5: got %d", got)
 	}
 }
+
+// refill redials the reachable lost peers with the most room first, never
+// one that would have to trim a peer to take us, and at most as many as
+// it has room for.
+func TestPickLost(t *testing.T) {
+	lost := []lostPeer{
+		{p: "full", degree: 10, order: 0.1},    // at the high-water mark: left out
+		{p: "gone", unknown: true, order: 0.2}, // no announcement reaches it
+		{p: "busy", degree: 8, order: 0.3},     // room for one more
+		{p: "quiet-b", degree: 3, order: 0.5},  // most room; order breaks the tie
+		{p: "quiet-a", degree: 3, order: 0.4},
+		{p: "middle", degree: 6, order: 0.05},
+	}
+	for _, c := range []struct {
+		n    int
+		want []peer.ID
+	}{
+		{0, nil},
+		{-1, nil},
+		{2, []peer.ID{"quiet-a", "quiet-b"}},
+		{4, []peer.ID{"quiet-a", "quiet-b", "middle", "busy"}},
+		{9, []peer.ID{"quiet-a", "quiet-b", "middle", "busy", "gone"}},
+	} {
+		got := pickLost(slices.Clone(lost), c.n, 10)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("pickLost(n=%d) = %v, want %v", c.n, got, c.want)
+		}
+	}
+}
