@@ -51,7 +51,8 @@ import (
 // way round while the mesh formed) is dropped, neither delivered nor
 // relayed: learnt, it would overwrite the newer one, and the node would
 // relay for the author until its next refresh. A refresh identical to the
-// last announcement changes nothing here. A gain is announced once no
+// last announcement changes nothing here, and is relayed only once in
+// refreshRelayEvery periods (knownRefresh). A gain is announced once no
 // other has come for announceGrowQuiet (at most announceGrowMax after the
 // first), a loss at once; and the repeat after the heartbeat is left out
 // where every node that needs the announcement is a peer (closed). So a
