@@ -39,7 +39,11 @@ const (
 	broadcasts    = 10 // messages of the broadcast step, in order
 	partitioned   = 10 // hosts cut off in the partition step
 	idleWindow    = 10 * time.Second
-	settledAfter  = time.Minute // a second idle window: the steady state, the formation's garbage returned
+	settledAfter  = time.Minute // a second idle window: the formation's garbage returned
+	// lateAfter: a third idle window, once every node's first refresh
+	// after formation has crossed the mesh (75 s apart at 100 nodes; an
+	// unchanged refresh crosses it once in four: pubsub/topology.go).
+	lateAfter = 3 * time.Minute
 
 	scaleReadyWithin = 90 * time.Second // all processes started at once share 2 cores
 	formWithin       = 30 * time.Second
@@ -99,6 +103,8 @@ func TestScale(t *testing.T) {
 	report(t, "%d hosts: RSS per process min/median/max %s MB", n, spreadOf(rss))
 	time.Sleep(time.Until(formedAt.Add(settledAfter)))
 	idleStep(t, ds, pids, fmt.Sprintf("%v after formation", settledAfter+5*time.Second))
+	time.Sleep(time.Until(formedAt.Add(lateAfter)))
+	idleStep(t, ds, pids, fmt.Sprintf("%v after formation", lateAfter+5*time.Second))
 
 	broadcastStep(t, ds)
 	sparseStep(t, ds)
