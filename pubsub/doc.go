@@ -158,8 +158,8 @@
 // or take a tenth, so that nodes started together do not refresh
 // together; in a mesh of more than 20 nodes, 15 s per 20 nodes, at most
 // 75 s). A refresh that says what a node holds already goes no further
-// than the author's neighbours, except once every four periods (and
-// after a node appeared, or the relay gained a peer), so a lost one is
+// than the author's neighbours, except one in four (and the first after
+// a node appeared, or the relay gained a peer), so a lost one is
 // corrected within one period next to its author and four further away;
 // an idle partial mesh of 50 received 14 copies per node per second
 // before, half a copy now. New links are announced once none has come

@@ -98,10 +98,8 @@ const (
 	announceRefresh = 15 * time.Second
 	refreshNodes    = 20
 	refreshScaleMax = 5
-	// refreshRelayEvery: a node relays a refresh identical to what it
-	// holds from that author only if it has relayed none of the author's
-	// announcements for this many refresh periods, or a node it did not
-	// know has appeared since (see knownRefresh).
+	// refreshRelayEvery: of the refreshes identical to what a node holds
+	// from their author, it relays one in this many (see knownRefresh).
 	refreshRelayEvery = 4
 	// announceAgain repeats an announcement made after a change once
 	// GossipSub's heartbeat (1 s) has put new peers in the relays' meshes,
@@ -339,20 +337,24 @@ func (t *topology) reachedAll(author peer.ID, vals []any) bool {
 }
 
 // knownRefresh reports whether author's peer announcement (the last of
-// vals) is a refresh not worth relaying: it says what we hold from author
-// already (its peers and registry entries), we relayed one of author's
-// announcements less than refreshRelayEvery refresh periods ago, and
-// neither has a node appeared (a node that joins needs everyone's
-// announcements) nor have we gained a peer since, give or take
-// announceAgain. Relaying every identical refresh made, at 50 nodes, 14
-// announcement copies per second arrive at every idle node (each copy
+// vals, in author's batch number seq) is a refresh not worth relaying: it
+// says what we hold from author already (its peers and registry entries),
+// we have relayed one of author's announcements since a node appeared (a
+// node that joins needs everyone's announcements) and since we gained a
+// peer, give or take announceAgain (the heartbeat puts the new peer in
+// our GossipSub mesh for the topic), and seq is not a multiple of
+// refreshRelayEvery. Relaying every identical refresh made, at 50 nodes,
+// 14 announcement copies per second arrive at every idle node (each copy
 // comes from every GossipSub mesh peer); now one refresh in
 // refreshRelayEvery crosses the mesh, and the others reach only the
-// author's neighbours. A node that missed an announcement learns it from
-// the next one that is relayed: a copy that differs from what a node
-// holds is always relayed. Otherwise it records now as the time author's
-// announcement was relayed, since the caller relays it.
-func (t *topology) knownRefresh(author peer.ID, vals []any, now time.Time) bool {
+// author's neighbours. The choice must be the same at every relay, or a
+// refresh would cross only part of the way: the batch number makes it so,
+// and since each author's numbers start at its clock, the authors' relayed
+// refreshes do not come all at once. A node that missed an announcement
+// learns it from the next one that is relayed: a copy that differs from
+// what a node holds is always relayed. When it returns false, the caller
+// relays, and now is recorded as the time author's announcement was.
+func (t *topology) knownRefresh(author peer.ID, seq uint64, vals []any, now time.Time) bool {
 	if len(vals) == 0 {
 		return false
 	}
@@ -364,16 +366,12 @@ func (t *topology) knownRefresh(author peer.ID, vals []any, now time.Time) bool 
 	defer t.mu.Unlock()
 	at, relayed := t.relayed[author]
 	old, had := t.theirs[author]
-	// A relay reaches only the peers in our GossipSub mesh for the topic,
-	// which the heartbeat builds after a gain: the same reason the author
-	// repeats its announcement announceAgain after a change.
 	since := t.newcomer
 	if t.gainedAt.After(since) {
 		since = t.gainedAt
 	}
 	known := had && relayed && at.After(since.Add(announceAgain)) && len(old) == len(a.peers) &&
-		now.Sub(at) < refreshRelayEvery*refreshPeriod(len(t.theirs)+1) &&
-		slices.Equal(t.regs[author].entries, a.regs)
+		seq%refreshRelayEvery != 0 && slices.Equal(t.regs[author].entries, a.regs)
 	for _, q := range a.peers {
 		if !known {
 			break

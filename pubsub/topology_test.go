@@ -269,36 +269,51 @@ func TestDuplicatesAreCounted(t *testing.T) {
 	checkSequence(t, "d", c, total+1) // each once, whatever the copies
 }
 
-// A refresh that says what a node holds already is relayed once per
-// refreshRelayEvery periods: again only if the node has relayed none of
-// the author's announcements for that long, or a node appeared, or it
-// gained a peer (give or take announceAgain); a change always is.
+// A refresh that says what a node holds already is relayed once in
+// refreshRelayEvery (by its batch number, so that every relay picks the
+// same one), and whenever the node has relayed none of the author's
+// announcements since a node appeared or it gained a peer (give or take
+// announceAgain); a change always is.
 func TestKnownRefresh(t *testing.T) {
 	topo := newTopology("me")
 	topo.setConnected("n", true)
 	topo.learn("n", []peer.ID{"me", "a"}, nil)
 	topo.learn("a", []peer.ID{"n", "x"}, nil)
 	now := time.Now().Add(time.Hour) // after the gain and the newcomers above
+	seq := uint64(1001)              // 1001 % refreshRelayEvery != 0
 	vals := func(peers []peer.ID, regs ...regKey) []any { return []any{announcement{peers, regs}} }
 	same := vals([]peer.ID{"x", "n"})
-	step := func(d time.Duration, v []any, want bool, what string) {
+	step := func(v []any, want bool, what string) {
 		t.Helper()
-		now = now.Add(d)
-		if got := topo.knownRefresh("a", v, now); got != want {
+		now = now.Add(time.Second)
+		seq++
+		if seq%refreshRelayEvery == 0 {
+			seq++ // tested apart, below
+		}
+		if got := topo.knownRefresh("a", seq, v, now); got != want {
 			t.Fatalf("%s: knownRefresh = %v, want %v", what, got, want)
 		}
 	}
-	step(0, same, false, "never relayed")
-	step(time.Second, same, true, "the same, relayed a second ago")
-	step(time.Second, vals([]peer.ID{"x"}), false, "a link less")
-	step(time.Second, vals([]peer.ID{"x", "n", "y"}), false, "a link more")
-	step(time.Second, vals([]peer.ID{"x", "n"}, regKey{kind: regSubscriber, topic: "t"}), false, "a subscription more")
-	step(time.Second, same, true, "the same")
-	period := refreshRelayEvery * refreshPeriod(3)
-	step(period-2*time.Second, same, true, "the same, just under the relay period")
-	step(2*time.Second, same, false, "the same, a relay period on")
-	step(time.Second, same, true, "the same, relayed a second ago")
-	step(time.Second, nil, false, "no value")
+	step(same, false, "never relayed")
+	step(same, true, "the same, relayed before")
+	step(vals([]peer.ID{"x"}), false, "a link less")
+	step(vals([]peer.ID{"x", "n", "y"}), false, "a link more")
+	step(vals([]peer.ID{"x", "n"}, regKey{kind: regSubscriber, topic: "t"}), false, "a subscription more")
+	step(same, true, "the same")
+	step(nil, false, "no value")
+	relayed := 0
+	for range 8 * refreshRelayEvery {
+		now, seq = now.Add(time.Second), seq+1
+		if !topo.knownRefresh("a", seq, same, now) {
+			if seq%refreshRelayEvery != 0 {
+				t.Fatalf("batch %d relayed, not a multiple of %d", seq, refreshRelayEvery)
+			}
+			relayed++
+		}
+	}
+	if relayed != 8 {
+		t.Fatalf("%d of %d identical refreshes relayed, want 8", relayed, 8*refreshRelayEvery)
+	}
 
 	// A node appears: every author's next announcement is relayed, until
 	// one is announceAgain after it (the heartbeat has put the newcomer
@@ -309,20 +324,21 @@ func TestKnownRefresh(t *testing.T) {
 		t.Fatal("an announcement from a new author does not count as a newcomer")
 	}
 	topo.newcomer = now
-	step(time.Second, same, false, "a newcomer a second ago")
-	step(time.Second, same, false, "relayed within announceAgain of the newcomer")
-	step(time.Second, same, true, "relayed after announceAgain")
+	step(same, false, "a newcomer a second ago")
+	step(same, false, "relayed within announceAgain of the newcomer")
+	step(same, true, "relayed after announceAgain")
 
 	topo.gainedAt = now
-	step(time.Second, same, false, "a gain a second ago")
-	step(time.Second, same, false, "relayed within announceAgain of the gain")
-	step(time.Second, same, true, "relayed after announceAgain")
+	step(same, false, "a gain a second ago")
+	step(same, false, "relayed within announceAgain of the gain")
+	step(same, true, "relayed after announceAgain")
 
 	// Forgotten with the author: relayed again.
 	topo.forget("a")
 	topo.learn("a", []peer.ID{"n", "x"}, nil)
 	topo.newcomer, topo.gainedAt = time.Time{}, time.Time{}
-	step(time.Second, same, false, "the author forgotten")
+	step(same, false, "the author forgotten")
+	step(same, true, "the same, relayed before")
 }
 
 // The refresh period grows with the mesh, 15 s per 20 nodes, at most 75 s,
