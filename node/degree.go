@@ -119,17 +119,10 @@ func (ms *members) meshSizeLocked() int {
 // after each sweep).
 func (ms *members) refill() {
 	ms.mu.Lock()
-	v := ms.mesh
 	if len(ms.cands.byID) > 0 || ms.ctx.Err() != nil {
 		ms.mu.Unlock()
 		return
 	}
-	ms.mu.Unlock()
-	var links map[peer.ID][]peer.ID
-	if v != nil {
-		links = v.Links()
-	}
-	ms.mu.Lock()
 	var lost []lostPeer
 	now := time.Now()
 	dialing := ms.candDialing
@@ -141,8 +134,8 @@ func (ms *members) refill() {
 		case m.dialing:
 			dialing++
 		case !m.connected && !m.placeholder && now.Sub(m.trimmedAt) > trimForget:
-			d, ok := links[p]
-			lost = append(lost, lostPeer{p, !ok, len(d), rand.Float64()})
+			d, ok := ms.degrees[p]
+			lost = append(lost, lostPeer{p, !ok, d, rand.Float64()})
 		}
 	}
 	pick := pickLost(lost, min(refillMax, most-ms.nconn-dialing), most+trimSlack(most))

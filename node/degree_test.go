@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -258,5 +259,30 @@ func TestPickLost(t *testing.T) {
 		if !slices.Equal(got, c.want) {
 			t.Errorf("pickLost(n=%d) = %v, want %v", c.n, got, c.want)
 		}
+	}
+}
+
+// The candidate dialer postpones a candidate that announces its high-water
+// mark of peers (it would trim one to take us) while the node has a peer.
+func TestCandidateAtHighWaterWaits(t *testing.T) {
+	ms := &members{
+		ctx:     context.Background(),
+		cfg:     Config{MaxPeers: 8},
+		count:   &counters{},
+		log:     slog.Default(),
+		peers:   map[peer.ID]*member{},
+		degrees: map[peer.ID]int{"full": 10},
+		nconn:   3,
+	}
+	ms.cands = candidateTable{byID: map[peer.ID]*candidate{}, ttl: time.Minute}
+	now := time.Now()
+	ms.cands.add("full", nil, now, now)
+	wait := ms.startCandidateDials()
+	c := ms.cands.byID["full"]
+	if c == nil || c.dialing || ms.candDialing != 0 || ms.count.candidateDials.Load() != 0 {
+		t.Fatalf("a candidate at the high-water mark was dialled (dialling %d)", ms.candDialing)
+	}
+	if c.due.Sub(now) < candidateFullWait || wait > candidateFullWait {
+		t.Fatalf("postponed by %v, the dialer sleeps %v; want %v and until it is due", c.due.Sub(now), wait, candidateFullWait)
 	}
 }

@@ -107,6 +107,7 @@ type members struct {
 	started     time.Time                         // when the node started (degree.go)
 	mesh        meshView                          // pub/sub's view of the mesh, once followMesh runs
 	far         map[peer.ID]struct{}              // peers other nodes announce they send to (meshview.go)
+	degrees     map[peer.ID]int                   // how many peers each reachable node announces (meshview.go)
 	shown       map[peer.ID]struct{}              // members reported joined to OnPeer: joined or far
 	watchers    map[*watcher[PeerEvent]]struct{}  // OnPeer: members' joins and leaves
 	neighbours  map[*watcher[PeerEvent]]struct{}  // OnNeighbour: direct peers' joins and leaves

@@ -44,6 +44,7 @@ func (ms *members) followMesh(v meshView) {
 	for {
 		far, changed := v.Announced()
 		ms.setFar(far)
+		ms.setDegrees(v.Links())
 		select {
 		case <-ms.ctx.Done():
 			return
@@ -56,6 +57,19 @@ func (ms *members) followMesh(v meshView) {
 		case <-limit.C:
 		}
 	}
+}
+
+// setDegrees records how many peers each node of links announces: refill
+// and the candidate dials leave out the nodes that would have to trim a
+// peer to take one more (degree.go).
+func (ms *members) setDegrees(links map[peer.ID][]peer.ID) {
+	d := make(map[peer.ID]int, len(links))
+	for p, ps := range links {
+		d[p] = len(ps)
+	}
+	ms.mu.Lock()
+	ms.degrees = d
+	ms.mu.Unlock()
 }
 
 // setFar replaces the set of peers other nodes announce, and reports the
