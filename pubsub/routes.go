@@ -124,11 +124,15 @@ func decodeRegs(b []byte) ([]regKey, error) {
 
 // localRegs returns this node's responder and queue-group registrations
 // and its plain subscriptions (relay.go), for its announcements.
+//
+// Beyond maxAnnouncedRegs entries, responders and queue groups come first,
+// then subscriptions, each in order: the same ones every time, so that an
+// unchanged refresh is seen as one (knownRefresh).
 func (p *PubSub) localRegs() []regKey {
 	p.regMu.Lock()
 	var out []regKey
 	for name, r := range p.registered {
-		if r.count == 0 || len(out) == maxAnnouncedRegs {
+		if r.count == 0 {
 			continue
 		}
 		if kind, topic, group, ok := parseRegistry(name); ok && (kind == regResponder || kind == regQueue) {
@@ -136,16 +140,19 @@ func (p *PubSub) localRegs() []regKey {
 		}
 	}
 	p.regMu.Unlock()
-	for _, name := range p.subscribedTopics() {
-		if len(out) == maxAnnouncedRegs {
-			break
-		}
+	slices.SortFunc(out, cmpRegs)
+	out = out[:min(len(out), maxAnnouncedRegs)]
+	subs := p.subscribedTopics()
+	slices.Sort(subs)
+	for _, name := range subs[:min(len(subs), maxAnnouncedRegs-len(out))] {
 		out = append(out, regKey{kind: regSubscriber, topic: name})
 	}
-	slices.SortFunc(out, func(a, b regKey) int {
-		return cmpStrings(a.kind+"\x00"+a.topic+"\x00"+a.group, b.kind+"\x00"+b.topic+"\x00"+b.group)
-	})
+	slices.SortFunc(out, cmpRegs)
 	return out
+}
+
+func cmpRegs(a, b regKey) int {
+	return cmpStrings(a.kind+"\x00"+a.topic+"\x00"+a.group, b.kind+"\x00"+b.topic+"\x00"+b.group)
 }
 
 func cmpStrings(a, b string) int {

@@ -3,6 +3,7 @@ package pubsub
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -92,9 +93,10 @@ const (
 	announceSettle = time.Second
 	// announceRefresh re-announces periodically (give or take a tenth), in
 	// case one was lost; in a mesh of more than refreshNodes nodes, that
-	// many times longer (at most refreshScaleMax times): every node's
-	// refresh reaches every node, so a node receives at most about
-	// refreshNodes of them per announceRefresh whatever the size.
+	// many times longer (at most refreshScaleMax times): one refresh in
+	// refreshRelayEvery reaches every node (knownRefresh), so a node
+	// receives about refreshNodes/refreshRelayEvery of them per
+	// announceRefresh up to 100 nodes, besides its neighbours'.
 	announceRefresh = 15 * time.Second
 	refreshNodes    = 20
 	refreshScaleMax = 5
@@ -124,7 +126,9 @@ type topology struct {
 	closure  int8                             // cache of closed(): 0 unknown, 1 yes, -1 no
 	gainedAt time.Time                        // when a peer last connected or became ready
 	relayed  map[peer.ID]time.Time            // when we last relayed each author's announcement (knownRefresh)
-	newcomer time.Time                        // when an announcement last came from an author we held none of
+	seen     map[peer.ID]seenAnnouncement     // each author's last announcement validated (knownRefresh)
+	seed     maphash.Seed                     // for seenAnnouncement.sum
+	newcomer time.Time                        // when a node appeared, or came back restarted (knownRefresh)
 	changed  chan struct{}                    // signalled when what we announce changes (a loss, a registry entry)
 	grown    chan struct{}                    // signalled when we announce a peer more
 	refresh  chan struct{}                    // signalled to announce at once (tests)
@@ -140,6 +144,8 @@ func newTopology(self peer.ID) *topology {
 		regs:    map[peer.ID]announcedRegs{},
 		covered: map[peer.ID]bool{},
 		relayed: map[peer.ID]time.Time{},
+		seen:    map[peer.ID]seenAnnouncement{},
+		seed:    maphash.MakeSeed(),
 		changed: make(chan struct{}, 1),
 		grown:   make(chan struct{}, 1),
 		refresh: make(chan struct{}, 1),
@@ -249,9 +255,6 @@ func (t *topology) learn(p peer.ID, peers []peer.ID, regs []regKey) {
 		}
 		_, same = old[q]
 	}
-	if !had {
-		t.newcomer = time.Now()
-	}
 	if !same {
 		set := make(map[peer.ID]struct{}, len(peers))
 		for _, q := range peers {
@@ -268,12 +271,25 @@ func (t *topology) learn(p peer.ID, peers []peer.ID, regs []regKey) {
 	}
 }
 
-// forget drops what p announced (it disconnected: a later announcement
-// will tell again).
+// forget drops p's link to us from what p announced: p disconnected, and
+// its next announcement, promptly after the loss, will tell the rest. The
+// rest stays: that announcement may have come already, relayed (a dead
+// link is noticed late), and an unchanged refresh of p's may not reach us
+// for refreshRelayEvery periods now that p is not our peer
+// (knownRefresh).
 func (t *topology) forget(p peer.ID) {
 	t.mu.Lock()
-	delete(t.theirs, p)
-	delete(t.relayed, p)
+	if sends, ok := t.theirs[p]; ok {
+		if _, us := sends[t.self]; us {
+			rest := make(map[peer.ID]struct{}, len(sends)-1)
+			for q := range sends {
+				if q != t.self {
+					rest[q] = struct{}{}
+				}
+			}
+			t.theirs[p] = rest
+		}
+	}
 	t.invalidateLocked()
 	t.mu.Unlock()
 }
@@ -336,52 +352,94 @@ func (t *topology) reachedAll(author peer.ID, vals []any) bool {
 	return true
 }
 
+// seenAnnouncement is what knownRefresh remembers of an author's last
+// announcement validated: a sum of what it says, and its batch number.
+type seenAnnouncement struct {
+	sum uint64
+	seq uint64
+}
+
+// restartGap: a batch number this far beyond the author's last is a
+// restart (numbers start at the clock in nanoseconds: order.go).
+const restartGap = 1 << 30
+
 // knownRefresh reports whether author's peer announcement (the last of
 // vals, in author's batch number seq) is a refresh not worth relaying: it
-// says what we hold from author already (its peers and registry entries),
-// we have relayed one of author's announcements since a node appeared (a
-// node that joins needs everyone's announcements) and since we gained a
-// peer, give or take announceAgain (the heartbeat puts the new peer in
-// our GossipSub mesh for the topic), and seq is not a multiple of
-// refreshRelayEvery. Relaying every identical refresh made, at 50 nodes,
-// 14 announcement copies per second arrive at every idle node (each copy
-// comes from every GossipSub mesh peer); now one refresh in
-// refreshRelayEvery crosses the mesh, and the others reach only the
-// author's neighbours. The choice must be the same at every relay, or a
-// refresh would cross only part of the way: the batch number makes it so,
-// and since each author's numbers start at its clock, the authors' relayed
-// refreshes do not come all at once. A node that missed an announcement
-// learns it from the next one that is relayed: a copy that differs from
-// what a node holds is always relayed. When it returns false, the caller
+// says what the last one validated from author said (its peers and
+// registry entries), we have relayed one of author's announcements since
+// a node appeared (a node that joins, or restarts, needs everyone's
+// announcements) and since we gained a peer, give or take announceAgain
+// (the heartbeat puts the new peer in our GossipSub mesh for the topic),
+// and seq is not a multiple of refreshRelayEvery. Relaying every
+// identical refresh made, at 50 nodes, 14 announcement copies per second
+// arrive at every idle node (each copy comes from every GossipSub mesh
+// peer); now one refresh in refreshRelayEvery crosses the mesh, and the
+// others reach only the author's neighbours. The choice must be the same
+// at every relay, or a refresh would cross only part of the way: the
+// batch number makes it so, and since each author's numbers start at its
+// clock, the authors' relayed refreshes do not come all at once. A node
+// that missed an announcement learns it from the next one that is
+// relayed: a copy that differs from the last one a relay validated is
+// always relayed. It compares with what validation saw, not with what the
+// topology learnt (the subscription learns a moment later, after the
+// reorderer), so that A, B, A in quick succession relays the second A.
+// The validator calls it for every announcement, with covered true when
+// it is not relayed anyway (the mesh forms around us, or it reached all
+// our peers), so that it sees them all. When it returns false, the caller
 // relays, and now is recorded as the time author's announcement was.
-func (t *topology) knownRefresh(author peer.ID, seq uint64, vals []any, now time.Time) bool {
+func (t *topology) knownRefresh(author peer.ID, seq uint64, vals []any, now time.Time, covered bool) bool {
 	if len(vals) == 0 {
-		return false
+		return covered
 	}
 	a, ok := vals[len(vals)-1].(announcement)
 	if !ok {
-		return false
+		return covered
 	}
+	sum := t.sumOf(a)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	last, had := t.seen[author]
+	t.seen[author] = seenAnnouncement{sum, seq}
+	if !had || seq < last.seq || seq-last.seq > restartGap {
+		t.newcomer = now
+	}
+	if covered {
+		return true
+	}
 	at, relayed := t.relayed[author]
-	old, had := t.theirs[author]
 	since := t.newcomer
 	if t.gainedAt.After(since) {
 		since = t.gainedAt
 	}
-	known := had && relayed && at.After(since.Add(announceAgain)) && len(old) == len(a.peers) &&
-		seq%refreshRelayEvery != 0 && slices.Equal(t.regs[author].entries, a.regs)
-	for _, q := range a.peers {
-		if !known {
-			break
-		}
-		_, known = old[q]
-	}
+	known := had && last.sum == sum && relayed && at.After(since.Add(announceAgain)) &&
+		seq%refreshRelayEvery != 0
 	if !known {
 		t.relayed[author] = now
 	}
 	return known
+}
+
+// sumOf returns a sum of what a says: its peers in any order, and its
+// registry entries (sorted by their author: localRegs).
+func (t *topology) sumOf(a announcement) uint64 {
+	var h maphash.Hash
+	h.SetSeed(t.seed)
+	ps := slices.Clone(a.peers)
+	slices.Sort(ps)
+	for _, q := range ps {
+		h.WriteString(string(q))
+		h.WriteByte(0)
+	}
+	h.WriteByte(1)
+	for _, r := range a.regs {
+		h.WriteString(r.kind)
+		h.WriteByte(0)
+		h.WriteString(r.topic)
+		h.WriteByte(0)
+		h.WriteString(r.group)
+		h.WriteByte(0)
+	}
+	return h.Sum64()
 }
 
 // closed reports whether every peer we are connected to is ready (we have

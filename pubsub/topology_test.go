@@ -269,42 +269,48 @@ func TestDuplicatesAreCounted(t *testing.T) {
 	checkSequence(t, "d", c, total+1) // each once, whatever the copies
 }
 
-// A refresh that says what a node holds already is relayed once in
-// refreshRelayEvery (by its batch number, so that every relay picks the
-// same one), and whenever the node has relayed none of the author's
-// announcements since a node appeared or it gained a peer (give or take
-// announceAgain); a change always is.
+// A refresh that says what the last announcement validated from its
+// author said is relayed once in refreshRelayEvery (by its batch number,
+// so that every relay picks the same one), and whenever the node has
+// relayed none of the author's announcements since a node appeared (or
+// restarted) or it gained a peer, give or take announceAgain; a change
+// always is, and so is a return to what was said before.
 func TestKnownRefresh(t *testing.T) {
 	topo := newTopology("me")
+	now := time.Now().Add(time.Hour) // after the gain of newTopology's setConnected below
 	topo.setConnected("n", true)
-	topo.learn("n", []peer.ID{"me", "a"}, nil)
-	topo.learn("a", []peer.ID{"n", "x"}, nil)
-	now := time.Now().Add(time.Hour) // after the gain and the newcomers above
-	seq := uint64(1001)              // 1001 % refreshRelayEvery != 0
+	seq := uint64(1001) // 1001 % refreshRelayEvery != 0
 	vals := func(peers []peer.ID, regs ...regKey) []any { return []any{announcement{peers, regs}} }
 	same := vals([]peer.ID{"x", "n"})
-	step := func(v []any, want bool, what string) {
+	step := func(v []any, covered, want bool, what string) {
 		t.Helper()
-		now = now.Add(time.Second)
+		now = now.Add(2 * time.Second) // more than announceAgain
 		seq++
 		if seq%refreshRelayEvery == 0 {
 			seq++ // tested apart, below
 		}
-		if got := topo.knownRefresh("a", seq, v, now); got != want {
+		if got := topo.knownRefresh("a", seq, v, now, covered); got != want {
 			t.Fatalf("%s: knownRefresh = %v, want %v", what, got, want)
 		}
 	}
-	step(same, false, "never relayed")
-	step(same, true, "the same, relayed before")
-	step(vals([]peer.ID{"x"}), false, "a link less")
-	step(vals([]peer.ID{"x", "n", "y"}), false, "a link more")
-	step(vals([]peer.ID{"x", "n"}, regKey{kind: regSubscriber, topic: "t"}), false, "a subscription more")
-	step(same, true, "the same")
-	step(nil, false, "no value")
+	step(same, false, false, "the first: a newcomer")
+	step(same, false, false, "relayed with the newcomer's own")
+	step(same, false, true, "the same, relayed after announceAgain")
+	step(vals([]peer.ID{"n", "x"}), false, true, "the same peers in another order")
+	step(vals([]peer.ID{"x"}), false, false, "a link less")
+	step(same, false, false, "back to what it said before")
+	step(vals([]peer.ID{"x", "n"}, regKey{kind: regSubscriber, topic: "t"}), false, false, "a subscription more")
+	step(vals([]peer.ID{"x", "n"}, regKey{kind: regSubscriber, topic: "u"}), false, false, "another subscription")
+	step(same, false, false, "the subscription gone")
+	step(same, false, true, "the same")
+	step(nil, false, false, "no value")
+	step(nil, true, true, "no value, covered")
+	step(vals([]peer.ID{"y"}), true, true, "a change, covered (the mesh forms around us)")
+	step(same, false, false, "the change was not relayed, nor this return from it")
 	relayed := 0
 	for range 8 * refreshRelayEvery {
 		now, seq = now.Add(time.Second), seq+1
-		if !topo.knownRefresh("a", seq, same, now) {
+		if !topo.knownRefresh("a", seq, same, now, false) {
 			if seq%refreshRelayEvery != 0 {
 				t.Fatalf("batch %d relayed, not a multiple of %d", seq, refreshRelayEvery)
 			}
@@ -315,30 +321,38 @@ func TestKnownRefresh(t *testing.T) {
 		t.Fatalf("%d of %d identical refreshes relayed, want 8", relayed, 8*refreshRelayEvery)
 	}
 
-	// A node appears: every author's next announcement is relayed, until
-	// one is announceAgain after it (the heartbeat has put the newcomer
-	// in the relays' meshes).
-	before := time.Now()
-	topo.learn("z", []peer.ID{"x"}, nil)
-	if topo.newcomer.Before(before) {
-		t.Fatal("an announcement from a new author does not count as a newcomer")
+	// Another author's first announcement: a node appeared, and every
+	// author's next announcement is relayed, until one is announceAgain
+	// after it (the heartbeat has put the newcomer in the relays' meshes).
+	now = now.Add(time.Second)
+	if !topo.knownRefresh("z", 7, vals([]peer.ID{"x"}), now, true) || !topo.newcomer.Equal(now) {
+		t.Fatal("a covered announcement from a new author: relayed, or not counted as a newcomer")
 	}
-	topo.newcomer = now
-	step(same, false, "a newcomer a second ago")
-	step(same, false, "relayed within announceAgain of the newcomer")
-	step(same, true, "relayed after announceAgain")
+	step(same, false, false, "a newcomer since the last relay")
+	step(same, false, true, "relayed after announceAgain")
+
+	// The author restarted: its numbers start again at its clock.
+	seq += 10 * restartGap
+	step(same, false, false, "the author restarted")
+	step(same, false, false, "relayed with the restarted's own")
+	step(same, false, true, "relayed after announceAgain")
 
 	topo.gainedAt = now
-	step(same, false, "a gain a second ago")
-	step(same, false, "relayed within announceAgain of the gain")
-	step(same, true, "relayed after announceAgain")
+	step(same, false, false, "a gain since the last relay")
+	step(same, false, true, "relayed after announceAgain")
+}
 
-	// Forgotten with the author: relayed again.
-	topo.forget("a")
-	topo.learn("a", []peer.ID{"n", "x"}, nil)
-	topo.newcomer, topo.gainedAt = time.Time{}, time.Time{}
-	step(same, false, "the author forgotten")
-	step(same, true, "the same, relayed before")
+// A peer that disconnects loses its link to us from what it announced,
+// and nothing else: its next announcement tells the rest.
+func TestForgetDropsOnlyTheLinkToUs(t *testing.T) {
+	topo := newTopology("me")
+	topo.setConnected("p", true)
+	topo.learn("p", []peer.ID{"me", "q"}, nil)
+	topo.setConnected("p", false)
+	topo.forget("p")
+	if got := sortedPeers(topo.theirs["p"]); !slices.Equal(got, []peer.ID{"q"}) {
+		t.Fatalf("what p announced, after it disconnected: %v, want [q]", got)
+	}
 }
 
 // The refresh period grows with the mesh, 15 s per 20 nodes, at most 75 s,
