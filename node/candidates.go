@@ -35,9 +35,6 @@ const (
 	// idleWait is how long the candidate dialer sleeps with nothing due;
 	// a new candidate or a finished dial wakes it sooner.
 	idleWait = time.Hour
-	// candidateFullWait postpones the dial of a candidate that announces
-	// its high-water mark of peers (candidates_dial.go).
-	candidateFullWait = 5 * time.Second
 )
 
 // candidate is a peer found by mDNS that has not connected yet.

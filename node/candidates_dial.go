@@ -46,17 +46,17 @@ func (ms *members) startCandidateDials() time.Duration {
 		ms.log.Debug("node: forgetting candidates not reached in time", "count", expired, "ttl", ms.cands.ttl)
 	}
 	// Only while the node has room for more peers (degree.go).
-	most := ms.maxPeersLocked()
+	full := ms.fullDegreeLocked()
 	for ms.candDialing < maxCandidateDials && ms.roomLocked(ms.candDialing) && ms.ctx.Err() == nil {
-		now := time.Now()
-		p, c, wait := ms.cands.next(now)
+		p, c, wait := ms.cands.next(time.Now())
 		if c == nil {
 			return min(wait, untilExpiry)
 		}
-		if d, ok := ms.degrees[p]; ok && ms.nconn > 0 && d >= most+trimSlack(most) {
-			// It would trim a peer to take us, and that peer would dial
-			// someone else: a mesh of 50 kept churning so. Later, maybe.
-			c.due = now.Add(candidateFullWait)
+		if d, ok := ms.degrees[p]; ok && d >= full {
+			// A member with no room: it would trim a peer to take us,
+			// and that peer would dial someone else (a mesh of 50 kept
+			// churning so). Not a candidate: refill may pick it later.
+			ms.cands.remove(p)
 			continue
 		}
 		c.dialing = true

@@ -123,26 +123,50 @@ func (ms *members) refill() {
 		ms.mu.Unlock()
 		return
 	}
-	var lost []lostPeer
 	now := time.Now()
-	dialing := ms.candDialing
-	most := ms.maxPeersLocked()
 	for p, m := range ms.peers {
-		switch {
-		case !m.keep && !m.connected && !m.dialing && time.Since(m.lostAt) > ms.cfg.ForgetAfter:
+		if !m.keep && !m.connected && !m.dialing && now.Sub(m.lostAt) > ms.cfg.ForgetAfter {
 			delete(ms.peers, p) // what dialLoop does for the peers it redials
-		case m.dialing:
-			dialing++
-		case !m.connected && !m.placeholder && now.Sub(m.trimmedAt) > trimForget:
-			d, ok := ms.degrees[p]
-			lost = append(lost, lostPeer{p, !ok, d, rand.Float64()})
 		}
 	}
-	pick := pickLost(lost, min(refillMax, most-ms.nconn-dialing), most+trimSlack(most))
+	pick := ms.refillPicksLocked(now)
 	ms.mu.Unlock()
 	for _, p := range pick {
 		ms.dial(p, true)
 	}
+}
+
+// refillPicksLocked returns the lost peers refill would redial now (with
+// no candidate: refill's caller checks), at most as many as the node has
+// room for; ms.mu held.
+func (ms *members) refillPicksLocked(now time.Time) []peer.ID {
+	var lost []lostPeer
+	dialing := ms.candDialing
+	for p, m := range ms.peers {
+		switch {
+		case m.dialing:
+			dialing++
+		case !m.keep && !m.connected && !m.placeholder && now.Sub(m.trimmedAt) > trimForget:
+			d, ok := ms.degrees[p]
+			lost = append(lost, lostPeer{p, !ok, d, rand.Float64()})
+		}
+	}
+	most := ms.maxPeersLocked()
+	return pickLost(lost, min(refillMax, most-ms.nconn-dialing), ms.fullDegreeLocked())
+}
+
+// fullDegreeLocked returns the announced degree from which a member is
+// not dialled (refill, candidates): one that announces as many peers has
+// no room for us. A node with fewer than half its MaxPeers takes any that
+// would not have to trim a peer to take it (the high-water mark); one
+// with more, only those below MaxPeers, so that nobody grows past it and
+// trims, and the node it trimmed dials someone else. ms.mu held.
+func (ms *members) fullDegreeLocked() int {
+	most := ms.maxPeersLocked()
+	if ms.nconn >= most/2 {
+		return most
+	}
+	return most + trimSlack(most)
 }
 
 // trim closes the connections above MaxPeers plus trimSlack (run calls it
@@ -212,16 +236,15 @@ type lostPeer struct {
 	order   float64
 }
 
-// pickLost returns up to n of the lost peers for refill to redial. A peer
-// that announces high (its high-water mark) peers or more would trim one
-// to take us, and that one would dial someone else: it is left out. The
-// reachable peers with the most room come first, at random among equals,
-// then those no announcement reaches.
-func pickLost(lost []lostPeer, n, high int) []peer.ID {
+// pickLost returns up to n of the lost peers for refill to redial, none
+// that announces full peers or more (fullDegreeLocked). The reachable
+// peers with the most room come first, at random among equals, then those
+// no announcement reaches.
+func pickLost(lost []lostPeer, n, full int) []peer.ID {
 	if n <= 0 {
 		return nil
 	}
-	lost = slices.DeleteFunc(lost, func(l lostPeer) bool { return l.degree >= high })
+	lost = slices.DeleteFunc(lost, func(l lostPeer) bool { return l.degree >= full })
 	slices.SortFunc(lost, func(a, b lostPeer) int {
 		if a.unknown != b.unknown {
 			return cmp.Compare(boolInt(a.unknown), boolInt(b.unknown))

@@ -262,27 +262,40 @@ func TestPickLost(t *testing.T) {
 	}
 }
 
-// The candidate dialer postpones a candidate that announces its high-water
-// mark of peers (it would trim one to take us) while the node has a peer.
-func TestCandidateAtHighWaterWaits(t *testing.T) {
-	ms := &members{
-		ctx:     context.Background(),
-		cfg:     Config{MaxPeers: 8},
-		count:   &counters{},
-		log:     slog.Default(),
-		peers:   map[peer.ID]*member{},
-		degrees: map[peer.ID]int{"full": 10},
-		nconn:   3,
-	}
-	ms.cands = candidateTable{byID: map[peer.ID]*candidate{}, ttl: time.Minute}
-	now := time.Now()
-	ms.cands.add("full", nil, now, now)
-	wait := ms.startCandidateDials()
-	c := ms.cands.byID["full"]
-	if c == nil || c.dialing || ms.candDialing != 0 || ms.count.candidateDials.Load() != 0 {
-		t.Fatalf("a candidate at the high-water mark was dialled (dialling %d)", ms.candDialing)
-	}
-	if c.due.Sub(now) < candidateFullWait || wait > candidateFullWait {
-		t.Fatalf("postponed by %v, the dialer sleeps %v; want %v and until it is due", c.due.Sub(now), wait, candidateFullWait)
+// The candidate dialer drops a candidate that is a member without room:
+// one at MaxPeers while the node has half its MaxPeers or more, one at the
+// high-water mark (it would trim a peer to take us) while it has fewer.
+func TestCandidateWithoutRoomIsDropped(t *testing.T) {
+	for _, c := range []struct {
+		nconn, degree int
+		dropped       bool
+	}{
+		{nconn: 4, degree: 8, dropped: true},
+		{nconn: 3, degree: 9, dropped: false}, // dialled: below the high-water mark
+		{nconn: 3, degree: 10, dropped: true},
+	} {
+		ms := &members{
+			ctx:     context.Background(),
+			cfg:     Config{MaxPeers: 8},
+			count:   &counters{},
+			log:     slog.Default(),
+			peers:   map[peer.ID]*member{},
+			degrees: map[peer.ID]int{"member": c.degree},
+			nconn:   c.nconn,
+		}
+		ms.cands = candidateTable{byID: map[peer.ID]*candidate{}, ttl: time.Minute}
+		now := time.Now()
+		ms.cands.add("member", nil, now, now)
+		if !c.dropped {
+			// It would be dialled (which needs a host).
+			if got := ms.fullDegreeLocked(); c.degree >= got {
+				t.Errorf("%d peers: full at %d, want above %d", c.nconn, got, c.degree)
+			}
+			continue
+		}
+		ms.startCandidateDials()
+		if ms.cands.byID["member"] != nil || ms.candDialing != 0 || ms.count.candidateDials.Load() != 0 {
+			t.Errorf("%d peers, a candidate announcing %d: kept or dialled (dialling %d)", c.nconn, c.degree, ms.candDialing)
+		}
 	}
 }

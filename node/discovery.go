@@ -1,7 +1,6 @@
 package node
 
 import (
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -29,11 +28,8 @@ type mdnsMembers struct{ ms *members }
 
 func (m mdnsMembers) alone() bool { return len(m.ms.h.Network().Peers()) == 0 }
 
-// member reports whether p is connected, or a member OnPeer reports.
+// member reports whether p is a member OnPeer reports.
 func (m mdnsMembers) member(p peer.ID) bool {
-	if m.ms.h.Network().Connectedness(p) == network.Connected {
-		return true
-	}
 	m.ms.mu.Lock()
 	defer m.ms.mu.Unlock()
 	_, ok := m.ms.shown[p]

@@ -25,9 +25,10 @@
 //     without multicast, given with their peer id (/p2p/<id>) or by address
 //     alone, the id then learnt from the node that answers. The node
 //     answers with zeroconf's responder (libp2p's advert, so older releases
-//     find it) and asks for unicast answers, listing the peers it is
-//     connected to as known answers: a formed mesh's questions bring no
-//     answers, where libp2p's mDNS cost N³ packets a round (mdns.go).
+//     find it) and asks for unicast answers, listing the members of its
+//     mesh (connected or not) as known answers: a formed mesh's questions
+//     bring no answers, where libp2p's mDNS cost N³ packets a round
+//     (mdns.go).
 //   - Peer exchange: members tell each other the members they have joined,
 //     with addresses, on a stream of the private network; one discovered or
 //     bootstrap peer is enough to find the whole mesh (exchange.go,

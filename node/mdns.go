@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/zeroconf/v2"
 	ma "github.com/multiformats/go-multiaddr"
@@ -41,8 +42,8 @@ import (
 //     that was lost answers again;
 //   - it asks at start, then 1 s, 2 s, 4 s … up to a minute apart (in a
 //     mesh of more than 20 nodes a minute per 20 nodes, at most five, so
-//     that every node receives about 20 questions a minute whatever the
-//     size), and never more than 5 s apart while it has no peer
+//     that every node receives about 20 questions a minute up to 100
+//     nodes), and never more than 5 s apart while it has no peer
 //     (jittered).
 //
 // Every peer that answers is handed to the membership as a candidate
@@ -224,10 +225,14 @@ func (s *mdnsService) askOnce() {
 // knownAnswers returns the instances whose answers we need not hear: ours,
 // and those of the members of our mesh, while their last answer is less
 // than half its TTL old (the responder checks that too). A question holds
-// as many as fit in a packet (buildQuestion): about a hundred.
+// as many as fit in a packet (buildQuestion drops the last): about a
+// hundred, ours and the connected peers' first, then the others in a
+// different order each time, so that in a larger mesh a far member
+// answers one question in a few, not every one.
 func (s *mdnsService) knownAnswers() []knownAnswer {
 	own := knownAnswer{instance: instanceFQDN(s.instance, s.service, mdnsDomain), ttl: mdnsTTL}
 	out := []knownAnswer{own}
+	var far []knownAnswer
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -236,11 +241,15 @@ func (s *mdnsService) knownAnswers() []knownAnswer {
 			delete(s.known, inst)
 			continue
 		}
-		if s.mesh.member(k.peer) {
+		switch {
+		case s.host.Network().Connectedness(k.peer) == network.Connected:
 			out = append(out, knownAnswer{instance: inst, ttl: k.ttl})
+		case s.mesh.member(k.peer):
+			far = append(far, knownAnswer{instance: inst, ttl: k.ttl})
 		}
 	}
-	return out
+	rand.Shuffle(len(far), func(i, j int) { far[i], far[j] = far[j], far[i] })
+	return append(out, far...)
 }
 
 // answered takes one received packet: every advert of our service in it

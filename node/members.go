@@ -169,7 +169,7 @@ func (ms *members) goOwned(f func()) {
 	}()
 }
 
-// Sweep periods (run): sweepBusy while sweepDue finds work, sweepIdle
+// Sweep periods (run): sweepBusy while sweepEvery finds work, sweepIdle
 // otherwise. A settled node's sweep finds nothing, and at 50 nodes the
 // wake-ups of every process's timers, not any one computation, were most
 // of an idle mesh's CPU.
@@ -323,14 +323,13 @@ func (ms *members) sweepEvery() time.Duration {
 	if ms.nconn > most+trimSlack(most) {
 		return sweepBusy
 	}
-	refill := len(ms.cands.byID) == 0 && ms.roomLocked(ms.candDialing)
 	for _, m := range ms.peers {
 		if m.connected && !m.joined {
 			return sweepBusy
 		}
-		if refill && !m.connected && !m.placeholder && !m.dialing {
-			return sweepBusy
-		}
+	}
+	if len(ms.cands.byID) == 0 && len(ms.refillPicksLocked(time.Now())) > 0 {
+		return sweepBusy
 	}
 	return sweepIdle
 }
