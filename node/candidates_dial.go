@@ -46,13 +46,12 @@ func (ms *members) startCandidateDials() time.Duration {
 		ms.log.Debug("node: forgetting candidates not reached in time", "count", expired, "ttl", ms.cands.ttl)
 	}
 	// Only while the node has room for more peers (degree.go).
-	full := ms.fullDegreeLocked()
 	for ms.candDialing < maxCandidateDials && ms.roomLocked(ms.candDialing) && ms.ctx.Err() == nil {
 		p, c, wait := ms.cands.next(time.Now())
 		if c == nil {
 			return min(wait, untilExpiry)
 		}
-		if d, ok := ms.degrees[p]; ok && d >= full {
+		if ms.fullLocked(p) {
 			// A member with no room: it would trim a peer to take us,
 			// and that peer would dial someone else (a mesh of 50 kept
 			// churning so). Not a candidate: refill may pick it later.

@@ -2,6 +2,7 @@ package node
 
 import (
 	"cmp"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -155,18 +156,32 @@ func (ms *members) refillPicksLocked(now time.Time) []peer.ID {
 	return pickLost(lost, min(refillMax, most-ms.nconn-dialing), ms.fullDegreeLocked())
 }
 
+// fullLocked reports whether p announces fullDegreeLocked peers or more:
+// p is not dialled then, as a candidate or as a lost member (a
+// member's redial, refill, the candidate dialer), unless it is kept for
+// good. A peer exchange that named such a member made its lost peer
+// redial it, and a mesh of 50 kept trimming a connection every few
+// seconds. ms.mu held.
+func (ms *members) fullLocked(p peer.ID) bool {
+	d, ok := ms.degrees[p]
+	return ok && d >= ms.fullDegreeLocked()
+}
+
 // fullDegreeLocked returns the announced degree from which a member is
-// not dialled (refill, candidates): one that announces as many peers has
-// no room for us. A node with fewer than half its MaxPeers takes any that
-// would not have to trim a peer to take it (the high-water mark); one
-// with more, only those below MaxPeers, so that nobody grows past it and
-// trims, and the node it trimmed dials someone else. ms.mu held.
+// not dialled (fullLocked). A node alone takes anyone (a newcomer must get
+// in); one with fewer than half its MaxPeers, any that would not have to
+// trim a peer to take it (the high-water mark); one with more, only those
+// below MaxPeers, so that nobody grows past it and trims, and the node it
+// trimmed dials someone else. ms.mu held.
 func (ms *members) fullDegreeLocked() int {
 	most := ms.maxPeersLocked()
-	if ms.nconn >= most/2 {
-		return most
+	switch {
+	case ms.nconn == 0:
+		return math.MaxInt
+	case ms.nconn < max(1, most/2):
+		return most + trimSlack(most)
 	}
-	return most + trimSlack(most)
+	return most
 }
 
 // trim closes the connections above MaxPeers plus trimSlack (run calls it

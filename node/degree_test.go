@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -296,6 +297,21 @@ func TestCandidateWithoutRoomIsDropped(t *testing.T) {
 		ms.startCandidateDials()
 		if ms.cands.byID["member"] != nil || ms.candDialing != 0 || ms.count.candidateDials.Load() != 0 {
 			t.Errorf("%d peers, a candidate announcing %d: kept or dialled (dialling %d)", c.nconn, c.degree, ms.candDialing)
+		}
+	}
+}
+
+// A node alone dials anyone; with fewer than half its MaxPeers, anyone
+// below the high-water mark; with more, only those below MaxPeers.
+func TestFullDegree(t *testing.T) {
+	for _, c := range []struct{ maxPeers, nconn, want int }{
+		{8, 0, math.MaxInt}, {8, 3, 10}, {8, 4, 8}, {8, 9, 8},
+		{1, 0, math.MaxInt}, {1, 1, 1},
+		{3, 0, math.MaxInt}, {3, 1, 3},
+	} {
+		ms := &members{cfg: Config{MaxPeers: c.maxPeers}, nconn: c.nconn}
+		if got := ms.fullDegreeLocked(); got != c.want {
+			t.Errorf("MaxPeers %d, %d peers: full at %d, want %d", c.maxPeers, c.nconn, got, c.want)
 		}
 	}
 }
