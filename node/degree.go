@@ -7,7 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -166,35 +165,6 @@ func (ms *members) refillPicksLocked(now time.Time) []peer.ID {
 func (ms *members) fullLocked(p peer.ID) bool {
 	d, ok := ms.degrees[p]
 	return ok && d >= ms.fullDegreeLocked()
-}
-
-// keptFullWait paces the redials of a peer kept for good (bootstrap,
-// Connect) while it announces no room for us and we have other peers.
-const keptFullWait = 30 * time.Second
-
-// declineInbound reports whether the gate turns down p's inbound
-// connection (handshakeGate.InterceptSecured, after the handshakes): this
-// node has its high-water mark of direct peers and p is a member with
-// peers of its own, so p can connect elsewhere. Accepting and trimming
-// another peer instead left that one short, and it dialled someone else:
-// a mesh of 50 trimmed a connection every few seconds. A node alone, an
-// unknown one (a newcomer), one we keep for good, and a second connection
-// of a connected peer are let in.
-func (ms *members) declineInbound(p peer.ID) bool {
-	if ms.h.Network().Connectedness(p) == network.Connected {
-		return false
-	}
-	ms.mu.Lock()
-	defer ms.mu.Unlock()
-	most := ms.maxPeersLocked()
-	if ms.nconn < most+trimSlack(most) || ms.ctx.Err() != nil {
-		return false
-	}
-	if m := ms.peers[p]; m != nil && m.keep {
-		return false
-	}
-	d, ok := ms.degrees[p]
-	return ok && d > 0
 }
 
 // fullDegreeLocked returns the announced degree from which a member is

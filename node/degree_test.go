@@ -315,31 +315,3 @@ func TestFullDegree(t *testing.T) {
 		}
 	}
 }
-
-// A node at its high-water mark turns down a member with peers of its
-// own; it lets in a member alone, an unknown node, a peer it keeps for
-// good, and anyone while it has room.
-func TestDeclineInbound(t *testing.T) {
-	cfg := localConfig(testKey)
-	cfg.MaxPeers = 8
-	ms := startNode(t, cfg).members
-	ms.mu.Lock()
-	ms.nconn = 10
-	ms.degrees = map[peer.ID]int{"busy": 5, "alone": 0, "kept": 5}
-	ms.peers["kept"] = &member{keep: true}
-	ms.mu.Unlock()
-	for _, c := range []struct {
-		p    peer.ID
-		want bool
-	}{{"busy", true}, {"alone", false}, {"stranger", false}, {"kept", false}} {
-		if got := ms.declineInbound(c.p); got != c.want {
-			t.Errorf("at the high-water mark, %s: declined %v, want %v", c.p, got, c.want)
-		}
-	}
-	ms.mu.Lock()
-	ms.nconn = 9
-	ms.mu.Unlock()
-	if ms.declineInbound("busy") {
-		t.Error("below the high-water mark, a member with peers was declined")
-	}
-}

@@ -55,9 +55,6 @@ type handshakeGate struct {
 	failed  []ma.Multiaddr // remote addresses of expired handshakes not yet logged
 	timeout time.Duration
 	work    chan struct{} // signalled when a handshake starts: the sweeper wakes (Node.sweepHandshakes)
-	// decline turns down a secured inbound connection of a member when
-	// this node has no room (members.declineInbound); set by New.
-	decline func(peer.ID) bool
 }
 
 // maxFailedUnlogged bounds the expired handshakes waiting to be logged:
@@ -159,9 +156,7 @@ func (g *handshakeGate) InterceptAccept(c network.ConnMultiaddrs) bool {
 }
 
 // InterceptSecured removes a secured inbound connection from the pending
-// table: its peer had the network key and finished Noise. It then turns
-// it down if this node has no room and the peer can connect elsewhere
-// (members.declineInbound).
+// table: its peer had the network key and finished Noise.
 func (g *handshakeGate) InterceptSecured(dir network.Direction, p peer.ID, c network.ConnMultiaddrs) bool {
 	if dir == network.DirInbound {
 		if src, ok := sourceOf(c.RemoteMultiaddr()); ok {
@@ -180,10 +175,6 @@ func (g *handshakeGate) InterceptSecured(dir network.Direction, p peer.ID, c net
 			}
 			g.setLocked(src, list)
 			g.mu.Unlock()
-		}
-		if g.decline != nil && g.decline(p) {
-			g.count.declined.Add(1)
-			return false
 		}
 	}
 	return g.inner == nil || g.inner.InterceptSecured(dir, p, c)

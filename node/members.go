@@ -503,14 +503,6 @@ func (ms *members) dialLoop(p peer.ID, delay time.Duration) {
 			ms.log.Debug("node: forgetting unreachable peer", "peer", p)
 			return
 		}
-		if m.keep && ms.nconn > 0 && ms.fullLocked(p) {
-			// A peer kept for good that announces no room declines us
-			// (declineInbound) while we have others: ask again now and
-			// then, not every ReconnectMax.
-			ms.mu.Unlock()
-			timer.Reset(jitter(keptFullWait))
-			continue
-		}
 		addrs := m.dialAddrs()
 		keep, byAddr, placeholder := m.keep, len(m.boot) > 0, m.placeholder
 		ms.mu.Unlock()

@@ -88,7 +88,6 @@ func newNodeCollector(n *Node) prometheus.Collector {
 		counter("peer_joins_total", "Peers that joined (PeerJoined events).", func(s Stats) uint64 { return s.Joins }),
 		counter("peer_leaves_total", "Peers that left (PeerLeft events).", func(s Stats) uint64 { return s.Leaves }),
 		counter("trimmed_total", "Connections closed to keep MaxPeers direct peers.", func(s Stats) uint64 { return s.Trimmed }),
-		counter("declined_total", "Inbound connections of members turned down for want of room.", func(s Stats) uint64 { return s.Declined }),
 		counter("reconnects_total", "Direct peers that joined again after an earlier connection.", func(s Stats) uint64 { return s.Reconnects }),
 		counter("candidates_added_total", "Candidates (mDNS, peer exchange) taken into the table.", func(s Stats) uint64 { return s.CandidatesAdded }),
 		counter("candidates_dropped_total", "Discovered peers ignored: the candidate table was full.", func(s Stats) uint64 { return s.CandidatesDropped }),

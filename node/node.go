@@ -97,7 +97,6 @@ func New(cfg Config) (*Node, error) {
 		return fail(fmt.Errorf("node: event bus: %w", err))
 	}
 	n.members.gate = n.gate
-	n.gate.decline = n.members.declineInbound
 	n.members.exchangeProto = exchangeProtocolID(network.ProtocolPrefix())
 	h.SetStreamHandler(n.members.exchangeProto, n.members.serveExchange)
 	n.members.goOwned(n.members.run)

@@ -68,10 +68,6 @@ type Stats struct {
 	// Trimmed counts connections this node closed because it had more
 	// than Config.MaxPeers (plus a quarter) direct peers.
 	Trimmed uint64 `json:"trimmed"`
-	// Declined counts inbound connections of members this node turned
-	// down after the handshakes because it had that many direct peers
-	// and the member had peers of its own.
-	Declined uint64 `json:"declined"`
 }
 
 // counters are the monotonic counts behind Stats, shared by the gate and
@@ -82,7 +78,7 @@ type counters struct {
 	handshakesRefused, handshakesFailed                                        atomic.Uint64
 	joins, leaves, reconnects                                                  atomic.Uint64
 	exchanges, exchanged                                                       atomic.Uint64
-	trimmed, declined                                                          atomic.Uint64
+	trimmed                                                                    atomic.Uint64
 }
 
 // Stats returns a snapshot of the node's counters.
@@ -104,7 +100,6 @@ func (n *Node) Stats() Stats {
 		PeerExchanges:        c.exchanges.Load(),
 		PeersExchanged:       c.exchanged.Load(),
 		Trimmed:              c.trimmed.Load(),
-		Declined:             c.declined.Load(),
 	}
 	st.Peers = len(n.Peers())
 	st.Neighbours = len(n.Neighbours())
