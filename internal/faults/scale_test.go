@@ -462,6 +462,7 @@ type traffic struct {
 	duplicates, dropped     float64 // pub/sub inbound duplicates, outbound drops
 	stalled, resets         float64 // pub/sub peers cut for stalling, connection resets
 	syncs, syncBytes        float64 // store syncs run and their bytes received
+	trimmed                 float64 // connections closed above the high-water mark (node)
 }
 
 // meshTraffic returns the sums of the demos' counters now.
@@ -490,6 +491,7 @@ func meshTraffic(t *testing.T, ds []*demo) traffic {
 		x.resets = e.Num("pubsub", "connection_resets")
 		x.syncs = e.Num("store", "syncs")
 		x.syncBytes = e.Num("store", "sync_bytes_in")
+		x.trimmed = e.Num("node", "trimmed")
 		mu.Lock()
 		sum = sum.plus(x)
 		mu.Unlock()
@@ -501,15 +503,15 @@ func (a traffic) plus(b traffic) traffic {
 	return traffic{a.received + b.received, a.receivedBytes + b.receivedBytes,
 		a.published + b.published, a.notForwarded + b.notForwarded,
 		a.duplicates + b.duplicates, a.dropped + b.dropped, a.stalled + b.stalled, a.resets + b.resets,
-		a.syncs + b.syncs, a.syncBytes + b.syncBytes}
+		a.syncs + b.syncs, a.syncBytes + b.syncBytes, a.trimmed + b.trimmed}
 }
 
 func (a traffic) minus(b traffic) traffic {
 	return a.plus(traffic{-b.received, -b.receivedBytes, -b.published, -b.notForwarded,
-		-b.duplicates, -b.dropped, -b.stalled, -b.resets, -b.syncs, -b.syncBytes})
+		-b.duplicates, -b.dropped, -b.stalled, -b.resets, -b.syncs, -b.syncBytes, -b.trimmed})
 }
 
 func (a traffic) String() string {
-	return fmt.Sprintf("pub/sub published %.0f, received %.0f messages (%.2f MB), %.0f of them not forwarded, %.0f duplicates, %.0f dropped outbound, %.0f stalled peers cut, %.0f connection resets; store syncs %.0f, %.2f MB received",
-		a.published, a.received, a.receivedBytes/1e6, a.notForwarded, a.duplicates, a.dropped, a.stalled, a.resets, a.syncs, a.syncBytes/1e6)
+	return fmt.Sprintf("pub/sub published %.0f, received %.0f messages (%.2f MB), %.0f of them not forwarded, %.0f duplicates, %.0f dropped outbound, %.0f stalled peers cut, %.0f connection resets; store syncs %.0f, %.2f MB received; connections trimmed %.0f",
+		a.published, a.received, a.receivedBytes/1e6, a.notForwarded, a.duplicates, a.dropped, a.stalled, a.resets, a.syncs, a.syncBytes/1e6, a.trimmed)
 }
