@@ -157,13 +157,16 @@
 // node sees it (for a status page); they are refreshed every 15 s (give
 // or take a tenth, so that nodes started together do not refresh
 // together; in a mesh of more than 20 nodes, 15 s per 20 nodes, at most
-// 75 s). A refresh that says what a node holds already goes no further
-// than the author's neighbours, except one in four (and the first after
-// a node appeared, or the relay gained a peer), so a lost one is
-// corrected within one period next to its author and four further away;
-// an idle partial mesh of 50 received 14 copies per node per second
-// before, half a copy now. New links are announced once none has come
-// for 50 ms (at most 250 ms after the first), lost ones within 20 ms.
+// 75 s). A refresh that says what a relay last validated from its author
+// goes no further than the author's neighbours, except one in four (and
+// the first after a node appeared or restarted, or the relay gained a
+// peer), so a lost one is corrected within one period next to its author
+// and four further away;
+// in a partial mesh of 50 where nothing changed, every node received 14
+// copies per second before, half a copy now (a change, such as a
+// connection closed and another opened, still crosses the whole mesh).
+// New links are announced once none has come for 50 ms (at most 250 ms
+// after the first), lost ones within 20 ms.
 //
 // A stream can die while a connection to the peer remains (a duplicate
 // connection, under loss). GossipSub then forgets the peer's topics and
