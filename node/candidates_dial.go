@@ -62,6 +62,7 @@ func (ms *members) startCandidateDials() time.Duration {
 		ms.candDialing++
 		ms.count.candidateDials.Add(1)
 		ai := peer.AddrInfo{ID: p, Addrs: slices.Clone(c.addrs)}
+		ms.log.Debug("node: dialling a candidate", "peer", p, "its_peers", ms.degrees[p], "peers", ms.nconn)
 		ms.goOwned(func() { ms.dialCandidate(ai) })
 	}
 	return untilExpiry // every slot busy: a finishing dial wakes us

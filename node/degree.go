@@ -133,6 +133,7 @@ func (ms *members) refill() {
 	pick := ms.refillPicksLocked(now)
 	ms.mu.Unlock()
 	for _, p := range pick {
+		ms.log.Debug("node: refill: redialling a lost peer", "peer", p)
 		ms.dial(p, true)
 	}
 }

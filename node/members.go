@@ -38,6 +38,20 @@ const (
 	fromExchange // another member's answer (exchange.go)
 )
 
+func (s source) String() string {
+	switch s {
+	case fromMDNS:
+		return "mdns"
+	case fromBootstrap:
+		return "bootstrap"
+	case fromConnection:
+		return "connection"
+	case fromExchange:
+		return "exchange"
+	}
+	return "unknown"
+}
+
 // member is what we remember of one peer that connected, or that the
 // application named (bootstrap, Connect).
 type member struct {
@@ -352,7 +366,15 @@ func (ms *members) joinLocked(p peer.ID, m *member) {
 	ms.joinedForExchange(p)
 	ms.notifyNeighboursLocked(PeerEvent{ID: p, State: PeerJoined})
 	ms.showLocked(p)
-	ms.log.Debug("node: peer connected and ready", "peer", p)
+	if ms.log.Enabled(ms.ctx, slog.LevelDebug) {
+		// Who dialled whom, and this node's connections now: what a
+		// churning mesh's logs are read for (issue 16).
+		dir := "?"
+		if cs := ms.h.Network().ConnsToPeer(p); len(cs) > 0 {
+			dir = cs[0].Stat().Direction.String()
+		}
+		ms.log.Debug("node: peer connected and ready", "peer", p, "direction", dir, "peers", ms.nconn)
+	}
 }
 
 // identified records the listen addresses a connected peer announced: they,
@@ -398,7 +420,11 @@ func (ms *members) discovered(ai peer.AddrInfo, src source) bool {
 	ms.mu.Lock()
 	if m := ms.peers[ai.ID]; m != nil {
 		m.hints = addrs
+		lost := !m.connected && !m.dialing
 		ms.mu.Unlock()
+		if lost {
+			ms.log.Debug("node: a lost member was named by discovery: redialling", "peer", ai.ID, "source", src)
+		}
 		ms.dial(ai.ID, false) // nothing if connected or already redialling
 		return false
 	}
