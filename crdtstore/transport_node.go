@@ -109,10 +109,12 @@ func (t *nodeTransport) Publish(ctx context.Context, data []byte) error {
 func (t *nodeTransport) Flush(ctx context.Context) error { return t.n.PubSub().Flush(ctx) }
 
 // OpenSync opens a sync stream to p, in the newest protocol version both
-// speak. A peer that speaks neither (multistream: "protocol not
+// speak, over a connection we have (the store syncs with its neighbours;
+// dialling a peer that left would add a connection the node's degree did
+// not choose). A peer that speaks neither (multistream: "protocol not
 // supported") runs no such store.
 func (t *nodeTransport) OpenSync(ctx context.Context, p string) (Stream, error) {
-	s, err := t.n.Host().NewStream(ctx, peer.ID(p), t.protos[:]...)
+	s, err := t.n.Host().NewStream(network.WithNoDial(ctx, "store sync"), peer.ID(p), t.protos[:]...)
 	if err != nil {
 		if errors.Is(err, msmux.ErrNotSupported[protocol.ID]{}) {
 			return nil, fmt.Errorf("%w: %s: %w", ErrNoStore, p, err)

@@ -170,7 +170,8 @@ func (ms *members) serveExchange(s network.Stream) {
 func (ms *members) exchangeWith(p peer.ID) {
 	ctx, cancel := context.WithTimeout(ms.ctx, exchangeTimeout)
 	defer cancel()
-	s, err := ms.h.NewStream(ctx, p, ms.exchangeProto)
+	// Over a connection we have: a peer exchange never dials.
+	s, err := ms.h.NewStream(network.WithNoDial(ctx, "peer exchange"), p, ms.exchangeProto)
 	if err != nil {
 		ms.log.Debug("node: peer exchange not opened", "peer", p, "err", err)
 		return
@@ -216,7 +217,10 @@ func (ms *members) joinedForExchange(p peer.ID) {
 	}
 }
 
-// exchangeLoop asks one random joined peer every exchangeEvery.
+// exchangeLoop asks one random joined direct peer every exchangeEvery.
+// Not any member: on a partial mesh most are far, and asking one opened a
+// connection to it, above the node's high-water mark, so it trimmed
+// another (a mesh of 50 trimmed a connection every few seconds).
 func (ms *members) exchangeLoop() {
 	t := time.NewTimer(jitter(exchangeEvery))
 	defer t.Stop()
@@ -226,7 +230,7 @@ func (ms *members) exchangeLoop() {
 			return
 		case <-t.C:
 		}
-		if ps, _ := ms.joined(); len(ps) > 0 {
+		if ps, _ := ms.joinedNeighbours(); len(ps) > 0 {
 			ms.exchangeWith(ps[rand.IntN(len(ps))])
 		}
 		t.Reset(jitter(exchangeEvery))
