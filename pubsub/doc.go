@@ -197,7 +197,10 @@
 //     publishes it (StrictSign) and verified by each node that receives it,
 //     relays included, before GossipSub marks it seen; the batch's author
 //     must be the signer, and a forgery's message id names its signer, so
-//     it cannot take the id of the author's own batch.
+//     it cannot take the id of the author's own batch. A copy identical,
+//     byte for byte, to one still waiting for validation is dropped before
+//     its signature is checked (inflight.go): a forgery is never identical
+//     to the real batch, so it cannot shadow it.
 //   - Calls forwarded across a partial mesh (routes.go) carry their origin's
 //     signature over the target and the frame; the target checks it.
 //

@@ -32,6 +32,9 @@ type gossipTracer struct {
 	forged func(topic string, author, sender peer.ID) // counts and logs a forged author (forged.go)
 	// subsRefused logs subscriptions the mirror refused (subfilter.go).
 	subsRefused func(p peer.ID, n int)
+	// inflight forgets a message turned away before validation, so that
+	// its next copy is taken (inflight.go).
+	inflight *inflight
 
 	// GossipSub pushes an RPC on a peer's queue before it reports it
 	// (SendRPC), so the peer's writer may report it written
@@ -119,6 +122,9 @@ func (g *gossipTracer) RejectMessage(m *lp2pps.Message, reason string) {
 	switch reason {
 	case lp2pps.RejectValidationQueueFull, lp2pps.RejectValidationThrottled:
 		g.count.throttled.Add(1)
+		if g.inflight != nil {
+			g.inflight.forget(m.Message)
+		}
 	case lp2pps.RejectValidationFailed:
 		g.count.invalid.Add(1)
 	case lp2pps.RejectMissingSignature, lp2pps.RejectInvalidSignature:

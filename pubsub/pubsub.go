@@ -36,7 +36,11 @@ type PubSub struct {
 	dir    *direct
 	router *router
 	count  netCounters
-	queued gauge // messages accepted by Publish, not yet handed to GossipSub or a direct stream
+	// wires holds the wire names of the joined topics (never left before
+	// Close), read without p.mu by inflight on GossipSub's event loop.
+	wires    sync.Map
+	inflight *inflight
+	queued   gauge // messages accepted by Publish, not yet handed to GossipSub or a direct stream
 
 	key       crypto.PrivKey  // the node's, signs forwarded frames (routes.go)
 	forgedLog *rate.Sometimes // limits the warnings of forged.go
@@ -135,6 +139,8 @@ func New(h host.Host, m Membership, cfg Config) (*PubSub, error) {
 	tr := newGossipTracer(p.flows, p.ready, p.topics, p.streamLost, &p.count)
 	tr.forged = p.forged
 	tr.subsRefused = p.subsRefused
+	p.inflight = newInflight(&p.wires, p.count.duplicate)
+	tr.inflight = p.inflight
 
 	// Every message that goes through GossipSub is signed by its author and
 	// verified before GossipSub marks it seen, so no member can publish as
@@ -164,6 +170,9 @@ func New(h host.Host, m Membership, cfg Config) (*PubSub, error) {
 		// validator is cheap (it parses a header and frames).
 		lp2pps.WithValidateWorkers(1),
 		lp2pps.WithRawTracer(tr),
+		// Copies of a message waiting for validation are dropped before
+		// their signatures are verified (inflight.go).
+		lp2pps.WithAppSpecificRpcInspector(p.inflight.inspect),
 		lp2pps.WithLogger(cfg.Logger),
 	)
 	gs, err := lp2pps.NewGossipSub(ctx, h, opts...)
@@ -315,6 +324,7 @@ func (p *PubSub) topic(name string, reserved bool) (*topic, error) {
 		return nil, fmt.Errorf("pubsub: join %q: %w", name, err)
 	}
 	t.gt = gt
+	p.wires.Store(full, struct{}{})
 	t.route.gossip = func(ctx context.Context, data []byte) error { return gt.Publish(ctx, data) }
 	p.joined[name] = t
 	select {

@@ -100,8 +100,9 @@ type Stats struct {
 	// StalledPeers counts the peers this node disconnected because they
 	// read nothing of a topic for Config.StallTimeout (stall.go).
 	StalledPeers uint64 `json:"stalled_peers"`
-	// InboundDuplicates counts received copies of batches already seen:
-	// GossipSub copies relayed by more than one peer (in a settled fully
+	// InboundDuplicates counts received copies of batches already seen,
+	// or still being validated: GossipSub copies relayed by more than one
+	// peer (in a settled fully
 	// connected mesh, where nothing is relayed, only the rare copy
 	// GossipSub asks for after a peer's gossip while it still validates
 	// its own). TopicStats.Duplicates tells the topics apart.
