@@ -356,7 +356,7 @@ func TestForgetDropsOnlyTheLinkToUs(t *testing.T) {
 }
 
 // The refresh period grows with the mesh, 15 s per 20 nodes, at most 75 s,
-// jittered by a tenth either way.
+// jittered by a half either way.
 func TestRefreshIntervalScalesWithTheMesh(t *testing.T) {
 	for _, c := range []struct {
 		nodes int
@@ -364,8 +364,8 @@ func TestRefreshIntervalScalesWithTheMesh(t *testing.T) {
 	}{{1, announceRefresh}, {20, announceRefresh}, {21, 2 * announceRefresh}, {100, 5 * announceRefresh}, {1000, 5 * announceRefresh}} {
 		for range 50 {
 			got := refreshInterval(c.nodes)
-			if got < c.every*9/10 || got >= c.every*11/10 {
-				t.Fatalf("%d nodes: refresh after %v, want %v ± 10%%", c.nodes, got, c.every)
+			if got < c.every/2 || got >= c.every*3/2 {
+				t.Fatalf("%d nodes: refresh after %v, want %v ± 50%%", c.nodes, got, c.every)
 			}
 		}
 	}
