@@ -157,9 +157,9 @@
 // node sees it (for a status page); they are refreshed every 15 s on
 // average (give or take a half, so that nodes started together do not
 // refresh together; in a mesh of more than 20 nodes, 15 s per 20 nodes, at
-// most 75 s). A refresh that says what a relay last validated from its author
-// goes no further than the author's neighbours, except one in four (and
-// the first after a node appeared or restarted, or the relay gained a
+// most 75 s). A refresh that says what a relay last validated from its
+// author goes no further than the author's neighbours, except one in four
+// (and the first after a node appeared or restarted, or the relay gained a
 // peer), so a lost one is corrected within about one period next to its
 // author and four further away;
 // in a partial mesh of 50 where nothing changed, every node received 14

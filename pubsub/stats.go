@@ -102,10 +102,10 @@ type Stats struct {
 	StalledPeers uint64 `json:"stalled_peers"`
 	// InboundDuplicates counts received copies of batches already seen,
 	// or still being validated: GossipSub copies relayed by more than one
-	// peer (in a settled fully
-	// connected mesh, where nothing is relayed, only the rare copy
-	// GossipSub asks for after a peer's gossip while it still validates
-	// its own). TopicStats.Duplicates tells the topics apart.
+	// peer (in a settled fully connected mesh, where nothing is relayed,
+	// only the rare copy GossipSub asks for after a peer's gossip while it
+	// still validates its own). TopicStats.Duplicates tells the topics
+	// apart.
 	InboundDuplicates uint64 `json:"inbound_duplicates"`
 	// ConnectionResets counts the times this node closed its connections
 	// to a peer because GossipSub lost its stream to the peer while still
