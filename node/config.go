@@ -34,11 +34,15 @@ const (
 	// DefaultForgetAfter is how long a lost peer found by mDNS is redialled
 	// before it is forgotten (bootstrap peers are never forgotten).
 	DefaultForgetAfter = time.Hour
-	// DefaultKeepAlive is the interval of the multiplexer's keepalive pings;
-	// a silent connection is declared dead about one interval plus
-	// DefaultWriteTimeout after the link goes.
+	// DefaultKeepAlive is how long a connection may be silent before it is
+	// probed (TCP keepalive on the node's own TCP transport, multiplexer
+	// pings on other transports); a connection whose peer went silent is
+	// declared dead about DefaultKeepAlive plus DefaultWriteTimeout after
+	// the link goes.
 	DefaultKeepAlive = 5 * time.Second
-	// DefaultWriteTimeout bounds a multiplexer write (and a keepalive).
+	// DefaultWriteTimeout bounds a multiplexer write, and how long probes
+	// of a silent connection go unanswered before it is declared dead (at
+	// least 3 s on TCP: one probe a second, three at the least).
 	DefaultWriteTimeout = 3 * time.Second
 	// DefaultFullMesh is the largest mesh that is a full mesh when
 	// Config.MaxPeers is not set: up to this many nodes, every node
@@ -108,8 +112,10 @@ type Config struct {
 	// Default DefaultForgetAfter.
 	ForgetAfter time.Duration
 
-	// KeepAlive and WriteTimeout tune the yamux multiplexer's dead-link
-	// detection. Defaults DefaultKeepAlive and DefaultWriteTimeout.
+	// KeepAlive and WriteTimeout tune dead-link detection: on the node's
+	// own TCP transport the kernel's (TCP keepalive and TCP_USER_TIMEOUT,
+	// on Linux), elsewhere yamux pings every KeepAlive. Defaults
+	// DefaultKeepAlive and DefaultWriteTimeout.
 	KeepAlive, WriteTimeout time.Duration
 
 	// MaxPeers is how many direct peers a node keeps. A node connects to

@@ -79,20 +79,20 @@ func checkTransport(o fx.Option) error {
 	return nil
 }
 
-// newHost builds the libp2p host: PSK, TCP (unless the caller names
-// transports), Noise, yamux with LAN keepalives, LAN-friendly resource
-// limits, the handshake gate and timeout, no relay, and libp2p's metrics
-// only with a registerer (Config.Metrics, or the caller's option). It does
-// not listen yet.
+// newHost builds the libp2p host: PSK, TCP with kernel keepalives (unless
+// the caller names transports), Noise, yamux (pinging only on the caller's
+// transports), LAN-friendly resource limits, the handshake gate and
+// timeout, no relay, and libp2p's metrics only with a registerer
+// (Config.Metrics, or the caller's option). It does not listen yet.
 func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions, gate *handshakeGate) (host.Host, error) {
-	ymx := *yamux.DefaultTransport
-	ymx.KeepAliveInterval = cfg.KeepAlive
-	ymx.ConnectionWriteTimeout = cfg.WriteTimeout
+	// On the node's own TCP transport the kernel watches the links
+	// (tcpalive.go); yamux pings only on the caller's transports.
+	kernelAlive := kernelKeepalive && !uo.transports
 	opts := []libp2p.Option{
 		libp2p.PrivateNetwork(net.PSK()),
 		libp2p.Identity(key),
 		libp2p.Security(noise.ID, noise.New),
-		libp2p.Muxer(yamux.ID, &ymx),
+		libp2p.Muxer(yamux.ID, muxer(cfg, kernelAlive)),
 		libp2p.NoListenAddrs,
 		libp2p.DisableRelay(),
 		libp2p.WithDialTimeout(cfg.DialTimeout),
@@ -113,7 +113,11 @@ func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions, 
 		// Port reuse lets two peers dialling each other at once end up on
 		// one TCP connection where both act as initiator (simultaneous
 		// open), and Noise fails on both sides. Separate ports avoid it.
-		opts = append(opts, libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()))
+		if kernelAlive {
+			opts = append(opts, libp2p.Transport(newTCPAlive(cfg.KeepAlive, cfg.WriteTimeout, cfg.Logger).transport()))
+		} else {
+			opts = append(opts, libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()))
+		}
 	}
 	if !uo.rcmgr {
 		rm, err := newResourceManager()
@@ -143,6 +147,16 @@ func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions, 
 		return nil, fmt.Errorf("node: libp2p host: %w", err)
 	}
 	return h, nil
+}
+
+// muxer is yamux with the node's write timeout, pinging every KeepAlive
+// unless the kernel watches the links (kernelAlive).
+func muxer(cfg Config, kernelAlive bool) *yamux.Transport {
+	ymx := *yamux.DefaultTransport
+	ymx.EnableKeepAlive = !kernelAlive
+	ymx.KeepAliveInterval = cfg.KeepAlive
+	ymx.ConnectionWriteTimeout = cfg.WriteTimeout
+	return &ymx
 }
 
 // newLibp2p is libp2p.New, with the panic libp2p raises when it cannot

@@ -41,7 +41,7 @@
 //	-h               the flags, and the commands with an example each
 //
 // -fast-timers, for tests and fault drills, is left out of -h: dead links
-// are noticed in ~2 s, lost peers redialled at least every second, store
+// are noticed in ~4 s, lost peers redialled at least every second, store
 // anti-entropy runs every second.
 //
 // # Status page

@@ -89,7 +89,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.http, "http", "", "serve a live status page, /status and /metrics at `host:port` (loopback only, e.g. 127.0.0.1:8080)")
 	fs.BoolVar(&o.public, "http-public", false, "let -http listen on a non-loopback address: anyone who reaches it sees the mesh's peers, topics and key names")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
-	fs.BoolVar(&o.fast, "fast-timers", false, "test timers: notice dead links and redial within about a second, anti-entropy every second")
+	fs.BoolVar(&o.fast, "fast-timers", false, "test timers: notice dead links within about 4 s and redial every second, anti-entropy every second")
 	return fs
 }
 
@@ -300,8 +300,9 @@ func isTerminal(r io.Reader) bool {
 }
 
 // fastTimers shortens the timers for tests and fault drills: dead links
-// are noticed in about two seconds, lost peers redialled at least every
-// second, and the store runs anti-entropy every second.
+// are noticed in about four seconds (a second of silence, then three
+// probes a second apart), lost peers redialled at least every second, and
+// the store runs anti-entropy every second.
 func fastTimers(cfg node.Config, o crdtstore.Options) (node.Config, crdtstore.Options) {
 	cfg.DialTimeout = 2 * time.Second
 	cfg.ReconnectMin = 50 * time.Millisecond

@@ -22,4 +22,13 @@
 // alone changes the figures):
 //
 //	REFLECT_SCALE=50 go test -count=1 -run TestScale -v ./internal/faults/
+//
+// # Run time
+//
+// The partition, loss and flapping scenarios spend a minute or more each
+// mostly waiting while a fault holds, and each builds its own lab (its own
+// namespaces, bridge and nftables ruleset), so they call t.Parallel: with
+// go test's default -parallel (GOMAXPROCS), two of them run at a time,
+// after the other scenarios. On two cores that takes the suite from about
+// 266 s to about 200 s of the README's test command.
 package faults

@@ -294,6 +294,7 @@ func TestPartition(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
+	t.Parallel() // a minute or more of waiting: see doc.go, "Run time"
 	lab := netlab.New(t, 5)
 	ds, _ := startMesh(t, lab, []int{1, 2, 3, 4, 5})
 	if err := lab.Partition([]int{1, 2}, []int{3, 4, 5}); err != nil {
@@ -343,6 +344,7 @@ func TestFlapping(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
+	t.Parallel() // a minute or more of waiting: see doc.go, "Run time"
 	lab := netlab.New(t, 3)
 	ds, _ := startMesh(t, lab, []int{1, 2, 3})
 	warm := mustSetMany(t, ds[0], pairs("warm", 10, "v"))
@@ -403,6 +405,7 @@ func TestLoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
+	t.Parallel() // a minute or more of waiting: see doc.go, "Run time"
 	lab := netlab.New(t, 4)
 	ds, _ := startMesh(t, lab, []int{1, 2, 3, 4})
 	for _, d := range ds[1:] {
