@@ -23,9 +23,12 @@ import (
 // processes nothing: the kernel sends them once a connection has received
 // nothing for KeepAlive, and reports the connection dead to the reader when
 // they go unanswered; TCP_USER_TIMEOUT does the same for data left
-// unacknowledged. Both answer from the peer's kernel, so a peer that is
-// alive but starved of CPU is not declared dead, where a ping waits for its
-// process.
+// unacknowledged. The probes are answered by the peer's kernel, so a peer
+// that is alive but starved of CPU is not declared dead, where a ping
+// waited for its process. A peer process that hangs keeps its links until
+// traffic to it backs up: TCP_USER_TIMEOUT then ends a connection whose
+// window stays shut, and pub/sub cuts a peer whose window stays full
+// (pubsub.Config.StallTimeout).
 //
 // libp2p's TCP transport sets a 30 s keepalive on every connection just
 // before it hands it to the upgrader, so the options are set in a wrapped
