@@ -70,10 +70,11 @@ const (
 // share a store instead (reflect and nats only): it returns once it
 // replicates between all of them.
 func openProcs(ctx context.Context, bin, sys string, n int, star, kv bool) (c *procsCluster, err error) {
-	c = &procsCluster{sys: sys, kv: kv}
+	cl := &procsCluster{sys: sys, kv: kv}
+	c = cl
 	defer func() {
 		if err != nil {
-			c.kill()
+			cl.kill() // c may be nil already: a return sets it
 			c = nil
 		}
 	}()

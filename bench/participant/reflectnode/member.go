@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/reflectmesh/reflect/bench/participant"
@@ -45,15 +46,27 @@ func (m *Member) Addr() (string, error) {
 	return a[0].String(), nil
 }
 
-// Connect dials addrs one after the other.
+// Connect dials addrs one after the other. A failed dial is retried
+// (100 ms, doubling to 1 s) until ctx ends: every participant listens on
+// 127.0.0.1, so when dozens dial one node at once they are one source to
+// its handshake gate, which refuses more than 8 unfinished handshakes from
+// a source (node/gate.go).
 func (m *Member) Connect(ctx context.Context, addrs []string) error {
 	for _, s := range addrs {
 		a, err := ma.NewMultiaddr(s)
 		if err != nil {
 			return err
 		}
-		if err := m.Node.Connect(ctx, a); err != nil {
-			return fmt.Errorf("connect %s: %w", s, err)
+		for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+			err := m.Node.Connect(ctx, a)
+			if err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("connect %s: %w", s, err)
+			case <-time.After(wait):
+			}
 		}
 	}
 	return nil
