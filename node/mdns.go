@@ -34,9 +34,11 @@ import (
 //
 //   - its question asks for unicast answers (the QU bit), sent from a
 //     socket of its own: only the asker receives and parses them;
-//   - it asks in one family per interface, IPv4 where the interface has an
-//     IPv4 address: every responder listens on both, so a question sent in
-//     both was received and parsed twice by every node;
+//   - it asks in both families on every interface. Every responder listens
+//     on both, so it parses each question twice; asking in one family was
+//     tried and made a mesh of 100 form slower (BENCHMARKS.md, "Links
+//     watched by the kernel"), perhaps because under load a question or
+//     answer lost in one family still arrives in the other;
 //   - it lists as known answers its own advert and those of the members of
 //     its mesh (connected, or announced by a node it reaches: OnPeer's
 //     members): their responders stay silent (known-answer suppression,

@@ -55,12 +55,8 @@ func newMDNSAsker(log *slog.Logger) (*mdnsAsker, error) {
 }
 
 // send multicasts a question on every interface that is up and does
-// multicast, in one family: IPv4 where the interface has an IPv4 address,
-// else IPv6. Every responder listens on both families, so asking on both
-// made every node receive and parse every question twice (a third of the
-// mDNS cost of a mesh of 100 forming); answers come back by unicast in the
-// family asked. Failures (an interface without an address of the family)
-// are logged at Debug: the question goes where it can.
+// multicast. Failures (an interface without an address of a family) are
+// logged at Debug: the question goes where it can.
 func (a *mdnsAsker) send(q []byte) {
 	ifaces, err := net.Interfaces()
 	if err != nil {
@@ -71,7 +67,7 @@ func (a *mdnsAsker) send(q []byte) {
 		if ifi.Flags&net.FlagUp == 0 || ifi.Flags&net.FlagMulticast == 0 {
 			continue
 		}
-		if a.p4 != nil && (a.p6 == nil || hasIPv4(&ifi)) {
+		if a.p4 != nil {
 			err := a.p4.SetMulticastInterface(&ifi)
 			if err == nil {
 				_, err = a.p4.WriteTo(q, nil, mdnsGroup4)
@@ -79,7 +75,6 @@ func (a *mdnsAsker) send(q []byte) {
 			if err != nil {
 				a.log.Debug("node: mDNS question not sent", "iface", ifi.Name, "family", 4, "err", err)
 			}
-			continue
 		}
 		if a.p6 != nil {
 			err := a.p6.SetMulticastInterface(&ifi)
@@ -91,20 +86,6 @@ func (a *mdnsAsker) send(q []byte) {
 			}
 		}
 	}
-}
-
-// hasIPv4 reports whether ifi has an IPv4 address.
-func hasIPv4(ifi *net.Interface) bool {
-	addrs, err := ifi.Addrs()
-	if err != nil {
-		return false
-	}
-	for _, a := range addrs {
-		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
-			return true
-		}
-	}
-	return false
 }
 
 // read hands every packet that arrives on c to take, until c is closed.
