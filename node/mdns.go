@@ -36,9 +36,8 @@ import (
 //     socket of its own: only the asker receives and parses them;
 //   - it asks in both families on every interface. Every responder listens
 //     on both, so it parses each question twice; asking in one family was
-//     tried and made a mesh of 100 form slower (BENCHMARKS.md, "Links
-//     watched by the kernel"), perhaps because under load a question or
-//     answer lost in one family still arrives in the other;
+//     tried and saved no measured formation time at 100 nodes (BENCHMARKS.md,
+//     "Links watched by the kernel");
 //   - it lists as known answers its own advert and those of the members of
 //     its mesh (connected, or announced by a node it reaches: OnPeer's
 //     members): their responders stay silent (known-answer suppression,
