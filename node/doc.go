@@ -39,8 +39,8 @@
 //     ReconnectMax), one dial loop per peer, each dial bounded by
 //     Config.DialTimeout, clearing libp2p's own dial backoff first. Dead
 //     links are noticed by the kernel's TCP keepalive, which wakes no process,
-//     in about KeepAlive+WriteTimeout (tcpalive.go; yamux pings on other
-//     transports).
+//     in about KeepAlive plus WriteTimeout, or plus 3 s if that is longer
+//     (tcpalive.go; yamux pings on other transports).
 //   - Resource limits for a LAN: private and loopback addresses are exempt
 //     from libp2p's per-IP connection-rate limit; each remote address may
 //     hold 64 connections (an IPv6 /64, 256; all of loopback, 1024), private
