@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -592,27 +591,32 @@ func isTimeout(err error) bool {
 	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &t) && t.Timeout()
 }
 
-// frameChunk is the first allocation for a frame being read, and the
-// least it grows by.
-const frameChunk = 64 << 10
+// frameFirst is the first allocation for a frame being read: the frame of
+// a 64 KiB message with its headers fits it, so the common large message
+// is read into one buffer of its size, with no copy.
+const frameFirst = 64<<10 + 4<<10
 
-// readFrame reads an n-byte frame, growing its buffer as the bytes
-// arrive (at most doubling), never to n at once.
+// readFrame reads an n-byte frame into a buffer of exactly n bytes,
+// allocated as the bytes arrive (at most doubling), never n at once.
 func readFrame(r io.Reader, n uint64) ([]byte, error) {
-	buf := make([]byte, 0, min(n, frameChunk))
-	for uint64(len(buf)) < n {
-		want := int(min(n-uint64(len(buf)), uint64(max(len(buf), frameChunk))))
-		buf = slices.Grow(buf, want)
-		m, err := io.ReadFull(r, buf[len(buf):len(buf)+want])
-		buf = buf[:len(buf)+m]
+	buf := make([]byte, min(n, frameFirst))
+	got := 0
+	for {
+		m, err := io.ReadFull(r, buf[got:])
+		got += m
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
 			return nil, err
 		}
+		if uint64(got) == n {
+			return buf, nil
+		}
+		next := make([]byte, min(n, 2*uint64(len(buf))))
+		copy(next, buf)
+		buf = next
 	}
-	return buf, nil
 }
 
 // encodeFrame encodes the writer's messages as one direct frame on the

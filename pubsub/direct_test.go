@@ -412,7 +412,18 @@ func TestReadFrameGrowsWithTheBytes(t *testing.T) {
 		_, _ = readFrame(bytes.NewReader(data[:10]), 1<<30)
 	}
 	runtime.ReadMemStats(&after)
-	if per := (after.TotalAlloc - before.TotalAlloc) / 10; per > 2*frameChunk {
+	if per := (after.TotalAlloc - before.TotalAlloc) / 10; per > 2*frameFirst {
 		t.Fatalf("%d bytes allocated for a 10-byte frame claiming 1 GiB", per)
+	}
+	// The frame of a 64 KiB message is read into one buffer of its size.
+	frame := data[:64<<10+100]
+	allocs := testing.AllocsPerRun(10, func() {
+		got, err := readFrame(bytes.NewReader(frame), uint64(len(frame)))
+		if err != nil || len(got) != len(frame) || cap(got) != len(frame) {
+			t.Fatalf("read %d bytes (cap %d), %v", len(got), cap(got), err)
+		}
+	})
+	if allocs > 2 { // the buffer, and the reader's
+		t.Fatalf("%v allocations to read a 64 KiB message's frame, want the buffer alone", allocs)
 	}
 }
