@@ -591,10 +591,12 @@ func isTimeout(err error) bool {
 	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &t) && t.Timeout()
 }
 
-// frameFirst is the first allocation for a frame being read: the frame of
-// a 64 KiB message with its headers fits it, so the common large message
-// is read into one buffer of its size, with no copy.
-const frameFirst = 64<<10 + 4<<10
+// frameFirst is the first allocation for a frame being read: a full batch
+// of the default size (DefaultMaxBatchBytes) and the frame of a 64 KiB
+// message fit it with their headers, so the common frames are read into
+// one buffer of their size, with no copy. A peer that sends half a frame
+// holds at most this much of our memory until frameTimeout ends it.
+const frameFirst = DefaultMaxBatchBytes + 8<<10
 
 // readFrame reads an n-byte frame into a buffer of exactly n bytes,
 // allocated as the bytes arrive (at most doubling), never n at once.

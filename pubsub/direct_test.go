@@ -415,15 +415,18 @@ func TestReadFrameGrowsWithTheBytes(t *testing.T) {
 	if per := (after.TotalAlloc - before.TotalAlloc) / 10; per > 2*frameFirst {
 		t.Fatalf("%d bytes allocated for a 10-byte frame claiming 1 GiB", per)
 	}
-	// The frame of a 64 KiB message is read into one buffer of its size.
-	frame := data[:64<<10+100]
-	allocs := testing.AllocsPerRun(10, func() {
-		got, err := readFrame(bytes.NewReader(frame), uint64(len(frame)))
-		if err != nil || len(got) != len(frame) || cap(got) != len(frame) {
-			t.Fatalf("read %d bytes (cap %d), %v", len(got), cap(got), err)
+	// The frame of a 64 KiB message, and a full batch of the default
+	// size, are read into one buffer of their size.
+	for _, n := range []int{64<<10 + 100, DefaultMaxBatchBytes + 500} {
+		frame := data[:n]
+		allocs := testing.AllocsPerRun(10, func() {
+			got, err := readFrame(bytes.NewReader(frame), uint64(len(frame)))
+			if err != nil || len(got) != len(frame) || cap(got) != len(frame) {
+				t.Fatalf("read %d bytes (cap %d), %v", len(got), cap(got), err)
+			}
+		})
+		if allocs > 2 { // the buffer, and the reader's
+			t.Fatalf("%v allocations to read a frame of %d bytes, want the buffer alone", allocs, n)
 		}
-	})
-	if allocs > 2 { // the buffer, and the reader's
-		t.Fatalf("%v allocations to read a 64 KiB message's frame, want the buffer alone", allocs)
 	}
 }
