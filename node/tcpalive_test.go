@@ -3,6 +3,8 @@ package node
 import (
 	"testing"
 	"time"
+
+	"github.com/reflectmesh/reflect/pubsub"
 )
 
 func TestTCPAliveOptions(t *testing.T) {
@@ -32,5 +34,10 @@ func TestMuxerPingsOnlyWithoutKernelKeepalive(t *testing.T) {
 	}
 	if m := muxer(cfg, false); !m.EnableKeepAlive || m.KeepAliveInterval != cfg.KeepAlive || m.ConnectionWriteTimeout != cfg.WriteTimeout {
 		t.Errorf("on other transports: yamux keepalive %v every %v, write timeout %v; want on, %v, %v", m.EnableKeepAlive, m.KeepAliveInterval, m.ConnectionWriteTimeout, cfg.KeepAlive, cfg.WriteTimeout)
+	}
+	// A full pub/sub batch frame, and a 64 KiB message's, fit one yamux
+	// frame with its 12-byte header.
+	if m, need := muxer(cfg, true), uint32(pubsub.DefaultMaxBatchBytes+8<<10+12); m.MaxMessageSize < need {
+		t.Errorf("yamux frames of at most %d bytes; a full batch needs %d", m.MaxMessageSize, need)
 	}
 }
