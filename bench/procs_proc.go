@@ -42,15 +42,32 @@ func startProc(name, exe string, args ...string) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := cmd.StdoutPipe()
+	// The parent owns the read end of stdout: cmd.StdoutPipe's would be
+	// closed by Wait as soon as the child exits, even with its last reply
+	// (to "quit") still unread in the pipe.
+	out, w, err := os.Pipe()
 	if err != nil {
+		_ = in.Close()
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	cmd.Stdout = w
+	err = cmd.Start()
+	_ = w.Close() // the child's copy stays open until it exits
+	if err != nil {
+		_ = in.Close()
+		_ = out.Close()
 		return nil, fmt.Errorf("%w %s: %w", errProc, name, err)
 	}
 	p := &proc{name: name, cmd: cmd, in: in, out: bufio.NewReaderSize(out, 1<<20), done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(p.done) }()
+	go func() {
+		_ = cmd.Wait()
+		// Once reaped nobody else writes: a blocked read sees EOF, and the
+		// descriptor is ours to close only after the last read is done.
+		p.mu.Lock()
+		_ = out.Close()
+		p.mu.Unlock()
+		close(p.done)
+	}()
 	return p, nil
 }
 

@@ -21,12 +21,16 @@ type ProcsSample struct {
 	N      int    `json:"n"`
 	Error  string `json:"error,omitempty"`
 	// LoadAvg is /proc/loadavg when the sample started.
-	LoadAvg         string            `json:"loadavg"`
-	OpenSecs        float64           `json:"open_secs"`
-	WarmupDelivered float64           `json:"warmup_delivered_pct"`
-	Latency         *LatencyResult    `json:"latency,omitempty"`
-	Throughput      []ProcsThroughput `json:"throughput,omitempty"`
-	Procs           []ProcFigures     `json:"procs"`
+	LoadAvg         string  `json:"loadavg"`
+	OpenSecs        float64 `json:"open_secs"`
+	WarmupDelivered float64 `json:"warmup_delivered_pct"`
+	// FormationDrops are the drop counters of every process from its
+	// start until the warm-up ended (connections, mesh formation and 200
+	// paced messages); nil in results written before it was recorded.
+	FormationDrops *Drops            `json:"formation_drops,omitempty"`
+	Latency        *LatencyResult    `json:"latency,omitempty"`
+	Throughput     []ProcsThroughput `json:"throughput,omitempty"`
+	Procs          []ProcFigures     `json:"procs"`
 	// Join is the store scenario (at N = Params.StoreN, systems with a
 	// store), on a cluster of its own.
 	Join   *ProcsJoin `json:"join,omitempty"`
@@ -120,6 +124,9 @@ func runProcsSample(ctx context.Context, bin, sys string, n int, env *Env, s *Pr
 		return fmt.Errorf("warm-up: %w", err)
 	}
 	s.OpenSecs = time.Since(t0).Seconds()
+	fd := c.drops(ctx)
+	s.FormationDrops = &fd
+	env.Logf("    formed and warmed up in %.2fs; drops so far: %v", s.OpenSecs, fd)
 
 	// Idle: settle, then a window of CPU and wake-ups, memory at its end.
 	sleepCtx(ctx, env.P.MemIdle)

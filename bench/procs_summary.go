@@ -517,6 +517,29 @@ func cryptoLine(c *CryptoCeiling) string {
 }
 
 // loadAvgs lists the samples' load averages, in order.
+// formationDrops lists, per sample with any, the drop counters read once
+// the cluster had formed and warmed up.
+func formationDrops(res *ProcsResults) string {
+	var parts []string
+	recorded := 0
+	for _, s := range res.Samples {
+		if s.Error != "" || s.FormationDrops == nil {
+			continue
+		}
+		recorded++
+		if s.FormationDrops.Events > 0 {
+			parts = append(parts, fmt.Sprintf("run %d N=%d %s: %v", s.Run, s.N, s.System, *s.FormationDrops))
+		}
+	}
+	switch {
+	case recorded == 0:
+		return "not recorded in these results"
+	case len(parts) == 0:
+		return fmt.Sprintf("none, in any of the %d samples", recorded)
+	}
+	return strings.Join(parts, "; ")
+}
+
 func loadAvgs(res *ProcsResults) string {
 	var parts []string
 	for _, s := range res.Samples {
@@ -566,6 +589,7 @@ func writeProcsMarkdown(b io.Writer, res *ProcsResults) {
 		"*Up*: from exec until the node and store (NATS: the connection) were open; *join*: until every key was held. Its memory is read at once, and after %v more (*after*); "+
 		"the peak is sampled every 10 ms from exec until then.\n\n",
 		p.StoreN, count(p.StoreKeys), p.ValueSize, p.MemIdle, p.StoreN-1, p.MemIdle)
+	fmt.Fprintf(b, "Drops counted while a cluster connected, formed and warmed up (every process's own counters: Reflect's `Stats`, NATS's slow-consumer counts): %s.\n\n", formationDrops(res))
 	fmt.Fprintf(b, "Load average (1, 5, 15 min) at each sample's start: %s.\n", loadAvgs(res))
 }
 

@@ -222,3 +222,39 @@ func TestProcsRatios(t *testing.T) {
 		t.Errorf("a lossy unpaced run is not marked")
 	}
 }
+
+// The drops counted during formation are reported per sample that had
+// any, and results without the reading do not claim there were none.
+func TestFormationDrops(t *testing.T) {
+	some := newDrops("OutboundDropped", uint64(3))
+	none := newDrops()
+	res := &ProcsResults{Samples: []ProcsSample{{Run: 1, N: 5, System: "reflect"}}}
+	if got := formationDrops(res); got != "not recorded in these results" {
+		t.Fatalf("without readings: %q", got)
+	}
+	res.Samples[0].FormationDrops = &none
+	res.Samples = append(res.Samples, ProcsSample{Run: 1, N: 5, System: "nats", FormationDrops: &none})
+	if got := formationDrops(res); got != "none, in any of the 2 samples" {
+		t.Fatalf("no drops: %q", got)
+	}
+	res.Samples = append(res.Samples, ProcsSample{Run: 2, N: 20, System: "reflect", FormationDrops: &some},
+		ProcsSample{Run: 3, N: 20, System: "reflect", Error: "open: failed", FormationDrops: &some})
+	if got := formationDrops(res); got != "run 2 N=20 reflect: OutboundDropped 3" {
+		t.Fatalf("with drops: %q", got)
+	}
+}
+
+// A child that answers "quit" and exits at once: its reply is read even
+// when the child is reaped before the parent reads it.
+func TestProcStopReadsTheLastReply(t *testing.T) {
+	for i := range 30 {
+		p, err := startProc("sh", "/bin/sh", "-c", `read line; echo '{}'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(i%3) * time.Millisecond)
+		if err := p.stop(); err != nil {
+			t.Fatalf("stop %d: %v", i, err)
+		}
+	}
+}
