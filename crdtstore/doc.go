@@ -163,11 +163,18 @@
 // # Persistence
 //
 // With Options.Dir the store keeps its replica on disk and a restart finds
-// it there: every key's entries (siblings and expiry times included), the
-// causal context (so deletes stay deleted) and the replica id, readable at
-// once, before any peer is reachable; then the store syncs only the
-// difference with its peers. Reads never touch the disk: the whole store
-// is still in memory, loaded at Open.
+// it there. The engine is its own package, which the program imports for
+// its side effect (without it, Open with a Dir fails with ErrConfig):
+//
+//	import _ "github.com/reflectmesh/reflect/crdtstore/disk"
+//
+// so that a program whose stores live in memory does not carry the
+// engine (14 MB of program, resident in each of its processes). On disk
+// are every key's entries (siblings and expiry times included), the causal
+// context (so deletes stay deleted) and the replica id, readable at once,
+// before any peer is reachable; then the store syncs only the difference
+// with its peers. Reads never touch the disk: the whole store is still in
+// memory, loaded at Open.
 //
 // Guarantees. By default a Set, SetTTL or Delete that returned is in the
 // engine's log, written to the operating system, before it returns and

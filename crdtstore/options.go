@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/reflectmesh/reflect/crdtstore/internal/engine"
 	"github.com/reflectmesh/reflect/crdtstore/ormap"
 	"github.com/reflectmesh/reflect/internal/warnlog"
 	"github.com/reflectmesh/reflect/pubsub"
@@ -43,6 +44,13 @@ const (
 	valueHeadroom = 4096
 )
 
+// diskPackage is the package that registers the engine of Options.Dir.
+const diskPackage = "github.com/reflectmesh/reflect/crdtstore/disk"
+
+// diskRegistered reports whether the program imported diskPackage (a
+// variable for the test of the error without it).
+var diskRegistered = engine.Registered
+
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // Options configures a store. The zero value is usable.
@@ -53,8 +61,10 @@ type Options struct {
 	// Dir keeps the store on disk in this directory (created if missing),
 	// so that it survives restarts: the entries, the causal context and
 	// the replica id (see Persistence in the package documentation). One
-	// store per directory, opened by one process at a time. Default: the
-	// store lives in memory only.
+	// store per directory, opened by one process at a time. The program
+	// must import the engine, package crdtstore/disk (for its side
+	// effect); without it Open fails with ErrConfig. Default: the store
+	// lives in memory only.
 	Dir string
 	// Fsync makes a write that returned survive a power loss too (each
 	// Set, SetTTL and Delete waits for an fsync, shared by concurrent
@@ -181,6 +191,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("%w: MaxValueLen %d is negative", ErrConfig, o.MaxValueLen)
 	case o.Fsync && o.Dir == "":
 		return fmt.Errorf("%w: Fsync without Dir", ErrConfig)
+	case o.Dir != "" && !diskRegistered():
+		return fmt.Errorf("%w: Dir needs the disk engine: import _ %q in the program", ErrConfig, diskPackage)
 	case o.MaxValueLen > 0 && o.MaxDeltaBytes > 0 && o.MaxValueLen >= o.MaxDeltaBytes:
 		return fmt.Errorf("%w: MaxValueLen %d does not fit MaxDeltaBytes %d", ErrConfig, o.MaxValueLen, o.MaxDeltaBytes)
 	}

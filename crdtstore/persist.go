@@ -7,7 +7,7 @@ import (
 	"iter"
 	"time"
 
-	"github.com/reflectmesh/reflect/crdtstore/internal/disk"
+	"github.com/reflectmesh/reflect/crdtstore/internal/engine"
 	"github.com/reflectmesh/reflect/crdtstore/ormap"
 )
 
@@ -34,7 +34,7 @@ const metaReplica = "replica"
 
 // restored is what openDisk read from Options.Dir.
 type restored struct {
-	db  *disk.DB
+	db  engine.DB
 	m   *ormap.Map
 	rid []byte
 	// resumed reports that the replica id on disk is this node's, so the
@@ -51,11 +51,7 @@ type restored struct {
 // is not self's.
 func openDisk(dir string, fsync bool, self string, o Options) (*restored, error) {
 	start := time.Now()
-	dur := disk.Crash
-	if fsync {
-		dur = disk.Power
-	}
-	db, err := disk.Open(dir, disk.Options{Durability: dur, Logger: o.Logger})
+	db, err := engine.Open(dir, engine.Options{Fsync: fsync, Logger: o.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrDisk, err)
 	}
@@ -101,7 +97,7 @@ func openDisk(dir string, fsync bool, self string, o Options) (*restored, error)
 		return fail(err)
 	}
 	r.m, r.stats = m, st
-	db.SetLive(int64(m.Bytes())) // automatic compaction: see disk.DB.SetLive
+	db.SetLive(int64(m.Bytes())) // automatic compaction: see internal/disk's DB.SetLive
 	if !r.resumed {
 		b := db.NewBatch()
 		b.Put(metaKind, metaReplica, r.rid)
@@ -116,7 +112,7 @@ func openDisk(dir string, fsync bool, self string, o Options) (*restored, error)
 // saveLocked enqueues the records of the changes made to s.m since the
 // last call; s.mu held. It returns the batch's ticket, nil without a
 // disk or without a change.
-func (s *Store) saveLocked() *disk.Ticket {
+func (s *Store) saveLocked() engine.Ticket {
 	if s.db == nil {
 		return nil
 	}
@@ -138,7 +134,7 @@ func (s *Store) saveLocked() *disk.Ticket {
 
 // saved waits for t (nil: nothing to wait for) and reports a failure as
 // ErrDisk, logging the first.
-func (s *Store) saved(t *disk.Ticket) error {
+func (s *Store) saved(t engine.Ticket) error {
 	if t == nil {
 		return nil
 	}

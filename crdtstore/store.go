@@ -16,7 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/reflectmesh/reflect/crdtstore/internal/disk"
+	"github.com/reflectmesh/reflect/crdtstore/internal/engine"
 	"github.com/reflectmesh/reflect/crdtstore/ormap"
 	"github.com/reflectmesh/reflect/node"
 )
@@ -70,7 +70,7 @@ type Store struct {
 
 	collector prometheus.Collector // registered with opts.Metrics (metrics.go)
 
-	db         *disk.DB    // Options.Dir's engine, nil without (persist.go)
+	db         engine.DB   // Options.Dir's engine, nil without (persist.go)
 	diskFailed atomic.Bool // a save failed: local writes are refused
 
 	// Returning the memory of a bulk load (memory.go).
@@ -412,7 +412,7 @@ func (s *Store) writableLocked() error {
 // are saved (t, nil without a disk: queued already) and wakes the
 // publisher. With a disk, a delta whose save failed is not published: the
 // write returned an error.
-func (s *Store) publishSaved(t *disk.Ticket, d ormap.Delta, size int) error {
+func (s *Store) publishSaved(t engine.Ticket, d ormap.Delta, size int) error {
 	if t != nil {
 		if err := s.saved(t); err != nil {
 			return err

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/reflectmesh/reflect/crdtstore"
+	_ "github.com/reflectmesh/reflect/crdtstore/disk" // -data: the stores on disk
 	"github.com/reflectmesh/reflect/internal/statuspage"
 	"github.com/reflectmesh/reflect/node"
 )

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -19,7 +20,9 @@ type snippets struct {
 	lines   []int // README.md line of each snippet's first line
 }
 
-var importPath = regexp.MustCompile(`"([^"]+)"`)
+// importSpec matches an import spec of a line whose "import" keyword and
+// parenthesis are removed: an optional name ("_" included), then the path.
+var importSpec = regexp.MustCompile(`^\s*([A-Za-z_][A-Za-z0-9_]*\s+)?("[^"]+")`)
 
 // extract finds the ```go snippets of the README.
 func extract(t *testing.T, readme string) snippets {
@@ -50,8 +53,9 @@ func extract(t *testing.T, readme string) snippets {
 				k++
 			}
 			for _, l := range snippet[:min(k, len(snippet))] {
-				for _, m := range importPath.FindAllStringSubmatch(l, -1) {
-					out.imports = append(out.imports, m[1])
+				l = strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(l), "import"), " (")
+				if m := importSpec.FindStringSubmatch(l); m != nil {
+					out.imports = append(out.imports, strings.TrimSpace(strings.TrimSpace(m[1])+" "+m[2]))
 				}
 			}
 		}
@@ -75,16 +79,16 @@ type User struct{ Name string }
 func source(s snippets) string {
 	var b strings.Builder
 	b.WriteString("package main\n\nimport (\n\t\"context\"\n")
-	seen := map[string]bool{"context": true}
-	for _, imp := range s.imports {
+	seen := map[string]bool{`"context"`: true}
+	for _, imp := range s.imports { // `"path"` or `name "path"`
 		if !seen[imp] {
 			seen[imp] = true
-			fmt.Fprintf(&b, "\t%q\n", imp)
+			fmt.Fprintf(&b, "\t%s\n", imp)
 		}
 	}
 	body := strings.Join(s.body, "\n")
 	for _, std := range []string{"fmt", "log", "time"} {
-		if !seen[std] && strings.Contains(body, std+".") {
+		if !seen[strconv.Quote(std)] && strings.Contains(body, std+".") {
 			fmt.Fprintf(&b, "\t%q\n", std)
 		}
 	}
