@@ -36,7 +36,7 @@ import (
 //	reflect_pubsub_subscription_queue_messages (gauges);
 //
 // and for the node: reflect_pubsub_{outbound_dropped_batches,
-// inbound_throttled_batches, inbound_undeliverable_batches, invalid_batches,
+// announcements_dropped, inbound_throttled_batches, inbound_undeliverable_batches, invalid_batches,
 // forged, subscriptions_refused, stalled_peers, inbound_duplicate_batches,
 // connection_resets, inbound_no_subscriber_messages, unroutable_frames}_total.
 // A store's are reflect_store_* (see crdtstore.Options.Metrics). libp2p's

@@ -56,7 +56,8 @@
 //     slow handler's queue overflowing (Dropped, per subscription and per
 //     topic; the queue grows up to 65,536 messages or 32 MiB while the
 //     handler is behind), the outbound queue to a stuck peer, GossipSub's
-//     or the direct stream's (OutboundDropped), GossipSub's inbound
+//     or the direct stream's (OutboundDropped; peer announcements apart,
+//     AnnouncementsDropped: a few while a mesh forms), GossipSub's inbound
 //     queues (InboundThrottled, InboundUndeliverable), a message sent to
 //     this node alone that found no subscription or member here any more
 //     (InboundNoSubscriber), and a call a relay could not pass on

@@ -35,6 +35,9 @@ type gossipTracer struct {
 	// inflight forgets a message turned away before validation, so that
 	// its next copy is taken (inflight.go).
 	inflight *inflight
+	// announceWire is the wire name of the peer announcements' topic: its
+	// drops count apart (Stats.AnnouncementsDropped).
+	announceWire string
 
 	// GossipSub pushes an RPC on a peer's queue before it reports it
 	// (SendRPC), so the peer's writer may report it written
@@ -113,8 +116,12 @@ func (g *gossipTracer) SendRPCCompleted(rpc *lp2pps.RPC, p peer.ID, _ time.Durat
 }
 
 func (g *gossipTracer) DropRPC(rpc *lp2pps.RPC, _ peer.ID) {
-	if n := len(rpc.GetPublish()); n > 0 {
-		g.count.outboundDropped.Add(uint64(n))
+	for _, m := range rpc.GetPublish() {
+		if g.announceWire != "" && m.GetTopic() == g.announceWire {
+			g.count.announcesDropped.Add(1)
+		} else {
+			g.count.outboundDropped.Add(1)
+		}
 	}
 }
 

@@ -119,3 +119,17 @@ func TestFlowStalledPeerIsNotWaitedFor(t *testing.T) {
 		t.Fatal("a peer full just now should be waited for")
 	}
 }
+
+// GossipSub's drops of peer announcements count apart from the topics'
+// batches: they are the membership's own, and announced again.
+func TestTracerCountsAnnouncementDropsApart(t *testing.T) {
+	g, _, _, _ := newTestTracer(2)
+	g.announceWire = "rfl/x/" + peersTopic
+	g.DropRPC(dataRPC("rfl/x/"+peersTopic), "p")
+	g.DropRPC(dataRPC("rfl/x/"+peersTopic), "q")
+	g.DropRPC(dataRPC("rfl/x/orders"), "p")
+	g.DropRPC(&lp2pps.RPC{}, "p") // control only: no message lost
+	if a, o := g.count.announcesDropped.Load(), g.count.outboundDropped.Load(); a != 2 || o != 1 {
+		t.Fatalf("announcements dropped %d, outbound dropped %d; want 2, 1", a, o)
+	}
+}

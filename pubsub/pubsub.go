@@ -138,6 +138,7 @@ func New(h host.Host, m Membership, cfg Config) (*PubSub, error) {
 	}, func(q peer.ID) { p.topo.setReady(q, false) })
 	tr := newGossipTracer(p.flows, p.ready, p.topics, p.streamLost, &p.count)
 	tr.forged = p.forged
+	tr.announceWire = p.cfg.TopicPrefix + peersTopic
 	tr.subsRefused = p.subsRefused
 	p.inflight = newInflight(&p.wires, p.count.duplicate)
 	tr.inflight = p.inflight

@@ -8,11 +8,12 @@ import (
 // netCounters count, for the whole node, what the network did to batches
 // on both ways (GossipSub's through its tracer, direct streams').
 type netCounters struct {
-	outboundDropped atomic.Uint64 // batches dropped because a peer's queue was full or its stream failed
-	throttled       atomic.Uint64 // inbound batches dropped before validation
-	undeliverable   atomic.Uint64 // inbound batches our reader was too slow for
-	invalid         atomic.Uint64 // inbound batches that failed validation
-	duplicates      atomic.Uint64 // inbound copies of batches already seen
+	outboundDropped  atomic.Uint64 // batches dropped because a peer's queue was full or its stream failed
+	announcesDropped atomic.Uint64 // peer announcements GossipSub dropped (no queue to the peer yet)
+	throttled        atomic.Uint64 // inbound batches dropped before validation
+	undeliverable    atomic.Uint64 // inbound batches our reader was too slow for
+	invalid          atomic.Uint64 // inbound batches that failed validation
+	duplicates       atomic.Uint64 // inbound copies of batches already seen
 	// topicDups counts duplicates per wire topic (*atomic.Uint64 by wire
 	// name). GossipSub drops copies on topics we do not subscribe to before
 	// it looks for duplicates, so only our own topics ever get an entry.
@@ -76,6 +77,15 @@ type Stats struct {
 	// queue (GossipSub's or the direct stream's) was full; each was lost
 	// for that peer.
 	OutboundDropped uint64 `json:"outbound_dropped"`
+	// AnnouncementsDropped counts peer announcements (the membership's
+	// own messages, this node's or relayed) that GossipSub dropped for a
+	// peer; they are not in OutboundDropped. It happens as a peer
+	// connects: GossipSub takes the subscriptions the peer sent before it
+	// has opened its own queue towards the peer, and drops what it routes
+	// there meanwhile. Nothing is lost for good: once that queue is open
+	// the peer counts as ready, and this node announces again, to it too.
+	// A few per peer while a mesh forms is normal.
+	AnnouncementsDropped uint64 `json:"announcements_dropped"`
 	// InboundThrottled counts received batches dropped before validation
 	// because the validation queue was full.
 	InboundThrottled uint64 `json:"inbound_throttled"`
@@ -127,6 +137,7 @@ func (p *PubSub) Stats() Stats {
 	s := Stats{
 		Topics:               make(map[string]TopicStats),
 		OutboundDropped:      p.count.outboundDropped.Load(),
+		AnnouncementsDropped: p.count.announcesDropped.Load(),
 		InboundThrottled:     p.count.throttled.Load(),
 		InboundUndeliverable: p.count.undeliverable.Load(),
 		Invalid:              p.count.invalid.Load(),

@@ -95,7 +95,7 @@ func (m *Member) Drops() map[string]uint64 {
 		sub += t.Dropped
 		failed += t.SendFailed
 	}
-	return map[string]uint64{"Dropped": sub, "SendFailed": failed, "OutboundDropped": st.OutboundDropped,
+	return map[string]uint64{"Dropped": sub, "SendFailed": failed, "OutboundDropped": st.OutboundDropped, "AnnouncementsDropped": st.AnnouncementsDropped,
 		"InboundThrottled": st.InboundThrottled, "InboundUndeliverable": st.InboundUndeliverable}
 }
 
