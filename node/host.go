@@ -149,8 +149,6 @@ func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions, 
 	return h, nil
 }
 
-// muxer is yamux with the node's write timeout, pinging every KeepAlive
-// unless the kernel watches the links (kernelAlive).
 // yamuxFrame is the largest yamux frame the node sends (libp2p's default
 // is 64 KiB). A pub/sub frame of a 64 KiB message, or of a full batch of
 // small ones (128 KiB), then goes out as one yamux frame, not two or three:
@@ -160,6 +158,9 @@ func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions, 
 // frame waits at most one such frame on the link: 2 ms at 1 Gbit/s.
 const yamuxFrame = 256 << 10
 
+// muxer is yamux with the node's write timeout and frames of up to
+// yamuxFrame, pinging every KeepAlive unless the kernel watches the links
+// (kernelAlive).
 func muxer(cfg Config, kernelAlive bool) *yamux.Transport {
 	ymx := *yamux.DefaultTransport
 	ymx.EnableKeepAlive = !kernelAlive

@@ -84,7 +84,7 @@ type Stats struct {
 	// has opened its own queue towards the peer, and drops what it routes
 	// there meanwhile. Nothing is lost for good: once that queue is open
 	// the peer counts as ready, and this node announces again, to it too.
-	// A few per peer while a mesh forms is normal.
+	// A few while a mesh forms is normal.
 	AnnouncementsDropped uint64 `json:"announcements_dropped"`
 	// InboundThrottled counts received batches dropped before validation
 	// because the validation queue was full.
