@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -126,7 +127,7 @@ func runProcsSample(ctx context.Context, bin, sys string, n int, env *Env, s *Pr
 	s.OpenSecs = time.Since(t0).Seconds()
 	fd := c.drops(ctx)
 	s.FormationDrops = &fd
-	env.Logf("    formed and warmed up in %.2fs; drops so far: %v", s.OpenSecs, fd)
+	env.Logf("    formed and warmed up in %.2fs; drops so far: %s", s.OpenSecs, cmp.Or(fd.String(), "none"))
 
 	// Idle: settle, then a window of CPU and wake-ups, memory at its end.
 	sleepCtx(ctx, env.P.MemIdle)

@@ -169,7 +169,7 @@
 //	import _ "github.com/reflectmesh/reflect/crdtstore/disk"
 //
 // so that a program whose stores live in memory does not carry the
-// engine (14 MB of program, resident in each of its processes). On disk
+// engine (14 MB of program, most of it resident in each process). On disk
 // are every key's entries (siblings and expiry times included), the causal
 // context (so deletes stay deleted) and the replica id, readable at once,
 // before any peer is reachable; then the store syncs only the difference

@@ -74,8 +74,8 @@ type Stats struct {
 	// messages count, bytes included, under the topics they came on).
 	Topics map[string]TopicStats `json:"topics"`
 	// OutboundDropped counts batches dropped because a peer's outbound
-	// queue (GossipSub's or the direct stream's) was full; each was lost
-	// for that peer.
+	// queue (GossipSub's or the direct stream's) was full, or GossipSub
+	// had not opened one yet; each was lost for that peer.
 	OutboundDropped uint64 `json:"outbound_dropped"`
 	// AnnouncementsDropped counts peer announcements (the membership's
 	// own messages, this node's or relayed) that GossipSub dropped for a

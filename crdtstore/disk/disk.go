@@ -6,9 +6,9 @@
 // Without it, crdtstore.Open with a Dir fails with crdtstore.ErrConfig. The
 // engine is an embedded pebble database (github.com/cockroachdb/pebble/v2);
 // it is its own package so that a program whose stores live in memory only
-// does not carry it: 14 MB less program, and as much less resident memory
-// per process where the kernel maps the whole program (measured on Linux
-// 6.18 with a 100,000-key store).
+// does not carry it: 14 MB less program, and, where the kernel keeps the
+// whole program resident, less memory per process (7–14 MB measured on
+// Linux 6.18 with a 100,000-key store).
 //
 // The format on disk, the commit order and the durability are described
 // under Persistence in the crdtstore documentation.
