@@ -40,4 +40,10 @@ func TestMuxerPingsOnlyWithoutKernelKeepalive(t *testing.T) {
 	if m, need := muxer(cfg, true), uint32(pubsub.DefaultMaxBatchBytes+8<<10+12); m.MaxMessageSize < need {
 		t.Errorf("yamux frames of at most %d bytes; a full batch needs %d", m.MaxMessageSize, need)
 	}
+	// An idle connection is not woken every 30 s to measure its RTT.
+	for _, kernel := range []bool{true, false} {
+		if m := muxer(cfg, kernel); m.MeasureRTTInterval < 5*time.Minute {
+			t.Errorf("yamux measures the RTT every %v; want 5 min or more", m.MeasureRTTInterval)
+		}
+	}
 }

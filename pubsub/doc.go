@@ -159,13 +159,14 @@
 // average (give or take a half, so that nodes started together do not
 // refresh together; in a mesh of more than 20 nodes, 15 s per 20 nodes, at
 // most 75 s). A refresh that says what a relay last validated from its
-// author goes no further than the author's neighbours, except one in four
+// author goes no further than the author's neighbours, except one in eight
 // (and the first after a node appeared or restarted, or the relay gained a
 // peer), so a lost one is corrected within about one period next to its
-// author and four further away;
-// in a partial mesh of 50 where nothing changed, every node received 14
-// copies per second before, half a copy now (a change, such as a
-// connection closed and another opened, still crosses the whole mesh).
+// author and eight further away (6 min in a mesh of 50, 10 min in one of
+// 100 or more). In a partial mesh of 50 where nothing changed, every node
+// received 14 copies per second when every refresh crossed the mesh, and
+// half a copy with one in four crossing. A change, such as a connection
+// closed and another opened, still crosses the whole mesh at once.
 // New links are announced once none has come for 50 ms (at most 250 ms
 // after the first), lost ones within 20 ms.
 //
