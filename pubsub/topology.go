@@ -107,9 +107,10 @@ const (
 	// mesh's idle CPU with one in four (10.1 % of a core with refreshes,
 	// 6.4 % without). One in eight, with yamuxRTTEvery, took it to 6.8-7.1 %
 	// from 8.6-8.8 % (processes on loopback, 2 interleaved pairs), and in
-	// the fault suite's scale scenario at 50 (one host each) to 4.9-6.6 %
-	// from 6.1-11.4 %, 65 and 185 s after formation; a lost announcement is
-	// corrected far from its author within 8 periods instead of 4.
+	// the fault suite's scale scenario at 50 (one host each) to 3.9-6.6 %
+	// from 6.1-11.4 % (3 pairs), 65 and 185 s after formation. A lost
+	// announcement is corrected far from its author within 8 periods
+	// instead of 4.
 	refreshRelayEvery = 8
 	// announceAgain repeats an announcement made after a change once
 	// GossipSub's heartbeat (1 s) has put new peers in the relays' meshes,
