@@ -36,8 +36,9 @@ import (
 //	reflect_pubsub_subscription_queue_messages (gauges);
 //
 // and for the node: reflect_pubsub_{outbound_dropped_batches,
-// announcements_dropped, inbound_throttled_batches, inbound_undeliverable_batches, invalid_batches,
-// forged, subscriptions_refused, stalled_peers, inbound_duplicate_batches,
+// announcements_dropped, inbound_throttled_batches,
+// inbound_undeliverable_batches, invalid_batches, forged,
+// subscriptions_refused, stalled_peers, inbound_duplicate_batches,
 // connection_resets, inbound_no_subscriber_messages, unroutable_frames}_total.
 // A store's are reflect_store_* (see crdtstore.Options.Metrics). libp2p's
 // own are libp2p_*.

@@ -75,7 +75,7 @@ var nodeMetrics = []struct {
 	value      func(Stats) uint64
 }{
 	{"outbound_dropped_batches_total", "Batches dropped because a peer's outbound queue was full.", func(s Stats) uint64 { return s.OutboundDropped }},
-	{"announcements_dropped_total", "Peer announcements GossipSub dropped for a peer still connecting (announced again once it is ready).", func(s Stats) uint64 { return s.AnnouncementsDropped }},
+	{"announcements_dropped_total", "Peer announcements GossipSub dropped for a peer, mostly one still connecting (announced again once it is ready).", func(s Stats) uint64 { return s.AnnouncementsDropped }},
 	{"inbound_throttled_batches_total", "Received batches dropped before validation: the validation queue was full.", func(s Stats) uint64 { return s.InboundThrottled }},
 	{"inbound_undeliverable_batches_total", "Received batches dropped because this node's reader fell behind.", func(s Stats) uint64 { return s.InboundUndeliverable }},
 	{"invalid_batches_total", "Received batches rejected by validation.", func(s Stats) uint64 { return s.Invalid }},

@@ -9,7 +9,7 @@ import (
 // on both ways (GossipSub's through its tracer, direct streams').
 type netCounters struct {
 	outboundDropped  atomic.Uint64 // batches dropped because a peer's queue was full or its stream failed
-	announcesDropped atomic.Uint64 // peer announcements GossipSub dropped (no queue to the peer yet)
+	announcesDropped atomic.Uint64 // peer announcements GossipSub dropped (no queue to the peer yet, or a full one)
 	throttled        atomic.Uint64 // inbound batches dropped before validation
 	undeliverable    atomic.Uint64 // inbound batches our reader was too slow for
 	invalid          atomic.Uint64 // inbound batches that failed validation
@@ -79,12 +79,13 @@ type Stats struct {
 	OutboundDropped uint64 `json:"outbound_dropped"`
 	// AnnouncementsDropped counts peer announcements (the membership's
 	// own messages, this node's or relayed) that GossipSub dropped for a
-	// peer; they are not in OutboundDropped. It happens as a peer
+	// peer; they are not in OutboundDropped. Mostly it happens as a peer
 	// connects: GossipSub takes the subscriptions the peer sent before it
 	// has opened its own queue towards the peer, and drops what it routes
 	// there meanwhile. Nothing is lost for good: once that queue is open
 	// the peer counts as ready, and this node announces again, to it too.
-	// A few while a mesh forms is normal.
+	// A few while a mesh forms is normal; more, with OutboundDropped
+	// growing too, means a peer's queue is full.
 	AnnouncementsDropped uint64 `json:"announcements_dropped"`
 	// InboundThrottled counts received batches dropped before validation
 	// because the validation queue was full.
