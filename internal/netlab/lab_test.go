@@ -3,9 +3,11 @@
 package netlab_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -235,12 +237,32 @@ func TestClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer lab.Close() // if the test fails before its own Close
 	exe, _ := os.Executable()
 	cmd := lab.Host(2).Command(context.Background(), exe, "-test.run=^TestHelperAgent$", "-netlab.agent")
 	stdin, _ := cmd.StdinPipe() // kept open: the agent would run forever
 	defer stdin.Close()
+	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
+	}
+	// Close kills what runs in the lab's namespaces: wait until the agent
+	// does (until it answers, ip netns exec may not have entered yet).
+	if _, err := io.WriteString(stdin, "isolated\n"); err != nil {
+		t.Fatal(err)
+	}
+	answered := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		answered <- line
+	}()
+	select {
+	case line := <-answered:
+		if !strings.HasPrefix(line, "ok") {
+			t.Fatalf("agent answered %q", line)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("agent did not answer within 10s")
 	}
 	if n := len(labNamespaces(t, lab.Name())); n != 3 {
 		t.Fatalf("%d namespaces for lab %s, want 3", n, lab.Name())
