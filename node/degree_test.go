@@ -315,3 +315,52 @@ func TestFullDegree(t *testing.T) {
 		}
 	}
 }
+
+// A member beyond the neighbours joins once it has been announced for
+// farJoinAfter (the nodes between relay to it by then), and leaves as
+// soon as no one announces it; a member already shown stays one when only
+// announcements name it.
+func TestFarMemberJoinsAfterAnnounced(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ms := &members{
+		ctx: ctx, log: slog.New(slog.DiscardHandler), count: &counters{}, self: "me",
+		peers: map[peer.ID]*member{}, far: map[peer.ID]time.Time{}, shown: map[peer.ID]struct{}{},
+		watchers: map[*watcher[PeerEvent]]struct{}{}, changed: make(chan struct{}), sweepNow: make(chan struct{}, 1),
+	}
+	set := func(ps ...peer.ID) map[peer.ID]struct{} {
+		m := map[peer.ID]struct{}{}
+		for _, p := range ps {
+			m[p] = struct{}{}
+		}
+		return m
+	}
+	members := func() []peer.ID { return sortedSet(ms.shown) }
+	now := time.Now()
+	if wait := ms.setFar(set("a", "me"), now); wait != farJoinAfter || len(members()) != 0 {
+		t.Fatalf("just announced: wait %v, members %v; want %v and none", wait, members(), farJoinAfter)
+	}
+	now = now.Add(farJoinAfter / 2)
+	if wait := ms.setFar(set("a", "b"), now); wait != farJoinAfter/2 || len(members()) != 0 {
+		t.Fatalf("half way: wait %v, members %v; want %v and none", wait, members(), farJoinAfter/2)
+	}
+	now = now.Add(farJoinAfter / 2)
+	if wait := ms.setFar(set("a", "b"), now); wait != farJoinAfter/2 || !slices.Equal(members(), []peer.ID{"a"}) {
+		t.Fatalf("a announced for farJoinAfter: wait %v, members %v; want %v and a", wait, members(), farJoinAfter/2)
+	}
+	// c was a direct peer (shown); now only announced: it stays.
+	ms.shown["c"] = struct{}{}
+	if ms.setFar(set("a", "b", "c"), now); !slices.Equal(members(), []peer.ID{"a", "c"}) {
+		t.Fatalf("a direct peer announced by others: members %v, want a and c", members())
+	}
+	now = now.Add(farJoinAfter)
+	if wait := ms.setFar(set("b", "c"), now); wait != 0 || !slices.Equal(members(), []peer.ID{"b", "c"}) {
+		t.Fatalf("a no longer announced: wait %v, members %v; want 0, b and c", wait, members())
+	}
+	if ms.setFar(set("a", "b", "c"), now); !slices.Equal(members(), []peer.ID{"b", "c"}) {
+		t.Fatalf("a announced again: members %v, want b and c until farJoinAfter", members())
+	}
+	if st := ms.count.joins.Load(); st != 2 {
+		t.Errorf("%d joins counted, want 2 (a, b)", st)
+	}
+}

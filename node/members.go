@@ -120,7 +120,7 @@ type members struct {
 	bounded     bool                              // Config.MaxPeers unset and the mesh too large for a full one (degree.go)
 	started     time.Time                         // when the node started (degree.go)
 	mesh        meshView                          // pub/sub's view of the mesh, once followMesh runs
-	far         map[peer.ID]struct{}              // peers other nodes announce they send to (meshview.go)
+	far         map[peer.ID]time.Time             // peers other nodes announce they send to, since when (meshview.go)
 	degrees     map[peer.ID]int                   // how many peers each reachable node announces (meshview.go)
 	shown       map[peer.ID]struct{}              // members reported joined to OnPeer: joined or far
 	watchers    map[*watcher[PeerEvent]]struct{}  // OnPeer: members' joins and leaves
@@ -163,7 +163,7 @@ func newMembers(ctx context.Context, wg *sync.WaitGroup, h host.Host, cfg Config
 		subs:       sub,
 		peers:      make(map[peer.ID]*member),
 		cands:      newCandidateTable(),
-		far:        make(map[peer.ID]struct{}),
+		far:        make(map[peer.ID]time.Time),
 		shown:      make(map[peer.ID]struct{}),
 		watchers:   make(map[*watcher[PeerEvent]]struct{}),
 		neighbours: make(map[*watcher[PeerEvent]]struct{}),
@@ -276,7 +276,7 @@ func (ms *members) connectedness(p peer.ID, c network.Connectedness) {
 		if m.joined {
 			m.joined = false
 			ms.notifyNeighboursLocked(PeerEvent{ID: p, State: PeerLeft})
-			ms.showLocked(p)
+			ms.showLocked(p, time.Now())
 			ms.log.Debug("node: peer disconnected", "peer", p)
 		}
 		// A peer kept for good is redialled at once, and so is any peer
@@ -365,7 +365,7 @@ func (ms *members) joinLocked(p peer.ID, m *member) {
 	m.joinedOnce = true
 	ms.joinedForExchange(p)
 	ms.notifyNeighboursLocked(PeerEvent{ID: p, State: PeerJoined})
-	ms.showLocked(p)
+	ms.showLocked(p, time.Now())
 	if ms.log.Enabled(ms.ctx, slog.LevelDebug) {
 		// Who dialled whom, and this node's connections now: what a
 		// churning mesh's logs are read for (issue 16).

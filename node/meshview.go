@@ -15,9 +15,10 @@ import (
 // members, not only connections: a peer is a member while it is a joined
 // direct peer (connected and ready, members.go), or while a node this node
 // reaches announces that it sends to the peer (pub/sub's peer
-// announcements, pubsub.PubSub.Announced). So a member far away joins
-// about a second after its neighbours connect to it, and leaves once they
-// announce it gone (20 ms after they lose it); and a peer whose direct
+// announcements, pubsub.PubSub.Announced) and has for farJoinAfter. So a
+// member far away joins a little over a second after its neighbours
+// connect to it, and leaves once they announce it gone (20 ms after they
+// lose it); and a peer whose direct
 // connection to this node broke, but that is still connected to others,
 // stays a member: no PeerLeft, no PeerJoined again. Node.Neighbours and
 // OnNeighbour report the direct peers (the store syncs with those).
@@ -33,6 +34,16 @@ type meshView interface {
 // recomputed: a forming mesh changes many times a second.
 const meshViewEvery = 50 * time.Millisecond
 
+// farJoinAfter: a member beyond the neighbours joins once it has been
+// announced this long, a GossipSub heartbeat and a little more (as
+// pub/sub's relayGraft for WaitSubscribers). A node announces a new peer
+// within a quarter of a second, but relays the others' messages to it
+// only once its heartbeat has grafted it into its GossipSub meshes: a
+// broadcast made as soon as WaitPeers counted it reached the relay and
+// not the member (a node that connected to one of two others, and
+// counted the second through it, 1 run in 8 under -race).
+const farJoinAfter = 1200 * time.Millisecond
+
 // followMesh keeps ms.far up to date from v until the node closes (an
 // owned goroutine).
 func (ms *members) followMesh(v meshView) {
@@ -41,14 +52,20 @@ func (ms *members) followMesh(v meshView) {
 	ms.mu.Unlock()
 	limit := time.NewTimer(0)
 	defer limit.Stop()
+	later := time.NewTimer(time.Hour)
+	later.Stop()
+	defer later.Stop()
 	for {
 		far, changed := v.Announced()
-		ms.setFar(far)
+		if wait := ms.setFar(far, time.Now()); wait > 0 {
+			later.Reset(wait)
+		}
 		ms.setDegrees(v.Links())
 		select {
 		case <-ms.ctx.Done():
 			return
 		case <-changed:
+		case <-later.C: // a member announced farJoinAfter ago joins
 		}
 		limit.Reset(meshViewEvery)
 		select {
@@ -72,42 +89,58 @@ func (ms *members) setDegrees(links map[peer.ID][]peer.ID) {
 	ms.mu.Unlock()
 }
 
-// setFar replaces the set of peers other nodes announce, and reports the
-// members that joined or left with it.
-func (ms *members) setFar(far map[peer.ID]struct{}) {
+// setFar replaces the set of peers other nodes announce, reports the
+// members that joined or left with it, and returns how long until the
+// next of those announced since less than farJoinAfter joins (0: none).
+func (ms *members) setFar(far map[peer.ID]struct{}, now time.Time) time.Duration {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	if ms.ctx.Err() != nil {
-		return
+		return 0
 	}
 	old := ms.far
-	ms.far = far
+	ms.far = make(map[peer.ID]time.Time, len(far))
+	for p := range far {
+		since, was := old[p]
+		if !was {
+			since = now
+		}
+		ms.far[p] = since
+	}
 	if len(old) != len(far) {
 		ms.kickSweep() // the mesh's size sets the degree (degree.go)
 	}
+	var wait time.Duration
 	for _, p := range sortedSet(far) {
-		if _, was := old[p]; !was {
-			ms.showLocked(p)
+		ms.showLocked(p, now)
+		if _, shown := ms.shown[p]; !shown {
+			if left := ms.far[p].Add(farJoinAfter).Sub(now); left > 0 && (wait == 0 || left < wait) {
+				wait = left
+			}
 		}
 	}
 	for _, p := range sortedSet(old) {
 		if _, is := far[p]; !is {
-			ms.showLocked(p)
+			ms.showLocked(p, now)
 		}
 	}
+	return wait
 }
 
 // showLocked reports p joined or left (OnPeer) if its membership changed:
-// it is a member while it is a joined direct peer or in ms.far; ms.mu held.
-func (ms *members) showLocked(p peer.ID) {
-	_, member := ms.far[p]
+// it is a member while it is a joined direct peer or in ms.far (since
+// farJoinAfter, unless it is a member already); ms.mu held.
+func (ms *members) showLocked(p peer.ID, now time.Time) {
+	_, shown := ms.shown[p]
+	since, member := ms.far[p]
+	member = member && (shown || now.Sub(since) >= farJoinAfter)
 	if m := ms.peers[p]; m != nil && m.joined {
 		member = true
 	}
 	if p == ms.self {
 		member = false
 	}
-	if _, shown := ms.shown[p]; shown == member {
+	if shown == member {
 		return
 	}
 	e := PeerEvent{ID: p, State: PeerJoined}
@@ -129,7 +162,7 @@ func (ms *members) showLocked(p peer.ID) {
 }
 
 // sortedSet returns the peers of set, sorted (nil for none).
-func sortedSet(set map[peer.ID]struct{}) []peer.ID {
+func sortedSet[V any](set map[peer.ID]V) []peer.ID {
 	var out []peer.ID
 	for p := range set {
 		out = append(out, p)

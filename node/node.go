@@ -262,11 +262,12 @@ func (n *Node) Peers() []peer.ID {
 // for three seconds without that (a libp2p peer that runs no Reflect
 // pub/sub). On a partial mesh (bootstrap peers, a firewall,
 // Config.MaxPeers), a member that is not connected to this node joins
-// when a node this node reaches announces that it is connected to it
-// (about a second after that connection). A member leaves when it is
-// neither connected to this node nor announced by another: a peer whose
-// connection to this node broke but that others still reach stays a
-// member. Neighbours and OnNeighbour report the direct peers only.
+// a little over a second after a node this node reaches announces that it
+// is connected to it, once the nodes between relay this node's broadcasts
+// to it. A member leaves when it is neither connected to this node nor
+// announced by another: a peer whose connection to this node broke but
+// that others still reach stays a member. Neighbours and OnNeighbour
+// report the direct peers only.
 func (n *Node) OnPeer(fn func(PeerEvent)) (stop func()) {
 	return n.members.watch(fn)
 }
