@@ -420,21 +420,41 @@ func partitionStep(t *testing.T, lab *netlab.Lab, ds []*demo) {
 	}
 	cut := time.Now()
 	split := false
+	// When each side last had a node that saw the other side, and who
+	// still does at the end: which side is slow, and how far off.
+	var smallAt, largeAt time.Duration
+	var counts []float64
 	for !split && time.Since(cut) < splitWithin {
 		time.Sleep(500 * time.Millisecond)
-		counts := peerCounts(t, ds)
+		counts = peerCounts(t, ds)
 		split = true
 		for i, c := range counts {
 			if (i < partitioned && c > partitioned-1) || (i >= partitioned && c > float64(n-partitioned-1)) {
 				split = false
-				break
+				if i < partitioned {
+					smallAt = time.Since(cut)
+				} else {
+					largeAt = time.Since(cut)
+				}
 			}
 		}
 	}
 	noticed := time.Since(cut)
 	if !split {
-		t.Errorf("partition: the sides still see each other %v after the cut", splitWithin)
+		var smallLeft, largeLeft []float64
+		for i, c := range counts {
+			switch {
+			case i < partitioned && c > partitioned-1:
+				smallLeft = append(smallLeft, c)
+			case i >= partitioned && c > float64(n-partitioned-1):
+				largeLeft = append(largeLeft, c)
+			}
+		}
+		t.Errorf("partition: the sides still see each other %v after the cut: %d of %d on the small side (peers %v), %d of %d on the large side (peers %v)",
+			splitWithin, len(smallLeft), partitioned, smallLeft, len(largeLeft), n-partitioned, largeLeft)
 	}
+	report(t, "%d hosts: partition of %d: a node of the small side last saw the other side %.1f s after the cut, of the large side %.1f s (polled every 0.5 s)",
+		n, partitioned, smallAt.Seconds(), largeAt.Seconds())
 	if err := lab.Heal(); err != nil {
 		t.Fatal(err)
 	}
@@ -449,7 +469,7 @@ func partitionStep(t *testing.T, lab *netlab.Lab, ds []*demo) {
 		report(t, "%d hosts: partition of %d noticed in %.1f s; full mesh again %.1f s after the heal", n, partitioned, noticed.Seconds(), took.Seconds())
 		return
 	}
-	counts := peerCounts(t, ds)
+	counts = peerCounts(t, ds)
 	report(t, "%d hosts: partition of %d noticed in %.1f s; %v after the heal %d of %d nodes have all peers; peers min/median/max %s",
 		n, partitioned, noticed.Seconds(), healWithin, full, n, spreadOf(counts))
 	t.Errorf("partition: %d of %d nodes joined to all %v after the heal", full, n, healWithin)
