@@ -51,10 +51,8 @@ import (
 // an announcement of the same author delivered already (relayed the long
 // way round while the mesh formed) is dropped, neither delivered nor
 // relayed: learnt, it would overwrite the newer one, and the node would
-// relay for the author until its next refresh. A copy identical to the
-// last announcement changes nothing here: the first after a change (the
-// author's repeat, announceAgain later) is relayed, for the nodes that
-// missed the change, and the refreshes after it only once in
+// relay for the author until its next refresh. A refresh identical to the
+// last announcement changes nothing here, and is relayed only once in
 // refreshRelayEvery periods (knownRefresh). A gain is announced once no
 // other has come for announceGrowQuiet (at most announceGrowMax after the
 // first), a loss at once; and the repeat after the heartbeat is left out
@@ -364,13 +362,10 @@ func (t *topology) reachedAll(author peer.ID, vals []any) bool {
 }
 
 // seenAnnouncement is what knownRefresh remembers of an author's last
-// announcement validated: a sum of what it says, its batch number, and
-// whether it said the same as the one before (so the change's repeat has
-// come).
+// announcement validated: a sum of what it says, and its batch number.
 type seenAnnouncement struct {
-	sum      uint64
-	seq      uint64
-	repeated bool
+	sum uint64
+	seq uint64
 }
 
 // restartGap: a batch number this far beyond the author's last is a
@@ -384,11 +379,7 @@ const restartGap = 1 << 30
 // a node appeared (a node that joins, or restarts, needs everyone's
 // announcements) and since we gained a peer, give or take announceAgain
 // (the heartbeat puts the new peer in our GossipSub mesh for the topic),
-// the last one already said the same as the one before it (the first
-// copy that says the same after a change, the author's repeat
-// announceAgain after it, is relayed: a node whose GossipSub mesh thinned
-// when the change came, behind a cut link, may have missed the change,
-// and a relay that had it must not stop the repeat on the way), and seq is not a multiple of refreshRelayEvery. Relaying every
+// and seq is not a multiple of refreshRelayEvery. Relaying every
 // identical refresh made, at 50 nodes, 14 announcement copies per second
 // arrive at every idle node (each copy comes from every GossipSub mesh
 // peer); now one refresh in refreshRelayEvery crosses the mesh, and the
@@ -417,8 +408,7 @@ func (t *topology) knownRefresh(author peer.ID, seq uint64, vals []any, now time
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	last, had := t.seen[author]
-	same := had && last.sum == sum
-	t.seen[author] = seenAnnouncement{sum: sum, seq: seq, repeated: same}
+	t.seen[author] = seenAnnouncement{sum, seq}
 	if !had || seq < last.seq || seq-last.seq > restartGap {
 		t.newcomer = now
 	}
@@ -430,7 +420,7 @@ func (t *topology) knownRefresh(author peer.ID, seq uint64, vals []any, now time
 	if t.gainedAt.After(since) {
 		since = t.gainedAt
 	}
-	known := same && last.repeated && relayed && at.After(since.Add(announceAgain)) &&
+	known := had && last.sum == sum && relayed && at.After(since.Add(announceAgain)) &&
 		seq%refreshRelayEvery != 0
 	if !known {
 		t.relayed[author] = now
