@@ -316,10 +316,10 @@ func TestFullDegree(t *testing.T) {
 	}
 }
 
-// A member beyond the neighbours joins once it has been announced for
-// farJoinAfter (the nodes between relay to it by then), and leaves as
-// soon as no one announces it; a member already shown stays one when only
-// announcements name it.
+// A member beyond the neighbours joins once the links that reach it have
+// stood for farJoinAfter (the nodes between relay to it by then: at once
+// if they are old when announced), and leaves as soon as no one announces
+// it; a member already shown stays one when only announcements name it.
 func TestFarMemberJoinsAfterAnnounced(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -328,39 +328,50 @@ func TestFarMemberJoinsAfterAnnounced(t *testing.T) {
 		peers: map[peer.ID]*member{}, far: map[peer.ID]time.Time{}, shown: map[peer.ID]struct{}{},
 		watchers: map[*watcher[PeerEvent]]struct{}{}, changed: make(chan struct{}), sweepNow: make(chan struct{}, 1),
 	}
-	set := func(ps ...peer.ID) map[peer.ID]struct{} {
-		m := map[peer.ID]struct{}{}
+	// reached maps each peer to the time since which a path to it has
+	// stood, as pub/sub's Announced does.
+	reached := func(since time.Time, ps ...peer.ID) map[peer.ID]time.Time {
+		m := map[peer.ID]time.Time{}
 		for _, p := range ps {
-			m[p] = struct{}{}
+			m[p] = since
 		}
 		return m
 	}
 	members := func() []peer.ID { return sortedSet(ms.shown) }
 	now := time.Now()
-	if wait := ms.setFar(set("a", "me"), now); wait != farJoinAfter || len(members()) != 0 {
+	t0 := now
+	if wait := ms.setFar(reached(t0, "a", "me"), now); wait != farJoinAfter || len(members()) != 0 {
 		t.Fatalf("just announced: wait %v, members %v; want %v and none", wait, members(), farJoinAfter)
 	}
 	now = now.Add(farJoinAfter / 2)
-	if wait := ms.setFar(set("a", "b"), now); wait != farJoinAfter/2 || len(members()) != 0 {
+	far := reached(t0, "a")
+	far["b"] = now // b's link is new, a's has stood since t0 (another path to a now: the earlier time stays)
+	if wait := ms.setFar(far, now); wait != farJoinAfter/2 || len(members()) != 0 {
 		t.Fatalf("half way: wait %v, members %v; want %v and none", wait, members(), farJoinAfter/2)
 	}
 	now = now.Add(farJoinAfter / 2)
-	if wait := ms.setFar(set("a", "b"), now); wait != farJoinAfter/2 || !slices.Equal(members(), []peer.ID{"a"}) {
-		t.Fatalf("a announced for farJoinAfter: wait %v, members %v; want %v and a", wait, members(), farJoinAfter/2)
+	far["a"] = now
+	if wait := ms.setFar(far, now); wait != farJoinAfter/2 || !slices.Equal(members(), []peer.ID{"a"}) {
+		t.Fatalf("a reached for farJoinAfter: wait %v, members %v; want %v and a", wait, members(), farJoinAfter/2)
 	}
 	// c was a direct peer (shown); now only announced: it stays.
 	ms.shown["c"] = struct{}{}
-	if ms.setFar(set("a", "b", "c"), now); !slices.Equal(members(), []peer.ID{"a", "c"}) {
+	far["c"] = now
+	if ms.setFar(far, now); !slices.Equal(members(), []peer.ID{"a", "c"}) {
 		t.Fatalf("a direct peer announced by others: members %v, want a and c", members())
 	}
 	now = now.Add(farJoinAfter)
-	if wait := ms.setFar(set("b", "c"), now); wait != 0 || !slices.Equal(members(), []peer.ID{"b", "c"}) {
+	if wait := ms.setFar(reached(now.Add(-farJoinAfter), "b", "c"), now); wait != 0 || !slices.Equal(members(), []peer.ID{"b", "c"}) {
 		t.Fatalf("a no longer announced: wait %v, members %v; want 0, b and c", wait, members())
 	}
-	if ms.setFar(set("a", "b", "c"), now); !slices.Equal(members(), []peer.ID{"b", "c"}) {
-		t.Fatalf("a announced again: members %v, want b and c until farJoinAfter", members())
+	if ms.setFar(reached(now, "a", "b", "c"), now); !slices.Equal(members(), []peer.ID{"b", "c"}) {
+		t.Fatalf("a announced again on a new link: members %v, want b and c until farJoinAfter", members())
 	}
-	if st := ms.count.joins.Load(); st != 2 {
-		t.Errorf("%d joins counted, want 2 (a, b)", st)
+	// d's links are old when this node first hears of them: d joins at once.
+	if wait := ms.setFar(reached(now.Add(-2*farJoinAfter), "a", "b", "c", "d"), now); wait != 0 || !slices.Equal(members(), []peer.ID{"a", "b", "c", "d"}) {
+		t.Fatalf("old links: wait %v, members %v; want 0, a, b, c and d", wait, members())
+	}
+	if st := ms.count.joins.Load(); st != 4 {
+		t.Errorf("%d joins counted, want 4 (a, b, a again, d)", st)
 	}
 }

@@ -15,10 +15,11 @@ import (
 // members, not only connections: a peer is a member while it is a joined
 // direct peer (connected and ready, members.go), or while a node this node
 // reaches announces that it sends to the peer (pub/sub's peer
-// announcements, pubsub.PubSub.Announced) and has for farJoinAfter. So a
-// member far away joins a little over a second after its neighbours
-// connect to it, and leaves once they announce it gone (20 ms after they
-// lose it); and a peer whose direct
+// announcements, pubsub.PubSub.Announced), once the links that reach it
+// have stood for farJoinAfter. So a member far away joins a little over a
+// second after its neighbours connect to it (at once if they did long
+// before), and leaves once they announce it gone (20 ms after they lose
+// it); and a peer whose direct
 // connection to this node broke, but that is still connected to others,
 // stays a member: no PeerLeft, no PeerJoined again. Node.Neighbours and
 // OnNeighbour report the direct peers (the store syncs with those).
@@ -26,7 +27,7 @@ import (
 // meshView is what pub/sub knows of the mesh beyond this node's peers
 // (*pubsub.PubSub).
 type meshView interface {
-	Announced() (map[peer.ID]struct{}, <-chan struct{})
+	Announced() (map[peer.ID]time.Time, <-chan struct{})
 	Links() map[peer.ID][]peer.ID
 }
 
@@ -34,14 +35,16 @@ type meshView interface {
 // recomputed: a forming mesh changes many times a second.
 const meshViewEvery = 50 * time.Millisecond
 
-// farJoinAfter: a member beyond the neighbours joins once it has been
-// announced this long, a GossipSub heartbeat and a little more (as
-// pub/sub's relayGraft for WaitSubscribers). A node announces a new peer
-// within a quarter of a second, but relays the others' messages to it
-// only once its heartbeat has grafted it into its GossipSub meshes: a
+// farJoinAfter: a member beyond the neighbours joins once the links that
+// reach it have stood this long, a GossipSub heartbeat and a little more
+// (as pub/sub's relayGraft for WaitSubscribers). A node announces a new
+// peer within a quarter of a second, but relays the others' messages to
+// it only once its heartbeat has grafted it into its GossipSub meshes: a
 // broadcast made as soon as WaitPeers counted it reached the relay and
 // not the member (a node that connected to one of two others, and
-// counted the second through it, 1 run in 8 under -race).
+// counted the second through it, 1 run in 8 under -race). Announcements
+// tell how long their young links have stood (pub/sub's link ages), so a
+// member whose links are older counts as soon as it is announced.
 const farJoinAfter = 1200 * time.Millisecond
 
 // followMesh keeps ms.far up to date from v until the node closes (an
@@ -89,10 +92,12 @@ func (ms *members) setDegrees(links map[peer.ID][]peer.ID) {
 	ms.mu.Unlock()
 }
 
-// setFar replaces the set of peers other nodes announce, reports the
-// members that joined or left with it, and returns how long until the
-// next of those announced since less than farJoinAfter joins (0: none).
-func (ms *members) setFar(far map[peer.ID]struct{}, now time.Time) time.Duration {
+// setFar replaces the set of peers other nodes announce (each with the
+// time since which a path to it has stood: pubsub.PubSub.Announced),
+// reports the members that joined or left with it, and returns how long
+// until the next of those reached for less than farJoinAfter joins (0:
+// none).
+func (ms *members) setFar(far map[peer.ID]time.Time, now time.Time) time.Duration {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	if ms.ctx.Err() != nil {
@@ -100,10 +105,9 @@ func (ms *members) setFar(far map[peer.ID]struct{}, now time.Time) time.Duration
 	}
 	old := ms.far
 	ms.far = make(map[peer.ID]time.Time, len(far))
-	for p := range far {
-		since, was := old[p]
-		if !was {
-			since = now
+	for p, since := range far {
+		if was, ok := old[p]; ok && was.Before(since) {
+			since = was // reached all along, by another path now
 		}
 		ms.far[p] = since
 	}
@@ -128,8 +132,8 @@ func (ms *members) setFar(far map[peer.ID]struct{}, now time.Time) time.Duration
 }
 
 // showLocked reports p joined or left (OnPeer) if its membership changed:
-// it is a member while it is a joined direct peer or in ms.far (since
-// farJoinAfter, unless it is a member already); ms.mu held.
+// it is a member while it is a joined direct peer or in ms.far (reached
+// for farJoinAfter, unless it is a member already); ms.mu held.
 func (ms *members) showLocked(p peer.ID, now time.Time) {
 	_, shown := ms.shown[p]
 	since, member := ms.far[p]

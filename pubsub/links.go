@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"slices"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -20,8 +21,8 @@ import (
 // every 15 s on average in case one was lost (15 s per 20 nodes in a
 // larger mesh, at most 75 s); so a link appears or disappears within a few
 // seconds, and when an announcement was lost, within about one refresh
-// period next to its author and four beyond (an unchanged refresh crosses
-// the mesh once in four: see doc.go). A node connected a moment ago, whose
+// period next to its author and eight beyond (an unchanged refresh crosses
+// the mesh once in eight: see doc.go). A node connected a moment ago, whose
 // announcement has not arrived, is named only as the target of links (and
 // has no key) until it does.
 //
@@ -64,28 +65,47 @@ func sortedPeers(set map[peer.ID]struct{}) []peer.ID {
 // send to (their announcements, see Links), this node excepted, each named
 // by a node other than itself and other than this node: on a partial mesh,
 // the members beyond the neighbours, and in a full mesh every peer that
-// another peer is connected to. It also returns a channel closed at the
-// next change of what this node knows of the mesh (a change of its peers
-// or of an announcement; maybe no change of the set). Package node builds
-// its membership from it (Node.Peers). The map is the caller's.
-func (p *PubSub) Announced() (map[peer.ID]struct{}, <-chan struct{}) {
+// another peer is connected to. Each comes with the time since which a
+// path of announced links to it has stood, at the latest: this node's own
+// links from the start, the others' from when they became ready, as
+// their announcers tell (see Link ages in linkage.go; a link announced
+// without an age is taken to be 2 s older than its announcement). A
+// node's GossipSub passes messages on to a new peer about a second after
+// that: package node counts a member from then on.
+//
+// It also returns a channel closed at the next change of what this node
+// knows of the mesh (a change of its peers or of an announcement; maybe
+// no change of the set). Package node builds its membership from it
+// (Node.Peers). The map is the caller's.
+func (p *PubSub) Announced() (map[peer.ID]time.Time, <-chan struct{}) {
 	return p.topo.announcedByOthers()
 }
 
 // announcedByOthers implements PubSub.Announced.
-func (t *topology) announcedByOthers() (map[peer.ID]struct{}, <-chan struct{}) {
+func (t *topology) announcedByOthers() (map[peer.ID]time.Time, <-chan struct{}) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := map[peer.ID]struct{}{}
+	out := map[peer.ID]time.Time{}
 	hops := t.hopsLocked()
+	var reach map[peer.ID]time.Time
 	for u, sends := range t.theirs {
 		_, reachable := hops[u]
 		if u == t.self || !reachable {
 			continue
 		}
+		if reach == nil {
+			reach = t.reachSinceLocked()
+		}
 		for q := range sends {
-			if q != u && q != t.self {
-				out[q] = struct{}{}
+			if q == u || q == t.self {
+				continue
+			}
+			s := t.since[u][q]
+			if s.Before(reach[u]) {
+				s = reach[u]
+			}
+			if o, ok := out[q]; !ok || s.Before(o) {
+				out[q] = s
 			}
 		}
 	}

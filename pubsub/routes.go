@@ -87,39 +87,41 @@ func appendRegs(b []byte, regs []regKey) []byte {
 	return b
 }
 
-// decodeRegs decodes appendRegs's entries (the rest of an announcement).
-func decodeRegs(b []byte) ([]regKey, error) {
+// decodeRegs decodes appendRegs's entries at the start of b (the rest of
+// an announcement), and returns what follows them: the link ages
+// (linkage.go), which the entries' count 0 may precede.
+func decodeRegs(b []byte) ([]regKey, []byte, error) {
 	if len(b) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	n, b, err := readUvarint(b, "registry entry count")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if n == 0 || n > maxAnnouncedRegs || n > uint64(len(b)) {
-		return nil, fmt.Errorf("%w: %d registry entries", ErrMalformed, n)
+	if n == 0 {
+		return nil, b, nil
+	}
+	if n > maxAnnouncedRegs || n > uint64(len(b)) {
+		return nil, nil, fmt.Errorf("%w: %d registry entries", ErrMalformed, n)
 	}
 	out := make([]regKey, 0, n)
 	for range n {
 		if len(b) == 0 || regKinds[b[0]] == "" {
-			return nil, fmt.Errorf("%w: registry entry kind", ErrMalformed)
+			return nil, nil, fmt.Errorf("%w: registry entry kind", ErrMalformed)
 		}
 		r := regKey{kind: regKinds[b[0]]}
 		if r.topic, b, err = readString(b[1:], maxTopicLen, "registry topic"); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if r.group, b, err = readString(b, maxTopicLen/2, "registry group"); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if r.topic == "" || (r.kind == regQueue && r.group == "") || (r.kind == regSubscriber && r.group != "") {
-			return nil, fmt.Errorf("%w: registry entry", ErrMalformed)
+			return nil, nil, fmt.Errorf("%w: registry entry", ErrMalformed)
 		}
 		out = append(out, r)
 	}
-	if len(b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes in a peer announcement", ErrMalformed, len(b))
-	}
-	return out, nil
+	return out, b, nil
 }
 
 // localRegs returns this node's responder and queue-group registrations

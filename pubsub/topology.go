@@ -126,22 +126,24 @@ type topology struct {
 	self peer.ID
 
 	mu       sync.Mutex
-	mine     map[peer.ID]struct{}             // our connected peers, as the Membership reports them
-	ready    map[peer.ID]struct{}             // those our pub/sub sends to (ready.go): what we announce
-	theirs   map[peer.ID]map[peer.ID]struct{} // each peer's last announcement
-	regs     map[peer.ID]announcedRegs        // each node's announced registry entries (routes.go)
-	hops     map[peer.ID]peer.ID              // cache: reachable node → next hop (routes.go)
-	covered  map[peer.ID]bool                 // cache: author → all our peers get its messages from it
-	closure  int8                             // cache of closed(): 0 unknown, 1 yes, -1 no
-	gainedAt time.Time                        // when a peer last connected or became ready
-	relayed  map[peer.ID]time.Time            // when we last relayed each author's announcement (knownRefresh)
-	seen     map[peer.ID]seenAnnouncement     // each author's last announcement validated (knownRefresh)
-	seed     maphash.Seed                     // for seenAnnouncement.sum
-	newcomer time.Time                        // when a node appeared, or came back restarted (knownRefresh)
-	changed  chan struct{}                    // signalled when what we announce changes (a loss, a registry entry)
-	grown    chan struct{}                    // signalled when we announce a peer more
-	refresh  chan struct{}                    // signalled to announce at once (tests)
-	updated  chan struct{}                    // closed and replaced when anything changes
+	mine     map[peer.ID]struct{}              // our connected peers, as the Membership reports them
+	ready    map[peer.ID]struct{}              // those our pub/sub sends to (ready.go): what we announce
+	readyAt  map[peer.ID]time.Time             // when each of those became ready (linkage.go)
+	theirs   map[peer.ID]map[peer.ID]struct{}  // each peer's last announcement
+	since    map[peer.ID]map[peer.ID]time.Time // since when each announced link has stood, at the latest (linkage.go)
+	regs     map[peer.ID]announcedRegs         // each node's announced registry entries (routes.go)
+	hops     map[peer.ID]peer.ID               // cache: reachable node → next hop (routes.go)
+	covered  map[peer.ID]bool                  // cache: author → all our peers get its messages from it
+	closure  int8                              // cache of closed(): 0 unknown, 1 yes, -1 no
+	gainedAt time.Time                         // when a peer last connected or became ready
+	relayed  map[peer.ID]time.Time             // when we last relayed each author's announcement (knownRefresh)
+	seen     map[peer.ID]seenAnnouncement      // each author's last announcement validated (knownRefresh)
+	seed     maphash.Seed                      // for seenAnnouncement.sum
+	newcomer time.Time                         // when a node appeared, or came back restarted (knownRefresh)
+	changed  chan struct{}                     // signalled when what we announce changes (a loss, a registry entry)
+	grown    chan struct{}                     // signalled when we announce a peer more
+	refresh  chan struct{}                     // signalled to announce at once (tests)
+	updated  chan struct{}                     // closed and replaced when anything changes
 }
 
 func newTopology(self peer.ID) *topology {
@@ -149,7 +151,9 @@ func newTopology(self peer.ID) *topology {
 		self:    self,
 		mine:    map[peer.ID]struct{}{},
 		ready:   map[peer.ID]struct{}{},
+		readyAt: map[peer.ID]time.Time{},
 		theirs:  map[peer.ID]map[peer.ID]struct{}{},
+		since:   map[peer.ID]map[peer.ID]time.Time{},
 		regs:    map[peer.ID]announcedRegs{},
 		covered: map[peer.ID]bool{},
 		relayed: map[peer.ID]time.Time{},
@@ -175,6 +179,7 @@ func (t *topology) setConnected(p peer.ID, connected bool) {
 	} else {
 		delete(t.mine, p)
 		delete(t.ready, p)
+		delete(t.readyAt, p)
 		t.poke()
 	}
 	t.invalidateLocked()
@@ -206,8 +211,10 @@ func (t *topology) setReady(p peer.ID, ready bool) {
 	if ready {
 		t.ready[p] = struct{}{}
 		t.gainedAt = time.Now()
+		t.readyAt[p] = t.gainedAt
 	} else {
 		delete(t.ready, p)
+		delete(t.readyAt, p)
 	}
 	t.invalidateLocked()
 	if ready {
@@ -250,12 +257,21 @@ func (t *topology) pokeGrown() {
 	}
 }
 
-// learn records p's announcement: whom it sends to, and its registry
-// entries (nil: none). An announcement identical to p's last one (its
-// periodic refresh) changes nothing: the cached answers stay.
+// learn records p's announcement of peers and regs, received now, with no
+// link ages (learnAnnouncement).
 func (t *topology) learn(p peer.ID, peers []peer.ID, regs []regKey) {
+	t.learnAnnouncement(p, announcement{peers: peers, regs: regs}, time.Now())
+}
+
+// learnAnnouncement records p's announcement a, received at now: whom p
+// sends to, since when (linkage.go), and its registry entries (nil: none).
+// An announcement identical to p's last one (its periodic refresh)
+// changes nothing: the cached answers stay.
+func (t *topology) learnAnnouncement(p peer.ID, a announcement, now time.Time) {
+	peers, regs := a.peers, a.regs
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	earlier := t.learnSinceLocked(p, a, now)
 	old, had := t.theirs[p]
 	same := had && len(old) == len(peers)
 	for _, q := range peers {
@@ -277,6 +293,9 @@ func (t *topology) learn(p peer.ID, peers []peer.ID, regs []regKey) {
 	t.learnRegsLocked(p, regs)
 	if !same || len(t.regs) != n || !slices.Equal(before, t.regs[p].entries) {
 		t.invalidateLocked()
+	} else if earlier {
+		close(t.updated) // Announced's times changed, not the caches
+		t.updated = make(chan struct{})
 	}
 }
 
@@ -500,55 +519,74 @@ func (t *topology) announced() []peer.ID {
 	return out
 }
 
-// encodePeers encodes an announcement: count, then length-prefixed ids;
-// then, if the node has any, its registry entries (routes.go).
+// encodePeers encodes an announcement of ps and regs, with no link ages.
 func encodePeers(ps []peer.ID, regs ...regKey) []byte {
-	b := binary.AppendUvarint(nil, uint64(len(ps)))
-	for _, p := range ps {
+	return encodeAnnouncement(announcement{peers: ps, regs: regs})
+}
+
+// encodeAnnouncement encodes a: count, then length-prefixed ids; then, if
+// the node has any, its registry entries (routes.go), and the ages of its
+// young links (linkage.go), the entries' count written as 0 when there
+// are ages and no entries.
+func encodeAnnouncement(a announcement) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(a.peers)))
+	for _, p := range a.peers {
 		b = binary.AppendUvarint(b, uint64(len(p)))
 		b = append(b, p...)
 	}
-	return appendRegs(b, regs)
+	if len(a.regs) == 0 && len(a.ages) > 0 {
+		b = append(b, 0)
+	}
+	return appendAges(appendRegs(b, a.regs), a.ages)
 }
 
 // decodeAnnouncement decodes an announcement, bounding everything by the
 // input.
-func decodeAnnouncement(b []byte) ([]peer.ID, []regKey, error) {
+func decodeAnnouncement(b []byte) (announcement, error) {
 	n, k := uvarint(b)
 	if k <= 0 || n > maxAnnounced || n > uint64(len(b)) {
-		return nil, nil, fmt.Errorf("%w: peer announcement count", ErrMalformed)
+		return announcement{}, fmt.Errorf("%w: peer announcement count", ErrMalformed)
 	}
 	b = b[k:]
 	out := make([]peer.ID, 0, n)
 	for range n {
 		l, k := uvarint(b)
 		if k <= 0 || l == 0 || l > maxAuthorLen || l > uint64(len(b)-k) {
-			return nil, nil, fmt.Errorf("%w: peer announcement entry", ErrMalformed)
+			return announcement{}, fmt.Errorf("%w: peer announcement entry", ErrMalformed)
 		}
 		out = append(out, peer.ID(b[k:k+int(l)]))
 		b = b[k+int(l):]
 	}
-	regs, err := decodeRegs(b)
+	regs, rest, err := decodeRegs(b)
 	if err != nil {
-		return nil, nil, err
+		return announcement{}, err
 	}
-	return out, regs, nil
+	a := announcement{peers: out, regs: regs}
+	if len(rest) > 0 {
+		if a.ages, err = decodeAges(rest, len(out)); err != nil {
+			return announcement{}, err
+		}
+	} else if len(b) > 0 && len(regs) == 0 {
+		return announcement{}, fmt.Errorf("%w: no registry entries, and no link ages", ErrMalformed)
+	}
+	return a, nil
 }
 
 // announcement is a decoded peer announcement: whom its author sends to,
-// and its registry entries.
+// its registry entries, and the ages of its young links.
 type announcement struct {
 	peers []peer.ID
 	regs  []regKey
+	ages  []linkAge
 }
 
 // decodeAnnouncementValue is the peers topic's decoder (WithDecoder).
 func decodeAnnouncementValue(b []byte) (any, error) {
-	ps, regs, err := decodeAnnouncement(b)
+	a, err := decodeAnnouncement(b)
 	if err != nil {
 		return nil, err
 	}
-	return announcement{ps, regs}, nil
+	return a, nil
 }
 
 // startTopology announces whom we send to and learns the others'. Our
@@ -560,7 +598,7 @@ func (p *PubSub) startTopology() error {
 	// reachedAll and the handler share what it made.
 	if _, err := p.Subscribe(peersTopic, func(m Message) {
 		a := m.Decoded.(announcement)
-		p.topo.learn(m.From, a.peers, a.regs)
+		p.topo.learnAnnouncement(m.From, a, time.Now())
 		p.callsUnreachable()
 	}, AllowReserved(), WithDecoder(decodeAnnouncementValue)); err != nil {
 		return err
@@ -640,7 +678,8 @@ func (p *PubSub) announceLoop() {
 			refresh.Reset(refreshInterval(p.topo.size()))
 		case <-p.topo.refresh:
 		}
-		data := encodePeers(p.topo.announced(), p.localRegs()...)
+		ps := p.topo.announced()
+		data := encodeAnnouncement(announcement{peers: ps, regs: p.localRegs(), ages: p.topo.youngAges(ps, time.Now())})
 		if err := p.publish(p.ctx, peersTopic, data, []Option{AllowReserved()}); err != nil && p.ctx.Err() == nil {
 			p.log.Debug("pubsub: peer announcement not sent", "err", err)
 		}

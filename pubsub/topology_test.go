@@ -15,28 +15,44 @@ import (
 
 func TestPeersCodec(t *testing.T) {
 	ps := []peer.ID{"12D3KooWaaaa", "12D3KooWbbbb", "x"}
-	got, regs, err := decodeAnnouncement(encodePeers(ps))
-	if err != nil || len(got) != 3 || got[0] != ps[0] || got[2] != "x" || regs != nil {
-		t.Fatalf("round trip: %v %v %v", got, regs, err)
+	a, err := decodeAnnouncement(encodePeers(ps))
+	if err != nil || len(a.peers) != 3 || a.peers[0] != ps[0] || a.peers[2] != "x" || a.regs != nil || a.ages != nil {
+		t.Fatalf("round trip: %+v %v", a, err)
 	}
-	if got, _, err := decodeAnnouncement(encodePeers(nil)); err != nil || len(got) != 0 {
-		t.Fatalf("empty: %v %v", got, err)
+	if a, err := decodeAnnouncement(encodePeers(nil)); err != nil || len(a.peers) != 0 {
+		t.Fatalf("empty: %+v %v", a, err)
 	}
 	want := []regKey{{regResponder, "svc", ""}, {regQueue, "jobs", "w"}, {regSubscriber, "news", ""}}
-	got, regs, err = decodeAnnouncement(encodePeers(ps, want...))
-	if err != nil || len(got) != 3 || !slices.Equal(regs, want) {
-		t.Fatalf("with registry entries: %v %v %v", got, regs, err)
+	a, err = decodeAnnouncement(encodePeers(ps, want...))
+	if err != nil || len(a.peers) != 3 || !slices.Equal(a.regs, want) {
+		t.Fatalf("with registry entries: %+v %v", a, err)
+	}
+	// Young links' ages, with and without registry entries.
+	ages := []linkAge{{0, 0}, {2, 1999 * time.Millisecond}}
+	for _, regs := range [][]regKey{nil, want} {
+		in := announcement{peers: ps, regs: regs, ages: ages}
+		a, err = decodeAnnouncement(encodeAnnouncement(in))
+		if err != nil || !slices.Equal(a.peers, ps) || !slices.Equal(a.regs, regs) || !slices.Equal(a.ages, ages) {
+			t.Fatalf("with ages: %+v %v, want %+v", a, err, in)
+		}
 	}
 	for _, bad := range [][]byte{nil, {5, 1, 'a'}, {1, 0}, {1, 2, 'a'}, {1, 1, 'a', 'b'}, {0x80, 0x80, 0x80, 0x80, 0x08},
-		{0, 0},                    // zero registry entries written
-		{0, 1, 4, 1, 'x', 0},      // unknown kind
-		{0, 1, 3, 1, 'x', 1, 'g'}, // a subscription with a group
-		{0, 1, 2, 1, 'x', 0},      // queue entry without a group
-		{0, 1, 1, 0, 0},           // empty topic
-		{0, 1, 1, 1, 'x', 0, 'z'}, // trailing
-		{0, 2, 1, 1, 'x', 0},      // count beyond the entries
+		{0, 0},                                      // zero registry entries written, and no ages
+		{0, 1, 4, 1, 'x', 0},                        // unknown kind
+		{0, 1, 3, 1, 'x', 1, 'g'},                   // a subscription with a group
+		{0, 1, 2, 1, 'x', 0},                        // queue entry without a group
+		{0, 1, 1, 0, 0},                             // empty topic
+		{0, 1, 1, 1, 'x', 0, 'z'},                   // ages of no peer
+		{0, 2, 1, 1, 'x', 0},                        // count beyond the entries
+		{1, 1, 'a', 0, 0},                           // zero ages written
+		{1, 1, 'a', 0, 1, 1, 5},                     // index beyond the peers
+		{2, 1, 'a', 1, 'b', 0, 2, 1, 5, 1, 5},       // indexes not increasing
+		{1, 1, 'a', 0, 1, 0, 0xd0, 0x0f},            // 2000 ms: not young
+		{1, 1, 'a', 0, 1, 0, 5, 9},                  // trailing
+		{1, 1, 'a', 1, 1, 1, 'x', 0, 1, 0, 0x80},    // truncated age
+		{1, 1, 'a', 1, 1, 1, 'x', 0, 2, 0, 1, 1, 1}, // more ages than peers
 	} {
-		if _, _, err := decodeAnnouncement(bad); !errors.Is(err, ErrMalformed) {
+		if _, err := decodeAnnouncement(bad); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%x: got %v", bad, err)
 		}
 	}
@@ -45,14 +61,21 @@ func TestPeersCodec(t *testing.T) {
 func FuzzDecodePeers(f *testing.F) {
 	f.Add(encodePeers([]peer.ID{"12D3KooWaaaa", "b"}))
 	f.Add(encodePeers([]peer.ID{"b"}, regKey{regResponder, "svc", ""}, regKey{regQueue, "jobs", "w"}, regKey{regSubscriber, "news", ""}))
+	f.Add(encodeAnnouncement(announcement{peers: []peer.ID{"a", "b"}, ages: []linkAge{{1, 40 * time.Millisecond}}}))
+	f.Add(encodeAnnouncement(announcement{peers: []peer.ID{"a"}, regs: []regKey{{regSubscriber, "news", ""}}, ages: []linkAge{{0, time.Second}}}))
 	f.Add([]byte{0})
 	f.Add([]byte{0x80, 0x80, 0x80, 0x80, 0x08})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ps, regs, err := decodeAnnouncement(data)
+		a, err := decodeAnnouncement(data)
 		if err != nil {
 			return
 		}
-		if again := encodePeers(ps, regs...); !bytes.Equal(again, data) {
+		for _, la := range a.ages {
+			if la.index >= len(a.peers) || la.age < 0 || la.age >= linkAgeCap {
+				t.Fatalf("age %+v of %d peers", la, len(a.peers))
+			}
+		}
+		if again := encodeAnnouncement(a); !bytes.Equal(again, data) {
 			t.Fatalf("re-encoding differs: %x vs %x", data, again)
 		}
 	})
@@ -280,7 +303,7 @@ func TestKnownRefresh(t *testing.T) {
 	now := time.Now().Add(time.Hour) // after the gain of newTopology's setConnected below
 	topo.setConnected("n", true)
 	seq := uint64(1001) // 1001 % refreshRelayEvery != 0
-	vals := func(peers []peer.ID, regs ...regKey) []any { return []any{announcement{peers, regs}} }
+	vals := func(peers []peer.ID, regs ...regKey) []any { return []any{announcement{peers: peers, regs: regs}} }
 	same := vals([]peer.ID{"x", "n"})
 	step := func(v []any, covered, want bool, what string) {
 		t.Helper()
