@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -450,8 +452,8 @@ func partitionStep(t *testing.T, lab *netlab.Lab, ds []*demo) {
 				largeLeft = append(largeLeft, c)
 			}
 		}
-		t.Errorf("partition: the sides still see each other %v after the cut: %d of %d on the small side (peers %v), %d of %d on the large side (peers %v)",
-			splitWithin, len(smallLeft), partitioned, smallLeft, len(largeLeft), n-partitioned, largeLeft)
+		t.Errorf("partition: the sides still see each other %v after the cut: %d of %d on the small side (peers %v), %d of %d on the large side (peers %v); %s",
+			splitWithin, len(smallLeft), partitioned, smallLeft, len(largeLeft), n-partitioned, largeLeft, seenAcross(t, ds))
 	}
 	report(t, "%d hosts: partition of %d: a node of the small side last saw the other side %.1f s after the cut, of the large side %.1f s (polled every 0.5 s)",
 		n, partitioned, smallAt.Seconds(), largeAt.Seconds())
@@ -473,6 +475,48 @@ func partitionStep(t *testing.T, lab *netlab.Lab, ds []*demo) {
 	report(t, "%d hosts: partition of %d noticed in %.1f s; %v after the heal %d of %d nodes have all peers; peers min/median/max %s",
 		n, partitioned, noticed.Seconds(), healWithin, full, n, spreadOf(counts))
 	t.Errorf("partition: %d of %d nodes joined to all %v after the heal", full, n, healWithin)
+}
+
+// seenAcross says, for each node that still sees a member of the other
+// side of the partition, which ones (hosts numbered from 1, the small side
+// first) and how many of its peers are direct: a stale announcement, or a
+// dead link not noticed.
+func seenAcross(t *testing.T, ds []*demo) string {
+	t.Helper()
+	host := map[string]int{}
+	for i, d := range ds {
+		host[d.ID] = i + 1
+	}
+	lines := make([]string, len(ds))
+	eachDemo(ds, func(i int, d *demo) {
+		e, err := d.Do("peers")
+		if err != nil {
+			return
+		}
+		ps, _ := e.Strs("peers")
+		var across []int
+		for _, p := range ps {
+			if h := host[p]; h > 0 && (h <= partitioned) != (i < partitioned) {
+				across = append(across, h)
+			}
+		}
+		if len(across) == 0 {
+			return
+		}
+		slices.Sort(across)
+		neighbours := "?"
+		if st, err := d.Do("stats"); err == nil {
+			neighbours = fmt.Sprint(st.Num("node", "neighbours"))
+		}
+		lines[i] = fmt.Sprintf("h%d sees h%v across (%s neighbours)", i+1, across, neighbours)
+	})
+	var out []string
+	for _, l := range lines {
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // traffic sums the pub/sub and store counters of every node.
