@@ -40,7 +40,9 @@
 //     Config.DialTimeout, clearing libp2p's own dial backoff first. Dead
 //     links are noticed by the kernel's TCP keepalive, which wakes no process,
 //     in about KeepAlive plus WriteTimeout, or plus 3 s if that is longer
-//     (tcpalive.go; yamux pings on other transports).
+//     (tcpalive.go; yamux pings on other transports); a link that data was
+//     sent down after it went silent, by the membership's sweep soon after
+//     (silentlinks.go, Stats.SilentClosed).
 //   - Resource limits for a LAN: private and loopback addresses are exempt
 //     from libp2p's per-IP connection-rate limit; each remote address may
 //     hold 64 connections (an IPv6 /64, 256; all of loopback, 1024), private

@@ -84,10 +84,11 @@ func checkTransport(o fx.Option) error {
 // transports), LAN-friendly resource limits, the handshake gate and
 // timeout, no relay, and libp2p's metrics only with a registerer
 // (Config.Metrics, or the caller's option). It does not listen yet.
-func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions, gate *handshakeGate) (host.Host, error) {
+func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions, gate *handshakeGate) (host.Host, *tcpConns, error) {
 	// On the node's own TCP transport the kernel watches the links
 	// (tcpalive.go); yamux pings only on the caller's transports.
 	kernelAlive := kernelKeepalive && !uo.transports
+	var conns *tcpConns
 	opts := []libp2p.Option{
 		libp2p.PrivateNetwork(net.PSK()),
 		libp2p.Identity(key),
@@ -114,7 +115,10 @@ func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions, 
 		// one TCP connection where both act as initiator (simultaneous
 		// open), and Noise fails on both sides. Separate ports avoid it.
 		if kernelAlive {
-			opts = append(opts, libp2p.Transport(newTCPAlive(cfg.KeepAlive, cfg.WriteTimeout, cfg.Logger).transport()))
+			alive := newTCPAlive(cfg.KeepAlive, cfg.WriteTimeout, cfg.Logger)
+			alive.conns = newTCPConns(alive.userTimeout)
+			conns = alive.conns
+			opts = append(opts, libp2p.Transport(alive.transport()))
 		} else {
 			opts = append(opts, libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()))
 		}
@@ -122,7 +126,7 @@ func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions, 
 	if !uo.rcmgr {
 		rm, err := newResourceManager()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		opts = append(opts, libp2p.ResourceManager(rm))
 	}
@@ -135,7 +139,7 @@ func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions, 
 		low := most + trimSlack(most)
 		cm, err := connmgr.NewConnManager(low, 2*low)
 		if err != nil {
-			return nil, fmt.Errorf("node: connection manager: %w", err)
+			return nil, nil, fmt.Errorf("node: connection manager: %w", err)
 		}
 		opts = append(opts, libp2p.ConnectionManager(cm))
 	}
@@ -144,9 +148,9 @@ func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions, 
 	opts = append(opts, gate.option(), handshakeTimeout(cfg.HandshakeTimeout))
 	h, err := newLibp2p(opts)
 	if err != nil {
-		return nil, fmt.Errorf("node: libp2p host: %w", err)
+		return nil, nil, fmt.Errorf("node: libp2p host: %w", err)
 	}
-	return h, nil
+	return h, conns, nil
 }
 
 // yamuxFrame is the largest yamux frame the node sends (libp2p's default

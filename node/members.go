@@ -110,6 +110,7 @@ type members struct {
 	sem      chan struct{} // members' dial slots
 	candWake chan struct{} // wakes dialCandidates
 	sweepNow chan struct{} // brings run's next sweep forward (kickSweep)
+	tcp      *tcpConns     // the node's TCP connections, for closeSilent (nil: not watched), set by New
 	subs     event.Subscription
 
 	mu          sync.Mutex
@@ -222,6 +223,7 @@ func (ms *members) run() {
 			soon()
 		case <-sweep.C:
 			ms.sweep()
+			ms.closeSilent()
 			ms.trim()
 			ms.refill()
 			every := ms.sweepEvery()
@@ -322,6 +324,16 @@ func (ms *members) sweep() {
 			ms.log.Debug("node: peer connected without a pub/sub hello", "peer", p)
 			ms.joinLocked(p, m)
 		}
+	}
+}
+
+// closeSilent closes the connections whose peer has not been heard from
+// for the user timeout (silentlinks.go).
+func (ms *members) closeSilent() {
+	for _, c := range silent(ms.tcp, ms.h.Network().Conns()) {
+		ms.count.silentClosed.Add(1)
+		ms.log.Debug("node: connection closed: peer silent", "peer", c.RemotePeer(), "remote", c.RemoteMultiaddr())
+		_ = c.Close()
 	}
 }
 

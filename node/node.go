@@ -75,7 +75,7 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: log, net: network}
 	warns := newWarnLimiter(log, warnEvery)
 	n.gate = newHandshakeGate(cfg.HandshakeTimeout, &n.count, warns)
-	h, err := newHost(cfg, network, key, uo, n.gate)
+	h, conns, err := newHost(cfg, network, key, uo, n.gate)
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +97,7 @@ func New(cfg Config) (*Node, error) {
 		return fail(fmt.Errorf("node: event bus: %w", err))
 	}
 	n.members.gate = n.gate
+	n.members.tcp = conns
 	n.members.exchangeProto = exchangeProtocolID(network.ProtocolPrefix())
 	h.SetStreamHandler(n.members.exchangeProto, n.members.serveExchange)
 	n.members.goOwned(n.members.run)

@@ -68,6 +68,11 @@ type Stats struct {
 	// Trimmed counts connections this node closed because it had more
 	// than Config.MaxPeers (plus a quarter) direct peers.
 	Trimmed uint64 `json:"trimmed"`
+	// SilentClosed counts connections this node closed because the peer's
+	// kernel had not answered for KeepAlive plus WriteTimeout (3 s at
+	// least) while data waited: what the kernel does with an idle link,
+	// which it would have done only that long after the data was sent.
+	SilentClosed uint64 `json:"silent_closed"`
 }
 
 // counters are the monotonic counts behind Stats, shared by the gate and
@@ -78,7 +83,7 @@ type counters struct {
 	handshakesRefused, handshakesFailed                                        atomic.Uint64
 	joins, leaves, reconnects                                                  atomic.Uint64
 	exchanges, exchanged                                                       atomic.Uint64
-	trimmed                                                                    atomic.Uint64
+	trimmed, silentClosed                                                      atomic.Uint64
 }
 
 // Stats returns a snapshot of the node's counters.
@@ -100,6 +105,7 @@ func (n *Node) Stats() Stats {
 		PeerExchanges:        c.exchanges.Load(),
 		PeersExchanged:       c.exchanged.Load(),
 		Trimmed:              c.trimmed.Load(),
+		SilentClosed:         c.silentClosed.Load(),
 	}
 	st.Peers = len(n.Peers())
 	st.Neighbours = len(n.Neighbours())

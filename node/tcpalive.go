@@ -42,6 +42,7 @@ type tcpAlive struct {
 	count          int           // TCP_KEEPCNT
 	userTimeout    time.Duration // TCP_USER_TIMEOUT
 	log            *slog.Logger
+	conns          *tcpConns // records each connection set up (silentlinks.go); nil: none
 }
 
 // newTCPAlive derives the socket options from the node's keepalive and
@@ -79,6 +80,7 @@ func (u aliveUpgrader) Upgrade(ctx context.Context, t transport.Transport, c man
 		scope.Done()
 		return nil, fmt.Errorf("node: TCP keepalive: %w", err)
 	}
+	u.alive.conns.add(c)
 	return u.Upgrader.Upgrade(ctx, t, c, dir, p, scope)
 }
 
@@ -106,6 +108,7 @@ func (l aliveListener) Accept() (manet.Conn, network.ConnManagementScope, error)
 			scope.Done()
 			continue
 		}
+		l.alive.conns.add(c)
 		return c, scope, nil
 	}
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"net"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -37,3 +38,25 @@ func (a tcpAlive) apply(c net.Conn) error {
 }
 
 var _ tcpConn = (*net.TCPConn)(nil)
+
+// lastHeard returns how long ago c's kernel last heard from the peer: an
+// acknowledgement (of data, or of a keepalive probe) or data (TCP_INFO's
+// last_ack_recv and last_data_recv; the kernel's keepalive counts both);
+// an error once c is closed.
+func lastHeard(c tcpConn) (time.Duration, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var info *unix.TCPInfo
+	var ierr error
+	if err := raw.Control(func(fd uintptr) {
+		info, ierr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+	}); err != nil {
+		return 0, err
+	}
+	if ierr != nil {
+		return 0, ierr
+	}
+	return time.Duration(min(info.Last_ack_recv, info.Last_data_recv)) * time.Millisecond, nil
+}

@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 	"golang.org/x/sys/unix"
 
 	"github.com/reflectmesh/reflect/internal/netns"
@@ -167,4 +170,121 @@ func TestKernelKeepaliveNoticesSilentCut(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("silent cut noticed by both ends after %v (user timeout %v)", time.Since(cut).Round(time.Millisecond), want.userTimeout)
+}
+
+// cutPorts drops every packet to and from the given TCP ports, as when a
+// cable is pulled, until the test ends. They are dropped on the way in:
+// the sender's kernel counts them sent, and waits for their
+// acknowledgement (dropped on the way out, they would stay queued).
+func cutPorts(t *testing.T, table string, ports ...int) {
+	t.Helper()
+	set := strings.Trim(strings.Join(strings.Fields(fmt.Sprint(ports)), ", "), "[]")
+	rules := fmt.Sprintf(`table inet %[1]s {
+	chain in {
+		type filter hook input priority 0;
+		tcp sport { %[2]s } drop
+		tcp dport { %[2]s } drop
+	}
+}`, table, set)
+	nft := exec.Command("nft", "-f", "-")
+	nft.Stdin = strings.NewReader(rules)
+	if out, err := nft.CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("nft", "delete", "table", "inet", table).Run() })
+}
+
+// Data sent down a link that went silent stops the kernel's keepalive,
+// and the kernel declares the link dead only the user timeout after the
+// data: silent finds it once the peer has been silent for the user
+// timeout, as the kernel does with an idle link, and the membership's
+// sweep closes it (closeSilent).
+func TestSilentLinkWithData(t *testing.T) {
+	netns.Require(t)
+	if _, err := exec.LookPath("nft"); err != nil {
+		if netns.Required() {
+			t.Fatal("nft not in PATH (apt-get install nftables)")
+		}
+		t.Skip("nft not in PATH")
+	}
+	alive := newTCPAlive(time.Second, 2*time.Second, nil) // user timeout 4 s
+	alive.conns = newTCPConns(alive.userTimeout)
+	limit := alive.userTimeout
+	l, err := manet.Listen(ma.StringCast("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan manet.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	dialled, err := manet.Dial(l.Multiaddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dialled.Close()
+	server := <-accepted
+	defer server.Close()
+	for _, c := range []manet.Conn{dialled, server} {
+		if err := alive.apply(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alive.conns.add(dialled)
+	// A round trip, then silence: the keepalive's probes are answered.
+	if _, err := dialled.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(limit / 2)
+	if got := silent(alive.conns, []manet.Conn{dialled}); len(got) != 0 {
+		t.Fatal("a link whose probes are answered found silent")
+	}
+	// Data one way for longer than the user timeout: the dialler sends
+	// nothing, so no acknowledgement comes to it, yet it hears the peer.
+	go func() { _, _ = io.Copy(io.Discard, dialled) }()
+	for end := time.Now().Add(limit + time.Second); time.Now().Before(end); {
+		if _, err := server.Write([]byte("news")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := silent(alive.conns, []manet.Conn{dialled}); len(got) != 0 {
+		h, _ := lastHeard(dialled.(tcpConn))
+		t.Fatalf("a link receiving data found silent (last heard from %v ago)", h)
+	}
+
+	port := func(c manet.Conn) int { return c.LocalAddr().(*net.TCPAddr).Port }
+	cutPorts(t, "reflectsilent", port(dialled), port(server))
+	cut := time.Now()
+	// Before the kernel's verdict on the idle link, the dialler sends:
+	// the data waits for an acknowledgement that never comes, and the
+	// kernel would drop the link at about cut + 2×limit − 1 s.
+	time.Sleep(limit - time.Second)
+	if _, err := dialled.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	for len(silent(alive.conns, []manet.Conn{dialled})) == 0 {
+		if time.Since(cut) > limit+limit/2 {
+			h, err := lastHeard(dialled.(tcpConn))
+			t.Fatalf("the link not found silent %v after the cut (user timeout %v; last heard from %v ago, %v)", time.Since(cut), limit, h, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	at := time.Since(cut)
+	if _, err := lastHeard(dialled.(tcpConn)); err != nil {
+		t.Fatalf("the kernel had closed the link %v after the cut, before silent found it: %v", at, err)
+	}
+	t.Logf("silent link found %v after the cut (user timeout %v; the kernel would wait until data sent %v after the cut had gone unacknowledged that long)", at.Round(time.Millisecond), limit, limit-time.Second)
+	dialled.Close()
+	silent(alive.conns, []manet.Conn{dialled})
+	if n := len(alive.conns.by); n != 0 {
+		t.Errorf("%d connections recorded after the only one closed", n)
+	}
 }

@@ -5,6 +5,7 @@ package node
 import (
 	"errors"
 	"net"
+	"time"
 )
 
 // kernelKeepalive reports whether tcpAlive replaces yamux's keepalive on
@@ -12,3 +13,5 @@ import (
 const kernelKeepalive = false
 
 func (a tcpAlive) apply(net.Conn) error { return errors.ErrUnsupported }
+
+func lastHeard(tcpConn) (time.Duration, error) { return 0, errors.ErrUnsupported }

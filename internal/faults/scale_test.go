@@ -53,7 +53,12 @@ const (
 	convergeWithin   = 20 * time.Second
 	splitWithin      = 30 * time.Second // for both sides to notice the partition
 	healWithin       = 30 * time.Second
-	scaleMinHosts    = partitioned + 2
+	// scaleMinHosts: the burst and the sparse topic take 3 hosts and a
+	// fourth to watch; below partitionHosts the partition step is left
+	// out (a size such as 5 is run for its memory and CPU figures, the
+	// baseline of issue 16's RSS target).
+	scaleMinHosts  = 5
+	partitionHosts = partitioned + 2
 )
 
 // scaleHosts returns REFLECT_SCALE's host count, or skips t.
@@ -95,11 +100,10 @@ func TestScale(t *testing.T) {
 
 	time.Sleep(5 * time.Second) // the joins' syncs and subscriptions settle
 	pids := make([]int, len(ds))
-	rss := make([]float64, len(ds))
 	for i, d := range ds {
 		pids[i] = d.p.PID()
-		rss[i] = float64(rssKB(pids[i])) / 1024 // strangers_test.go
 	}
+	rss := rssOf(pids)
 	formedAt := time.Now()
 	idleStep(t, ds, pids, "5 s after formation")
 	report(t, "%d hosts: RSS per process min/median/max %s MB", n, spreadOf(rss))
@@ -107,11 +111,27 @@ func TestScale(t *testing.T) {
 	idleStep(t, ds, pids, fmt.Sprintf("%v after formation", settledAfter+5*time.Second))
 	time.Sleep(time.Until(formedAt.Add(lateAfter)))
 	idleStep(t, ds, pids, fmt.Sprintf("%v after formation", lateAfter+5*time.Second))
+	// Idle as the N = 5 figure it is compared with: the formation's
+	// garbage collected, and returned to the system.
+	report(t, "%d hosts, %v after formation: RSS per process min/median/max %s MB", n, lateAfter+15*time.Second, spreadOf(rssOf(pids)))
 
 	broadcastStep(t, ds)
 	sparseStep(t, ds)
 	burstStep(t, ds)
+	if n < partitionHosts {
+		t.Logf("%d hosts: no partition of %d (it takes %d hosts)", n, partitioned, partitionHosts)
+		return
+	}
 	partitionStep(t, lab, ds)
+}
+
+// rssOf returns the resident set of each process, in MB.
+func rssOf(pids []int) []float64 {
+	rss := make([]float64, len(pids))
+	for i, pid := range pids {
+		rss[i] = float64(rssKB(pid)) / 1024 // strangers_test.go
+	}
+	return rss
 }
 
 // idleStep measures the whole mesh's CPU and traffic over idleWindow.
