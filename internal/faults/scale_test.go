@@ -125,6 +125,15 @@ func TestScale(t *testing.T) {
 	partitionStep(t, lab, ds)
 }
 
+var addMu sync.Mutex
+
+// addFloat adds v to *sum, from any goroutine.
+func addFloat(sum *float64, v float64) {
+	addMu.Lock()
+	*sum += v
+	addMu.Unlock()
+}
+
 // rssOf returns the resident set of each process, in MB.
 func rssOf(pids []int) []float64 {
 	rss := make([]float64, len(pids))
@@ -475,8 +484,14 @@ func partitionStep(t *testing.T, lab *netlab.Lab, ds []*demo) {
 		t.Errorf("partition: the sides still see each other %v after the cut: %d of %d on the small side (peers %v), %d of %d on the large side (peers %v); %s",
 			splitWithin, len(smallLeft), partitioned, smallLeft, len(largeLeft), n-partitioned, largeLeft, seenAcross(t, ds))
 	}
-	report(t, "%d hosts: partition of %d: a node of the small side last saw the other side %.1f s after the cut, of the large side %.1f s (polled every 0.5 s)",
-		n, partitioned, smallAt.Seconds(), largeAt.Seconds())
+	var silent float64
+	eachDemo(ds, func(i int, d *demo) {
+		if st, err := d.Do("stats"); err == nil {
+			addFloat(&silent, st.Num("node", "silent_closed"))
+		}
+	})
+	report(t, "%d hosts: partition of %d: a node of the small side last saw the other side %.1f s after the cut, of the large side %.1f s (polled every 0.5 s); %.0f connections closed as silent by the sweep",
+		n, partitioned, smallAt.Seconds(), largeAt.Seconds(), silent)
 	if err := lab.Heal(); err != nil {
 		t.Fatal(err)
 	}
