@@ -292,8 +292,7 @@ func (t *topic) validate(_ context.Context, from peer.ID, m *lp2pps.Message) lp2
 	var covered bool
 	if t.route.viaGossipOnly {
 		now := time.Now()
-		forming := p.topo.forming(now) && !p.topo.dropsLink(author, b.vals)
-		covered = p.topo.knownRefresh(author, b.seq, b.vals, now, forming || p.topo.reachedAll(author, b.vals))
+		covered = p.topo.knownRefresh(author, b.seq, b.vals, now, p.topo.forming(now) || p.topo.reachedAll(author, b.vals))
 	} else {
 		covered = p.topo.allConnectedTo(author)
 	}

@@ -70,10 +70,7 @@ import (
 // coverage checks of app topics above need only the neighbours' own
 // announcements, which come directly. A node repeats its announcement once
 // it has settled, and every announceRefresh, so a partial mesh's routes
-// follow a moment after it forms. An announcement that drops a link the
-// node knew its author to have is relayed all the same (dropsLink): losses
-// are few in formation, and they must cross the mesh at once, when the
-// refills that follow them make many nodes forming.
+// follow a moment after it forms.
 
 const (
 	// peersTopic carries the announcements.
@@ -381,39 +378,6 @@ func (t *topology) reachedAll(author peer.ID, vals []any) bool {
 		}
 	}
 	return true
-}
-
-// dropsLink reports whether author's peer announcement (the last of vals)
-// leaves out a peer that its last announcement learnt here listed: a loss,
-// which a node relays even while the mesh forms around it. Losses come
-// in waves that start refills (a partition, a node's neighbours gone), and
-// a node keeps a member while any node it reaches lists it: a loss that
-// did not cross the mesh kept a stale member for up to the refreshes'
-// period (a partition of 10 in 50 noticed in over 30 s).
-func (t *topology) dropsLink(author peer.ID, vals []any) bool {
-	if len(vals) == 0 {
-		return false
-	}
-	a, ok := vals[len(vals)-1].(announcement)
-	if !ok {
-		return false
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	old := t.theirs[author]
-	if len(old) == 0 {
-		return false
-	}
-	set := make(map[peer.ID]struct{}, len(a.peers))
-	for _, q := range a.peers {
-		set[q] = struct{}{}
-	}
-	for q := range old {
-		if _, still := set[q]; !still {
-			return true
-		}
-	}
-	return false
 }
 
 // seenAnnouncement is what knownRefresh remembers of an author's last

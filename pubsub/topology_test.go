@@ -393,32 +393,3 @@ func TestRefreshIntervalScalesWithTheMesh(t *testing.T) {
 		}
 	}
 }
-
-// An announcement that leaves out a peer its author's last one listed is a
-// loss (relayed even while the mesh forms); a gain or the same peers is
-// not, nor is a first announcement.
-func TestDropsLink(t *testing.T) {
-	topo := newTopology("me")
-	vals := func(peers ...peer.ID) []any { return []any{announcement{peers: peers}} }
-	if topo.dropsLink("a", vals("me")) {
-		t.Error("a first announcement counted as a loss")
-	}
-	topo.learn("a", []peer.ID{"me", "b", "c"}, nil)
-	for _, c := range []struct {
-		peers []peer.ID
-		want  bool
-	}{
-		{[]peer.ID{"c", "b", "me"}, false},
-		{[]peer.ID{"me", "b", "c", "d"}, false},
-		{[]peer.ID{"me", "b"}, true},
-		{[]peer.ID{"me", "b", "d"}, true},
-		{nil, true},
-	} {
-		if got := topo.dropsLink("a", vals(c.peers...)); got != c.want {
-			t.Errorf("%v after me, b, c: loss %v, want %v", c.peers, got, c.want)
-		}
-	}
-	if topo.dropsLink("a", nil) || topo.dropsLink("a", []any{"not an announcement"}) {
-		t.Error("no announcement counted as a loss")
-	}
-}
