@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -88,15 +89,17 @@ func TestScale(t *testing.T) {
 	setup(t)
 	lab := netlab.New(t, n)
 	load := loadAverage()
-	ds, lastReady := startScale(t, lab)
+	ds, ready := startScale(t, lab)
+	lastReady := slices.Max(ready)
 	t.Logf("%d demos ready %.1f s after the first start; load average before: %s", n, lastReady.Seconds(), load)
 
 	formTarget := formTarget50
 	if n > 50 {
 		formTarget = formTarget100
 	}
-	formed, took := waitFormed(t, ds, formWithin)
+	formed, took, joined := waitFormed(t, ds, formWithin)
 	formStep(t, ds, formed, took, formTarget)
+	slowest(t, ready, lastReady, joined)
 
 	time.Sleep(5 * time.Second) // the joins' syncs and subscriptions settle
 	pids := make([]int, len(ds))
@@ -157,22 +160,45 @@ func idleStep(t *testing.T, ds []*demo, pids []int, when string) {
 }
 
 // startScale starts one demo per host of lab, all at once, and returns
-// them with the time from the first start to the last ready line.
-func startScale(t *testing.T, lab *netlab.Lab) ([]*demo, time.Duration) {
+// them with the time from the first start to each one's ready line.
+func startScale(t *testing.T, lab *netlab.Lab) ([]*demo, []time.Duration) {
 	t.Helper()
 	hosts := lab.Hosts()
 	ds := make([]*demo, len(hosts))
 	errs := make([]error, len(hosts))
+	ready := make([]time.Duration, len(hosts))
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i, h := range hosts {
-		wg.Go(func() { ds[i], errs[i] = startScaleDemo(t, h) })
+		wg.Go(func() {
+			ds[i], errs[i] = startScaleDemo(t, h)
+			ready[i] = time.Since(start)
+		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
-	return ds, time.Since(start)
+	return ds, ready
+}
+
+// slowest logs the last nodes to list every member: when each was ready
+// (after the first start) and when it listed all (after the last ready
+// line), so that a slow formation shows whether the late starters or
+// others are last.
+func slowest(t *testing.T, ready []time.Duration, lastReady time.Duration, joined []time.Duration) {
+	t.Helper()
+	order := make([]int, len(joined))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(joined[b], joined[a]) })
+	var last []string
+	for _, i := range order[:min(5, len(order))] {
+		last = append(last, fmt.Sprintf("h%d ready at %.1f s, all listed %.1f s after the last ready line (%.1f s after its own)",
+			i+1, ready[i].Seconds(), joined[i].Seconds(), (joined[i]+lastReady-ready[i]).Seconds()))
+	}
+	t.Logf("formation: the last to list all (ready times after the first start): %s", strings.Join(last, "; "))
 }
 
 // startScaleDemo starts reflect-demo on h with the default timers (no
@@ -207,18 +233,22 @@ func eachDemo(ds []*demo, f func(i int, d *demo)) {
 }
 
 // waitFormed waits, at most within, until every demo has all the others as
-// peers; it returns which did and the time until the last of them did.
-func waitFormed(t *testing.T, ds []*demo, within time.Duration) ([]bool, time.Duration) {
+// peers; it returns which did, the time until the last of them did, and
+// each one's time (within for those that did not).
+func waitFormed(t *testing.T, ds []*demo, within time.Duration) ([]bool, time.Duration, []time.Duration) {
 	t.Helper()
 	formed := make([]bool, len(ds))
+	joined := make([]time.Duration, len(ds))
 	var mu sync.Mutex
 	var took time.Duration
 	var times []float64
 	start := time.Now()
 	eachDemo(ds, func(i int, d *demo) {
+		joined[i] = within
 		if err := d.WaitPeers(len(ds)-1, within); err == nil {
 			mu.Lock()
 			formed[i], took = true, max(took, time.Since(start))
+			joined[i] = time.Since(start)
 			times = append(times, time.Since(start).Seconds())
 			mu.Unlock()
 		} else if !errors.Is(err, testutil.ErrReply) {
@@ -229,7 +259,7 @@ func waitFormed(t *testing.T, ds []*demo, within time.Duration) ([]bool, time.Du
 		sp := spreadOf(times)
 		t.Logf("%d hosts: each node joined to all %.1f/%.1f/%.1f s (min/median/max) after the wait began", len(ds), sp.min, sp.median, sp.max)
 	}
-	return formed, took
+	return formed, took, joined
 }
 
 // peerCounts returns every demo's peer count.
@@ -495,7 +525,7 @@ func partitionStep(t *testing.T, lab *netlab.Lab, ds []*demo) {
 	if err := lab.Heal(); err != nil {
 		t.Fatal(err)
 	}
-	formed, took := waitFormed(t, ds, healWithin)
+	formed, took, _ := waitFormed(t, ds, healWithin)
 	full := 0
 	for _, f := range formed {
 		if f {
