@@ -169,7 +169,7 @@
 // closed and another opened, still crosses the whole mesh at once.
 // New links are announced once none has come for 50 ms (at most 250 ms
 // after the first), lost ones within 20 ms. An announcement gives the age
-// of each of its links younger than 2 s, so that Announced can tell since
+// of each of its links younger than 1.5 s, so that Announced can tell since
 // when a path to each node has stood: package node counts a member beyond
 // the neighbours once GossipSub on that path relays to it (linkage.go).
 //

@@ -38,13 +38,16 @@ import (
 //
 // (A node of a version without ages refuses an announcement with them as
 // malformed: in a mesh of mixed versions, it learns a new link from the
-// author's repeat 1.5 s later, which has none.)
+// author's repeat 1.5 s after its last change, which has none.)
 
 const (
 	// linkAgeCap: links younger than this when announced carry their age.
 	// It is above node's farJoinAfter, so that a link announced without
-	// an age counts at once.
-	linkAgeCap = 2 * time.Second
+	// an age counts at once; and it is announceAgain, so that the repeat
+	// after a node's last change carries no ages (each gain's
+	// announcement waits at least announceGrowQuiet, and the repeat
+	// announceAgain after the last one).
+	linkAgeCap = announceAgain
 )
 
 // linkAge is a young link in an announcement: the index of its peer in the

@@ -106,13 +106,13 @@ func TestAnnouncedSince(t *testing.T) {
 		t.Error("no time moved earlier, yet the node woke")
 	default:
 	}
-	learn("a", t0.Add(1100*time.Millisecond), []peer.ID{"me", "b", "e"}) // e's link now old: since t0-0.9 s
+	learn("a", t0.Add(1100*time.Millisecond), []peer.ID{"me", "b", "e"}) // e's link now old: since t0+1.1 s-linkAgeCap
 	select {
 	case <-woke:
 	default:
 		t.Error("a link's time moved earlier and the node was not woken")
 	}
-	if far := got(); !far["e"].Equal(t0.Add(-900 * time.Millisecond)) {
-		t.Errorf("e reached since %v, want -900ms", far["e"].Sub(t0))
+	if want := t0.Add(1100*time.Millisecond - linkAgeCap); !got()["e"].Equal(want) {
+		t.Errorf("e reached since %v, want %v", got()["e"].Sub(t0), want.Sub(t0))
 	}
 }

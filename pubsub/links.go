@@ -69,7 +69,7 @@ func sortedPeers(set map[peer.ID]struct{}) []peer.ID {
 // path of announced links to it has stood, at the latest: this node's own
 // links from the start, the others' from when they became ready, as
 // their announcers tell (see Link ages in linkage.go; a link announced
-// without an age is taken to be 2 s older than its announcement). A
+// without an age is taken to be 1.5 s older than its announcement). A
 // node's GossipSub passes messages on to a new peer about a second after
 // that: package node counts a member from then on.
 //

@@ -28,7 +28,7 @@ func TestPeersCodec(t *testing.T) {
 		t.Fatalf("with registry entries: %+v %v", a, err)
 	}
 	// Young links' ages, with and without registry entries.
-	ages := []linkAge{{0, 0}, {2, 1999 * time.Millisecond}}
+	ages := []linkAge{{0, 0}, {2, linkAgeCap - time.Millisecond}}
 	for _, regs := range [][]regKey{nil, want} {
 		in := announcement{peers: ps, regs: regs, ages: ages}
 		a, err = decodeAnnouncement(encodeAnnouncement(in))
