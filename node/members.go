@@ -330,6 +330,9 @@ func (ms *members) sweep() {
 // closeSilent closes the connections whose peer has not been heard from
 // for the user timeout (silentlinks.go).
 func (ms *members) closeSilent() {
+	if ms.tcp == nil {
+		return
+	}
 	for _, c := range silent(ms.tcp, ms.h.Network().Conns()) {
 		ms.count.silentClosed.Add(1)
 		ms.log.Debug("node: connection closed: peer silent", "peer", c.RemotePeer(), "remote", c.RemoteMultiaddr())

@@ -68,7 +68,7 @@ func (ms *members) followMesh(v meshView) {
 		case <-ms.ctx.Done():
 			return
 		case <-changed:
-		case <-later.C: // a member announced farJoinAfter ago joins
+		case <-later.C: // a member reached for farJoinAfter joins
 		}
 		limit.Reset(meshViewEvery)
 		select {

@@ -24,12 +24,13 @@ import (
 // sweepIdle) asks the kernel when each connection last heard from the
 // peer (TCP_INFO's last_ack_recv and last_data_recv: an acknowledgement,
 // a probe's answer or data), and closes a connection silent for the user
-// timeout, as the kernel does with an idle one (Stats.SilentClosed). A live peer's kernel answers the
-// probes and acknowledges data even when its process is starved of CPU,
-// so this declares dead no link the kernel would keep idle.
+// timeout, as the kernel does with an idle one (Stats.SilentClosed). A
+// live peer's kernel answers the probes and acknowledges data even when
+// its process is starved of CPU, so this declares dead no link the kernel
+// would keep idle.
 
 // tcpConns holds the node's TCP connections (set up by tcpAlive), by
-// their addresses, for silentConns.
+// their addresses, for silent.
 type tcpConns struct {
 	limit time.Duration // the user timeout
 
@@ -73,19 +74,24 @@ func silent[C addressed](r *tcpConns, conns []C) []C {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []C
-	for _, c := range conns {
-		tc := r.by[connKey(c.LocalMultiaddr(), c.RemoteMultiaddr())]
-		if tc == nil {
+	quiet := map[string]bool{}
+	for k, tc := range r.by {
+		since, err := lastHeard(tc)
+		if err != nil { // closed
+			delete(r.by, k)
 			continue
 		}
-		if since, err := lastHeard(tc); err == nil && since >= r.limit {
-			out = append(out, c)
+		if since >= r.limit {
+			quiet[k] = true
 		}
 	}
-	for k, tc := range r.by {
-		if _, err := lastHeard(tc); err != nil { // closed
-			delete(r.by, k)
+	var out []C
+	if len(quiet) == 0 {
+		return out
+	}
+	for _, c := range conns {
+		if quiet[connKey(c.LocalMultiaddr(), c.RemoteMultiaddr())] {
+			out = append(out, c)
 		}
 	}
 	return out

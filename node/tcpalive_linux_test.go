@@ -97,13 +97,7 @@ func tcpPort(t *testing.T, n *Node) int {
 // keepalive, set after libp2p's own 30 s, and a silent cut is noticed by
 // both nodes with yamux pinging no more.
 func TestKernelKeepaliveNoticesSilentCut(t *testing.T) {
-	netns.Require(t)
-	if _, err := exec.LookPath("nft"); err != nil {
-		if netns.Required() {
-			t.Fatal("nft not in PATH (apt-get install nftables)")
-		}
-		t.Skip("nft not in PATH")
-	}
+	requireNft(t)
 	cfg := localConfig(testKey)
 	cfg.KeepAlive, cfg.WriteTimeout = time.Second, 2*time.Second
 	cfg.ReconnectMin, cfg.ReconnectMax = time.Second, time.Second
@@ -141,21 +135,7 @@ func TestKernelKeepaliveNoticesSilentCut(t *testing.T) {
 		t.Fatalf("found %d accepted and %d dialled sockets on port %d, want both: %+v", accepted, dialled, pb, ends)
 	}
 
-	// Drop every packet to and from both nodes' ports: nothing is sent back,
-	// as when a cable is pulled.
-	rules := fmt.Sprintf(`table inet reflectcut {
-	chain out {
-		type filter hook output priority 0;
-		tcp sport { %[1]d, %[2]d } drop
-		tcp dport { %[1]d, %[2]d } drop
-	}
-}`, pa, pb)
-	nft := exec.Command("nft", "-f", "-")
-	nft.Stdin = strings.NewReader(rules)
-	if out, err := nft.CombinedOutput(); err != nil {
-		t.Fatalf("nft: %v: %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("nft", "delete", "table", "inet", "reflectcut").Run() })
+	cutPorts(t, "reflectcut", pa, pb)
 	cut := time.Now()
 
 	// The kernel drops the connection when the peer has been silent for
@@ -170,6 +150,19 @@ func TestKernelKeepaliveNoticesSilentCut(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("silent cut noticed by both ends after %v (user timeout %v)", time.Since(cut).Round(time.Millisecond), want.userTimeout)
+}
+
+// requireNft skips the test (fails it where namespaces are required)
+// unless it runs in a network namespace with nft at hand.
+func requireNft(t *testing.T) {
+	t.Helper()
+	netns.Require(t)
+	if _, err := exec.LookPath("nft"); err != nil {
+		if netns.Required() {
+			t.Fatal("nft not in PATH (apt-get install nftables)")
+		}
+		t.Skip("nft not in PATH")
+	}
 }
 
 // cutPorts drops every packet to and from the given TCP ports, as when a
@@ -200,13 +193,7 @@ func cutPorts(t *testing.T, table string, ports ...int) {
 // timeout, as the kernel does with an idle link, and the membership's
 // sweep closes it (closeSilent).
 func TestSilentLinkWithData(t *testing.T) {
-	netns.Require(t)
-	if _, err := exec.LookPath("nft"); err != nil {
-		if netns.Required() {
-			t.Fatal("nft not in PATH (apt-get install nftables)")
-		}
-		t.Skip("nft not in PATH")
-	}
+	requireNft(t)
 	alive := newTCPAlive(time.Second, 2*time.Second, nil) // user timeout 4 s
 	alive.conns = newTCPConns(alive.userTimeout)
 	limit := alive.userTimeout

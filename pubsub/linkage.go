@@ -112,7 +112,7 @@ func (t *topology) youngAges(ps []peer.ID, now time.Time) []linkAge {
 	defer t.mu.Unlock()
 	var out []linkAge
 	for i, q := range ps {
-		at, ok := t.readyAt[q]
+		at, ok := t.ready[q]
 		if !ok {
 			continue
 		}
@@ -125,19 +125,16 @@ func (t *topology) youngAges(ps []peer.ID, now time.Time) []linkAge {
 
 // learnSinceLocked records since when each link of p's announcement a,
 // received at now, has stood at the latest; t.mu held. It reports whether
-// a link's time moved earlier (a link with no age that an earlier
-// announcement gave one).
+// a link's time moved earlier: an earlier announcement gave the link an
+// age, and this one says it is older than that.
 func (t *topology) learnSinceLocked(p peer.ID, a announcement, now time.Time) (earlier bool) {
-	ages := make(map[int]time.Duration, len(a.ages))
-	for _, la := range a.ages {
-		ages[la.index] = la.age
-	}
 	old := t.since[p]
 	since := make(map[peer.ID]time.Time, len(a.peers))
+	ages := a.ages // by increasing index (decodeAges, youngAges)
 	for i, q := range a.peers {
-		age, young := ages[i]
-		if !young {
-			age = linkAgeCap
+		age := linkAgeCap
+		if len(ages) > 0 && ages[0].index == i {
+			age, ages = ages[0].age, ages[1:]
 		}
 		s := now.Add(-age)
 		if o, ok := old[q]; ok {

@@ -18,9 +18,9 @@ func TestYoungAges(t *testing.T) {
 	}
 	now := time.Now()
 	topo.mu.Lock()
-	topo.readyAt["a"] = now.Add(-5 * time.Second)
-	topo.readyAt["b"] = now.Add(-300*time.Millisecond - 400*time.Microsecond)
-	topo.readyAt["c"] = now.Add(-linkAgeCap)
+	topo.ready["a"] = now.Add(-5 * time.Second)
+	topo.ready["b"] = now.Add(-300*time.Millisecond - 400*time.Microsecond)
+	topo.ready["c"] = now.Add(-linkAgeCap)
 	topo.mu.Unlock()
 	ps := topo.announced()
 	if !slices.Equal(ps, []peer.ID{"a", "b", "c"}) {

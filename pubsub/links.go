@@ -52,7 +52,7 @@ func (t *topology) links() map[peer.ID][]peer.ID {
 }
 
 // sortedPeers returns the peers of set, sorted (empty, not nil, for none).
-func sortedPeers(set map[peer.ID]struct{}) []peer.ID {
+func sortedPeers[V any](set map[peer.ID]V) []peer.ID {
 	out := make([]peer.ID, 0, len(set))
 	for q := range set {
 		out = append(out, q)

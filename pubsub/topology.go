@@ -127,8 +127,7 @@ type topology struct {
 
 	mu       sync.Mutex
 	mine     map[peer.ID]struct{}              // our connected peers, as the Membership reports them
-	ready    map[peer.ID]struct{}              // those our pub/sub sends to (ready.go): what we announce
-	readyAt  map[peer.ID]time.Time             // when each of those became ready (linkage.go)
+	ready    map[peer.ID]time.Time             // those our pub/sub sends to (ready.go), what we announce: when each became ready (linkage.go)
 	theirs   map[peer.ID]map[peer.ID]struct{}  // each peer's last announcement
 	since    map[peer.ID]map[peer.ID]time.Time // since when each announced link has stood, at the latest (linkage.go)
 	regs     map[peer.ID]announcedRegs         // each node's announced registry entries (routes.go)
@@ -150,8 +149,7 @@ func newTopology(self peer.ID) *topology {
 	return &topology{
 		self:    self,
 		mine:    map[peer.ID]struct{}{},
-		ready:   map[peer.ID]struct{}{},
-		readyAt: map[peer.ID]time.Time{},
+		ready:   map[peer.ID]time.Time{},
 		theirs:  map[peer.ID]map[peer.ID]struct{}{},
 		since:   map[peer.ID]map[peer.ID]time.Time{},
 		regs:    map[peer.ID]announcedRegs{},
@@ -179,7 +177,6 @@ func (t *topology) setConnected(p peer.ID, connected bool) {
 	} else {
 		delete(t.mine, p)
 		delete(t.ready, p)
-		delete(t.readyAt, p)
 		t.poke()
 	}
 	t.invalidateLocked()
@@ -209,12 +206,10 @@ func (t *topology) setReady(p peer.ID, ready bool) {
 		return
 	}
 	if ready {
-		t.ready[p] = struct{}{}
 		t.gainedAt = time.Now()
-		t.readyAt[p] = t.gainedAt
+		t.ready[p] = t.gainedAt
 	} else {
 		delete(t.ready, p)
-		delete(t.readyAt, p)
 	}
 	t.invalidateLocked()
 	if ready {
@@ -510,13 +505,8 @@ peers:
 // sorted.
 func (t *topology) announced() []peer.ID {
 	t.mu.Lock()
-	out := make([]peer.ID, 0, len(t.ready))
-	for p := range t.ready {
-		out = append(out, p)
-	}
-	t.mu.Unlock()
-	slices.Sort(out)
-	return out
+	defer t.mu.Unlock()
+	return sortedPeers(t.ready)
 }
 
 // encodePeers encodes an announcement of ps and regs, with no link ages.
