@@ -119,10 +119,12 @@ type Config struct {
 	KeepAlive, WriteTimeout time.Duration
 
 	// MaxPeers is how many direct peers a node keeps. A node connects to
-	// every peer it finds while it has fewer; above it, it dials no more
-	// and closes connections beyond MaxPeers plus a quarter (at least 2),
-	// sparing bootstrap peers and peers given to Connect. So a mesh of up to MaxPeers+1 nodes is a full mesh, and a
-	// larger one is partial: pub/sub relays, and Node.Peers still lists
+	// every peer it finds while the mesh fits (at most MaxPeers+1 nodes
+	// it knows of): a full mesh. In a larger mesh it dials until it has
+	// half of MaxPeers (at least 3), and takes the nodes that dial it up
+	// to MaxPeers plus a quarter (at least 2): above that it closes
+	// connections, sparing bootstrap peers and peers given to Connect. So
+	// a large mesh is partial: pub/sub relays, and Node.Peers still lists
 	// every member (see degree.go).
 	//
 	// Zero (the default) sizes it to the mesh: a full mesh while the node

@@ -12,28 +12,28 @@ import (
 
 // The mesh's shape: how many direct peers a node keeps.
 //
-// A node connects to every peer it finds while it has fewer than
-// MaxPeers connected (direct peers, bootstrap peers included); so a mesh
-// of up to MaxPeers+1 nodes is a full mesh, where pub/sub sends every
-// message straight to each peer. MaxPeers is Config.MaxPeers if set; by
-// default it follows the mesh's size as this node knows it
-// (maxPeersLocked): everyone up to DefaultFullMesh nodes, DefaultMaxPeers
-// in a larger mesh. Measured on 2 cores, one process per node, a full
-// mesh of 20 formed in 1.4 s and one of 50 in 17–22 s, against 1.8–2.6 s
-// with 8 peers each (idle CPU of the whole mesh 60–75 % against 15–19 %
-// of a core); and 8 peers each formed a mesh of 50 faster and idled
-// cheaper than 20 each (BENCHMARKS.md, Scale). Above that size the mesh
-// is partial:
+// A node connects to every peer it finds while the mesh fits within its
+// MaxPeers (direct peers, bootstrap peers included); so a mesh of up to
+// MaxPeers+1 nodes is a full mesh, where pub/sub sends every message
+// straight to each peer. MaxPeers is Config.MaxPeers if set; by default it
+// follows the mesh's size as this node knows it (maxPeersLocked): everyone
+// up to DefaultFullMesh nodes, DefaultMaxPeers in a larger mesh. Measured
+// on 2 cores, one process per node, a full mesh of 20 formed in 1.4 s and
+// one of 50 in 17–22 s, against 1.8–2.6 s with 8 peers each (idle CPU of
+// the whole mesh 60–75 % against 15–19 % of a core); and 8 peers each
+// formed a mesh of 50 faster and idled cheaper than 20 each (BENCHMARKS.md,
+// Scale). Above that size the mesh is partial:
 //
 //   - a node dials candidates (mDNS, peer exchange) and redials lost
-//     peers only while it has room (fewer than MaxPeers connected);
-//     bootstrap peers and peers given to Connect are always redialled;
+//     peers only while it has room: fewer connected than its dial target,
+//     half of MaxPeers (dialTargetLocked); bootstrap peers and peers given
+//     to Connect are always redialled;
 //   - it accepts every inbound connection (a newcomer must find a way in),
 //     and trims the connections above MaxPeers+trimSlack(MaxPeers)
 //     (trim), sparing bootstrap peers, peers given to Connect
 //     and connections younger than trimGrace; a trimmed peer redials
-//     someone if that leaves it short, so every node ends with
-//     MaxPeers to MaxPeers+trimSlack peers and the graph, a random one,
+//     someone if that leaves it short, so every node ends with its dial
+//     target to MaxPeers+trimSlack peers and the graph, a random one,
 //     stays connected;
 //   - a node that falls short (a peer left, a link broke) dials its
 //     candidates and its lost peers again, a few at a time (refill);
@@ -51,6 +51,10 @@ const (
 	trimForget = time.Minute
 	// refillMax bounds the lost peers redialled at once by refill.
 	refillMax = 4
+	// minDialTarget: a node of a partial mesh dials up to half its
+	// MaxPeers, but at least this many peers (dialTargetLocked): a random
+	// graph of degree 3 and more stays connected.
+	minDialTarget = 3
 	// fullMeshAfter: with Config.MaxPeers unset, a node keeps
 	// DefaultMaxPeers peers for this long after it starts, before a small
 	// mesh's size lets it connect to everyone (maxPeersLocked). Its
@@ -68,7 +72,26 @@ func trimSlack(maxPeers int) int {
 // roomLocked reports whether the node may dial another peer that is not
 // kept for good, with pending dials already under way; ms.mu held.
 func (ms *members) roomLocked(pending int) bool {
-	return ms.nconn+pending < ms.maxPeersLocked()
+	return ms.nconn+pending < ms.dialTargetLocked()
+}
+
+// dialTargetLocked returns how many peers the node dials up to (it
+// accepts more: MaxPeers plus trimSlack). While the mesh fits within
+// MaxPeers, MaxPeers (by default also in the node's first fullMeshAfter,
+// unless it knows the mesh is large); in a partial mesh, half of MaxPeers, at least
+// minDialTarget (MaxPeers if fewer): the rest of its room is for the nodes
+// that dial it. A hundred nodes started together, each dialling up to 8 and
+// taking every newcomer, made 16 links each on average, so 360 connections
+// were trimmed in formation (the first to start took 38), each one a
+// handshake, a store sync and announcements that every node verifies; the
+// mesh formed 8–10 s after the last start. Dialling up to 4, 105–128 were
+// trimmed and it formed in 5.4–6.2 s (BENCHMARKS.md, Scale). ms.mu held.
+func (ms *members) dialTargetLocked() int {
+	most := ms.maxPeersLocked()
+	if (ms.cfg.MaxPeers == 0 && !ms.bounded) || ms.meshSizeLocked() <= most+1 {
+		return most
+	}
+	return max(min(most, minDialTarget), most/2)
 }
 
 // maxPeersLocked returns how many direct peers the node keeps now:
@@ -153,7 +176,7 @@ func (ms *members) refillPicksLocked(now time.Time) []peer.ID {
 			lost = append(lost, lostPeer{p, !ok, d, rand.Float64()})
 		}
 	}
-	most := ms.maxPeersLocked()
+	most := ms.dialTargetLocked()
 	return pickLost(lost, min(refillMax, most-ms.nconn-dialing), ms.fullDegreeLocked())
 }
 

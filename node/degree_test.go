@@ -234,6 +234,39 @@ func TestDefaultMaxPeersFollowsTheMeshSize(t *testing.T) {
 	}
 }
 
+// A node dials up to MaxPeers while the mesh fits within it, and up to
+// half of it (at least minDialTarget) in a larger mesh: the rest of its
+// room is for the nodes that dial it.
+func TestDialTarget(t *testing.T) {
+	for _, c := range []struct {
+		maxPeers, nodes int
+		fresh           bool // in its first fullMeshAfter
+		want            int
+	}{
+		{0, 5, true, DefaultMaxPeers},        // just started: not known to be large
+		{0, 5, false, DefaultFullMesh - 1},   // a small mesh: everyone
+		{0, 100, true, DefaultMaxPeers / 2},  // discovery told it of a large mesh at once
+		{0, 100, false, DefaultMaxPeers / 2}, // a large mesh
+		{10, 11, false, 10},                  // fits: a full mesh
+		{10, 12, false, 5},                   // does not
+		{3, 8, false, 3},                     // at least minDialTarget
+		{2, 8, false, 2},                     // unless MaxPeers is lower
+		{20, 100, false, 10},
+	} {
+		ms := &members{cfg: Config{MaxPeers: c.maxPeers}, peers: map[peer.ID]*member{}, shown: map[peer.ID]struct{}{}, started: time.Now()}
+		if !c.fresh {
+			ms.started = ms.started.Add(-fullMeshAfter)
+		}
+		ms.cands.byID = map[peer.ID]*candidate{}
+		for i := range c.nodes - 1 {
+			ms.cands.byID[peer.ID(fmt.Sprint("p", i))] = &candidate{}
+		}
+		if got := ms.dialTargetLocked(); got != c.want {
+			t.Errorf("MaxPeers %d, %d nodes known, fresh %v: dials up to %d, want %d", c.maxPeers, c.nodes, c.fresh, got, c.want)
+		}
+	}
+}
+
 // refill redials the reachable lost peers with the most room first, never
 // one that would have to trim a peer to take us, and at most as many as
 // it has room for.

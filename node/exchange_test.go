@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -142,5 +143,35 @@ func TestExchangeAnswer(t *testing.T) {
 	ns[1].members.exchangeWith(ns[0].ID()) // within exchangeMinGap: refused
 	if got := ns[1].Stats().PeerExchanges - before; got != 1 {
 		t.Fatalf("%d of 2 questions in a row answered, want 1", got)
+	}
+}
+
+// The answer lists the members with room (announcing fewer than MaxPeers
+// peers, or not announcing yet), and the others only when none has room.
+func TestExchangeAnswerListsMembersWithRoom(t *testing.T) {
+	addr := ma.StringCast("/ip4/10.0.0.1/tcp/4001")
+	mk := func(degrees map[peer.ID]int, joined ...peer.ID) *members {
+		ms := &members{cfg: Config{MaxPeers: 8}, peers: map[peer.ID]*member{}, degrees: degrees}
+		for _, p := range joined {
+			ms.peers[p] = &member{joined: true, addrs: []ma.Multiaddr{addr}}
+		}
+		ms.peers["left"] = &member{addrs: []ma.Multiaddr{addr}} // not joined: never listed
+		return ms
+	}
+	ids := func(ais []peer.AddrInfo) []peer.ID {
+		var out []peer.ID
+		for _, ai := range ais {
+			out = append(out, ai.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	ms := mk(map[peer.ID]int{"full": 8, "over": 11, "room": 7}, "asker", "full", "over", "room", "quiet")
+	if got, want := ids(ms.exchangeList("asker")), []peer.ID{"quiet", "room"}; !slices.Equal(got, want) {
+		t.Errorf("answer %v, want %v (the members with room)", got, want)
+	}
+	ms = mk(map[peer.ID]int{"full": 8, "over": 11}, "asker", "full", "over")
+	if got, want := ids(ms.exchangeList("asker")), []peer.ID{"full", "over"}; !slices.Equal(got, want) {
+		t.Errorf("answer %v, want %v (none has room: all)", got, want)
 	}
 }

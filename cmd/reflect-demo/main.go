@@ -57,11 +57,12 @@ type options struct {
 	version  bool
 	fast     bool
 	maxPeers int      // -max-peers: node.Config.MaxPeers
+	cpuProf  string   // -cpuprofile: write a CPU profile here until exit
 	command  []string // the arguments after the flags: one command to run
 }
 
 // hiddenFlags work but are left out of -h: they are for tests.
-var hiddenFlags = map[string]bool{"fast-timers": true}
+var hiddenFlags = map[string]bool{"fast-timers": true, "cpuprofile": true}
 
 // stringList is a repeatable string flag.
 type stringList []string
@@ -91,6 +92,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.public, "http-public", false, "let -http listen on a non-loopback address: anyone who reaches it sees the mesh's peers, topics and key names")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVar(&o.fast, "fast-timers", false, "test timers: notice dead links within about 4 s and redial every second, anti-entropy every second")
+	fs.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile to `file` from the start until the demo exits (the scale scenario's diagnosis)")
 	return fs
 }
 
@@ -147,6 +149,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case o.version:
 		fmt.Fprintln(stdout, versionLine())
 		return exitOK
+	}
+	if o.cpuProf != "" {
+		stopProfile, err := startCPUProfile(o.cpuProf)
+		if err != nil {
+			fmt.Fprintf(stderr, "reflect-demo: -cpuprofile: %v\n", err)
+			return exitFail
+		}
+		defer stopProfile()
 	}
 	oneShot := len(o.command) > 0
 	var cmd command

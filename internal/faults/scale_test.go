@@ -25,11 +25,15 @@ import (
 // REFLECT_SCALE_LOGS=DIR also runs every demo with -v and appends its
 // standard error to DIR/hN.log (the dials and their errors, for diagnosis).
 // REFLECT_SCALE_MAXPEERS=K runs every demo with -max-peers K (a partial
-// mesh above K+1 hosts).
+// mesh above K+1 hosts). REFLECT_SCALE_PROFILE=DIR runs every demo with
+// -cpuprofile DIR/hN.prof, and ends the scenario after the formation and
+// its first idle window, closing every demo's input so that the profiles
+// are written (merge them: go tool pprof -top DIR/*.prof).
 const (
 	scaleEnv         = "REFLECT_SCALE"
 	scaleLogsEnv     = "REFLECT_SCALE_LOGS"
 	scaleMaxPeersEnv = "REFLECT_SCALE_MAXPEERS"
+	scaleProfileEnv  = "REFLECT_SCALE_PROFILE"
 )
 
 // Targets of issue 16 on a 2-core machine, and the bounds of the waits.
@@ -110,6 +114,11 @@ func TestScale(t *testing.T) {
 	formedAt := time.Now()
 	idleStep(t, ds, pids, "5 s after formation")
 	report(t, "%d hosts: RSS per process min/median/max %s MB", n, spreadOf(rss))
+	if os.Getenv(scaleProfileEnv) != "" {
+		eachDemo(ds, func(_ int, d *demo) { d.EndInput() })
+		t.Logf("%d hosts: CPU profiles written to %s; the scenario ends here", n, os.Getenv(scaleProfileEnv))
+		return
+	}
 	time.Sleep(time.Until(formedAt.Add(settledAfter)))
 	idleStep(t, ds, pids, fmt.Sprintf("%v after formation", settledAfter+5*time.Second))
 	time.Sleep(time.Until(formedAt.Add(lateAfter)))
@@ -208,6 +217,9 @@ func startScaleDemo(t testing.TB, h *netlab.Host) (*demo, error) {
 	args := []string{"-json", "-key", meshKey}
 	if k := os.Getenv(scaleMaxPeersEnv); k != "" {
 		args = append(args, "-max-peers", k)
+	}
+	if dir := os.Getenv(scaleProfileEnv); dir != "" {
+		args = append(args, "-cpuprofile", filepath.Join(dir, h.String()+".prof"))
 	}
 	cmd := h.Command(context.Background(), demoBin, args...)
 	if dir := os.Getenv(scaleLogsEnv); dir != "" {
