@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -585,7 +586,8 @@ func seenAcross(t *testing.T, ds []*demo) string {
 		if st, err := d.Do("stats"); err == nil {
 			neighbours = fmt.Sprint(st.Num("node", "neighbours"))
 		}
-		lines[i] = fmt.Sprintf("h%d sees h%v across (%s neighbours)", i+1, across, neighbours)
+		lines[i] = fmt.Sprintf("h%d sees h%v across (%s neighbours; TCP connections established across: %s)",
+			i+1, across, neighbours, tcpAcross(d.h, i < partitioned))
 	})
 	var out []string
 	for _, l := range lines {
@@ -594,6 +596,34 @@ func seenAcross(t *testing.T, ds []*demo) string {
 		}
 	}
 	return strings.Join(out, "; ")
+}
+
+// tcpAcross lists the hosts of the other side of the partition to which
+// h's namespace has an established TCP connection (ss): a link whose death
+// the node has not noticed, rather than a stale announcement.
+func tcpAcross(h *netlab.Host, small bool) string {
+	side := map[netip.Addr]int{}
+	for _, o := range h.Lab().Hosts() {
+		if (o.Index() <= partitioned) != small {
+			side[o.IP()] = o.Index()
+		}
+	}
+	out, err := h.Command(context.Background(), "ss", "-tnH", "state", "established").Output()
+	if err != nil {
+		return fmt.Sprintf("ss: %v", err)
+	}
+	var hosts []int
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 {
+			continue
+		}
+		if ap, err := netip.ParseAddrPort(f[len(f)-1]); err == nil && side[ap.Addr().Unmap()] > 0 {
+			hosts = append(hosts, side[ap.Addr().Unmap()])
+		}
+	}
+	slices.Sort(hosts)
+	return fmt.Sprintf("h%v", hosts)
 }
 
 // traffic sums the pub/sub and store counters of every node.
