@@ -36,7 +36,10 @@ import (
 //     target to MaxPeers+trimSlack peers and the graph, a random one,
 //     stays connected;
 //   - a node that falls short (a peer left, a link broke) dials its
-//     candidates and its lost peers again, a few at a time (refill);
+//     candidates and its lost peers again, a few at a time (refill); a
+//     lost peer that has been no member for a while (no node it reaches
+//     announces it: across a partition) it redials whatever its room
+//     (strandedLocked), so that a healed partition joins again;
 //   - pub/sub relays what a peer does not get directly (GossipSub; every
 //     node relays every topic some node subscribes to), the
 //     store syncs with its direct peers only and gets the rest through the
@@ -142,15 +145,25 @@ func (ms *members) meshSizeLocked() int {
 }
 
 // refill redials lost peers, a few at a time (those with room first:
-// pickLost), when the node has room and no candidate to dial (run calls it
-// after each sweep).
+// pickLost), when the node has room and no candidate to dial, and the
+// stranded ones (strandedLocked) whatever its room (run calls it after each
+// sweep).
 func (ms *members) refill() {
 	ms.mu.Lock()
-	if len(ms.cands.byID) > 0 || ms.ctx.Err() != nil {
+	if ms.ctx.Err() != nil {
 		ms.mu.Unlock()
 		return
 	}
 	now := time.Now()
+	stranded := ms.strandedPicksLocked(now)
+	if len(ms.cands.byID) > 0 {
+		ms.mu.Unlock()
+		for _, p := range stranded {
+			ms.log.Debug("node: refill: redialling a lost peer that is no member", "peer", p)
+			ms.dial(p, true)
+		}
+		return
+	}
 	for p, m := range ms.peers {
 		if !m.keep && !m.connected && !m.dialing && now.Sub(m.lostAt) > ms.cfg.ForgetAfter {
 			delete(ms.peers, p) // what dialLoop does for the peers it redials
@@ -158,6 +171,10 @@ func (ms *members) refill() {
 	}
 	pick := ms.refillPicksLocked(now)
 	ms.mu.Unlock()
+	for _, p := range stranded {
+		ms.log.Debug("node: refill: redialling a lost peer that is no member", "peer", p)
+		ms.dial(p, true)
+	}
 	for _, p := range pick {
 		ms.log.Debug("node: refill: redialling a lost peer", "peer", p)
 		ms.dial(p, true)
@@ -181,6 +198,40 @@ func (ms *members) refillPicksLocked(now time.Time) []peer.ID {
 	}
 	most := ms.dialTargetLocked()
 	return pickLost(lost, min(refillMax, most-ms.nconn-dialing), ms.fullDegreeLocked())
+}
+
+// strandedAfter: a lost peer that has been no member for this long
+// (strandedLocked) is redialled whatever the node's room.
+const strandedAfter = 10 * time.Second
+
+// strandedLocked reports whether p, a lost peer (m), is no member now, and
+// has been lost for strandedAfter: no node this one reaches announces it,
+// so it is across a partition (or gone). It is redialled whatever this
+// node's room or p's, as a bootstrap peer is: a partial mesh's nodes have
+// their dial target of peers on each side of a partition that heals, and
+// none would dial across (a partition of 10 in 100 had not healed 30 s
+// after). A peer trimmed in formation is a member again within a second or
+// two, through the others' announcements. ms.mu held.
+func (ms *members) strandedLocked(p peer.ID, m *member, now time.Time) bool {
+	if m.connected || m.placeholder || now.Sub(m.lostAt) < strandedAfter {
+		return false
+	}
+	_, shown := ms.shown[p]
+	return !shown
+}
+
+// strandedPicksLocked returns the stranded lost peers no dial loop redials
+// yet, at most refillMax of them; ms.mu held.
+func (ms *members) strandedPicksLocked(now time.Time) []peer.ID {
+	var out []peer.ID
+	for _, p := range sortedSet(ms.peers) {
+		m := ms.peers[p]
+		if !m.dialing && !m.keep && now.Sub(m.lostAt) <= ms.cfg.ForgetAfter && ms.strandedLocked(p, m, now) {
+			out = append(out, p)
+		}
+	}
+	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out[:min(len(out), refillMax)]
 }
 
 // fullLocked reports whether p announces fullDegreeLocked peers or more:

@@ -408,3 +408,29 @@ func TestFarMemberJoinsAfterAnnounced(t *testing.T) {
 		t.Errorf("%d joins counted, want 4 (a, b, a again, d)", st)
 	}
 }
+
+// A lost peer that no node this one reaches announces, lost for
+// strandedAfter, is stranded: redialled whatever the room (a partition
+// healing); not one that is still a member, lost a moment ago, connected,
+// or redialled already.
+func TestStrandedLostPeers(t *testing.T) {
+	now := time.Now()
+	ms := &members{cfg: Config{ForgetAfter: time.Hour}, peers: map[peer.ID]*member{}, shown: map[peer.ID]struct{}{}}
+	ms.peers["across"] = &member{lostAt: now.Add(-strandedAfter)}
+	ms.peers["member"] = &member{lostAt: now.Add(-time.Minute)}
+	ms.shown["member"] = struct{}{}
+	ms.peers["just-lost"] = &member{lostAt: now.Add(-strandedAfter / 2)}
+	ms.peers["connected"] = &member{connected: true, lostAt: now.Add(-time.Minute)}
+	ms.peers["dialling"] = &member{dialing: true, lostAt: now.Add(-time.Minute)}
+	ms.peers["kept"] = &member{keep: true, lostAt: now.Add(-time.Minute)}
+	ms.peers["forgotten"] = &member{lostAt: now.Add(-2 * time.Hour)}
+	if got := ms.strandedPicksLocked(now); !slices.Equal(got, []peer.ID{"across"}) {
+		t.Errorf("stranded picks %v, want [across]", got)
+	}
+	for i := range 2 * refillMax {
+		ms.peers[peer.ID(fmt.Sprint("far", i))] = &member{lostAt: now.Add(-time.Minute)}
+	}
+	if got := len(ms.strandedPicksLocked(now)); got != refillMax {
+		t.Errorf("%d stranded picks at once, want refillMax %d", got, refillMax)
+	}
+}

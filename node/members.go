@@ -505,7 +505,7 @@ func (ms *members) dial(p peer.ID, now bool) {
 	ms.mu.Lock()
 	m := ms.peers[p]
 	if m == nil || m.dialing || ms.h.Network().Connectedness(p) == network.Connected || ms.ctx.Err() != nil ||
-		(!m.keep && (!ms.roomLocked(0) || ms.fullLocked(p))) {
+		(!m.keep && !ms.strandedLocked(p, m, time.Now()) && (!ms.roomLocked(0) || ms.fullLocked(p))) {
 		ms.mu.Unlock()
 		return
 	}
@@ -534,7 +534,8 @@ func (ms *members) dialLoop(p peer.ID, delay time.Duration) {
 		case m == nil:
 			ms.mu.Unlock()
 			return
-		case ms.h.Network().Connectedness(p) == network.Connected, !m.keep && (!ms.roomLocked(0) || ms.fullLocked(p)):
+		case ms.h.Network().Connectedness(p) == network.Connected,
+			!m.keep && !ms.strandedLocked(p, m, time.Now()) && (!ms.roomLocked(0) || ms.fullLocked(p)):
 			m.dialing = false // connected, or enough peers without it, or no room at it (degree.go)
 			ms.mu.Unlock()
 			return

@@ -3,6 +3,7 @@ package faults
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -35,7 +36,14 @@ const (
 	scaleLogsEnv     = "REFLECT_SCALE_LOGS"
 	scaleMaxPeersEnv = "REFLECT_SCALE_MAXPEERS"
 	scaleProfileEnv  = "REFLECT_SCALE_PROFILE"
+	scaleStatusEnv   = "REFLECT_SCALE_STATUS"
 )
+
+// scaleStatusAddr: with REFLECT_SCALE_STATUS=1 every demo serves its status
+// page here, in its own namespace, and a partition that is not noticed
+// names, for each node that still sees across, the links across that the
+// nodes it reaches claim (its /status): whose announcement is stale.
+const scaleStatusAddr = "127.0.0.1:8089"
 
 // Targets of issue 16 on a 2-core machine, and the bounds of the waits.
 const (
@@ -221,6 +229,9 @@ func startScaleDemo(t testing.TB, h *netlab.Host) (*demo, error) {
 	}
 	if dir := os.Getenv(scaleProfileEnv); dir != "" {
 		args = append(args, "-cpuprofile", filepath.Join(dir, h.String()+".prof"))
+	}
+	if os.Getenv(scaleStatusEnv) != "" {
+		args = append(args, "-http", scaleStatusAddr)
 	}
 	cmd := h.Command(context.Background(), demoBin, args...)
 	if dir := os.Getenv(scaleLogsEnv); dir != "" {
@@ -586,8 +597,8 @@ func seenAcross(t *testing.T, ds []*demo) string {
 		if st, err := d.Do("stats"); err == nil {
 			neighbours = fmt.Sprint(st.Num("node", "neighbours"))
 		}
-		lines[i] = fmt.Sprintf("h%d sees h%v across (%s neighbours; TCP connections established across: %s)",
-			i+1, across, neighbours, tcpAcross(d.h, i < partitioned))
+		lines[i] = fmt.Sprintf("h%d sees h%v across (%s neighbours; TCP connections established across: %s%s)",
+			i+1, across, neighbours, tcpAcross(d.h, i < partitioned), claimsAcross(d.h, host, i < partitioned))
 	})
 	var out []string
 	for _, l := range lines {
@@ -595,7 +606,36 @@ func seenAcross(t *testing.T, ds []*demo) string {
 			out = append(out, l)
 		}
 	}
+	if os.Getenv(scaleStatusEnv) != "" {
+		// What the nodes of the small side announce now, as they see it:
+		// a claim across held elsewhere that its author no longer makes
+		// is an announcement that did not arrive.
+		for i := range min(partitioned, len(ds)) {
+			out = append(out, fmt.Sprintf("h%d sends to %s", i+1, sendsTo(ds[i], host)))
+		}
+	}
 	return strings.Join(out, "; ")
+}
+
+// sendsTo reads d's status page and returns the hosts d's pub/sub sends to
+// (what it announces).
+func sendsTo(d *demo, host map[string]int) string {
+	out, err := d.h.Command(context.Background(), "curl", "-s", "-m", "5", "http://"+scaleStatusAddr+"/status").Output()
+	if err != nil {
+		return fmt.Sprintf("(status: %v)", err)
+	}
+	var st struct {
+		Links map[string][]string `json:"links"`
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		return fmt.Sprintf("(status: %v)", err)
+	}
+	var hs []int
+	for _, to := range st.Links[d.ID] {
+		hs = append(hs, host[to])
+	}
+	slices.Sort(hs)
+	return fmt.Sprintf("h%v", hs)
 }
 
 // tcpAcross lists the hosts of the other side of the partition to which
@@ -624,6 +664,36 @@ func tcpAcross(h *netlab.Host, small bool) string {
 	}
 	slices.Sort(hosts)
 	return fmt.Sprintf("h%v", hosts)
+}
+
+// claimsAcross reads h's status page (REFLECT_SCALE_STATUS) and lists the
+// links across the partition that the nodes h reaches claim, as
+// "author>peer" host numbers.
+func claimsAcross(h *netlab.Host, host map[string]int, small bool) string {
+	if os.Getenv(scaleStatusEnv) == "" {
+		return ""
+	}
+	out, err := h.Command(context.Background(), "curl", "-s", "-m", "5", "http://"+scaleStatusAddr+"/status").Output()
+	if err != nil {
+		return fmt.Sprintf("; status: %v", err)
+	}
+	var st struct {
+		Links map[string][]string `json:"links"`
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		return fmt.Sprintf("; status: %v", err)
+	}
+	var claims []string
+	for from, tos := range st.Links {
+		for _, to := range tos {
+			a, b := host[from], host[to]
+			if a > 0 && b > 0 && (a <= partitioned) != (b <= partitioned) {
+				claims = append(claims, fmt.Sprintf("h%d>h%d", a, b))
+			}
+		}
+	}
+	slices.Sort(claims)
+	return fmt.Sprintf("; claims across by the nodes it reaches: %v", claims)
 }
 
 // traffic sums the pub/sub and store counters of every node.
