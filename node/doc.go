@@ -50,9 +50,10 @@
 //   - Pub/sub (package pubsub): GossipSub, and a direct stream to each
 //     connected peer, used while no peer needs a relay (a full mesh).
 //   - A mesh shape for its size: every node connects to every other up to
-//     DefaultFullMesh nodes; in a larger mesh each keeps DefaultMaxPeers
-//     direct peers (up to a quarter more), and pub/sub relays (degree.go;
-//     Config.MaxPeers fixes the number instead).
+//     DefaultFullMesh nodes; in a larger mesh each dials half of
+//     DefaultMaxPeers and takes the nodes that dial it, up to
+//     DefaultMaxPeers and a quarter more, and pub/sub relays (degree.go;
+//     Config.MaxPeers sets the bound instead).
 //
 // # Membership
 //

@@ -16,8 +16,8 @@
 //	-peer ADDR       bootstrap peer multiaddr with /p2p/ID, repeatable
 //	-mdns=false      turn mDNS discovery off (on by default)
 //	-max-peers N     keep at most N direct peers (node.Config.MaxPeers); a
-//	                 larger mesh is partial and relays (default: every
-//	                 node up to 24, then 8 each)
+//	                 larger mesh is partial and relays, each node dialling
+//	                 N/2 (default: every node up to 24, then 8 each)
 //	-identity FILE   keep the peer identity in FILE (created if missing)
 //	-data DIR        keep the store on disk in DIR/store-NAME across restarts
 //	                 (crdtstore.Options.Dir), and the peer identity in
