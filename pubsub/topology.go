@@ -117,6 +117,19 @@ const (
 	// or later, once we have settled (announceSettle), and not at all in a
 	// closed neighbourhood.
 	announceAgain = 1500 * time.Millisecond
+	// announceLate repeats a changed announcement once more this long
+	// after the change, once the node has run announceLateAfter (past the
+	// formation of a mesh started together, whose trims are changes too).
+	// A node learns only the announcements made while it is connected:
+	// after a partition, the nodes of the small side reconnect among
+	// themselves (refills), and those that joined a relay after an
+	// author's losses had passed it kept the author's links across for
+	// its next refresh, up to a minute or two away (a partition of 10 in
+	// 100 was not noticed within 30 s in any run). A relay that gained a
+	// peer since it last relayed the author's announcement relays the
+	// repeat (knownRefresh).
+	announceLate      = 10 * time.Second
+	announceLateAfter = 30 * time.Second
 	// maxAnnounced bounds the peers in one announcement.
 	maxAnnounced = 4096
 )
@@ -619,6 +632,10 @@ func (p *PubSub) announceLoop() {
 	again := time.NewTimer(time.Hour)
 	again.Stop()
 	defer again.Stop()
+	late := time.NewTimer(time.Hour)
+	late.Stop()
+	defer late.Stop()
+	started := time.Now()
 	// The pending announcement goes out at the earlier of two deadlines,
 	// one for losses (prompt) and one for gains (zero: none pending).
 	var prompt, grow, grown time.Time // grown: the first gain pending
@@ -651,6 +668,14 @@ func (p *PubSub) announceLoop() {
 			// for the topic, which its heartbeat builds: a new peer of it
 			// may miss this announcement. Repeat it after the heartbeat.
 			again.Reset(announceAgain)
+			if time.Since(started) >= announceLateAfter {
+				late.Reset(announceLate)
+			}
+		case <-late.C:
+			// Past the mesh's formation, once more (see announceLate).
+			if p.topo.closed() {
+				continue
+			}
 		case <-again.C:
 			// Nodes relay no announcement while the mesh forms around
 			// them (see the top): repeat it once we have settled, for
