@@ -46,11 +46,12 @@ import (
 //     relayed deltas, and Node.Peers reports the members beyond the direct
 //     peers from the peer announcements (meshview.go).
 const (
-	// trimGrace spares a new connection from trimming: its pub/sub hello,
-	// peer exchange and the store's first sync run first. No longer: the
-	// first nodes of a hundred started together took newcomers for 5 s
-	// before they trimmed, and the mesh churned 5 s after the last start
-	// (formed 6.0–6.8 s after it; 3.2–5.0 s with 2 s).
+	// trimGrace spares a new connection from trimming while its pub/sub
+	// hello, peer exchange and the store's first sync run. Not much
+	// longer: with 5 s, the first nodes of a hundred started together
+	// took newcomers for 5 s before they trimmed, and the mesh churned
+	// until 5 s after the last start (formed 6.0–6.8 s after it; 3.2–5.3 s
+	// with 2 s).
 	trimGrace = 2 * time.Second
 	// trimForget: refill does not redial a peer this node trimmed for
 	// this long.
@@ -84,14 +85,15 @@ func (ms *members) roomLocked(pending int) bool {
 // dialTargetLocked returns how many peers the node dials up to (it
 // accepts more: MaxPeers plus trimSlack). While the mesh fits within
 // MaxPeers, MaxPeers (by default also in the node's first fullMeshAfter,
-// unless it knows the mesh is large); in a partial mesh, half of MaxPeers, at least
-// minDialTarget (MaxPeers if fewer): the rest of its room is for the nodes
-// that dial it. A hundred nodes started together, each dialling up to 8 and
-// taking every newcomer, made 16 links each on average, so 360 connections
-// were trimmed in formation (the first to start took 38), each one a
-// handshake, a store sync and announcements that every node verifies; the
-// mesh formed 8–10 s after the last start. Dialling up to 4, 105–128 were
-// trimmed and it formed in 5.4–6.2 s (BENCHMARKS.md, Scale). ms.mu held.
+// unless it knows the mesh is large); in a partial mesh, half of
+// MaxPeers, at least minDialTarget (MaxPeers if fewer): the rest of its
+// room is for the nodes that dial it. A hundred nodes started together,
+// each dialling up to 8 and taking every newcomer, made 16 links each on
+// average, so 360 connections were trimmed in formation (the first to
+// start took 38), each one a handshake, a store sync and announcements
+// that every node verifies; the mesh formed 8–10 s after the last start.
+// Dialling up to 4, 105–128 were trimmed and it formed in 5.4–6.2 s (and
+// 3.2–5.3 s with trimGrace at 2 s; BENCHMARKS.md). ms.mu held.
 func (ms *members) dialTargetLocked() int {
 	most := ms.maxPeersLocked()
 	if (ms.cfg.MaxPeers == 0 && !ms.bounded) || ms.meshSizeLocked() <= most+1 {
@@ -158,10 +160,7 @@ func (ms *members) refill() {
 	stranded := ms.strandedPicksLocked(now)
 	if len(ms.cands.byID) > 0 {
 		ms.mu.Unlock()
-		for _, p := range stranded {
-			ms.log.Debug("node: refill: redialling a lost peer that is no member", "peer", p)
-			ms.dial(p, true)
-		}
+		ms.redialStranded(stranded)
 		return
 	}
 	for p, m := range ms.peers {
@@ -171,10 +170,7 @@ func (ms *members) refill() {
 	}
 	pick := ms.refillPicksLocked(now)
 	ms.mu.Unlock()
-	for _, p := range stranded {
-		ms.log.Debug("node: refill: redialling a lost peer that is no member", "peer", p)
-		ms.dial(p, true)
-	}
+	ms.redialStranded(stranded)
 	for _, p := range pick {
 		ms.log.Debug("node: refill: redialling a lost peer", "peer", p)
 		ms.dial(p, true)
@@ -218,6 +214,14 @@ func (ms *members) strandedLocked(p peer.ID, m *member, now time.Time) bool {
 	}
 	_, shown := ms.shown[p]
 	return !shown
+}
+
+// redialStranded starts the dial loops of the stranded lost peers ps.
+func (ms *members) redialStranded(ps []peer.ID) {
+	for _, p := range ps {
+		ms.log.Debug("node: refill: redialling a lost peer that is no member", "peer", p)
+		ms.dial(p, true)
+	}
 }
 
 // strandedPicksLocked returns the stranded lost peers no dial loop redials
