@@ -228,8 +228,7 @@ func (ms *members) redialStranded(ps []peer.ID) {
 // yet, at most refillMax of them; ms.mu held.
 func (ms *members) strandedPicksLocked(now time.Time) []peer.ID {
 	var out []peer.ID
-	for _, p := range sortedSet(ms.peers) {
-		m := ms.peers[p]
+	for p, m := range ms.peers {
 		if !m.dialing && !m.keep && now.Sub(m.lostAt) <= ms.cfg.ForgetAfter && ms.strandedLocked(p, m, now) {
 			out = append(out, p)
 		}

@@ -158,8 +158,8 @@
 // node sees it (for a status page); a node refreshes its announcement
 // once it has announced nothing for 15 s on average (give or take a half,
 // so that nodes started together do not refresh together; in a mesh of
-// more than 20 nodes, 15 s per 20 nodes, at most 75 s). A refresh that says what a relay last validated from its
-// author goes no further than the author's neighbours, except one in eight
+// more than 20 nodes, 15 s per 20 nodes, at most 75 s). A refresh that
+// says what a relay last validated from its author goes no further than the author's neighbours, except one in eight
 // (and the first after a node appeared or restarted, or the relay gained a
 // peer), so a lost one is corrected within about one period next to its
 // author and eight further away (6 min in a mesh of 50, 10 min in one of

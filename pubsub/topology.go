@@ -24,8 +24,9 @@ import (
 // topic, the peers its pub/sub is ready to send to (its connected peers
 // whose subscriptions it has and whose GossipSub stream is open: every
 // message it publishes from then on reaches them), whenever that changes
-// and when it has announced nothing for announceRefresh (a refresh). A node forwards a message of an author unless
-// every other peer of its own got it from the author directly: the
+// and when it has announced nothing for announceRefresh (a refresh). A
+// node forwards a message of an author unless every other peer of its own
+// got it from the author directly: the
 // author's announcement lists the peer, and the peer's announcement lists
 // the author. Then the node delivers the message to its own subscribers
 // without forwarding it (GossipSub's ValidationIgnore). A partial mesh
@@ -69,8 +70,9 @@ import (
 // gives is routes (routes.go) and Links beyond the neighbours: the
 // coverage checks of app topics above need only the neighbours' own
 // announcements, which come directly. A node repeats its announcement once
-// it has settled, and refreshes it, so a partial mesh's routes
-// follow a moment after it forms.
+// it has settled (and, past a mesh's formation, once more later:
+// announceLate), and refreshes it, so a partial mesh's routes follow a
+// moment after it forms.
 
 const (
 	// peersTopic carries the announcements.

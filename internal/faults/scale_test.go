@@ -598,7 +598,7 @@ func seenAcross(t *testing.T, ds []*demo) string {
 			neighbours = fmt.Sprint(st.Num("node", "neighbours"))
 		}
 		lines[i] = fmt.Sprintf("h%d sees h%v across (%s neighbours; TCP connections established across: %s%s)",
-			i+1, across, neighbours, tcpAcross(d.h, i < partitioned), claimsAcross(d.h, host, i < partitioned))
+			i+1, across, neighbours, tcpAcross(d.h, i < partitioned), claimsAcross(d.h, host))
 	})
 	var out []string
 	for _, l := range lines {
@@ -620,22 +620,32 @@ func seenAcross(t *testing.T, ds []*demo) string {
 // sendsTo reads d's status page and returns the hosts d's pub/sub sends to
 // (what it announces).
 func sendsTo(d *demo, host map[string]int) string {
-	out, err := d.h.Command(context.Background(), "curl", "-s", "-m", "5", "http://"+scaleStatusAddr+"/status").Output()
+	links, err := statusLinks(d.h)
 	if err != nil {
-		return fmt.Sprintf("(status: %v)", err)
+		return fmt.Sprintf("(%v)", err)
+	}
+	var hs []int
+	for _, to := range links[d.ID] {
+		hs = append(hs, host[to])
+	}
+	slices.Sort(hs)
+	return fmt.Sprintf("h%v", hs)
+}
+
+// statusLinks reads the mesh's links from the status page h's demo serves
+// (REFLECT_SCALE_STATUS), as its /status gives them.
+func statusLinks(h *netlab.Host) (map[string][]string, error) {
+	out, err := h.Command(context.Background(), "curl", "-s", "-m", "5", "http://"+scaleStatusAddr+"/status").Output()
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
 	}
 	var st struct {
 		Links map[string][]string `json:"links"`
 	}
 	if err := json.Unmarshal(out, &st); err != nil {
-		return fmt.Sprintf("(status: %v)", err)
+		return nil, fmt.Errorf("status: %w", err)
 	}
-	var hs []int
-	for _, to := range st.Links[d.ID] {
-		hs = append(hs, host[to])
-	}
-	slices.Sort(hs)
-	return fmt.Sprintf("h%v", hs)
+	return st.Links, nil
 }
 
 // tcpAcross lists the hosts of the other side of the partition to which
@@ -669,22 +679,16 @@ func tcpAcross(h *netlab.Host, small bool) string {
 // claimsAcross reads h's status page (REFLECT_SCALE_STATUS) and lists the
 // links across the partition that the nodes h reaches claim, as
 // "author>peer" host numbers.
-func claimsAcross(h *netlab.Host, host map[string]int, small bool) string {
+func claimsAcross(h *netlab.Host, host map[string]int) string {
 	if os.Getenv(scaleStatusEnv) == "" {
 		return ""
 	}
-	out, err := h.Command(context.Background(), "curl", "-s", "-m", "5", "http://"+scaleStatusAddr+"/status").Output()
+	links, err := statusLinks(h)
 	if err != nil {
-		return fmt.Sprintf("; status: %v", err)
-	}
-	var st struct {
-		Links map[string][]string `json:"links"`
-	}
-	if err := json.Unmarshal(out, &st); err != nil {
-		return fmt.Sprintf("; status: %v", err)
+		return "; " + err.Error()
 	}
 	var claims []string
-	for from, tos := range st.Links {
+	for from, tos := range links {
 		for _, to := range tos {
 			a, b := host[from], host[to]
 			if a > 0 && b > 0 && (a <= partitioned) != (b <= partitioned) {
