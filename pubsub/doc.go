@@ -158,15 +158,22 @@
 // node sees it (for a status page); a node refreshes its announcement
 // once it has announced nothing for 15 s on average (give or take a half,
 // so that nodes started together do not refresh together; in a mesh of
-// more than 20 nodes, 15 s per 20 nodes, at most 75 s). A refresh that
-// says what a relay last validated from its author goes no further than the author's neighbours, except one in eight
-// (and the first after a node appeared or restarted, or the relay gained a
-// peer), so a lost one is corrected within about one period next to its
-// author and eight further away (6 min in a mesh of 50, 10 min in one of
-// 100 or more). In a partial mesh of 50 where nothing changed, every node
-// received 14 copies per second when every refresh crossed the mesh, and
-// half a copy with one in four crossing. A change, such as a connection
-// closed and another opened, still crosses the whole mesh at once.
+// more than 20 nodes, 15 s per 20 nodes, at most 75 s). Two peers catch
+// up when they meet: each hands the other the latest announcement it holds
+// of every node it reaches, newer than the other's, signed by its author
+// and verified like a relayed copy (catchup.go; Stats.CatchUps,
+// Stats.CaughtUp). So a node that joins, or comes back across a healed
+// partition, knows the whole mesh's links at once, and a node that
+// learnt something its other peers may lack (by catching up, or while the
+// mesh formed around it and it relayed nothing) catches up with them too.
+// A refresh that says what a relay's peers hold already goes no further
+// than the author's neighbours, except one in eight, so a lost one is
+// corrected within about one period next to its author and eight further
+// away (6 min in a mesh of 50, 10 min in one of 100 or more). In a partial
+// mesh of 50 where nothing changed, every node received 14 copies per
+// second when every refresh crossed the mesh, and half a copy with one in
+// four crossing. A change, such as a connection closed and another
+// opened, still crosses the whole mesh at once.
 // New links are announced once none has come for 50 ms (at most 250 ms
 // after the first), lost ones within 20 ms. An announcement gives the age
 // of each of its links younger than 1.5 s, so that Announced can tell since

@@ -86,6 +86,8 @@ var nodeMetrics = []struct {
 	{"connection_resets_total", "Times the connections to a peer were closed because GossipSub lost its stream.", func(s Stats) uint64 { return s.ConnectionResets }},
 	{"inbound_no_subscriber_messages_total", "Messages sent to this node alone that found no subscription.", func(s Stats) uint64 { return s.InboundNoSubscriber }},
 	{"unroutable_frames_total", "Frames for another node this node could not pass on.", func(s Stats) uint64 { return s.Unroutable }},
+	{"catch_ups_total", "Exchanges of peer announcements completed with a peer.", func(s Stats) uint64 { return s.CatchUps }},
+	{"caught_up_announcements_total", "Peer announcements learnt in exchanges with a peer.", func(s Stats) uint64 { return s.CaughtUp }},
 }
 
 func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {

@@ -57,6 +57,51 @@ func (r *reorderer) init(deliver func(*batch)) {
 func (r *reorderer) add(b *batch) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.addLocked(b)
+}
+
+// addUnlessSuperseded adds b unless it is superseded (a batch at or after
+// it was delivered already: see superseded), which it reports by
+// returning false. The check and the addition are one step: a batch
+// delivered by jump in between cannot let an older one through.
+func (r *reorderer) addUnlessSuperseded(b *batch) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.supersededLocked(b) {
+		return false
+	}
+	r.addLocked(b)
+	return true
+}
+
+// jump delivers b, a batch that came another way than its predecessors
+// (a catch-up: catchup.go), as its author's latest: the batches held
+// before it are older news and are dropped, and the sequence goes on
+// after it. It reports false, delivering nothing, when b is superseded.
+func (r *reorderer) jump(b *batch) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.supersededLocked(b) {
+		return false
+	}
+	a := r.authors[string(b.author)]
+	if a == nil {
+		a = &authorOrder{}
+		r.authors[string(b.author)] = a
+	}
+	i, found := slices.BinarySearchFunc(a.held, b.seq, func(x *batch, s uint64) int { return cmp.Compare(x.seq, s) })
+	if found {
+		i++ // its copy, held
+	}
+	a.held = a.held[i:]
+	r.deliver(b)
+	a.next, a.loose = b.seq+1, false
+	r.drainLocked(a)
+	return true
+}
+
+// addLocked implements add; r.mu held.
+func (r *reorderer) addLocked(b *batch) {
 	a := r.authors[string(b.author)]
 	if a == nil {
 		a = &authorOrder{next: b.seq}

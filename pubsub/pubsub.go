@@ -59,6 +59,9 @@ type PubSub struct {
 
 	calls calls // requests waiting for replies (request.go)
 
+	announcements *topic    // the peer announcements' (topology.go)
+	catch         *catchups // catch-ups on announcements (catchup.go)
+
 	regMu      sync.Mutex
 	registered map[string]*registration // by registry name (registry.go)
 
@@ -121,6 +124,7 @@ func New(h host.Host, m Membership, cfg Config) (*PubSub, error) {
 		flushing:    make(chan struct{}, 1),
 		relayWake:   make(chan struct{}, 1),
 		relays:      relayState{topics: map[string]*relayed{}},
+		catch:       newCatchups(),
 	}
 	p.queued.init()
 	p.dir = newDirect(p)
@@ -134,6 +138,7 @@ func New(h host.Host, m Membership, cfg Config) (*PubSub, error) {
 		p.topics.setReady(q)
 		p.topo.setReady(q, true)
 		p.dir.ready(q)
+		p.catch.ready(h.ID(), q)
 		m.PubSubReady(q)
 	}, func(q peer.ID) { p.topo.setReady(q, false) })
 	tr := newGossipTracer(p.flows, p.ready, p.topics, p.streamLost, &p.count)
@@ -271,6 +276,7 @@ func (p *PubSub) Close() error {
 	for _, t := range topics {
 		t.shutdown()
 	}
+	p.stopCatchups()
 	p.dir.close()
 	p.cancel()
 	p.wg.Wait()

@@ -24,6 +24,8 @@ type netCounters struct {
 	forged       atomic.Uint64 // inbound batches and calls whose author was not their sender
 	subsRefused  atomic.Uint64 // subscriptions of peers beyond maxTopicsPerPeer
 	stalled      atomic.Uint64 // peers disconnected by stallLoop
+	catchUps     atomic.Uint64 // catch-ups completed, both ways (catchup.go)
+	caughtUp     atomic.Uint64 // announcements learnt in them
 }
 
 // TopicStats counts one topic's traffic on this node.
@@ -131,6 +133,13 @@ type Stats struct {
 	// path to the target any more, or too many hops (a full queue towards
 	// the next hop counts in OutboundDropped).
 	Unroutable uint64 `json:"unroutable"`
+	// CatchUps counts the exchanges of peer announcements this node
+	// completed with a peer, opened by either (when their pub/subs meet,
+	// and after this node learnt what its peers may lack); CaughtUp the
+	// announcements it learnt in them, newer than what it held. See the
+	// package documentation, Forwarding.
+	CatchUps uint64 `json:"catch_ups"`
+	CaughtUp uint64 `json:"caught_up"`
 }
 
 // Stats returns the current counters.
@@ -149,6 +158,8 @@ func (p *PubSub) Stats() Stats {
 		Forged:               p.count.forged.Load(),
 		SubscriptionsRefused: p.count.subsRefused.Load(),
 		StalledPeers:         p.count.stalled.Load(),
+		CatchUps:             p.count.catchUps.Load(),
+		CaughtUp:             p.count.caughtUp.Load(),
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

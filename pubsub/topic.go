@@ -267,6 +267,9 @@ func (t *topic) validate(_ context.Context, from peer.ID, m *lp2pps.Message) lp2
 		return lp2pps.ValidationReject
 	}
 	if from == p.host.ID() { // our own publish
+		if t.route.viaGossipOnly {
+			p.topo.hold(p.host.ID(), b.seq, m.Message, time.Now(), nil) // for the peers that catch up (catchup.go)
+		}
 		if p.cfg.Echo && t.vet(b) == nil {
 			t.deliver(b)
 		}
@@ -280,20 +283,23 @@ func (t *topic) validate(_ context.Context, from peer.ID, m *lp2pps.Message) lp2
 	if h := p.dir.testHookReceive.Load(); h != nil {
 		(*h)(t.wire, false)
 	}
-	if t.route.viaGossipOnly && t.order.superseded(b) {
-		// An announcement older than one delivered already, relayed late:
-		// it would overwrite what its author announced since (topology.go).
-		return lp2pps.ValidationIgnore
-	}
-	t.order.add(b)
-	// A peer announcement says whom its author sent it to: it is judged by
-	// what it says itself, not by its predecessor (topology.go).
 	author := peerID(b.author)
 	var covered bool
 	if t.route.viaGossipOnly {
+		if !t.order.addUnlessSuperseded(b) {
+			// An announcement older than one delivered already, relayed
+			// late: it would overwrite what its author announced since
+			// (topology.go).
+			return lp2pps.ValidationIgnore
+		}
+		// Held for the peers that catch up with us (catchup.go). A peer
+		// announcement says whom its author sent it to: it is judged by
+		// what it says itself, not by its predecessor (topology.go).
+		p.topo.hold(author, b.seq, m.Message, time.Now(), b.vals)
 		now := time.Now()
-		covered = p.topo.knownRefresh(author, b.seq, b.vals, now, p.topo.forming(now) || p.topo.reachedAll(author, b.vals))
+		covered = p.topo.knownRefresh(author, b.seq, b.vals, now, p.topo.forming(now), p.topo.reachedAll(author, b.vals))
 	} else {
+		t.order.add(b)
 		covered = p.topo.allConnectedTo(author)
 	}
 	if covered {

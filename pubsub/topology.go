@@ -53,8 +53,9 @@ import (
 // way round while the mesh formed) is dropped, neither delivered nor
 // relayed: learnt, it would overwrite the newer one, and the node would
 // relay for the author until its next refresh. A refresh identical to the
-// last announcement changes nothing here, and is relayed only once in
-// refreshRelayEvery periods (knownRefresh). A gain is announced once no
+// last announcement changes nothing here, and one that says what the
+// node's peers hold already is relayed only once in refreshRelayEvery
+// periods (knownRefresh). A gain is announced once no
 // other has come for announceGrowQuiet (at most announceGrowMax after the
 // first), a loss at once; and the repeat after the heartbeat is left out
 // where every node that needs the announcement is a peer (closed). So a
@@ -69,10 +70,11 @@ import (
 // cores busy and the mesh from forming for half a minute. What relaying
 // gives is routes (routes.go) and Links beyond the neighbours: the
 // coverage checks of app topics above need only the neighbours' own
-// announcements, which come directly. A node repeats its announcement once
-// it has settled (and, past a mesh's formation, once more later:
-// announceLate), and refreshes it, so a partial mesh's routes follow a
-// moment after it forms.
+// announcements, which come directly. Once it has settled, a node that
+// relayed nothing new catches up with its peers (catchup.go), and two
+// peers catch up when they meet, so a partial mesh's routes follow a
+// moment after it forms. A node also repeats its announcement once it has
+// settled (and, past a mesh's formation, once more later: announceLate).
 
 const (
 	// peersTopic carries the announcements.
@@ -127,11 +129,15 @@ const (
 	// themselves (refills), and those that joined a relay after an
 	// author's losses had passed it kept the author's links across for
 	// its next refresh, up to a minute or two away (a partition of 10 in
-	// 100 was not noticed within 30 s in any run). A relay that gained a
-	// peer since it last relayed the author's announcement relays the
-	// repeat (knownRefresh).
+	// 100 was not noticed within 30 s in any run, before peers caught up
+	// when they met: catchup.go).
 	announceLate      = 10 * time.Second
 	announceLateAfter = 30 * time.Second
+	// relayAfterChange: for this long after a change around a node, it
+	// relays announcements that say nothing new (knownRefresh). Below
+	// the shortest refresh interval, so that a mesh's first refreshes
+	// after it formed stay near their authors.
+	relayAfterChange = 5 * time.Second
 	// maxAnnounced bounds the peers in one announcement.
 	maxAnnounced = 4096
 )
@@ -150,10 +156,13 @@ type topology struct {
 	covered  map[peer.ID]bool                  // cache: author → all our peers get its messages from it
 	closure  int8                              // cache of closed(): 0 unknown, 1 yes, -1 no
 	gainedAt time.Time                         // when a peer last connected or became ready
+	seen     map[peer.ID]seenAnnouncement      // each author's last announcement validated or caught up (knownRefresh)
+	given    map[peer.ID]uint64                // what our peers hold of each author, as far as we know: the sum of what it said (knownRefresh)
 	relayed  map[peer.ID]time.Time             // when we last relayed each author's announcement (knownRefresh)
-	seen     map[peer.ID]seenAnnouncement      // each author's last announcement validated (knownRefresh)
-	seed     maphash.Seed                      // for seenAnnouncement.sum
 	newcomer time.Time                         // when a node appeared, or came back restarted (knownRefresh)
+	held     map[peer.ID]heldAnnouncement      // each author's latest announcement, as signed (catchup.go)
+	seed     maphash.Seed                      // for seenAnnouncement.sum
+	owes     chan struct{}                     // signalled when we hold an announcement our peers may lack (catchup.go)
 	changed  chan struct{}                     // signalled when what we announce changes (a loss, a registry entry)
 	grown    chan struct{}                     // signalled when we announce a peer more
 	refresh  chan struct{}                     // signalled to announce at once (tests)
@@ -169,9 +178,12 @@ func newTopology(self peer.ID) *topology {
 		since:   map[peer.ID]map[peer.ID]time.Time{},
 		regs:    map[peer.ID]announcedRegs{},
 		covered: map[peer.ID]bool{},
-		relayed: map[peer.ID]time.Time{},
 		seen:    map[peer.ID]seenAnnouncement{},
+		given:   map[peer.ID]uint64{},
+		relayed: map[peer.ID]time.Time{},
+		held:    map[peer.ID]heldAnnouncement{},
 		seed:    maphash.MakeSeed(),
+		owes:    make(chan struct{}, 1),
 		changed: make(chan struct{}, 1),
 		grown:   make(chan struct{}, 1),
 		refresh: make(chan struct{}, 1),
@@ -402,59 +414,85 @@ type seenAnnouncement struct {
 const restartGap = 1 << 30
 
 // knownRefresh reports whether author's peer announcement (the last of
-// vals, in author's batch number seq) is a refresh not worth relaying: it
-// says what the last one validated from author said (its peers and
-// registry entries), we have relayed one of author's announcements since
-// a node appeared (a node that joins, or restarts, needs everyone's
-// announcements) and since we gained a peer, give or take announceAgain
-// (the heartbeat puts the new peer in our GossipSub mesh for the topic),
-// and seq is not a multiple of refreshRelayEvery. Relaying every
-// identical refresh made, at 50 nodes, 14 announcement copies per second
-// arrive at every idle node (each copy comes from every GossipSub mesh
-// peer); now one refresh in refreshRelayEvery crosses the mesh, and the
-// others reach only the author's neighbours. The choice must be the same
-// at every relay, or a refresh would cross only part of the way: the
-// batch number makes it so, and since each author's numbers start at its
-// clock, the authors' relayed refreshes do not come all at once. A node
-// that missed an announcement learns it from the next one that is
-// relayed: a copy that differs from the last one a relay validated is
-// always relayed. It compares with what validation saw, not with what the
-// topology learnt (the subscription learns a moment later, after the
-// reorderer), so that A, B, A in quick succession relays the second A.
-// The validator calls it for every announcement, with covered true when
-// it is not relayed anyway (the mesh forms around us, or it reached all
-// our peers), so that it sees them all. When it returns false, the caller
-// relays, and now is recorded as the time author's announcement was.
-func (t *topology) knownRefresh(author peer.ID, seq uint64, vals []any, now time.Time, covered bool) bool {
+// vals, in author's batch number seq), validated at this node, needs no
+// relaying: every peer of ours holds what it says already, as far as we
+// know. That is so when it says what the last one we relayed of author's
+// said (its peers and registry entries), or the last one that reached
+// every peer of ours from author (reached: reachedAll), or what our peers
+// held when we last caught up with all of them (catchup.go); unless the
+// author restarted, or seq is a multiple of refreshRelayEvery.
+//
+// Relaying every identical refresh made, at 50 nodes, 14 announcement
+// copies per second arrive at every idle node (each copy comes from every
+// GossipSub mesh peer); now one refresh in refreshRelayEvery crosses the
+// mesh, and the others reach only the author's neighbours. The choice
+// must be the same at every relay, or a refresh would cross only part of
+// the way: the batch number makes it so, and since each author's numbers
+// start at its clock, the authors' relayed refreshes do not come all at
+// once. A node that missed an announcement learns it from the next one
+// that is relayed, or when it catches up with a peer.
+//
+// A new peer catches up with us when it becomes ready (catchup.go): it
+// needs no relay of what we held then. But GossipSub relays to a new peer
+// only once its heartbeat has put it in the topic's mesh, and a node that
+// forms a mesh with others relays nothing while peers keep coming
+// (forming): so within relayAfterChange of a change around us (we gained
+// a peer, or a node appeared or restarted), we relay each author's
+// announcement until we have relayed one of its announcements
+// announceAgain after the change, whatever it says. (Without that, at
+// 100 nodes formation took 6-7 s instead of 3-5; with no end to it, as
+// before catch-ups, every author's first refresh after a mesh formed
+// crossed the whole mesh.)
+//
+// It compares with what we passed on, not with what the topology learnt
+// (the subscription learns a moment later, after the reorderer), so that
+// A, B, A in quick succession relays the second A. When it returns false,
+// the caller relays.
+func (t *topology) knownRefresh(author peer.ID, seq uint64, vals []any, now time.Time, forming, reached bool) bool {
 	if len(vals) == 0 {
-		return covered
+		return forming || reached
 	}
 	a, ok := vals[len(vals)-1].(announcement)
 	if !ok {
-		return covered
+		return forming || reached
 	}
 	sum := t.sumOf(a)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	last, had := t.seen[author]
 	t.seen[author] = seenAnnouncement{sum, seq}
-	if !had || seq < last.seq || seq-last.seq > restartGap {
+	restart := had && (seq < last.seq || seq-last.seq > restartGap)
+	if !had || restart {
 		t.newcomer = now
 	}
-	if covered {
+	given, ok := t.given[author]
+	known := ok && given == sum
+	switch {
+	case reached:
+		t.given[author] = sum
+		return true
+	case forming:
 		return true
 	}
-	at, relayed := t.relayed[author]
-	since := t.newcomer
-	if t.gainedAt.After(since) {
-		since = t.gainedAt
+	change := t.newcomer
+	if t.gainedAt.After(change) {
+		change = t.gainedAt
 	}
-	known := had && last.sum == sum && relayed && at.After(since.Add(announceAgain)) &&
-		seq%refreshRelayEvery != 0
-	if !known {
-		t.relayed[author] = now
+	afterChange := now.Sub(change) < relayAfterChange && !t.relayed[author].After(change.Add(announceAgain))
+	if known && !restart && !afterChange && seq%refreshRelayEvery != 0 {
+		return true
 	}
-	return known
+	t.given[author], t.relayed[author] = sum, now
+	return false
+}
+
+// oweLocked tells the catch-up loop that we hold an announcement our
+// peers may lack (catchup.go); t.mu held.
+func (t *topology) oweLocked() {
+	select {
+	case t.owes <- struct{}{}:
+	default:
+	}
 }
 
 // sumOf returns a sum of what a says: its peers in any order, and its
@@ -608,7 +646,13 @@ func (p *PubSub) startTopology() error {
 	}, AllowReserved(), WithDecoder(decodeAnnouncementValue)); err != nil {
 		return err
 	}
+	t, err := p.topic(peersTopic, true)
+	if err != nil {
+		return err
+	}
+	p.announcements = t
 	p.goOwned(p.announceLoop)
+	p.startCatchups()
 	return nil
 }
 
@@ -748,6 +792,11 @@ func minTime(a, b time.Time) time.Time {
 func (r *reorderer) superseded(b *batch) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.supersededLocked(b)
+}
+
+// supersededLocked implements superseded; r.mu held.
+func (r *reorderer) supersededLocked(b *batch) bool {
 	a := r.authors[string(b.author)]
 	return a != nil && !a.loose && b.seq < a.next && a.next-b.seq < reorderRestart
 }

@@ -292,48 +292,71 @@ func TestDuplicatesAreCounted(t *testing.T) {
 	checkSequence(t, "d", c, total+1) // each once, whatever the copies
 }
 
-// A refresh that says what the last announcement validated from its
-// author said is relayed once in refreshRelayEvery (by its batch number,
-// so that every relay picks the same one), and whenever the node has
-// relayed none of the author's announcements since a node appeared (or
-// restarted) or it gained a peer, give or take announceAgain; a change
-// always is, and so is a return to what was said before.
+// A refresh that says what our peers hold of its author already (what we
+// last relayed, or what reached all of them from the author) is relayed
+// once in refreshRelayEvery (by its batch number, so that every relay
+// picks the same one); a change always is, and so is a return to what was
+// said before, the author's first announcement and a restart. While the
+// mesh forms nothing is relayed (the author's repeat will be). A change
+// learnt by catching up leaves us owing our peers a catch-up (catchup.go);
+// after a round of catch-ups, what we held is what they hold.
 func TestKnownRefresh(t *testing.T) {
 	topo := newTopology("me")
-	now := time.Now().Add(time.Hour) // after the gain of newTopology's setConnected below
-	topo.setConnected("n", true)
+	now := time.Now()
 	seq := uint64(1001) // 1001 % refreshRelayEvery != 0
 	vals := func(peers []peer.ID, regs ...regKey) []any { return []any{announcement{peers: peers, regs: regs}} }
 	same := vals([]peer.ID{"x", "n"})
-	step := func(v []any, covered, want bool, what string) {
+	owes := func() bool {
+		select {
+		case <-topo.owes:
+			return true
+		default:
+			return false
+		}
+	}
+	stepAfter := func(d time.Duration, v []any, forming, reached, want bool, what string) {
 		t.Helper()
-		now = now.Add(2 * time.Second) // more than announceAgain
+		now = now.Add(d)
 		seq++
 		if seq%refreshRelayEvery == 0 {
 			seq++ // tested apart, below
 		}
-		if got := topo.knownRefresh("a", seq, v, now, covered); got != want {
+		if got := topo.knownRefresh("a", seq, v, now, forming, reached); got != want {
 			t.Fatalf("%s: knownRefresh = %v, want %v", what, got, want)
 		}
 	}
-	step(same, false, false, "the first: a newcomer")
-	step(same, false, false, "relayed with the newcomer's own")
-	step(same, false, true, "the same, relayed after announceAgain")
-	step(vals([]peer.ID{"n", "x"}), false, true, "the same peers in another order")
-	step(vals([]peer.ID{"x"}), false, false, "a link less")
-	step(same, false, false, "back to what it said before")
-	step(vals([]peer.ID{"x", "n"}, regKey{kind: regSubscriber, topic: "t"}), false, false, "a subscription more")
-	step(vals([]peer.ID{"x", "n"}, regKey{kind: regSubscriber, topic: "u"}), false, false, "another subscription")
-	step(same, false, false, "the subscription gone")
-	step(same, false, true, "the same")
-	step(nil, false, false, "no value")
-	step(nil, true, true, "no value, covered")
-	step(vals([]peer.ID{"y"}), true, true, "a change, covered (the mesh forms around us)")
-	step(same, false, false, "the change was not relayed, nor this return from it")
+	// Steps further apart than relayAfterChange: no change around us is
+	// recent.
+	step := func(v []any, forming, reached, want bool, what string) {
+		t.Helper()
+		stepAfter(relayAfterChange, v, forming, reached, want, what)
+	}
+	step(same, false, false, false, "the first (a node appeared)")
+	step(same, false, false, true, "the same")
+	step(vals([]peer.ID{"n", "x"}), false, false, true, "the same peers in another order")
+	step(vals([]peer.ID{"x"}), false, false, false, "a link less")
+	step(same, false, false, false, "back to what it said before")
+	step(vals([]peer.ID{"x", "n"}, regKey{kind: regSubscriber, topic: "t"}), false, false, false, "a subscription more")
+	step(vals([]peer.ID{"x", "n"}, regKey{kind: regSubscriber, topic: "u"}), false, false, false, "another subscription")
+	step(same, false, false, false, "the subscription gone")
+	step(same, false, false, true, "the same")
+	step(nil, false, false, false, "no value")
+	step(nil, true, false, true, "no value, forming")
+	step(nil, false, true, true, "no value, reached all")
+	step(vals([]peer.ID{"y"}), false, true, true, "a change that reached all our peers")
+	step(vals([]peer.ID{"y"}), false, false, true, "the same again")
+	step(same, true, false, true, "a change while forming")
+	if owes() {
+		t.Fatal("owing a change not relayed while forming (its author repeats it)")
+	}
+	step(same, true, false, true, "the same, still forming")
+	step(same, false, false, false, "the same, once settled: never relayed")
+	step(same, false, false, true, "the same again")
+
 	relayed := 0
 	for range 8 * refreshRelayEvery {
-		now, seq = now.Add(time.Second), seq+1
-		if !topo.knownRefresh("a", seq, same, now, false) {
+		now, seq = now.Add(relayAfterChange), seq+1
+		if !topo.knownRefresh("a", seq, same, now, false, false) {
 			if seq%refreshRelayEvery != 0 {
 				t.Fatalf("batch %d relayed, not a multiple of %d", seq, refreshRelayEvery)
 			}
@@ -344,25 +367,54 @@ func TestKnownRefresh(t *testing.T) {
 		t.Fatalf("%d of %d identical refreshes relayed, want 8", relayed, 8*refreshRelayEvery)
 	}
 
-	// Another author's first announcement: a node appeared, and every
-	// author's next announcement is relayed, until one is announceAgain
-	// after it (the heartbeat has put the newcomer in the relays' meshes).
-	now = now.Add(time.Second)
-	if !topo.knownRefresh("z", 7, vals([]peer.ID{"x"}), now, true) || !topo.newcomer.Equal(now) {
-		t.Fatal("a covered announcement from a new author: relayed, or not counted as a newcomer")
+	// Within relayAfterChange of a change around us (a gain, or another
+	// node's first announcement), the next announcement is relayed
+	// whatever it says, until one is relayed announceAgain after it.
+	topo.gainedAt = now
+	stepAfter(time.Second, same, false, false, false, "a second after a gain")
+	stepAfter(time.Second, same, false, false, false, "relayed, but not announceAgain after the gain")
+	stepAfter(time.Second, same, false, false, true, "relayed announceAgain after the gain")
+	now = now.Add(relayAfterChange)
+	if !topo.knownRefresh("z", 7, vals([]peer.ID{"x"}), now, true, false) || !topo.newcomer.Equal(now) {
+		t.Fatal("a new author's announcement while forming: relayed, or not counted as a node that appeared")
 	}
-	step(same, false, false, "a newcomer since the last relay")
-	step(same, false, true, "relayed after announceAgain")
+	stepAfter(time.Second, same, false, false, false, "a node appeared a second ago")
+	topo.gainedAt = now
+	stepAfter(relayAfterChange, same, false, false, true, "a gain relayAfterChange ago, nothing relayed since")
 
 	// The author restarted: its numbers start again at its clock.
 	seq += 10 * restartGap
-	step(same, false, false, "the author restarted")
-	step(same, false, false, "relayed with the restarted's own")
-	step(same, false, true, "relayed after announceAgain")
+	step(same, false, false, false, "the author restarted")
+	stepAfter(time.Second, same, false, false, false, "a second after the restart")
+	step(same, false, false, true, "the same, later")
 
-	topo.gainedAt = now
-	step(same, false, false, "a gain since the last relay")
-	step(same, false, true, "relayed after announceAgain")
+	// A change learnt by catching up with a peer: owed to the others if
+	// its giver had held it for a while; a round of catch-ups (roundStart,
+	// gave) settles it.
+	topo.caughtUp("a", seq+1, vals([]peer.ID{"w"}), false)
+	if owes() {
+		t.Fatal("owing a change still on its way through GossipSub")
+	}
+	other := vals([]peer.ID{"z"})
+	topo.hold("a", seq+2, nil, now.Add(-linkAgeCap), other)
+	topo.caughtUp("a", seq+2, other, true)
+	if !owes() {
+		t.Fatal("an old change caught up, and nothing owed")
+	}
+	sums, _ := topo.roundStart(now)
+	topo.gave(sums)
+	seq += 2
+	step(other, false, false, true, "what a round of catch-ups gave")
+	topo.caughtUp("a", seq+1, other, true)
+	if owes() {
+		t.Fatal("owing what a round gave")
+	}
+	// A young announcement is not handed over (it is on its way through
+	// GossipSub): a round does not count it as given.
+	topo.hold("b", 5, nil, now, vals([]peer.ID{"v"}))
+	if sums, _ := topo.roundStart(now); sums["a"] == 0 || sums["b"] != 0 {
+		t.Fatalf("a round hands over %v; want a's old announcement, not b's young one", sums)
+	}
 }
 
 // A peer that disconnects loses its link to us from what it announced,

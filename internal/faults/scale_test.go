@@ -708,6 +708,7 @@ type traffic struct {
 	stalled, resets         float64 // pub/sub peers cut for stalling, connection resets
 	syncs, syncBytes        float64 // store syncs run and their bytes received
 	trimmed                 float64 // connections closed above the high-water mark (node)
+	catchUps, caughtUp      float64 // pub/sub catch-ups completed, announcements learnt in them
 }
 
 // meshTraffic returns the sums of the demos' counters now.
@@ -737,6 +738,8 @@ func meshTraffic(t *testing.T, ds []*demo) traffic {
 		x.syncs = e.Num("store", "syncs")
 		x.syncBytes = e.Num("store", "sync_bytes_in")
 		x.trimmed = e.Num("node", "trimmed")
+		x.catchUps = e.Num("pubsub", "catch_ups")
+		x.caughtUp = e.Num("pubsub", "caught_up")
 		mu.Lock()
 		sum = sum.plus(x)
 		mu.Unlock()
@@ -748,15 +751,17 @@ func (a traffic) plus(b traffic) traffic {
 	return traffic{a.received + b.received, a.receivedBytes + b.receivedBytes,
 		a.published + b.published, a.notForwarded + b.notForwarded,
 		a.duplicates + b.duplicates, a.dropped + b.dropped, a.stalled + b.stalled, a.resets + b.resets,
-		a.syncs + b.syncs, a.syncBytes + b.syncBytes, a.trimmed + b.trimmed}
+		a.syncs + b.syncs, a.syncBytes + b.syncBytes, a.trimmed + b.trimmed,
+		a.catchUps + b.catchUps, a.caughtUp + b.caughtUp}
 }
 
 func (a traffic) minus(b traffic) traffic {
 	return a.plus(traffic{-b.received, -b.receivedBytes, -b.published, -b.notForwarded,
-		-b.duplicates, -b.dropped, -b.stalled, -b.resets, -b.syncs, -b.syncBytes, -b.trimmed})
+		-b.duplicates, -b.dropped, -b.stalled, -b.resets, -b.syncs, -b.syncBytes, -b.trimmed,
+		-b.catchUps, -b.caughtUp})
 }
 
 func (a traffic) String() string {
-	return fmt.Sprintf("pub/sub published %.0f, received %.0f messages (%.2f MB), %.0f of them not forwarded, %.0f duplicates, %.0f dropped outbound, %.0f stalled peers cut, %.0f connection resets; store syncs %.0f, %.2f MB received; connections trimmed %.0f",
-		a.published, a.received, a.receivedBytes/1e6, a.notForwarded, a.duplicates, a.dropped, a.stalled, a.resets, a.syncs, a.syncBytes/1e6, a.trimmed)
+	return fmt.Sprintf("pub/sub published %.0f, received %.0f messages (%.2f MB), %.0f of them not forwarded, %.0f duplicates, %.0f dropped outbound, %.0f stalled peers cut, %.0f connection resets, %.0f catch-ups (%.0f announcements learnt); store syncs %.0f, %.2f MB received; connections trimmed %.0f",
+		a.published, a.received, a.receivedBytes/1e6, a.notForwarded, a.duplicates, a.dropped, a.stalled, a.resets, a.catchUps, a.caughtUp, a.syncs, a.syncBytes/1e6, a.trimmed)
 }

@@ -1,0 +1,749 @@
+package pubsub
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lp2pps "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	msmux "github.com/multiformats/go-multistream"
+	"google.golang.org/protobuf/proto"
+)
+
+// Catching up on announcements.
+//
+// GossipSub brings a node the peer announcements (topology.go) made while
+// it is connected, and nothing older. A node that joins a mesh, or comes
+// back across a healed partition, would learn a far node's links only
+// from that node's next refresh that crosses the mesh (at 100 nodes, a
+// minute or more away); and for that, every relay passed on every
+// author's next refresh after any node appeared, which at 100 nodes was
+// most of the idle mesh's work for two minutes after it formed.
+//
+// So two peers catch up with each other when they meet: when one's
+// pub/sub becomes ready to the other, the one whose id sorts first opens
+// a catch-up stream and sends a digest (the batch number of the latest
+// announcement it holds of each node); the other answers with the
+// announcements it holds that are newer, or of nodes the digest lacks,
+// and names those it wants; the first sends those and closes. An
+// announcement travels as GossipSub received it, a protobuf message with
+// its author's signature: the receiver verifies the signature as GossipSub
+// does, checks the batch as the topic's validator would (its author is
+// the signer, it decodes, it is not older than the author's last), and
+// delivers it in the author's sequence (order.go: jump). Only old news
+// goes out, announcements the giver has held for linkAgeCap: a younger
+// one is still on its way through GossipSub, and its author repeats it
+// (while a mesh of 100 formed, handing over the young ones too was 27,000
+// announcements verified, and formation took 6-7 s instead of 3-5). And
+// only those of nodes the giver can reach (a node that left is not
+// brought back), at most catchupMaxFrame bytes of them at once.
+//
+// The same exchange settles a debt. A node that learnt an announcement by
+// catching up with a peer, one its giver had held for a while (old news,
+// not one still on its way through GossipSub: caughtUp), holds something
+// its other peers may lack: once
+// it has settled (announceSettle), it catches up with every peer, at most
+// once per catchupEvery. (What it did not relay while the mesh formed
+// around it, its author repeats: topology.go.) So every node's peers hold
+// what it holds, and a refresh that says nothing new needs no relay
+// (knownRefresh).
+//
+// An announcement caught up a while after it was made would make its
+// young links look new: the giver tells how long it has held each one,
+// and the receiver ages them by that (agedBy; linkage.go).
+
+// catchupProtocol is the stream protocol of catch-ups.
+const catchupProtocol = protocol.ID("/reflect/pubsub/catchup/1.0.0")
+
+const (
+	// catchupTimeout bounds one exchange.
+	catchupTimeout = 10 * time.Second
+	// catchupEvery spaces the rounds that settle a debt.
+	catchupEvery = 2 * time.Second
+	// catchupRetry: after a round in which a connected peer failed, the
+	// next one waits this long.
+	catchupRetry = 5 * time.Second
+	// catchupMaxFrame bounds a frame of the exchange: a digest, an answer
+	// or the announcements wanted.
+	catchupMaxFrame = 16 << 20
+	// maxCatchupAuthors bounds the nodes of a digest or a list of wants.
+	maxCatchupAuthors = maxAnnounced
+)
+
+// heldAnnouncement is an author's latest announcement, as signed, and
+// when it was made at the latest (when we published it, received it, or
+// received it by catching up less how long the giver had held it).
+type heldAnnouncement struct {
+	seq uint64
+	msg *pb.Message
+	at  time.Time
+	sum uint64 // of what it says (sumOf; 0 for our own)
+}
+
+// givenAnnouncement is a held announcement as a catch-up hands it over:
+// its protobuf bytes, and how long the giver has held it (at most
+// linkAgeCap: an announcement is old news after that). The receiver adds
+// that to the ages of its young links (linkage.go): an announcement
+// caught up a while after it was made does not make its links look new.
+type givenAnnouncement struct {
+	raw  []byte
+	held time.Duration
+}
+
+// catchups keeps this node's catch-up streams and the peers to catch up
+// with.
+type catchups struct {
+	wake chan struct{} // a peer was added to pending
+
+	mu      sync.Mutex
+	closing bool
+	pending []peer.ID                   // new peers, for catchupLoop
+	streams map[network.Stream]struct{} // open, both ways: reset at Close
+	serving sync.WaitGroup              // the handlers of inbound streams
+}
+
+func newCatchups() *catchups {
+	return &catchups{wake: make(chan struct{}, 1), streams: map[network.Stream]struct{}{}}
+}
+
+// ready queues a catch-up with q, a peer our pub/sub just became ready to,
+// if we are the one of the two to open it. It does not block.
+func (c *catchups) ready(self, q peer.ID) {
+	if self >= q {
+		return
+	}
+	c.mu.Lock()
+	c.pending = append(c.pending, q)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the peers queued by ready.
+func (c *catchups) take() []peer.ID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.pending
+	c.pending = nil
+	return out
+}
+
+// track registers s for reset at close; false if closing (s was reset).
+func (c *catchups) track(s network.Stream) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		_ = s.Reset()
+		return false
+	}
+	c.streams[s] = struct{}{}
+	return true
+}
+
+func (c *catchups) untrack(s network.Stream) {
+	c.mu.Lock()
+	delete(c.streams, s)
+	c.mu.Unlock()
+}
+
+// close resets every open stream and waits for the inbound ones' handlers.
+func (c *catchups) close() {
+	c.mu.Lock()
+	c.closing = true
+	for s := range c.streams {
+		_ = s.Reset()
+	}
+	c.mu.Unlock()
+	c.serving.Wait()
+}
+
+// startCatchups serves catch-ups and runs the loop that opens them.
+func (p *PubSub) startCatchups() {
+	p.host.SetStreamHandler(catchupProtocol, p.serveCatchUp)
+	p.goOwned(p.catchupLoop)
+}
+
+// stopCatchups ends every catch-up (Close).
+func (p *PubSub) stopCatchups() {
+	p.host.RemoveStreamHandler(catchupProtocol)
+	p.catch.close()
+}
+
+// catchupLoop catches up with each new peer it is queued for at once, and
+// with every peer once the node owes them (see the top) and has settled.
+func (p *PubSub) catchupLoop() {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	roundDone := make(chan bool, 1) // true: retry
+	var owed, running bool
+	var notBefore time.Time
+	for {
+		for _, q := range p.catch.take() {
+			wg.Go(func() { p.logCatchUp(q, p.catchUp(q)) })
+		}
+		if owed && !running {
+			now := time.Now()
+			if wait := max(p.topo.settlesIn(now), notBefore.Sub(now)); wait > 0 {
+				timer.Reset(wait)
+			} else {
+				owed, running, notBefore = false, true, now.Add(catchupEvery)
+				wg.Go(func() { roundDone <- p.catchupRound() })
+			}
+		}
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-p.catch.wake:
+		case <-p.topo.owes:
+			owed = true
+		case retry := <-roundDone:
+			running = false
+			if retry {
+				owed, notBefore = true, time.Now().Add(catchupRetry)
+			}
+		case <-timer.C:
+		}
+	}
+}
+
+// catchupRound catches up with every peer our pub/sub sends to, and then
+// records that they hold what we held when it began. It reports whether
+// a peer still connected failed (the round is to be tried again).
+func (p *PubSub) catchupRound() (retry bool) {
+	sums, peers := p.topo.roundStart(time.Now())
+	var wg sync.WaitGroup
+	var failed atomic.Bool
+	for _, q := range peers {
+		wg.Go(func() {
+			err := p.catchUp(q)
+			p.logCatchUp(q, err)
+			if err != nil && !errors.Is(err, msmux.ErrNotSupported[protocol.ID]{}) &&
+				p.host.Network().Connectedness(q) == network.Connected && p.ctx.Err() == nil {
+				failed.Store(true)
+			}
+		})
+	}
+	wg.Wait()
+	p.topo.gave(sums)
+	return failed.Load()
+}
+
+// logCatchUp logs a failed catch-up at Debug: a peer that leaves, or runs
+// a version without catch-ups, fails it too.
+func (p *PubSub) logCatchUp(q peer.ID, err error) {
+	if err != nil && p.ctx.Err() == nil {
+		p.log.Debug("pubsub: no catch-up with a peer", "peer", q, "err", err)
+	}
+}
+
+// catchUp runs one exchange with q, opening it: our digest, its answer,
+// the announcements it wants.
+func (p *PubSub) catchUp(q peer.ID) (err error) {
+	ctx, cancel := context.WithTimeout(p.ctx, catchupTimeout)
+	defer cancel()
+	s, err := p.host.NewStream(network.WithNoDial(ctx, "pubsub catch-up"), q, catchupProtocol)
+	if err != nil {
+		return err
+	}
+	if !p.catch.track(s) {
+		return ErrClosed
+	}
+	defer p.endCatchUp(s, &err)
+	_ = s.SetDeadline(time.Now().Add(catchupTimeout))
+	if _, err := s.Write(catchupFrame(encodeDigest(p.topo.digest()))); err != nil {
+		return err
+	}
+	r := bufio.NewReader(s)
+	frame, err := readCatchupFrame(r)
+	if err != nil {
+		return err
+	}
+	given, rest, err := decodeGiven(frame)
+	if err != nil {
+		return err
+	}
+	want, err := decodeIDs(rest)
+	if err != nil {
+		return err
+	}
+	if err := p.learnCaughtUp(q, given); err != nil {
+		return err
+	}
+	if _, err := s.Write(catchupFrame(appendGiven(nil, p.topo.heldFor(want, time.Now())))); err != nil {
+		return err
+	}
+	return nil
+}
+
+// serveCatchUp answers a peer's catch-up.
+func (p *PubSub) serveCatchUp(s network.Stream) {
+	c := p.catch
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		_ = s.Reset()
+		return
+	}
+	c.serving.Add(1)
+	c.streams[s] = struct{}{}
+	c.mu.Unlock()
+	defer c.serving.Done()
+	var err error
+	defer p.endCatchUp(s, &err)
+	from := s.Conn().RemotePeer()
+	_ = s.SetDeadline(time.Now().Add(catchupTimeout))
+	r := bufio.NewReader(s)
+	var frame []byte
+	if frame, err = readCatchupFrame(r); err != nil {
+		return
+	}
+	var digest map[peer.ID]uint64
+	if digest, err = decodeDigest(frame); err != nil {
+		return
+	}
+	give, want := p.topo.catchupFor(digest, time.Now())
+	if _, err = s.Write(catchupFrame(appendIDs(appendGiven(nil, give), want))); err != nil {
+		return
+	}
+	if frame, err = readCatchupFrame(r); err != nil {
+		return
+	}
+	var given []givenAnnouncement
+	if given, _, err = decodeGiven(frame); err != nil {
+		return
+	}
+	err = p.learnCaughtUp(from, given)
+}
+
+// endCatchUp closes s after an exchange, or resets it after a failure,
+// counting what failed for a malformed frame.
+func (p *PubSub) endCatchUp(s network.Stream, err *error) {
+	p.catch.untrack(s)
+	if *err != nil {
+		if errors.Is(*err, ErrMalformed) || errors.Is(*err, ErrTooLarge) {
+			p.count.invalid.Add(1)
+			p.log.Debug("pubsub: bad catch-up frame", "peer", s.Conn().RemotePeer(), "err", *err)
+		}
+		_ = s.Reset()
+		return
+	}
+	p.count.catchUps.Add(1)
+	_ = s.Close()
+}
+
+var errCatchupSigner = errors.New("announcement not signed by its author")
+
+// learnCaughtUp checks the announcements from handed us and learns those
+// newer than what we hold. One that is not a signed announcement of this
+// mesh ends the exchange (the peer is broken or hostile).
+func (p *PubSub) learnCaughtUp(from peer.ID, given []givenAnnouncement) error {
+	t := p.announcements
+	for _, g := range given {
+		m := new(pb.Message)
+		if err := proto.Unmarshal(g.raw, m); err != nil {
+			return fmt.Errorf("%w: caught-up announcement: %w", ErrMalformed, err)
+		}
+		if m.GetTopic() != t.wire {
+			return fmt.Errorf("%w: caught-up message of topic %q", ErrMalformed, m.GetTopic())
+		}
+		b, err := decodeBatch(m.GetData(), p.cfg.MaxMessageSize)
+		if err != nil {
+			return err
+		}
+		author := peerID(b.author)
+		if string(b.author) != string(m.GetFrom()) {
+			p.forged(t.name, author, from)
+			return fmt.Errorf("%w: caught-up announcement of %s signed by another", ErrMalformed, author)
+		}
+		if author == p.host.ID() || t.order.superseded(b) {
+			continue // ours, or not newer than what we hold: not even verified
+		}
+		if err := verifySigned(m); err != nil {
+			p.forged(t.name, author, from)
+			return fmt.Errorf("%w: caught-up announcement of %s: %w", ErrMalformed, author, err)
+		}
+		if err := t.vet(b); err != nil {
+			return err
+		}
+		agedBy(b.vals, g.held)
+		if !t.order.jump(b) {
+			continue
+		}
+		p.topo.hold(author, b.seq, m, time.Now().Add(-g.held), b.vals)
+		p.topo.caughtUp(author, b.seq, b.vals, g.held >= linkAgeCap)
+		p.count.caughtUp.Add(1)
+	}
+	return nil
+}
+
+// verifySigned checks m's signature as GossipSub does (StrictSign): by the
+// key of m.From (the key in m.Key, which must match m.From, or the one
+// m.From embeds), over the message without signature and key, after
+// GossipSub's prefix. (GossipSub does not export its own check.)
+func verifySigned(m *pb.Message) error {
+	from, err := peer.IDFromBytes(m.GetFrom())
+	if err != nil {
+		return err
+	}
+	var key crypto.PubKey
+	if k := m.GetKey(); k != nil {
+		if key, err = crypto.UnmarshalPublicKey(k); err != nil {
+			return err
+		}
+		if !from.MatchesPublicKey(key) {
+			return errCatchupSigner
+		}
+	} else if key, err = from.ExtractPublicKey(); err != nil {
+		return err
+	}
+	unsigned := proto.CloneOf(m)
+	unsigned.Signature, unsigned.Key = nil, nil
+	data, err := proto.Marshal(unsigned)
+	if err != nil {
+		return err
+	}
+	ok, err := key.Verify(append([]byte(lp2pps.SignPrefix), data...), m.GetSignature())
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errCatchupSigner
+	}
+	return nil
+}
+
+// hold keeps m, author's announcement in batch seq, made at the latest
+// at at, which says the last of vals (nil for our own), unless a later one
+// of author's is held.
+func (t *topology) hold(author peer.ID, seq uint64, m *pb.Message, at time.Time, vals []any) {
+	var sum uint64
+	if len(vals) > 0 {
+		if a, ok := vals[len(vals)-1].(announcement); ok {
+			sum = t.sumOf(a)
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if h, ok := t.held[author]; ok && h.seq >= seq {
+		return
+	}
+	t.held[author] = heldAnnouncement{seq: seq, msg: m, at: at, sum: sum}
+}
+
+// agedBy adds d to the ages of the young links of the announcement in
+// vals (the last value, as the topic's decoder made it), dropping those
+// it makes linkAgeCap or older.
+func agedBy(vals []any, d time.Duration) {
+	a, ok := vals[len(vals)-1].(announcement)
+	if !ok || d <= 0 || len(a.ages) == 0 {
+		return
+	}
+	ages := make([]linkAge, 0, len(a.ages))
+	for _, l := range a.ages {
+		if l.age += d; l.age < linkAgeCap {
+			ages = append(ages, l)
+		}
+	}
+	a.ages = ages
+	vals[len(vals)-1] = a
+}
+
+// given returns h as a catch-up hands it over at now.
+func (h heldAnnouncement) given(now time.Time) (givenAnnouncement, error) {
+	raw, err := proto.Marshal(h.msg)
+	return givenAnnouncement{raw: raw, held: min(linkAgeCap, max(0, now.Sub(h.at)))}, err
+}
+
+// caughtUp records author's announcement, in batch number seq, learnt by
+// catching up. Our other peers may lack it if it is old news (its giver
+// had held it for linkAgeCap): GossipSub has carried it as far as it
+// would, and we were not there, nor maybe they; one held a shorter while
+// is still on its way through GossipSub, and its author repeats it.
+func (t *topology) caughtUp(author peer.ID, seq uint64, vals []any, old bool) {
+	a, ok := vals[len(vals)-1].(announcement)
+	if !ok {
+		return
+	}
+	sum := t.sumOf(a)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.seen[author] = seenAnnouncement{sum, seq}
+	if given, ok := t.given[author]; old && (!ok || given != sum) {
+		t.oweLocked()
+	}
+}
+
+// roundStart returns, at now, what a round of catch-ups hands over (the
+// sums of what the old news we hold says: givableLocked, whatever the
+// reach) and the peers our pub/sub sends to: a round begins.
+func (t *topology) roundStart(now time.Time) (map[peer.ID]uint64, []peer.ID) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	sums := make(map[peer.ID]uint64, len(t.held))
+	for q, h := range t.held {
+		if q != t.self && now.Sub(h.at) >= linkAgeCap {
+			sums[q] = h.sum
+		}
+	}
+	return sums, sortedPeers(t.ready)
+}
+
+// gave records that our peers hold what sums says (a round has ended).
+func (t *topology) gave(sums map[peer.ID]uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for q, s := range sums {
+		t.given[q] = s
+	}
+}
+
+// digest returns the batch number of each announcement held, ours
+// included, at most maxCatchupAuthors of them.
+func (t *topology) digest() map[peer.ID]uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d := make(map[peer.ID]uint64, min(len(t.held), maxCatchupAuthors))
+	for q, h := range t.held {
+		if len(d) == maxCatchupAuthors {
+			break
+		}
+		d[q] = h.seq
+	}
+	return d
+}
+
+// catchupFor answers a digest: the announcements we hold that it lacks or
+// has older (of nodes we can reach: givableLocked), and the nodes whose
+// announcement it has newer than ours, or that we lack (ours left out).
+func (t *topology) catchupFor(d map[peer.ID]uint64, now time.Time) (give []givenAnnouncement, want []peer.ID) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	hops := t.hopsLocked()
+	budget := catchupMaxFrame - binary.MaxVarintLen64 - (maxCatchupAuthors * (maxAuthorLen + binary.MaxVarintLen64))
+	for _, q := range sortedPeers(t.held) {
+		h := t.held[q]
+		if seq, ok := d[q]; (ok && seq >= h.seq) || !t.givableLocked(q, h, hops, now) {
+			continue
+		}
+		g, err := h.given(now)
+		if err != nil || len(g.raw)+2*binary.MaxVarintLen64 > budget {
+			continue
+		}
+		budget -= len(g.raw) + 2*binary.MaxVarintLen64
+		give = append(give, g)
+	}
+	for q, seq := range d {
+		if h, ok := t.held[q]; q != t.self && (!ok || h.seq < seq) {
+			want = append(want, q)
+		}
+	}
+	slices.Sort(want)
+	return give, want
+}
+
+// heldFor returns the announcements of want that we hold, of nodes we can
+// reach, within catchupMaxFrame.
+func (t *topology) heldFor(want []peer.ID, now time.Time) []givenAnnouncement {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	hops := t.hopsLocked()
+	budget := catchupMaxFrame - binary.MaxVarintLen64
+	var out []givenAnnouncement
+	for _, q := range want {
+		h, ok := t.held[q]
+		if !ok || !t.givableLocked(q, h, hops, now) {
+			continue
+		}
+		g, err := h.given(now)
+		if err != nil || len(g.raw)+2*binary.MaxVarintLen64 > budget {
+			continue
+		}
+		budget -= len(g.raw) + 2*binary.MaxVarintLen64
+		out = append(out, g)
+	}
+	return out
+}
+
+// givableLocked reports whether q's announcement h is one to give at now:
+// old news (held for linkAgeCap: a younger one is still on its way
+// through GossipSub, and its author repeats it), of ours, a neighbour's or
+// a node we reach (hops: hopsLocked). t.mu held.
+func (t *topology) givableLocked(q peer.ID, h heldAnnouncement, hops map[peer.ID]peer.ID, now time.Time) bool {
+	if now.Sub(h.at) < linkAgeCap {
+		return false
+	}
+	if q == t.self {
+		return true
+	}
+	if _, ok := t.mine[q]; ok {
+		return true
+	}
+	_, ok := hops[q]
+	return ok
+}
+
+// catchupFrame returns payload as a frame: its length, then itself.
+func catchupFrame(payload []byte) []byte {
+	return append(binary.AppendUvarint(make([]byte, 0, len(payload)+binary.MaxVarintLen64), uint64(len(payload))), payload...)
+}
+
+// readCatchupFrame reads one frame of at most catchupMaxFrame bytes,
+// taking memory as its bytes arrive.
+func readCatchupFrame(r *bufio.Reader) ([]byte, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	if n > catchupMaxFrame {
+		return nil, fmt.Errorf("%w: catch-up frame of %d bytes", ErrTooLarge, n)
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("%w: empty catch-up frame", ErrMalformed)
+	}
+	return readFrame(r, n)
+}
+
+// encodeDigest encodes a digest: the count, then each node's id (length
+// and bytes) and batch number, sorted by id.
+func encodeDigest(d map[peer.ID]uint64) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(d)))
+	for _, q := range sortedPeers(d) {
+		b = appendString(b, string(q))
+		b = binary.AppendUvarint(b, d[q])
+	}
+	return b
+}
+
+// decodeDigest decodes encodeDigest's encoding, all of b.
+func decodeDigest(b []byte) (map[peer.ID]uint64, error) {
+	n, b, err := readUvarint(b, "catch-up digest count")
+	if err != nil {
+		return nil, err
+	}
+	if n > maxCatchupAuthors || n > uint64(len(b)) {
+		return nil, fmt.Errorf("%w: catch-up digest of %d nodes", ErrMalformed, n)
+	}
+	d := make(map[peer.ID]uint64, n)
+	for range n {
+		var id string
+		var seq uint64
+		if id, b, err = readID(b); err != nil {
+			return nil, err
+		}
+		if seq, b, err = readUvarint(b, "catch-up digest batch number"); err != nil {
+			return nil, err
+		}
+		if _, dup := d[peer.ID(id)]; dup {
+			return nil, fmt.Errorf("%w: a node twice in a catch-up digest", ErrMalformed)
+		}
+		d[peer.ID(id)] = seq
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes in a catch-up digest", ErrMalformed, len(b))
+	}
+	return d, nil
+}
+
+// appendGiven appends a list of announcements: the count, then for each
+// its length and bytes, and how long the giver has held it (ms).
+func appendGiven(b []byte, given []givenAnnouncement) []byte {
+	b = binary.AppendUvarint(b, uint64(len(given)))
+	for _, g := range given {
+		b = binary.AppendUvarint(b, uint64(len(g.raw)))
+		b = append(b, g.raw...)
+		b = binary.AppendUvarint(b, uint64(g.held/time.Millisecond))
+	}
+	return b
+}
+
+// decodeGiven decodes appendGiven's list at the start of b and returns
+// what follows it. The announcements alias b; a time held beyond
+// linkAgeCap is refused (no giver sends one).
+func decodeGiven(b []byte) ([]givenAnnouncement, []byte, error) {
+	n, b, err := readUvarint(b, "catch-up announcement count")
+	if err != nil {
+		return nil, nil, err
+	}
+	if n > maxCatchupAuthors || n > uint64(len(b)) {
+		return nil, nil, fmt.Errorf("%w: %d caught-up announcements", ErrMalformed, n)
+	}
+	out := make([]givenAnnouncement, 0, n)
+	for range n {
+		l, k := uvarint(b)
+		if k <= 0 || l == 0 || l > uint64(len(b)-k) {
+			return nil, nil, fmt.Errorf("%w: caught-up announcement length", ErrMalformed)
+		}
+		raw := b[k : k+int(l)]
+		var ms uint64
+		if ms, b, err = readUvarint(b[k+int(l):], "caught-up announcement's time held"); err != nil {
+			return nil, nil, err
+		}
+		if ms > uint64(linkAgeCap/time.Millisecond) {
+			return nil, nil, fmt.Errorf("%w: caught-up announcement held %d ms", ErrMalformed, ms)
+		}
+		out = append(out, givenAnnouncement{raw: raw, held: time.Duration(ms) * time.Millisecond})
+	}
+	return out, b, nil
+}
+
+// appendIDs appends a list of node ids: the count, then each id's length
+// and bytes.
+func appendIDs(b []byte, ids []peer.ID) []byte {
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	for _, q := range ids {
+		b = appendString(b, string(q))
+	}
+	return b
+}
+
+// decodeIDs decodes appendIDs' list, all of b.
+func decodeIDs(b []byte) ([]peer.ID, error) {
+	n, b, err := readUvarint(b, "catch-up want count")
+	if err != nil {
+		return nil, err
+	}
+	if n > maxCatchupAuthors || n > uint64(len(b)) {
+		return nil, fmt.Errorf("%w: %d nodes wanted", ErrMalformed, n)
+	}
+	out := make([]peer.ID, 0, n)
+	for range n {
+		var id string
+		if id, b, err = readID(b); err != nil {
+			return nil, err
+		}
+		out = append(out, peer.ID(id))
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes after the nodes wanted", ErrMalformed, len(b))
+	}
+	return out, nil
+}
+
+// readID reads a node id: a length of 1 to maxAuthorLen bytes, and those.
+func readID(b []byte) (string, []byte, error) {
+	id, rest, err := readString(b, maxAuthorLen, "catch-up node id")
+	if err == nil && id == "" {
+		err = fmt.Errorf("%w: empty catch-up node id", ErrMalformed)
+	}
+	return id, rest, err
+}
