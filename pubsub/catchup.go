@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -49,6 +50,12 @@ import (
 // announcements verified, and formation took 6-7 s instead of 3-5). And
 // only those of nodes the giver can reach (a node that left is not
 // brought back), at most catchupMaxFrame bytes of them at once.
+//
+// And every node catches up with one of its peers, at random, once per
+// refresh period (refreshInterval): a node that missed an announcement
+// (a queue full, a stream lost) learns it within about a period, so an
+// unchanged refresh need not cross the mesh but one time in
+// refreshRelayEvery (knownRefresh).
 //
 // The same exchange settles a debt. A node that learnt an announcement by
 // catching up with a peer, one its giver had held for a while (old news,
@@ -191,6 +198,8 @@ func (p *PubSub) catchupLoop() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	periodic := time.NewTimer(refreshInterval(p.topo.size()))
+	defer periodic.Stop()
 	roundDone := make(chan bool, 1) // true: retry
 	var owed, running bool
 	var notBefore time.Time
@@ -219,8 +228,30 @@ func (p *PubSub) catchupLoop() {
 				owed, notBefore = true, time.Now().Add(catchupRetry)
 			}
 		case <-timer.C:
+		case <-periodic.C:
+			if q, ok := p.topo.randomReady(); ok {
+				wg.Go(func() { p.logCatchUp(q, p.catchUp(q)) })
+			}
+			periodic.Reset(refreshInterval(p.topo.size()))
 		}
 	}
+}
+
+// randomReady returns a peer our pub/sub sends to, at random (false: none).
+func (t *topology) randomReady() (peer.ID, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.ready) == 0 {
+		return "", false
+	}
+	i := rand.N(len(t.ready))
+	for q := range t.ready {
+		if i == 0 {
+			return q, true
+		}
+		i--
+	}
+	return "", false
 }
 
 // catchupRound catches up with every peer our pub/sub sends to, and then

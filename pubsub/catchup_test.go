@@ -350,3 +350,42 @@ func TestCloseEndsCatchUps(t *testing.T) {
 		t.Fatal("the stream is still open after Close")
 	}
 }
+
+// A digest is answered with the old news it lacks or has older, of nodes
+// the giver reaches, and the nodes whose announcement it has newer, or
+// that the giver lacks: never the giver's own.
+func TestCatchUpFor(t *testing.T) {
+	topo := newTopology("me")
+	topo.setConnected("n", true)
+	topo.setReady("n", true)
+	topo.learn("n", []peer.ID{"me", "r"}, nil)
+	topo.learn("r", []peer.ID{"n"}, nil)
+	now := time.Now()
+	old, young := now.Add(-linkAgeCap), now.Add(-linkAgeCap+time.Millisecond)
+	msg := func(s string) *pb.Message { return &pb.Message{Data: []byte(s)} }
+	topo.hold("me", 10, msg("me"), old, nil)
+	topo.hold("n", 10, msg("n"), old, nil)
+	topo.hold("r", 10, msg("r"), old, nil)
+	topo.hold("gone", 10, msg("gone"), old, nil) // reached by no link
+	topo.hold("y", 10, msg("y"), young, nil)
+	topo.learn("y", nil, nil)
+	digest := map[peer.ID]uint64{"n": 10, "r": 9, "me": 5, "w": 3, "y": 11}
+	give, want := topo.catchupFor(digest, now)
+	var got []string
+	for _, g := range give {
+		var m pb.Message
+		if err := proto.Unmarshal(g.raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(m.Data))
+		if g.held != linkAgeCap {
+			t.Errorf("%s: held %v, want %v", m.Data, g.held, linkAgeCap)
+		}
+	}
+	if !slices.Equal(got, []string{"me", "r"}) || !slices.Equal(want, []peer.ID{"w", "y"}) {
+		t.Fatalf("gives %v and wants %v; want [me r] and [w y]", got, want)
+	}
+	if held := topo.heldFor([]peer.ID{"y", "gone", "n"}, now); len(held) != 1 {
+		t.Fatalf("hands over %d of y (young), gone (unreached), n (a neighbour's); want n's only", len(held))
+	}
+}

@@ -167,9 +167,10 @@
 // learnt something its other peers may lack (by catching up, or while the
 // mesh formed around it and it relayed nothing) catches up with them too.
 // A refresh that says what a relay's peers hold already goes no further
-// than the author's neighbours, except one in eight, so a lost one is
-// corrected within about one period next to its author and eight further
-// away (6 min in a mesh of 50, 10 min in one of 100 or more). In a partial
+// than the author's neighbours, except one in sixteen; and every node
+// catches up with a random peer once per refresh period, so a lost one is
+// corrected within about a period (45 s in a mesh of 50, 75 s in one of
+// 100 or more). In a partial
 // mesh of 50 where nothing changed, every node received 14 copies per
 // second when every refresh crossed the mesh, and half a copy with one in
 // four crossing. A change, such as a connection closed and another

@@ -21,10 +21,10 @@ import (
 // every 15 s on average in case one was lost (15 s per 20 nodes in a
 // larger mesh, at most 75 s); so a link appears or disappears within a few
 // seconds, and when an announcement was lost, within about one refresh
-// period next to its author and eight beyond (an unchanged refresh crosses
-// the mesh once in eight: see doc.go). A node connected a moment ago, whose
-// announcement has not arrived, is named only as the target of links (and
-// has no key) until it does.
+// period (every node catches up with a random peer once a period: see
+// doc.go). A node connected a moment ago, whose announcement has not
+// arrived, is named only as the target of links (and has no key) until it
+// does.
 //
 // The map and its slices are the caller's. Its size is bounded by the
 // mesh: one key per reachable node, at most 4096 peers each (an

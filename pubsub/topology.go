@@ -100,7 +100,8 @@ const (
 	// many times longer (at most refreshScaleMax times): one refresh in
 	// refreshRelayEvery reaches every node (knownRefresh), so a node
 	// receives about refreshNodes/refreshRelayEvery of them per
-	// announceRefresh up to 100 nodes, besides its neighbours'.
+	// announceRefresh up to 100 nodes, besides its neighbours'. Each node
+	// also catches up with a random peer once per period (catchup.go).
 	announceRefresh = 15 * time.Second
 	refreshNodes    = 20
 	refreshScaleMax = 5
@@ -112,10 +113,13 @@ const (
 	// 6.4 % without). One in eight, with yamuxRTTEvery, took it to 6.8-7.1 %
 	// from 8.6-8.8 % (processes on loopback, 2 interleaved pairs), and in
 	// the fault suite's scale scenario at 50 (one host each) to 3.9-6.6 %
-	// from 6.1-11.4 % (3 pairs), 65 and 185 s after formation. A lost
-	// announcement is corrected far from its author within 8 periods
-	// instead of 4.
-	refreshRelayEvery = 8
+	// from 6.1-11.4 % (3 pairs), 65 and 185 s after formation. At 100,
+	// with catch-ups, the crossing refreshes of one in eight were most of
+	// the idle mesh's work (each some 600 copies, duplicates included;
+	// 6.2-10.4 % of a core in 10 s windows): one in sixteen now. A lost
+	// announcement is corrected by a periodic catch-up (catchup.go); the
+	// crossing refreshes keep the far registry entries alive (regsExpire).
+	refreshRelayEvery = 16
 	// announceAgain repeats an announcement made after a change once
 	// GossipSub's heartbeat (1 s) has put new peers in the relays' meshes,
 	// or later, once we have settled (announceSettle), and not at all in a
