@@ -345,7 +345,7 @@ func (p *PubSub) serveCatchUp(s network.Stream) {
 	if frame, err = readCatchupFrame(r); err != nil {
 		return
 	}
-	var digest map[peer.ID]uint64
+	var digest map[peer.ID]digested
 	if digest, err = decodeDigest(frame); err != nil {
 		return
 	}
@@ -467,7 +467,7 @@ func (t *topology) hold(author peer.ID, seq uint64, m *pb.Message, at time.Time,
 	var sum uint64
 	if len(vals) > 0 {
 		if a, ok := vals[len(vals)-1].(announcement); ok {
-			sum = t.sumOf(a)
+			sum = sumOf(a)
 		}
 	}
 	t.mu.Lock()
@@ -512,7 +512,7 @@ func (t *topology) caughtUp(author peer.ID, seq uint64, vals []any, old bool) {
 	if !ok {
 		return
 	}
-	sum := t.sumOf(a)
+	sum := sumOf(a)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.seen[author] = seenAnnouncement{sum, seq}
@@ -545,32 +545,40 @@ func (t *topology) gave(sums map[peer.ID]uint64) {
 	}
 }
 
-// digest returns the batch number of each announcement held, ours
-// included, at most maxCatchupAuthors of them.
-func (t *topology) digest() map[peer.ID]uint64 {
+// digested is what a digest says of a node's announcement held: its
+// batch number, and the sum of what it says (sumOf).
+type digested struct {
+	seq, sum uint64
+}
+
+// digest returns, for each announcement held, ours included, its batch
+// number and sum, at most maxCatchupAuthors of them.
+func (t *topology) digest() map[peer.ID]digested {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	d := make(map[peer.ID]uint64, min(len(t.held), maxCatchupAuthors))
+	d := make(map[peer.ID]digested, min(len(t.held), maxCatchupAuthors))
 	for q, h := range t.held {
 		if len(d) == maxCatchupAuthors {
 			break
 		}
-		d[q] = h.seq
+		d[q] = digested{h.seq, h.sum}
 	}
 	return d
 }
 
-// catchupFor answers a digest: the announcements we hold that it lacks or
-// has older (of nodes we can reach: givableLocked), and the nodes whose
-// announcement it has newer than ours, or that we lack (ours left out).
-func (t *topology) catchupFor(d map[peer.ID]uint64, now time.Time) (give []givenAnnouncement, want []peer.ID) {
+// catchupFor answers a digest: the announcements we hold that it lacks, or
+// has older and saying something else (givableLocked ones), and the nodes
+// whose announcement it has newer and saying something else, or that we
+// lack (ours left out). A newer refresh of what the other holds is not
+// worth verifying.
+func (t *topology) catchupFor(d map[peer.ID]digested, now time.Time) (give []givenAnnouncement, want []peer.ID) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	hops := t.hopsLocked()
 	budget := catchupMaxFrame - binary.MaxVarintLen64 - (maxCatchupAuthors * (maxAuthorLen + binary.MaxVarintLen64))
 	for _, q := range sortedPeers(t.held) {
 		h := t.held[q]
-		if seq, ok := d[q]; (ok && seq >= h.seq) || !t.givableLocked(q, h, hops, now) {
+		if e, ok := d[q]; (ok && (e.seq >= h.seq || e.sum == h.sum)) || !t.givableLocked(q, h, hops, now) {
 			continue
 		}
 		g, err := h.given(now)
@@ -580,8 +588,8 @@ func (t *topology) catchupFor(d map[peer.ID]uint64, now time.Time) (give []given
 		budget -= len(g.raw) + 2*binary.MaxVarintLen64
 		give = append(give, g)
 	}
-	for q, seq := range d {
-		if h, ok := t.held[q]; q != t.self && (!ok || h.seq < seq) {
+	for q, e := range d {
+		if h, ok := t.held[q]; q != t.self && (!ok || (h.seq < e.seq && h.sum != e.sum)) {
 			want = append(want, q)
 		}
 	}
@@ -654,19 +662,21 @@ func readCatchupFrame(r *bufio.Reader) ([]byte, error) {
 	return readFrame(r, n)
 }
 
-// encodeDigest encodes a digest: the count, then each node's id (length
-// and bytes) and batch number, sorted by id.
-func encodeDigest(d map[peer.ID]uint64) []byte {
+// encodeDigest encodes a digest: the count, then for each node, sorted
+// by id, its id (length and bytes), the batch number and the sum (8
+// bytes, big-endian).
+func encodeDigest(d map[peer.ID]digested) []byte {
 	b := binary.AppendUvarint(nil, uint64(len(d)))
 	for _, q := range sortedPeers(d) {
 		b = appendString(b, string(q))
-		b = binary.AppendUvarint(b, d[q])
+		b = binary.AppendUvarint(b, d[q].seq)
+		b = binary.BigEndian.AppendUint64(b, d[q].sum)
 	}
 	return b
 }
 
 // decodeDigest decodes encodeDigest's encoding, all of b.
-func decodeDigest(b []byte) (map[peer.ID]uint64, error) {
+func decodeDigest(b []byte) (map[peer.ID]digested, error) {
 	n, b, err := readUvarint(b, "catch-up digest count")
 	if err != nil {
 		return nil, err
@@ -674,7 +684,7 @@ func decodeDigest(b []byte) (map[peer.ID]uint64, error) {
 	if n > maxCatchupAuthors || n > uint64(len(b)) {
 		return nil, fmt.Errorf("%w: catch-up digest of %d nodes", ErrMalformed, n)
 	}
-	d := make(map[peer.ID]uint64, n)
+	d := make(map[peer.ID]digested, n)
 	for range n {
 		var id string
 		var seq uint64
@@ -684,10 +694,15 @@ func decodeDigest(b []byte) (map[peer.ID]uint64, error) {
 		if seq, b, err = readUvarint(b, "catch-up digest batch number"); err != nil {
 			return nil, err
 		}
+		if len(b) < 8 {
+			return nil, fmt.Errorf("%w: catch-up digest sum", ErrMalformed)
+		}
+		sum := binary.BigEndian.Uint64(b)
+		b = b[8:]
 		if _, dup := d[peer.ID(id)]; dup {
 			return nil, fmt.Errorf("%w: a node twice in a catch-up digest", ErrMalformed)
 		}
-		d[peer.ID(id)] = seq
+		d[peer.ID(id)] = digested{seq, sum}
 	}
 	if len(b) != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes in a catch-up digest", ErrMalformed, len(b))

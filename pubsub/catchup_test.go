@@ -244,7 +244,7 @@ func TestCatchUpFrameBound(t *testing.T) {
 // The digest, announcement and want lists decode what they encode, and
 // refuse what they could not have encoded.
 func TestCatchUpCodecs(t *testing.T) {
-	d := map[peer.ID]uint64{"a": 1, "bb": 1 << 40, "c": 0}
+	d := map[peer.ID]digested{"a": {1, 2}, "bb": {1 << 40, 1 << 63}, "c": {}}
 	got, err := decodeDigest(encodeDigest(d))
 	if err != nil || !maps.Equal(got, d) {
 		t.Fatalf("digest: %v, %v", got, err)
@@ -265,9 +265,10 @@ func TestCatchUpCodecs(t *testing.T) {
 		dec  func([]byte) error
 	}{
 		{"a digest with trailing bytes", append(encodeDigest(d), 0), func(b []byte) error { _, err := decodeDigest(b); return err }},
-		{"a digest naming a node twice", []byte{2, 1, 'a', 1, 1, 'a', 2}, func(b []byte) error { _, err := decodeDigest(b); return err }},
-		{"a digest with an empty id", []byte{1, 0, 1}, func(b []byte) error { _, err := decodeDigest(b); return err }},
-		{"a digest longer than its bytes", []byte{5, 1, 'a', 1}, func(b []byte) error { _, err := decodeDigest(b); return err }},
+		{"a digest naming a node twice", []byte{2, 1, 'a', 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'a', 2, 0, 0, 0, 0, 0, 0, 0, 0}, func(b []byte) error { _, err := decodeDigest(b); return err }},
+		{"a digest with an empty id", []byte{1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0}, func(b []byte) error { _, err := decodeDigest(b); return err }},
+		{"a digest without its sum", []byte{1, 1, 'a', 1, 0, 0, 0}, func(b []byte) error { _, err := decodeDigest(b); return err }},
+		{"a digest longer than its bytes", []byte{5, 1, 'a', 1, 0, 0, 0, 0, 0, 0, 0, 0}, func(b []byte) error { _, err := decodeDigest(b); return err }},
 		{"an empty announcement", []byte{1, 0, 0}, func(b []byte) error { _, _, err := decodeGiven(b); return err }},
 		{"an announcement past the end", []byte{1, 9, 'x', 0}, func(b []byte) error { _, _, err := decodeGiven(b); return err }},
 		{"an announcement without its time held", []byte{1, 1, 'x'}, func(b []byte) error { _, _, err := decodeGiven(b); return err }},
@@ -297,7 +298,7 @@ func TestAgedBy(t *testing.T) {
 }
 
 func FuzzCatchUpFrames(f *testing.F) {
-	f.Add(encodeDigest(map[peer.ID]uint64{"a": 1, "b": 2}))
+	f.Add(encodeDigest(map[peer.ID]digested{"a": {1, 7}, "b": {2, 9}}))
 	f.Add(appendIDs(appendGiven(nil, []givenAnnouncement{{[]byte("x"), time.Second}}), []peer.ID{"p"}))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -363,13 +364,25 @@ func TestCatchUpFor(t *testing.T) {
 	now := time.Now()
 	old, young := now.Add(-linkAgeCap), now.Add(-linkAgeCap+time.Millisecond)
 	msg := func(s string) *pb.Message { return &pb.Message{Data: []byte(s)} }
-	topo.hold("me", 10, msg("me"), old, nil)
-	topo.hold("n", 10, msg("n"), old, nil)
-	topo.hold("r", 10, msg("r"), old, nil)
+	says := func(ps ...peer.ID) []any { return []any{announcement{peers: ps}} }
+	topo.hold("me", 10, msg("me"), old, says("n"))
+	topo.hold("n", 10, msg("n"), old, says("me", "r"))
+	topo.hold("r", 10, msg("r"), old, says("n"))
+	topo.hold("q", 10, msg("q"), old, says("n"))
+	topo.learn("q", []peer.ID{"n"}, nil)
 	topo.hold("gone", 10, msg("gone"), old, nil) // reached by no link
-	topo.hold("y", 10, msg("y"), young, nil)
+	topo.hold("y", 10, msg("y"), young, says())
 	topo.learn("y", nil, nil)
-	digest := map[peer.ID]uint64{"n": 10, "r": 9, "me": 5, "w": 3, "y": 11}
+	sum := func(ps ...peer.ID) uint64 { return sumOf(announcement{peers: ps}) }
+	digest := map[peer.ID]digested{
+		"n":    {10, sum("me", "r")},
+		"r":    {9, sum("x")},  // older, saying something else: given
+		"q":    {9, sum("n")},  // older, saying the same: not given
+		"me":   {5, sum()},     // given
+		"w":    {3, 0},         // wanted: not held here
+		"y":    {11, sum("v")}, // wanted: newer, saying something else
+		"gone": {11, 1},        // wanted (whether given on is the other's say)
+	}
 	give, want := topo.catchupFor(digest, now)
 	var got []string
 	for _, g := range give {
@@ -382,8 +395,8 @@ func TestCatchUpFor(t *testing.T) {
 			t.Errorf("%s: held %v, want %v", m.Data, g.held, linkAgeCap)
 		}
 	}
-	if !slices.Equal(got, []string{"me", "r"}) || !slices.Equal(want, []peer.ID{"w", "y"}) {
-		t.Fatalf("gives %v and wants %v; want [me r] and [w y]", got, want)
+	if !slices.Equal(got, []string{"me", "r"}) || !slices.Equal(want, []peer.ID{"gone", "w", "y"}) {
+		t.Fatalf("gives %v and wants %v; want [me r] and [gone w y]", got, want)
 	}
 	if held := topo.heldFor([]peer.ID{"y", "gone", "n"}, now); len(held) != 1 {
 		t.Fatalf("hands over %d of y (young), gone (unreached), n (a neighbour's); want n's only", len(held))

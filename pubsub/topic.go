@@ -267,8 +267,8 @@ func (t *topic) validate(_ context.Context, from peer.ID, m *lp2pps.Message) lp2
 		return lp2pps.ValidationReject
 	}
 	if from == p.host.ID() { // our own publish
-		if t.route.viaGossipOnly {
-			p.topo.hold(p.host.ID(), b.seq, m.Message, time.Now(), nil) // for the peers that catch up (catchup.go)
+		if t.route.viaGossipOnly && t.vet(b) == nil {
+			p.topo.hold(p.host.ID(), b.seq, m.Message, time.Now(), b.vals) // for the peers that catch up (catchup.go)
 		}
 		if p.cfg.Echo && t.vet(b) == nil {
 			t.deliver(b)

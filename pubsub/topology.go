@@ -1,9 +1,9 @@
 package pubsub
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"hash/maphash"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -165,7 +165,6 @@ type topology struct {
 	relayed  map[peer.ID]time.Time             // when we last relayed each author's announcement (knownRefresh)
 	newcomer time.Time                         // when a node appeared, or came back restarted (knownRefresh)
 	held     map[peer.ID]heldAnnouncement      // each author's latest announcement, as signed (catchup.go)
-	seed     maphash.Seed                      // for seenAnnouncement.sum
 	owes     chan struct{}                     // signalled when we hold an announcement our peers may lack (catchup.go)
 	changed  chan struct{}                     // signalled when what we announce changes (a loss, a registry entry)
 	grown    chan struct{}                     // signalled when we announce a peer more
@@ -186,7 +185,6 @@ func newTopology(self peer.ID) *topology {
 		given:   map[peer.ID]uint64{},
 		relayed: map[peer.ID]time.Time{},
 		held:    map[peer.ID]heldAnnouncement{},
-		seed:    maphash.MakeSeed(),
 		owes:    make(chan struct{}, 1),
 		changed: make(chan struct{}, 1),
 		grown:   make(chan struct{}, 1),
@@ -460,7 +458,7 @@ func (t *topology) knownRefresh(author peer.ID, seq uint64, vals []any, now time
 	if !ok {
 		return forming || reached
 	}
-	sum := t.sumOf(a)
+	sum := sumOf(a)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	last, had := t.seen[author]
@@ -500,26 +498,26 @@ func (t *topology) oweLocked() {
 }
 
 // sumOf returns a sum of what a says: its peers in any order, and its
-// registry entries (sorted by their author: localRegs).
-func (t *topology) sumOf(a announcement) uint64 {
-	var h maphash.Hash
-	h.SetSeed(t.seed)
+// registry entries (sorted by their author: localRegs). The same at every
+// node (the first 8 bytes of a SHA-256): catch-up digests carry it.
+func sumOf(a announcement) uint64 {
+	h := sha256.New()
 	ps := slices.Clone(a.peers)
 	slices.Sort(ps)
 	for _, q := range ps {
-		h.WriteString(string(q))
-		h.WriteByte(0)
+		h.Write([]byte(q))
+		h.Write([]byte{0})
 	}
-	h.WriteByte(1)
+	h.Write([]byte{1})
 	for _, r := range a.regs {
-		h.WriteString(r.kind)
-		h.WriteByte(0)
-		h.WriteString(r.topic)
-		h.WriteByte(0)
-		h.WriteString(r.group)
-		h.WriteByte(0)
+		h.Write([]byte(r.kind))
+		h.Write([]byte{0})
+		h.Write([]byte(r.topic))
+		h.Write([]byte{0})
+		h.Write([]byte(r.group))
+		h.Write([]byte{0})
 	}
-	return h.Sum64()
+	return binary.BigEndian.Uint64(h.Sum(nil))
 }
 
 // closed reports whether every peer we are connected to is ready (we have
