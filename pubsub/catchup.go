@@ -33,9 +33,9 @@ import (
 // author's next refresh after any node appeared, which at 100 nodes was
 // most of the idle mesh's work for two minutes after it formed.
 //
-// So two peers catch up with each other when they meet: when one's
-// pub/sub becomes ready to the other, the one whose id sorts first opens
-// a catch-up stream and sends a digest (the batch number of the latest
+// So two peers catch up with each other when they meet (and once more
+// catchupAgain later): when one's pub/sub becomes ready to the other, the
+// one whose id sorts first opens a catch-up stream and sends a digest (the batch number of the latest
 // announcement it holds of each node); the other answers with the
 // announcements it holds that are newer, or of nodes the digest lacks,
 // and names those it wants; the first sends those and closes. An
@@ -77,6 +77,12 @@ const catchupProtocol = protocol.ID("/reflect/pubsub/catchup/1.0.0")
 const (
 	// catchupTimeout bounds one exchange.
 	catchupTimeout = 10 * time.Second
+	// catchupAgain: two peers that met catch up again this long after
+	// the first time. What one of them held then was partly young (on its
+	// way through GossipSub, not handed over), and its author's repeat may
+	// have reached the node before GossipSub put the new peer in the
+	// node's mesh for the topic: by now, it is old news.
+	catchupAgain = linkAgeCap + 500*time.Millisecond
 	// catchupEvery spaces the rounds that settle a debt.
 	catchupEvery = 2 * time.Second
 	// catchupRetry: after a round in which a connected peer failed, the
@@ -116,7 +122,7 @@ type catchups struct {
 
 	mu      sync.Mutex
 	closing bool
-	pending []peer.ID                   // new peers, for catchupLoop
+	pending []dueCatchUp                // new peers, for catchupLoop
 	streams map[network.Stream]struct{} // open, both ways: reset at Close
 	serving sync.WaitGroup              // the handlers of inbound streams
 }
@@ -131,8 +137,9 @@ func (c *catchups) ready(self, q peer.ID) {
 	if self >= q {
 		return
 	}
+	now := time.Now()
 	c.mu.Lock()
-	c.pending = append(c.pending, q)
+	c.pending = append(c.pending, dueCatchUp{q, now}, dueCatchUp{q, now.Add(catchupAgain)})
 	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
@@ -140,13 +147,32 @@ func (c *catchups) ready(self, q peer.ID) {
 	}
 }
 
-// take returns the peers queued by ready.
-func (c *catchups) take() []peer.ID {
+// dueCatchUp is a catch-up with a peer queued by ready, due at a time.
+type dueCatchUp struct {
+	peer peer.ID
+	at   time.Time
+}
+
+// take returns the peers whose catch-ups queued by ready are due at now,
+// and how long until the next one is (0: none).
+func (c *catchups) take(now time.Time) ([]peer.ID, time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := c.pending
-	c.pending = nil
-	return out
+	var due []peer.ID
+	var next time.Duration
+	rest := c.pending[:0]
+	for _, d := range c.pending {
+		if wait := d.at.Sub(now); wait > 0 {
+			rest = append(rest, d)
+			if next == 0 || wait < next {
+				next = wait
+			}
+			continue
+		}
+		due = append(due, d.peer)
+	}
+	c.pending = rest
+	return due, next
 }
 
 // track registers s for reset at close; false if closing (s was reset).
@@ -190,8 +216,10 @@ func (p *PubSub) stopCatchups() {
 	p.catch.close()
 }
 
-// catchupLoop catches up with each new peer it is queued for at once, and
-// with every peer once the node owes them (see the top) and has settled.
+// catchupLoop catches up with each new peer when ready queued it for (at
+// once, and catchupAgain later), with every peer once the node owes them
+// (see the top) and has settled, and with a random peer once per refresh
+// period.
 func (p *PubSub) catchupLoop() {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -203,12 +231,21 @@ func (p *PubSub) catchupLoop() {
 	roundDone := make(chan bool, 1) // true: retry
 	var owed, running bool
 	var notBefore time.Time
+	later := time.NewTimer(time.Hour) // the next catch-up queued by ready
+	later.Stop()
+	defer later.Stop()
 	for {
-		for _, q := range p.catch.take() {
-			wg.Go(func() { p.logCatchUp(q, p.catchUp(q)) })
+		now := time.Now()
+		due, next := p.catch.take(now)
+		for _, q := range due {
+			if p.host.Network().Connectedness(q) == network.Connected {
+				wg.Go(func() { p.logCatchUp(q, p.catchUp(q)) })
+			}
+		}
+		if next > 0 {
+			later.Reset(next)
 		}
 		if owed && !running {
-			now := time.Now()
 			if wait := max(p.topo.settlesIn(now), notBefore.Sub(now)); wait > 0 {
 				timer.Reset(wait)
 			} else {
@@ -219,6 +256,7 @@ func (p *PubSub) catchupLoop() {
 		select {
 		case <-p.ctx.Done():
 			return
+		case <-later.C:
 		case <-p.catch.wake:
 		case <-p.topo.owes:
 			owed = true
