@@ -35,10 +35,12 @@ import (
 //
 // So two peers catch up with each other when they meet (and once more
 // catchupAgain later): when one's pub/sub becomes ready to the other, the
-// one whose id sorts first opens a catch-up stream and sends a digest (the batch number of the latest
-// announcement it holds of each node); the other answers with the
-// announcements it holds that are newer, or of nodes the digest lacks,
-// and names those it wants; the first sends those and closes. An
+// one whose id sorts first opens a catch-up stream and sends a flags byte
+// and a digest (the batch number of the latest announcement it holds of
+// each node, and a sum of what it says); the other answers with the
+// announcements it holds that are newer and say something else, or of
+// nodes the digest lacks, and names those it wants; the first sends those
+// and closes. An
 // announcement travels as GossipSub received it, a protobuf message with
 // its author's signature: the receiver verifies the signature as GossipSub
 // does, checks the batch as the topic's validator would (its author is
@@ -57,10 +59,11 @@ import (
 // unchanged refresh need not cross the mesh but one time in
 // refreshRelayEvery (knownRefresh).
 //
-// The same exchange settles a debt. A node that learnt an announcement by
-// catching up with a peer, one its giver had held for a while (old news,
-// not one still on its way through GossipSub: caughtUp), holds something
-// its other peers may lack: once
+// The same exchange settles a debt (owes). A node that learnt, by catching
+// up, old news of a node it did not reach before (the two peers were in
+// two parts of the mesh: a partition healed, two groups joined), or old
+// news from a peer that owed it (the same, one step further), holds
+// something its other peers may lack: once
 // it has settled (announceSettle), it catches up with every peer, at most
 // once per catchupEvery. (What it did not relay while the mesh formed
 // around it, its author repeats: topology.go.) So every node's peers hold
@@ -94,6 +97,11 @@ const (
 	// maxCatchupAuthors bounds the nodes of a digest or a list of wants.
 	maxCatchupAuthors = maxAnnounced
 )
+
+// catchupFlagRound, in the flags byte that opens a catch-up's first frame,
+// says that the opener owes what it hands over (a round: see owes). Other
+// bits are ignored.
+const catchupFlagRound = 1 << 0
 
 // heldAnnouncement is an author's latest announcement, as signed, and
 // when it was made at the latest (when we published it, received it, or
@@ -239,7 +247,7 @@ func (p *PubSub) catchupLoop() {
 		due, next := p.catch.take(now)
 		for _, q := range due {
 			if p.host.Network().Connectedness(q) == network.Connected {
-				wg.Go(func() { p.logCatchUp(q, p.catchUp(q)) })
+				wg.Go(func() { p.logCatchUp(q, p.catchUp(q, false)) })
 			}
 		}
 		if next > 0 {
@@ -268,7 +276,7 @@ func (p *PubSub) catchupLoop() {
 		case <-timer.C:
 		case <-periodic.C:
 			if q, ok := p.topo.randomReady(); ok {
-				wg.Go(func() { p.logCatchUp(q, p.catchUp(q)) })
+				wg.Go(func() { p.logCatchUp(q, p.catchUp(q, false)) })
 			}
 			periodic.Reset(refreshInterval(p.topo.size()))
 		}
@@ -301,7 +309,7 @@ func (p *PubSub) catchupRound() (retry bool) {
 	var failed atomic.Bool
 	for _, q := range peers {
 		wg.Go(func() {
-			err := p.catchUp(q)
+			err := p.catchUp(q, true)
 			p.logCatchUp(q, err)
 			if err != nil && !errors.Is(err, msmux.ErrNotSupported[protocol.ID]{}) &&
 				p.host.Network().Connectedness(q) == network.Connected && p.ctx.Err() == nil {
@@ -323,8 +331,8 @@ func (p *PubSub) logCatchUp(q peer.ID, err error) {
 }
 
 // catchUp runs one exchange with q, opening it: our digest, its answer,
-// the announcements it wants.
-func (p *PubSub) catchUp(q peer.ID) (err error) {
+// the announcements it wants. round: we owe q what we learnt (a round).
+func (p *PubSub) catchUp(q peer.ID, round bool) (err error) {
 	ctx, cancel := context.WithTimeout(p.ctx, catchupTimeout)
 	defer cancel()
 	s, err := p.host.NewStream(network.WithNoDial(ctx, "pubsub catch-up"), q, catchupProtocol)
@@ -336,7 +344,11 @@ func (p *PubSub) catchUp(q peer.ID) (err error) {
 	}
 	defer p.endCatchUp(s, &err)
 	_ = s.SetDeadline(time.Now().Add(catchupTimeout))
-	if _, err := s.Write(catchupFrame(encodeDigest(p.topo.digest()))); err != nil {
+	var flags byte
+	if round {
+		flags |= catchupFlagRound
+	}
+	if _, err := s.Write(catchupFrame(append([]byte{flags}, encodeDigest(p.topo.digest())...))); err != nil {
 		return err
 	}
 	r := bufio.NewReader(s)
@@ -352,7 +364,7 @@ func (p *PubSub) catchUp(q peer.ID) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := p.learnCaughtUp(q, given); err != nil {
+	if err := p.learnCaughtUp(q, given, false); err != nil {
 		return err
 	}
 	if _, err := s.Write(catchupFrame(appendGiven(nil, p.topo.heldFor(want, time.Now())))); err != nil {
@@ -383,8 +395,9 @@ func (p *PubSub) serveCatchUp(s network.Stream) {
 	if frame, err = readCatchupFrame(r); err != nil {
 		return
 	}
+	flags := frame[0] // frames are never empty (readCatchupFrame)
 	var digest map[peer.ID]digested
-	if digest, err = decodeDigest(frame); err != nil {
+	if digest, err = decodeDigest(frame[1:]); err != nil {
 		return
 	}
 	give, want := p.topo.catchupFor(digest, time.Now())
@@ -398,7 +411,7 @@ func (p *PubSub) serveCatchUp(s network.Stream) {
 	if given, _, err = decodeGiven(frame); err != nil {
 		return
 	}
-	err = p.learnCaughtUp(from, given)
+	err = p.learnCaughtUp(from, given, flags&catchupFlagRound != 0)
 }
 
 // endCatchUp closes s after an exchange, or resets it after a failure,
@@ -421,8 +434,9 @@ var errCatchupSigner = errors.New("announcement not signed by its author")
 
 // learnCaughtUp checks the announcements from handed us and learns those
 // newer than what we hold. One that is not a signed announcement of this
-// mesh ends the exchange (the peer is broken or hostile).
-func (p *PubSub) learnCaughtUp(from peer.ID, given []givenAnnouncement) error {
+// mesh ends the exchange (the peer is broken or hostile). round: from
+// owed us them (see owes).
+func (p *PubSub) learnCaughtUp(from peer.ID, given []givenAnnouncement, round bool) error {
 	t := p.announcements
 	for _, g := range given {
 		m := new(pb.Message)
@@ -452,11 +466,12 @@ func (p *PubSub) learnCaughtUp(from peer.ID, given []givenAnnouncement) error {
 			return err
 		}
 		agedBy(b.vals, g.held)
+		owe := g.held >= linkAgeCap && (round || !p.topo.reachable(author))
 		if !t.order.jump(b) {
 			continue
 		}
 		p.topo.hold(author, b.seq, m, time.Now().Add(-g.held), b.vals)
-		p.topo.caughtUp(author, b.seq, b.vals, g.held >= linkAgeCap)
+		p.topo.caughtUp(author, b.seq, b.vals, owe)
 		p.count.caughtUp.Add(1)
 	}
 	return nil
@@ -541,11 +556,8 @@ func (h heldAnnouncement) given(now time.Time) (givenAnnouncement, error) {
 }
 
 // caughtUp records author's announcement, in batch number seq, learnt by
-// catching up. Our other peers may lack it if it is old news (its giver
-// had held it for linkAgeCap): GossipSub has carried it as far as it
-// would, and we were not there, nor maybe they; one held a shorter while
-// is still on its way through GossipSub, and its author repeats it.
-func (t *topology) caughtUp(author peer.ID, seq uint64, vals []any, old bool) {
+// catching up; owe: our other peers may lack it (see owes).
+func (t *topology) caughtUp(author peer.ID, seq uint64, vals []any, owe bool) {
 	a, ok := vals[len(vals)-1].(announcement)
 	if !ok {
 		return
@@ -554,7 +566,7 @@ func (t *topology) caughtUp(author peer.ID, seq uint64, vals []any, old bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.seen[author] = seenAnnouncement{sum, seq}
-	if given, ok := t.given[author]; old && (!ok || given != sum) {
+	if given, ok := t.given[author]; owe && (!ok || given != sum) {
 		t.oweLocked()
 	}
 }

@@ -151,7 +151,7 @@ func offer(t *testing.T, h host.Host, p *PubSub, raws ...[]byte) bool {
 	}
 	defer s.Close()
 	_ = s.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := s.Write(catchupFrame(encodeDigest(nil))); err != nil {
+	if _, err := s.Write(catchupFrame(append([]byte{0}, encodeDigest(nil)...))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := readCatchupFrame(bufio.NewReader(s)); err != nil {
