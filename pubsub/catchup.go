@@ -60,10 +60,11 @@ import (
 // refreshRelayEvery (knownRefresh).
 //
 // The same exchange settles a debt (owes). A node that learnt, by catching
-// up, old news of a node it did not reach before (the two peers were in
-// two parts of the mesh: a partition healed, two groups joined), or old
-// news from a peer that owed it (the same, one step further), holds
-// something its other peers may lack: once
+// up, old news from a peer it reaches only through their link (a bridge
+// between two parts of the mesh: a partition healed, two groups joined;
+// not a link of a forming mesh, whose nodes reach each other through
+// others too), or from a peer that owed it (the same, one step further),
+// holds something its other peers may lack: once
 // it has settled (announceSettle), it catches up with every peer, at most
 // once per catchupEvery. (What it did not relay while the mesh formed
 // around it, its author repeats: topology.go.) So every node's peers hold
@@ -283,6 +284,35 @@ func (p *PubSub) catchupLoop() {
 	}
 }
 
+// bridge reports whether q, a peer, is reached only through our link to
+// it: no announced path from our other peers leads to it.
+func (t *topology) bridge(q peer.ID) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	seen := map[peer.ID]bool{t.self: true, q: true}
+	var queue []peer.ID
+	for u := range t.ready {
+		if !seen[u] {
+			seen[u] = true
+			queue = append(queue, u)
+		}
+	}
+	for len(queue) > 0 {
+		u := queue[0]
+		queue = queue[1:]
+		for v := range t.theirs[u] {
+			if v == q {
+				return false
+			}
+			if !seen[v] {
+				seen[v] = true
+				queue = append(queue, v)
+			}
+		}
+	}
+	return true
+}
+
 // randomReady returns a peer our pub/sub sends to, at random (false: none).
 func (t *topology) randomReady() (peer.ID, bool) {
 	t.mu.Lock()
@@ -344,6 +374,7 @@ func (p *PubSub) catchUp(q peer.ID, round bool) (err error) {
 	}
 	defer p.endCatchUp(s, &err)
 	_ = s.SetDeadline(time.Now().Add(catchupTimeout))
+	bridge := p.topo.bridge(q)
 	var flags byte
 	if round {
 		flags |= catchupFlagRound
@@ -364,7 +395,7 @@ func (p *PubSub) catchUp(q peer.ID, round bool) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := p.learnCaughtUp(q, given, false); err != nil {
+	if err := p.learnCaughtUp(q, given, round || bridge); err != nil {
 		return err
 	}
 	if _, err := s.Write(catchupFrame(appendGiven(nil, p.topo.heldFor(want, time.Now())))); err != nil {
@@ -389,6 +420,7 @@ func (p *PubSub) serveCatchUp(s network.Stream) {
 	var err error
 	defer p.endCatchUp(s, &err)
 	from := s.Conn().RemotePeer()
+	bridge := p.topo.bridge(from)
 	_ = s.SetDeadline(time.Now().Add(catchupTimeout))
 	r := bufio.NewReader(s)
 	var frame []byte
@@ -411,7 +443,7 @@ func (p *PubSub) serveCatchUp(s network.Stream) {
 	if given, _, err = decodeGiven(frame); err != nil {
 		return
 	}
-	err = p.learnCaughtUp(from, given, flags&catchupFlagRound != 0)
+	err = p.learnCaughtUp(from, given, bridge || flags&catchupFlagRound != 0)
 }
 
 // endCatchUp closes s after an exchange, or resets it after a failure,
@@ -434,9 +466,10 @@ var errCatchupSigner = errors.New("announcement not signed by its author")
 
 // learnCaughtUp checks the announcements from handed us and learns those
 // newer than what we hold. One that is not a signed announcement of this
-// mesh ends the exchange (the peer is broken or hostile). round: from
-// owed us them (see owes).
-func (p *PubSub) learnCaughtUp(from peer.ID, given []givenAnnouncement, round bool) error {
+// mesh ends the exchange (the peer is broken or hostile). owe: old news
+// learnt is owed to our other peers (from owed it to us, or the link to it
+// is a bridge: see owes).
+func (p *PubSub) learnCaughtUp(from peer.ID, given []givenAnnouncement, owe bool) error {
 	t := p.announcements
 	for _, g := range given {
 		m := new(pb.Message)
@@ -466,12 +499,11 @@ func (p *PubSub) learnCaughtUp(from peer.ID, given []givenAnnouncement, round bo
 			return err
 		}
 		agedBy(b.vals, g.held)
-		owe := g.held >= linkAgeCap && (round || !p.topo.reachable(author))
 		if !t.order.jump(b) {
 			continue
 		}
 		p.topo.hold(author, b.seq, m, time.Now().Add(-g.held), b.vals)
-		p.topo.caughtUp(author, b.seq, b.vals, owe)
+		p.topo.caughtUp(author, b.seq, b.vals, owe && g.held >= linkAgeCap)
 		p.count.caughtUp.Add(1)
 	}
 	return nil

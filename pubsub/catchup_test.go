@@ -402,3 +402,22 @@ func TestCatchUpFor(t *testing.T) {
 		t.Fatalf("hands over %d of y (young), gone (unreached), n (a neighbour's); want n's only", len(held))
 	}
 }
+
+// A peer is a bridge when no announced path from our other peers leads
+// to it.
+func TestBridge(t *testing.T) {
+	topo := newTopology("me")
+	for _, q := range []peer.ID{"a", "b", "d"} {
+		topo.setConnected(q, true)
+		topo.setReady(q, true)
+	}
+	topo.learn("a", []peer.ID{"me", "c"}, nil)
+	topo.learn("c", []peer.ID{"a", "b"}, nil)
+	topo.learn("b", []peer.ID{"me", "c"}, nil)
+	topo.learn("d", []peer.ID{"me", "e"}, nil)
+	for q, want := range map[peer.ID]bool{"a": false, "b": false, "d": true} {
+		if got := topo.bridge(q); got != want {
+			t.Errorf("bridge(%s) = %v, want %v", q, got, want)
+		}
+	}
+}
