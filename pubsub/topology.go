@@ -141,8 +141,8 @@ const (
 	// relays announcements that say nothing new (knownRefresh). Below
 	// the shortest refresh interval above 40 nodes (refreshInterval), so
 	// that a large mesh's first refreshes after it formed stay near their
-	// authors, and above a formation of 100 (5 s at 100 ended it before
-	// the last repeats came: formation took 5.3-7.0 s instead of 3-5).
+	// authors, and well above a formation of 100 (5 s and 15 s measured
+	// alike: 5.3-6.5 s).
 	relayAfterChange = 15 * time.Second
 	// maxAnnounced bounds the peers in one announcement.
 	maxAnnounced = 4096
@@ -443,9 +443,8 @@ const restartGap = 1 << 30
 // (forming): so within relayAfterChange of a change around us (we gained
 // a peer, or a node appeared or restarted), we relay each author's
 // announcement until we have relayed one of its announcements
-// announceAgain after the change, whatever it says. (Without that, at
-// 100 nodes formation took 6-7 s instead of 3-5; with no end to it, as
-// before catch-ups, every author's first refresh after a mesh formed
+// announceAgain after the change, whatever it says. (With no end to it,
+// as before catch-ups, every author's first refresh after a mesh formed
 // crossed the whole mesh.)
 //
 // It compares with what we passed on, not with what the topology learnt
