@@ -110,9 +110,10 @@ func TestScale(t *testing.T) {
 	if n > 50 {
 		formTarget = formTarget100
 	}
-	formed, took, joined := waitFormed(t, ds, formWithin)
+	formed, took, joined, missed := waitFormedNaming(t, ds, formWithin, formTarget)
 	formStep(t, ds, formed, took, formTarget)
 	slowest(t, ready, lastReady, joined)
+	missedAtTarget(t, ready, formTarget, missed)
 
 	time.Sleep(5 * time.Second) // the joins' syncs and subscriptions settle
 	pids := make([]int, len(ds))
@@ -261,15 +262,37 @@ func eachDemo(ds []*demo, f func(i int, d *demo)) {
 // each one's time (within for those that did not).
 func waitFormed(t *testing.T, ds []*demo, within time.Duration) ([]bool, time.Duration, []time.Duration) {
 	t.Helper()
+	formed, took, joined, _ := waitFormedNaming(t, ds, within, 0)
+	return formed, took, joined
+}
+
+// waitFormedNaming is waitFormed that, with target > 0, also returns for
+// each node not joined to all by target the hosts it did not list then
+// (indexes into ds).
+func waitFormedNaming(t *testing.T, ds []*demo, within, target time.Duration) ([]bool, time.Duration, []time.Duration, [][]int) {
+	t.Helper()
 	formed := make([]bool, len(ds))
 	joined := make([]time.Duration, len(ds))
+	missed := make([][]int, len(ds))
 	var mu sync.Mutex
 	var took time.Duration
 	var times []float64
 	start := time.Now()
 	eachDemo(ds, func(i int, d *demo) {
 		joined[i] = within
-		if err := d.WaitPeers(len(ds)-1, within); err == nil {
+		wait := within
+		if target > 0 {
+			if err := d.WaitPeers(len(ds)-1, target); err == nil {
+				wait = 0
+			} else if errors.Is(err, testutil.ErrReply) {
+				missed[i] = missingHosts(t, ds, i)
+				wait = within - time.Since(start)
+			} else {
+				t.Error(err)
+				return
+			}
+		}
+		if err := d.WaitPeers(len(ds)-1, max(wait, 0)); err == nil {
 			mu.Lock()
 			formed[i], took = true, max(took, time.Since(start))
 			joined[i] = time.Since(start)
@@ -283,7 +306,50 @@ func waitFormed(t *testing.T, ds []*demo, within time.Duration) ([]bool, time.Du
 		sp := spreadOf(times)
 		t.Logf("%d hosts: each node joined to all %.1f/%.1f/%.1f s (min/median/max) after the wait began", len(ds), sp.min, sp.median, sp.max)
 	}
-	return formed, took, joined
+	return formed, took, joined, missed
+}
+
+// missingHosts returns the hosts (indexes into ds) that ds[i] does not
+// list as peers now.
+func missingHosts(t *testing.T, ds []*demo, i int) []int {
+	e, err := ds[i].Do("peers")
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	ps, _ := e.Strs("peers")
+	var out []int
+	for j, d := range ds {
+		if j != i && !slices.ContainsFunc(ps, func(p string) bool { return p == d.ID || strings.HasSuffix(d.ID, p) }) {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// missedAtTarget logs, for the nodes not joined to all at the formation
+// target, whom they did not list then, with every node's ready time
+// after the first start: whether the slow nodes miss late starters, or
+// early ones.
+func missedAtTarget(t *testing.T, ready []time.Duration, target time.Duration, missed [][]int) {
+	t.Helper()
+	var lines []string
+	for i, m := range missed {
+		if len(m) == 0 {
+			continue
+		}
+		names := make([]string, 0, len(m))
+		for _, j := range m[:min(len(m), 8)] {
+			names = append(names, fmt.Sprintf("h%d (ready at %.1f s)", j+1, ready[j].Seconds()))
+		}
+		if len(m) > 8 {
+			names = append(names, fmt.Sprintf("%d more", len(m)-8))
+		}
+		lines = append(lines, fmt.Sprintf("h%d (ready at %.1f s) missed %s", i+1, ready[i].Seconds(), strings.Join(names, ", ")))
+	}
+	if len(lines) > 0 {
+		t.Logf("formation: %d nodes did not list all at the %v target: %s", len(lines), target, strings.Join(lines, "; "))
+	}
 }
 
 // peerCounts returns every demo's peer count.
