@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
@@ -18,21 +17,6 @@ import (
 
 	"github.com/reflectmesh/reflect/internal/testutil"
 )
-
-// newHostsApart starts n hosts on loopback, connected to none.
-func newHostsApart(t testing.TB, n int) []host.Host {
-	t.Helper()
-	hs := make([]host.Host, n)
-	for i := range hs {
-		h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(), libp2p.DisableMetrics())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { h.Close() })
-		hs[i] = h
-	}
-	return hs
-}
 
 // connect connects a to b, protected from a's connection manager.
 func connect(t testing.TB, a, b host.Host) {

@@ -21,8 +21,8 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(netns.RunTests(m)) }
 
-// newHosts starts n hosts on loopback and connects every pair.
-func newHosts(t testing.TB, n int) []host.Host {
+// newHostsApart starts n hosts on loopback, connected to none.
+func newHostsApart(t testing.TB, n int) []host.Host {
 	t.Helper()
 	hs := make([]host.Host, n)
 	for i := range hs {
@@ -33,6 +33,13 @@ func newHosts(t testing.TB, n int) []host.Host {
 		t.Cleanup(func() { h.Close() })
 		hs[i] = h
 	}
+	return hs
+}
+
+// newHosts starts n hosts on loopback and connects every pair.
+func newHosts(t testing.TB, n int) []host.Host {
+	t.Helper()
+	hs := newHostsApart(t, n)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for i := range hs {

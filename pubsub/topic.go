@@ -267,11 +267,13 @@ func (t *topic) validate(_ context.Context, from peer.ID, m *lp2pps.Message) lp2
 		return lp2pps.ValidationReject
 	}
 	if from == p.host.ID() { // our own publish
-		if t.route.viaGossipOnly && t.vet(b) == nil {
-			p.topo.hold(p.host.ID(), b.seq, m.Message, time.Now(), b.vals) // for the peers that catch up (catchup.go)
-		}
-		if p.cfg.Echo && t.vet(b) == nil {
-			t.deliver(b)
+		if (t.route.viaGossipOnly || p.cfg.Echo) && t.vet(b) == nil {
+			if t.route.viaGossipOnly {
+				p.topo.hold(p.host.ID(), b.seq, m.Message, time.Now(), b.vals) // for the peers that catch up (catchup.go)
+			}
+			if p.cfg.Echo {
+				t.deliver(b)
+			}
 		}
 		return lp2pps.ValidationAccept
 	}
@@ -295,8 +297,8 @@ func (t *topic) validate(_ context.Context, from peer.ID, m *lp2pps.Message) lp2
 		// Held for the peers that catch up with us (catchup.go). A peer
 		// announcement says whom its author sent it to: it is judged by
 		// what it says itself, not by its predecessor (topology.go).
-		p.topo.hold(author, b.seq, m.Message, time.Now(), b.vals)
 		now := time.Now()
+		p.topo.hold(author, b.seq, m.Message, now, b.vals)
 		covered = p.topo.knownRefresh(author, b.seq, b.vals, now, p.topo.forming(now), p.topo.reachedAll(author, b.vals))
 	} else {
 		t.order.add(b)

@@ -422,8 +422,8 @@ const restartGap = 1 << 30
 // relaying: every peer of ours holds what it says already, as far as we
 // know. That is so when it says what the last one we relayed of author's
 // said (its peers and registry entries), or the last one that reached
-// every peer of ours from author (reached: reachedAll), or what our peers
-// held when we last caught up with all of them (catchup.go); unless the
+// every peer of ours from author (reached: reachedAll), or what our last
+// round of catch-ups with all of them handed over (catchup.go); unless the
 // author restarted, or seq is a multiple of refreshRelayEvery.
 //
 // Relaying every identical refresh made, at 50 nodes, 14 announcement
