@@ -47,8 +47,11 @@ import (
 //   - it asks at start, then 1 s, 2 s, 4 s … up to a minute apart (in a
 //     mesh of more than 20 nodes a minute per 20 nodes, at most five, so
 //     that every node receives about 20 questions a minute up to 100
-//     nodes), and never more than 5 s apart while it has no peer
-//     (jittered).
+//     nodes), never more than 5 s apart while it has no peer, and, once it
+//     has one, at least 15 s apart: peer exchange (exchange.go) brings it
+//     the other members, and while a mesh of 100 formed, every node's
+//     early questions, each listing some 90 known answers, were a tenth of
+//     the mesh's CPU (jittered).
 //
 // Every peer that answers is handed to the membership as a candidate
 // (candidates.go): mDNS is an unauthenticated hint, like before.
@@ -61,6 +64,7 @@ const (
 	mdnsAskNodes   = 20 // mdnsMaxAsk per this many nodes of the mesh
 	mdnsAskMaxMul  = 5  // at most this many times mdnsMaxAsk
 	mdnsAloneAsk   = 5 * time.Second
+	mdnsPeeredAsk  = 15 * time.Second
 	mdnsMaxPacket  = 9000 - 48 // RFC 6762 §17, less the IPv6 and UDP headers
 	mdnsReadBuffer = 65536
 )
@@ -201,13 +205,26 @@ func (s *mdnsService) askLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		s.askOnce()
-		wait := interval
-		if s.mesh.alone() {
-			wait = min(wait, mdnsAloneAsk)
-		}
+		var wait time.Duration
+		wait, interval = mdnsNextAsk(interval, s.mesh.alone(), s.mesh.size())
 		t.Reset(jitter(wait))
-		interval = min(2*interval, mdnsAskCap(s.mesh.size()))
 	}
+}
+
+// mdnsNextAsk returns, for a question just asked on a schedule at interval,
+// how long until the next one and the schedule's next interval: doubling
+// up to mdnsAskCap, at most mdnsAloneAsk while the node has no peer, and
+// at least mdnsPeeredAsk once it has one (see the top).
+func mdnsNextAsk(interval time.Duration, alone bool, nodes int) (wait, next time.Duration) {
+	limit := mdnsAskCap(nodes)
+	wait = interval
+	if alone {
+		wait = min(wait, mdnsAloneAsk)
+	} else {
+		wait = max(wait, min(mdnsPeeredAsk, limit))
+		interval = max(interval, wait)
+	}
+	return wait, min(2*interval, limit)
 }
 
 // mdnsAskCap is the longest interval between questions in a mesh of n

@@ -299,3 +299,28 @@ type fixedMesh struct{}
 func (fixedMesh) alone() bool         { return false }
 func (fixedMesh) member(peer.ID) bool { return false }
 func (fixedMesh) size() int           { return 1 }
+
+// Questions double their interval up to the cap, at most mdnsAloneAsk
+// apart while the node has no peer, and at least mdnsPeeredAsk once it
+// has one.
+func TestMDNSNextAsk(t *testing.T) {
+	for _, c := range []struct {
+		interval   time.Duration
+		alone      bool
+		nodes      int
+		wait, next time.Duration
+	}{
+		{time.Second, true, 1, time.Second, 2 * time.Second},
+		{8 * time.Second, true, 1, mdnsAloneAsk, 16 * time.Second},
+		{time.Minute, true, 1, mdnsAloneAsk, time.Minute},
+		{time.Second, false, 2, mdnsPeeredAsk, 2 * mdnsPeeredAsk},
+		{2 * mdnsPeeredAsk, false, 2, 2 * mdnsPeeredAsk, time.Minute},
+		{4 * time.Minute, false, 100, 4 * time.Minute, 5 * time.Minute},
+	} {
+		wait, next := mdnsNextAsk(c.interval, c.alone, c.nodes)
+		if wait != c.wait || next != c.next {
+			t.Errorf("after a question at %v (alone %v, %d nodes): wait %v, then %v; want %v, then %v",
+				c.interval, c.alone, c.nodes, wait, next, c.wait, c.next)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	lp2pps "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
@@ -403,5 +404,90 @@ func TestBridge(t *testing.T) {
 		if got := topo.bridge(q); got != want {
 			t.Errorf("bridge(%s) = %v, want %v", q, got, want)
 		}
+	}
+}
+
+// The GossipSub copy of an announcement a node caught up on is delivered
+// once (by the catch-up), and relayed: the node's GossipSub mesh peers
+// may wait for it from the node. Other late copies stay dropped.
+func TestRelaysTheGossipCopyOfACatchUp(t *testing.T) {
+	hs := newHostsApart(t, 3)
+	author, node := pubsubsOn(t, hs[:1], Config{})[0], pubsubsOn(t, hs[1:2], Config{})[0]
+	relay := hs[2] // a member without pub/sub: it only offers
+	connect(t, relay, hs[1])
+	older := rawOf(t, author)
+	raw := older
+	author.topo.refresh <- struct{}{}
+	testutil.Eventually(t, 5*time.Second, "a second announcement", func() bool {
+		author.topo.mu.Lock()
+		m := author.topo.held[author.host.ID()].msg
+		author.topo.mu.Unlock()
+		raw, _ = proto.Marshal(m)
+		return !bytes.Equal(raw, older)
+	})
+	if !offer(t, relay, node, raw) || node.Stats().CaughtUp != 1 {
+		t.Fatalf("the catch-up: CaughtUp = %d, want 1", node.Stats().CaughtUp)
+	}
+	holds(t, node, 5*time.Second, "the node", map[peer.ID][]peer.ID{author.host.ID(): {}})
+	node.topo.mu.Lock()
+	node.topo.gainedAt = time.Time{} // settled: not forming
+	node.topo.mu.Unlock()
+
+	copyOf := func(b []byte) *lp2pps.Message {
+		var m pb.Message
+		if err := proto.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return &lp2pps.Message{Message: &m, ReceivedFrom: relay.ID()}
+	}
+	tp := node.announcements
+	if got := tp.validate(context.Background(), relay.ID(), copyOf(raw)); got != lp2pps.ValidationAccept {
+		t.Fatalf("the GossipSub copy of the announcement caught up on: %v, want it relayed (accepted)", got)
+	}
+	if got := tp.validate(context.Background(), relay.ID(), copyOf(raw)); got != lp2pps.ValidationIgnore {
+		t.Fatalf("a second copy: %v, want it dropped (ignored)", got)
+	}
+	if got := tp.validate(context.Background(), relay.ID(), copyOf(older)); got != lp2pps.ValidationIgnore {
+		t.Fatalf("an older announcement: %v, want it dropped (ignored)", got)
+	}
+}
+
+// A node that caught up owes its peers (a round) only what the mesh's own
+// announcements do not bring them: news of a node it did not reach, or
+// of a link gone; not a forming mesh's gains.
+func TestOwedNews(t *testing.T) {
+	topo := newTopology("me")
+	topo.setConnected("p", true)
+	topo.setReady("p", true)
+	topo.learn("p", []peer.ID{"me", "a"}, nil)
+	topo.learn("a", []peer.ID{"p", "b"}, nil)
+	reached := topo.reachableNodes()
+	owes := func() bool {
+		select {
+		case <-topo.owes:
+			return true
+		default:
+			return false
+		}
+	}
+	vals := func(ps ...peer.ID) []any { return []any{announcement{peers: ps}} }
+	for _, c := range []struct {
+		what   string
+		author peer.ID
+		says   []any
+		owed   bool
+	}{
+		{"a reached node's gain", "a", vals("p", "b", "c"), false},
+		{"a reached node's loss", "a", vals("p"), true},
+		{"a node not reached", "x", vals("y"), true},
+	} {
+		topo.caughtUp(c.author, 1, c.says, true, reached)
+		if got := owes(); got != c.owed {
+			t.Errorf("%s: owed %v, want %v", c.what, got, c.owed)
+		}
+	}
+	topo.caughtUp("x", 2, vals("z"), false, reached)
+	if owes() {
+		t.Error("owing what was not owed (owe false)")
 	}
 }

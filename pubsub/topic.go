@@ -288,17 +288,22 @@ func (t *topic) validate(_ context.Context, from peer.ID, m *lp2pps.Message) lp2
 	author := peerID(b.author)
 	var covered bool
 	if t.route.viaGossipOnly {
+		now := time.Now()
 		if !t.order.addUnlessSuperseded(b) {
 			// An announcement older than one delivered already, relayed
 			// late: it would overwrite what its author announced since
-			// (topology.go).
-			return lp2pps.ValidationIgnore
+			// (topology.go). Or the one we caught up on (catchup.go):
+			// delivered, and perhaps to relay.
+			if !p.topo.gossipedCaughtUp(author, b.seq) {
+				return lp2pps.ValidationIgnore
+			}
+		} else {
+			// Held for the peers that catch up with us (catchup.go).
+			p.topo.hold(author, b.seq, m.Message, now, b.vals)
 		}
-		// Held for the peers that catch up with us (catchup.go). A peer
-		// announcement says whom its author sent it to: it is judged by
-		// what it says itself, not by its predecessor (topology.go).
-		now := time.Now()
-		p.topo.hold(author, b.seq, m.Message, now, b.vals)
+		// A peer announcement says whom its author sent it to: it is
+		// judged by what it says itself, not by its predecessor
+		// (topology.go).
 		covered = p.topo.knownRefresh(author, b.seq, b.vals, now, p.topo.forming(now), p.topo.reachedAll(author, b.vals))
 	} else {
 		t.order.add(b)

@@ -52,7 +52,9 @@ import (
 // an announcement of the same author delivered already (relayed the long
 // way round while the mesh formed) is dropped, neither delivered nor
 // relayed: learnt, it would overwrite the newer one, and the node would
-// relay for the author until its next refresh. A refresh identical to the
+// relay for the author until its next refresh. (The copy of the very
+// announcement a node caught up on is judged like a new one, but not
+// delivered again: catchup.go.) A refresh identical to the
 // last announcement changes nothing here, and one that says what the
 // node's peers hold already is relayed only once in refreshRelayEvery
 // periods (knownRefresh). A gain is announced once no
