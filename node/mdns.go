@@ -44,14 +44,16 @@ import (
 //     which zeroconf's responder implements), so in a formed mesh, full
 //     or partial, a question costs one packet and no answer, and a peer
 //     that was lost answers again;
-//   - it asks at start, then 1 s, 2 s, 4 s … up to a minute apart (in a
-//     mesh of more than 20 nodes a minute per 20 nodes, at most five, so
-//     that every node receives about 20 questions a minute up to 100
-//     nodes), never more than 5 s apart while it has no peer, and, once it
-//     has one, at least 15 s apart: peer exchange (exchange.go) brings it
-//     the other members, and while a mesh of 100 formed, every node's
-//     early questions, each listing some 90 known answers, were a tenth of
-//     the mesh's CPU (jittered).
+//   - it asks at start, then 1 s, 2 s, 4 s … apart while it has no peer
+//     (never more than 5 s apart), and once it has one, once per
+//     mdnsAskCap (a minute, in a mesh of more than 20 nodes a minute per
+//     20 nodes, at most five, so that every node receives about 20
+//     questions a minute up to 100 nodes), jittered: peer exchange
+//     (exchange.go) brings it the other members, and a question a mesh of
+//     100 knows costs its responders some 20 ms of CPU in all (each
+//     parses its ~90 known answers). Doubling from 1 s up to the cap
+//     once peered too, the nodes of a mesh started together asked in
+//     waves: 5 % of a core for a minute, three minutes after formation.
 //
 // Every peer that answers is handed to the membership as a candidate
 // (candidates.go): mDNS is an unauthenticated hint, like before.
@@ -64,7 +66,6 @@ const (
 	mdnsAskNodes   = 20 // mdnsMaxAsk per this many nodes of the mesh
 	mdnsAskMaxMul  = 5  // at most this many times mdnsMaxAsk
 	mdnsAloneAsk   = 5 * time.Second
-	mdnsPeeredAsk  = 15 * time.Second
 	mdnsMaxPacket  = 9000 - 48 // RFC 6762 §17, less the IPv6 and UDP headers
 	mdnsReadBuffer = 65536
 )
@@ -198,33 +199,38 @@ func (s *mdnsService) askLoop(ctx context.Context) {
 	interval := s.firstAsk
 	t := time.NewTimer(0)
 	defer t.Stop()
+	var last time.Time // the last question
+	f := 1.0           // this interval's jitter
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		now := time.Now()
+		if due := mdnsDue(last, interval, f, s.mesh.alone(), s.mesh.size()); !last.IsZero() && now.Before(due) {
+			t.Reset(due.Sub(now)) // the mesh grew meanwhile: its cap with it
+			continue
+		}
 		s.askOnce()
-		var wait time.Duration
-		wait, interval = mdnsNextAsk(interval, s.mesh.alone(), s.mesh.size())
-		t.Reset(jitter(wait))
+		last = now
+		f = 0.75 + rand.Float64()/2
+		alone, nodes := s.mesh.alone(), s.mesh.size()
+		t.Reset(mdnsDue(last, interval, f, alone, nodes).Sub(now))
+		interval = min(2*interval, mdnsAskCap(nodes))
 	}
 }
 
-// mdnsNextAsk returns, for a question just asked on a schedule at interval,
-// how long until the next one and the schedule's next interval: doubling
-// up to mdnsAskCap, at most mdnsAloneAsk while the node has no peer, and
-// at least mdnsPeeredAsk once it has one (see the top).
-func mdnsNextAsk(interval time.Duration, alone bool, nodes int) (wait, next time.Duration) {
-	limit := mdnsAskCap(nodes)
-	wait = interval
+// mdnsDue returns when the question after one asked at last is due, on a
+// schedule at interval, jittered by the factor f: interval later, at most
+// mdnsAloneAsk while the node has no peer, and mdnsAskCap for a mesh of
+// nodes once it has one (see the top).
+func mdnsDue(last time.Time, interval time.Duration, f float64, alone bool, nodes int) time.Time {
+	wait := mdnsAskCap(nodes)
 	if alone {
-		wait = min(wait, mdnsAloneAsk)
-	} else {
-		wait = max(wait, min(mdnsPeeredAsk, limit))
-		interval = max(interval, wait)
+		wait = min(interval, mdnsAloneAsk)
 	}
-	return wait, min(2*interval, limit)
+	return last.Add(time.Duration(f * float64(wait)))
 }
 
 // mdnsAskCap is the longest interval between questions in a mesh of n

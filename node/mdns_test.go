@@ -300,27 +300,28 @@ func (fixedMesh) alone() bool         { return false }
 func (fixedMesh) member(peer.ID) bool { return false }
 func (fixedMesh) size() int           { return 1 }
 
-// Questions double their interval up to the cap, at most mdnsAloneAsk
-// apart while the node has no peer, and at least mdnsPeeredAsk once it
-// has one.
-func TestMDNSNextAsk(t *testing.T) {
+// While a node has no peer, its questions double their interval, at most
+// mdnsAloneAsk apart; once it has one, they come once per mdnsAskCap of
+// the mesh's size (jittered by the factor given).
+func TestMDNSDue(t *testing.T) {
+	at := time.Unix(1000, 0)
 	for _, c := range []struct {
-		interval   time.Duration
-		alone      bool
-		nodes      int
-		wait, next time.Duration
+		interval time.Duration
+		f        float64
+		alone    bool
+		nodes    int
+		after    time.Duration
 	}{
-		{time.Second, true, 1, time.Second, 2 * time.Second},
-		{8 * time.Second, true, 1, mdnsAloneAsk, 16 * time.Second},
-		{time.Minute, true, 1, mdnsAloneAsk, time.Minute},
-		{time.Second, false, 2, mdnsPeeredAsk, 2 * mdnsPeeredAsk},
-		{2 * mdnsPeeredAsk, false, 2, 2 * mdnsPeeredAsk, time.Minute},
-		{4 * time.Minute, false, 100, 4 * time.Minute, 5 * time.Minute},
+		{time.Second, 1, true, 1, time.Second},
+		{8 * time.Second, 1, true, 1, mdnsAloneAsk},
+		{time.Second, 1, false, 2, time.Minute},
+		{time.Second, 0.75, false, 2, 45 * time.Second},
+		{2 * time.Second, 1, false, 100, 5 * time.Minute},
+		{2 * time.Second, 1.25, false, 1000, 6*time.Minute + 15*time.Second},
 	} {
-		wait, next := mdnsNextAsk(c.interval, c.alone, c.nodes)
-		if wait != c.wait || next != c.next {
-			t.Errorf("after a question at %v (alone %v, %d nodes): wait %v, then %v; want %v, then %v",
-				c.interval, c.alone, c.nodes, wait, next, c.wait, c.next)
+		if got := mdnsDue(at, c.interval, c.f, c.alone, c.nodes).Sub(at); got != c.after {
+			t.Errorf("after a question on a %v schedule (jitter %v, alone %v, %d nodes): the next %v later, want %v",
+				c.interval, c.f, c.alone, c.nodes, got, c.after)
 		}
 	}
 }
