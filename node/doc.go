@@ -27,8 +27,9 @@
 //     answers with zeroconf's responder (libp2p's advert, so older releases
 //     find it) and asks for unicast answers, listing the members of its
 //     mesh (connected or not) as known answers: a formed mesh's questions
-//     bring no answers, where libp2p's mDNS cost N³ packets a round
-//     (mdns.go).
+//     bring no answers, where libp2p's mDNS cost N³ packets a round. Once
+//     it has a peer, it asks once a minute per 20 members (at most every
+//     five minutes): peer exchange finds the rest (mdns.go).
 //   - Peer exchange: members tell each other the members they have joined,
 //     with addresses, on a stream of the private network; one discovered or
 //     bootstrap peer is enough to find the whole mesh (exchange.go,
