@@ -65,14 +65,14 @@ import (
 // not a link of a forming mesh, whose nodes reach each other through
 // others too), or from a peer that owed it (the same, one step further),
 // holds something its other peers may lack (topology.owes), if the news
-// is of a node it did not reach, or of a link gone (owedNewsLocked): once
+// is of a node it did not reach, or of a link gone (owedNews): once
 // it has settled (announceSettle), it catches up with every peer, at most
 // once per catchupEvery. So every node's peers hold what it holds, and a
 // refresh that says nothing new needs no relay (knownRefresh). A forming
 // mesh's gains are not owed: a newcomer's first peer is a bridge too, and
 // what the nodes did not relay while the mesh formed around them, its
 // authors repeat (topology.go). (Owing those too, while a mesh of 100
-// formed, was 5,400-6,900 catch-ups; now 3,000-3,700.)
+// formed, was 5,400-6,900 catch-ups; now 3,000-4,500.)
 //
 // An announcement caught up a while after it was made would make its
 // young links look new: the giver tells how long it has held each one,
@@ -511,11 +511,14 @@ func (p *PubSub) learnCaughtUp(from peer.ID, given []givenAnnouncement, owe bool
 			return err
 		}
 		agedBy(b.vals, g.held)
+		// Judged before jump delivers it: the subscription learns it
+		// on a goroutine of its own (a link gone would look kept).
+		owed := owe && g.held >= linkAgeCap && p.topo.owedNews(author, b.vals, reached)
 		if !t.order.jump(b) {
 			continue
 		}
 		p.topo.hold(author, b.seq, m, time.Now().Add(-g.held), b.vals)
-		p.topo.caughtUp(author, b.seq, b.vals, owe && g.held >= linkAgeCap, reached)
+		p.topo.caughtUp(author, b.seq, b.vals, owed)
 		p.count.caughtUp.Add(1)
 	}
 	return nil
@@ -619,10 +622,8 @@ func (h heldAnnouncement) given(now time.Time) (givenAnnouncement, error) {
 }
 
 // caughtUp records author's announcement, in batch number seq, learnt by
-// catching up; owe: our other peers may lack it (see owes), if it is news
-// of a node we did not reach (not in reached, the nodes we reached before
-// the exchange) or of a link gone.
-func (t *topology) caughtUp(author peer.ID, seq uint64, vals []any, owe bool, reached map[peer.ID]peer.ID) {
+// catching up; owe: our other peers may lack it (see owes, owedNews).
+func (t *topology) caughtUp(author peer.ID, seq uint64, vals []any, owe bool) {
 	a, ok := vals[len(vals)-1].(announcement)
 	if !ok {
 		return
@@ -635,22 +636,28 @@ func (t *topology) caughtUp(author peer.ID, seq uint64, vals []any, owe bool, re
 		h.caught = true
 		t.held[author] = h
 	}
-	if given, ok := t.given[author]; owe && (!ok || given != sum) && t.owedNewsLocked(author, a, reached) {
+	if given, ok := t.given[author]; owe && (!ok || given != sum) {
 		t.oweLocked()
 	}
 }
 
-// owedNewsLocked reports whether a, author's announcement learnt by
-// catching up, tells our other peers something the mesh's own
-// announcements do not bring them: author was not reached (reached: the
-// nodes we reached before; two parts of a mesh met), or a link author
-// announced before is gone. A forming mesh's gains, which nodes relaying
-// nothing left out, reach everyone with their authors' repeats
-// (topology.go); t.mu held.
-func (t *topology) owedNewsLocked(author peer.ID, a announcement, reached map[peer.ID]peer.ID) bool {
+// owedNews reports whether author's announcement (the last of vals),
+// caught up on and not learnt yet, tells our other peers something the
+// mesh's own announcements do not bring them: author was not reached
+// (reached: the nodes we reached before the exchange; two parts of a
+// mesh met), or a link author announced before is gone. A forming mesh's
+// gains, which nodes relaying nothing left out, reach everyone with their
+// authors' repeats (topology.go).
+func (t *topology) owedNews(author peer.ID, vals []any, reached map[peer.ID]peer.ID) bool {
+	a, ok := vals[len(vals)-1].(announcement)
+	if !ok {
+		return false
+	}
 	if _, ok := reached[author]; !ok {
 		return true
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	now := make(map[peer.ID]struct{}, len(a.peers))
 	for _, q := range a.peers {
 		now[q] = struct{}{}

@@ -391,13 +391,13 @@ func TestKnownRefresh(t *testing.T) {
 	// A change learnt by catching up with a peer: owed to the others if
 	// its giver had held it for a while; a round of catch-ups (roundStart,
 	// gave) settles it.
-	topo.caughtUp("a", seq+1, vals([]peer.ID{"w"}), false, nil)
+	topo.caughtUp("a", seq+1, vals([]peer.ID{"w"}), false)
 	if owes() {
 		t.Fatal("owing a change still on its way through GossipSub")
 	}
 	other := vals([]peer.ID{"z"})
 	topo.hold("a", seq+2, nil, now.Add(-linkAgeCap), other)
-	topo.caughtUp("a", seq+2, other, true, nil)
+	topo.caughtUp("a", seq+2, other, true)
 	if !owes() {
 		t.Fatal("an old change caught up, and nothing owed")
 	}
@@ -405,7 +405,7 @@ func TestKnownRefresh(t *testing.T) {
 	topo.gave(sums)
 	seq += 2
 	step(other, false, false, true, "what a round of catch-ups gave")
-	topo.caughtUp("a", seq+1, other, true, nil)
+	topo.caughtUp("a", seq+1, other, true)
 	if owes() {
 		t.Fatal("owing what a round gave")
 	}
