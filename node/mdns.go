@@ -212,9 +212,11 @@ func (s *mdnsService) askLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		now := time.Now()
-		if due := mdnsDue(last, interval, f, s.mesh.alone(), s.mesh.size()); !last.IsZero() && now.Before(due) {
-			t.Reset(due.Sub(now)) // the mesh grew meanwhile: its cap with it
-			continue
+		if !last.IsZero() {
+			if due := mdnsDue(last, interval, f, s.mesh.alone(), s.mesh.size()); now.Before(due) {
+				t.Reset(due.Sub(now)) // the mesh grew meanwhile: its cap with it
+				continue
+			}
 		}
 		s.askOnce()
 		last = now

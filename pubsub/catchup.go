@@ -50,8 +50,9 @@ import (
 // goes out, announcements the giver has held for linkAgeCap: a younger
 // one is still on its way through GossipSub, and its author repeats it
 // (while a mesh of 100 formed, handing over the young ones too was 27,000
-// announcements verified; old news only, 4,000 to 8,000). And only those of nodes the giver can reach (a node that left is not
-// brought back), at most catchupMaxFrame bytes of them at once.
+// announcements verified; old news only, 3,000 to 5,600). And only those
+// of nodes the giver can reach (a node that left is not brought back), at
+// most catchupMaxFrame bytes of them at once.
 //
 // And every node catches up with one of its peers, at random, once per
 // refresh period (refreshInterval): a node that missed an announcement

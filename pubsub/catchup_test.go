@@ -108,19 +108,40 @@ func TestCatchUpAcrossAJoin(t *testing.T) {
 // (announcing at once).
 func rawOf(t *testing.T, p *PubSub) []byte {
 	t.Helper()
+	return rawAfter(t, p, nil)
+}
+
+// rawAfter has p announce and returns the signed announcement it holds of
+// its own once that is not prev (nil: any).
+func rawAfter(t *testing.T, p *PubSub, prev []byte) []byte {
+	t.Helper()
 	p.topo.refresh <- struct{}{}
-	var m *pb.Message
+	var raw []byte
 	testutil.Eventually(t, 5*time.Second, "an announcement of its own", func() bool {
 		p.topo.mu.Lock()
-		defer p.topo.mu.Unlock()
-		m = p.topo.held[p.host.ID()].msg
-		return m != nil
+		m := p.topo.held[p.host.ID()].msg
+		p.topo.mu.Unlock()
+		if m == nil {
+			return false
+		}
+		var err error
+		if raw, err = proto.Marshal(m); err != nil {
+			t.Fatal(err)
+		}
+		return !bytes.Equal(raw, prev)
 	})
-	raw, err := proto.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
 	return raw
+}
+
+// offeredTo starts an author and a node with pub/subs, and a relay
+// without one, connected to the node: it only offers (offer).
+func offeredTo(t *testing.T) (author, node *PubSub, relay host.Host) {
+	t.Helper()
+	hs := newHostsApart(t, 3)
+	author, node = pubsubsOn(t, hs[:1], Config{})[0], pubsubsOn(t, hs[1:2], Config{})[0]
+	relay = hs[2]
+	connect(t, relay, hs[1])
+	return author, node, relay
 }
 
 // offer opens a catch-up from h to p as a peer would, with an empty
@@ -159,10 +180,7 @@ func offer(t *testing.T, h host.Host, p *PubSub, raws ...[]byte) bool {
 // or one of another topic ends the exchange, is counted, and is not
 // learnt; a genuine one, relayed by a peer that is not its author, is.
 func TestCatchUpRefusesForgeries(t *testing.T) {
-	hs := newHostsApart(t, 3)
-	author, victim := pubsubsOn(t, hs[:1], Config{})[0], pubsubsOn(t, hs[1:2], Config{})[0]
-	relay := hs[2] // a member without pub/sub: it only offers
-	connect(t, relay, hs[1])
+	author, victim, relay := offeredTo(t)
 	raw := rawOf(t, author)
 
 	tampered := bytes.Clone(raw)
@@ -411,20 +429,9 @@ func TestBridge(t *testing.T) {
 // once (by the catch-up), and relayed: the node's GossipSub mesh peers
 // may wait for it from the node. Other late copies stay dropped.
 func TestRelaysTheGossipCopyOfACatchUp(t *testing.T) {
-	hs := newHostsApart(t, 3)
-	author, node := pubsubsOn(t, hs[:1], Config{})[0], pubsubsOn(t, hs[1:2], Config{})[0]
-	relay := hs[2] // a member without pub/sub: it only offers
-	connect(t, relay, hs[1])
+	author, node, relay := offeredTo(t)
 	older := rawOf(t, author)
-	raw := older
-	author.topo.refresh <- struct{}{}
-	testutil.Eventually(t, 5*time.Second, "a second announcement", func() bool {
-		author.topo.mu.Lock()
-		m := author.topo.held[author.host.ID()].msg
-		author.topo.mu.Unlock()
-		raw, _ = proto.Marshal(m)
-		return !bytes.Equal(raw, older)
-	})
+	raw := rawAfter(t, author, older)
 	if !offer(t, relay, node, raw) || node.Stats().CaughtUp != 1 {
 		t.Fatalf("the catch-up: CaughtUp = %d, want 1", node.Stats().CaughtUp)
 	}
