@@ -123,9 +123,11 @@ type Config struct {
 	// it knows of): a full mesh. In a larger mesh it dials until it has
 	// half of MaxPeers (at least 3), and takes the nodes that dial it up
 	// to MaxPeers plus a quarter (at least 2): above that it closes
-	// connections, sparing bootstrap peers and peers given to Connect. So
-	// a large mesh is partial: pub/sub relays, and Node.Peers still lists
-	// every member (see degree.go).
+	// connections, sparing its bootstrap peers, peers given to its Connect,
+	// and the nodes that keep it so (those come back at once: a node that
+	// every other node bootstraps to ends connected to all). So a large
+	// mesh is partial: pub/sub relays, and Node.Peers still lists every
+	// member (see degree.go).
 	//
 	// Zero (the default) sizes it to the mesh: a full mesh while the node
 	// knows of at most DefaultFullMesh nodes (members, candidates found

@@ -173,6 +173,71 @@ func TestOnPeerReportsMembersBeyondNeighbours(t *testing.T) {
 	}
 }
 
+// A node that every other node has as its bootstrap peer keeps them all,
+// above its own MaxPeers: each one it trims redials it at once, and trimming
+// them again only repeats (cameBack), so it trims each at most once.
+// Before, a hub of ten with MaxPeers 3 closed about five connections a
+// second, for good.
+func TestBootstrapHubIsNotChurned(t *testing.T) {
+	netns.Require(t)
+	const others, maxPeers = 9, 3
+	hcfg := localConfig(testKey)
+	hcfg.MaxPeers = maxPeers
+	hub := startNode(t, hcfg)
+	ns := []*Node{hub}
+	for range others {
+		cfg := localConfig(testKey)
+		cfg.MaxPeers = maxPeers
+		cfg.BootstrapPeers = []string{hub.Addrs()[0].String() + "/p2p/" + hub.ID().String()}
+		ns = append(ns, startNode(t, cfg))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i, n := range ns {
+		if err := n.WaitPeers(ctx, others); err != nil {
+			t.Fatalf("node %d: %v", i, err)
+		}
+	}
+	// The hub trims once it is past trimGrace with them; they come back.
+	testutil.Eventually(t, 10*time.Second, "the hub to trim", func() bool {
+		return hub.Stats().Trimmed > 0
+	})
+	// Each comes back once and is spared from then on: within a few rounds
+	// of trims, every one has been trimmed at most once.
+	time.Sleep(4 * trimGrace)
+	testutil.Eventually(t, 10*time.Second, "the hub to hold every node that keeps it again", func() bool {
+		return len(hub.Neighbours()) == others
+	})
+	before := hub.Stats().Trimmed
+	if before > others {
+		t.Fatalf("the hub trimmed %d connections of %d nodes that keep it: some more than once", before, others)
+	}
+	time.Sleep(2*trimGrace + time.Second)
+	if d := hub.Stats().Trimmed - before; d != 0 || len(hub.Neighbours()) != others {
+		t.Fatalf("the hub trimmed %d connections in %v, and holds %d of %d peers; want none, and all",
+			d, 2*trimGrace+time.Second, len(hub.Neighbours()), others)
+	}
+}
+
+// cameBack: a connection that came within trimForget of a trim.
+func TestCameBack(t *testing.T) {
+	t0 := time.Now()
+	for _, c := range []struct {
+		name               string
+		trimmed, connected time.Time
+		want               bool
+	}{
+		{"never trimmed", time.Time{}, t0, false},
+		{"connected before the trim", t0, t0.Add(-time.Second), false},
+		{"back a second after", t0, t0.Add(time.Second), true},
+		{"back after trimForget", t0, t0.Add(trimForget + time.Second), false},
+	} {
+		if got := cameBack(&member{trimmedAt: c.trimmed, connectedAt: c.connected}); got != c.want {
+			t.Errorf("%s: cameBack %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
 // With MaxPeers unset, a node keeps everyone while it knows of at most
 // DefaultFullMesh nodes, DefaultMaxPeers once it knows of more, and
 // everyone again once it knows of at most three quarters of that.

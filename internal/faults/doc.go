@@ -16,7 +16,8 @@
 //	go test ./internal/faults/ -v
 //
 // and -short to skip the long scenarios. The scale scenario (scale_test.go)
-// runs only with REFLECT_SCALE=N, N hosts (at least 12), and
+// runs only with REFLECT_SCALE=N, N hosts (at least 5; the partition
+// step from 12), and
 // REFLECT_SCALE_LOGS=DIR keeps each demo's -v log there (large: GossipSub
 // logs every RPC at Debug, about 800 MB for 35 hosts, and the writing
 // alone changes the figures):

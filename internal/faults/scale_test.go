@@ -31,12 +31,16 @@ import (
 // -cpuprofile DIR/hN.prof, and ends the scenario after the formation and
 // its first idle window, closing every demo's input so that the profiles
 // are written (merge them: go tool pprof -top DIR/*.prof).
+// REFLECT_SCALE_IDLE=K measures K consecutive idle windows from 15 s after
+// formation, in place of the two at 65 and 185 s, and reports their spread
+// and how many reach the 10 % target (the mesh's rare busy windows).
 const (
 	scaleEnv         = "REFLECT_SCALE"
 	scaleLogsEnv     = "REFLECT_SCALE_LOGS"
 	scaleMaxPeersEnv = "REFLECT_SCALE_MAXPEERS"
 	scaleProfileEnv  = "REFLECT_SCALE_PROFILE"
 	scaleStatusEnv   = "REFLECT_SCALE_STATUS"
+	scaleIdleEnv     = "REFLECT_SCALE_IDLE"
 )
 
 // scaleStatusAddr: with REFLECT_SCALE_STATUS=1 every demo serves its status
@@ -129,10 +133,14 @@ func TestScale(t *testing.T) {
 		t.Logf("%d hosts: CPU profiles written to %s; the scenario ends here", n, os.Getenv(scaleProfileEnv))
 		return
 	}
-	time.Sleep(time.Until(formedAt.Add(settledAfter)))
-	idleStep(t, ds, pids, fmt.Sprintf("%v after formation", settledAfter+5*time.Second))
-	time.Sleep(time.Until(formedAt.Add(lateAfter)))
-	idleStep(t, ds, pids, fmt.Sprintf("%v after formation", lateAfter+5*time.Second))
+	if k := idleSeries(t); k > 0 {
+		idleSeriesStep(t, ds, pids, k, formedAt)
+	} else {
+		time.Sleep(time.Until(formedAt.Add(settledAfter)))
+		idleStep(t, ds, pids, fmt.Sprintf("%v after formation", settledAfter+5*time.Second))
+		time.Sleep(time.Until(formedAt.Add(lateAfter)))
+		idleStep(t, ds, pids, fmt.Sprintf("%v after formation", lateAfter+5*time.Second))
+	}
 	// Idle as the N = 5 figure it is compared with: the formation's
 	// garbage collected, and returned to the system.
 	report(t, "%d hosts, %v after formation: RSS per process min/median/max %s MB", n, lateAfter+15*time.Second, spreadOf(rssOf(pids)))
@@ -165,8 +173,9 @@ func rssOf(pids []int) []float64 {
 	return rss
 }
 
-// idleStep measures the whole mesh's CPU and traffic over idleWindow.
-func idleStep(t *testing.T, ds []*demo, pids []int, when string) {
+// idleStep measures the whole mesh's CPU and traffic over idleWindow, and
+// returns the CPU in % of one core.
+func idleStep(t *testing.T, ds []*demo, pids []int, when string) float64 {
 	t.Helper()
 	before := meshTraffic(t, ds)
 	cpu, err := meshCPU(pids, idleWindow)
@@ -176,6 +185,40 @@ func idleStep(t *testing.T, ds []*demo, pids []int, when string) {
 	idle := meshTraffic(t, ds).minus(before)
 	report(t, "%d hosts, %s: idle CPU of the whole mesh %.1f%% of one core over %v (target < 10%%); load average %s; %s",
 		len(ds), when, cpu, idleWindow, loadAverage(), idle)
+	return cpu
+}
+
+// idleSeries returns REFLECT_SCALE_IDLE's window count, 0 if unset.
+func idleSeries(t *testing.T) int {
+	t.Helper()
+	v := os.Getenv(scaleIdleEnv)
+	if v == "" {
+		return 0
+	}
+	k, err := strconv.Atoi(v)
+	if err != nil || k < 1 {
+		t.Fatalf("%s=%q: want a window count of at least 1", scaleIdleEnv, v)
+	}
+	return k
+}
+
+// idleSeriesStep measures k consecutive idle windows from 15 s after
+// formedAt (the first window ended 5 s before) and reports their spread.
+func idleSeriesStep(t *testing.T, ds []*demo, pids []int, k int, formedAt time.Time) {
+	t.Helper()
+	time.Sleep(time.Until(formedAt.Add(idleWindow)))
+	cpus := make([]float64, k)
+	busy := 0
+	for i := range cpus {
+		from := time.Since(formedAt) + 5*time.Second
+		cpus[i] = idleStep(t, ds, pids, fmt.Sprintf("window %d of %d, %.0f s after formation", i+1, k, from.Seconds()))
+		if cpus[i] >= 10 {
+			busy++
+		}
+	}
+	s := spreadOf(cpus)
+	report(t, "%d hosts, %d idle windows of %v from 15 s after formation: min/median/max %.1f/%.1f/%.1f%% of one core; %d at 10%% or more",
+		len(ds), k, idleWindow, s.min, s.median, s.max, busy)
 }
 
 // startScale starts one demo per host of lab, all at once, and returns
