@@ -124,8 +124,8 @@ type Config struct {
 	// half of MaxPeers (at least 3), and takes the nodes that dial it up
 	// to MaxPeers plus a quarter (at least 2): above that it closes
 	// connections, sparing its bootstrap peers, peers given to its Connect,
-	// and the nodes that keep it so (those come back at once: a node that
-	// every other node bootstraps to ends connected to all). So a large
+	// and the nodes that keep it so (they tell it: a node that every other
+	// node bootstraps to is connected to all of them). So a large
 	// mesh is partial: pub/sub relays, and Node.Peers still lists every
 	// member (see degree.go).
 	//

@@ -31,10 +31,11 @@ import (
 //   - it accepts every inbound connection (a newcomer must find a way in),
 //     and trims the connections above MaxPeers+trimSlack(MaxPeers)
 //     (trim), sparing bootstrap peers, peers given to Connect,
-//     connections younger than trimGrace and peers that came back at
-//     once after a trim (cameBack: nodes that keep this one for good, so
-//     a node that every other bootstraps to is connected to all, and
-//     its pub/sub sends to them directly); a trimmed peer redials
+//     connections younger than trimGrace, and the nodes that keep this
+//     one for good (they say so: keep.go; or, older versions, they came
+//     back at once after a trim: cameBack), so a node that every other
+//     bootstraps to is connected to all of them, and its pub/sub sends
+//     to them directly; a trimmed peer redials
 //     someone if that leaves it short, so every node ends with its dial
 //     target to MaxPeers+trimSlack peers and the graph, a random one,
 //     stays connected;
@@ -272,8 +273,8 @@ func (ms *members) fullDegreeLocked() int {
 // after each sweep), no more: each connection closed leaves a peer short,
 // which dials someone else, and trimming back to MaxPeers (three for one
 // too many) kept a mesh of 50 churning a minute after it formed. It spares peers kept for good,
-// connections younger than trimGrace and peers that came back after a trim
-// (cameBack), and closes first those to peers
+// connections younger than trimGrace and the nodes that keep this one for
+// good (keep.go, cameBack), and closes first those to peers
 // that announce more than MaxPeers peers themselves: they will not dial
 // anyone to make up for the lost link, while a peer with fewer would
 // redial someone, maybe this node. (libp2p's connection manager cannot do this here:
@@ -298,7 +299,7 @@ func (ms *members) trim() {
 	var vs []victim
 	ms.mu.Lock()
 	for p, m := range ms.peers {
-		if m.connected && !m.keep && now.Sub(m.connectedAt) >= trimGrace && !cameBack(m) {
+		if m.connected && !m.keep && !m.keeps && now.Sub(m.connectedAt) >= trimGrace && !cameBack(m) {
 			vs = append(vs, victim{p, len(links[p]), rand.Float64()})
 		}
 	}
@@ -321,12 +322,10 @@ func (ms *members) trim() {
 }
 
 // cameBack reports whether m's connection came within trimForget of this
-// node trimming it: m keeps this node for good (its bootstrap peer, or
-// given to its Connect: it redials at once whatever this node's degree) or
-// it was stranded. trim spares it while that connection lasts: trimming it
-// again only repeats. Twelve nodes bootstrapped to one with MaxPeers 3 had
-// it close 55 connections in 10 s, and each came back within a second
-// (a handshake, a store sync and announcements each time).
+// node trimming it: m keeps this node for good (it redials at once,
+// whatever this node's degree) without saying so (a version before
+// keep.go), or it was stranded. trim spares it while that connection
+// lasts: trimming it again only repeats.
 func cameBack(m *member) bool {
 	return !m.trimmedAt.IsZero() && m.connectedAt.After(m.trimmedAt) && m.connectedAt.Sub(m.trimmedAt) < trimForget
 }

@@ -174,16 +174,26 @@ func TestOnPeerReportsMembersBeyondNeighbours(t *testing.T) {
 }
 
 // A node that every other node has as its bootstrap peer keeps them all,
-// above its own MaxPeers: each one it trims redials it at once, and trimming
-// them again only repeats (cameBack), so it trims each at most once.
-// Before, a hub of ten with MaxPeers 3 closed about five connections a
-// second, for good.
+// above its own MaxPeers: they tell it that they keep it (keep.go), and it
+// trims none. A node that is not told (an older version: here, the hub
+// without the keep protocol's handler) trims each once, sees it come back
+// at once, and spares it from then on (cameBack). Before either, a hub of
+// ten with MaxPeers 3 closed about five connections a second, for good.
 func TestBootstrapHubIsNotChurned(t *testing.T) {
 	netns.Require(t)
+	for _, told := range []bool{true, false} {
+		t.Run(fmt.Sprintf("told=%v", told), func(t *testing.T) { bootstrapHub(t, told) })
+	}
+}
+
+func bootstrapHub(t *testing.T, told bool) {
 	const others, maxPeers = 9, 3
 	hcfg := localConfig(testKey)
 	hcfg.MaxPeers = maxPeers
 	hub := startNode(t, hcfg)
+	if !told {
+		hub.Host().RemoveStreamHandler(hub.members.keepProto)
+	}
 	ns := []*Node{hub}
 	for range others {
 		cfg := localConfig(testKey)
@@ -198,17 +208,22 @@ func TestBootstrapHubIsNotChurned(t *testing.T) {
 			t.Fatalf("node %d: %v", i, err)
 		}
 	}
-	// The hub trims once it is past trimGrace with them; they come back.
-	testutil.Eventually(t, 10*time.Second, "the hub to trim", func() bool {
-		return hub.Stats().Trimmed > 0
-	})
-	// Each comes back once and is spared from then on: within a few rounds
-	// of trims, every one has been trimmed at most once.
-	time.Sleep(4 * trimGrace)
-	testutil.Eventually(t, 10*time.Second, "the hub to hold every node that keeps it again", func() bool {
+	if !told {
+		// The hub trims once it is past trimGrace with them; each comes
+		// back, and is spared from then on: within a few rounds of trims,
+		// every one has been trimmed at most once.
+		testutil.Eventually(t, 10*time.Second, "the hub to trim", func() bool {
+			return hub.Stats().Trimmed > 0
+		})
+		time.Sleep(4 * trimGrace)
+	}
+	testutil.Eventually(t, 10*time.Second, "the hub to hold every node that keeps it", func() bool {
 		return len(hub.Neighbours()) == others
 	})
 	before := hub.Stats().Trimmed
+	if told && before != 0 {
+		t.Fatalf("the hub trimmed %d connections of nodes that told it they keep it", before)
+	}
 	if before > others {
 		t.Fatalf("the hub trimmed %d connections of %d nodes that keep it: some more than once", before, others)
 	}

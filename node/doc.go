@@ -33,7 +33,9 @@
 //   - Peer exchange: members tell each other the members they have joined,
 //     with addresses, on a stream of the private network; one discovered or
 //     bootstrap peer is enough to find the whole mesh (exchange.go,
-//     Stats.PeersExchanged).
+//     Stats.PeersExchanged). A node tells its bootstrap peers and those
+//     given to Connect that it keeps them, and they never trim it: a
+//     node every other bootstraps to holds them all (keep.go).
 //   - A reconnect loop. libp2p never redials a lost peer and mDNS reports a
 //     connected peer no more, so the node remembers every peer's addresses and
 //     redials with jittered exponential backoff (Config.ReconnectMin to

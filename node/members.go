@@ -68,6 +68,7 @@ type member struct {
 	dialing     bool
 	lostAt      time.Time // when it was last seen disconnected
 	trimmedAt   time.Time // when this node closed its connection to keep MaxPeers (degree.go)
+	keeps       bool      // it keeps this node for good, and said so on this connection (keep.go)
 }
 
 // readyGrace is how long a connected peer may stay without a pub/sub hello
@@ -131,6 +132,7 @@ type members struct {
 	nchanged    chan struct{}                     // closed and replaced on every neighbour's join or leave
 
 	exchangeProto protocol.ID           // peer exchange's protocol ("": off), set by New
+	keepProto     protocol.ID           // the keep streams' protocol ("": off), set by New
 	exchanged     map[peer.ID]time.Time // when each peer last asked us (exchange.go)
 }
 
@@ -269,10 +271,14 @@ func (ms *members) connectedness(p peer.ID, c network.Connectedness) {
 		if m.ready {
 			ms.joinLocked(p, m)
 		}
+		if m.keep && ms.keepProto != "" && ms.ctx.Err() == nil {
+			ms.goOwned(func() { ms.tellKept(p) })
+		}
 	case c == network.NotConnected && m.connected:
 		m.connected = false
 		ms.nconn--
 		m.ready = false
+		m.keeps = false
 		m.lostAt = time.Now()
 		ms.followLocked(connChange{p, false})
 		if m.joined {
@@ -483,6 +489,9 @@ func (ms *members) keepPeer(ai peer.AddrInfo) {
 	}
 	if cand := ms.cands.remove(ai.ID); cand != nil && len(m.hints) == 0 {
 		m.hints = cand.addrs
+	}
+	if !m.keep && m.connected && ms.keepProto != "" && ms.ctx.Err() == nil {
+		ms.goOwned(func() { ms.tellKept(ai.ID) }) // its connection's event came before
 	}
 	m.keep = true
 	if d := dialable(ai.Addrs, true); len(d) > 0 {

@@ -100,6 +100,8 @@ func New(cfg Config) (*Node, error) {
 	n.members.tcp = conns
 	n.members.exchangeProto = exchangeProtocolID(network.ProtocolPrefix())
 	h.SetStreamHandler(n.members.exchangeProto, n.members.serveExchange)
+	n.members.keepProto = keepProtocolID(network.ProtocolPrefix())
+	h.SetStreamHandler(n.members.keepProto, n.members.serveKeep)
 	n.members.goOwned(n.members.run)
 	n.members.goOwned(n.members.exchangeLoop)
 	n.members.goOwned(n.members.dialCandidates)

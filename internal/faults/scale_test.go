@@ -34,6 +34,9 @@ import (
 // REFLECT_SCALE_IDLE=K measures K consecutive idle windows from 15 s after
 // formation, in place of the two at 65 and 185 s, and reports their spread
 // and how many reach the 10 % target (the mesh's rare busy windows).
+// REFLECT_SCALE_BOOTSTRAP=1 forms the mesh beyond a LAN: mDNS off, the
+// first host started alone, and every other given it as its only
+// bootstrap peer (-peer), so that peer exchange finds the rest.
 const (
 	scaleEnv         = "REFLECT_SCALE"
 	scaleLogsEnv     = "REFLECT_SCALE_LOGS"
@@ -41,6 +44,7 @@ const (
 	scaleProfileEnv  = "REFLECT_SCALE_PROFILE"
 	scaleStatusEnv   = "REFLECT_SCALE_STATUS"
 	scaleIdleEnv     = "REFLECT_SCALE_IDLE"
+	scaleBootEnv     = "REFLECT_SCALE_BOOTSTRAP"
 )
 
 // scaleStatusAddr: with REFLECT_SCALE_STATUS=1 every demo serves its status
@@ -48,6 +52,9 @@ const (
 // names, for each node that still sees across, the links across that the
 // nodes it reaches claim (its /status): whose announcement is stale.
 const scaleStatusAddr = "127.0.0.1:8089"
+
+// scaleBootPort: the bootstrap host's port with REFLECT_SCALE_BOOTSTRAP.
+const scaleBootPort = 4001
 
 // Targets of issue 16 on a 2-core machine, and the bounds of the waits.
 const (
@@ -222,7 +229,9 @@ func idleSeriesStep(t *testing.T, ds []*demo, pids []int, k int, formedAt time.T
 }
 
 // startScale starts one demo per host of lab, all at once, and returns
-// them with the time from the first start to each one's ready line.
+// them with the time from the first start to each one's ready line. With
+// REFLECT_SCALE_BOOTSTRAP, the first host starts alone, first, and every
+// other is given it as its bootstrap peer, without mDNS.
 func startScale(t *testing.T, lab *netlab.Lab) ([]*demo, []time.Duration) {
 	t.Helper()
 	hosts := lab.Hosts()
@@ -230,10 +239,24 @@ func startScale(t *testing.T, lab *netlab.Lab) ([]*demo, []time.Duration) {
 	errs := make([]error, len(hosts))
 	ready := make([]time.Duration, len(hosts))
 	start := time.Now()
+	var extra []string
+	first := 0
+	if os.Getenv(scaleBootEnv) != "" {
+		h := hosts[0]
+		listen := fmt.Sprintf("/ip4/%s/tcp/%d", h.IP(), scaleBootPort)
+		d, err := startScaleDemo(t, h, "-mdns=false", "-listen", listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds[0], ready[0] = d, time.Since(start)
+		extra = []string{"-mdns=false", "-peer", listen + "/p2p/" + d.ID}
+		first = 1
+	}
 	var wg sync.WaitGroup
-	for i, h := range hosts {
+	for i, h := range hosts[first:] {
+		i += first
 		wg.Go(func() {
-			ds[i], errs[i] = startScaleDemo(t, h)
+			ds[i], errs[i] = startScaleDemo(t, h, extra...)
 			ready[i] = time.Since(start)
 		})
 	}
@@ -266,8 +289,8 @@ func slowest(t *testing.T, ready []time.Duration, lastReady time.Duration, joine
 // startScaleDemo starts reflect-demo on h with the default timers (no
 // -fast-timers), with -v and its standard error in a log file under
 // REFLECT_SCALE_LOGS if set, and waits for its ready line.
-func startScaleDemo(t testing.TB, h *netlab.Host) (*demo, error) {
-	args := []string{"-json", "-key", meshKey}
+func startScaleDemo(t testing.TB, h *netlab.Host, extra ...string) (*demo, error) {
+	args := append([]string{"-json", "-key", meshKey}, extra...)
 	if k := os.Getenv(scaleMaxPeersEnv); k != "" {
 		args = append(args, "-max-peers", k)
 	}
