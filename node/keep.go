@@ -16,7 +16,7 @@ import (
 // good: it redials one at once whenever its connection closes. The kept
 // peer cannot tell such a node from any other that dialled it, so above its
 // MaxPeers it trimmed them, and each came back within a second: a node
-// that twelve others bootstrap to, with MaxPeers 3, closed 55 connections
+// that eleven others bootstrap to, with MaxPeers 3, closed 55 connections
 // in 10 s, for good. So a node tells each kept peer that it keeps it, on a
 // stream of the private network (<mesh>/keep/1.0.0) opened on each new
 // connection to it; the peer spares that connection from trimming
