@@ -183,18 +183,28 @@ func (ms *members) serveExchange(s network.Stream) {
 	}
 }
 
+// streamOver opens a stream of proto to p over a connection this node has
+// (it never dials: peer exchange, keep streams), the opening and then the
+// stream's use each bounded by timeout; what names it in the debug log.
+func (ms *members) streamOver(p peer.ID, proto protocol.ID, what string, timeout time.Duration) (network.Stream, error) {
+	ctx, cancel := context.WithTimeout(ms.ctx, timeout)
+	defer cancel() // the context bounds the opening only
+	s, err := ms.h.NewStream(network.WithNoDial(ctx, what), p, proto)
+	if err != nil {
+		ms.log.Debug("node: stream not opened", "stream", what, "peer", p, "err", err)
+		return nil, err
+	}
+	_ = s.SetDeadline(time.Now().Add(timeout))
+	return s, nil
+}
+
 // exchangeWith asks p for its members and takes those we do not know.
 func (ms *members) exchangeWith(p peer.ID) {
-	ctx, cancel := context.WithTimeout(ms.ctx, exchangeTimeout)
-	defer cancel()
-	// Over a connection we have: a peer exchange never dials.
-	s, err := ms.h.NewStream(network.WithNoDial(ctx, "peer exchange"), p, ms.exchangeProto)
+	s, err := ms.streamOver(p, ms.exchangeProto, "peer exchange", exchangeTimeout)
 	if err != nil {
-		ms.log.Debug("node: peer exchange not opened", "peer", p, "err", err)
 		return
 	}
 	defer s.Close()
-	_ = s.SetDeadline(time.Now().Add(exchangeTimeout))
 	_ = s.CloseWrite()
 	b, err := io.ReadAll(io.LimitReader(s, maxExchangeBytes+1))
 	if err == nil && len(b) > maxExchangeBytes {

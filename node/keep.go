@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"io"
 	"time"
 
@@ -19,7 +18,8 @@ import (
 // that eleven others bootstrap to, with MaxPeers 3, closed 55 connections
 // in 10 s, for good. So a node tells each kept peer that it keeps it, on a
 // stream of the private network (<mesh>/keep/1.0.0) opened on each new
-// connection to it; the peer spares that connection from trimming
+// connection to it (and on the one it has when Connect names a connected
+// peer); the peer spares that connection from trimming
 // (degree.go) until it closes. A node every other bootstraps to is then
 // connected to all of them (and its pub/sub sends to them directly). A
 // peer of an older version, which does not tell, is spared once it came
@@ -35,17 +35,21 @@ func keepProtocolID(prefix string) protocol.ID {
 	return protocol.ID(prefix + keepProtocol)
 }
 
+// tellKeptLocked has tellKept run for p, connected and kept for good, on
+// a goroutine of its own; ms.mu held.
+func (ms *members) tellKeptLocked(p peer.ID) {
+	if ms.keepProto != "" && ms.ctx.Err() == nil {
+		ms.goOwned(func() { ms.tellKept(p) })
+	}
+}
+
 // tellKept tells p, a peer this node keeps for good, that it does: one
 // byte on a stream over the connection it has (it never dials).
 func (ms *members) tellKept(p peer.ID) {
-	ctx, cancel := context.WithTimeout(ms.ctx, keepTimeout)
-	defer cancel()
-	s, err := ms.h.NewStream(network.WithNoDial(ctx, "keep"), p, ms.keepProto)
+	s, err := ms.streamOver(p, ms.keepProto, "keep", keepTimeout)
 	if err != nil {
-		ms.log.Debug("node: keep stream not opened", "peer", p, "err", err)
 		return
 	}
-	_ = s.SetDeadline(time.Now().Add(keepTimeout))
 	if _, err := s.Write([]byte{keepVersion}); err != nil {
 		_ = s.Reset()
 		return

@@ -271,8 +271,8 @@ func (ms *members) connectedness(p peer.ID, c network.Connectedness) {
 		if m.ready {
 			ms.joinLocked(p, m)
 		}
-		if m.keep && ms.keepProto != "" && ms.ctx.Err() == nil {
-			ms.goOwned(func() { ms.tellKept(p) })
+		if m.keep {
+			ms.tellKeptLocked(p)
 		}
 	case c == network.NotConnected && m.connected:
 		m.connected = false
@@ -490,8 +490,8 @@ func (ms *members) keepPeer(ai peer.AddrInfo) {
 	if cand := ms.cands.remove(ai.ID); cand != nil && len(m.hints) == 0 {
 		m.hints = cand.addrs
 	}
-	if !m.keep && m.connected && ms.keepProto != "" && ms.ctx.Err() == nil {
-		ms.goOwned(func() { ms.tellKept(ai.ID) }) // its connection's event came before
+	if !m.keep && m.connected {
+		ms.tellKeptLocked(ai.ID) // its connection's event came before
 	}
 	m.keep = true
 	if d := dialable(ai.Addrs, true); len(d) > 0 {
