@@ -157,8 +157,9 @@
 //     then; afterwards their syncs find it up to date. So a node that
 //     connects to ten peers at once downloads the state once, not ten
 //     times.
-//   - Anti-entropy: every Options.SyncInterval a node syncs with a random
-//     peer, repairing whatever was lost.
+//   - Anti-entropy: every Options.SyncInterval (give or take a quarter, and
+//     a second) a node syncs with a random peer, repairing whatever was
+//     lost.
 //
 // # Persistence
 //

@@ -71,8 +71,11 @@ type Options struct {
 	// writers). Without it, a write that returned survives the crash of
 	// the process (kill -9), not of the machine. Only with Dir.
 	Fsync bool
-	// SyncInterval is the anti-entropy period. Default DefaultSyncInterval;
-	// negative disables it (syncs still run on connect and on gaps).
+	// SyncInterval is the anti-entropy period, jittered by a quarter
+	// either way. From 2 s up, each wait ends on the same whole seconds as
+	// the process's other slow timers, so that an idle process wakes once
+	// for all of them. Default DefaultSyncInterval; negative disables it
+	// (syncs still run on connect and on gaps).
 	SyncInterval time.Duration
 	// SyncTimeout bounds each frame of a sync exchange, read or written,
 	// and the opening of its stream: a sync runs as long as it makes

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/reflectmesh/reflect/internal/coarse"
 )
 
 // Syncs: when and with whom they run (on connect, on a gap, every
@@ -98,7 +100,7 @@ func (s *Store) syncLoop() {
 	var tick <-chan time.Time
 	var t *time.Timer
 	if s.opts.SyncInterval > 0 {
-		t = time.NewTimer(jitter(s.opts.SyncInterval))
+		t = time.NewTimer(coarse.Delay(jitter(s.opts.SyncInterval)))
 		defer t.Stop()
 		tick = t.C
 	}
@@ -141,7 +143,7 @@ func (s *Store) syncLoop() {
 			if peers := s.joined(); len(peers) > 0 {
 				s.startSync(peers[rand.IntN(len(peers))])
 			}
-			t.Reset(jitter(s.opts.SyncInterval))
+			t.Reset(coarse.Delay(jitter(s.opts.SyncInterval)))
 		}
 	}
 }

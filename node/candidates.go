@@ -32,6 +32,10 @@ const (
 	candidateTTL         = time.Minute
 	// maxAdvertAddrs bounds the addresses taken from one advert.
 	maxAdvertAddrs = 8
+	// expiryBatches: a candidate may be forgotten up to its time-to-live
+	// divided by expiryBatches late (10 s of candidateTTL), so that the
+	// dialer wakes to forget every candidate of those 10 s at once.
+	expiryBatches = 6
 	// idleWait is how long the candidate dialer sleeps with nothing due;
 	// a new candidate or a finished dial wakes it sooner.
 	idleWait = time.Hour

@@ -6,6 +6,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/reflectmesh/reflect/internal/coarse"
 )
 
 // dialCandidates runs for the node's life (an owned goroutine): it dials
@@ -41,6 +43,9 @@ func (ms *members) startCandidateDials() time.Duration {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	expired, untilExpiry := ms.cands.expire(time.Now())
+	// Expiry need not be punctual: forget the candidates in batches (a
+	// partial mesh's node has dozens, added one by one), not one a wake-up.
+	untilExpiry = coarse.Delay(untilExpiry + ms.cands.ttl/expiryBatches)
 	if expired > 0 {
 		ms.count.candidatesForgotten.Add(uint64(expired))
 		ms.log.Debug("node: forgetting candidates not reached in time", "count", expired, "ttl", ms.cands.ttl)

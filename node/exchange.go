@@ -13,6 +13,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/reflectmesh/reflect/internal/coarse"
 )
 
 // Peer exchange.
@@ -249,7 +251,7 @@ func (ms *members) joinedForExchange(p peer.ID) {
 // connection to it, above the node's high-water mark, so it trimmed
 // another (a mesh of 50 trimmed a connection every few seconds).
 func (ms *members) exchangeLoop() {
-	t := time.NewTimer(jitter(exchangeEvery))
+	t := time.NewTimer(coarse.Delay(jitter(exchangeEvery)))
 	defer t.Stop()
 	for {
 		select {
@@ -260,6 +262,6 @@ func (ms *members) exchangeLoop() {
 		if ps, _ := ms.joinedNeighbours(); len(ps) > 0 {
 			ms.exchangeWith(ps[rand.IntN(len(ps))])
 		}
-		t.Reset(jitter(exchangeEvery))
+		t.Reset(coarse.Delay(jitter(exchangeEvery)))
 	}
 }

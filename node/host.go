@@ -137,7 +137,9 @@ func newHost(cfg Config, net *pnet.Network, key crypto.PrivKey, uo userOptions, 
 			most = DefaultFullMesh - 1
 		}
 		low := most + trimSlack(most)
-		cm, err := connmgr.NewConnManager(low, 2*low)
+		// It checks once a minute (libp2p's default: every 10 s), not to
+		// wake an idle node for a net that rarely catches anything.
+		cm, err := connmgr.NewConnManager(low, 2*low, connmgr.WithSilencePeriod(time.Minute))
 		if err != nil {
 			return nil, nil, fmt.Errorf("node: connection manager: %w", err)
 		}

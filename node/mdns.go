@@ -15,6 +15,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/zeroconf/v2"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/reflectmesh/reflect/internal/coarse"
 )
 
 // LAN discovery by mDNS (RFC 6762), made to stay cheap in a mesh of many
@@ -222,7 +224,7 @@ func (s *mdnsService) askLoop(ctx context.Context) {
 		last = now
 		f = 0.5 + rand.Float64() // half either way: nodes started together ask apart
 		alone, nodes := s.mesh.alone(), s.mesh.size()
-		t.Reset(mdnsDue(last, interval, f, alone, nodes).Sub(now))
+		t.Reset(coarse.Delay(mdnsDue(last, interval, f, alone, nodes).Sub(now)))
 		interval = min(2*interval, mdnsAskCap(nodes))
 	}
 }

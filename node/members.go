@@ -18,6 +18,8 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/reflectmesh/reflect/internal/coarse"
 )
 
 // dialSlack is how much longer than Config.DialTimeout a dial may take in
@@ -228,7 +230,7 @@ func (ms *members) run() {
 			ms.closeSilent()
 			ms.trim()
 			ms.refill()
-			every := ms.sweepEvery()
+			every := coarse.Delay(ms.sweepEvery()) // sweepIdle on the grid
 			next = time.Now().Add(every)
 			sweep.Reset(every)
 		case <-ms.sweepNow:

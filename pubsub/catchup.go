@@ -21,6 +21,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	msmux "github.com/multiformats/go-multistream"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/reflectmesh/reflect/internal/coarse"
 )
 
 // Catching up on announcements.
@@ -244,7 +246,7 @@ func (p *PubSub) catchupLoop() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	periodic := time.NewTimer(refreshInterval(p.topo.size()))
+	periodic := time.NewTimer(coarse.Delay(refreshInterval(p.topo.size())))
 	defer periodic.Stop()
 	roundDone := make(chan bool, 1) // true: retry
 	var owed, running bool
@@ -288,7 +290,7 @@ func (p *PubSub) catchupLoop() {
 			if q, ok := p.topo.randomReady(); ok {
 				wg.Go(func() { p.logCatchUp(q, p.catchUp(q, false)) })
 			}
-			periodic.Reset(refreshInterval(p.topo.size()))
+			periodic.Reset(coarse.Delay(refreshInterval(p.topo.size())))
 		}
 	}
 }

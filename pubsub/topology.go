@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/reflectmesh/reflect/internal/coarse"
 )
 
 // Topology-aware forwarding.
@@ -675,7 +677,7 @@ func (p *PubSub) connectionChanged(q peer.ID, up bool) {
 // (promptly after a loss, a little later after a gain), and once it has
 // published nothing for a refresh period (refreshInterval).
 func (p *PubSub) announceLoop() {
-	refresh := time.NewTimer(refreshInterval(1))
+	refresh := time.NewTimer(coarse.Delay(refreshInterval(1)))
 	defer refresh.Stop()
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
@@ -752,7 +754,7 @@ func (p *PubSub) announceLoop() {
 		// comes a period after it. (Counted from the start instead, every
 		// node of a mesh of 100 started together refreshed 7 to 22 s
 		// after its start, right after the formation's announcements.)
-		refresh.Reset(refreshInterval(p.topo.size()))
+		refresh.Reset(coarse.Delay(refreshInterval(p.topo.size())))
 	}
 }
 
