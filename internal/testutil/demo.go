@@ -69,6 +69,11 @@ type Demo struct {
 	p  Process
 
 	mu sync.Mutex // held by a command from its sending to its reply
+	// late counts the replies still to come to commands whose wait for
+	// them ended (DoWithin): the next command reads them first, so that a
+	// reply that came late on a loaded machine does not pass for the
+	// reply to every later command in turn.
+	late int
 }
 
 // NewDemo returns a driver for the demo reading stdin and running as p. Call
@@ -120,18 +125,28 @@ func (d *Demo) send(lines ...string) error {
 // error reply is returned with an error wrapping ErrReply.
 func (d *Demo) Do(line string) (Event, error) { return d.DoWithin(d.Timeout, line) }
 
-// DoWithin is Do waiting at most within for the reply.
+// DoWithin is Do waiting at most within for the reply, and for the late
+// replies to earlier commands whose wait ended, which it reads first.
 func (d *Demo) DoWithin(within time.Duration, line string) (Event, error) {
 	if f := strings.Fields(line); len(f) == 0 || strings.HasPrefix(f[0], "#") {
 		return nil, fmt.Errorf("%s: %q: blank lines and comments get no reply", d.Name, line)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	deadline := time.Now().Add(within)
+	for ; d.late > 0; d.late-- {
+		if _, err := d.reply(time.Until(deadline)); err != nil {
+			return nil, fmt.Errorf("%w (waiting for the late reply to an earlier command; %q not sent)", err, line)
+		}
+	}
 	if err := d.send(line); err != nil {
 		return nil, err
 	}
-	e, err := d.reply(within)
+	e, err := d.reply(time.Until(deadline))
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			d.late++
+		}
 		return nil, fmt.Errorf("%w (waiting for the reply to %q)", err, line)
 	}
 	if err := answers(line, e); err != nil {

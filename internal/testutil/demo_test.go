@@ -226,6 +226,41 @@ func TestDemoOutOfStep(t *testing.T) {
 	}
 }
 
+// A reply that comes after its command's wait ended is read by the next
+// command, before its own: the commands after it stay in step.
+func TestDemoLateReply(t *testing.T) {
+	d := fake(t, []string{readyLine}, func(cmd string) []string {
+		if strings.HasPrefix(cmd, "wait-peers") {
+			time.Sleep(300 * time.Millisecond) // past the driver's wait
+		}
+		return echo(cmd)
+	})
+	if err := d.WaitReady(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.DoWithin(50*time.Millisecond, "wait-peers 3 0.050"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("wait-peers answered after the wait: %v, want a deadline error", err)
+	}
+	if e, err := d.Do("get k"); err != nil || e.Str("key") != "k" {
+		t.Fatalf("get after a late reply: %v, %v; want the value of k", e, err)
+	}
+	if _, err := d.Do("peers"); err != nil {
+		t.Fatalf("peers after it: %v", err)
+	}
+
+	// A late reply that does not come within the next command's wait
+	// fails that command, unsent; the one after it waits again.
+	if _, err := d.DoWithin(50*time.Millisecond, "wait-peers 3 0.050"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second wait-peers: %v, want a deadline error", err)
+	}
+	if _, err := d.DoWithin(50*time.Millisecond, "get k"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("get while the late reply is still to come: %v, want a deadline error", err)
+	}
+	if e, err := d.Do("get j"); err != nil || e.Str("key") != "j" {
+		t.Fatalf("get j once the late reply came: %v, %v; want the value of j", e, err)
+	}
+}
+
 func TestDemoEvents(t *testing.T) {
 	d := fake(t, []string{readyLine,
 		`{"event":"change","key":"k","value":1,"deleted":false,"origin":"remote"}`,
