@@ -215,8 +215,9 @@ func (s *mdnsService) askLoop(ctx context.Context) {
 		}
 		now := time.Now()
 		if !last.IsZero() {
-			if due := mdnsDue(last, interval, f, s.mesh.alone(), s.mesh.size()); now.Before(due) {
-				t.Reset(due.Sub(now)) // the mesh grew meanwhile: its cap with it
+			alone := s.mesh.alone()
+			if due := mdnsDue(last, interval, f, alone, s.mesh.size()); now.Before(due) {
+				t.Reset(askWait(due.Sub(now), alone)) // the mesh grew meanwhile: its cap with it
 				continue
 			}
 		}
@@ -224,9 +225,19 @@ func (s *mdnsService) askLoop(ctx context.Context) {
 		last = now
 		f = 0.5 + rand.Float64() // half either way: nodes started together ask apart
 		alone, nodes := s.mesh.alone(), s.mesh.size()
-		t.Reset(coarse.Delay(mdnsDue(last, interval, f, alone, nodes).Sub(now)))
+		t.Reset(askWait(mdnsDue(last, interval, f, alone, nodes).Sub(now), alone))
 		interval = min(2*interval, mdnsAskCap(nodes))
 	}
+}
+
+// askWait is how long askLoop sleeps until the question due in d: d while
+// the node is alone (it is looking for a peer), else d to the next whole
+// second with the node's other slow timers (internal/coarse).
+func askWait(d time.Duration, alone bool) time.Duration {
+	if alone {
+		return d
+	}
+	return coarse.Delay(d)
 }
 
 // mdnsDue returns when the question after one asked at last is due, on a

@@ -199,7 +199,8 @@ const (
 
 // run consumes host events until ctx ends, and sweeps (sweep, trim,
 // refill) every sweepBusy while there is work for them, every sweepIdle
-// otherwise.
+// otherwise (to the next whole second, with the node's other slow timers:
+// internal/coarse).
 func (ms *members) run() {
 	defer ms.subs.Close()
 	sweep := time.NewTimer(sweepBusy)
