@@ -30,8 +30,9 @@ import (
 // GossipSub brings a node the peer announcements (topology.go) made while
 // it is connected, and nothing older. A node that joins a mesh, or comes
 // back across a healed partition, would learn a far node's links only
-// from that node's next refresh that crosses the mesh (at 100 nodes, a
-// minute or more away); and for that, every relay passed on every
+// from that node's next announcement that crosses the mesh (a change, or
+// then a refresh, at 100 nodes a minute or more away); and for that,
+// every relay passed on every
 // author's next refresh after any node appeared, which at 100 nodes was
 // most of the idle mesh's work for two minutes after it formed.
 //
@@ -59,8 +60,7 @@ import (
 // And every node catches up with one of its peers, at random, once per
 // refresh period (refreshInterval): a node that missed an announcement
 // (a queue full, a stream lost) learns it within about a period, so an
-// unchanged refresh need not cross the mesh but one time in
-// refreshRelayEvery (knownRefresh).
+// unchanged refresh need not cross the mesh (knownRefresh).
 //
 // The same exchange settles a debt (owes). A node that learnt, by catching
 // up, old news from a peer it reaches only through their link (a bridge

@@ -167,14 +167,15 @@
 // learnt something its other peers may lack (by catching up, or while the
 // mesh formed around it and it relayed nothing) catches up with them too.
 // A refresh that says what a relay's peers hold already goes no further
-// than the author's neighbours, except one in sixteen; and every node
-// catches up with a random peer once per refresh period, so a lost one is
-// corrected within about a period (45 s in a mesh of 50, 75 s in one of
-// 100 or more). In a partial
+// than the author's neighbours; every node catches up with a random peer
+// once per refresh period, so a lost one is corrected within about a
+// period (45 s in a mesh of 50, 75 s in one of 100 or more). In a partial
 // mesh of 50 where nothing changed, every node received 14 copies per
-// second when every refresh crossed the mesh, and half a copy with one in
-// four crossing. A change, such as a connection closed and another
-// opened, still crosses the whole mesh at once.
+// second when every refresh crossed the mesh. A change, such as a
+// connection closed and another opened, still crosses the whole mesh at
+// once. What a node announced is forgotten once it has been out of reach
+// for 10 minutes (forget.go), so a mesh whose members come and go holds
+// only its present members.
 // New links are announced once none has come for 50 ms (at most 250 ms
 // after the first), lost ones within 20 ms. An announcement gives the age
 // of each of its links younger than 1.5 s, so that Announced can tell since

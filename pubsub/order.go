@@ -179,6 +179,20 @@ func (r *reorderer) timeout(author string) {
 	}
 }
 
+// forget drops what the reorderer keeps of authors (peer ids, as bytes),
+// unless it holds batches of theirs: nodes gone for good (forgetGone), of
+// which no batch can come any more, neither relayed (GossipSub keeps
+// messages for seconds) nor on a direct stream (there is none).
+func (r *reorderer) forget(authors []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range authors {
+		if a := r.authors[id]; a != nil && len(a.held) == 0 && a.timer == nil {
+			delete(r.authors, id)
+		}
+	}
+}
+
 // skipped returns how many batches were given up on.
 func (r *reorderer) skipped() uint64 {
 	r.mu.Lock()

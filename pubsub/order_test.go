@@ -140,3 +140,25 @@ func TestReorderFirstBatchStarts(t *testing.T) {
 		t.Fatalf("delivered %v", got)
 	}
 }
+
+// Forgetting an author drops its sequence unless batches of it are held:
+// its next batch then starts a sequence afresh, as a new publisher's does.
+func TestReorderForget(t *testing.T) {
+	r, s := newOrderTest()
+	r.add(bt("a", 1))
+	r.add(bt("b", 1))
+	r.add(bt("b", 3)) // held, waiting for 2
+	r.forget([]string{"a", "b", "c"})
+	r.mu.Lock()
+	_, a := r.authors["a"]
+	_, b := r.authors["b"]
+	r.mu.Unlock()
+	if a || !b {
+		t.Fatalf("kept a %v (want false), b %v (want true: a batch held)", a, b)
+	}
+	r.add(bt("a", 7))
+	if got := s.seqs(); !slices.Equal(got, []uint64{1, 1, 7}) {
+		t.Fatalf("delivered %v, want a's 7 at once", got)
+	}
+	r.stop()
+}

@@ -45,10 +45,6 @@ const (
 	maxHops = 8
 	// maxAnnouncedRegs bounds the registry entries in one announcement.
 	maxAnnouncedRegs = 1024
-	// regsExpire forgets the entries of a node not heard from for this long
-	// (three periods of the relayed refreshes of the largest meshes, see
-	// knownRefresh; only reachable nodes' entries are used meanwhile).
-	regsExpire = 3 * refreshRelayEvery * refreshScaleMax * announceRefresh
 )
 
 // Registry kinds in an announcement.
@@ -64,10 +60,11 @@ var (
 	regKinds = map[byte]string{regCodeResponder: regResponder, regCodeQueue: regQueue, regCodeSubscriber: regSubscriber}
 )
 
-// announcedRegs is a node's announced registry entries.
+// announcedRegs is a node's announced registry entries. Only reachable
+// nodes' are used; a node's are forgotten with the rest of what it
+// announced once it is out of reach for forgetAfter (forgetGone).
 type announcedRegs struct {
 	entries []regKey
-	at      time.Time // last announced
 	since   time.Time // announced unchanged since
 }
 
@@ -167,24 +164,17 @@ func cmpStrings(a, b string) int {
 	return 0
 }
 
-// learnRegsLocked records p's registry entries and forgets those of nodes
-// not heard from for regsExpire; t.mu held.
+// learnRegsLocked records p's registry entries; t.mu held.
 func (t *topology) learnRegsLocked(p peer.ID, regs []regKey) {
-	now := time.Now()
-	for q, r := range t.regs {
-		if now.Sub(r.at) > regsExpire {
-			delete(t.regs, q)
-		}
-	}
 	if len(regs) == 0 {
 		delete(t.regs, p)
 		return
 	}
-	since := now
+	since := time.Now()
 	if old, ok := t.regs[p]; ok && slices.Equal(old.entries, regs) {
 		since = old.since
 	}
-	t.regs[p] = announcedRegs{entries: regs, at: now, since: since}
+	t.regs[p] = announcedRegs{entries: regs, since: since}
 }
 
 // hopsLocked returns, for every node reachable through announced links,

@@ -58,10 +58,9 @@ import (
 // announcement a node caught up on is judged like a new one, but not
 // delivered again: catchup.go.) A refresh identical to the
 // last announcement changes nothing here, and one that says what the
-// node's peers hold already is relayed only once in refreshRelayEvery
-// periods (knownRefresh). A gain is announced once no
-// other has come for announceGrowQuiet (at most announceGrowMax after the
-// first), a loss at once; and the repeat after the heartbeat is left out
+// node's peers hold already is not relayed (knownRefresh). A gain is
+// announced once no other has come for announceGrowQuiet (at most
+// announceGrowMax after the first), a loss at once; and the repeat after the heartbeat is left out
 // where every node that needs the announcement is a peer (closed). So a
 // settled full mesh sends each node's refresh to each peer once and
 // relays nothing (TestIdleFullMesh).
@@ -101,29 +100,21 @@ const (
 	announceSettle = time.Second
 	// announceRefresh re-announces periodically (give or take a half), in
 	// case one was lost; in a mesh of more than refreshNodes nodes, that
-	// many times longer (at most refreshScaleMax times): one refresh in
-	// refreshRelayEvery reaches every node (knownRefresh), so a node
-	// receives about refreshNodes/refreshRelayEvery of them per
-	// announceRefresh up to 100 nodes, besides its neighbours'. Each node
-	// also catches up with a random peer once per period (catchup.go).
+	// many times longer (at most refreshScaleMax times). A refresh that
+	// says nothing new reaches only its author's neighbours
+	// (knownRefresh); each node also catches up with a random peer once
+	// per period (catchup.go), which brings it what it missed from
+	// farther away.
 	announceRefresh = 15 * time.Second
 	refreshNodes    = 20
 	refreshScaleMax = 5
-	// refreshRelayEvery: of the refreshes identical to what a node holds
-	// from their author, it relays one in this many (see knownRefresh).
-	// Each relayed one reaches every node several times (once from each
-	// GossipSub mesh peer): at 50 idle processes they were a third of the
-	// mesh's idle CPU with one in four (10.1 % of a core with refreshes,
-	// 6.4 % without). One in eight, with yamuxRTTEvery, took it to 6.8-7.1 %
-	// from 8.6-8.8 % (processes on loopback, 2 interleaved pairs), and in
-	// the fault suite's scale scenario at 50 (one host each) to 3.9-6.6 %
-	// from 6.1-11.4 % (3 pairs), 65 and 185 s after formation. At 100,
-	// with catch-ups, the crossing refreshes of one in eight were most of
-	// the idle mesh's work (each some 600 copies, duplicates included;
-	// 6.2-10.4 % of a core in 10 s windows): one in sixteen now. A lost
-	// announcement is corrected by a periodic catch-up (catchup.go); the
-	// crossing refreshes keep the far registry entries alive (regsExpire).
-	refreshRelayEvery = 16
+	// forgetAfter: what a node announced is forgotten once it has been out
+	// of reach this long (forgetGone). A node that restarts comes back
+	// with a new peer id unless it keeps its identity, so without this a
+	// long-lived mesh whose members restart would hold every node it ever
+	// saw. Well above a partition noticed and healed (seconds), and a
+	// node that comes back after it is learnt again like a newcomer.
+	forgetAfter = 10 * time.Minute
 	// announceAgain repeats an announcement made after a change once
 	// GossipSub's heartbeat (1 s) has put new peers in the relays' meshes,
 	// or later, once we have settled (announceSettle), and not at all in a
@@ -171,6 +162,7 @@ type topology struct {
 	relayed  map[peer.ID]time.Time             // when we last relayed each author's announcement (knownRefresh)
 	newcomer time.Time                         // when a node appeared, or came back restarted (knownRefresh)
 	held     map[peer.ID]heldAnnouncement      // each author's latest announcement, as signed (catchup.go)
+	gone     map[peer.ID]time.Time             // since when each node we know of has been out of reach, as of the last forgetGone
 	owes     chan struct{}                     // signalled when we hold an announcement our peers may lack (catchup.go)
 	changed  chan struct{}                     // signalled when what we announce changes (a loss, a registry entry)
 	grown    chan struct{}                     // signalled when we announce a peer more
@@ -191,6 +183,7 @@ func newTopology(self peer.ID) *topology {
 		given:   map[peer.ID]uint64{},
 		relayed: map[peer.ID]time.Time{},
 		held:    map[peer.ID]heldAnnouncement{},
+		gone:    map[peer.ID]time.Time{},
 		owes:    make(chan struct{}, 1),
 		changed: make(chan struct{}, 1),
 		grown:   make(chan struct{}, 1),
@@ -317,11 +310,9 @@ func (t *topology) learnAnnouncement(p peer.ID, a announcement, now time.Time) {
 		}
 		t.theirs[p] = set
 	}
-	// learnRegsLocked also refreshes p's entries' age and expires other
-	// nodes' entries: a change either way is news.
-	n, before := len(t.regs), t.regs[p].entries
+	before := t.regs[p].entries
 	t.learnRegsLocked(p, regs)
-	if !same || len(t.regs) != n || !slices.Equal(before, t.regs[p].entries) {
+	if !same || !slices.Equal(before, t.regs[p].entries) {
 		t.invalidateLocked()
 	} else if earlier {
 		close(t.updated) // Announced's times changed, not the caches
@@ -332,9 +323,9 @@ func (t *topology) learnAnnouncement(p peer.ID, a announcement, now time.Time) {
 // forget drops p's link to us from what p announced: p disconnected, and
 // its next announcement, promptly after the loss, will tell the rest. The
 // rest stays: that announcement may have come already, relayed (a dead
-// link is noticed late), and an unchanged refresh of p's may not reach us
-// for refreshRelayEvery periods now that p is not our peer
-// (knownRefresh).
+// link is noticed late), and an unchanged refresh of p's no longer
+// reaches us now that p is not our peer (knownRefresh). What p announced
+// is forgotten once p is out of reach for forgetAfter (forgetGone).
 func (t *topology) forget(p peer.ID) {
 	t.mu.Lock()
 	if sends, ok := t.theirs[p]; ok {
@@ -428,17 +419,18 @@ const restartGap = 1 << 30
 // said (its peers and registry entries), or the last one that reached
 // every peer of ours from author (reached: reachedAll), or what our last
 // round of catch-ups with all of them handed over (catchup.go); unless the
-// author restarted, or seq is a multiple of refreshRelayEvery.
+// author restarted.
 //
-// Relaying every identical refresh made, at 50 nodes, 14 announcement
-// copies per second arrive at every idle node (each copy comes from every
-// GossipSub mesh peer); now one refresh in refreshRelayEvery crosses the
-// mesh, and the others reach only the author's neighbours. The choice
-// must be the same at every relay, or a refresh would cross only part of
-// the way: the batch number makes it so, and since each author's numbers
-// start at its clock, the authors' relayed refreshes do not come all at
-// once. A node that missed an announcement learns it from the next one
-// that is relayed, or when it catches up with a peer.
+// So an unchanged refresh reaches only its author's neighbours. Relaying
+// every identical refresh made, at 50 nodes, 14 announcement copies per
+// second arrive at every idle node (each copy comes from every GossipSub
+// mesh peer); relaying one in 16 (stops 27 to 36), so that far nodes
+// heard from every node now and then, still made most of a settled
+// mesh's idle traffic: at 50 nodes, 10 s windows with such a crossing
+// refresh took 11.5-15.9 % of a core, those without 7.2-11.3 %. A node
+// that missed an announcement learns it when it catches up with a peer
+// (catchup.go), and what a far node announced stays until the node is
+// out of reach (forgetGone), however long it has said nothing new.
 //
 // A new peer catches up with us when it becomes ready (catchup.go): it
 // needs no relay of what we held then. But GossipSub relays to a new peer
@@ -486,7 +478,7 @@ func (t *topology) knownRefresh(author peer.ID, seq uint64, vals []any, now time
 		change = t.gainedAt
 	}
 	afterChange := now.Sub(change) < relayAfterChange && !t.relayed[author].After(change.Add(announceAgain))
-	if known && !restart && !afterChange && seq%refreshRelayEvery != 0 {
+	if known && !restart && !afterChange {
 		return true
 	}
 	t.given[author], t.relayed[author] = sum, now
@@ -743,6 +735,7 @@ func (p *PubSub) announceLoop() {
 				continue
 			}
 		case <-refresh.C:
+			p.forgetGone(time.Now())
 		case <-p.topo.refresh:
 		}
 		ps := p.topo.announced()

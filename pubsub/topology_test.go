@@ -293,17 +293,17 @@ func TestDuplicatesAreCounted(t *testing.T) {
 }
 
 // A refresh that says what our peers hold of its author already (what we
-// last relayed, or what reached all of them from the author) is relayed
-// once in refreshRelayEvery (by its batch number, so that every relay
-// picks the same one); a change always is, and so is a return to what was
-// said before, the author's first announcement and a restart. While the
+// last relayed, or what reached all of them from the author) is never
+// relayed, whatever its batch number; a change always is, and so is a
+// return to what was said before, the author's first announcement and a
+// restart. While the
 // mesh forms nothing is relayed (the author's repeat will be). A change
 // learnt by catching up leaves us owing our peers a catch-up (catchup.go);
 // after a round of catch-ups, what we held is what they hold.
 func TestKnownRefresh(t *testing.T) {
 	topo := newTopology("me")
 	now := time.Now()
-	seq := uint64(1001) // 1001 % refreshRelayEvery != 0
+	seq := uint64(1001)
 	vals := func(peers []peer.ID, regs ...regKey) []any { return []any{announcement{peers: peers, regs: regs}} }
 	same := vals([]peer.ID{"x", "n"})
 	owes := func() bool {
@@ -318,9 +318,6 @@ func TestKnownRefresh(t *testing.T) {
 		t.Helper()
 		now = now.Add(d)
 		seq++
-		if seq%refreshRelayEvery == 0 {
-			seq++ // tested apart, below
-		}
 		if got := topo.knownRefresh("a", seq, v, now, forming, reached); got != want {
 			t.Fatalf("%s: knownRefresh = %v, want %v", what, got, want)
 		}
@@ -353,18 +350,11 @@ func TestKnownRefresh(t *testing.T) {
 	step(same, false, false, false, "the same, once settled: never relayed")
 	step(same, false, false, true, "the same again")
 
-	relayed := 0
-	for range 8 * refreshRelayEvery {
+	for range 64 {
 		now, seq = now.Add(relayAfterChange), seq+1
 		if !topo.knownRefresh("a", seq, same, now, false, false) {
-			if seq%refreshRelayEvery != 0 {
-				t.Fatalf("batch %d relayed, not a multiple of %d", seq, refreshRelayEvery)
-			}
-			relayed++
+			t.Fatalf("identical refresh %d relayed", seq)
 		}
-	}
-	if relayed != 8 {
-		t.Fatalf("%d of %d identical refreshes relayed, want 8", relayed, 8*refreshRelayEvery)
 	}
 
 	// Within relayAfterChange of a change around us (a gain, or another
