@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -106,5 +107,82 @@ func TestForgetGoneKeepsConnected(t *testing.T) {
 	topo.forgetGone(now)
 	if n := topo.forgetGone(now.Add(forgetAfter)); !slices.Equal(n, []peer.ID{"a"}) {
 		t.Fatalf("forgot %v once disconnected, want a", n)
+	}
+}
+
+// A node that left is forgotten by the others once out of reach for
+// forgetAfter: its links, its announcement held for catch-ups, and its
+// sequence in the reorderer of a topic it published on. The sweeps run
+// at forged times here; the announce loop runs them at its refreshes.
+func TestForgetGoneNode(t *testing.T) {
+	hosts := newHostsApart(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, pair := range [][2]int{{0, 1}, {1, 2}} {
+		a, b := hosts[pair[0]], hosts[pair[1]]
+		if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ps := pubsubsOn(t, hosts, Config{})
+	id := func(i int) peer.ID { return hosts[i].ID() }
+	cols := make([]*collector, 3)
+	for i, p := range ps {
+		cols[i] = newCollector()
+		if _, err := p.Subscribe("t", cols[i].handle); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantLinks(t, ps[0], "node 0, the chain formed", map[peer.ID][]peer.ID{
+		id(0): {id(1)},
+		id(1): sorted(id(0), id(2)),
+		id(2): {id(1)},
+	})
+	waitTopicPeers(t, ps[2], "t", 2)
+	if err := ps[2].Publish(ctx, "t", []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if !cols[0].wait(1, 10*time.Second) {
+		t.Fatal("node 0 did not get node 2's message")
+	}
+	top, err := ps[0].topic("t", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	knows := func() (held, author bool) {
+		ps[0].topo.mu.Lock()
+		_, held = ps[0].topo.held[id(2)]
+		ps[0].topo.mu.Unlock()
+		top.order.mu.Lock()
+		_, author = top.order.authors[string(id(2))]
+		top.order.mu.Unlock()
+		return held, author
+	}
+	if held, author := knows(); !held || !author {
+		t.Fatalf("before: node 2's announcement held %v, in the reorderer %v", held, author)
+	}
+
+	closePubSub(t, ps[2])
+	if err := hosts[2].Close(); err != nil {
+		t.Fatal(err)
+	}
+	wantLinks(t, ps[0], "node 0, node 2 gone", map[peer.ID][]peer.ID{
+		id(0): {id(1)},
+		id(1): {id(0)},
+	})
+	now := time.Now()
+	ps[0].forgetGone(now)
+	if held, author := knows(); !held || !author {
+		t.Fatalf("forgotten at once: held %v, in the reorderer %v", held, author)
+	}
+	ps[0].forgetGone(now.Add(forgetAfter))
+	if held, author := knows(); held || author {
+		t.Fatalf("after forgetAfter: node 2's announcement held %v, in the reorderer %v", held, author)
+	}
+	if _, ok := ps[0].topo.digest()[id(2)]; ok {
+		t.Fatal("node 2 still in node 0's catch-up digest")
+	}
+	if _, ok := ps[0].topo.digest()[id(1)]; !ok {
+		t.Fatal("node 1, a peer, not in node 0's catch-up digest")
 	}
 }
