@@ -67,9 +67,9 @@ const (
 	partitioned   = 10 // hosts cut off in the partition step
 	idleWindow    = 10 * time.Second
 	settledAfter  = time.Minute // a second idle window: the formation's garbage returned
-	// lateAfter: a third idle window, once every node's first refresh
-	// after formation has crossed the mesh (75 s apart at 100 nodes; an
-	// unchanged refresh crosses it once in four: pubsub/topology.go).
+	// lateAfter: a third idle window, once every node has refreshed its
+	// announcement at least once after formation (75 s apart on average
+	// at 100 nodes: pubsub/topology.go) and has caught up with a peer.
 	lateAfter = 3 * time.Minute
 
 	scaleReadyWithin = 90 * time.Second // all processes started at once share 2 cores
