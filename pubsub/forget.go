@@ -18,9 +18,9 @@ import (
 // restart, every node held every node it ever saw, and sent all of them
 // in every catch-up's digest.
 //
-// So at each of its refreshes (announceLoop) a node notes which of the
-// nodes it knows it no longer reaches, and forgets those out of reach for
-// forgetAfter. A node out of reach for a moment (a partition) is not
+// So when it announces (announceLoop: a refresh, when nothing changes; at
+// most once per forgetSweep) a node notes which of the nodes it knows it
+// no longer reaches, and forgets those out of reach for forgetAfter. A node out of reach for a moment (a partition) is not
 // forgotten; one forgotten that comes back is learnt again as it is for a
 // newcomer: its own announcements, and catch-ups with the peers that reach
 // it. Each topic's reorderer forgets it as a publisher too (order.go). And

@@ -115,6 +115,10 @@ const (
 	// saw. Well above a partition noticed and healed (seconds), and a
 	// node that comes back after it is learnt again like a newcomer.
 	forgetAfter = 10 * time.Minute
+	// forgetSweep: the announce loop looks for nodes out of reach at the
+	// first announcement it makes (a refresh, when nothing changes) this
+	// long or longer after it last looked.
+	forgetSweep = time.Minute
 	// announceAgain repeats an announcement made after a change once
 	// GossipSub's heartbeat (1 s) has put new peers in the relays' meshes,
 	// or later, once we have settled (announceSettle), and not at all in a
@@ -681,6 +685,7 @@ func (p *PubSub) announceLoop() {
 	late.Stop()
 	defer late.Stop()
 	started := time.Now()
+	swept := started // the last sweep for nodes gone (forgetGone)
 	// The pending announcement goes out at the earlier of two deadlines,
 	// one for losses (prompt) and one for gains (zero: none pending).
 	var prompt, grow, grown time.Time // grown: the first gain pending
@@ -735,8 +740,14 @@ func (p *PubSub) announceLoop() {
 				continue
 			}
 		case <-refresh.C:
-			p.forgetGone(time.Now())
 		case <-p.topo.refresh:
+		}
+		// Every announcement resets the refresh timer, so a node whose
+		// peers keep changing may never see it fire: the sweep for nodes
+		// gone goes with any announcement, at most once per forgetSweep.
+		if now := time.Now(); now.Sub(swept) >= forgetSweep {
+			p.forgetGone(now)
+			swept = now
 		}
 		ps := p.topo.announced()
 		data := encodeAnnouncement(announcement{peers: ps, regs: p.localRegs(), ages: p.topo.youngAges(ps, time.Now())})
