@@ -20,12 +20,13 @@ import (
 //
 // So when it announces (announceLoop: a refresh, when nothing changes; at
 // most once per forgetSweep) a node notes which of the nodes it knows it
-// no longer reaches, and forgets those out of reach for forgetAfter. A node out of reach for a moment (a partition) is not
-// forgotten; one forgotten that comes back is learnt again as it is for a
-// newcomer: its own announcements, and catch-ups with the peers that reach
-// it. Each topic's reorderer forgets it as a publisher too (order.go). And
-// what a node reaches is not forgotten however long it has said
-// nothing new: an unchanged refresh reaches only its author's neighbours
+// no longer reaches, and forgets those out of reach for forgetAfter. A
+// node out of reach for less (a partition healed) is not forgotten; one
+// forgotten that comes back is learnt again as a newcomer is: from its
+// own announcements, and from catch-ups with the peers that reach it.
+// Each topic's reorderer forgets it as a publisher too (order.go). And
+// what a node reaches is not forgotten however long it has said nothing
+// new: an unchanged refresh reaches only its author's neighbours
 // (knownRefresh).
 
 // forgetGone forgets, at now, every node this node has found out of reach
