@@ -32,6 +32,24 @@ func metricNames(t testing.TB, g prometheus.Gatherer, prefix string) []string {
 	return out
 }
 
+// gaugeSum returns the sum of the values of the gauge named name in g.
+func gaugeSum(t testing.TB, g prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
 // startMetricsMesh starts two connected nodes, each with a registry of
 // its own.
 func startMetricsMesh(t *testing.T) ([2]*Node, [2]*prometheus.Registry) {
@@ -86,6 +104,13 @@ func TestMetricsConfigLibp2p(t *testing.T) {
 	// A connection was made: the swarm's metrics count it.
 	if len(metricNames(t, regs[0], "libp2p_swarm_")) == 0 {
 		t.Errorf("no libp2p_swarm_ metrics among %v", lp)
+	}
+	// The node's resource manager reports while metrics are on (off
+	// without Config.Metrics: newResourceManager): its connection counts
+	// the one open. (Its collectors are libp2p's package variables, listed
+	// at zero whoever reports.)
+	if n := gaugeSum(t, regs[0], "libp2p_rcmgr_connections"); n < 1 {
+		t.Errorf("libp2p_rcmgr_connections = %v with a connection open", n)
 	}
 	if len(metricNames(t, regs[0], "reflect_node_")) == 0 || len(metricNames(t, regs[0], "reflect_pubsub_")) == 0 {
 		t.Fatalf("no reflect metrics: %v", metricNames(t, regs[0], "reflect_"))
