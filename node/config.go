@@ -156,7 +156,8 @@ type Config struct {
 	// so they cost nothing between scrapes. One Registerer serves one node:
 	// for several nodes in one process wrap it, e.g. with
 	// prometheus.WrapRegistererWith and a label per node. Default: no
-	// metrics.
+	// metrics, and libp2p keeps none either (its resource manager's
+	// included).
 	Metrics prometheus.Registerer
 
 	// Logger receives the node's logs, and those of its pub/sub and of the
