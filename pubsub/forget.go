@@ -78,11 +78,6 @@ func (t *topology) forgetGone(now time.Time) []peer.ID {
 		delete(t.gone, q)
 		forgot = append(forgot, q)
 	}
-	for q := range t.gone {
-		if _, ok := known[q]; !ok {
-			delete(t.gone, q)
-		}
-	}
 	if len(forgot) > 0 {
 		t.invalidateLocked()
 	}
