@@ -155,30 +155,91 @@ func (t *topology) learnSinceLocked(p peer.ID, a announcement, now time.Time) (e
 // its links beyond our own since its time (learnSinceLocked). Our own
 // links count from the start: what we publish goes to every peer we send
 // to directly. t.mu held.
+//
+// A path's time is its latest link's, so this is a shortest-path search
+// where the longest link counts instead of the sum: nodes are settled in
+// order of their time, each once (Dijkstra's), as against relaxing every
+// link until nothing improves, which took several passes over the mesh's
+// links: 0.36 ms for 100 nodes of 10 links each, recomputed after every
+// change while a mesh forms (BenchmarkReachSince).
 func (t *topology) reachSinceLocked() map[peer.ID]time.Time {
 	best := make(map[peer.ID]time.Time, len(t.theirs)+len(t.ready))
+	var h reachHeap
 	for q := range t.ready {
 		best[q] = time.Time{}
+		h.push(reachItem{node: q})
 	}
-	// Relax until nothing improves: a path's time is its latest link's,
-	// and every improvement lowers one of finitely many times.
-	for changed := true; changed; {
-		changed = false
-		for u, bu := range best {
-			for v := range t.theirs[u] {
-				if v == t.self {
-					continue
-				}
-				s := t.since[u][v]
-				if s.Before(bu) {
-					s = bu
-				}
-				if bv, ok := best[v]; !ok || s.Before(bv) {
-					best[v] = s
-					changed = true
-				}
+	done := make(map[peer.ID]struct{}, len(best))
+	for len(h) > 0 {
+		it := h.pop()
+		if _, ok := done[it.node]; ok {
+			continue // settled earlier by a better path
+		}
+		done[it.node] = struct{}{}
+		since := t.since[it.node]
+		for v := range t.theirs[it.node] {
+			if v == t.self {
+				continue
+			}
+			if _, ok := done[v]; ok {
+				continue
+			}
+			s := since[v]
+			if s.Before(it.since) {
+				s = it.since
+			}
+			if bv, ok := best[v]; !ok || s.Before(bv) {
+				best[v] = s
+				h.push(reachItem{node: v, since: s})
 			}
 		}
 	}
 	return best
+}
+
+// reachItem is a node reached since a time, in reachSinceLocked's heap.
+type reachItem struct {
+	node  peer.ID
+	since time.Time
+}
+
+// reachHeap is a binary min-heap of reachItems by their time.
+type reachHeap []reachItem
+
+func (h *reachHeap) push(it reachItem) {
+	*h = append(*h, it)
+	a := *h
+	for i := len(a) - 1; i > 0; {
+		up := (i - 1) / 2
+		if !a[i].since.Before(a[up].since) {
+			break
+		}
+		a[i], a[up] = a[up], a[i]
+		i = up
+	}
+}
+
+// pop removes and returns the earliest item; h is not empty.
+func (h *reachHeap) pop() reachItem {
+	a := *h
+	top := a[0]
+	n := len(a) - 1
+	a[0] = a[n]
+	a = a[:n]
+	for i := 0; ; {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < n && a[l].since.Before(a[least].since) {
+			least = l
+		}
+		if r < n && a[r].since.Before(a[least].since) {
+			least = r
+		}
+		if least == i {
+			break
+		}
+		a[i], a[least] = a[least], a[i]
+		i = least
+	}
+	*h = a
+	return top
 }
