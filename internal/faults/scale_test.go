@@ -37,6 +37,9 @@ import (
 // REFLECT_SCALE_BOOTSTRAP=1 forms the mesh beyond a LAN: mDNS off, the
 // first host started alone, and every other given it as its only
 // bootstrap peer (-peer), so that peer exchange finds the rest.
+// REFLECT_SCALE_STAGGER=D starts the hosts one after another, D apart (a
+// fleet rolled out), in place of all at once; formation still counts from
+// the last start.
 const (
 	scaleEnv         = "REFLECT_SCALE"
 	scaleLogsEnv     = "REFLECT_SCALE_LOGS"
@@ -45,6 +48,7 @@ const (
 	scaleStatusEnv   = "REFLECT_SCALE_STATUS"
 	scaleIdleEnv     = "REFLECT_SCALE_IDLE"
 	scaleBootEnv     = "REFLECT_SCALE_BOOTSTRAP"
+	scaleStaggerEnv  = "REFLECT_SCALE_STAGGER"
 )
 
 // scaleStatusAddr: with REFLECT_SCALE_STATUS=1 every demo serves its status
@@ -252,9 +256,13 @@ func startScale(t *testing.T, lab *netlab.Lab) ([]*demo, []time.Duration) {
 		extra = []string{"-mdns=false", "-peer", listen + "/p2p/" + d.ID}
 		first = 1
 	}
+	stagger := scaleStagger(t)
 	var wg sync.WaitGroup
 	for i, h := range hosts[first:] {
 		i += first
+		if i > first {
+			time.Sleep(stagger)
+		}
 		wg.Go(func() {
 			ds[i], errs[i] = startScaleDemo(t, h, extra...)
 			ready[i] = time.Since(start)
@@ -265,6 +273,21 @@ func startScale(t *testing.T, lab *netlab.Lab) ([]*demo, []time.Duration) {
 		t.Fatal(err)
 	}
 	return ds, ready
+}
+
+// scaleStagger returns REFLECT_SCALE_STAGGER's gap between two starts, 0
+// if unset.
+func scaleStagger(t *testing.T) time.Duration {
+	t.Helper()
+	v := os.Getenv(scaleStaggerEnv)
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		t.Fatalf("%s=%q: want a duration such as 200ms", scaleStaggerEnv, v)
+	}
+	return d
 }
 
 // slowest logs the last nodes to list every member: when each was ready
