@@ -68,6 +68,20 @@ func meshCPU(pids []int, window time.Duration) (float64, error) {
 	return 100 * secs / time.Since(start).Seconds(), nil
 }
 
+// cpuSeconds returns the CPU time (user and system) the processes have
+// used since they started, summed, in seconds.
+func cpuSeconds(pids []int) (float64, error) {
+	var total int64
+	for _, pid := range pids {
+		n, err := cpuTicks(pid)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return float64(total) / clockTicks, nil
+}
+
 // loadAverage returns the first three fields of /proc/loadavg, or "?".
 func loadAverage() string {
 	b, err := os.ReadFile("/proc/loadavg")

@@ -117,6 +117,7 @@ func TestScale(t *testing.T) {
 	setup(t)
 	lab := netlab.New(t, n)
 	load := loadAverage()
+	started := time.Now()
 	ds, ready := startScale(t, lab)
 	lastReady := slices.Max(ready)
 	t.Logf("%d demos ready %.1f s after the first start; load average before: %s", n, lastReady.Seconds(), load)
@@ -126,15 +127,24 @@ func TestScale(t *testing.T) {
 		formTarget = formTarget100
 	}
 	formed, took, joined, missed := waitFormedNaming(t, ds, formWithin, formTarget)
+	pids := make([]int, len(ds))
+	for i, d := range ds {
+		pids[i] = d.p.PID()
+	}
+	// What the formation cost, whatever the order in which the demos got
+	// the CPU: the wall-clock time after the last ready line depends on
+	// that order as much as on the work (REFLECT_SCALE_STAGGER).
+	if cpu, err := cpuSeconds(pids); err != nil {
+		t.Logf("formation's CPU: %v", err)
+	} else {
+		report(t, "%d hosts: the demos used %.1f s of CPU from their start to formation (%.2f s each, %.1f s after the first start)",
+			n, cpu, cpu/float64(n), time.Since(started).Seconds())
+	}
 	formStep(t, ds, formed, took, formTarget)
 	slowest(t, ready, lastReady, joined)
 	missedAtTarget(t, ready, formTarget, missed)
 
 	time.Sleep(5 * time.Second) // the joins' syncs and subscriptions settle
-	pids := make([]int, len(ds))
-	for i, d := range ds {
-		pids[i] = d.p.PID()
-	}
 	rss := rssOf(pids)
 	formedAt := time.Now()
 	idleStep(t, ds, pids, "5 s after formation")
