@@ -160,6 +160,18 @@ func New(h host.Host, m Membership, cfg Config) (*PubSub, error) {
 	params.HistoryLength = 3
 	params.HistoryGossip = 2
 	params.HeartbeatInitialDelay = 50 * time.Millisecond
+	// Relays: each node passes a message on to 4 mesh peers for its topic
+	// (GossipSub's default is 6), between 3 and 6. Every copy past the
+	// first is a duplicate its receiver reads, decrypts and drops; with
+	// 6, a mesh of 100 started together received 92,000-100,000 of them
+	// before it formed, and its processes used 58-60 s of CPU until then
+	// on 2 cores (formed 31-32 s after the first start); with 4, 65,000-
+	// 72,000, 49-53 s, formed 26-28 s after it (BENCHMARKS.md). Three
+	// relays still leave every node several paths in a mesh whose links
+	// are TCP and whose peers hold the network key; what a queue drops,
+	// the reorderer and the catch-ups bring back. A full mesh relays
+	// nothing (doc.go, Forwarding): there the degree changes nothing.
+	params.D, params.Dlo, params.Dhi, params.Dlazy, params.Dout = 4, 3, 6, 4, 1
 	opts = append(opts,
 		lp2pps.WithMessageSignaturePolicy(lp2pps.StrictSign),
 		lp2pps.WithMessageIdFn(messageID),
