@@ -68,9 +68,8 @@ func TestLoopbackJoinInChunks(t *testing.T) {
 		t.Fatalf("c has %d keys, a %d", c.s.Len(), a.s.Len())
 	}
 	// The join's bytes, counted over every sync: a second sync of the
-	// pair (peerUp: the peer that waits starts one if it saw none end
-	// within 300 ms, and a join under -race takes longer) may end after
-	// the join and leave LastSyncBytes at a round trip's 30 bytes.
+	// pair (each side may start one: peerUp) may end after the join and
+	// leave LastSyncBytes at a round trip's 30 bytes (seen under -race).
 	st := c.s.PeerSyncStatus()
 	in := c.s.Stats().SyncBytesIn
 	if len(st) != 1 || in < uint64(crdtstore.SnapshotBytes(a.s)) || st[0].LastSyncError != "" {
