@@ -101,39 +101,27 @@ func TestReachSinceAgrees(t *testing.T) {
 
 // BenchmarkReachSince: the members beyond the neighbours are recomputed
 // from this after every change of the topology (node's followMesh, at most
-// every 50 ms), on every node of a forming mesh.
+// every 50 ms), on every node of a forming mesh: alone, as the relaxation
+// it replaced, and within Announced (the routes recomputed too, as a
+// change drops them).
 func BenchmarkReachSince(b *testing.B) {
 	now := time.Unix(1_700_000_000, 0)
 	for _, n := range []int{20, 100, 400} {
 		topo := newTopology("self")
 		randomMesh(topo, rand.New(rand.NewPCG(1, 2)), n, 10, now)
-		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
-			for b.Loop() {
-				topo.reachSinceLocked()
-			}
-		})
-		b.Run(fmt.Sprintf("relaxed/nodes=%d", n), func(b *testing.B) {
-			for b.Loop() {
-				reachSinceRelaxed(topo)
-			}
-		})
-	}
-}
-
-// BenchmarkAnnounced: what node's followMesh computes after a change of
-// the topology (the routes recomputed too, as a change drops them).
-func BenchmarkAnnounced(b *testing.B) {
-	now := time.Unix(1_700_000_000, 0)
-	for _, n := range []int{20, 100, 400} {
-		topo := newTopology("self")
-		randomMesh(topo, rand.New(rand.NewPCG(1, 2)), n, 10, now)
-		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
-			for b.Loop() {
-				topo.mu.Lock()
-				topo.hops = nil
-				topo.mu.Unlock()
-				topo.announcedByOthers()
-			}
-		})
+		for _, c := range []struct {
+			name string
+			f    func()
+		}{
+			{"search", func() { topo.reachSinceLocked() }},
+			{"relaxed", func() { reachSinceRelaxed(topo) }},
+			{"announced", func() { topo.hops = nil; topo.announcedByOthers() }},
+		} {
+			b.Run(fmt.Sprintf("%s/nodes=%d", c.name, n), func(b *testing.B) {
+				for b.Loop() {
+					c.f()
+				}
+			})
+		}
 	}
 }

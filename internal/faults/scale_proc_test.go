@@ -43,28 +43,17 @@ func cpuTicks(pid int) (int64, error) {
 // meshCPU returns the CPU the processes pids used together over window,
 // in percent of one core.
 func meshCPU(pids []int, window time.Duration) (float64, error) {
-	sum := func() (int64, error) {
-		var total int64
-		for _, pid := range pids {
-			n, err := cpuTicks(pid)
-			if err != nil {
-				return 0, err
-			}
-			total += n
-		}
-		return total, nil
-	}
-	before, err := sum()
+	before, err := cpuSeconds(pids)
 	if err != nil {
 		return 0, err
 	}
 	start := time.Now()
 	time.Sleep(window)
-	after, err := sum()
+	after, err := cpuSeconds(pids)
 	if err != nil {
 		return 0, err
 	}
-	secs := float64(after-before) / clockTicks
+	secs := after - before
 	return 100 * secs / time.Since(start).Seconds(), nil
 }
 
