@@ -17,7 +17,8 @@
 //
 // and -short to skip the long scenarios. The scale scenario (scale_test.go)
 // runs only with REFLECT_SCALE=N, N hosts (at least 5; the partition
-// step from 12), and
+// step from 12). It first reports what one wake-up of an idle process
+// costs on the machine, the floor under its idle figures. And
 // REFLECT_SCALE_LOGS=DIR keeps each demo's -v log there (large: GossipSub
 // logs every RPC at Debug, about 800 MB for 35 hosts, and the writing
 // alone changes the figures):

@@ -22,6 +22,9 @@ import (
 // `go test ./...` shows "[no tests to run]" beside this package without -v
 // (each scenario would only skip, silently).
 func TestMain(m *testing.M) {
+	if period := os.Getenv(wakeHelperEnv); period != "" {
+		os.Exit(runWakeHelper(period)) // a process of measureWake
+	}
 	if err := netlab.Available(); err != nil && !netns.Required() {
 		flag.Parse()
 		_ = flag.Set("test.run", "^$")
