@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -135,10 +134,11 @@ func measureWake() (wakeCosts, error) {
 	}, nil
 }
 
-// schedCounts sums /proc/PID/task/*/schedstat over processes: the
-// nanoseconds their threads ran and the times they were put on a CPU.
+// schedCounts: the nanoseconds threads ran, and the times they were put
+// on a CPU.
 type schedCounts struct{ cpu, slices int64 }
 
+// schedTotals sums /proc/PID/task/*/schedstat over the processes.
 func schedTotals(cmds []*exec.Cmd) (schedCounts, error) {
 	var total schedCounts
 	for _, c := range cmds {
@@ -165,23 +165,18 @@ func schedTotals(cmds []*exec.Cmd) (schedCounts, error) {
 // readSchedstat reads one thread's schedstat: time on a CPU (ns), time
 // waiting for one (ns), timeslices run.
 func readSchedstat(path string) (schedCounts, error) {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return schedCounts{}, err
 	}
-	defer f.Close()
-	line, err := bufio.NewReader(f).ReadString('\n')
-	if err != nil && line == "" {
-		return schedCounts{}, fmt.Errorf("%s: %w", path, err)
-	}
-	fields := strings.Fields(line)
+	fields := strings.Fields(string(b))
 	if len(fields) != 3 {
-		return schedCounts{}, fmt.Errorf("%s: %q: want 3 fields", path, line)
+		return schedCounts{}, fmt.Errorf("%s: %q: want 3 fields", path, b)
 	}
 	cpu, err1 := strconv.ParseInt(fields[0], 10, 64)
 	slices, err2 := strconv.ParseInt(fields[2], 10, 64)
 	if err1 != nil || err2 != nil {
-		return schedCounts{}, fmt.Errorf("%s: %q: not numbers", path, line)
+		return schedCounts{}, fmt.Errorf("%s: %q: not numbers", path, b)
 	}
 	return schedCounts{cpu: cpu, slices: slices}, nil
 }
@@ -202,4 +197,31 @@ func machineStep(t *testing.T) {
 	perSecond := func(procs int) float64 { return 100 * float64(procs) * w.cpu.Seconds() }
 	report(t, "this machine: one wake-up of an idle Go process costs %v of CPU and %.1f context switches (%d processes woken every %v for %v); woken once a second, 50 such processes use %.1f %% of a core, 100 %.1f %%",
 		w.cpu.Round(time.Microsecond), w.switches, wakeProcs, wakePeriod, wakeWindow, perSecond(50), perSecond(100))
+}
+
+func TestReadSchedstat(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		text string
+		want schedCounts
+		ok   bool
+	}{
+		{"2416345 871020 37\n", schedCounts{cpu: 2416345, slices: 37}, true},
+		{"2416345 871020\n", schedCounts{}, false},
+		{"2416345 x 37 1\n", schedCounts{}, false},
+		{"a 871020 37\n", schedCounts{}, false},
+		{"", schedCounts{}, false},
+	} {
+		path := filepath.Join(dir, "schedstat")
+		if err := os.WriteFile(path, []byte(c.text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := readSchedstat(path)
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("readSchedstat(%q) = %+v, %v; want %+v, ok %v", c.text, got, err, c.want, c.ok)
+		}
+	}
+	if _, err := readSchedstat(filepath.Join(dir, "gone")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a thread gone: %v, want os.ErrNotExist", err)
+	}
 }
