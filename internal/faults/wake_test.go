@@ -18,12 +18,13 @@ import (
 // An idle member of a mesh spends most of its CPU waking up: for
 // GossipSub's heartbeat every second, for a neighbour's refresh, for an
 // anti-entropy sync. What a wake-up costs is the machine's, not the
-// code's: the VM of stops 35-38 (issue 16) woke a process about three
-// times as dearly as that of stops 28-34, and the same code idled at 24-26
-// % of a core there against 5.6-8.2 %. So the scale scenario first
-// measures it, with processes that do nothing but wake on a ticker and
-// hand the tick to a second goroutine (as GossipSub's heartbeat hands its
-// tick to its event loop), and reports it beside the mesh's figures.
+// code's: on the VM of stops 35-39 (issue 16) the code of stop 34 idled
+// at 24-26 % of a core, against 5.6-8.2 % on that of stops 28-34, and a
+// wake-up cost 0.15-0.22 ms of CPU (the first VM's was not measured).
+// So the scale scenario first measures it, with processes that do
+// nothing but wake on a ticker and hand the tick to a second goroutine
+// (as GossipSub's heartbeat hands its tick to its event loop), and
+// reports it beside the mesh's figures.
 const (
 	// wakeHelperEnv: a process of this package's test binary started with
 	// it set to a period wakes every period until its standard input
