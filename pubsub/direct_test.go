@@ -132,13 +132,22 @@ func numbered(c *collector, probes *counter) func(Message) {
 // row, each within 200 ms: a subscriber beyond a relay gets p's messages
 // at once when GossipSub's heartbeat has put it in the relay's mesh for
 // the topic. (Before that, a probe can still come, up to a second late,
-// through GossipSub's lazy gossip; the messages that follow it do not.)
+// through GossipSub's lazy gossip; the messages that follow it do not.
+// And until the relay has announced the subscriber, at most
+// announceGrowMax after it became ready there, p may still take its
+// neighbourhood for closed and send the next ones to the relay alone.)
 func waitRelay(t *testing.T, p *PubSub, probes *counter) {
+	t.Helper()
+	waitRelayOn(t, p, "t", probes)
+}
+
+// waitRelayOn is waitRelay on the given topic.
+func waitRelayOn(t *testing.T, p *PubSub, topic string, probes *counter) {
 	t.Helper()
 	inARow := 0
 	for i := range 200 {
 		before := probes.count()
-		if err := p.Publish(context.Background(), "t", binary.AppendUvarint(nil, probeBase+uint64(i))); err != nil {
+		if err := p.Publish(context.Background(), topic, binary.AppendUvarint(nil, probeBase+uint64(i))); err != nil {
 			t.Fatal(err)
 		}
 		if probes.wait(before+1, 200*time.Millisecond) {
@@ -271,6 +280,7 @@ func TestSwitchGossipToDirectKeepsOrder(t *testing.T) {
 		case 100:
 			// a and c connect: a's neighbourhood closes, batches go
 			// direct from now on.
+			mendLink(hosts[0], hosts[2])
 			if err := hosts[0].Connect(context.Background(), peer.AddrInfo{ID: hosts[2].ID(), Addrs: cAddrs}); err != nil {
 				t.Fatal(err)
 			}

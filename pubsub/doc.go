@@ -126,7 +126,14 @@
 // both carry the same sequence numbers, so the reorderer keeps a
 // publisher's order across a change of way (see router.go for why that
 // holds both ways). Which peers subscribe to what is GossipSub's view either
-// way. TopicStats.DirectBatches counts the batches sent directly.
+// way. TopicStats.DirectBatches counts the batches sent directly. A node
+// that joins behind a neighbour is announced by that neighbour once it is
+// ready there (within a quarter of a second); until the announcement
+// arrives, a publisher next to the neighbour may still take its
+// neighbourhood for closed and send to the neighbour alone, so the
+// newcomer can miss what is published in that moment, even after an
+// earlier message relayed by GossipSub reached it (as a GossipSub
+// subscriber misses what comes before the heartbeat grafts it).
 //
 // Measured with the bench command (-quick -runs 3, N = 5, 2 shared cores,
 // 256 B at 1,000 msg/s; medians; GossipSub only → direct streams): one-way

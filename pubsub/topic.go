@@ -69,6 +69,7 @@ type counters struct {
 	received     atomic.Uint64 // messages received from other nodes
 	recvBytes    atomic.Uint64 // payload bytes of the messages received
 	notForwarded atomic.Uint64 // batches every peer had from their author already
+	forwarded    atomic.Uint64 // batches left to GossipSub to relay (tests)
 	delivered    atomic.Uint64 // messages handed to handlers
 	dropped      atomic.Uint64 // messages dropped because a subscription queue was full
 }
@@ -313,6 +314,7 @@ func (t *topic) validate(_ context.Context, from peer.ID, m *lp2pps.Message) lp2
 		t.stats.notForwarded.Add(1)
 		return lp2pps.ValidationIgnore
 	}
+	t.stats.forwarded.Add(1)
 	return lp2pps.ValidationAccept
 }
 
@@ -416,20 +418,25 @@ func (t *topic) attachLocked(s *Subscription) error {
 	if s.detached.Load() || slices.Contains(*t.subs.Load(), s) {
 		return nil
 	}
+	// s delivers before GossipSub announces the subscription: a publisher
+	// that sees it may send at once (directly, or as soon as it has the
+	// subscription), and a batch that came before s was in the list would
+	// reach no one here.
+	old := *t.subs.Load()
+	subs := append(append(make([]*Subscription, 0, len(old)+1), old...), s)
+	t.subs.Store(&subs)
 	if t.lsub == nil {
 		// The subscription makes GossipSub route the topic to us; the
 		// validator delivers, so GossipSub's own delivery is filtered out.
 		ls, err := t.gt.Subscribe(lp2pps.WithBufferSize(1), lp2pps.WithMessageFilter(func(*lp2pps.Message) bool { return false }))
 		if err != nil {
+			t.subs.Store(&old)
 			return err
 		}
 		t.lsub = ls
 		t.subscribed.Store(true)
 		t.ps.subscriptionsChanged()
 	}
-	old := *t.subs.Load()
-	subs := append(append(make([]*Subscription, 0, len(old)+1), old...), s)
-	t.subs.Store(&subs)
 	return nil
 }
 

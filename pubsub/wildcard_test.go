@@ -125,6 +125,14 @@ func TestWildcardFullMesh(t *testing.T) {
 	// Each topic's messages arrive in order and complete: its first ones
 	// too (the publisher waited for the pattern subscribers).
 	if !star.wait(2*n, 10*time.Second) || !tail.wait(3*n, 10*time.Second) {
+		logPatternState(t, ps)
+		tail.mu.Lock()
+		got := map[string]int{}
+		for _, m := range tail.msgs {
+			got[m.Topic]++
+		}
+		tail.mu.Unlock()
+		t.Logf("orders.> got, by topic: %v", got)
 		t.Fatalf("orders.* got %d of %d, orders.> %d of %d", star.count(), 2*n, tail.count(), 3*n)
 	}
 	for _, c := range []struct {
@@ -150,9 +158,11 @@ func TestWildcardFullMesh(t *testing.T) {
 			t.Fatalf("messages from topics %v, want %v", next, c.topics)
 		}
 	}
-	if st := ps[1].Stats().Topics["orders.*"]; st.Delivered != 2*n {
-		t.Fatalf("pattern stats: %+v", st)
-	}
+	// Counted once the handler has returned: just after the collector has
+	// the last message, the count may still be one short.
+	testutil.Eventually(t, 10*time.Second, "the pattern's delivered count", func() bool {
+		return ps[1].Stats().Topics["orders.*"].Delivered == 2*n
+	})
 }
 
 func TestWildcardErrorsAndUnsubscribe(t *testing.T) {
@@ -224,17 +234,12 @@ func TestWildcardPartialMesh(t *testing.T) {
 	testutil.Eventually(t, 10*time.Second, "b's pattern known at a", func() bool {
 		return len(hs[0].patternPeers("sensors.t1")) == 1
 	})
-	// Probe until c gets a's messages through b.
+	// Probe until c gets a's messages through b promptly. A probe may have
+	// gone directly to b while b announced only a (c not ready at b yet):
+	// count from here, once the relay works.
+	waitRelayOn(t, hs[0], "sensors.t1", probes)
+	direct := hs[0].Stats().Topics["sensors.t1"].DirectBatches
 	ctx := context.Background()
-	for i := 0; probes.count() == 0; i++ {
-		if i == 500 {
-			t.Fatal("no probe reached c through b")
-		}
-		if err := hs[0].Publish(ctx, "sensors.t1", binary.AppendUvarint(nil, probeBase+uint64(i))); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond) // GossipSub's heartbeat grafts every second
-	}
 	const total = 20
 	for i := range total {
 		if err := hs[0].Publish(ctx, "sensors.t1", binary.AppendUvarint(nil, uint64(i))); err != nil {
@@ -245,7 +250,7 @@ func TestWildcardPartialMesh(t *testing.T) {
 		t.Fatalf("c got %d of %d through b", c.count(), total)
 	}
 	checkSequence(t, "c", c, total)
-	if d := hs[0].Stats().Topics["sensors.t1"].DirectBatches; d != 0 {
+	if d := hs[0].Stats().Topics["sensors.t1"].DirectBatches - direct; d != 0 {
 		t.Fatalf("a sent %d batches directly although c needs b", d)
 	}
 }
@@ -269,6 +274,7 @@ func TestWildcardLateSubscriber(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := ps[0].WaitSubscribers(ctx, "late.x", 1); err != nil {
+		logPatternState(t, ps)
 		t.Fatal(err)
 	}
 	if err := ps[0].Publish(ctx, "late.x", []byte("after")); err != nil {
@@ -281,5 +287,24 @@ func TestWildcardLateSubscriber(t *testing.T) {
 	defer c.mu.Unlock()
 	if string(c.msgs[0].Data) != "after" || c.msgs[0].Topic != "late.x" {
 		t.Fatalf("got %q on %q", c.msgs[0].Data, c.msgs[0].Topic)
+	}
+}
+
+// logPatternState logs what a failed wildcard test needs to tell where a
+// topic was lost: each node's ready peers, subscription mirror, registry,
+// joined topics and patterns, and its topics' counters.
+func logPatternState(t *testing.T, ps []*PubSub) {
+	t.Helper()
+	for i, p := range ps {
+		p.topics.mu.Lock()
+		t.Logf("node %d: ready %v, subscriptions %v, registry %v", i, p.topics.ready, p.topics.subs, p.topics.reg)
+		p.topics.mu.Unlock()
+		p.mu.Lock()
+		for name, tp := range p.joined {
+			t.Logf("node %d: joined %q, announced %v, subscribed %v", i, name, tp.announced.Load(), tp.subscribed.Load())
+		}
+		t.Logf("node %d: patterns %v", i, p.patterns)
+		p.mu.Unlock()
+		t.Logf("node %d: %+v", i, p.Stats().Topics)
 	}
 }
