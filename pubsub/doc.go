@@ -117,23 +117,17 @@
 // So when this node's neighbourhood is closed (every peer it is connected to
 // is ready and has announced whom it sends to, and those are all its peers
 // too: nobody is further away, as in a full mesh or a star around the
-// publisher), a topic's batch goes straight to every subscribed peer on a
-// direct stream (one per peer for all topics, over the same private-network
-// and Noise connection), and the receiver delivers it from the stream's
+// publisher; and it has been for half a second, see below), a topic's
+// batch goes straight to every subscribed peer on a direct stream (one per
+// peer for all topics, over the same private-network and Noise
+// connection), and the receiver delivers it from the stream's
 // reader; the batch's author must be the stream's authenticated peer. In a
 // partial mesh, with the deprecated Sign set, or while a subscribed peer's direct stream is
 // not open yet, batches go through GossipSub. Each batch takes one way only;
 // both carry the same sequence numbers, so the reorderer keeps a
 // publisher's order across a change of way (see router.go for why that
 // holds both ways). Which peers subscribe to what is GossipSub's view either
-// way. TopicStats.DirectBatches counts the batches sent directly. A node
-// that joins behind a neighbour is announced by that neighbour once it is
-// ready there (within a quarter of a second); until the announcement
-// arrives, a publisher next to the neighbour may still take its
-// neighbourhood for closed and send to the neighbour alone, so the
-// newcomer can miss what is published in that moment, even after an
-// earlier message relayed by GossipSub reached it (as a GossipSub
-// subscriber misses what comes before the heartbeat grafts it).
+// way. TopicStats.DirectBatches counts the batches sent directly.
 //
 // Measured with the bench command (-quick -runs 3, N = 5, 2 shared cores,
 // 256 B at 1,000 msg/s; medians; GossipSub only → direct streams): one-way
@@ -143,6 +137,17 @@
 // remains is mostly encryption: XSalsa20 of the private network and
 // ChaCha20-Poly1305 of Noise take about two thirds of the CPU time of a
 // 64 KiB fan-out (BenchmarkFanout5 in package node).
+//
+// A node that joins behind a neighbour is announced by that neighbour once
+// it is ready there (within a quarter of a second). Until the announcement
+// arrives, a publisher next to the neighbour may still take its
+// neighbourhood for closed and send to the neighbour alone, so the
+// newcomer can miss what is published in that moment (as a GossipSub
+// subscriber misses what comes before the heartbeat grafts it). A
+// neighbourhood that has just closed goes on sending through GossipSub
+// for half a second: the announcement that closed it may be older than a
+// newcomer GossipSub already reaches, and sending directly at once would
+// cut that newcomer off again after its first messages.
 //
 // # Forwarding
 //

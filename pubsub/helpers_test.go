@@ -271,7 +271,7 @@ func barrier(t *testing.T, p *PubSub, cols []*collector, n int) {
 // directTargets returns how many subscribers of topic p would send a batch
 // to directly now, and whether it would send it directly at all.
 func directTargets(p *PubSub, topic string) (int, bool) {
-	if !p.topo.closed() {
+	if !p.topo.sendsDirect(time.Now()) {
 		return 0, false
 	}
 	streams, ok := p.dir.streams(p.topics.of(p.cfg.TopicPrefix+topic, nil), nil)

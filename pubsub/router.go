@@ -88,7 +88,7 @@ func (r *router) send(rt *route, w *batchWriter, seq uint64, stop <-chan struct{
 	rt.peers = r.topics.of(rt.wire, rt.peers[:0])
 	res.waited = r.flows.wait(rt.wire, rt.peers, stop, r.windowWait)
 	rt.streams = rt.streams[:0]
-	if !rt.viaGossipOnly && r.topo.closed() {
+	if !rt.viaGossipOnly && r.topo.sendsDirect(time.Now()) {
 		// Relays (relay.go) need nothing on the direct way: nobody is
 		// beyond a closed neighbourhood.
 		rt.subs = r.topics.withoutRelays(rt.wire, rt.peers, rt.subs[:0])

@@ -76,14 +76,22 @@ func frameBatchOffset(frame []byte) int {
 	return k + k2 + int(tl)
 }
 
+// hold moves the time the neighbourhood closed closedHold back, as if
+// that long had passed.
+func (rig *routerRig) hold() {
+	rig.topo.mu.Lock()
+	rig.topo.closedFrom = rig.topo.closedFrom.Add(-closedHold)
+	rig.topo.mu.Unlock()
+}
+
 // written empties b's queue as its writer would.
 func (rig *routerRig) written() {
 	rig.b.unqueued(rig.b.q)
 	rig.b.q = nil
 }
 
-// The router takes direct streams exactly when the neighbourhood is
-// closed, and flags the first batch after a change of way when its
+// The router takes direct streams exactly when the neighbourhood has been
+// closed for closedHold, and flags the first batch after a change of way when its
 // predecessor may arrive after it: always after GossipSub, after direct
 // streams only while the predecessor is still queued.
 func TestRouterWaysAndSwitchedFlag(t *testing.T) {
@@ -94,12 +102,14 @@ func TestRouterWaysAndSwitchedFlag(t *testing.T) {
 		direct, switched bool
 	}{
 		{"b has not announced: GossipSub", nil, false, false},
-		{"b announced: direct, after a GossipSub batch", func() { rig.topo.learn("b", []peer.ID{"me"}, nil) }, true, true},
+		{"b announced: GossipSub for closedHold", func() { rig.topo.learn("b", []peer.ID{"me"}, nil) }, false, false},
+		{"closedHold later: direct, after a GossipSub batch", rig.hold, true, true},
 		{"still direct", nil, true, false},
 		{"c appears: GossipSub, direct batches still queued", func() { rig.topo.setConnected("c", true) }, false, true},
 		{"still GossipSub", nil, false, false},
 		{"c announced, not ready: GossipSub", func() { rig.topo.learn("c", []peer.ID{"me", "b"}, nil) }, false, false},
-		{"c ready: direct again", func() { rig.topo.setReady("c", true) }, true, true},
+		{"c ready: closed again, GossipSub for closedHold", func() { rig.topo.setReady("c", true) }, false, false},
+		{"closedHold later: direct again", rig.hold, true, true},
 		{"d appears once the direct batches are written: no flag", func() { rig.written(); rig.topo.setConnected("d", true) }, false, false},
 	}
 	for i, s := range steps {

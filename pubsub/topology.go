@@ -136,6 +136,15 @@ const (
 	// when they met: catchup.go).
 	announceLate      = 10 * time.Second
 	announceLateAfter = 30 * time.Second
+	// closedHold: a node sends directly (sendsDirect) once its
+	// neighbourhood has been closed this long. The announcement that
+	// closed it may be older than its author's state: a neighbour
+	// announced its peers just before a newcomer became ready there (it
+	// announces a gain up to announceGrowMax later), and GossipSub reaches
+	// the newcomer through that neighbour already. Going direct at once
+	// cut such a newcomer off after its first messages; meanwhile the
+	// announcement that opens the neighbourhood again comes.
+	closedHold = 2 * announceGrowMax
 	// relayAfterChange: for this long after a change around a node, it
 	// relays announcements that say nothing new (knownRefresh). Below
 	// the shortest refresh interval above 40 nodes (refreshInterval), so
@@ -151,27 +160,30 @@ const (
 type topology struct {
 	self peer.ID
 
-	mu       sync.Mutex
-	mine     map[peer.ID]struct{}              // our connected peers, as the Membership reports them
-	ready    map[peer.ID]time.Time             // those our pub/sub sends to (ready.go), what we announce: when each became ready (linkage.go)
-	theirs   map[peer.ID]map[peer.ID]struct{}  // each peer's last announcement
-	since    map[peer.ID]map[peer.ID]time.Time // since when each announced link has stood, at the latest (linkage.go)
-	regs     map[peer.ID]announcedRegs         // each node's announced registry entries (routes.go)
-	hops     map[peer.ID]peer.ID               // cache: reachable node → next hop (routes.go)
-	covered  map[peer.ID]bool                  // cache: author → all our peers get its messages from it
-	closure  int8                              // cache of closed(): 0 unknown, 1 yes, -1 no
-	gainedAt time.Time                         // when a peer last connected or became ready
-	seen     map[peer.ID]seenAnnouncement      // each author's last announcement validated or caught up (knownRefresh)
-	given    map[peer.ID]uint64                // what our peers hold of each author, as far as we know: the sum of what it said (knownRefresh)
-	relayed  map[peer.ID]time.Time             // when we last relayed each author's announcement (knownRefresh)
-	newcomer time.Time                         // when a node appeared, or came back restarted (knownRefresh)
-	held     map[peer.ID]heldAnnouncement      // each author's latest announcement, as signed (catchup.go)
-	gone     map[peer.ID]time.Time             // since when each node we know of has been out of reach, as of the last forgetGone
-	owes     chan struct{}                     // signalled when we hold an announcement our peers may lack (catchup.go)
-	changed  chan struct{}                     // signalled when what we announce changes (a loss, a registry entry)
-	grown    chan struct{}                     // signalled when we announce a peer more
-	refresh  chan struct{}                     // signalled to announce at once (tests)
-	updated  chan struct{}                     // closed and replaced when anything changes
+	mu         sync.Mutex
+	mine       map[peer.ID]struct{}              // our connected peers, as the Membership reports them
+	ready      map[peer.ID]time.Time             // those our pub/sub sends to (ready.go), what we announce: when each became ready (linkage.go)
+	theirs     map[peer.ID]map[peer.ID]struct{}  // each peer's last announcement
+	since      map[peer.ID]map[peer.ID]time.Time // since when each announced link has stood, at the latest (linkage.go)
+	regs       map[peer.ID]announcedRegs         // each node's announced registry entries (routes.go)
+	hops       map[peer.ID]peer.ID               // cache: reachable node → next hop (routes.go)
+	covered    map[peer.ID]bool                  // cache: author → all our peers get its messages from it
+	closure    int8                              // cache of closed(): 0 unknown, 1 yes, -1 no
+	changedAt  time.Time                         // when the cached answers were last dropped
+	wasClosed  bool                              // what closed() last worked out
+	closedFrom time.Time                         // since when it has said yes, at the latest (sendsDirect)
+	gainedAt   time.Time                         // when a peer last connected or became ready
+	seen       map[peer.ID]seenAnnouncement      // each author's last announcement validated or caught up (knownRefresh)
+	given      map[peer.ID]uint64                // what our peers hold of each author, as far as we know: the sum of what it said (knownRefresh)
+	relayed    map[peer.ID]time.Time             // when we last relayed each author's announcement (knownRefresh)
+	newcomer   time.Time                         // when a node appeared, or came back restarted (knownRefresh)
+	held       map[peer.ID]heldAnnouncement      // each author's latest announcement, as signed (catchup.go)
+	gone       map[peer.ID]time.Time             // since when each node we know of has been out of reach, as of the last forgetGone
+	owes       chan struct{}                     // signalled when we hold an announcement our peers may lack (catchup.go)
+	changed    chan struct{}                     // signalled when what we announce changes (a loss, a registry entry)
+	grown      chan struct{}                     // signalled when we announce a peer more
+	refresh    chan struct{}                     // signalled to announce at once (tests)
+	updated    chan struct{}                     // closed and replaced when anything changes
 }
 
 func newTopology(self peer.ID) *topology {
@@ -255,6 +267,7 @@ func (t *topology) setReady(p peer.ID, ready bool) {
 func (t *topology) invalidateLocked() {
 	clear(t.covered)
 	t.closure = 0
+	t.changedAt = time.Now()
 	t.hops = nil
 	close(t.updated)
 	t.updated = make(chan struct{})
@@ -553,8 +566,25 @@ peers:
 	t.closure = -1
 	if c {
 		t.closure = 1
+		if !t.wasClosed {
+			// It closed at the last change, or before if nobody asked.
+			t.closedFrom = t.changedAt
+		}
 	}
+	t.wasClosed = c
 	return c
+}
+
+// sendsDirect reports whether a batch published now goes straight to the
+// subscribed peers: our neighbourhood is closed, and has been for
+// closedHold.
+func (t *topology) sendsDirect(now time.Time) bool {
+	if !t.closed() {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return now.Sub(t.closedFrom) >= closedHold
 }
 
 // announced returns what we announce: the peers our pub/sub sends to,
