@@ -14,8 +14,9 @@ import (
 //   - Direct streams (direct.go): written straight to each subscribed peer.
 //     Taken when this node's neighbourhood is closed (topology.go: every
 //     peer it is connected to has announced its connections, and all of
-//     those are its peers too — nobody needs a relay, as in a full mesh),
-//     signing is off, and every subscribed peer's direct stream is open.
+//     those are its peers too — nobody needs a relay, as in a full mesh)
+//     and has been for closedHold (sendsDirect), signing is off, and every
+//     subscribed peer's direct stream is open.
 //   - GossipSub otherwise: a partial mesh (bootstrap peers, a broken link)
 //     needs its relaying, a signed mesh its signatures, and a peer whose
 //     direct stream is still opening its queue.
