@@ -218,6 +218,25 @@ func cutLink(t testing.TB, a, b host.Host) {
 	}
 }
 
+// line starts a line a–b–c: three nodes, a–c cut and a–b kept. c
+// subscribes to cTopic (a topic or a pattern), collecting numbered
+// messages in c and probes in probes, and b to bTopic, discarding.
+func line(t *testing.T, cTopic, bTopic string) (ps []*PubSub, c *collector, probes *counter) {
+	t.Helper()
+	hosts := newHosts(t, 3) // fully connected: cut a–c below
+	ps = pubsubsOn(t, hosts, Config{})
+	hosts[0].ConnManager().Protect(hosts[1].ID(), "test")
+	cutLink(t, hosts[0], hosts[2])
+	c, probes = newCollector(), newCounter()
+	if _, err := ps[2].Subscribe(cTopic, numbered(c, probes)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ps[1].Subscribe(bTopic, func(Message) {}); err != nil {
+		t.Fatal(err)
+	}
+	return ps, c, probes
+}
+
 // mendLink undoes cutLink: a may connect to b again.
 func mendLink(a, b host.Host) {
 	cuts.Delete([2]peer.ID{a.ID(), b.ID()})

@@ -253,17 +253,7 @@ func TestSendsDirectAfterClosedHold(t *testing.T) {
 
 // In a line a–b–c, b relays a's messages to c.
 func TestPartialMeshRelays(t *testing.T) {
-	hosts := newHosts(t, 3) // fully connected: cut a–c below
-	hs := pubsubsOn(t, hosts, Config{})
-	hosts[0].ConnManager().Protect(hosts[1].ID(), "test")
-	cutLink(t, hosts[0], hosts[2]) // a and c stay apart
-	c, probes := newCollector(), newCounter()
-	if _, err := hs[2].Subscribe("t", numbered(c, probes)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := hs[1].Subscribe("t", func(Message) {}); err != nil {
-		t.Fatal(err)
-	}
+	hs, c, probes := line(t, "t", "t")
 	waitTopicPeers(t, hs[0], "t", 1)
 	waitTopicPeers(t, hs[1], "t", 1)
 	waitRelay(t, hs[0], probes) // GossipSub's heartbeat puts c in b's mesh
@@ -292,17 +282,7 @@ func TestPartialMeshRelays(t *testing.T) {
 // in 9 of 270 runs under load (two busy loops on 2 cores; with this test
 // and one on a wildcard), with it in none of 270.
 func TestNewcomerBehindRelayIsNotCutOff(t *testing.T) {
-	hosts := newHosts(t, 3)
-	hs := pubsubsOn(t, hosts, Config{})
-	hosts[0].ConnManager().Protect(hosts[1].ID(), "test")
-	cutLink(t, hosts[0], hosts[2])
-	c, probes := newCollector(), newCounter()
-	if _, err := hs[2].Subscribe("t", numbered(c, probes)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := hs[1].Subscribe("t", func(Message) {}); err != nil {
-		t.Fatal(err)
-	}
+	hs, c, probes := line(t, "t", "t")
 	waitTopicPeers(t, hs[0], "t", 1)
 	ctx := context.Background()
 	for i := 0; probes.count() == 0; i++ {

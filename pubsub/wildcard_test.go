@@ -220,17 +220,7 @@ func TestWildcardErrorsAndUnsubscribe(t *testing.T) {
 // which follows a matching pattern itself; a topic first published after
 // the subscriptions is found the same way.
 func TestWildcardPartialMesh(t *testing.T) {
-	hosts := newHosts(t, 3)
-	hs := pubsubsOn(t, hosts, Config{})
-	hosts[0].ConnManager().Protect(hosts[1].ID(), "test")
-	cutLink(t, hosts[0], hosts[2])
-	c, probes := newCollector(), newCounter()
-	if _, err := hs[2].Subscribe("sensors.>", numbered(c, probes)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := hs[1].Subscribe("sensors.*", func(Message) {}); err != nil {
-		t.Fatal(err)
-	}
+	hs, c, probes := line(t, "sensors.>", "sensors.*")
 	testutil.Eventually(t, 10*time.Second, "b's pattern known at a", func() bool {
 		return len(hs[0].patternPeers("sensors.t1")) == 1
 	})
